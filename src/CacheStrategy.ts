@@ -1,0 +1,306 @@
+/**
+ * When a loaded key set stops being fresh. A strategy is a `Schedule`: it is stepped once when a key set is loaded
+ * (which starts its clock) and once for every validation the set serves successfully, and the set is fresh while a
+ * step taken now would continue. The built-in strategies also carry their limits, which the cache reads on the hot
+ * path instead of stepping the schedule (the two agree; the test suite checks it).
+ *
+ * @since 0.1.0
+ */
+import * as Config from "effect/Config"
+import * as ConfigError from "effect/ConfigError"
+import * as Duration from "effect/Duration"
+import * as Effect from "effect/Effect"
+import * as Either from "effect/Either"
+import * as Option from "effect/Option"
+import * as Schedule from "effect/Schedule"
+
+/**
+ * @since 0.1.0
+ * @category models
+ */
+export interface CacheStrategy {
+  readonly _tag: "Time" | "Usage" | "Both" | "Custom"
+  /** Stepped at load and once per successful validation; the set is fresh while it continues. */
+  readonly schedule: Schedule.Schedule<unknown, unknown>
+  /** The lifetime of a loaded set, when the strategy has one: background refresh is timed from it. */
+  readonly interval: Duration.Duration | undefined
+  /** How many successful validations one loaded set serves, when the strategy counts them. */
+  readonly usages: number | undefined
+}
+
+/**
+ * The name of a built-in strategy, as read from the environment.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export type Kind = "time" | "usage" | "both"
+
+/**
+ * The seed's defaults: refresh after 20 minutes or 1000 validations, whichever comes first.
+ *
+ * @since 0.1.0
+ * @category defaults
+ */
+export const defaults = {
+  strategy: "both" as Kind,
+  interval: Duration.minutes(20),
+  usages: 1000
+} as const
+
+/**
+ * A set loaded at `t` is fresh until `t + interval` (exclusive), however many validations it serves:
+ * `Schedule.upTo(Schedule.forever, interval)`.
+ *
+ * @since 0.1.0
+ * @category constructors
+ * @example
+ * ```ts
+ * import * as CacheStrategy from "effect-jwks/CacheStrategy"
+ *
+ * const strategy = CacheStrategy.time("10 minutes")
+ * ```
+ */
+export const time = (interval: Duration.DurationInput): CacheStrategy => {
+  const decoded = Duration.decode(interval)
+  return { _tag: "Time", schedule: timeSchedule(decoded), interval: decoded, usages: undefined }
+}
+
+/**
+ * A set serves exactly `usages` successful validations (tokens that fail verification do not count), however
+ * long that takes. The schedule is `Schedule.recurs(usages + 1)`: one step for the load, one per validation.
+ *
+ * @since 0.1.0
+ * @category constructors
+ * @example
+ * ```ts
+ * import * as CacheStrategy from "effect-jwks/CacheStrategy"
+ *
+ * const strategy = CacheStrategy.usage(5000)
+ * ```
+ */
+export const usage = (usages: number): CacheStrategy => ({
+  _tag: "Usage",
+  schedule: usageSchedule(usages),
+  interval: undefined,
+  usages
+})
+
+/**
+ * Fresh while both limits hold: the set is refreshed at whichever comes first. The default strategy.
+ *
+ * @since 0.1.0
+ * @category constructors
+ * @example
+ * ```ts
+ * import * as CacheStrategy from "effect-jwks/CacheStrategy"
+ *
+ * const strategy = CacheStrategy.both({ interval: "20 minutes", usages: 1000 })
+ * ```
+ */
+export const both = (
+  options: { readonly interval: Duration.DurationInput; readonly usages: number }
+): CacheStrategy => {
+  const interval = Duration.decode(options.interval)
+  return {
+    _tag: "Both",
+    schedule: Schedule.intersect(timeSchedule(interval), usageSchedule(options.usages)),
+    interval,
+    usages: options.usages
+  }
+}
+
+/**
+ * Any `Schedule` as a strategy. Pass `interval` when the schedule has a lifetime, so that background refresh knows
+ * when to run; without it only expiry (found by a validation) triggers a refresh.
+ *
+ * @since 0.1.0
+ * @category constructors
+ * @example
+ * ```ts
+ * import { Schedule } from "effect"
+ * import * as CacheStrategy from "effect-jwks/CacheStrategy"
+ *
+ * // Fresh for 5 minutes and 10 validations, whichever lasts longer.
+ * const strategy = CacheStrategy.fromSchedule(
+ *   Schedule.union(Schedule.upTo(Schedule.forever, "5 minutes"), Schedule.recurs(11)),
+ *   { interval: "5 minutes" }
+ * )
+ * ```
+ */
+export const fromSchedule = (
+  schedule: Schedule.Schedule<unknown, unknown>,
+  options?: { readonly interval?: Duration.DurationInput | undefined }
+): CacheStrategy => ({
+  _tag: "Custom",
+  schedule,
+  interval: options?.interval === undefined ? undefined : Duration.decode(options.interval),
+  usages: undefined
+})
+
+const timeSchedule = (interval: Duration.Duration) => Schedule.upTo(Schedule.forever, interval)
+const usageSchedule = (usages: number) => Schedule.recurs(usages + 1)
+
+/**
+ * The settings that pick a built-in strategy.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface Settings {
+  readonly strategy?: Kind | undefined
+  readonly interval?: Duration.DurationInput | undefined
+  readonly usages?: number | undefined
+}
+
+/**
+ * Checks the settings and builds their strategy: `interval` must be positive and finite, `usages` a whole number of
+ * at least 1. A bad setting is a `ConfigError` naming it.
+ *
+ * @since 0.1.0
+ * @category constructors
+ * @example
+ * ```ts
+ * import * as CacheStrategy from "effect-jwks/CacheStrategy"
+ *
+ * const strategy = CacheStrategy.fromSettings({ strategy: "time", interval: "5 minutes" })
+ * // Either.right({ _tag: "Time", ... })
+ * ```
+ */
+export const fromSettings = (settings: Settings): Either.Either<CacheStrategy, ConfigError.ConfigError> => {
+  const kind = settings.strategy ?? defaults.strategy
+  if (kind !== "time" && kind !== "usage" && kind !== "both") {
+    return Either.left(ConfigError.InvalidData(["strategy"], `expected "time", "usage" or "both", got ${kind}`))
+  }
+  const decoded = settings.interval === undefined
+    ? Option.some(defaults.interval)
+    : Duration.decodeUnknown(settings.interval)
+  if (
+    Option.isNone(decoded) || !Duration.isFinite(decoded.value) ||
+    Duration.lessThanOrEqualTo(decoded.value, Duration.zero)
+  ) {
+    return Either.left(ConfigError.InvalidData(["interval"], "expected a positive, finite duration"))
+  }
+  const interval = decoded.value
+  const usages = settings.usages ?? defaults.usages
+  if (!Number.isSafeInteger(usages) || usages < 1) {
+    return Either.left(ConfigError.InvalidData(["usages"], `expected a whole number of at least 1, got ${usages}`))
+  }
+  switch (kind) {
+    case "time":
+      return Either.right(time(interval))
+    case "usage":
+      return Either.right(usage(usages))
+    case "both":
+      return Either.right(both({ interval: interval, usages }))
+  }
+}
+
+/**
+ * Reads the strategy from configuration (by default the environment): `STRATEGY` (`time` | `usage` | `both`),
+ * `INTERVAL` (a duration such as `20 minutes`) and `USAGES`, each optional. Nest it to add a prefix, as
+ * `JwksCache.config` does with `JWKS_CACHE`.
+ *
+ * @since 0.1.0
+ * @category config
+ * @example
+ * ```ts
+ * import { Config, Effect } from "effect"
+ * import * as CacheStrategy from "effect-jwks/CacheStrategy"
+ *
+ * // JWKS_CACHE_STRATEGY=time JWKS_CACHE_INTERVAL="5 minutes"
+ * const strategy = Effect.runSync(Config.nested(CacheStrategy.config, "JWKS_CACHE"))
+ * ```
+ */
+export const config: Config.Config<CacheStrategy> = Config.all({
+  strategy: Config.literal("time", "usage", "both")("STRATEGY").pipe(Config.withDefault(defaults.strategy)),
+  interval: Config.duration("INTERVAL").pipe(Config.withDefault(defaults.interval)),
+  usages: Config.integer("USAGES").pipe(Config.withDefault(defaults.usages))
+}).pipe(Config.mapOrFail(fromSettings))
+
+/**
+ * Whether a set loaded at `loadedAt` that has served `served` validations is still fresh at `now`, for the built-in
+ * strategies (`undefined` for a custom one, which must be stepped).
+ *
+ * @internal
+ */
+export const isFreshFast = (
+  strategy: CacheStrategy,
+  loadedAt: number,
+  served: number,
+  now: number
+): boolean | undefined => {
+  if (strategy._tag === "Custom") return undefined
+  if (strategy.interval !== undefined && now - loadedAt >= Duration.toMillis(strategy.interval)) return false
+  if (strategy.usages !== undefined && served >= strategy.usages) return false
+  return true
+}
+
+/**
+ * A running strategy for one loaded set: its schedule state, stepped without sleeping.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface Tracker {
+  /** Whether a step taken at `now` would continue: the set may serve one more validation. */
+  readonly isFresh: (now: number) => Effect.Effect<boolean>
+  /** Steps the schedule for a validation served at `now`. */
+  readonly record: (now: number) => Effect.Effect<void>
+  /** Successful validations recorded so far. */
+  readonly served: () => number
+}
+
+/**
+ * Starts a strategy for a set loaded at `loadedAt`: steps its schedule once for the load. The built-in strategies
+ * answer from their limits; a custom one is stepped (`schedule.step`, never its driver, which would sleep).
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const track = (strategy: CacheStrategy, loadedAt: number): Effect.Effect<Tracker> => {
+  let served = 0
+  if (strategy._tag !== "Custom") {
+    return Effect.succeed<Tracker>({
+      isFresh: (now) => Effect.succeed(isFreshFast(strategy, loadedAt, served, now) === true),
+      record: () =>
+        Effect.sync(() => {
+          served++
+        }),
+      served: () => served
+    })
+  }
+  return stepper(strategy.schedule, loadedAt).pipe(
+    Effect.map((s): Tracker => ({
+      isFresh: s.peek,
+      record: (now) =>
+        Effect.map(s.commit(now), () => {
+          served++
+        }),
+      served: () => served
+    }))
+  )
+}
+
+/**
+ * Steps a schedule by hand: once at `loadedAt`, then `peek` asks whether a step at `now` would continue and `commit`
+ * takes it. Exported for the tests that check the fast path against the real schedule.
+ *
+ * @internal
+ */
+export const stepper = (schedule: Schedule.Schedule<unknown, unknown>, loadedAt: number) =>
+  Effect.gen(function*() {
+    const [initial, , decision] = yield* schedule.step(loadedAt, undefined, schedule.initial)
+    let state = initial
+    let done = decision._tag === "Done"
+    const peek = (now: number): Effect.Effect<boolean> =>
+      done
+        ? Effect.succeed(false)
+        : Effect.map(schedule.step(now, undefined, state), ([, , decision]) => decision._tag === "Continue")
+    const commit = (now: number): Effect.Effect<void> =>
+      done ? Effect.void : Effect.map(schedule.step(now, undefined, state), ([next, , decision]) => {
+        state = next
+        done = decision._tag === "Done"
+      })
+    return { peek, commit }
+  })

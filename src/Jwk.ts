@@ -1,0 +1,311 @@
+/**
+ * JSON Web Keys (RFC 7517): the schemas of a key and a key set, which keys this library can verify with, their
+ * import (once per refresh, never per request) and the choice of a key for a token.
+ *
+ * @since 0.1.0
+ */
+import * as Effect from "effect/Effect"
+import * as Schema from "effect/Schema"
+import { type CryptoKey, importJWK } from "jose"
+import { JwksError } from "./JwksError.js"
+
+/**
+ * The signature algorithms that keys from a key set can verify. `HS*` are absent on purpose: a symmetric key is
+ * never taken from a key set (see `SharedSecret`), and `none` is never an algorithm.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export const Algorithm = Schema.Literal(
+  "RS256",
+  "RS384",
+  "RS512",
+  "PS256",
+  "PS384",
+  "PS512",
+  "ES256",
+  "ES384",
+  "ES512",
+  "EdDSA",
+  "Ed25519"
+)
+
+/**
+ * @since 0.1.0
+ * @category models
+ */
+export type Algorithm = typeof Algorithm.Type
+
+/**
+ * The algorithms a key of each type (and curve) may verify. No algorithm outside this table is ever used.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export const algorithmsFor = (kty: string, crv: string | undefined): ReadonlyArray<Algorithm> => {
+  switch (kty) {
+    case "RSA":
+      return rsaAlgorithms
+    case "EC":
+      return crv === "P-256" ? ["ES256"] : crv === "P-384" ? ["ES384"] : crv === "P-521" ? ["ES512"] : []
+    case "OKP":
+      return crv === "Ed25519" ? ["EdDSA", "Ed25519"] : []
+    default:
+      return []
+  }
+}
+
+const rsaAlgorithms: ReadonlyArray<Algorithm> = ["RS256", "RS384", "RS512", "PS256", "PS384", "PS512"]
+
+const Base64Url = Schema.String.pipe(Schema.pattern(/^[A-Za-z0-9_-]*$/), Schema.maxLength(8192))
+
+/**
+ * One JSON Web Key as published in a key set. Only the public members this library reads are kept; private members
+ * (`d`, `p`, `q`, ...) are dropped on decoding and never imported.
+ *
+ * @since 0.1.0
+ * @category schemas
+ */
+export class Jwk extends Schema.Class<Jwk>("effect-jwks/Jwk")({
+  kty: Schema.String.pipe(Schema.maxLength(16)),
+  kid: Schema.optional(Schema.String.pipe(Schema.maxLength(1024))),
+  use: Schema.optional(Schema.String),
+  key_ops: Schema.optional(Schema.Array(Schema.String).pipe(Schema.maxItems(16))),
+  alg: Schema.optional(Schema.String.pipe(Schema.maxLength(32))),
+  crv: Schema.optional(Schema.String.pipe(Schema.maxLength(32))),
+  n: Schema.optional(Base64Url),
+  e: Schema.optional(Base64Url),
+  x: Schema.optional(Base64Url),
+  y: Schema.optional(Base64Url)
+}) {}
+
+/**
+ * A JSON Web Key Set as it arrives. Its keys are kept undecoded here so that one key this library cannot read is
+ * skipped on its own instead of failing the whole set (see {@link importKeySet}).
+ *
+ * @since 0.1.0
+ * @category schemas
+ */
+export const JsonWebKeySet = Schema.Struct({
+  keys: Schema.Array(Schema.Unknown)
+})
+
+/**
+ * @since 0.1.0
+ * @category models
+ */
+export type JsonWebKeySet = typeof JsonWebKeySet.Type
+
+/**
+ * A verification key, imported once when its set was loaded.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface Key {
+  readonly kid: string | undefined
+  readonly kty: string
+  readonly crv: string | undefined
+  /** The algorithms this key may verify, each with its imported key. */
+  readonly imported: ReadonlyMap<Algorithm, CryptoKey>
+  /** The public JWK it came from. */
+  readonly jwk: Jwk
+}
+
+/**
+ * The usable keys of one loaded key set.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface KeySet {
+  readonly keys: ReadonlyArray<Key>
+  /** How many keys of the published set were skipped as unusable. */
+  readonly skipped: number
+  /** @internal */
+  readonly byKid: ReadonlyMap<string, ReadonlyArray<Key>>
+}
+
+/**
+ * Limits and rules applied when a key set is imported.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface ImportOptions {
+  /** Import only keys for these algorithms. Default: every algorithm of {@link Algorithm}. */
+  readonly algorithms?: ReadonlyArray<Algorithm> | undefined
+  /** A set with more keys than this is refused as hostile. Default 100. */
+  readonly maxKeys?: number | undefined
+  /** RSA keys with a shorter modulus are skipped (RFC 8725 asks for 2048). Default 2048. */
+  readonly minRsaBits?: number | undefined
+}
+
+/**
+ * @since 0.1.0
+ * @category defaults
+ */
+export const importDefaults = {
+  maxKeys: 100,
+  minRsaBits: 2048
+} as const
+
+const decodeJwk = Schema.decodeUnknownEither(Jwk)
+
+/**
+ * Why a published key was skipped, or the algorithms it may verify.
+ */
+const usableAlgorithms = (
+  jwk: Jwk,
+  allowed: ReadonlySet<Algorithm>,
+  minRsaBits: number
+): ReadonlyArray<Algorithm> | string => {
+  if (jwk.kty === "oct") return "symmetric keys are never taken from a key set"
+  if (jwk.use !== undefined && jwk.use !== "sig") return `use is "${jwk.use}", not "sig"`
+  if (jwk.key_ops !== undefined && !jwk.key_ops.includes("verify")) return "key_ops does not include \"verify\""
+  const forType = algorithmsFor(jwk.kty, jwk.crv)
+  if (forType.length === 0) return `unsupported key type ${jwk.kty}${jwk.crv === undefined ? "" : ` (${jwk.crv})`}`
+  if (jwk.kty === "RSA") {
+    if (jwk.n === undefined || jwk.e === undefined) return "RSA key without n or e"
+    const bits = Math.floor(jwk.n.replace(/^A+/, "").length * 6)
+    if (bits < minRsaBits) return `RSA modulus shorter than ${minRsaBits} bits`
+  } else if (jwk.x === undefined || (jwk.kty === "EC" && jwk.y === undefined)) {
+    return `${jwk.kty} key without its coordinates`
+  }
+  const candidates = jwk.alg === undefined ? forType : forType.filter((alg) => alg === jwk.alg)
+  if (candidates.length === 0) return `alg ${jwk.alg} does not fit a ${jwk.kty} key`
+  const usable = candidates.filter((alg) => allowed.has(alg))
+  return usable.length === 0 ? `alg ${candidates.join("/")} is not allowed` : usable
+}
+
+const publicJwk = (jwk: Jwk): Record<string, string> => {
+  const out: Record<string, string> = { kty: jwk.kty }
+  if (jwk.crv !== undefined) out.crv = jwk.crv
+  if (jwk.n !== undefined) out.n = jwk.n
+  if (jwk.e !== undefined) out.e = jwk.e
+  if (jwk.x !== undefined) out.x = jwk.x
+  if (jwk.y !== undefined) out.y = jwk.y
+  return out
+}
+
+const importKey = (jwk: Jwk, algorithms: ReadonlyArray<Algorithm>) =>
+  Effect.tryPromise(async () => {
+    const material = publicJwk(jwk)
+    const imported = new Map<Algorithm, CryptoKey>()
+    for (const alg of algorithms) {
+      const key = await importJWK(material, alg)
+      if (key instanceof Uint8Array) throw new Error("not an asymmetric key")
+      imported.set(alg, key)
+    }
+    return imported
+  })
+
+/**
+ * Decodes and imports each key of a published set. A key that is malformed, of a type or algorithm this library
+ * does not verify with, meant for encryption, or too weak is skipped and logged; the set fails only when no usable
+ * key is left (`EmptyKeySet`) or when it has more keys than `maxKeys` (`InvalidShape`).
+ *
+ * @since 0.1.0
+ * @category constructors
+ * @example
+ * ```ts
+ * import { Effect } from "effect"
+ * import * as Jwk from "effect-jwks/Jwk"
+ *
+ * const program = Effect.gen(function*() {
+ *   const set = yield* Jwk.importKeySet({ keys: [{ kty: "EC", crv: "P-256", x: "...", y: "...", kid: "k1" }] }, "static")
+ *   console.log(set.keys.map((key) => key.kid))
+ * })
+ * ```
+ */
+export const importKeySet = (
+  jwks: JsonWebKeySet,
+  source: string,
+  options?: ImportOptions
+): Effect.Effect<KeySet, JwksError> =>
+  Effect.gen(function*() {
+    const maxKeys = options?.maxKeys ?? importDefaults.maxKeys
+    if (jwks.keys.length > maxKeys) {
+      return yield* new JwksError({
+        reason: "InvalidShape",
+        source,
+        description: `the set has ${jwks.keys.length} keys, more than the limit of ${maxKeys}`
+      })
+    }
+    const allowed = new Set(options?.algorithms ?? Algorithm.literals)
+    const minRsaBits = options?.minRsaBits ?? importDefaults.minRsaBits
+    const keys: Array<Key> = []
+    let skipped = 0
+    for (const [index, raw] of jwks.keys.entries()) {
+      const decoded = decodeJwk(raw)
+      if (decoded._tag === "Left") {
+        skipped++
+        yield* Effect.logWarning(`Skipping key #${index}: not a valid JWK`)
+        continue
+      }
+      const jwk = decoded.right
+      const label = jwk.kid === undefined ? `#${index}` : `"${jwk.kid}"`
+      const algorithms = usableAlgorithms(jwk, allowed, minRsaBits)
+      if (typeof algorithms === "string") {
+        skipped++
+        yield* Effect.logDebug(`Skipping key ${label}: ${algorithms}`)
+        continue
+      }
+      const imported = yield* Effect.either(importKey(jwk, algorithms))
+      if (imported._tag === "Left") {
+        skipped++
+        yield* Effect.logWarning(`Skipping key ${label}: it could not be imported`, imported.left)
+        continue
+      }
+      keys.push({ kid: jwk.kid, kty: jwk.kty, crv: jwk.crv, imported: imported.right, jwk })
+    }
+    if (keys.length === 0) {
+      return yield* new JwksError({
+        reason: "EmptyKeySet",
+        source,
+        description: jwks.keys.length === 0
+          ? "the set has no keys"
+          : `none of its ${jwks.keys.length} keys can verify an allowed algorithm`
+      })
+    }
+    const byKid = new Map<string, Array<Key>>()
+    for (const key of keys) {
+      if (key.kid === undefined) continue
+      const same = byKid.get(key.kid)
+      if (same === undefined) byKid.set(key.kid, [key])
+      else same.push(key)
+    }
+    return { keys, skipped, byKid }
+  }).pipe(Effect.annotateLogs({ module: "Jwk", source }))
+
+/**
+ * Picks the key for a token's `kid` and `alg`. A token with a `kid` gets the key of that id that may verify its
+ * algorithm; a token without one gets a key only when exactly one key of the set may verify its algorithm.
+ *
+ * @since 0.1.0
+ * @category combinators
+ * @example
+ * ```ts
+ * import * as Jwk from "effect-jwks/Jwk"
+ *
+ * declare const set: Jwk.KeySet
+ * const key = Jwk.select(set, "k1", "RS256") // Jwk.Key | undefined
+ * ```
+ */
+export const select = (set: KeySet, kid: string | undefined, alg: Algorithm): Key | undefined => {
+  if (kid !== undefined) {
+    const candidates = set.byKid.get(kid)
+    if (candidates === undefined) return undefined
+    for (const key of candidates) {
+      if (key.imported.has(alg)) return key
+    }
+    return undefined
+  }
+  let found: Key | undefined
+  for (const key of set.keys) {
+    if (!key.imported.has(alg)) continue
+    if (found !== undefined) return undefined
+    found = key
+  }
+  return found
+}

@@ -1,0 +1,610 @@
+/**
+ * The key cache: the current key set of one source, kept fresh by its strategy and a background fiber, shared by
+ * every validation.
+ *
+ * - **Fast path**: a fresh set answers from memory; nothing waits.
+ * - **Single flight**: callers that need a refresh share one fetch, however many they are.
+ * - **Background refresh**: a fiber in the layer's scope refreshes at `backgroundRefreshThreshold` of the set's
+ *   lifetime (16 minutes of 20 by default), and again after every refresh, success or failure.
+ * - **Unknown `kid`**: a token signed by a key the set lacks triggers one refetch (a rotation), throttled to one per
+ *   `unknownKidThrottle` so that forged kids cannot storm the identity provider.
+ * - **Backoff**: after a failed fetch nobody fetches again before the `retry` schedule allows it.
+ * - **Stale-if-error**: when fresh keys cannot be had, the last good set serves up to `maxStale` past its expiry.
+ *
+ * @since 0.1.0
+ */
+import * as Cause from "effect/Cause"
+import * as Clock from "effect/Clock"
+import * as Config from "effect/Config"
+import * as ConfigError from "effect/ConfigError"
+import * as Context from "effect/Context"
+import * as Deferred from "effect/Deferred"
+import * as Duration from "effect/Duration"
+import * as Effect from "effect/Effect"
+import * as Either from "effect/Either"
+import * as Layer from "effect/Layer"
+import * as Option from "effect/Option"
+import * as Queue from "effect/Queue"
+import * as Random from "effect/Random"
+import * as Ref from "effect/Ref"
+import * as Schedule from "effect/Schedule"
+import * as ScheduleIntervals from "effect/ScheduleIntervals"
+import type * as Scope from "effect/Scope"
+import * as CacheStrategy from "./CacheStrategy.js"
+import * as Jwk from "./Jwk.js"
+import { JwksError } from "./JwksError.js"
+import { JwksSource, type Service as Source } from "./JwksSource.js"
+
+/**
+ * @since 0.1.0
+ * @category models
+ */
+export interface Options extends CacheStrategy.Settings {
+  /** A strategy object overrides `strategy`, `interval` and `usages`. */
+  readonly cacheStrategy?: CacheStrategy.CacheStrategy | undefined
+  /** Refresh ahead of expiry in a background fiber. Default `true`. */
+  readonly backgroundRefresh?: boolean | undefined
+  /** The fraction of the lifetime (interval and usages) at which the background refresh runs. Default 0.8. */
+  readonly backgroundRefreshThreshold?: number | undefined
+  /** The background refresh runs up to this fraction earlier, at random, so a fleet does not refresh in step. Default 0.05. */
+  readonly backgroundRefreshJitter?: number | undefined
+  /** How long past its expiry the last good set may serve while no fresh one can be had. Default 1 hour. */
+  readonly maxStale?: Duration.DurationInput | undefined
+  /** At most one refetch for unknown key ids per this window. Default 30 seconds. */
+  readonly unknownKidThrottle?: Duration.DurationInput | undefined
+  /** When to try again after a failed fetch. Default: exponential from 1 second, doubling, at most 5 minutes, jittered. */
+  readonly retry?: Schedule.Schedule<unknown, JwksError> | undefined
+  /** Import keys for these algorithms only. Default: all of `Jwk.Algorithm`. */
+  readonly algorithms?: ReadonlyArray<Jwk.Algorithm> | undefined
+}
+
+/**
+ * The seed's defaults, and ours for what the seed did not have.
+ *
+ * @since 0.1.0
+ * @category defaults
+ */
+export const defaults = {
+  ...CacheStrategy.defaults,
+  backgroundRefresh: true,
+  backgroundRefreshThreshold: 0.8,
+  backgroundRefreshJitter: 0.05,
+  maxStale: Duration.hours(1),
+  unknownKidThrottle: Duration.seconds(30),
+  retry: Schedule.exponential("1 second", 2).pipe(
+    Schedule.union(Schedule.spaced("5 minutes")),
+    Schedule.jittered
+  ) as Schedule.Schedule<unknown, JwksError>
+} as const
+
+/**
+ * What the cache is doing, for a status endpoint.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface Status {
+  readonly source: string
+  readonly strategy: CacheStrategy.CacheStrategy["_tag"]
+  readonly interval: Duration.Duration | undefined
+  readonly usages: number | undefined
+  readonly backgroundRefresh: boolean
+  readonly backgroundRefreshThreshold: number
+  readonly keyIds: ReadonlyArray<string>
+  readonly loadedAt: Date | undefined
+  /** When the set expires by time, if the strategy has an interval. */
+  readonly expiresAt: Date | undefined
+  /** Validations the set may still serve, if the strategy counts them. */
+  readonly usesLeft: number | undefined
+  readonly fresh: boolean
+  /** Whether an expired set is being served because no fresh one could be had. */
+  readonly servingStale: boolean
+  readonly lastRefresh:
+    | { readonly at: Date; readonly outcome: "success" | "failure"; readonly error?: string }
+    | undefined
+  readonly fetches: number
+}
+
+/**
+ * @since 0.1.0
+ * @category models
+ */
+export interface Service {
+  /** The source's name: a URL, or `static`. */
+  readonly source: string
+  readonly strategy: CacheStrategy.CacheStrategy
+  /**
+   * The key for a token's `kid` and `alg`, from a fresh set (refreshing first if the set expired). A `kid` the set
+   * lacks triggers one throttled refetch, which the caller waits for. `None` when no key matches.
+   */
+  readonly get: (kid: string | undefined, alg: Jwk.Algorithm) => Effect.Effect<Option.Option<Jwk.Key>, JwksError>
+  /** The current set, refreshing first if it expired. */
+  readonly keys: Effect.Effect<Jwk.KeySet, JwksError>
+  /** Records one successful verification against the current set (the usage strategy counts these). */
+  readonly recordSuccess: Effect.Effect<void>
+  /** Fetches now (joining a fetch already under way), unless a failure's backoff forbids it. */
+  readonly refresh: Effect.Effect<Jwk.KeySet, JwksError>
+  readonly status: Effect.Effect<Status>
+}
+
+/**
+ * @since 0.1.0
+ * @category tags
+ */
+export class JwksCache extends Context.Tag("effect-jwks/JwksCache")<JwksCache, Service>() {}
+
+/**
+ * The options with their defaults, checked.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface Resolved {
+  readonly strategy: CacheStrategy.CacheStrategy
+  readonly backgroundRefresh: boolean
+  readonly backgroundRefreshThreshold: number
+  readonly backgroundRefreshJitter: number
+  readonly maxStale: number
+  readonly unknownKidThrottle: number
+  readonly retry: Schedule.Schedule<unknown, JwksError>
+  readonly algorithms: ReadonlyArray<Jwk.Algorithm> | undefined
+}
+
+const nonNegativeMillis = (
+  name: string,
+  input: Duration.DurationInput | undefined,
+  fallback: Duration.Duration
+): Either.Either<number, ConfigError.ConfigError> => {
+  const decoded = input === undefined ? Option.some(fallback) : Duration.decodeUnknown(input)
+  return Option.isSome(decoded) && Duration.isFinite(decoded.value)
+    ? Either.right(Duration.toMillis(decoded.value))
+    : Either.left(ConfigError.InvalidData([name], "expected a finite duration of zero or more"))
+}
+
+const fraction = (
+  name: string,
+  value: number,
+  check: (n: number) => boolean,
+  expected: string
+): Either.Either<number, ConfigError.ConfigError> =>
+  typeof value === "number" && check(value)
+    ? Either.right(value)
+    : Either.left(ConfigError.InvalidData([name], `expected ${expected}, got ${value}`))
+
+/**
+ * Checks the options: `backgroundRefreshThreshold` in (0, 1], `backgroundRefreshJitter` in [0, 0.5], durations
+ * finite and not negative, plus the strategy's own checks. A bad option is a `ConfigError` naming it.
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const resolve = (options: Options = {}): Either.Either<Resolved, ConfigError.ConfigError> =>
+  Either.gen(function*() {
+    const strategy = options.cacheStrategy ?? (yield* CacheStrategy.fromSettings(options))
+    return {
+      strategy,
+      backgroundRefresh: options.backgroundRefresh ?? defaults.backgroundRefresh,
+      backgroundRefreshThreshold: yield* fraction(
+        "backgroundRefreshThreshold",
+        options.backgroundRefreshThreshold ?? defaults.backgroundRefreshThreshold,
+        (n) => n > 0 && n <= 1,
+        "a number in (0, 1]"
+      ),
+      backgroundRefreshJitter: yield* fraction(
+        "backgroundRefreshJitter",
+        options.backgroundRefreshJitter ?? defaults.backgroundRefreshJitter,
+        (n) => n >= 0 && n <= 0.5,
+        "a number in [0, 0.5]"
+      ),
+      maxStale: yield* nonNegativeMillis("maxStale", options.maxStale, defaults.maxStale),
+      unknownKidThrottle: yield* nonNegativeMillis(
+        "unknownKidThrottle",
+        options.unknownKidThrottle,
+        defaults.unknownKidThrottle
+      ),
+      retry: options.retry ?? defaults.retry,
+      algorithms: options.algorithms
+    }
+  })
+
+/** One loaded key set and the running state of its strategy. */
+interface Loaded {
+  readonly set: Jwk.KeySet
+  readonly loadedAt: number
+  readonly tracker: CacheStrategy.Tracker
+  /** When the background fiber refreshes it by time (jitter drawn once per set). */
+  readonly refreshAt: number
+  /** When it was first found expired; stale serving is measured from here. */
+  readonly expiredAt: number | undefined
+}
+
+interface Failure {
+  readonly error: JwksError
+  readonly retryAt: number
+  readonly retryState: unknown
+}
+
+interface State {
+  readonly current: Loaded | undefined
+  readonly inflight: Deferred.Deferred<Loaded, JwksError> | undefined
+  readonly failure: Failure | undefined
+  readonly lastKidRefetchAt: number
+  readonly lastRefresh: Status["lastRefresh"]
+  readonly servingStale: boolean
+  readonly fetches: number
+}
+
+const initialState: State = {
+  current: undefined,
+  inflight: undefined,
+  failure: undefined,
+  lastKidRefetchAt: Number.NEGATIVE_INFINITY,
+  lastRefresh: undefined,
+  servingStale: false,
+  fetches: 0
+}
+
+type Trigger = "request" | "unknown kid" | "background" | "manual"
+
+/**
+ * Builds a cache over `source`. The background fiber and every fetch live in the current scope: closing it stops
+ * them, and no fetch starts after.
+ *
+ * @since 0.1.0
+ * @category constructors
+ * @example
+ * ```ts
+ * import { Effect } from "effect"
+ * import * as JwksCache from "effect-jwks/JwksCache"
+ * import * as JwksSource from "effect-jwks/JwksSource"
+ *
+ * const program = Effect.gen(function*() {
+ *   const source = yield* JwksSource.http("https://idp.example/.well-known/jwks.json")
+ *   const cache = yield* JwksCache.make(source, { strategy: "time", interval: "10 minutes" })
+ *   const key = yield* cache.get("key-1", "RS256")
+ * })
+ * ```
+ */
+export const make = (
+  source: Source,
+  options?: Options
+): Effect.Effect<Service, ConfigError.ConfigError, Scope.Scope> =>
+  Effect.gen(function*() {
+    const settings = yield* resolve(options)
+    return yield* makeResolved(source, settings)
+  })
+
+const makeResolved = (source: Source, settings: Resolved): Effect.Effect<Service, never, Scope.Scope> =>
+  Effect.gen(function*() {
+    const { strategy } = settings
+    const scope = yield* Effect.scope
+    const state = yield* Ref.make(initialState)
+    /** Wakes the background fiber: a new set was loaded, a fetch failed, or the usage threshold was crossed. */
+    const wake = yield* Queue.sliding<void>(1)
+    const intervalMillis = strategy.interval === undefined ? undefined : Duration.toMillis(strategy.interval)
+    const usageThreshold = strategy.usages === undefined
+      ? undefined
+      : Math.max(1, Math.floor(strategy.usages * settings.backgroundRefreshThreshold))
+
+    const load = Effect.gen(function*() {
+      const jwks = yield* source.fetch
+      const set = yield* Jwk.importKeySet(jwks, source.name, { algorithms: settings.algorithms })
+      const loadedAt = yield* Clock.currentTimeMillis
+      const tracker = yield* CacheStrategy.track(strategy, loadedAt)
+      const jitter = settings.backgroundRefreshJitter === 0 ? 0 : yield* Random.next
+      const refreshAt = intervalMillis === undefined
+        ? Number.POSITIVE_INFINITY
+        : loadedAt +
+          intervalMillis * settings.backgroundRefreshThreshold * (1 - settings.backgroundRefreshJitter * jitter)
+      yield* Effect.logDebug("JWKS loaded").pipe(
+        Effect.annotateLogs({ keys: set.keys.length, skipped: set.skipped })
+      )
+      return { set, loadedAt, tracker, refreshAt, expiredAt: undefined } satisfies Loaded
+    })
+
+    /** Runs one fetch and records its outcome; every waiter gets it through the deferred. */
+    const runFetch = (deferred: Deferred.Deferred<Loaded, JwksError>, trigger: Trigger) =>
+      Effect.gen(function*() {
+        const exit = yield* Effect.exit(load)
+        const now = yield* Clock.currentTimeMillis
+        if (exit._tag === "Success") {
+          yield* Ref.update(state, (s) => ({
+            ...s,
+            current: exit.value,
+            inflight: undefined,
+            failure: undefined,
+            servingStale: false,
+            lastRefresh: { at: new Date(now), outcome: "success" as const }
+          }))
+        } else {
+          const error = Option.getOrElse(
+            Cause.failureOption(exit.cause),
+            () =>
+              new JwksError({
+                reason: "Unreachable",
+                source: source.name,
+                description: "the fetch died",
+                cause: Cause.squash(exit.cause)
+              })
+          )
+          const previous = (yield* Ref.get(state)).failure
+          const retryAt = yield* nextRetry(previous, error, now)
+          yield* Ref.update(state, (s) => ({
+            ...s,
+            inflight: undefined,
+            failure: { error, retryAt: retryAt.at, retryState: retryAt.state },
+            lastRefresh: { at: new Date(now), outcome: "failure" as const, error: error.message }
+          }))
+          yield* Effect.logWarning(
+            `JWKS fetch failed (${trigger}); next attempt in ${seconds(retryAt.at - now)}`,
+            error
+          )
+        }
+        yield* Queue.offer(wake, void 0)
+        yield* Deferred.complete(deferred, exit)
+      })
+
+    const nextRetry = (previous: Failure | undefined, error: JwksError, now: number) =>
+      Effect.gen(function*() {
+        const retry = settings.retry
+        let [next, , decision] = yield* retry.step(now, error, previous?.retryState ?? retry.initial)
+        if (decision._tag === "Done") {
+          ;[next, , decision] = yield* retry.step(now, error, retry.initial)
+        }
+        const at = decision._tag === "Done" ? now : Math.max(now, ScheduleIntervals.start(decision.intervals))
+        return { at, state: next }
+      })
+
+    /**
+     * Fetches unless a fetch is under way (then joins it) or a failure's backoff forbids it (then fails at once with
+     * that failure).
+     */
+    const refreshWith = (trigger: Trigger): Effect.Effect<Loaded, JwksError> =>
+      Effect.flatMap(
+        Deferred.make<Loaded, JwksError>(),
+        (mine) =>
+          Effect.flatMap(Clock.currentTimeMillis, (now) =>
+            Effect.flatMap(
+              Ref.modify(state, (s): [Either.Either<Deferred.Deferred<Loaded, JwksError>, JwksError>, State] => {
+                if (s.inflight !== undefined) return [Either.right(s.inflight), s]
+                if (s.failure !== undefined && now < s.failure.retryAt) return [Either.left(s.failure.error), s]
+                return [Either.right(mine), { ...s, inflight: mine, fetches: s.fetches + 1 }]
+              }),
+              (action) => {
+                if (action._tag === "Left") return Effect.fail(action.left)
+                return action.right === mine
+                  ? Effect.zipRight(Effect.forkIn(runFetch(mine, trigger), scope), Deferred.await(mine))
+                  : Deferred.await(action.right)
+              }
+            ))
+      )
+
+    /** The set to serve when the current one is not fresh: a new one, else the last good one within `maxStale`. */
+    const renew = (now: number): Effect.Effect<Loaded, JwksError> =>
+      Effect.gen(function*() {
+        const s = yield* Ref.get(state)
+        if (s.current !== undefined && s.current.expiredAt === undefined) {
+          const expiredAt = intervalMillis === undefined ? now : Math.min(now, s.current.loadedAt + intervalMillis)
+          const expired = { ...s.current, expiredAt }
+          yield* Ref.update(state, (st) => st.current === s.current ? { ...st, current: expired } : st)
+        }
+        const result = yield* Effect.either(refreshWith("request"))
+        if (result._tag === "Right") return result.right
+        const { current } = yield* Ref.get(state)
+        if (current === undefined) return yield* result.left
+        const staleUntil = (current.expiredAt ?? now) + settings.maxStale
+        if (now >= staleUntil) {
+          return yield* new JwksError({
+            reason: "Stale",
+            source: source.name,
+            description: `the last good keys expired more than ${
+              seconds(settings.maxStale)
+            } ago: ${result.left.message}`,
+            cause: result.left
+          })
+        }
+        const wasStale = (yield* Ref.getAndUpdate(state, (st) => ({ ...st, servingStale: true }))).servingStale
+        if (!wasStale) {
+          yield* Effect.logWarning(`Serving stale JWKS until ${new Date(staleUntil).toISOString()}`, result.left)
+        }
+        return current
+      })
+
+    const freshOrRenew = (now: number): Effect.Effect<Loaded, JwksError> =>
+      Effect.flatMap(Ref.get(state), (s) =>
+        s.current === undefined
+          ? renew(now)
+          : Effect.flatMap(s.current.tracker.isFresh(now), (fresh) => fresh ? Effect.succeed(s.current!) : renew(now)))
+
+    /** A kid the set lacks: one refetch per throttle window, which the caller waits for. */
+    const refetchForKid = (kid: string | undefined, alg: Jwk.Algorithm, now: number) =>
+      Effect.gen(function*() {
+        const allowed = yield* Ref.modify(state, (s): [boolean, State] =>
+          s.inflight === undefined && now - s.lastKidRefetchAt < settings.unknownKidThrottle
+            ? [false, s]
+            : [true, s.inflight === undefined ? { ...s, lastKidRefetchAt: now } : s])
+        if (!allowed) {
+          yield* Effect.logDebug("Unknown kid: refetch throttled").pipe(Effect.annotateLogs({ kid }))
+          return Option.none<Jwk.Key>()
+        }
+        yield* Effect.logInfo("Unknown kid: refetching JWKS").pipe(Effect.annotateLogs({ kid }))
+        const loaded = yield* Effect.either(refreshWith("unknown kid"))
+        return loaded._tag === "Right" ? Option.fromNullable(Jwk.select(loaded.right.set, kid, alg)) : Option.none()
+      })
+
+    const get = (kid: string | undefined, alg: Jwk.Algorithm): Effect.Effect<Option.Option<Jwk.Key>, JwksError> =>
+      Effect.flatMap(Clock.currentTimeMillis, (now) =>
+        Effect.flatMap(freshOrRenew(now), (loaded) => {
+          const key = Jwk.select(loaded.set, kid, alg)
+          return key === undefined ? refetchForKid(kid, alg, now) : Effect.succeed(Option.some(key))
+        }))
+
+    const recordSuccess = Effect.flatMap(Clock.currentTimeMillis, (now) =>
+      Effect.flatMap(Ref.get(state), (s) => {
+        if (s.current === undefined) return Effect.void
+        const tracker = s.current.tracker
+        return Effect.flatMap(tracker.record(now), () =>
+          tracker.served() === usageThreshold && settings.backgroundRefresh
+            ? Queue.offer(wake, void 0)
+            : Effect.void)
+      }))
+
+    const status = Effect.gen(function*() {
+      const now = yield* Clock.currentTimeMillis
+      const s = yield* Ref.get(state)
+      const current = s.current
+      const fresh = current === undefined ? false : yield* current.tracker.isFresh(now)
+      return {
+        source: source.name,
+        strategy: strategy._tag,
+        interval: strategy.interval,
+        usages: strategy.usages,
+        backgroundRefresh: settings.backgroundRefresh,
+        backgroundRefreshThreshold: settings.backgroundRefreshThreshold,
+        keyIds: current === undefined ? [] : current.set.keys.flatMap((key) => key.kid === undefined ? [] : [key.kid]),
+        loadedAt: current === undefined ? undefined : new Date(current.loadedAt),
+        expiresAt: current === undefined || intervalMillis === undefined
+          ? undefined
+          : new Date(current.loadedAt + intervalMillis),
+        usesLeft: current === undefined || strategy.usages === undefined
+          ? undefined
+          : Math.max(0, strategy.usages - current.tracker.served()),
+        fresh,
+        servingStale: s.servingStale && !fresh,
+        lastRefresh: s.lastRefresh,
+        fetches: s.fetches
+      } satisfies Status
+    })
+
+    /** When the background fiber should refresh next, in clock millis. */
+    const dueAt = (s: State): number => {
+      if (s.failure !== undefined) return s.failure.retryAt
+      if (s.current === undefined) return Number.NEGATIVE_INFINITY
+      if (usageThreshold !== undefined && s.current.tracker.served() >= usageThreshold) {
+        return Number.NEGATIVE_INFINITY
+      }
+      return s.current.refreshAt
+    }
+
+    const backgroundLoop = Effect.gen(function*() {
+      yield* Effect.logDebug("Background JWKS refresh task scheduled")
+      while (true) {
+        const now = yield* Clock.currentTimeMillis
+        const due = dueAt(yield* Ref.get(state))
+        if (due > now) {
+          const woken = Effect.as(Queue.take(wake), false)
+          if (due !== Number.POSITIVE_INFINITY) {
+            yield* Effect.logDebug(`Background refresh will wait ${seconds(due - now)}`)
+          }
+          const timedOut = due === Number.POSITIVE_INFINITY
+            ? yield* woken
+            : yield* Effect.race(Effect.as(Effect.sleep(Duration.millis(due - now)), true), woken)
+          if (!timedOut) continue
+        }
+        yield* Effect.logInfo("Performing background JWKS refresh")
+        const result = yield* Effect.either(refreshWith("background"))
+        if (result._tag === "Right") {
+          yield* Effect.logInfo("Background JWKS refresh completed")
+        } else {
+          yield* Effect.logWarning("Background JWKS refresh failed", result.left)
+        }
+        // Take a wake-up left by this very refresh, so the next wait starts clean.
+        yield* Queue.poll(wake)
+      }
+    })
+
+    if (settings.backgroundRefresh) {
+      yield* Effect.forkScoped(backgroundLoop)
+    }
+
+    return {
+      source: source.name,
+      strategy,
+      get,
+      keys: Effect.map(Effect.flatMap(Clock.currentTimeMillis, freshOrRenew), (loaded) => loaded.set),
+      recordSuccess,
+      refresh: Effect.map(refreshWith("manual"), (loaded) => loaded.set),
+      status
+    } satisfies Service
+  }).pipe(Effect.annotateLogs({ module: "JwksCache", source: source.name }))
+
+const seconds = (millis: number): string => `${Math.round(millis / 100) / 10} seconds`
+
+/**
+ * A cache over the `JwksSource` in context.
+ *
+ * @since 0.1.0
+ * @category layers
+ * @example
+ * ```ts
+ * import { FetchHttpClient } from "@effect/platform"
+ * import { Layer } from "effect"
+ * import * as JwksCache from "effect-jwks/JwksCache"
+ * import * as JwksSource from "effect-jwks/JwksSource"
+ *
+ * const CacheLive = JwksCache.layer({ strategy: "both", interval: "20 minutes", usages: 1000 }).pipe(
+ *   Layer.provide(JwksSource.layerHttp("https://idp.example/.well-known/jwks.json")),
+ *   Layer.provide(FetchHttpClient.layer)
+ * )
+ * ```
+ */
+export const layer = (options?: Options): Layer.Layer<JwksCache, ConfigError.ConfigError, JwksSource> =>
+  Layer.scoped(JwksCache, Effect.flatMap(JwksSource, (source) => make(source, options)))
+
+/**
+ * The cache options from configuration (by default the environment), each optional: `STRATEGY`, `INTERVAL`,
+ * `USAGES`, `BACKGROUND_REFRESH`, `BACKGROUND_REFRESH_THRESHOLD`, `MAX_STALE`, `UNKNOWN_KID_THROTTLE`, under the
+ * `JWKS_CACHE_` prefix (`JWKS_CACHE_INTERVAL="10 minutes"`).
+ *
+ * @since 0.1.0
+ * @category config
+ */
+export const config: Config.Config<Options> = Config.nested(
+  Config.all({
+    strategy: Config.option(Config.literal("time", "usage", "both")("STRATEGY")),
+    interval: Config.option(Config.duration("INTERVAL")),
+    usages: Config.option(Config.integer("USAGES")),
+    backgroundRefresh: Config.option(Config.boolean("BACKGROUND_REFRESH")),
+    backgroundRefreshThreshold: Config.option(Config.number("BACKGROUND_REFRESH_THRESHOLD")),
+    maxStale: Config.option(Config.duration("MAX_STALE")),
+    unknownKidThrottle: Config.option(Config.duration("UNKNOWN_KID_THROTTLE"))
+  }),
+  "JWKS_CACHE"
+).pipe(
+  Config.map((read): Options => ({
+    strategy: Option.getOrUndefined(read.strategy),
+    interval: Option.getOrUndefined(read.interval),
+    usages: Option.getOrUndefined(read.usages),
+    backgroundRefresh: Option.getOrUndefined(read.backgroundRefresh),
+    backgroundRefreshThreshold: Option.getOrUndefined(read.backgroundRefreshThreshold),
+    maxStale: Option.getOrUndefined(read.maxStale),
+    unknownKidThrottle: Option.getOrUndefined(read.unknownKidThrottle)
+  })),
+  Config.mapOrFail((options) => Either.map(resolve(options), () => options))
+)
+
+/**
+ * A cache whose options come from configuration (see {@link config}); `overrides` win over what is read.
+ *
+ * @since 0.1.0
+ * @category layers
+ * @example
+ * ```ts
+ * import * as JwksCache from "effect-jwks/JwksCache"
+ *
+ * // JWKS_CACHE_STRATEGY=time JWKS_CACHE_INTERVAL="5 minutes"
+ * const CacheLive = JwksCache.layerConfig()
+ * ```
+ */
+export const layerConfig = (overrides?: Options): Layer.Layer<JwksCache, ConfigError.ConfigError, JwksSource> =>
+  Layer.scoped(
+    JwksCache,
+    Effect.gen(function*() {
+      const read = yield* config
+      const source = yield* JwksSource
+      return yield* make(source, { ...read, ...dropUndefined(overrides ?? {}) })
+    })
+  )
+
+const dropUndefined = <A extends object>(options: A): Partial<A> =>
+  Object.fromEntries(Object.entries(options).filter(([, value]) => value !== undefined)) as Partial<A>

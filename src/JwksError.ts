@@ -1,0 +1,100 @@
+/**
+ * The error of the key side: the JSON Web Key Set could not be had. An HTTP integration answers it with 503, since
+ * the token may well be good and only our keys are missing.
+ *
+ * @since 0.1.0
+ */
+import * as Predicate from "effect/Predicate"
+import * as Schema from "effect/Schema"
+
+/**
+ * @since 0.1.0
+ * @category type ids
+ */
+export const TypeId: unique symbol = Symbol.for("effect-jwks/JwksError")
+
+/**
+ * @since 0.1.0
+ * @category type ids
+ */
+export type TypeId = typeof TypeId
+
+/**
+ * Why the keys could not be had.
+ *
+ * - `Unreachable`: the request did not get an answer (connection refused, DNS, reset).
+ * - `Timeout`: no complete answer within the source's timeout.
+ * - `HttpStatus`: the answer had a status other than 200.
+ * - `TooLarge`: the body was larger than the source's size cap.
+ * - `InvalidJson`: the body was not JSON.
+ * - `InvalidShape`: the JSON was not a key set (or not a discovery document).
+ * - `EmptyKeySet`: the set had no key that this library can verify with.
+ * - `IssuerMismatch`: a discovery document named another issuer than the one configured.
+ * - `Stale`: the last good keys are older than `maxStale` allows and no fresh ones could be had.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export const Reason = Schema.Literal(
+  "Unreachable",
+  "Timeout",
+  "HttpStatus",
+  "TooLarge",
+  "InvalidJson",
+  "InvalidShape",
+  "EmptyKeySet",
+  "IssuerMismatch",
+  "Stale"
+)
+
+/**
+ * @since 0.1.0
+ * @category models
+ */
+export type Reason = typeof Reason.Type
+
+/**
+ * The key set could not be fetched, decoded or used.
+ *
+ * @since 0.1.0
+ * @category errors
+ * @example
+ * ```ts
+ * import { Effect } from "effect"
+ * import { JwksError } from "effect-jwks/JwksError"
+ *
+ * const program = Effect.fail(new JwksError({ reason: "Timeout", source: "https://idp.example/jwks" })).pipe(
+ *   Effect.catchTag("JwksError", (e) => Effect.log(e.message)) // "Timeout (https://idp.example/jwks)"
+ * )
+ * ```
+ */
+export class JwksError extends Schema.TaggedError<JwksError>("effect-jwks/JwksError")("JwksError", {
+  reason: Reason,
+  /** Where the keys were to come from: a URL or a short name such as `static`. */
+  source: Schema.String,
+  description: Schema.optional(Schema.String),
+  /** The HTTP status, for `HttpStatus`. */
+  status: Schema.optional(Schema.Number),
+  cause: Schema.optional(Schema.Defect)
+}) {
+  /**
+   * @since 0.1.0
+   */
+  readonly [TypeId]: TypeId = TypeId
+
+  /**
+   * @since 0.1.0
+   */
+  override get message(): string {
+    const status = this.status === undefined ? "" : ` ${this.status}`
+    return this.description === undefined
+      ? `${this.reason}${status} (${this.source})`
+      : `${this.reason}${status}: ${this.description} (${this.source})`
+  }
+}
+
+/**
+ * @since 0.1.0
+ * @category refinements
+ */
+export const isJwksError = (u: unknown): u is JwksError => Predicate.hasProperty(u, TypeId)

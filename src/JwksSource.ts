@@ -1,0 +1,149 @@
+/**
+ * Where a key set comes from: a JWKS URL over HTTP, or a fixed set. The cache asks its source for the published set
+ * whenever it refreshes; the source itself keeps nothing.
+ *
+ * @since 0.1.0
+ */
+import * as HttpClient from "@effect/platform/HttpClient"
+import * as Context from "effect/Context"
+import * as Duration from "effect/Duration"
+import * as Effect from "effect/Effect"
+import * as Layer from "effect/Layer"
+import { fetchJson } from "./internal/fetchJson.js"
+import { JsonWebKeySet } from "./Jwk.js"
+import { JwksError } from "./JwksError.js"
+
+/**
+ * @since 0.1.0
+ * @category models
+ */
+export interface Service {
+  /** A short label for logs and errors: the URL, or `static`. */
+  readonly name: string
+  /** Fetches the published set, schema-checked but not yet imported. */
+  readonly fetch: Effect.Effect<JsonWebKeySet, JwksError>
+}
+
+/**
+ * @since 0.1.0
+ * @category tags
+ */
+export class JwksSource extends Context.Tag("effect-jwks/JwksSource")<JwksSource, Service>() {}
+
+/**
+ * Limits on one HTTP exchange with the identity provider.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface HttpOptions {
+  /** The whole exchange, from request to the last byte of the body. Default 5 seconds. */
+  readonly timeout?: Duration.DurationInput | undefined
+  /** A longer body is refused as `TooLarge`, without reading past the limit. Default 512 KiB. */
+  readonly maxBytes?: number | undefined
+}
+
+/**
+ * @since 0.1.0
+ * @category defaults
+ */
+export const httpDefaults = {
+  timeout: Duration.seconds(5),
+  maxBytes: 512 * 1024
+} as const
+
+/**
+ * @internal
+ */
+export const resolveHttpOptions = (options: HttpOptions | undefined) => ({
+  timeout: Duration.decode(options?.timeout ?? httpDefaults.timeout),
+  maxBytes: options?.maxBytes ?? httpDefaults.maxBytes
+})
+
+/**
+ * A source that GETs the key set from `url` with the app's `HttpClient`. Each failure is a `JwksError` with its own
+ * reason: `Unreachable`, `Timeout`, `HttpStatus` (anything but 200; redirects are not followed), `TooLarge`,
+ * `InvalidJson`, `InvalidShape`.
+ *
+ * @since 0.1.0
+ * @category constructors
+ * @example
+ * ```ts
+ * import { FetchHttpClient } from "@effect/platform"
+ * import { Effect } from "effect"
+ * import * as JwksSource from "effect-jwks/JwksSource"
+ *
+ * const program = JwksSource.http("https://idp.example/.well-known/jwks.json").pipe(
+ *   Effect.flatMap((source) => source.fetch),
+ *   Effect.provide(FetchHttpClient.layer)
+ * )
+ * ```
+ */
+export const http = (
+  url: string | URL,
+  options?: HttpOptions
+): Effect.Effect<Service, never, HttpClient.HttpClient> =>
+  Effect.map(HttpClient.HttpClient, (client) => fromHttpClient(client, url.toString(), options))
+
+/**
+ * @internal
+ */
+export const fromHttpClient = (client: HttpClient.HttpClient, url: string, options?: HttpOptions): Service => {
+  const resolved = resolveHttpOptions(options)
+  return {
+    name: url,
+    fetch: fetchJson(client, url, JsonWebKeySet, resolved).pipe(
+      Effect.withSpan("JwksSource.fetch", { attributes: { "jwks.url": url } })
+    )
+  }
+}
+
+/**
+ * @since 0.1.0
+ * @category layers
+ * @example
+ * ```ts
+ * import { FetchHttpClient } from "@effect/platform"
+ * import { Layer } from "effect"
+ * import * as JwksSource from "effect-jwks/JwksSource"
+ *
+ * const SourceLive = JwksSource.layerHttp("https://idp.example/.well-known/jwks.json", { timeout: "3 seconds" }).pipe(
+ *   Layer.provide(FetchHttpClient.layer)
+ * )
+ * ```
+ */
+export const layerHttp = (
+  url: string | URL,
+  options?: HttpOptions
+): Layer.Layer<JwksSource, never, HttpClient.HttpClient> => Layer.effect(JwksSource, http(url, options))
+
+/**
+ * A source that always answers with the given set: for tests and for apps whose keys are configured, not fetched.
+ *
+ * @since 0.1.0
+ * @category constructors
+ * @example
+ * ```ts
+ * import * as JwksSource from "effect-jwks/JwksSource"
+ *
+ * const source = JwksSource.fromKeySet({ keys: [{ kty: "EC", crv: "P-256", x: "...", y: "...", kid: "k1" }] })
+ * ```
+ */
+export const fromKeySet = (jwks: JsonWebKeySet): Service => ({
+  name: "static",
+  fetch: Effect.succeed(jwks)
+})
+
+/**
+ * @since 0.1.0
+ * @category layers
+ */
+export const layerStatic = (jwks: JsonWebKeySet): Layer.Layer<JwksSource> => Layer.succeed(JwksSource, fromKeySet(jwks))
+
+/**
+ * A source from a function, for anything else (a file, a secret store). Its failures must already be `JwksError`s.
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const make = (name: string, fetch: Effect.Effect<JsonWebKeySet, JwksError>): Service => ({ name, fetch })

@@ -1,0 +1,70 @@
+/**
+ * @internal
+ * GET a small JSON document from an identity provider, defensively: a timeout over the whole exchange, a cap on the
+ * body read as it streams in, and a distinct `JwksError` reason for each way it can go wrong.
+ */
+import * as HttpClient from "@effect/platform/HttpClient"
+import * as HttpClientRequest from "@effect/platform/HttpClientRequest"
+import * as Duration from "effect/Duration"
+import * as Effect from "effect/Effect"
+import * as Schema from "effect/Schema"
+import * as Stream from "effect/Stream"
+import { JwksError } from "../JwksError.js"
+
+/** @internal */
+export interface FetchOptions {
+  readonly timeout: Duration.Duration
+  readonly maxBytes: number
+}
+
+const decodeJson = Schema.decodeUnknown(Schema.parseJson())
+const utf8 = new TextDecoder("utf-8", { fatal: true })
+
+/** @internal */
+export const fetchJson = <A, I>(
+  client: HttpClient.HttpClient,
+  url: string,
+  schema: Schema.Schema<A, I>,
+  options: FetchOptions
+): Effect.Effect<A, JwksError> => {
+  const fail = (reason: JwksError["reason"], description?: string, extra?: { status?: number; cause?: unknown }) =>
+    new JwksError({ reason, source: url, ...(description === undefined ? {} : { description }), ...extra })
+  const decodeShape = Schema.decodeUnknown(schema)
+  return Effect.gen(function*() {
+    const response = yield* client.execute(
+      HttpClientRequest.get(url, { acceptJson: true })
+    )
+    if (response.status !== 200) {
+      return yield* fail("HttpStatus", "expected 200", { status: response.status })
+    }
+    const declared = Number(response.headers["content-length"])
+    if (Number.isFinite(declared) && declared > options.maxBytes) {
+      return yield* fail("TooLarge", `content-length ${declared} exceeds the limit of ${options.maxBytes} bytes`)
+    }
+    const body = yield* response.stream.pipe(
+      Stream.runFoldEffect({ size: 0, chunks: [] as Array<Uint8Array> }, (acc, chunk) => {
+        acc.size += chunk.length
+        if (acc.size > options.maxBytes) {
+          return Effect.fail(fail("TooLarge", `body exceeds the limit of ${options.maxBytes} bytes`))
+        }
+        acc.chunks.push(chunk)
+        return Effect.succeed(acc)
+      })
+    )
+    const text = yield* Effect.try({
+      try: () => utf8.decode(Buffer.concat(body.chunks, body.size)),
+      catch: (cause) => fail("InvalidJson", "body is not UTF-8", { cause })
+    })
+    const json = yield* Effect.mapError(decodeJson(text), () => fail("InvalidJson", "body is not JSON"))
+    return yield* Effect.mapError(decodeShape(json), (error) => fail("InvalidShape", error.message))
+  }).pipe(
+    Effect.catchTags({
+      RequestError: (error) => Effect.fail(fail("Unreachable", error.reason, { cause: error.cause })),
+      ResponseError: (error) => Effect.fail(fail("Unreachable", `${error.reason} while reading the body`))
+    }),
+    Effect.timeoutFail({
+      duration: options.timeout,
+      onTimeout: () => fail("Timeout", `no complete answer within ${Duration.format(options.timeout)}`)
+    })
+  )
+}

@@ -1,0 +1,570 @@
+/**
+ * A fake OpenID identity provider for tests. It generates key pairs with `jose`, signs tokens on the Effect `Clock`,
+ * publishes its JSON Web Key Set and a discovery document, rotates keys, and misbehaves on request (status codes,
+ * hangs, latency, malformed or oversized bodies).
+ *
+ * It comes in two forms that share one request handler:
+ *
+ * - `layerTest` / `layerHttpClient`: an `HttpClient` that answers from memory, no sockets, so `TestClock` drives
+ *   latency, hangs and token lifetimes.
+ * - `layerServer`: a real HTTP server on whatever `HttpServer` the caller provides (for example
+ *   `NodeHttpServer.layer(() => createServer(), { port: 0, host: "127.0.0.1" })`).
+ *
+ * @since 0.1.0
+ */
+import * as HttpClient from "@effect/platform/HttpClient"
+import * as HttpClientError from "@effect/platform/HttpClientError"
+import * as HttpClientResponse from "@effect/platform/HttpClientResponse"
+import * as HttpServer from "@effect/platform/HttpServer"
+import * as HttpServerError from "@effect/platform/HttpServerError"
+import * as HttpServerRequest from "@effect/platform/HttpServerRequest"
+import * as HttpServerResponse from "@effect/platform/HttpServerResponse"
+import * as Clock from "effect/Clock"
+import * as Context from "effect/Context"
+import * as Duration from "effect/Duration"
+import * as Effect from "effect/Effect"
+import * as Layer from "effect/Layer"
+import * as Ref from "effect/Ref"
+import * as SynchronizedRef from "effect/SynchronizedRef"
+import type { CryptoKey, JWTHeaderParameters } from "jose"
+import { exportJWK, generateKeyPair, SignJWT } from "jose"
+
+/**
+ * The signature algorithms the fake can generate keys for.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export type Algorithm = "RS256" | "ES256"
+
+/**
+ * A way for the JWKS endpoint to misbehave. Faults apply to the JWKS endpoint only; the discovery document is always
+ * served normally.
+ *
+ * - `Status`: that status (200 to 599) with a short text body.
+ * - `Hang`: never answer (`Effect.never`), so the client's timeout has to fire.
+ * - `InvalidJson`: 200 with a truncated, unparseable body (still labelled `application/json`).
+ * - `WrongShape`: 200 with JSON that is not a key set: `{"keys":"nope"}`.
+ * - `EmptySet`: 200 with `{"keys":[]}`.
+ * - `Oversized`: 200 with the real key set padded to more than `bytes` bytes (with a correct `content-length`).
+ * - `Latency`: `Effect.sleep(delay)`, then the normal answer.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export type Fault =
+  | { readonly _tag: "Status"; readonly status: number }
+  | { readonly _tag: "Hang" }
+  | { readonly _tag: "InvalidJson" }
+  | { readonly _tag: "WrongShape" }
+  | { readonly _tag: "EmptySet" }
+  | { readonly _tag: "Oversized"; readonly bytes: number }
+  | { readonly _tag: "Latency"; readonly delay: Duration.DurationInput }
+
+/**
+ * Constructors for `Fault`.
+ *
+ * @example
+ * ```ts
+ * import * as FakeIdp from "effect-jwks/testing/FakeIdp"
+ * import * as Effect from "effect/Effect"
+ *
+ * const program = Effect.gen(function*() {
+ *   const idp = yield* FakeIdp.FakeIdp
+ *   yield* idp.failNext(FakeIdp.Fault.status(503), 2)
+ *   yield* idp.setFault(FakeIdp.Fault.latency("2 seconds"))
+ * })
+ * ```
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const Fault: {
+  readonly status: (status: number) => Fault
+  readonly hang: Fault
+  readonly invalidJson: Fault
+  readonly wrongShape: Fault
+  readonly emptySet: Fault
+  readonly oversized: (bytes: number) => Fault
+  readonly latency: (delay: Duration.DurationInput) => Fault
+} = {
+  status: (status) => ({ _tag: "Status", status }),
+  hang: { _tag: "Hang" },
+  invalidJson: { _tag: "InvalidJson" },
+  wrongShape: { _tag: "WrongShape" },
+  emptySet: { _tag: "EmptySet" },
+  oversized: (bytes) => ({ _tag: "Oversized", bytes }),
+  latency: (delay) => ({ _tag: "Latency", delay })
+}
+
+/**
+ * Options of `make` and the layers.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface Options {
+  /** The `iss` of signed tokens and the base of the endpoints. Default `defaults.issuer`; ignored by `layerServer`. */
+  readonly issuer?: string
+  /** The default `aud` of signed tokens. Default `defaults.audience`. */
+  readonly audience?: string
+  /** The algorithm of generated (published) keys. Default `"RS256"`. */
+  readonly algorithm?: Algorithm
+}
+
+/**
+ * Options of `sign`.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface SignOptions {
+  /** Overrides the header `kid`; `null` leaves `kid` out. Default: the signing key's own kid. */
+  readonly kid?: string | null
+  /**
+   * Sign with a key of this algorithm: the current key if it has it, else the newest published key that has it,
+   * else a key generated on first use and never published.
+   */
+  readonly algorithm?: Algorithm
+  /** Extra or overriding protected header fields (`typ`, `crit` and its extension fields, ...). */
+  readonly header?: Record<string, unknown>
+  /** Lifetime of the token: `exp = iat + expiresIn`, with `iat` from the Effect `Clock`. Default `"1 hour"`. */
+  readonly expiresIn?: Duration.DurationInput
+  /**
+   * `"unpublished"`: sign with a key that is never in the key set (it has its own kid, which is not published
+   * either; pass `kid` to impersonate a published one). Default `"current"`.
+   */
+  readonly key?: "current" | "unpublished"
+}
+
+/**
+ * A request as the shared handler sees it.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface Request {
+  readonly method: string
+  readonly url: URL
+}
+
+/**
+ * An answer of the shared handler, before either form turns it into an HTTP response. `headers` includes
+ * `content-type` and `content-length`.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface Reply {
+  readonly status: number
+  readonly headers: Readonly<Record<string, string>>
+  readonly body: string
+}
+
+/**
+ * The fake identity provider.
+ *
+ * @example
+ * ```ts
+ * import * as FakeIdp from "effect-jwks/testing/FakeIdp"
+ * import * as Effect from "effect/Effect"
+ *
+ * const program = Effect.gen(function*() {
+ *   const idp = yield* FakeIdp.FakeIdp
+ *   const token = yield* idp.sign({ sub: "alice", scope: "read" }, { expiresIn: "5 minutes" })
+ *   yield* idp.rotate("overlap")
+ * }).pipe(Effect.provide(FakeIdp.layerTest()))
+ * ```
+ *
+ * @since 0.1.0
+ * @category tags
+ */
+export class FakeIdp extends Context.Tag("effect-jwks/testing/FakeIdp")<FakeIdp, {
+  /** The issuer: the `iss` of signed tokens and the base of both endpoints. */
+  readonly issuer: string
+  /** The default `aud` of signed tokens. */
+  readonly audience: string
+  /** `${issuer}/.well-known/jwks.json` */
+  readonly jwksUri: string
+  /** `${issuer}/.well-known/openid-configuration`, serving `{ issuer, jwks_uri, ... }`. */
+  readonly discoveryUrl: string
+  /**
+   * Signs a token. Default claims are `iss`, `aud`, `sub: "user-1"`, `iat` and `exp`; the given claims override them
+   * and a claim set to `undefined` is left out.
+   */
+  readonly sign: (claims?: Record<string, unknown>, options?: SignOptions) => Effect.Effect<string>
+  /**
+   * Makes a new key current and returns its kid. `"overlap"` keeps the old keys published, `"replace"` drops them.
+   */
+  readonly rotate: (mode: "overlap" | "replace") => Effect.Effect<string>
+  /** The kid of the key that `sign` uses by default. */
+  readonly currentKid: Effect.Effect<string>
+  /** The kids in the key set, oldest first. */
+  readonly publishedKids: Effect.Effect<ReadonlyArray<string>>
+  /** The key set as served (without faults). */
+  readonly jwks: Effect.Effect<{ readonly keys: ReadonlyArray<Record<string, unknown>> }>
+  /** Sets a fault for every JWKS request until it is cleared with `undefined`. */
+  readonly setFault: (fault: Fault | undefined) => Effect.Effect<void>
+  /** Queues a fault for the next `times` (default 1) JWKS requests; queued faults come before `setFault`'s. */
+  readonly failNext: (fault: Fault, times?: number) => Effect.Effect<void>
+  /** How many requests reached the JWKS endpoint, whatever they were answered with. */
+  readonly fetchCount: Effect.Effect<number>
+  /** How many requests reached the discovery endpoint. */
+  readonly discoveryCount: Effect.Effect<number>
+  /** Sets both counts to zero. */
+  readonly resetCounts: Effect.Effect<void>
+  /** The handler shared by the client and server forms. Unknown paths get 404, methods other than GET/HEAD 405. */
+  readonly handle: (request: Request) => Effect.Effect<Reply>
+}>() {}
+
+/**
+ * Defaults of `Options` and `SignOptions`.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export const defaults: {
+  readonly issuer: string
+  readonly audience: string
+  readonly algorithm: Algorithm
+  readonly subject: string
+  readonly expiresIn: Duration.DurationInput
+} = {
+  issuer: "https://idp.example.test",
+  audience: "effect-jwks-test",
+  algorithm: "RS256",
+  subject: "user-1",
+  expiresIn: "1 hour"
+}
+
+interface SigningKey {
+  readonly kid: string
+  readonly algorithm: Algorithm
+  readonly privateKey: CryptoKey
+  readonly jwk: Record<string, unknown>
+}
+
+interface KeyState {
+  readonly current: SigningKey
+  readonly published: ReadonlyArray<SigningKey>
+  readonly spare: Partial<Record<Algorithm, SigningKey>>
+}
+
+const randomKid = (): string =>
+  Array.from(globalThis.crypto.getRandomValues(new Uint8Array(8)), (byte) => byte.toString(16).padStart(2, "0"))
+    .join("")
+
+const generateKey = (algorithm: Algorithm): Effect.Effect<SigningKey> =>
+  Effect.promise(async () => {
+    const { privateKey, publicKey } = await generateKeyPair(algorithm, { extractable: true })
+    const kid = randomKid()
+    const jwk = Object.freeze({ ...(await exportJWK(publicKey)), kid, alg: algorithm, use: "sig" })
+    return { kid, algorithm, privateKey, jwk }
+  })
+
+const withoutUndefined = (record: Record<string, unknown>): Record<string, unknown> =>
+  Object.fromEntries(Object.entries(record).filter(([, value]) => value !== undefined))
+
+const encoder = new TextEncoder()
+
+const reply = (status: number, contentType: string, body: string): Reply => ({
+  status,
+  headers: {
+    "content-type": contentType,
+    "content-length": String(encoder.encode(body).byteLength),
+    "cache-control": "no-store"
+  },
+  body
+})
+
+const json = (body: unknown): Reply => reply(200, "application/json", JSON.stringify(body))
+
+const text = (status: number, body: string): Reply => reply(status, "text/plain; charset=utf-8", body)
+
+const endpointOf = (url: URL): string => url.origin + url.pathname
+
+/**
+ * Makes a fake identity provider with one freshly generated, published key pair.
+ *
+ * @example
+ * ```ts
+ * import * as FakeIdp from "effect-jwks/testing/FakeIdp"
+ * import * as Effect from "effect/Effect"
+ *
+ * const program = Effect.gen(function*() {
+ *   const idp = yield* FakeIdp.make({ audience: "my-api", algorithm: "ES256" })
+ *   const token = yield* idp.sign({ sub: "alice" })
+ * })
+ * ```
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const make = (options: Options = {}): Effect.Effect<FakeIdp["Type"]> =>
+  Effect.gen(function*() {
+    const issuer = options.issuer ?? defaults.issuer
+    const audience = options.audience ?? defaults.audience
+    const algorithm = options.algorithm ?? defaults.algorithm
+    const base = issuer.replace(/\/+$/, "")
+    const jwksUri = `${base}/.well-known/jwks.json`
+    const discoveryUrl = `${base}/.well-known/openid-configuration`
+    const jwksEndpoint = endpointOf(new URL(jwksUri))
+    const discoveryEndpoint = endpointOf(new URL(discoveryUrl))
+
+    const first = yield* generateKey(algorithm)
+    const keys = yield* SynchronizedRef.make<KeyState>({ current: first, published: [first], spare: {} })
+    const persistentFault = yield* Ref.make<Fault | undefined>(undefined)
+    const pendingFaults = yield* Ref.make<ReadonlyArray<Fault>>([])
+    const fetches = yield* Ref.make(0)
+    const discoveries = yield* Ref.make(0)
+
+    const spareKey = (algorithm: Algorithm): Effect.Effect<SigningKey> =>
+      SynchronizedRef.modifyEffect(keys, (state) => {
+        const existing = state.spare[algorithm]
+        return existing !== undefined
+          ? Effect.succeed([existing, state] as const)
+          : Effect.map(
+            generateKey(algorithm),
+            (key) => [key, { ...state, spare: { ...state.spare, [algorithm]: key } }] as const
+          )
+      })
+
+    const signingKey = (options: SignOptions): Effect.Effect<SigningKey> =>
+      Effect.flatMap(SynchronizedRef.get(keys), (state) => {
+        const wanted = options.algorithm ?? state.current.algorithm
+        if (options.key === "unpublished") return spareKey(wanted)
+        if (state.current.algorithm === wanted) return Effect.succeed(state.current)
+        const published = state.published.filter((key) => key.algorithm === wanted)
+        return published.length > 0 ? Effect.succeed(published[published.length - 1]!) : spareKey(wanted)
+      })
+
+    const sign = Effect.fn("FakeIdp.sign")(
+      function*(claims: Record<string, unknown> = {}, options: SignOptions = {}) {
+        const key = yield* signingKey(options)
+        const iat = Math.floor((yield* Clock.currentTimeMillis) / 1000)
+        const exp = iat + Math.floor(Duration.toSeconds(options.expiresIn ?? defaults.expiresIn))
+        const payload = withoutUndefined({ iss: issuer, aud: audience, sub: defaults.subject, iat, exp, ...claims })
+        const header = withoutUndefined({
+          alg: key.algorithm,
+          kid: options.kid === null ? undefined : options.kid ?? key.kid,
+          ...options.header
+        })
+        // jose refuses to sign a `crit` it does not "understand": declare every listed extension as understood.
+        const crit = Array.isArray(header.crit)
+          ? Object.fromEntries(
+            header.crit.filter((name): name is string => typeof name === "string").map((name) => [name, true])
+          )
+          : undefined
+        return yield* Effect.promise(() =>
+          new SignJWT(payload).setProtectedHeader(header as JWTHeaderParameters).sign(
+            key.privateKey,
+            crit === undefined ? undefined : { crit }
+          )
+        )
+      }
+    )
+
+    const rotate = Effect.fn("FakeIdp.rotate")(function*(mode: "overlap" | "replace") {
+      const key = yield* generateKey(algorithm)
+      yield* SynchronizedRef.update(keys, (state) => ({
+        ...state,
+        current: key,
+        published: mode === "overlap" ? [...state.published, key] : [key]
+      }))
+      return key.kid
+    })
+
+    const jwks = Effect.map(SynchronizedRef.get(keys), (state) => ({ keys: state.published.map((key) => key.jwk) }))
+
+    const nextFault: Effect.Effect<Fault | undefined> = Effect.flatMap(
+      Ref.modify(pendingFaults, (queue) => queue.length > 0 ? [queue[0], queue.slice(1)] : [undefined, queue]),
+      (fault) => fault !== undefined ? Effect.succeed(fault) : Ref.get(persistentFault)
+    )
+
+    const serveJwks: Effect.Effect<Reply> = Effect.flatMap(nextFault, (fault): Effect.Effect<Reply> => {
+      if (fault === undefined) return Effect.map(jwks, json)
+      switch (fault._tag) {
+        case "Status":
+          return Effect.succeed(text(fault.status, `FakeIdp fault: status ${fault.status}`))
+        case "Hang":
+          return Effect.never
+        case "InvalidJson":
+          return Effect.succeed(reply(200, "application/json", "{\"keys\": [{\"kty\": \"RSA\", \"kid\""))
+        case "WrongShape":
+          return Effect.succeed(json({ keys: "nope" }))
+        case "EmptySet":
+          return Effect.succeed(json({ keys: [] }))
+        case "Oversized":
+          return Effect.map(jwks, (set) => json({ ...set, padding: "x".repeat(Math.max(0, fault.bytes)) }))
+        case "Latency":
+          return Effect.zipRight(Effect.sleep(fault.delay), Effect.map(jwks, json))
+      }
+    })
+
+    const discoveryDocument = Effect.map(SynchronizedRef.get(keys), (state) =>
+      json({
+        issuer,
+        jwks_uri: jwksUri,
+        authorization_endpoint: `${base}/authorize`,
+        token_endpoint: `${base}/token`,
+        response_types_supported: ["code"],
+        subject_types_supported: ["public"],
+        id_token_signing_alg_values_supported: Array.from(new Set(state.published.map((key) => key.algorithm)))
+      }))
+
+    const handle = (request: Request): Effect.Effect<Reply> => {
+      const endpoint = endpointOf(request.url)
+      const allowed = request.method === "GET" || request.method === "HEAD"
+      if (endpoint === jwksEndpoint) {
+        return Effect.zipRight(
+          Ref.update(fetches, (n) => n + 1),
+          allowed ? serveJwks : Effect.succeed(text(405, "method not allowed"))
+        )
+      }
+      if (endpoint === discoveryEndpoint) {
+        return Effect.zipRight(
+          Ref.update(discoveries, (n) => n + 1),
+          allowed ? discoveryDocument : Effect.succeed(text(405, "method not allowed"))
+        )
+      }
+      return Effect.succeed(text(404, "not found"))
+    }
+
+    return FakeIdp.of({
+      issuer,
+      audience,
+      jwksUri,
+      discoveryUrl,
+      sign,
+      rotate,
+      currentKid: Effect.map(SynchronizedRef.get(keys), (state) => state.current.kid),
+      publishedKids: Effect.map(SynchronizedRef.get(keys), (state) => state.published.map((key) => key.kid)),
+      jwks,
+      setFault: (fault) => Ref.set(persistentFault, fault),
+      failNext: (fault, times = 1) =>
+        Ref.update(pendingFaults, (queue) => [...queue, ...Array.from({ length: Math.max(0, times) }, () => fault)]),
+      fetchCount: Ref.get(fetches),
+      discoveryCount: Ref.get(discoveries),
+      resetCounts: Effect.zipRight(Ref.set(fetches, 0), Ref.set(discoveries, 0)),
+      handle
+    })
+  })
+
+/**
+ * A `FakeIdp` with a fresh key pair, on its own; pair it with `layerHttpClient` or use `layerTest`.
+ *
+ * @since 0.1.0
+ * @category layers
+ */
+export const layer = (options: Options = {}): Layer.Layer<FakeIdp> => Layer.effect(FakeIdp, make(options))
+
+const nullBodyStatuses = new Set([101, 103, 204, 205, 304])
+
+/**
+ * An `HttpClient` that answers requests to the issuer's origin from the `FakeIdp`, without sockets. A request to any
+ * other origin fails with a `RequestError` of reason `"Transport"`, so a test never reaches the network.
+ *
+ * @since 0.1.0
+ * @category layers
+ */
+export const layerHttpClient: Layer.Layer<HttpClient.HttpClient, never, FakeIdp> = Layer.effect(
+  HttpClient.HttpClient,
+  Effect.map(FakeIdp, (idp) => {
+    const origin = new URL(idp.issuer).origin
+    return HttpClient.make((request, url) =>
+      url.origin !== origin
+        ? Effect.fail(
+          new HttpClientError.RequestError({
+            request,
+            reason: "Transport",
+            description: `FakeIdp serves ${origin} only, not ${url.origin}`
+          })
+        )
+        : Effect.map(idp.handle({ method: request.method, url }), (answer) =>
+          HttpClientResponse.fromWeb(
+            request,
+            new Response(
+              nullBodyStatuses.has(answer.status) || request.method === "HEAD" ? null : answer.body,
+              { status: answer.status, headers: answer.headers }
+            )
+          ))
+    )
+  })
+)
+
+/**
+ * A fresh `FakeIdp` together with an `HttpClient` that talks to it: the usual layer of a unit test.
+ *
+ * @example
+ * ```ts
+ * import * as FakeIdp from "effect-jwks/testing/FakeIdp"
+ * import * as HttpClient from "@effect/platform/HttpClient"
+ * import * as Effect from "effect/Effect"
+ *
+ * const program = Effect.gen(function*() {
+ *   const idp = yield* FakeIdp.FakeIdp
+ *   const response = yield* HttpClient.get(idp.jwksUri)
+ * }).pipe(Effect.provide(FakeIdp.layerTest({ issuer: "https://login.example.test" })))
+ * ```
+ *
+ * @since 0.1.0
+ * @category layers
+ */
+export const layerTest = (options: Options = {}): Layer.Layer<FakeIdp | HttpClient.HttpClient> =>
+  Layer.provideMerge(layerHttpClient, layer(options))
+
+const issuerOf = (address: HttpServer.Address): Effect.Effect<string, HttpServerError.ServeError> => {
+  if (address._tag === "UnixAddress") {
+    return Effect.fail(
+      new HttpServerError.ServeError({
+        cause: new Error(`FakeIdp.layerServer needs a TCP server, not a Unix socket (${address.path})`)
+      })
+    )
+  }
+  const hostname = address.hostname === "" || address.hostname === "0.0.0.0" || address.hostname === "::"
+    ? "127.0.0.1"
+    : address.hostname.includes(":")
+    ? `[${address.hostname}]`
+    : address.hostname
+  return Effect.succeed(`http://${hostname}:${address.port}`)
+}
+
+/**
+ * Serves a fresh `FakeIdp` on the provided `HttpServer` for the lifetime of the layer. The issuer is
+ * `http://<host>:<port>` from the server's address (`127.0.0.1` when it listens on all interfaces). The server layer
+ * comes from the app or test, so this module needs no platform package.
+ *
+ * @example
+ * ```ts
+ * import * as NodeHttpServer from "@effect/platform-node/NodeHttpServer"
+ * import * as FakeIdp from "effect-jwks/testing/FakeIdp"
+ * import * as Layer from "effect/Layer"
+ * import { createServer } from "node:http"
+ *
+ * const IdpLive = FakeIdp.layerServer({ audience: "my-api" }).pipe(
+ *   Layer.provide(NodeHttpServer.layer(() => createServer(), { port: 0, host: "127.0.0.1" }))
+ * )
+ * ```
+ *
+ * @since 0.1.0
+ * @category layers
+ */
+export const layerServer = (
+  options: Omit<Options, "issuer"> = {}
+): Layer.Layer<FakeIdp, HttpServerError.ServeError, HttpServer.HttpServer> =>
+  Layer.scoped(
+    FakeIdp,
+    Effect.gen(function*() {
+      const server = yield* HttpServer.HttpServer
+      const issuer = yield* issuerOf(server.address)
+      const idp = yield* make({ ...options, issuer })
+      yield* server.serve(
+        Effect.flatMap(HttpServerRequest.HttpServerRequest, (request) =>
+          Effect.map(
+            idp.handle({ method: request.method, url: new URL(request.url, issuer) }),
+            (answer) => HttpServerResponse.text(answer.body, { status: answer.status, headers: answer.headers })
+          ))
+      )
+      return idp
+    })
+  )

@@ -1,0 +1,311 @@
+import * as NodeHttpServer from "@effect/platform-node/NodeHttpServer"
+import * as FetchHttpClient from "@effect/platform/FetchHttpClient"
+import * as HttpClient from "@effect/platform/HttpClient"
+import { describe, expect, it } from "@effect/vitest"
+import * as Effect from "effect/Effect"
+import * as Fiber from "effect/Fiber"
+import * as Layer from "effect/Layer"
+import * as Option from "effect/Option"
+import * as TestClock from "effect/TestClock"
+import { createLocalJWKSet, createRemoteJWKSet, decodeProtectedHeader, jwtVerify } from "jose"
+import { createServer } from "node:http"
+import * as FakeIdp from "../src/testing/FakeIdp.js"
+
+const getJwks = Effect.gen(function*() {
+  const idp = yield* FakeIdp.FakeIdp
+  return yield* HttpClient.get(idp.jwksUri)
+})
+
+const getJson = (url: string) => Effect.flatMap(HttpClient.get(url), (response) => response.json)
+
+const verify = (token: string, options: { readonly at: number }) =>
+  Effect.gen(function*() {
+    const idp = yield* FakeIdp.FakeIdp
+    const set = yield* idp.jwks
+    return yield* Effect.promise(() =>
+      jwtVerify(token, createLocalJWKSet({ keys: set.keys.map((key) => ({ ...key })) }), {
+        issuer: idp.issuer,
+        audience: idp.audience,
+        currentDate: new Date(options.at)
+      })
+    )
+  })
+
+const verifyFailure = (token: string) =>
+  Effect.gen(function*() {
+    const idp = yield* FakeIdp.FakeIdp
+    const set = yield* idp.jwks
+    return yield* Effect.flip(
+      Effect.tryPromise({
+        try: () => jwtVerify(token, createLocalJWKSet({ keys: set.keys.map((key) => ({ ...key })) })),
+        catch: (cause) => cause as Error
+      })
+    )
+  })
+
+describe("FakeIdp", () => {
+  describe("HttpClient form", () => {
+    it.effect("serves the JWKS with the current kid, content-type and content-length", () =>
+      Effect.gen(function*() {
+        const idp = yield* FakeIdp.FakeIdp
+        const response = yield* getJwks
+        const body = yield* response.text
+        expect(response.status).toBe(200)
+        expect(response.headers["content-type"]).toBe("application/json")
+        expect(response.headers["content-length"]).toBe(String(Buffer.byteLength(body)))
+        const set = JSON.parse(body) as { keys: Array<Record<string, unknown>> }
+        const kid = yield* idp.currentKid
+        expect(set.keys.map((key) => key.kid)).toEqual([kid])
+        expect(kid).toMatch(/^[0-9a-f]{16}$/)
+        expect(set.keys[0]).toMatchObject({ kty: "RSA", alg: "RS256", use: "sig" })
+        expect(set.keys[0]).not.toHaveProperty("d")
+        expect(set).toEqual(yield* idp.jwks)
+      }).pipe(Effect.provide(FakeIdp.layerTest())))
+
+    it.effect("serves the discovery document", () =>
+      Effect.gen(function*() {
+        const idp = yield* FakeIdp.FakeIdp
+        expect(idp.issuer).toBe("https://login.example.test/realm")
+        expect(idp.discoveryUrl).toBe("https://login.example.test/realm/.well-known/openid-configuration")
+        const document = yield* getJson(idp.discoveryUrl)
+        expect(document).toMatchObject({
+          issuer: "https://login.example.test/realm",
+          jwks_uri: "https://login.example.test/realm/.well-known/jwks.json",
+          id_token_signing_alg_values_supported: ["ES256"]
+        })
+        expect(yield* idp.discoveryCount).toBe(1)
+        expect(yield* idp.fetchCount).toBe(0)
+      }).pipe(Effect.provide(FakeIdp.layerTest({ issuer: "https://login.example.test/realm", algorithm: "ES256" }))))
+
+    it.effect("answers 404 on unknown paths and fails requests to other hosts with a transport error", () =>
+      Effect.gen(function*() {
+        const idp = yield* FakeIdp.FakeIdp
+        const notFound = yield* HttpClient.get(`${idp.issuer}/nope`)
+        expect(notFound.status).toBe(404)
+        const error = yield* Effect.flip(HttpClient.get("https://elsewhere.example.test/.well-known/jwks.json"))
+        expect(error._tag).toBe("RequestError")
+        expect(error.reason).toBe("Transport")
+      }).pipe(Effect.provide(FakeIdp.layerTest())))
+  })
+
+  describe("sign", () => {
+    it.effect("signs tokens that verify against the published JWKS, with iat/exp from the Clock", () =>
+      Effect.gen(function*() {
+        const idp = yield* FakeIdp.FakeIdp
+        yield* TestClock.adjust("10 minutes")
+        const token = yield* idp.sign()
+        const { payload, protectedHeader } = yield* verify(token, { at: 600_000 })
+        expect(protectedHeader).toEqual({ alg: "RS256", kid: yield* idp.currentKid })
+        expect(payload).toEqual({
+          iss: "https://idp.example.test",
+          aud: "effect-jwks-test",
+          sub: "user-1",
+          iat: 600,
+          exp: 600 + 3600
+        })
+        const short = yield* idp.sign({}, { expiresIn: "5 minutes" })
+        const verified = yield* verify(short, { at: 600_000 })
+        expect(verified.payload.exp).toBe(900)
+      }).pipe(Effect.provide(FakeIdp.layerTest())))
+
+    it.effect("lets claims override and remove the defaults", () =>
+      Effect.gen(function*() {
+        const idp = yield* FakeIdp.FakeIdp
+        const token = yield* idp.sign({ sub: "alice", scope: "read", aud: ["a", "effect-jwks-test"], iat: undefined })
+        const { payload } = yield* verify(token, { at: 0 })
+        expect(payload).toEqual({
+          iss: "https://idp.example.test",
+          aud: ["a", "effect-jwks-test"],
+          sub: "alice",
+          scope: "read",
+          exp: 3600
+        })
+      }).pipe(Effect.provide(FakeIdp.layerTest())))
+
+    it.effect("overrides or omits the kid and adds header fields", () =>
+      Effect.gen(function*() {
+        const idp = yield* FakeIdp.FakeIdp
+        const noKid = yield* idp.sign({}, { kid: null })
+        expect(decodeProtectedHeader(noKid)).toEqual({ alg: "RS256" })
+        const otherKid = yield* idp.sign({}, { kid: "other" })
+        expect(decodeProtectedHeader(otherKid).kid).toBe("other")
+        const crit = yield* idp.sign({}, { header: { typ: "at+jwt", crit: ["x-ext"], "x-ext": 1 } })
+        expect(decodeProtectedHeader(crit)).toMatchObject({ typ: "at+jwt", crit: ["x-ext"], "x-ext": 1 })
+        const error = yield* verifyFailure(crit)
+        expect(String(error)).toMatch(/x-ext/)
+      }).pipe(Effect.provide(FakeIdp.layerTest())))
+
+    it.effect("signs with unpublished keys for forgery tests", () =>
+      Effect.gen(function*() {
+        const idp = yield* FakeIdp.FakeIdp
+        const currentKid = yield* idp.currentKid
+        const forged = yield* idp.sign({}, { key: "unpublished", kid: currentKid })
+        expect(decodeProtectedHeader(forged).kid).toBe(currentKid)
+        expect(String(yield* verifyFailure(forged))).toMatch(/signature/)
+        const unknown = yield* idp.sign({}, { key: "unpublished" })
+        const unknownKid = decodeProtectedHeader(unknown).kid
+        expect(unknownKid).toBeDefined()
+        expect(yield* idp.publishedKids).not.toContain(unknownKid)
+        const es256 = yield* idp.sign({}, { algorithm: "ES256" })
+        expect(decodeProtectedHeader(es256).alg).toBe("ES256")
+        expect(yield* idp.publishedKids).toEqual([currentKid])
+        // The lazily generated key is reused.
+        const again = yield* idp.sign({}, { algorithm: "ES256" })
+        expect(decodeProtectedHeader(again).kid).toBe(decodeProtectedHeader(es256).kid)
+      }).pipe(Effect.provide(FakeIdp.layerTest())))
+  })
+
+  describe("rotate", () => {
+    it.effect("overlap keeps the old kids published, replace keeps only the new one", () =>
+      Effect.gen(function*() {
+        const idp = yield* FakeIdp.FakeIdp
+        const first = yield* idp.currentKid
+        const second = yield* idp.rotate("overlap")
+        expect(second).not.toBe(first)
+        expect(yield* idp.currentKid).toBe(second)
+        expect(yield* idp.publishedKids).toEqual([first, second])
+        const served = (yield* getJson(idp.jwksUri)) as { keys: Array<{ kid: string }> }
+        expect(served.keys.map((key) => key.kid)).toEqual([first, second])
+        const token = yield* idp.sign()
+        expect(decodeProtectedHeader(token).kid).toBe(second)
+        yield* verify(token, { at: 0 })
+        const third = yield* idp.rotate("replace")
+        expect(yield* idp.publishedKids).toEqual([third])
+        expect(yield* idp.currentKid).toBe(third)
+      }).pipe(Effect.provide(FakeIdp.layerTest())))
+  })
+
+  describe("faults", () => {
+    it.effect("Status answers with that status and a text body", () =>
+      Effect.gen(function*() {
+        const idp = yield* FakeIdp.FakeIdp
+        yield* idp.setFault(FakeIdp.Fault.status(503))
+        const response = yield* getJwks
+        expect(response.status).toBe(503)
+        expect(yield* response.text).toMatch(/503/)
+        yield* idp.setFault(undefined)
+        expect((yield* getJwks).status).toBe(200)
+      }).pipe(Effect.provide(FakeIdp.layerTest())))
+
+    it.effect("InvalidJson, WrongShape and EmptySet answer 200 with a bad body", () =>
+      Effect.gen(function*() {
+        const idp = yield* FakeIdp.FakeIdp
+        yield* idp.setFault(FakeIdp.Fault.invalidJson)
+        const invalid = yield* getJwks
+        expect(invalid.status).toBe(200)
+        expect(invalid.headers["content-type"]).toBe("application/json")
+        const error = yield* Effect.flip(invalid.json)
+        expect(error._tag).toBe("ResponseError")
+        yield* idp.setFault(FakeIdp.Fault.wrongShape)
+        expect(yield* Effect.flatMap(getJwks, (response) => response.json)).toEqual({ keys: "nope" })
+        yield* idp.setFault(FakeIdp.Fault.emptySet)
+        expect(yield* Effect.flatMap(getJwks, (response) => response.json)).toEqual({ keys: [] })
+      }).pipe(Effect.provide(FakeIdp.layerTest())))
+
+    it.effect("Oversized answers a valid-looking key set larger than the given size", () =>
+      Effect.gen(function*() {
+        const idp = yield* FakeIdp.FakeIdp
+        yield* idp.setFault(FakeIdp.Fault.oversized(1_000_000))
+        const response = yield* getJwks
+        const body = yield* response.text
+        expect(Buffer.byteLength(body)).toBeGreaterThan(1_000_000)
+        expect(response.headers["content-length"]).toBe(String(Buffer.byteLength(body)))
+        const set = JSON.parse(body) as { keys: Array<{ kid: string }> }
+        expect(set.keys.map((key) => key.kid)).toEqual([yield* idp.currentKid])
+      }).pipe(Effect.provide(FakeIdp.layerTest())))
+
+    it.effect("Latency answers only after the delay has passed on the clock", () =>
+      Effect.gen(function*() {
+        const idp = yield* FakeIdp.FakeIdp
+        yield* idp.setFault(FakeIdp.Fault.latency("2 seconds"))
+        const fiber = yield* Effect.fork(getJwks)
+        yield* TestClock.adjust("1999 millis")
+        expect(Option.isNone(yield* Fiber.poll(fiber))).toBe(true)
+        yield* TestClock.adjust("1 millis")
+        const response = yield* Fiber.join(fiber)
+        expect(response.status).toBe(200)
+        expect(yield* idp.fetchCount).toBe(1)
+      }).pipe(Effect.provide(FakeIdp.layerTest())))
+
+    it.effect("Hang never answers, so a client timeout fires", () =>
+      Effect.gen(function*() {
+        const idp = yield* FakeIdp.FakeIdp
+        yield* idp.setFault(FakeIdp.Fault.hang)
+        const fiber = yield* Effect.fork(getJwks)
+        const timed = yield* Effect.fork(Effect.timeout(getJwks, "5 seconds"))
+        yield* TestClock.adjust("1 hour")
+        expect(Option.isNone(yield* Fiber.poll(fiber))).toBe(true)
+        const error = yield* Effect.flip(Fiber.join(timed))
+        expect(error._tag).toBe("TimeoutException")
+        yield* Fiber.interrupt(fiber)
+        expect(yield* idp.fetchCount).toBe(2)
+      }).pipe(Effect.provide(FakeIdp.layerTest())))
+
+    it.effect("failNext is one-shot, counts down, and takes priority over setFault", () =>
+      Effect.gen(function*() {
+        const idp = yield* FakeIdp.FakeIdp
+        yield* idp.failNext(FakeIdp.Fault.status(500))
+        expect((yield* getJwks).status).toBe(500)
+        expect((yield* getJwks).status).toBe(200)
+        yield* idp.setFault(FakeIdp.Fault.status(503))
+        yield* idp.failNext(FakeIdp.Fault.status(429), 2)
+        yield* idp.failNext(FakeIdp.Fault.emptySet)
+        expect((yield* getJwks).status).toBe(429)
+        expect((yield* getJwks).status).toBe(429)
+        expect(yield* Effect.flatMap(getJwks, (response) => response.json)).toEqual({ keys: [] })
+        expect((yield* getJwks).status).toBe(503)
+        expect((yield* getJwks).status).toBe(503)
+      }).pipe(Effect.provide(FakeIdp.layerTest())))
+
+    it.effect("fetchCount counts every JWKS request, faulted or not, until reset", () =>
+      Effect.gen(function*() {
+        const idp = yield* FakeIdp.FakeIdp
+        expect(yield* idp.fetchCount).toBe(0)
+        yield* getJwks
+        yield* idp.failNext(FakeIdp.Fault.status(500))
+        yield* getJwks
+        yield* idp.setFault(FakeIdp.Fault.invalidJson)
+        yield* getJwks
+        yield* getJson(idp.discoveryUrl)
+        expect(yield* idp.fetchCount).toBe(3)
+        expect(yield* idp.discoveryCount).toBe(1)
+        yield* idp.resetCounts
+        expect(yield* idp.fetchCount).toBe(0)
+        expect(yield* idp.discoveryCount).toBe(0)
+      }).pipe(Effect.provide(FakeIdp.layerTest())))
+  })
+
+  describe("server form", () => {
+    it.live("serves the JWKS and discovery document over loopback HTTP", () =>
+      Effect.gen(function*() {
+        const idp = yield* FakeIdp.FakeIdp
+        expect(idp.issuer).toMatch(/^http:\/\/127\.0\.0\.1:\d+$/)
+        const response = yield* HttpClient.get(idp.jwksUri)
+        expect(response.status).toBe(200)
+        expect(response.headers["content-type"]).toBe("application/json")
+        const set = (yield* response.json) as { keys: Array<{ kid: string }> }
+        expect(set.keys.map((key) => key.kid)).toEqual([yield* idp.currentKid])
+        const document = yield* getJson(idp.discoveryUrl)
+        expect(document).toMatchObject({ issuer: idp.issuer, jwks_uri: idp.jwksUri })
+        const token = yield* idp.sign()
+        const { payload } = yield* Effect.promise(() =>
+          jwtVerify(token, createRemoteJWKSet(new URL(idp.jwksUri)), {
+            issuer: idp.issuer,
+            audience: "server-test"
+          })
+        )
+        expect(payload.sub).toBe("user-1")
+        yield* idp.failNext(FakeIdp.Fault.status(502))
+        expect((yield* HttpClient.get(idp.jwksUri)).status).toBe(502)
+        expect(yield* idp.fetchCount).toBe(3)
+        expect(yield* idp.discoveryCount).toBe(1)
+      }).pipe(
+        Effect.provide(Layer.mergeAll(
+          FakeIdp.layerServer({ audience: "server-test" }).pipe(
+            Layer.provide(NodeHttpServer.layer(() => createServer(), { port: 0, host: "127.0.0.1" }))
+          ),
+          FetchHttpClient.layer
+        ))
+      ))
+  })
+})
