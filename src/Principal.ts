@@ -1,0 +1,73 @@
+/**
+ * Who a validated token speaks for.
+ *
+ * @since 0.1.0
+ */
+import * as Data from "effect/Data"
+
+/**
+ * What kind of token it was: from `token_use` when present, else from `typ` and the claims (see
+ * `TokenValidator.classify`).
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export type TokenType = "id" | "access" | "refresh" | "unknown"
+
+/**
+ * The claims of a verified token, as they were in it.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export type Claims = Readonly<Record<string, unknown>>
+
+/**
+ * The subject of a verified token, with the identity and authorization facts apps most often need, and every
+ * verified claim for the rest.
+ *
+ * @since 0.1.0
+ * @category models
+ * @example
+ * ```ts
+ * import { Effect } from "effect"
+ * import * as TokenValidator from "effect-jwks/TokenValidator"
+ *
+ * const program = Effect.gen(function*() {
+ *   const principal = yield* TokenValidator.validate("eyJ...")
+ *   if (principal.groups.includes("admin")) console.log(`${principal.name ?? principal.id} is an admin`)
+ * })
+ * ```
+ */
+export class Principal extends Data.Class<{
+  /** `sub`, else the client id (machine-to-machine tokens). */
+  readonly id: string
+  /** The username claim (with the provider's fallbacks), else `email`. */
+  readonly name: string | undefined
+  readonly email: string | undefined
+  readonly groups: ReadonlyArray<string>
+  /** From `scope` (space separated) or `scp`. */
+  readonly scopes: ReadonlyArray<string>
+  readonly tokenType: TokenType
+  /** `client_id`, else `azp`, else `appid`. */
+  readonly clientId: string | undefined
+  /** True for a client acting on its own behalf (client credentials), not for a user. */
+  readonly isMachine: boolean
+  readonly issuer: string
+  readonly expiresAt: Date
+  readonly claims: Claims
+}> {
+  /**
+   * @since 0.1.0
+   */
+  hasGroup(group: string): boolean {
+    return this.groups.includes(group)
+  }
+
+  /**
+   * @since 0.1.0
+   */
+  hasScope(scope: string): boolean {
+    return this.scopes.includes(scope)
+  }
+}

@@ -1,0 +1,574 @@
+/**
+ * The service apps call: `validate(token)` gives the `Principal` of a good token, a `TokenValidationError` (401) for
+ * a bad one, or a `JwksError` (503) when no keys could be had to decide.
+ *
+ * The path of a token: size and shape checks, header checks (`alg` allow-list, `crit`), the key from the cache by
+ * `kid` (`JwksCache.get` → `Jwk.select`), the signature (`jose`), the claims against the Effect `Clock`, then the
+ * `Principal`. Nothing reaches a key or the network before the cheap checks pass.
+ *
+ * @since 0.1.0
+ */
+import * as Clock from "effect/Clock"
+import * as ConfigError from "effect/ConfigError"
+import * as Context from "effect/Context"
+import * as Duration from "effect/Duration"
+import * as Effect from "effect/Effect"
+import * as Either from "effect/Either"
+import * as Layer from "effect/Layer"
+import * as Option from "effect/Option"
+import * as Schema from "effect/Schema"
+import { compactVerify, type CryptoKey } from "jose"
+import type * as Jwk from "./Jwk.js"
+import * as JwksCache from "./JwksCache.js"
+import type { JwksError } from "./JwksError.js"
+import { type Claims, Principal, type TokenType } from "./Principal.js"
+import { TokenValidationError } from "./TokenValidationError.js"
+
+/**
+ * Every algorithm a validator may allow: those of key sets, plus the HMAC ones of a shared secret.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export type SigningAlgorithm = Jwk.Algorithm | "HS256" | "HS384" | "HS512"
+
+const knownAlgorithms: ReadonlySet<string> = new Set<SigningAlgorithm>([
+  "RS256",
+  "RS384",
+  "RS512",
+  "PS256",
+  "PS384",
+  "PS512",
+  "ES256",
+  "ES384",
+  "ES512",
+  "EdDSA",
+  "Ed25519",
+  "HS256",
+  "HS384",
+  "HS512"
+])
+
+/**
+ * Where a validator gets its keys: a `JwksCache`, or a fixed key (a shared secret).
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface KeyResolver {
+  readonly get: (
+    kid: string | undefined,
+    alg: SigningAlgorithm
+  ) => Effect.Effect<Option.Option<{ readonly imported: ReadonlyMap<string, CryptoKey | Uint8Array> }>, JwksError>
+  /** Called once per verified signature (the cache's usage strategy counts these). */
+  readonly recordSuccess: Effect.Effect<void>
+}
+
+/**
+ * Which issuers a validator accepts: one, a list, or a rule (multi-tenant issuers).
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export type IssuerRule =
+  | string
+  | ReadonlyArray<string>
+  | { readonly description: string; readonly matches: (iss: string, claims: Claims) => boolean }
+
+/**
+ * How claims become a `Principal`.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface PrincipalClaims {
+  /** Tried in order for `name`; `email` is the last fallback. Default `preferred_username`, `username`, `name`. */
+  readonly username?: ReadonlyArray<string> | undefined
+  /** Default `groups`. */
+  readonly groups?: string | undefined
+}
+
+/**
+ * @since 0.1.0
+ * @category models
+ */
+export interface Options {
+  /** Expected `iss`, compared exactly. Required. */
+  readonly issuer: IssuerRule
+  /**
+   * Expected audience: the token's `aud` (string or array) must contain one of these; a token without `aud` is
+   * matched on `client_id`, then `azp`. Required unless `allowAnyAudience` is set.
+   */
+  readonly audience?: string | ReadonlyArray<string> | undefined
+  /** Skips the audience check. An explicit loosening: prefer naming the audience. */
+  readonly allowAnyAudience?: boolean | undefined
+  /** The allowed `alg` values. Default `["RS256"]`. `none` is never allowed. */
+  readonly algorithms?: ReadonlyArray<SigningAlgorithm> | undefined
+  /** Tolerated clock skew for `exp`, `nbf` and `iat`. Default 0. */
+  readonly leeway?: Duration.DurationInput | undefined
+  /** Longer tokens are refused before any other work. Default 16 KiB. */
+  readonly maxTokenBytes?: number | undefined
+  /** Claims that must be present (`exp` always is). */
+  readonly requiredClaims?: ReadonlyArray<string> | undefined
+  /** Accept only these token types (refresh tokens are refused whatever this says). Default: any other. */
+  readonly tokenTypes?: ReadonlyArray<"id" | "access" | "unknown"> | undefined
+  /** A last check of your own on the verified claims; a failure (with a description) refuses the token. */
+  readonly check?: ((claims: Claims, header: Header) => Effect.Effect<void, string>) | undefined
+  readonly principal?: PrincipalClaims | undefined
+}
+
+/**
+ * @since 0.1.0
+ * @category defaults
+ */
+export const defaults = {
+  algorithms: ["RS256"] as ReadonlyArray<SigningAlgorithm>,
+  leeway: Duration.zero,
+  maxTokenBytes: 16 * 1024,
+  username: ["preferred_username", "username", "name"] as ReadonlyArray<string>,
+  groups: "groups"
+} as const
+
+/**
+ * The protected header of a token, as checked before any key is looked up.
+ *
+ * @since 0.1.0
+ * @category schemas
+ */
+export const Header = Schema.Struct(
+  {
+    alg: Schema.String,
+    kid: Schema.optional(Schema.String),
+    typ: Schema.optional(Schema.String),
+    crit: Schema.optional(Schema.Unknown),
+    b64: Schema.optional(Schema.Unknown)
+  },
+  Schema.Record({ key: Schema.String, value: Schema.Unknown })
+)
+
+/**
+ * @since 0.1.0
+ * @category models
+ */
+export type Header = typeof Header.Type
+
+const NumericDate = Schema.Number.pipe(Schema.finite())
+const StringOrStrings = Schema.Union(Schema.String, Schema.Array(Schema.String))
+
+/**
+ * The registered claims this library reads, each checked for its type; any other claim passes through.
+ *
+ * @since 0.1.0
+ * @category schemas
+ */
+export const RegisteredClaims = Schema.Struct(
+  {
+    iss: Schema.optional(Schema.String),
+    sub: Schema.optional(Schema.String),
+    aud: Schema.optional(StringOrStrings),
+    exp: Schema.optional(NumericDate),
+    nbf: Schema.optional(NumericDate),
+    iat: Schema.optional(NumericDate),
+    client_id: Schema.optional(Schema.String),
+    azp: Schema.optional(Schema.String),
+    token_use: Schema.optional(Schema.String)
+  },
+  Schema.Record({ key: Schema.String, value: Schema.Unknown })
+)
+
+/**
+ * @since 0.1.0
+ * @category models
+ */
+export type RegisteredClaims = typeof RegisteredClaims.Type
+
+/**
+ * @since 0.1.0
+ * @category models
+ */
+export interface Service {
+  readonly validate: (token: string) => Effect.Effect<Principal, TokenValidationError | JwksError>
+  /** Whether this validator is the one for tokens from `iss` (multi-issuer routing). */
+  readonly acceptsIssuer: (iss: string) => boolean
+}
+
+/**
+ * @since 0.1.0
+ * @category tags
+ */
+export class TokenValidator extends Context.Tag("effect-jwks/TokenValidator")<TokenValidator, Service>() {}
+
+/**
+ * Validates a token with the `TokenValidator` in context.
+ *
+ * @since 0.1.0
+ * @category accessors
+ * @example
+ * ```ts
+ * import { Effect } from "effect"
+ * import * as TokenValidator from "effect-jwks/TokenValidator"
+ *
+ * const program = TokenValidator.validate("eyJ...").pipe(
+ *   Effect.map((principal) => principal.id),
+ *   Effect.catchTags({
+ *     TokenValidationError: (e) => Effect.succeed(`401 ${e.reason}`),
+ *     JwksError: (e) => Effect.succeed(`503 ${e.reason}`)
+ *   })
+ * )
+ * ```
+ */
+export const validate = (
+  token: string
+): Effect.Effect<Principal, TokenValidationError | JwksError, TokenValidator> =>
+  Effect.flatMap(TokenValidator, (validator) => validator.validate(token))
+
+const fail = (reason: TokenValidationError["reason"], description: string, cause?: unknown) =>
+  Effect.fail(new TokenValidationError(cause === undefined ? { reason, description } : { reason, description, cause }))
+
+const compactJws = /^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*\.[A-Za-z0-9_-]+$/
+const textDecoder = new TextDecoder("utf-8", { fatal: true })
+const decodeHeader = Schema.decodeUnknownEither(Schema.parseJson(Header))
+const decodeClaims = Schema.decodeUnknownEither(Schema.parseJson(RegisteredClaims))
+
+const base64UrlText = (segment: string): string | undefined => {
+  try {
+    return textDecoder.decode(Buffer.from(segment, "base64url"))
+  } catch {
+    return undefined
+  }
+}
+
+/**
+ * Reads a token's header without verifying anything: for routing and diagnostics only, never for a decision.
+ *
+ * @since 0.1.0
+ * @category utils
+ */
+export const peekHeader = (token: string): Option.Option<Header> => {
+  const dot = token.indexOf(".")
+  if (dot <= 0) return Option.none()
+  const text = base64UrlText(token.slice(0, dot))
+  return text === undefined ? Option.none() : Either.getRight(decodeHeader(text))
+}
+
+/**
+ * Reads a token's claims without verifying anything: for routing (`iss`) and diagnostics only.
+ *
+ * @since 0.1.0
+ * @category utils
+ */
+export const peekClaims = (token: string): Option.Option<RegisteredClaims> => {
+  const parts = token.split(".")
+  if (parts.length !== 3) return Option.none()
+  const text = base64UrlText(parts[1]!)
+  return text === undefined ? Option.none() : Either.getRight(decodeClaims(text))
+}
+
+/**
+ * What kind of token the claims describe: `token_use` when present (Cognito), else a `typ` of `at+jwt` (RFC 9068)
+ * or a `typ` claim (Keycloak's `Bearer` / `ID` / `Refresh`), else `nonce` or `at_hash` mean an id token and `scope`,
+ * `scp` or `client_id` an access token.
+ *
+ * @since 0.1.0
+ * @category utils
+ */
+export const classify = (claims: Claims, header: Header): TokenType => {
+  const use = claims.token_use
+  if (use === "id" || use === "access" || use === "refresh") return use
+  const typ = header.typ?.toLowerCase()
+  if (typ === "at+jwt" || typ === "application/at+jwt") return "access"
+  const claimTyp = typeof claims.typ === "string" ? claims.typ.toLowerCase() : undefined
+  if (claimTyp === "refresh" || claimTyp === "offline") return "refresh"
+  if (claimTyp === "id") return "id"
+  if (claimTyp === "bearer") return "access"
+  if (claims.nonce !== undefined || claims.at_hash !== undefined) return "id"
+  if (claims.scope !== undefined || claims.scp !== undefined || claims.client_id !== undefined) return "access"
+  return "unknown"
+}
+
+const strings = (value: unknown): ReadonlyArray<string> =>
+  typeof value === "string"
+    ? [value]
+    : Array.isArray(value)
+    ? value.filter((item): item is string => typeof item === "string")
+    : []
+
+const firstString = (claims: Claims, names: ReadonlyArray<string>): string | undefined => {
+  for (const name of names) {
+    const value = claims[name]
+    if (typeof value === "string" && value.length > 0) return value
+  }
+  return undefined
+}
+
+const toPrincipal = (
+  claims: RegisteredClaims,
+  tokenType: TokenType,
+  usernameClaims: ReadonlyArray<string>,
+  groupsClaim: string
+): Principal => {
+  const clientId = claims.client_id ?? claims.azp ?? (typeof claims.appid === "string" ? claims.appid : undefined)
+  const email = typeof claims.email === "string" ? claims.email : undefined
+  const scopes = typeof claims.scope === "string"
+    ? claims.scope.split(" ").filter((scope) => scope.length > 0)
+    : typeof claims.scp === "string"
+    ? claims.scp.split(" ").filter((scope) => scope.length > 0)
+    : strings(claims.scp)
+  const isMachine = claims.idtyp === "app" || claims.gty === "client-credentials" ||
+    (tokenType === "access" && clientId !== undefined && (claims.sub === undefined || claims.sub === clientId))
+  return new Principal({
+    id: claims.sub ?? clientId ?? "",
+    name: firstString(claims, usernameClaims) ?? email,
+    email,
+    groups: strings(claims[groupsClaim]),
+    scopes,
+    tokenType,
+    clientId,
+    isMachine,
+    issuer: claims.iss ?? "",
+    expiresAt: new Date((claims.exp ?? 0) * 1000),
+    claims
+  })
+}
+
+const issuerMatcher = (rule: IssuerRule): {
+  readonly matches: (iss: string, claims: Claims) => boolean
+  readonly description: string
+} => {
+  if (typeof rule === "string") return { matches: (iss) => iss === rule, description: rule }
+  if ("matches" in rule) return rule
+  const list = rule as ReadonlyArray<string>
+  return { matches: (iss) => list.includes(iss), description: list.join(", ") }
+}
+
+/**
+ * Checks the options: an issuer, an audience (or `allowAnyAudience`), known algorithms without `none`, a positive
+ * size cap. A bad option is a `ConfigError` naming it.
+ *
+ * @internal
+ */
+const checkOptions = (options: Options): Either.Either<void, ConfigError.ConfigError> => {
+  const bad = (path: string, message: string) => Either.left(ConfigError.InvalidData([path], message))
+  if (typeof options.issuer === "string" ? options.issuer.length === 0 : false) {
+    return bad("issuer", "expected the issuer's URL")
+  }
+  if (Array.isArray(options.issuer) && options.issuer.length === 0) return bad("issuer", "expected at least one issuer")
+  const audiences = options.audience === undefined ? [] : strings(options.audience)
+  if (audiences.length === 0 && options.allowAnyAudience !== true) {
+    return bad("audience", "expected an audience (or allowAnyAudience: true to skip the check)")
+  }
+  const algorithms = options.algorithms ?? defaults.algorithms
+  if (algorithms.length === 0) return bad("algorithms", "expected at least one algorithm")
+  for (const alg of algorithms) {
+    if (!knownAlgorithms.has(alg)) return bad("algorithms", `unknown or forbidden algorithm ${alg}`)
+  }
+  const maxTokenBytes = options.maxTokenBytes ?? defaults.maxTokenBytes
+  if (!Number.isSafeInteger(maxTokenBytes) || maxTokenBytes < 1) {
+    return bad("maxTokenBytes", "expected a whole number of at least 1")
+  }
+  const leeway = options.leeway === undefined ? Option.some(Duration.zero) : Duration.decodeUnknown(options.leeway)
+  if (Option.isNone(leeway) || !Duration.isFinite(leeway.value)) {
+    return bad("leeway", "expected a finite duration")
+  }
+  return Either.void
+}
+
+/**
+ * Builds a validator over any key resolver (usually a `JwksCache`).
+ *
+ * @since 0.1.0
+ * @category constructors
+ * @example
+ * ```ts
+ * import { Effect } from "effect"
+ * import * as JwksCache from "effect-jwks/JwksCache"
+ * import * as TokenValidator from "effect-jwks/TokenValidator"
+ *
+ * const program = Effect.gen(function*() {
+ *   const cache = yield* JwksCache.JwksCache
+ *   const validator = yield* TokenValidator.make(cache, { issuer: "https://idp.example", audience: "my-api" })
+ *   return yield* validator.validate("eyJ...")
+ * })
+ * ```
+ */
+export const make = (
+  keys: KeyResolver,
+  options: Options
+): Effect.Effect<Service, ConfigError.ConfigError> => Effect.map(checkOptions(options), () => unsafeMake(keys, options))
+
+const unsafeMake = (keys: KeyResolver, options: Options): Service => {
+  const allowed: ReadonlySet<string> = new Set(options.algorithms ?? defaults.algorithms)
+  const maxTokenBytes = options.maxTokenBytes ?? defaults.maxTokenBytes
+  const leeway = Duration.toSeconds(options.leeway ?? defaults.leeway)
+  const issuer = issuerMatcher(options.issuer)
+  const audiences: ReadonlySet<string> | undefined = options.allowAnyAudience === true && options.audience === undefined
+    ? undefined
+    : new Set(strings(options.audience))
+  const required = options.requiredClaims ?? []
+  const tokenTypes = options.tokenTypes
+  const usernameClaims = options.principal?.username ?? defaults.username
+  const groupsClaim = options.principal?.groups ?? defaults.groups
+
+  const checkClaims = (claims: RegisteredClaims, header: Header, now: number) => {
+    if (claims.exp === undefined) return fail("MissingClaim", "the token has no exp claim")
+    if (now >= claims.exp + leeway) return fail("Expired", "the token has expired")
+    if (claims.nbf !== undefined && now < claims.nbf - leeway) return fail("NotYetValid", "the token is not valid yet")
+    if (claims.iat !== undefined && now < claims.iat - leeway) {
+      return fail("NotYetValid", "the token was issued in the future")
+    }
+    if (claims.iss === undefined) return fail("IssuerMismatch", "the token has no issuer")
+    if (!issuer.matches(claims.iss, claims)) {
+      return fail("IssuerMismatch", `the token's issuer is not ${issuer.description}`)
+    }
+    if (audiences !== undefined) {
+      const tokenAudiences = claims.aud !== undefined
+        ? strings(claims.aud)
+        : claims.client_id !== undefined
+        ? [claims.client_id]
+        : claims.azp !== undefined
+        ? [claims.azp]
+        : []
+      if (!tokenAudiences.some((aud) => audiences.has(aud))) {
+        return fail("AudienceMismatch", "the token is not meant for this audience")
+      }
+    }
+    for (const name of required) {
+      if (claims[name] === undefined) return fail("MissingClaim", `the token has no ${name} claim`)
+    }
+    const tokenType = classify(claims, header)
+    if (tokenType === "refresh") return fail("TokenType", "refresh tokens are not bearer credentials")
+    if (tokenTypes !== undefined && !tokenTypes.includes(tokenType)) {
+      return fail("TokenType", `expected a token of type ${tokenTypes.join(" or ")}, got ${tokenType}`)
+    }
+    return Effect.succeed(tokenType)
+  }
+
+  const validate = (token: string): Effect.Effect<Principal, TokenValidationError | JwksError> =>
+    Effect.gen(function*() {
+      if (typeof token !== "string") return yield* fail("Malformed", "the token is not a string")
+      if (token.length > maxTokenBytes) {
+        return yield* fail("TooLarge", `the token is longer than ${maxTokenBytes} bytes`)
+      }
+      if (!compactJws.test(token)) return yield* fail("Malformed", "the token is not a compact JWS")
+      const header = yield* Option.match(peekHeader(token), {
+        onNone: () => fail("Malformed", "the token's header is not a JSON object with an alg"),
+        onSome: Effect.succeed
+      })
+      if (header.alg === "none" || !allowed.has(header.alg)) {
+        return yield* fail("AlgorithmNotAllowed", `alg ${header.alg.slice(0, 16)} is not allowed`)
+      }
+      if (header.crit !== undefined) return yield* fail("Malformed", "the token has critical header extensions")
+      if (header.b64 !== undefined && header.b64 !== true) {
+        return yield* fail("Malformed", "unencoded payloads (b64) are not accepted")
+      }
+      const alg = header.alg as SigningAlgorithm
+      const key = yield* keys.get(header.kid, alg)
+      if (Option.isNone(key)) return yield* fail("NoMatchingKey", "no key of the set fits the token's kid and alg")
+      const material = key.value.imported.get(alg)
+      if (material === undefined) return yield* fail("NoMatchingKey", "the key cannot verify the token's alg")
+      const verified = yield* Effect.tryPromise({
+        try: () => compactVerify(token, material, { algorithms: [alg] }),
+        catch: (cause) => cause
+      }).pipe(
+        Effect.catchAll((cause) =>
+          (cause as { code?: unknown }).code === "ERR_JWS_SIGNATURE_VERIFICATION_FAILED"
+            ? fail("InvalidSignature", "the signature does not verify")
+            : fail("Malformed", "the token could not be verified", cause)
+        )
+      )
+      yield* keys.recordSuccess
+      const text = (() => {
+        try {
+          return textDecoder.decode(verified.payload)
+        } catch {
+          return undefined
+        }
+      })()
+      if (text === undefined) return yield* fail("Malformed", "the claims are not UTF-8")
+      const claims = decodeClaims(text)
+      if (Either.isLeft(claims)) return yield* fail("Malformed", "the claims are not a JSON object of the right types")
+      const now = (yield* Clock.currentTimeMillis) / 1000
+      const tokenType = yield* checkClaims(claims.right, header, now)
+      if (options.check !== undefined) {
+        yield* Effect.mapError(
+          options.check(claims.right, header),
+          (description) => new TokenValidationError({ reason: "CustomCheck", description })
+        )
+      }
+      return toPrincipal(claims.right, tokenType, usernameClaims, groupsClaim)
+    }).pipe(Effect.withSpan("TokenValidator.validate"))
+
+  return {
+    validate,
+    acceptsIssuer: (iss) => issuer.matches(iss, {})
+  }
+}
+
+/**
+ * A validator over the `JwksCache` in context.
+ *
+ * @since 0.1.0
+ * @category layers
+ * @example
+ * ```ts
+ * import { FetchHttpClient } from "@effect/platform"
+ * import { Layer } from "effect"
+ * import * as JwksCache from "effect-jwks/JwksCache"
+ * import * as JwksSource from "effect-jwks/JwksSource"
+ * import * as TokenValidator from "effect-jwks/TokenValidator"
+ *
+ * const ValidatorLive = TokenValidator.layer({ issuer: "https://idp.example", audience: "my-api" }).pipe(
+ *   Layer.provide(JwksCache.layer()),
+ *   Layer.provide(JwksSource.layerHttp("https://idp.example/.well-known/jwks.json")),
+ *   Layer.provide(FetchHttpClient.layer)
+ * )
+ * ```
+ */
+export const layer = (options: Options): Layer.Layer<TokenValidator, ConfigError.ConfigError, JwksCache.JwksCache> =>
+  Layer.effect(TokenValidator, Effect.flatMap(JwksCache.JwksCache, (cache) => make(fromCache(cache), options)))
+
+/**
+ * A key cache as a key resolver. HMAC algorithms never reach the cache: a key set holds no symmetric keys, so such
+ * a token simply has no matching key (and triggers no refetch).
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const fromCache = (cache: JwksCache.Service): KeyResolver => ({
+  get: (kid, alg) => isKeySetAlgorithm(alg) ? cache.get(kid, alg) : Effect.succeedNone,
+  recordSuccess: cache.recordSuccess
+})
+
+const isKeySetAlgorithm = (alg: SigningAlgorithm): alg is Jwk.Algorithm => !alg.startsWith("HS")
+
+/**
+ * One validator over several, routed by the token's (unverified) `iss`: the chosen validator's keys and rules do
+ * all the verifying. A token from an issuer none accepts is refused with `IssuerMismatch`.
+ *
+ * @since 0.1.0
+ * @category combinators
+ * @example
+ * ```ts
+ * import { Effect } from "effect"
+ * import * as TokenValidator from "effect-jwks/TokenValidator"
+ *
+ * declare const cognito: TokenValidator.Service
+ * declare const entra: TokenValidator.Service
+ * const validator = TokenValidator.multi([cognito, entra])
+ * ```
+ */
+export const multi = (validators: ReadonlyArray<Service>): Service => ({
+  acceptsIssuer: (iss) => validators.some((validator) => validator.acceptsIssuer(iss)),
+  validate: (token) =>
+    Effect.suspend(() => {
+      if (typeof token !== "string" || token.length > 64 * 1024) {
+        return fail("TooLarge", "the token is too long to route")
+      }
+      const iss = Option.flatMap(peekClaims(token), (claims) => Option.fromNullable(claims.iss))
+      if (Option.isNone(iss)) return fail("Malformed", "the token has no readable issuer")
+      const validator = validators.find((candidate) => candidate.acceptsIssuer(iss.value))
+      return validator === undefined
+        ? fail("IssuerMismatch", "no validator accepts the token's issuer")
+        : validator.validate(token)
+    })
+})
