@@ -1,0 +1,10 @@
+/**
+ * `npm start`: the examples one after another, each against the fake identity provider on loopback.
+ */
+import * as NodeRuntime from "@effect/platform-node/NodeRuntime"
+import * as Effect from "effect/Effect"
+import * as JwksCacheExample from "./jwks-cache.js"
+
+NodeRuntime.runMain(
+  JwksCacheExample.program.pipe(Effect.provide(JwksCacheExample.ExampleLive))
+)

@@ -1,0 +1,46 @@
+/**
+ * effect-jwks: validate JWTs against an identity provider's JSON Web Key Set, with a key cache that never makes a
+ * request wait for the provider while its keys are warm.
+ *
+ * @since 0.1.0
+ */
+
+/**
+ * @since 0.1.0
+ */
+export * as CacheStrategy from "./CacheStrategy.js"
+
+/**
+ * @since 0.1.0
+ */
+export * as Jwk from "./Jwk.js"
+
+/**
+ * @since 0.1.0
+ */
+export * as JwksCache from "./JwksCache.js"
+
+/**
+ * @since 0.1.0
+ */
+export * as JwksError from "./JwksError.js"
+
+/**
+ * @since 0.1.0
+ */
+export * as JwksSource from "./JwksSource.js"
+
+/**
+ * @since 0.1.0
+ */
+export * as Principal from "./Principal.js"
+
+/**
+ * @since 0.1.0
+ */
+export * as TokenValidationError from "./TokenValidationError.js"
+
+/**
+ * @since 0.1.0
+ */
+export * as TokenValidator from "./TokenValidator.js"
