@@ -152,6 +152,38 @@ export const importDefaults = {
 
 const decodeJwk = Schema.decodeUnknownEither(Jwk)
 
+const base64UrlAlphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
+
+/**
+ * The exact bit length of a base64url-encoded big-endian unsigned integer (an RSA modulus), without decoding it:
+ * the whole bytes the text encodes, less the leading zero bits. The input is known to match `Base64Url`.
+ */
+const modulusBits = (n: string): number => {
+  const bytes = Math.floor((n.length * 6) / 8)
+  let zeros = 0
+  for (const char of n) {
+    const value = base64UrlAlphabet.indexOf(char)
+    if (value !== 0) {
+      zeros += Math.clz32(value) - 26
+      break
+    }
+    zeros += 6
+  }
+  return Math.max(0, bytes * 8 - zeros)
+}
+
+/**
+ * Whether a base64url-encoded public exponent is odd, at least 3 and shorter than 257 bits. WebCrypto imports any
+ * exponent, even an empty one, `1` (which any signer can forge) or one thousands of bits long (slow to verify with).
+ */
+const isRsaExponent = (e: string): boolean => {
+  if (e.length > 64) return false
+  let value = 0n
+  for (const char of e) value = value * 64n + BigInt(base64UrlAlphabet.indexOf(char))
+  value >>= BigInt((e.length * 6) % 8)
+  return value >= 3n && value % 2n === 1n && value < 2n ** 256n
+}
+
 /**
  * Why a published key was skipped, or the algorithms it may verify.
  */
@@ -167,8 +199,8 @@ const usableAlgorithms = (
   if (forType.length === 0) return `unsupported key type ${jwk.kty}${jwk.crv === undefined ? "" : ` (${jwk.crv})`}`
   if (jwk.kty === "RSA") {
     if (jwk.n === undefined || jwk.e === undefined) return "RSA key without n or e"
-    const bits = Math.floor(jwk.n.replace(/^A+/, "").length * 6)
-    if (bits < minRsaBits) return `RSA modulus shorter than ${minRsaBits} bits`
+    if (modulusBits(jwk.n) < minRsaBits) return `RSA modulus shorter than ${minRsaBits} bits`
+    if (!isRsaExponent(jwk.e)) return "RSA exponent is not an odd number from 3 to 2^256"
   } else if (jwk.x === undefined || (jwk.kty === "EC" && jwk.y === undefined)) {
     return `${jwk.kty} key without its coordinates`
   }

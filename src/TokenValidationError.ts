@@ -22,7 +22,8 @@ export type TypeId = typeof TypeId
 /**
  * Why a token was refused, one reason per check:
  *
- * - `Malformed`: not a compact JWS, undecodable header or claims, or a `crit` header we do not understand.
+ * - `Malformed`: not a compact JWS in canonical base64url, no signature, undecodable header or claims (a registered
+ *   claim of the wrong type, such as a non-numeric or non-finite `exp`, included), a `crit` header, or `b64: false`.
  * - `TooLarge`: longer than the validator's size cap (checked before anything else).
  * - `AlgorithmNotAllowed`: `alg` outside the allow-list (`none` is never allowed).
  * - `NoMatchingKey`: no key of the set fits the token's `kid` and `alg`, even after a refetch.
@@ -30,7 +31,7 @@ export type TypeId = typeof TypeId
  * - `Expired` / `NotYetValid`: `exp` passed, or `nbf` / `iat` in the future (with the leeway).
  * - `IssuerMismatch` / `AudienceMismatch`: `iss` or `aud` not the expected ones.
  * - `TokenType`: the wrong kind of token (a refresh token, or an id token where access was required).
- * - `MissingClaim`: a required claim (`exp` is always required) is absent or of the wrong type.
+ * - `MissingClaim`: a required claim (`exp` is always required) is absent.
  * - `CustomCheck`: the validator's own check hook refused it.
  *
  * @since 0.1.0

@@ -16,7 +16,9 @@ import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
 import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
+import * as Predicate from "effect/Predicate"
 import * as Schema from "effect/Schema"
+import type * as Scope from "effect/Scope"
 import { compactVerify, type CryptoKey } from "jose"
 import type * as Jwk from "./Jwk.js"
 import * as JwksCache from "./JwksCache.js"
@@ -225,10 +227,45 @@ export const validate = (
 const fail = (reason: TokenValidationError["reason"], description: string, cause?: unknown) =>
   Effect.fail(new TokenValidationError(cause === undefined ? { reason, description } : { reason, description, cause }))
 
-const compactJws = /^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*\.[A-Za-z0-9_-]+$/
+// The signature may be empty here so that an unsigned (`alg: none`) token is refused for its algorithm.
+const compactJws = /^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*\.[A-Za-z0-9_-]*$/
 const textDecoder = new TextDecoder("utf-8", { fatal: true })
-const decodeHeader = Schema.decodeUnknownEither(Schema.parseJson(Header))
-const decodeClaims = Schema.decodeUnknownEither(Schema.parseJson(RegisteredClaims))
+
+const base64UrlValue = (code: number): number =>
+  code >= 65 && code <= 90
+    ? code - 65
+    : code >= 97 && code <= 122
+    ? code - 71
+    : code >= 48 && code <= 57
+    ? code + 4
+    : code === 45
+    ? 62
+    : 63
+
+/**
+ * Whether a base64url segment (already known to use the alphabet) is in its one canonical form: a possible length,
+ * and zero in the unused low bits of its last character. Decoders ignore those bits, so without this check one
+ * signature has up to 16 spellings, and the token string would not be a stable identity (deny lists, replay caches).
+ */
+const isCanonicalBase64Url = (segment: string): boolean => {
+  const rest = segment.length % 4
+  if (rest === 0) return true
+  if (rest === 1) return false
+  return (base64UrlValue(segment.charCodeAt(segment.length - 1)) & (rest === 2 ? 0b1111 : 0b11)) === 0
+}
+
+/**
+ * JSON text whose top-level value has no own `__proto__` member. Decoding the header or claims into a struct would
+ * turn such a member into the prototype of the result, where its fields would pass for registered claims that were
+ * never type-checked (an `exp` of `"never"`, say).
+ */
+const JsonWithoutProto = Schema.parseJson().pipe(
+  Schema.filter((value) => !(Predicate.isObject(value) && Object.hasOwn(value, "__proto__")), {
+    message: () => "a __proto__ member is not accepted"
+  })
+)
+const decodeHeader = Schema.decodeUnknownEither(Schema.compose(JsonWithoutProto, Header, { strict: false }))
+const decodeClaims = Schema.decodeUnknownEither(Schema.compose(JsonWithoutProto, RegisteredClaims, { strict: false }))
 
 const base64UrlText = (segment: string): string | undefined => {
   try {
@@ -433,7 +470,7 @@ const unsafeMake = (keys: KeyResolver, options: Options): Service => {
       }
     }
     for (const name of required) {
-      if (claims[name] === undefined) return fail("MissingClaim", `the token has no ${name} claim`)
+      if (!Object.hasOwn(claims, name)) return fail("MissingClaim", `the token has no ${name} claim`)
     }
     const tokenType = classify(claims, header)
     if (tokenType === "refresh") return fail("TokenType", "refresh tokens are not bearer credentials")
@@ -450,17 +487,21 @@ const unsafeMake = (keys: KeyResolver, options: Options): Service => {
         return yield* fail("TooLarge", `the token is longer than ${maxTokenBytes} bytes`)
       }
       if (!compactJws.test(token)) return yield* fail("Malformed", "the token is not a compact JWS")
+      if (!token.split(".").every(isCanonicalBase64Url)) {
+        return yield* fail("Malformed", "the token is not in canonical base64url")
+      }
       const header = yield* Option.match(peekHeader(token), {
         onNone: () => fail("Malformed", "the token's header is not a JSON object with an alg"),
         onSome: Effect.succeed
       })
       if (header.alg === "none" || !allowed.has(header.alg)) {
-        return yield* fail("AlgorithmNotAllowed", `alg ${header.alg.slice(0, 16)} is not allowed`)
+        return yield* fail("AlgorithmNotAllowed", `alg ${JSON.stringify(header.alg.slice(0, 16))} is not allowed`)
       }
       if (header.crit !== undefined) return yield* fail("Malformed", "the token has critical header extensions")
       if (header.b64 !== undefined && header.b64 !== true) {
         return yield* fail("Malformed", "unencoded payloads (b64) are not accepted")
       }
+      if (token.endsWith(".")) return yield* fail("Malformed", "the token has no signature")
       const alg = header.alg as SigningAlgorithm
       const key = yield* keys.get(header.kid, alg)
       if (Option.isNone(key)) return yield* fail("NoMatchingKey", "no key of the set fits the token's kid and alg")
@@ -572,3 +613,40 @@ export const multi = (validators: ReadonlyArray<Service>): Service => ({
         : validator.validate(token)
     })
 })
+
+/**
+ * One `TokenValidator` over several providers, routed by issuer as {@link multi} does. Each validator is built in
+ * the layer's scope (their caches' background fibers with it), in order.
+ *
+ * @since 0.1.0
+ * @category layers
+ * @example
+ * ```ts
+ * import * as TokenValidator from "effect-jwks/TokenValidator"
+ * import * as Cognito from "effect-jwks/providers/Cognito"
+ * import * as Oidc from "effect-jwks/providers/Oidc"
+ *
+ * const ValidatorLive = TokenValidator.layerMulti([
+ *   Oidc.make({ issuer: "https://idp.example/realms/main", audience: "my-api" }),
+ *   Cognito.make({ userPoolId: "eu-west-1_AbCdEf123", clientId: "my-client", tokenUse: "access" })
+ * ])
+ * ```
+ */
+export const layerMulti = <const Validators extends ReadonlyArray<Effect.Effect<Service, any, any>>>(
+  validators: Validators
+): Layer.Layer<
+  TokenValidator,
+  Effect.Effect.Error<Validators[number]>,
+  Exclude<Effect.Effect.Context<Validators[number]>, Scope.Scope>
+> =>
+  Layer.scoped(
+    TokenValidator,
+    Effect.map(
+      Effect.all(
+        validators as ReadonlyArray<
+          Effect.Effect<Service, Effect.Effect.Error<Validators[number]>, Effect.Effect.Context<Validators[number]>>
+        >
+      ),
+      multi
+    )
+  )

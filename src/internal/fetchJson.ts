@@ -3,10 +3,12 @@
  * GET a small JSON document from an identity provider, defensively: a timeout over the whole exchange, a cap on the
  * body read as it streams in, and a distinct `JwksError` reason for each way it can go wrong.
  */
+import * as FetchHttpClient from "@effect/platform/FetchHttpClient"
 import * as HttpClient from "@effect/platform/HttpClient"
 import * as HttpClientRequest from "@effect/platform/HttpClientRequest"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
+import * as Option from "effect/Option"
 import * as Schema from "effect/Schema"
 import * as Stream from "effect/Stream"
 import { JwksError } from "../JwksError.js"
@@ -20,6 +22,32 @@ export interface FetchOptions {
 const decodeJson = Schema.decodeUnknown(Schema.parseJson())
 const utf8 = new TextDecoder("utf-8", { fatal: true })
 
+/**
+ * `fetch` follows redirects unless told otherwise, which would take the keys from wherever a 3xx points. Ask the
+ * fetch client (when it is the one provided) to hand the redirect back instead, keeping the app's other options.
+ * Other clients do not follow redirects unless wrapped with `HttpClient.followRedirects`.
+ */
+const withoutRedirects = <A, E, R>(effect: Effect.Effect<A, E, R>): Effect.Effect<A, E, R> =>
+  Effect.flatMap(
+    Effect.serviceOption(FetchHttpClient.RequestInit),
+    (init) =>
+      Effect.provideService(effect, FetchHttpClient.RequestInit, {
+        ...Option.getOrUndefined(init),
+        redirect: "manual"
+      })
+  )
+
+/** Joins the body's chunks without Node's `Buffer`, so that the library runs wherever `HttpClient` does. */
+const concat = (chunks: ReadonlyArray<Uint8Array>, size: number): Uint8Array => {
+  const out = new Uint8Array(size)
+  let offset = 0
+  for (const chunk of chunks) {
+    out.set(chunk, offset)
+    offset += chunk.length
+  }
+  return out
+}
+
 /** @internal */
 export const fetchJson = <A, I>(
   client: HttpClient.HttpClient,
@@ -31,9 +59,7 @@ export const fetchJson = <A, I>(
     new JwksError({ reason, source: url, ...(description === undefined ? {} : { description }), ...extra })
   const decodeShape = Schema.decodeUnknown(schema)
   return Effect.gen(function*() {
-    const response = yield* client.execute(
-      HttpClientRequest.get(url, { acceptJson: true })
-    )
+    const response = yield* withoutRedirects(client.execute(HttpClientRequest.get(url, { acceptJson: true })))
     if (response.status !== 200) {
       return yield* fail("HttpStatus", "expected 200", { status: response.status })
     }
@@ -52,7 +78,7 @@ export const fetchJson = <A, I>(
       })
     )
     const text = yield* Effect.try({
-      try: () => utf8.decode(Buffer.concat(body.chunks, body.size)),
+      try: () => utf8.decode(concat(body.chunks, body.size)),
       catch: (cause) => fail("InvalidJson", "body is not UTF-8", { cause })
     })
     const json = yield* Effect.mapError(decodeJson(text), () => fail("InvalidJson", "body is not JSON"))

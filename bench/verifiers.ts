@@ -1,0 +1,309 @@
+/**
+ * The contestants. Each checks the signature, `iss`, `aud` and `exp` of a token, and is built with its library's
+ * usual API and defaults; `make` also loads its keys (the first fetch happens there, not in the timed loops).
+ */
+import * as FetchHttpClient from "@effect/platform/FetchHttpClient"
+import { JwtVerifier } from "aws-jwt-verify"
+import * as Layer from "effect/Layer"
+import * as Logger from "effect/Logger"
+import * as LogLevel from "effect/LogLevel"
+import * as ManagedRuntime from "effect/ManagedRuntime"
+import { createVerifier } from "fast-jwt"
+import buildGetJwks from "get-jwks"
+import { createRemoteJWKSet, importJWK, jwtVerify } from "jose"
+import jsonwebtoken from "jsonwebtoken"
+import jwksRsa from "jwks-rsa"
+import { createPublicKey, type JsonWebKey, type KeyObject, verify as nodeVerify, webcrypto } from "node:crypto"
+import { JwksCache, JwksSource, TokenValidator } from "../src/index.js"
+import type { Alg, Fixture } from "./setup.js"
+
+export type Verify = (token: string) => unknown
+
+export interface Verifier {
+  readonly name: string
+  /** `sync` verifiers are called in a plain loop, `async` ones awaited one after the other. */
+  readonly mode: "sync" | "async"
+  readonly algorithms: ReadonlyArray<Alg>
+  readonly verify: (alg: Alg) => Verify
+  /** Facts worth reporting (how the keys were loaded, a refusal). */
+  readonly notes: ReadonlyArray<string>
+  readonly close?: () => Promise<void>
+}
+
+export interface Contestant {
+  /** Short and stable: the key in results.json and the JWKS URL label. */
+  readonly id: string
+  readonly make: (fixture: Fixture) => Promise<Verifier>
+}
+
+const both: ReadonlyArray<Alg> = ["RS256", "ES256"]
+
+class ClaimError extends Error {}
+
+/** The claim checks of the two raw verifiers: what every library does at the least. */
+const checkClaims = (fixture: Fixture) => (claims: { iss?: unknown; aud?: unknown; exp?: unknown }) => {
+  if (claims.iss !== fixture.issuer) throw new ClaimError("iss")
+  const aud = claims.aud
+  if (aud !== fixture.audience && !(Array.isArray(aud) && aud.includes(fixture.audience))) throw new ClaimError("aud")
+  if (typeof claims.exp !== "number" || claims.exp <= Date.now() / 1000) throw new ClaimError("exp")
+  return claims
+}
+
+/** Splits a compact JWS at its two dots. */
+const split = (token: string) => {
+  const first = token.indexOf(".")
+  const second = token.indexOf(".", first + 1)
+  if (first <= 0 || second <= first || token.indexOf(".", second + 1) !== -1) throw new ClaimError("malformed")
+  return {
+    signingInput: token.slice(0, second),
+    payload: token.slice(first + 1, second),
+    signature: token.slice(second + 1)
+  }
+}
+
+/** 1. `node:crypto.verify` with a ready `KeyObject`: the physical limit. */
+const rawNode: Contestant = {
+  id: "raw-node-crypto",
+  make: async (fixture) => {
+    const check = checkClaims(fixture)
+    const keyOf = (alg: Alg): KeyObject | { key: KeyObject; dsaEncoding: "ieee-p1363" } => {
+      const key = createPublicKey({ key: fixture.keys[alg].jwk as JsonWebKey, format: "jwk" })
+      return alg === "ES256" ? { key, dsaEncoding: "ieee-p1363" } : key
+    }
+    const keys = { RS256: keyOf("RS256"), ES256: keyOf("ES256") }
+    return {
+      name: "raw node:crypto.verify (KeyObject)",
+      mode: "sync",
+      algorithms: both,
+      notes: [],
+      verify: (alg) => {
+        const key = keys[alg]
+        return (token) => {
+          const parts = split(token)
+          const ok = nodeVerify(
+            "sha256",
+            Buffer.from(parts.signingInput),
+            key,
+            Buffer.from(parts.signature, "base64url")
+          )
+          if (!ok) throw new ClaimError("signature")
+          return check(JSON.parse(Buffer.from(parts.payload, "base64url").toString("utf8")))
+        }
+      }
+    }
+  }
+}
+
+/** 2. WebCrypto `crypto.subtle.verify` with a ready `CryptoKey`. */
+const rawWebCrypto: Contestant = {
+  id: "raw-webcrypto",
+  make: async (fixture) => {
+    const check = checkClaims(fixture)
+    const params = {
+      RS256: { import: { name: "RSASSA-PKCS1-v1_5", hash: "SHA-256" }, verify: { name: "RSASSA-PKCS1-v1_5" } },
+      ES256: { import: { name: "ECDSA", namedCurve: "P-256" }, verify: { name: "ECDSA", hash: "SHA-256" } }
+    } as const
+    const importKey = (alg: Alg) =>
+      webcrypto.subtle.importKey("jwk", fixture.keys[alg].jwk as webcrypto.JsonWebKey, params[alg].import, false, [
+        "verify"
+      ])
+    const keys = { RS256: await importKey("RS256"), ES256: await importKey("ES256") }
+    const encoder = new TextEncoder()
+    return {
+      name: "raw WebCrypto subtle.verify (CryptoKey)",
+      mode: "async",
+      algorithms: both,
+      notes: [],
+      verify: (alg) => {
+        const key = keys[alg]
+        const algorithm = params[alg].verify
+        return async (token) => {
+          const parts = split(token)
+          const ok = await webcrypto.subtle.verify(
+            algorithm,
+            key,
+            Buffer.from(parts.signature, "base64url"),
+            encoder.encode(parts.signingInput)
+          )
+          if (!ok) throw new ClaimError("signature")
+          return check(JSON.parse(Buffer.from(parts.payload, "base64url").toString("utf8")))
+        }
+      }
+    }
+  }
+}
+
+/** 3. jose `jwtVerify` with a key imported once. */
+const joseLocal: Contestant = {
+  id: "jose-local-key",
+  make: async (fixture) => {
+    const keys = {
+      RS256: await importJWK(fixture.keys.RS256.jwk, "RS256"),
+      ES256: await importJWK(fixture.keys.ES256.jwk, "ES256")
+    }
+    const options = { issuer: fixture.issuer, audience: fixture.audience, requiredClaims: ["exp"] }
+    return {
+      name: "jose jwtVerify (local key)",
+      mode: "async",
+      algorithms: both,
+      notes: [],
+      verify: (alg) => {
+        const key = keys[alg]
+        const withAlg = { ...options, algorithms: [alg] }
+        return (token) => jwtVerify(token, key, withAlg)
+      }
+    }
+  }
+}
+
+/** 4. jose `jwtVerify` with `createRemoteJWKSet` over the loopback URL. */
+const joseRemote: Contestant = {
+  id: "jose-remote-jwks",
+  make: async (fixture) => {
+    const keySet = createRemoteJWKSet(new URL(fixture.jwksUrl("jose-remote-jwks")))
+    const options = {
+      issuer: fixture.issuer,
+      audience: fixture.audience,
+      requiredClaims: ["exp"],
+      algorithms: ["RS256", "ES256"]
+    }
+    return {
+      name: "jose jwtVerify + createRemoteJWKSet",
+      mode: "async",
+      algorithms: both,
+      notes: [],
+      verify: () => (token) => jwtVerify(token, keySet, options)
+    }
+  }
+}
+
+/** 5. aws-jwt-verify `JwtVerifier`: it fetches with `node:https` only, so an http JWKS is handed over with `cacheJwks`. */
+const awsJwtVerify: Contestant = {
+  id: "aws-jwt-verify",
+  make: async (fixture) => {
+    const jwksUri = fixture.jwksUrl("aws-jwt-verify")
+    const verifier = JwtVerifier.create({ issuer: fixture.issuer, audience: fixture.audience, jwksUri })
+    const notes: Array<string> = []
+    try {
+      await verifier.hydrate()
+      notes.push(`fetched its JWKS from ${jwksUri}`)
+    } catch (error) {
+      notes.push(
+        `refused the http JWKS URL (${error instanceof Error ? error.message : String(error)}); ` +
+          "hydrated with cacheJwks(jwks) instead"
+      )
+      const response = await fetch(jwksUri)
+      verifier.cacheJwks((await response.json()) as Parameters<typeof verifier.cacheJwks>[0])
+    }
+    return {
+      name: "aws-jwt-verify JwtVerifier",
+      mode: "async",
+      algorithms: both,
+      notes,
+      verify: () => (token) => verifier.verify(token)
+    }
+  }
+}
+
+/** 6. jwks-rsa + jsonwebtoken, wired as their READMEs show (a `getKey` callback). */
+const jwksRsaJsonwebtoken: Contestant = {
+  id: "jwks-rsa-jsonwebtoken",
+  make: async (fixture) => {
+    const client = jwksRsa({ jwksUri: fixture.jwksUrl("jwks-rsa-jsonwebtoken") })
+    const getKey: jsonwebtoken.GetPublicKeyOrSecret = (header, callback) => {
+      client.getSigningKey(header.kid, (error, key) => callback(error, key?.getPublicKey()))
+    }
+    const options: jsonwebtoken.VerifyOptions = {
+      issuer: fixture.issuer,
+      audience: fixture.audience,
+      algorithms: ["RS256", "ES256"]
+    }
+    return {
+      name: "jwks-rsa + jsonwebtoken",
+      mode: "async",
+      algorithms: both,
+      notes: [],
+      verify: () => (token) =>
+        new Promise((resolve, reject) => {
+          jsonwebtoken.verify(token, getKey, options, (error, payload) => (error ? reject(error) : resolve(payload)))
+        })
+    }
+  }
+}
+
+/** 7. fast-jwt `createVerifier` with a get-jwks key fetcher, with fast-jwt's token cache off or on. */
+const fastJwt = (cache: boolean): Contestant => {
+  const id = cache ? "fast-jwt-get-jwks-cache" : "fast-jwt-get-jwks"
+  return {
+    id,
+    make: async (fixture) => {
+      const getJwks = buildGetJwks()
+      const domain = fixture.baseUrl(id)
+      const verify = createVerifier({
+        key: async ({ header }: { readonly header: Record<string, unknown> }) =>
+          getJwks.getPublicKey({ kid: String(header.kid), alg: String(header.alg), domain }),
+        algorithms: ["RS256", "ES256"],
+        allowedIss: fixture.issuer,
+        allowedAud: fixture.audience,
+        requiredClaims: ["exp"],
+        cache
+      })
+      return {
+        name: `fast-jwt + get-jwks (cache ${cache ? "on" : "off"})`,
+        mode: "async",
+        algorithms: both,
+        notes: cache ? ["fast-jwt's cache memoizes the result per token: repeated tokens skip verification"] : [],
+        verify: () => (token) => verify(token)
+      }
+    }
+  }
+}
+
+/**
+ * 8. effect-jwks: `TokenValidator` over `JwksCache` over `JwksSource.http`, built once in a `ManagedRuntime` and
+ * called through the public API per token. Logs below Warning are dropped, so that background refreshes do not
+ * print into the report.
+ */
+const effectJwks = (variant: { readonly id: string; readonly name: string; readonly cache: JwksCache.Options }) => ({
+  id: variant.id,
+  make: async (fixture: Fixture): Promise<Verifier> => {
+    const layer = TokenValidator.layer({
+      issuer: fixture.issuer,
+      audience: fixture.audience,
+      algorithms: ["RS256", "ES256"]
+    }).pipe(
+      Layer.provide(JwksCache.layer(variant.cache)),
+      Layer.provide(JwksSource.layerHttp(fixture.jwksUrl(variant.id))),
+      Layer.provide(FetchHttpClient.layer),
+      Layer.provide(Logger.minimumLogLevel(LogLevel.Warning))
+    )
+    const runtime = ManagedRuntime.make(layer)
+    const validator = await runtime.runPromise(TokenValidator.TokenValidator)
+    return {
+      name: variant.name,
+      mode: "async",
+      algorithms: both,
+      notes: [],
+      verify: () => (token) => runtime.runPromise(validator.validate(token)),
+      close: () => runtime.dispose()
+    }
+  }
+})
+
+/** Every contestant, the reference (`raw-node-crypto`) first. */
+export const contestants: ReadonlyArray<Contestant> = [
+  rawNode,
+  rawWebCrypto,
+  joseLocal,
+  joseRemote,
+  awsJwtVerify,
+  jwksRsaJsonwebtoken,
+  fastJwt(false),
+  fastJwt(true),
+  effectJwks({ id: "effect-jwks", name: "effect-jwks (cache defaults)", cache: {} }),
+  effectJwks({
+    id: "effect-jwks-time",
+    name: "effect-jwks (strategy: time)",
+    cache: { strategy: "time" }
+  })
+]

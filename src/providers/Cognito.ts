@@ -1,0 +1,313 @@
+/**
+ * Amazon Cognito user pools. The issuer is `https://cognito-idp.<region>.amazonaws.com/<userPoolId>` and its key
+ * set is at `<issuer>/.well-known/jwks.json` (no discovery). On top of the validator's checks:
+ *
+ * - `token_use` must be `id` or `access`, and the one asked for (`tokenUse`).
+ * - The app client: an id token's `aud` must be one of `clientId`, an access token's `client_id` must be (access
+ *   tokens carry no `aud`). Neither falls back on the other.
+ *
+ * Principal: `name` from `cognito:username`, then `username`; `groups` from `cognito:groups`.
+ *
+ * @since 0.1.0
+ */
+import type * as HttpClient from "@effect/platform/HttpClient"
+import * as Config from "effect/Config"
+import * as ConfigError from "effect/ConfigError"
+import * as Effect from "effect/Effect"
+import * as Either from "effect/Either"
+import * as Layer from "effect/Layer"
+import * as Option from "effect/Option"
+import type * as Scope from "effect/Scope"
+import { jwksValidator } from "../internal/provider.js"
+import * as JwksCache from "../JwksCache.js"
+import * as JwksSource from "../JwksSource.js"
+import type { Principal } from "../Principal.js"
+import { TokenValidationError } from "../TokenValidationError.js"
+import * as TokenValidator from "../TokenValidator.js"
+
+/**
+ * @since 0.1.0
+ * @category models
+ */
+export type TokenUse = "id" | "access"
+
+/**
+ * @since 0.1.0
+ * @category models
+ */
+export interface Options
+  extends Omit<TokenValidator.Options, "issuer" | "audience" | "allowAnyAudience" | "tokenTypes">
+{
+  /** The user pool, such as `eu-west-1_AbCdEf123`. */
+  readonly userPoolId: string
+  /** The pool's region. Default: the prefix of `userPoolId`, which it must equal when given. */
+  readonly region?: string | undefined
+  /** The app client id(s) the tokens must be for; `null` to accept tokens of any client of the pool. */
+  readonly clientId: string | ReadonlyArray<string> | null
+  /** The kind of token to accept; `null` for either. */
+  readonly tokenUse: TokenUse | null
+  /**
+   * The base of the issuer, for a local emulator or another partition. Default
+   * `https://cognito-idp.<region>.amazonaws.com`.
+   */
+  readonly endpoint?: string | undefined
+  readonly cache?: JwksCache.Options | undefined
+  readonly http?: JwksSource.HttpOptions | undefined
+}
+
+/**
+ * @since 0.1.0
+ * @category defaults
+ */
+export const defaults = {
+  username: ["cognito:username", "username"] as ReadonlyArray<string>,
+  groups: "cognito:groups"
+} as const
+
+const userPoolIdPattern = /^([a-z]{2}(?:-[a-z]+)+-\d{1,2})_[0-9A-Za-z]{1,52}$/
+const regionPattern = /^[a-z]{2}(?:-[a-z]+)+-\d{1,2}$/
+
+/**
+ * Where a pool's tokens come from.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface Endpoints {
+  readonly region: string
+  /** `${endpoint}/${userPoolId}` */
+  readonly issuer: string
+  /** `${issuer}/.well-known/jwks.json` */
+  readonly jwksUri: string
+}
+
+/**
+ * Checks the pool id (and the region, when given) and derives the issuer and key set URL. A bad option is a
+ * `ConfigError` naming it.
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const endpoints = (
+  options: Pick<Options, "userPoolId" | "region" | "endpoint">
+): Either.Either<Endpoints, ConfigError.ConfigError> => {
+  const bad = (path: string, message: string) => Either.left(ConfigError.InvalidData([path], message))
+  const match = typeof options.userPoolId === "string" ? userPoolIdPattern.exec(options.userPoolId) : null
+  if (match === null) return bad("userPoolId", "expected a user pool id such as eu-west-1_AbCdEf123")
+  const poolRegion = match[1]!
+  if (options.region !== undefined) {
+    if (!regionPattern.test(options.region)) return bad("region", "expected an AWS region such as eu-west-1")
+    if (options.region !== poolRegion) {
+      return bad("region", `the region ${options.region} is not the pool's region ${poolRegion}`)
+    }
+  }
+  const base = (options.endpoint ?? `https://cognito-idp.${poolRegion}.amazonaws.com`).replace(/\/+$/, "")
+  const url = (() => {
+    try {
+      return new URL(base)
+    } catch {
+      return undefined
+    }
+  })()
+  if (url === undefined || (url.protocol !== "https:" && url.protocol !== "http:")) {
+    return bad("endpoint", "expected an http(s) URL")
+  }
+  const issuer = `${base}/${options.userPoolId}`
+  return Either.right({ region: poolRegion, issuer, jwksUri: `${issuer}/.well-known/jwks.json` })
+}
+
+const strings = (value: unknown): ReadonlyArray<string> =>
+  typeof value === "string"
+    ? [value]
+    : Array.isArray(value)
+    ? value.filter((item): item is string => typeof item === "string")
+    : []
+
+const checkClient = (
+  clientId: Options["clientId"]
+): Either.Either<ReadonlySet<string> | undefined, ConfigError.ConfigError> => {
+  if (clientId === null) return Either.right(undefined)
+  const ids = strings(clientId)
+  return ids.length === 0 || ids.some((id) => id.length === 0)
+    ? Either.left(ConfigError.InvalidData(["clientId"], "expected the app client id(s), or null to accept any client"))
+    : Either.right(new Set(ids))
+}
+
+const checkTokenUse = (tokenUse: Options["tokenUse"]): Either.Either<TokenUse | null, ConfigError.ConfigError> =>
+  tokenUse === null || tokenUse === "id" || tokenUse === "access"
+    ? Either.right(tokenUse)
+    : Either.left(ConfigError.InvalidData(["tokenUse"], "expected \"id\", \"access\" or null (either)"))
+
+const refuse = (reason: TokenValidationError["reason"], description: string) =>
+  Effect.fail(new TokenValidationError({ reason, description }))
+
+/** Checks the validator's options before the cache exists (a new cache starts fetching at once), then builds both. */
+const validatorOverCache = (
+  source: JwksSource.Service,
+  cache: JwksCache.Options | undefined,
+  options: TokenValidator.Options
+): Effect.Effect<TokenValidator.Service, ConfigError.ConfigError, Scope.Scope> =>
+  Effect.zipRight(
+    TokenValidator.make({ get: () => Effect.succeedNone, recordSuccess: Effect.void }, options),
+    jwksValidator(source, cache, options)
+  )
+
+/**
+ * Builds a validator for a Cognito user pool: a key cache over the pool's key set, the validator's checks with the
+ * pool as issuer, then `token_use` and the app client (see the module's description), then the `check` option.
+ *
+ * @since 0.1.0
+ * @category constructors
+ * @example
+ * ```ts
+ * import { Effect } from "effect"
+ * import * as Cognito from "effect-jwks/providers/Cognito"
+ *
+ * const program = Effect.gen(function*() {
+ *   const validator = yield* Cognito.make({ userPoolId: "eu-west-1_AbCdEf123", clientId: "abc", tokenUse: "access" })
+ *   return yield* validator.validate("eyJ...")
+ * })
+ * ```
+ */
+export const make = (
+  options: Options
+): Effect.Effect<TokenValidator.Service, ConfigError.ConfigError, HttpClient.HttpClient | Scope.Scope> =>
+  Effect.gen(function*() {
+    const urls = yield* endpoints(options)
+    const clientIds = yield* checkClient(options.clientId)
+    const tokenUse = yield* checkTokenUse(options.tokenUse)
+    const {
+      cache,
+      check,
+      clientId: _clientId,
+      endpoint: _endpoint,
+      http,
+      principal: principalClaims,
+      region: _region,
+      tokenUse: _tokenUse,
+      userPoolId: _userPoolId,
+      ...validator
+    } = options
+    const source = yield* JwksSource.http(urls.jwksUri, http)
+    const inner = yield* validatorOverCache(source, cache, {
+      ...validator,
+      issuer: urls.issuer,
+      // The app client is checked below, on the claim Cognito puts it in for each kind of token.
+      allowAnyAudience: true,
+      principal: {
+        username: principalClaims?.username ?? defaults.username,
+        groups: principalClaims?.groups ?? defaults.groups
+      }
+    })
+
+    const checkCognito = (token: string, principal: Principal): Effect.Effect<Principal, TokenValidationError> =>
+      Effect.gen(function*() {
+        const claims = principal.claims
+        const use = claims.token_use
+        if (use !== "id" && use !== "access") {
+          return yield* refuse("TokenType", "the token has no Cognito token_use of id or access")
+        }
+        if (tokenUse !== null && use !== tokenUse) {
+          return yield* refuse("TokenType", `expected a Cognito ${tokenUse} token, got ${use}`)
+        }
+        if (clientIds !== undefined) {
+          const presented = use === "id" ? strings(claims.aud) : strings(claims.client_id)
+          if (!presented.some((id) => clientIds.has(id))) {
+            return yield* refuse(
+              "AudienceMismatch",
+              use === "id"
+                ? "the id token's aud is not an allowed app client"
+                : "the access token's client_id is not an allowed app client"
+            )
+          }
+        }
+        if (check !== undefined) {
+          const header = TokenValidator.peekHeader(token)
+          if (Option.isNone(header)) return yield* refuse("Malformed", "the token's header is unreadable")
+          yield* Effect.mapError(
+            check(claims, header.value),
+            (description) => new TokenValidationError({ reason: "CustomCheck", description })
+          )
+        }
+        return principal
+      })
+
+    return {
+      acceptsIssuer: inner.acceptsIssuer,
+      validate: (token) => Effect.flatMap(inner.validate(token), (principal) => checkCognito(token, principal))
+    } satisfies TokenValidator.Service
+  })
+
+/**
+ * The `TokenValidator` of a Cognito user pool.
+ *
+ * @since 0.1.0
+ * @category layers
+ * @example
+ * ```ts
+ * import { FetchHttpClient } from "@effect/platform"
+ * import { Layer } from "effect"
+ * import * as Cognito from "effect-jwks/providers/Cognito"
+ *
+ * const ValidatorLive = Cognito.layer({ userPoolId: "eu-west-1_AbCdEf123", clientId: "abc", tokenUse: "id" })
+ *   .pipe(Layer.provide(FetchHttpClient.layer))
+ * ```
+ */
+export const layer = (
+  options: Options
+): Layer.Layer<TokenValidator.TokenValidator, ConfigError.ConfigError, HttpClient.HttpClient> =>
+  Layer.scoped(TokenValidator.TokenValidator, make(options))
+
+/**
+ * The options from configuration (by default the environment): `COGNITO_USER_POOL_ID`, `COGNITO_CLIENT_ID`
+ * (comma-separated for several) and `COGNITO_TOKEN_USE` (`id`, `access` or `any`) are required; `COGNITO_REGION`
+ * and `COGNITO_ENDPOINT` are optional; the cache's `JWKS_CACHE_*` settings go under `cache`. Skipping the client
+ * check (`clientId: null`) is possible in code only.
+ *
+ * @since 0.1.0
+ * @category config
+ */
+export const config: Config.Config<Options> = Config.all({
+  userPoolId: Config.string("COGNITO_USER_POOL_ID"),
+  region: Config.option(Config.string("COGNITO_REGION")),
+  clientId: Config.string("COGNITO_CLIENT_ID").pipe(
+    Config.mapOrFail((text) => {
+      const ids = text.split(",").map((id) => id.trim()).filter((id) => id.length > 0)
+      return ids.length === 0
+        ? Either.left(ConfigError.InvalidData(["COGNITO_CLIENT_ID"], "expected one or more app client ids"))
+        : Either.right(ids)
+    })
+  ),
+  tokenUse: Config.literal("id", "access", "any")("COGNITO_TOKEN_USE"),
+  endpoint: Config.option(Config.string("COGNITO_ENDPOINT")),
+  cache: JwksCache.config
+}).pipe(
+  Config.map((read): Options => ({
+    userPoolId: read.userPoolId,
+    region: Option.getOrUndefined(read.region),
+    clientId: read.clientId,
+    tokenUse: read.tokenUse === "any" ? null : read.tokenUse,
+    endpoint: Option.getOrUndefined(read.endpoint),
+    cache: read.cache
+  }))
+)
+
+/**
+ * The `TokenValidator` of a Cognito user pool, its options read through `Config` (by default {@link config}).
+ *
+ * @since 0.1.0
+ * @category layers
+ * @example
+ * ```ts
+ * import { FetchHttpClient } from "@effect/platform"
+ * import { Layer } from "effect"
+ * import * as Cognito from "effect-jwks/providers/Cognito"
+ *
+ * // COGNITO_USER_POOL_ID=eu-west-1_AbCdEf123 COGNITO_CLIENT_ID=abc123 COGNITO_TOKEN_USE=access
+ * const ValidatorLive = Cognito.layerConfig().pipe(Layer.provide(FetchHttpClient.layer))
+ * ```
+ */
+export const layerConfig = (
+  options: Config.Config.Wrap<Options> = config
+): Layer.Layer<TokenValidator.TokenValidator, ConfigError.ConfigError, HttpClient.HttpClient> =>
+  Layer.scoped(TokenValidator.TokenValidator, Effect.flatMap(Config.unwrap(options), make))

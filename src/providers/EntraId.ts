@@ -1,0 +1,295 @@
+/**
+ * Microsoft Entra ID (Azure AD), v2.0 tokens. Keys come from the tenant's OIDC discovery document; the issuer is
+ * `${authority}/${tid}/v2.0`, where `tid` is the token's tenant claim.
+ *
+ * - **Single tenant** (`tenantId` a GUID): `iss` must be `${authority}/${tenantId}/v2.0` and `tid` the tenant.
+ * - **Multi-tenant** (`common` or `organizations`): the discovery document's issuer is the template
+ *   `${authority}/{tenantid}/v2.0`. A token is accepted when `tid` is a GUID, `iss` is the template with that `tid`
+ *   in it, and `tid` is one of `allowedTenants` when they are given (`organizations` also refuses the personal
+ *   Microsoft accounts tenant).
+ * - **Personal accounts** (`consumers`): the single tenant {@link consumersTenantId}.
+ *
+ * v1.0 tokens (`iss` `https://sts.windows.net/...`) are refused as issuer mismatches.
+ *
+ * Principal: `id` is `sub` (pairwise: one value per user and app; the user's object id is `claims.oid`); `name` from
+ * `preferred_username`, then `name`; `groups` from the `groups` claim (group object ids) and never from `roles`, so
+ * that a token without a `groups` claim (no group claims configured, or a groups overage) does not silently turn app
+ * role names into groups; pass `principal: { groups: "roles" }` to authorize on app roles. App-only tokens
+ * (`idtyp: "app"`) are machine principals.
+ *
+ * @since 0.1.0
+ */
+import type * as HttpClient from "@effect/platform/HttpClient"
+import * as Config from "effect/Config"
+import * as ConfigError from "effect/ConfigError"
+import * as Effect from "effect/Effect"
+import * as Either from "effect/Either"
+import * as Layer from "effect/Layer"
+import * as Option from "effect/Option"
+import type * as Scope from "effect/Scope"
+import { jwksValidator } from "../internal/provider.js"
+import * as JwksCache from "../JwksCache.js"
+import type * as JwksSource from "../JwksSource.js"
+import type { Claims } from "../Principal.js"
+import * as TokenValidator from "../TokenValidator.js"
+import * as Oidc from "./Oidc.js"
+
+/**
+ * @since 0.1.0
+ * @category models
+ */
+export interface Options extends Omit<TokenValidator.Options, "issuer" | "audience" | "allowAnyAudience"> {
+  /** A tenant GUID (single tenant), or `common` / `organizations` (multi-tenant), or `consumers`. */
+  readonly tenantId: string
+  /** The app ID URI (`api://...`) and/or the client id the tokens must be for. */
+  readonly audience: string | ReadonlyArray<string>
+  /** Multi-tenant only: the tenant GUIDs to accept. Default: any tenant. */
+  readonly allowedTenants?: ReadonlyArray<string> | undefined
+  /** Default `https://login.microsoftonline.com`; another cloud's (or a test's) login host. */
+  readonly authority?: string | undefined
+  readonly cache?: JwksCache.Options | undefined
+  readonly http?: JwksSource.HttpOptions | undefined
+}
+
+/**
+ * @since 0.1.0
+ * @category defaults
+ */
+export const defaults = {
+  authority: "https://login.microsoftonline.com",
+  username: ["preferred_username", "name"] as ReadonlyArray<string>,
+  groups: "groups"
+} as const
+
+/**
+ * The tenant of personal Microsoft accounts: the `tid` of every `consumers` token.
+ *
+ * @since 0.1.0
+ * @category constants
+ */
+export const consumersTenantId = "9188040d-6c67-4c5b-b112-36a304b66dad"
+
+const guidPattern = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i
+
+/**
+ * Whether `value` is a GUID (the form of a tenant id).
+ *
+ * @since 0.1.0
+ * @category utils
+ */
+export const isGuid = (value: unknown): value is string => typeof value === "string" && guidPattern.test(value)
+
+/**
+ * Where a tenant's tokens and keys come from, and the rule its issuers follow.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface Tenancy {
+  readonly authority: string
+  readonly discoveryUrl: string
+  /** The `issuer` the discovery document must name: the tenant's issuer, or the `{tenantid}` template. */
+  readonly discoveryIssuer: string
+  /** `iss` against `tid` and the allowed tenants, for `TokenValidator`. */
+  readonly issuer: Exclude<TokenValidator.IssuerRule, string | ReadonlyArray<string>>
+  /** Whether an `iss` alone could be one of ours (multi-issuer routing, before the claims are verified). */
+  readonly acceptsIssuer: (iss: string) => boolean
+}
+
+/**
+ * Checks `tenantId`, `allowedTenants` and `authority` and derives the discovery URL and issuer rule. A bad option
+ * is a `ConfigError` naming it.
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const tenancy = (
+  options: Pick<Options, "tenantId" | "allowedTenants" | "authority">
+): Either.Either<Tenancy, ConfigError.ConfigError> => {
+  const bad = (path: string, message: string) => Either.left(ConfigError.InvalidData([path], message))
+  const authority = (options.authority ?? defaults.authority).replace(/\/+$/, "")
+  const url = (() => {
+    try {
+      return new URL(authority)
+    } catch {
+      return undefined
+    }
+  })()
+  if (url === undefined || (url.protocol !== "https:" && url.protocol !== "http:")) {
+    return bad("authority", "expected an http(s) URL such as https://login.microsoftonline.com")
+  }
+  if (typeof options.tenantId !== "string") return bad("tenantId", "expected a tenant GUID")
+  const tenantId = options.tenantId.toLowerCase()
+  const multi = tenantId === "common" || tenantId === "organizations"
+  if (!multi && tenantId !== "consumers" && !isGuid(tenantId)) {
+    return bad("tenantId", "expected a tenant GUID, or common, organizations or consumers")
+  }
+  if (options.allowedTenants !== undefined) {
+    if (!multi) return bad("allowedTenants", "only a common or organizations tenantId takes allowedTenants")
+    if (options.allowedTenants.length === 0) {
+      return bad("allowedTenants", "expected at least one tenant GUID (leave it out to accept any tenant)")
+    }
+    const notGuid = options.allowedTenants.find((tenant): boolean => !isGuid(tenant))
+    if (notGuid !== undefined) return bad("allowedTenants", `expected tenant GUIDs, got ${notGuid.slice(0, 64)}`)
+  }
+  const single = multi ? undefined : tenantId === "consumers" ? consumersTenantId : tenantId
+  const allowed: ReadonlySet<string> | undefined = single !== undefined
+    ? new Set([single])
+    : options.allowedTenants !== undefined
+    ? new Set(options.allowedTenants.map((tenant) => tenant.toLowerCase()))
+    : undefined
+  const tenantAllowed = (tid: string): boolean => {
+    const lower = tid.toLowerCase()
+    if (allowed !== undefined) return allowed.has(lower)
+    return tenantId !== "organizations" || lower !== consumersTenantId
+  }
+  const prefix = `${authority}/`
+  const suffix = "/v2.0"
+  const issuerOf = (tid: string) => `${prefix}${tid}${suffix}`
+  const template = issuerOf("{tenantid}")
+  return Either.right({
+    authority,
+    discoveryUrl: Oidc.discoveryUrlOf(`${prefix}${tenantId}${suffix}`),
+    discoveryIssuer: single === undefined ? template : issuerOf(single),
+    issuer: {
+      description: single === undefined
+        ? `${template} for ${allowed === undefined ? "a tenant" : "an allowed tenant"}`
+        : issuerOf(single),
+      matches: (iss: string, claims: Claims) =>
+        isGuid(claims.tid) && tenantAllowed(claims.tid) && iss === issuerOf(claims.tid)
+    },
+    acceptsIssuer: (iss) => {
+      if (!iss.startsWith(prefix) || !iss.endsWith(suffix)) return false
+      const tid = iss.slice(prefix.length, iss.length - suffix.length)
+      return isGuid(tid) && tenantAllowed(tid)
+    }
+  })
+}
+
+/** Checks the validator's options before the cache exists (a new cache starts fetching at once), then builds both. */
+const validatorOverCache = (
+  source: JwksSource.Service,
+  cache: JwksCache.Options | undefined,
+  options: TokenValidator.Options
+): Effect.Effect<TokenValidator.Service, ConfigError.ConfigError, Scope.Scope> =>
+  Effect.zipRight(
+    TokenValidator.make({ get: () => Effect.succeedNone, recordSuccess: Effect.void }, options),
+    jwksValidator(source, cache, options)
+  )
+
+/**
+ * Builds a validator for an Entra ID tenant (or for many): a key cache over the keys of the tenant's discovery
+ * document, and the validator's checks with the tenant's issuer rule and `audience`.
+ *
+ * @since 0.1.0
+ * @category constructors
+ * @example
+ * ```ts
+ * import { Effect } from "effect"
+ * import * as EntraId from "effect-jwks/providers/EntraId"
+ *
+ * const program = Effect.gen(function*() {
+ *   const validator = yield* EntraId.make({ tenantId: "common", audience: "api://my-api", allowedTenants: ["..."] })
+ *   return yield* validator.validate("eyJ...")
+ * })
+ * ```
+ */
+export const make = (
+  options: Options
+): Effect.Effect<TokenValidator.Service, ConfigError.ConfigError, HttpClient.HttpClient | Scope.Scope> =>
+  Effect.gen(function*() {
+    const resolved = yield* tenancy(options)
+    const {
+      allowedTenants: _allowedTenants,
+      authority: _authority,
+      cache,
+      http,
+      principal,
+      tenantId: _tenantId,
+      ...validator
+    } = options
+    const source = yield* Oidc.discoverySource(resolved.discoveryIssuer, { discoveryUrl: resolved.discoveryUrl, http })
+    const service = yield* validatorOverCache(source, cache, {
+      ...validator,
+      issuer: resolved.issuer,
+      principal: {
+        username: principal?.username ?? defaults.username,
+        groups: principal?.groups ?? defaults.groups
+      }
+    })
+    return { validate: service.validate, acceptsIssuer: resolved.acceptsIssuer } satisfies TokenValidator.Service
+  })
+
+/**
+ * The `TokenValidator` of an Entra ID tenant.
+ *
+ * @since 0.1.0
+ * @category layers
+ * @example
+ * ```ts
+ * import { FetchHttpClient } from "@effect/platform"
+ * import { Layer } from "effect"
+ * import * as EntraId from "effect-jwks/providers/EntraId"
+ *
+ * const ValidatorLive = EntraId.layer({ tenantId: "6f1c0b4e-0000-4000-8000-000000000001", audience: "api://my-api" })
+ *   .pipe(Layer.provide(FetchHttpClient.layer))
+ * ```
+ */
+export const layer = (
+  options: Options
+): Layer.Layer<TokenValidator.TokenValidator, ConfigError.ConfigError, HttpClient.HttpClient> =>
+  Layer.scoped(TokenValidator.TokenValidator, make(options))
+
+const list = (name: string): Config.Config<ReadonlyArray<string>> =>
+  Config.string(name).pipe(
+    Config.mapOrFail((text) => {
+      const items = text.split(",").map((item) => item.trim()).filter((item) => item.length > 0)
+      return items.length === 0
+        ? Either.left(ConfigError.InvalidData([name], "expected a comma-separated list of at least one value"))
+        : Either.right(items)
+    })
+  )
+
+/**
+ * The options from configuration (by default the environment): `ENTRA_TENANT_ID` and `ENTRA_AUDIENCE`
+ * (comma-separated for several) are required; `ENTRA_ALLOWED_TENANTS` (comma-separated) and `ENTRA_AUTHORITY` are
+ * optional; the cache's `JWKS_CACHE_*` settings go under `cache`.
+ *
+ * @since 0.1.0
+ * @category config
+ */
+export const config: Config.Config<Options> = Config.all({
+  tenantId: Config.string("ENTRA_TENANT_ID"),
+  audience: list("ENTRA_AUDIENCE"),
+  allowedTenants: Config.option(list("ENTRA_ALLOWED_TENANTS")),
+  authority: Config.option(Config.string("ENTRA_AUTHORITY")),
+  cache: JwksCache.config
+}).pipe(
+  Config.map((read): Options => ({
+    tenantId: read.tenantId,
+    audience: read.audience,
+    allowedTenants: Option.getOrUndefined(read.allowedTenants),
+    authority: Option.getOrUndefined(read.authority),
+    cache: read.cache
+  }))
+)
+
+/**
+ * The `TokenValidator` of an Entra ID tenant, its options read through `Config` (by default {@link config}).
+ *
+ * @since 0.1.0
+ * @category layers
+ * @example
+ * ```ts
+ * import { FetchHttpClient } from "@effect/platform"
+ * import { Layer } from "effect"
+ * import * as EntraId from "effect-jwks/providers/EntraId"
+ *
+ * // ENTRA_TENANT_ID=common ENTRA_AUDIENCE=api://my-api ENTRA_ALLOWED_TENANTS=<guid>,<guid>
+ * const ValidatorLive = EntraId.layerConfig().pipe(Layer.provide(FetchHttpClient.layer))
+ * ```
+ */
+export const layerConfig = (
+  options: Config.Config.Wrap<Options> = config
+): Layer.Layer<TokenValidator.TokenValidator, ConfigError.ConfigError, HttpClient.HttpClient> =>
+  Layer.scoped(TokenValidator.TokenValidator, Effect.flatMap(Config.unwrap(options), make))

@@ -1,0 +1,303 @@
+/**
+ * Any OpenID Connect provider (Keycloak, Auth0, Okta, Google, Dex, ...): the issuer's key set found through OIDC
+ * discovery, or at a configured JWKS URL, and tokens checked against the issuer and audience.
+ *
+ * Discovery is lazy: it runs inside the key source, on the first key fetch, so an app boots while its identity
+ * provider is down (its first validations answer `JwksError` until the provider is back). Its result is kept after
+ * the first success; a failed discovery is tried again at the next key fetch, under the cache's backoff.
+ *
+ * @since 0.1.0
+ */
+import * as HttpClient from "@effect/platform/HttpClient"
+import * as Config from "effect/Config"
+import * as ConfigError from "effect/ConfigError"
+import * as Effect from "effect/Effect"
+import * as Either from "effect/Either"
+import * as Layer from "effect/Layer"
+import * as Option from "effect/Option"
+import * as Ref from "effect/Ref"
+import * as Schema from "effect/Schema"
+import type * as Scope from "effect/Scope"
+import { fetchJson } from "../internal/fetchJson.js"
+import { jwksValidator } from "../internal/provider.js"
+import * as JwksCache from "../JwksCache.js"
+import { JwksError } from "../JwksError.js"
+import * as JwksSource from "../JwksSource.js"
+import * as TokenValidator from "../TokenValidator.js"
+
+/**
+ * @since 0.1.0
+ * @category models
+ */
+export interface Options extends Omit<TokenValidator.Options, "issuer"> {
+  /** The issuer, exactly as it appears in `iss` and in the discovery document. */
+  readonly issuer: string
+  /** The key set's URL: skips discovery. */
+  readonly jwksUri?: string | URL | undefined
+  /** Where the discovery document is. Default `${issuer}/.well-known/openid-configuration` (no trailing slash). */
+  readonly discoveryUrl?: string | URL | undefined
+  readonly cache?: JwksCache.Options | undefined
+  /** Limits on each HTTP exchange (discovery and key set alike). */
+  readonly http?: JwksSource.HttpOptions | undefined
+}
+
+/**
+ * Options of {@link discoverySource}.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface DiscoveryOptions {
+  /** Default {@link discoveryUrlOf}`(issuer)`. */
+  readonly discoveryUrl?: string | URL | undefined
+  readonly http?: JwksSource.HttpOptions | undefined
+}
+
+const loopbackHosts: ReadonlySet<string> = new Set(["127.0.0.1", "localhost", "[::1]"])
+
+const parseUrl = (value: string): URL | undefined => {
+  try {
+    return new URL(value)
+  } catch {
+    return undefined
+  }
+}
+
+const isKeySetUrl = (value: string): boolean => {
+  const url = parseUrl(value)
+  return url !== undefined &&
+    (url.protocol === "https:" || (url.protocol === "http:" && loopbackHosts.has(url.hostname)))
+}
+
+/**
+ * The members of a discovery document (OpenID Connect Discovery 1.0, section 3) this library reads; any other
+ * member is ignored. `jwks_uri` must be an `https` URL, or `http` on a loopback host (`127.0.0.1`, `localhost`,
+ * `[::1]`) for local development.
+ *
+ * @since 0.1.0
+ * @category schemas
+ */
+export const DiscoveryDocument = Schema.Struct({
+  issuer: Schema.String,
+  jwks_uri: Schema.String.pipe(
+    Schema.maxLength(2048),
+    Schema.filter(isKeySetUrl, {
+      message: () => "jwks_uri must be an https URL (or http on a loopback host)"
+    })
+  )
+})
+
+/**
+ * @since 0.1.0
+ * @category models
+ */
+export type DiscoveryDocument = typeof DiscoveryDocument.Type
+
+/**
+ * The default discovery URL of an issuer: `${issuer}/.well-known/openid-configuration`, without doubling a trailing
+ * slash.
+ *
+ * @since 0.1.0
+ * @category utils
+ */
+export const discoveryUrlOf = (issuer: string): string =>
+  `${issuer.replace(/\/+$/, "")}/.well-known/openid-configuration`
+
+const excerpt = (text: string): string => text.length > 200 ? `${text.slice(0, 200)}...` : text
+
+/**
+ * A key source that finds the key set through OIDC discovery. The discovery document is fetched on the first key
+ * fetch, not before, and kept after the first success; until then each key fetch tries discovery again. A document
+ * whose `issuer` is not `issuer` exactly fails with a `JwksError` of reason `IssuerMismatch` (OpenID Connect
+ * Discovery 1.0, section 4.3); its other failures are those of any fetch (`Unreachable`, `HttpStatus`,
+ * `InvalidShape`, ...), with the discovery URL as their source.
+ *
+ * @since 0.1.0
+ * @category constructors
+ * @example
+ * ```ts
+ * import { Effect } from "effect"
+ * import * as JwksCache from "effect-jwks/JwksCache"
+ * import * as Oidc from "effect-jwks/providers/Oidc"
+ *
+ * const cache = Effect.flatMap(Oidc.discoverySource("https://idp.example/realms/main"), (source) =>
+ *   JwksCache.make(source, { strategy: "time", interval: "10 minutes" }))
+ * ```
+ */
+export const discoverySource = (
+  issuer: string,
+  options?: DiscoveryOptions
+): Effect.Effect<JwksSource.Service, never, HttpClient.HttpClient> =>
+  Effect.gen(function*() {
+    const client = yield* HttpClient.HttpClient
+    const url = (options?.discoveryUrl ?? discoveryUrlOf(issuer)).toString()
+    const http = JwksSource.resolveHttpOptions(options?.http)
+    const discovered = yield* Ref.make(Option.none<JwksSource.Service>())
+
+    const discover = fetchJson(client, url, DiscoveryDocument, http).pipe(
+      Effect.filterOrFail(
+        (document) => document.issuer === issuer,
+        (document) =>
+          new JwksError({
+            reason: "IssuerMismatch",
+            source: url,
+            description: `the discovery document names the issuer ${excerpt(document.issuer)}, not ${issuer}`
+          })
+      ),
+      Effect.map((document) => JwksSource.fromHttpClient(client, document.jwks_uri, options?.http)),
+      Effect.tap((source) =>
+        Effect.zipRight(
+          Ref.set(discovered, Option.some(source)),
+          Effect.logDebug("OIDC discovery completed").pipe(Effect.annotateLogs({ jwks_uri: source.name }))
+        )
+      ),
+      Effect.withSpan("Oidc.discover", { attributes: { "oidc.discovery_url": url } }),
+      Effect.annotateLogs({ module: "Oidc", discovery: url })
+    )
+
+    return JwksSource.make(
+      url,
+      Effect.flatMap(
+        Effect.flatMap(Ref.get(discovered), Option.match({ onNone: () => discover, onSome: Effect.succeed })),
+        (source) => source.fetch
+      )
+    )
+  })
+
+const checkUrl = (path: string, value: string | URL | undefined): Either.Either<void, ConfigError.ConfigError> => {
+  if (value === undefined) return Either.void
+  const url = parseUrl(value.toString())
+  return url !== undefined && (url.protocol === "https:" || url.protocol === "http:")
+    ? Either.void
+    : Either.left(ConfigError.InvalidData([path], `expected an http(s) URL, got ${excerpt(value.toString())}`))
+}
+
+const checkOptions = (options: Options): Either.Either<void, ConfigError.ConfigError> =>
+  Either.gen(function*() {
+    if (typeof options.issuer !== "string" || parseUrl(options.issuer) === undefined) {
+      return yield* Either.left(ConfigError.InvalidData(["issuer"], "expected the issuer's URL"))
+    }
+    if (options.jwksUri !== undefined && options.discoveryUrl !== undefined) {
+      return yield* Either.left(
+        ConfigError.InvalidData(["jwksUri"], "give jwksUri (no discovery) or discoveryUrl, not both")
+      )
+    }
+    yield* checkUrl("jwksUri", options.jwksUri)
+    yield* checkUrl("discoveryUrl", options.discoveryUrl)
+  })
+
+/** Checks the validator's options before the cache exists (a new cache starts fetching at once), then builds both. */
+const validatorOverCache = (
+  source: JwksSource.Service,
+  cache: JwksCache.Options | undefined,
+  options: TokenValidator.Options
+): Effect.Effect<TokenValidator.Service, ConfigError.ConfigError, Scope.Scope> =>
+  Effect.zipRight(
+    TokenValidator.make({ get: () => Effect.succeedNone, recordSuccess: Effect.void }, options),
+    jwksValidator(source, cache, options)
+  )
+
+/**
+ * Builds a validator for an OIDC issuer: a key cache over its discovered (or configured) key set, and the
+ * validator's checks with `iss` equal to `issuer`. The cache's background fiber lives in the current scope.
+ *
+ * @since 0.1.0
+ * @category constructors
+ * @example
+ * ```ts
+ * import { Effect } from "effect"
+ * import * as Oidc from "effect-jwks/providers/Oidc"
+ *
+ * const program = Effect.gen(function*() {
+ *   const validator = yield* Oidc.make({ issuer: "https://idp.example/realms/main", audience: "my-api" })
+ *   return yield* validator.validate("eyJ...")
+ * })
+ * ```
+ */
+export const make = (
+  options: Options
+): Effect.Effect<TokenValidator.Service, ConfigError.ConfigError, HttpClient.HttpClient | Scope.Scope> =>
+  Effect.gen(function*() {
+    yield* checkOptions(options)
+    const { cache, discoveryUrl, http, issuer, jwksUri, ...validator } = options
+    const source = jwksUri !== undefined
+      ? yield* JwksSource.http(jwksUri, http)
+      : yield* discoverySource(issuer, { discoveryUrl, http })
+    return yield* validatorOverCache(source, cache, { ...validator, issuer })
+  })
+
+/**
+ * The `TokenValidator` of an OIDC issuer.
+ *
+ * @since 0.1.0
+ * @category layers
+ * @example
+ * ```ts
+ * import { FetchHttpClient } from "@effect/platform"
+ * import { Layer } from "effect"
+ * import * as Oidc from "effect-jwks/providers/Oidc"
+ *
+ * const ValidatorLive = Oidc.layer({ issuer: "https://idp.example/realms/main", audience: "my-api" }).pipe(
+ *   Layer.provide(FetchHttpClient.layer)
+ * )
+ * ```
+ */
+export const layer = (
+  options: Options
+): Layer.Layer<TokenValidator.TokenValidator, ConfigError.ConfigError, HttpClient.HttpClient> =>
+  Layer.scoped(TokenValidator.TokenValidator, make(options))
+
+const list = (name: string): Config.Config<ReadonlyArray<string>> =>
+  Config.string(name).pipe(
+    Config.mapOrFail((text) => {
+      const items = text.split(",").map((item) => item.trim()).filter((item) => item.length > 0)
+      return items.length === 0
+        ? Either.left(ConfigError.InvalidData([name], "expected a comma-separated list of at least one value"))
+        : Either.right(items)
+    })
+  )
+
+/**
+ * The options from configuration (by default the environment): `OIDC_ISSUER` and `OIDC_AUDIENCE` (comma-separated
+ * for several) are required; `OIDC_JWKS_URI` and `OIDC_DISCOVERY_URL` are optional; the cache's `JWKS_CACHE_*`
+ * settings (see `JwksCache.config`) go under `cache`.
+ *
+ * @since 0.1.0
+ * @category config
+ */
+export const config: Config.Config<Options> = Config.all({
+  issuer: Config.string("OIDC_ISSUER"),
+  audience: list("OIDC_AUDIENCE"),
+  jwksUri: Config.option(Config.string("OIDC_JWKS_URI")),
+  discoveryUrl: Config.option(Config.string("OIDC_DISCOVERY_URL")),
+  cache: JwksCache.config
+}).pipe(
+  Config.map((read): Options => ({
+    issuer: read.issuer,
+    audience: read.audience,
+    jwksUri: Option.getOrUndefined(read.jwksUri),
+    discoveryUrl: Option.getOrUndefined(read.discoveryUrl),
+    cache: read.cache
+  }))
+)
+
+/**
+ * The `TokenValidator` of an OIDC issuer, its options read through `Config` (by default {@link config}).
+ *
+ * @since 0.1.0
+ * @category layers
+ * @example
+ * ```ts
+ * import { FetchHttpClient } from "@effect/platform"
+ * import { Config, Layer } from "effect"
+ * import * as Oidc from "effect-jwks/providers/Oidc"
+ *
+ * // OIDC_ISSUER=https://idp.example/realms/main OIDC_AUDIENCE=my-api
+ * const ValidatorLive = Oidc.layerConfig().pipe(Layer.provide(FetchHttpClient.layer))
+ * const Custom = Oidc.layerConfig({ issuer: Config.string("ISSUER"), audience: Config.succeed("my-api") })
+ * ```
+ */
+export const layerConfig = (
+  options: Config.Config.Wrap<Options> = config
+): Layer.Layer<TokenValidator.TokenValidator, ConfigError.ConfigError, HttpClient.HttpClient> =>
+  Layer.scoped(TokenValidator.TokenValidator, Effect.flatMap(Config.unwrap(options), make))

@@ -1,0 +1,223 @@
+/**
+ * Tokens signed with a shared secret (HMAC: `HS256`, `HS384`, `HS512`), as issued by an app's own auth service. No
+ * key set, no cache, no network: the secret is imported once, when the validator is made, for each allowed
+ * algorithm, and every token is verified against it (whatever its `kid`).
+ *
+ * Only HMAC algorithms are allowed here, and no key-set provider ever verifies an HMAC token, so a token cannot be
+ * moved from one kind of key to the other (algorithm confusion). The secret must be at least as long as the hash
+ * (32, 48 or 64 bytes, RFC 7518 section 3.2).
+ *
+ * @since 0.1.0
+ */
+import * as Config from "effect/Config"
+import * as ConfigError from "effect/ConfigError"
+import * as Effect from "effect/Effect"
+import * as Either from "effect/Either"
+import * as Layer from "effect/Layer"
+import * as Option from "effect/Option"
+import * as Redacted from "effect/Redacted"
+import type { CryptoKey } from "jose"
+import * as TokenValidator from "../TokenValidator.js"
+
+/**
+ * @since 0.1.0
+ * @category models
+ */
+export type Algorithm = "HS256" | "HS384" | "HS512"
+
+/**
+ * @since 0.1.0
+ * @category models
+ */
+export interface Options extends Omit<TokenValidator.Options, "algorithms"> {
+  /** The shared secret: text (its UTF-8 bytes are the key) or raw bytes. */
+  readonly secret: Redacted.Redacted<string> | Uint8Array
+  /** Default `["HS256"]`; HMAC algorithms only. */
+  readonly algorithms?: ReadonlyArray<Algorithm> | undefined
+}
+
+/**
+ * @since 0.1.0
+ * @category defaults
+ */
+export const defaults = {
+  algorithms: ["HS256"] as ReadonlyArray<Algorithm>
+} as const
+
+/**
+ * The hash of each algorithm and the shortest secret it takes, in bytes.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export const hashes: { readonly [A in Algorithm]: { readonly hash: string; readonly minBytes: number } } = {
+  HS256: { hash: "SHA-256", minBytes: 32 },
+  HS384: { hash: "SHA-384", minBytes: 48 },
+  HS512: { hash: "SHA-512", minBytes: 64 }
+}
+
+const isAlgorithm = (alg: unknown): alg is Algorithm => alg === "HS256" || alg === "HS384" || alg === "HS512"
+
+const bad = (path: string, message: string) => ConfigError.InvalidData([path], message)
+
+const secretBytes = (secret: Options["secret"]): Either.Either<Uint8Array<ArrayBuffer>, ConfigError.ConfigError> => {
+  if (secret instanceof Uint8Array) return Either.right(new Uint8Array(secret))
+  if (Redacted.isRedacted(secret)) {
+    const value: unknown = Redacted.value(secret)
+    if (typeof value === "string") return Either.right(new TextEncoder().encode(value) as Uint8Array<ArrayBuffer>)
+  }
+  return Either.left(bad("secret", "expected a Redacted string or a Uint8Array"))
+}
+
+/**
+ * Checks the algorithms and the secret and imports the secret once for each algorithm, as a non-extractable
+ * verify-only `CryptoKey`. The raw copy is zeroed after import.
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const keyResolver = (
+  secret: Options["secret"],
+  algorithms: ReadonlyArray<Algorithm> = defaults.algorithms
+): Effect.Effect<TokenValidator.KeyResolver, ConfigError.ConfigError> =>
+  Effect.gen(function*() {
+    if (algorithms.length === 0) {
+      return yield* Effect.fail(bad("algorithms", "expected at least one of HS256, HS384, HS512"))
+    }
+    for (const alg of algorithms) {
+      if (!isAlgorithm(alg)) {
+        return yield* Effect.fail(
+          bad("algorithms", `a shared secret verifies HS256, HS384 or HS512 only, not ${String(alg).slice(0, 16)}`)
+        )
+      }
+    }
+    const bytes = yield* secretBytes(secret)
+    return yield* importAll(bytes, new Set(algorithms)).pipe(Effect.ensuring(Effect.sync(() => bytes.fill(0))))
+  })
+
+const importAll = (bytes: Uint8Array<ArrayBuffer>, algorithms: ReadonlySet<Algorithm>) =>
+  Effect.gen(function*() {
+    for (const alg of algorithms) {
+      const { minBytes } = hashes[alg]
+      if (bytes.length < minBytes) {
+        return yield* Effect.fail(
+          bad("secret", `${alg} needs a secret of at least ${minBytes} bytes, got ${bytes.length}`)
+        )
+      }
+    }
+    const imported = new Map<string, CryptoKey>()
+    for (const alg of algorithms) {
+      const key = yield* Effect.tryPromise({
+        try: () =>
+          globalThis.crypto.subtle.importKey("raw", bytes, { name: "HMAC", hash: hashes[alg].hash }, false, ["verify"]),
+        catch: () => bad("secret", "the secret could not be imported")
+      })
+      imported.set(alg, key)
+    }
+    const found = Effect.succeed(Option.some({ imported: imported as ReadonlyMap<string, CryptoKey> }))
+    return { get: () => found, recordSuccess: Effect.void } satisfies TokenValidator.KeyResolver
+  })
+
+/**
+ * Builds a validator for tokens signed with a shared secret. The issuer and audience are checked as
+ * `TokenValidator` does (both required, unless `allowAnyAudience`).
+ *
+ * @since 0.1.0
+ * @category constructors
+ * @example
+ * ```ts
+ * import { Effect, Redacted } from "effect"
+ * import * as SharedSecret from "effect-jwks/providers/SharedSecret"
+ *
+ * const program = Effect.gen(function*() {
+ *   const secret = Redacted.make("a secret of at least thirty-two bytes!")
+ *   const validator = yield* SharedSecret.make({ secret, issuer: "https://auth.example", audience: "my-api" })
+ *   return yield* validator.validate("eyJ...")
+ * })
+ * ```
+ */
+export const make = (options: Options): Effect.Effect<TokenValidator.Service, ConfigError.ConfigError> =>
+  Effect.gen(function*() {
+    const { secret, ...validator } = options
+    const algorithms = options.algorithms ?? defaults.algorithms
+    const keys = yield* keyResolver(secret, algorithms)
+    return yield* TokenValidator.make(keys, { ...validator, algorithms })
+  })
+
+/**
+ * The `TokenValidator` of a shared secret. It needs nothing: no `HttpClient`, no cache.
+ *
+ * @since 0.1.0
+ * @category layers
+ * @example
+ * ```ts
+ * import { Redacted } from "effect"
+ * import * as SharedSecret from "effect-jwks/providers/SharedSecret"
+ *
+ * const ValidatorLive = SharedSecret.layer({
+ *   secret: Redacted.make(process.env.JWT_SECRET ?? ""),
+ *   issuer: "https://auth.example",
+ *   audience: "my-api"
+ * })
+ * ```
+ */
+export const layer = (options: Options): Layer.Layer<TokenValidator.TokenValidator, ConfigError.ConfigError> =>
+  Layer.effect(TokenValidator.TokenValidator, make(options))
+
+const list = (name: string): Config.Config<ReadonlyArray<string>> =>
+  Config.string(name).pipe(
+    Config.mapOrFail((text) => {
+      const items = text.split(",").map((item) => item.trim()).filter((item) => item.length > 0)
+      return items.length === 0
+        ? Either.left(ConfigError.InvalidData([name], "expected a comma-separated list of at least one value"))
+        : Either.right(items)
+    })
+  )
+
+/**
+ * The options from configuration (by default the environment): `JWT_SECRET` (read as a `Redacted`), `JWT_ISSUER`
+ * and `JWT_AUDIENCE` (each comma-separated for several) are required; `JWT_ALGORITHMS` (comma-separated, of HS256,
+ * HS384, HS512) is optional.
+ *
+ * @since 0.1.0
+ * @category config
+ */
+export const config: Config.Config<Options> = Config.all({
+  secret: Config.redacted("JWT_SECRET"),
+  issuer: list("JWT_ISSUER"),
+  audience: list("JWT_AUDIENCE"),
+  algorithms: Config.option(
+    list("JWT_ALGORITHMS").pipe(
+      Config.mapOrFail((algorithms) =>
+        algorithms.every(isAlgorithm)
+          ? Either.right(algorithms as ReadonlyArray<Algorithm>)
+          : Either.left(ConfigError.InvalidData(["JWT_ALGORITHMS"], "expected HS256, HS384 and/or HS512"))
+      )
+    )
+  )
+}).pipe(
+  Config.map((read): Options => ({
+    secret: read.secret,
+    issuer: read.issuer.length === 1 ? read.issuer[0]! : read.issuer,
+    audience: read.audience,
+    algorithms: Option.getOrUndefined(read.algorithms)
+  }))
+)
+
+/**
+ * The `TokenValidator` of a shared secret, its options read through `Config` (by default {@link config}).
+ *
+ * @since 0.1.0
+ * @category layers
+ * @example
+ * ```ts
+ * import * as SharedSecret from "effect-jwks/providers/SharedSecret"
+ *
+ * // JWT_SECRET=... JWT_ISSUER=https://auth.example JWT_AUDIENCE=my-api JWT_ALGORITHMS=HS256,HS512
+ * const ValidatorLive = SharedSecret.layerConfig()
+ * ```
+ */
+export const layerConfig = (
+  options: Config.Config.Wrap<Options> = config
+): Layer.Layer<TokenValidator.TokenValidator, ConfigError.ConfigError> =>
+  Layer.effect(TokenValidator.TokenValidator, Effect.flatMap(Config.unwrap(options), make))

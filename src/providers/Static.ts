@@ -1,0 +1,161 @@
+/**
+ * A fixed key set, given in the configuration instead of fetched: for an issuer whose public keys are distributed
+ * with the app, for air-gapped deployments, and for tests.
+ *
+ * The keys are imported once, when the validator is made, with the same rules as a fetched set (`Jwk.importKeySet`:
+ * unusable keys skipped, symmetric keys refused, RSA at least 2048 bits); a set with no usable key is a
+ * `ConfigError`. There is no `JwksCache` behind it: a cache would bring a background fiber, a refresh schedule and
+ * unknown-kid refetches that can never find anything new, so a plain `KeyResolver` over the imported set does the
+ * same job with nothing running and no `Scope` needed. A token whose `kid` is not in the set is refused at once
+ * (`NoMatchingKey`).
+ *
+ * @since 0.1.0
+ */
+import * as Config from "effect/Config"
+import * as ConfigError from "effect/ConfigError"
+import * as Effect from "effect/Effect"
+import * as Either from "effect/Either"
+import * as Layer from "effect/Layer"
+import * as Option from "effect/Option"
+import * as Schema from "effect/Schema"
+import * as Jwk from "../Jwk.js"
+import * as TokenValidator from "../TokenValidator.js"
+
+/**
+ * @since 0.1.0
+ * @category models
+ */
+export interface Options extends TokenValidator.Options {
+  /** The key set, as it would be published: `{ keys: [...] }` of public JWKs. */
+  readonly jwks: Jwk.JsonWebKeySet
+  /** Import limits (`maxKeys`, `minRsaBits`, see `Jwk.ImportOptions`); the algorithms are the validator's. */
+  readonly limits?: Omit<Jwk.ImportOptions, "algorithms"> | undefined
+}
+
+const isKeySetAlgorithm = (alg: string): alg is Jwk.Algorithm =>
+  (Jwk.Algorithm.literals as ReadonlyArray<string>).includes(alg)
+
+/**
+ * A key resolver over an imported set: the key for a token's `kid` and `alg` (`Jwk.select`), never a refetch.
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const keyResolver = (set: Jwk.KeySet): TokenValidator.KeyResolver => ({
+  get: (kid, alg) =>
+    Effect.succeed(isKeySetAlgorithm(alg) ? Option.fromNullable(Jwk.select(set, kid, alg)) : Option.none()),
+  recordSuccess: Effect.void
+})
+
+/**
+ * Builds a validator over a fixed key set. Keys for algorithms the validator does not allow are not imported.
+ *
+ * @since 0.1.0
+ * @category constructors
+ * @example
+ * ```ts
+ * import { Effect } from "effect"
+ * import * as Static from "effect-jwks/providers/Static"
+ *
+ * const program = Effect.gen(function*() {
+ *   const jwks = { keys: [{ kty: "EC", crv: "P-256", x: "...", y: "...", kid: "k1" }] }
+ *   const options = { jwks, issuer: "https://auth.example", audience: "my-api", algorithms: ["ES256"] as const }
+ *   const validator = yield* Static.make(options)
+ *   return yield* validator.validate("eyJ...")
+ * })
+ * ```
+ */
+export const make = (options: Options): Effect.Effect<TokenValidator.Service, ConfigError.ConfigError> =>
+  Effect.gen(function*() {
+    const { jwks, limits, ...validator } = options
+    const algorithms = (validator.algorithms ?? TokenValidator.defaults.algorithms).filter(isKeySetAlgorithm)
+    const set = yield* Jwk.importKeySet(jwks, "static", { ...limits, algorithms }).pipe(
+      Effect.mapError((error) => ConfigError.InvalidData(["jwks"], error.description ?? error.message))
+    )
+    return yield* TokenValidator.make(keyResolver(set), validator)
+  })
+
+/**
+ * The `TokenValidator` of a fixed key set. It needs nothing: no `HttpClient`, no cache.
+ *
+ * @since 0.1.0
+ * @category layers
+ * @example
+ * ```ts
+ * import * as Static from "effect-jwks/providers/Static"
+ *
+ * declare const jwks: { keys: ReadonlyArray<unknown> }
+ * const ValidatorLive = Static.layer({ jwks, issuer: "https://auth.example", audience: "my-api" })
+ * ```
+ */
+export const layer = (options: Options): Layer.Layer<TokenValidator.TokenValidator, ConfigError.ConfigError> =>
+  Layer.effect(TokenValidator.TokenValidator, make(options))
+
+const list = (name: string): Config.Config<ReadonlyArray<string>> =>
+  Config.string(name).pipe(
+    Config.mapOrFail((text) => {
+      const items = text.split(",").map((item) => item.trim()).filter((item) => item.length > 0)
+      return items.length === 0
+        ? Either.left(ConfigError.InvalidData([name], "expected a comma-separated list of at least one value"))
+        : Either.right(items)
+    })
+  )
+
+const decodeJwks = Schema.decodeUnknownEither(Schema.parseJson(Jwk.JsonWebKeySet))
+
+/**
+ * The options from configuration (by default the environment): `JWT_JWKS` (the key set as JSON), `JWT_ISSUER` and
+ * `JWT_AUDIENCE` (each comma-separated for several) are required; `JWT_ALGORITHMS` (comma-separated) is optional.
+ * There are no cache settings: nothing is cached or refreshed.
+ *
+ * @since 0.1.0
+ * @category config
+ */
+export const config: Config.Config<Options> = Config.all({
+  jwks: Config.string("JWT_JWKS").pipe(
+    Config.mapOrFail((text) =>
+      Either.mapLeft(
+        decodeJwks(text),
+        () => ConfigError.InvalidData(["JWT_JWKS"], "expected a JSON key set: {\"keys\": [...]}")
+      )
+    )
+  ),
+  issuer: list("JWT_ISSUER"),
+  audience: list("JWT_AUDIENCE"),
+  algorithms: Config.option(
+    list("JWT_ALGORITHMS").pipe(
+      Config.mapOrFail((algorithms) =>
+        algorithms.every(isKeySetAlgorithm)
+          ? Either.right(algorithms as ReadonlyArray<Jwk.Algorithm>)
+          : Either.left(
+            ConfigError.InvalidData(["JWT_ALGORITHMS"], `expected some of ${Jwk.Algorithm.literals.join(", ")}`)
+          )
+      )
+    )
+  )
+}).pipe(
+  Config.map((read): Options => ({
+    jwks: read.jwks,
+    issuer: read.issuer.length === 1 ? read.issuer[0]! : read.issuer,
+    audience: read.audience,
+    algorithms: Option.getOrUndefined(read.algorithms)
+  }))
+)
+
+/**
+ * The `TokenValidator` of a fixed key set, its options read through `Config` (by default {@link config}).
+ *
+ * @since 0.1.0
+ * @category layers
+ * @example
+ * ```ts
+ * import * as Static from "effect-jwks/providers/Static"
+ *
+ * // JWT_JWKS='{"keys":[...]}' JWT_ISSUER=https://auth.example JWT_AUDIENCE=my-api JWT_ALGORITHMS=ES256
+ * const ValidatorLive = Static.layerConfig()
+ * ```
+ */
+export const layerConfig = (
+  options: Config.Config.Wrap<Options> = config
+): Layer.Layer<TokenValidator.TokenValidator, ConfigError.ConfigError> =>
+  Layer.effect(TokenValidator.TokenValidator, Effect.flatMap(Config.unwrap(options), make))

@@ -1,0 +1,437 @@
+import { describe, expect, it } from "@effect/vitest"
+import * as Cause from "effect/Cause"
+import * as Effect from "effect/Effect"
+import * as Exit from "effect/Exit"
+import * as fc from "effect/FastCheck"
+import * as Logger from "effect/Logger"
+import * as LogLevel from "effect/LogLevel"
+import * as Option from "effect/Option"
+import { base64url, exportJWK, generateKeyPair, importJWK, type JWK, jwtVerify, SignJWT } from "jose"
+import { generateKeyPairSync } from "node:crypto"
+import * as Jwk from "../src/Jwk.js"
+import { JwksError } from "../src/JwksError.js"
+
+// Key material, generated once for the whole file.
+
+interface Pair {
+  readonly public: JWK
+  readonly private: JWK
+}
+
+const generate = async (alg: string): Promise<Pair> => {
+  const { privateKey, publicKey } = await generateKeyPair(alg, { extractable: true })
+  return { public: await exportJWK(publicKey), private: await exportJWK(privateKey) }
+}
+
+const [rsa, ec256, ec384, ec521, ed25519] = await Promise.all([
+  generate("RS256"),
+  generate("ES256"),
+  generate("ES384"),
+  generate("ES512"),
+  generate("EdDSA")
+])
+
+const rsa1024: JWK = generateKeyPairSync("rsa", { modulusLength: 1024 }).publicKey.export({ format: "jwk" })
+
+/** The 2048-bit modulus with its top three bits cleared: a 2045-bit modulus still written in 342 characters. */
+const rsa2045: JWK = (() => {
+  const n = base64url.decode(rsa.public.n!)
+  n[0] = 0x10 | (n[0]! & 0x0f)
+  return { kty: "RSA", n: base64url.encode(n), e: rsa.public.e! }
+})()
+
+const key = (pair: Pair, extra: Record<string, unknown> = {}): Record<string, unknown> => ({ ...pair.public, ...extra })
+
+// Helpers.
+
+const importSet = (keys: ReadonlyArray<unknown>, options?: Jwk.ImportOptions) =>
+  Jwk.importKeySet({ keys }, "test", options)
+
+/** Runs an effect that must fail with a `JwksError`, and never die. */
+const failureOf = <A>(effect: Effect.Effect<A, JwksError>) =>
+  Effect.gen(function*() {
+    const exit = yield* Effect.exit(effect)
+    if (Exit.isSuccess(exit)) return expect.fail("expected a failure")
+    expect(Cause.isDie(exit.cause)).toBe(false)
+    const error = Cause.failureOption(exit.cause)
+    if (Option.isNone(error)) return expect.fail("expected a JwksError")
+    expect(error.value).toBeInstanceOf(JwksError)
+    return error.value
+  })
+
+/** Runs an effect and collects what it logs, debug included. */
+const withLogs = <A, E>(effect: Effect.Effect<A, E>) =>
+  Effect.gen(function*() {
+    const lines: Array<string> = []
+    const logger = Logger.make(({ message }) => {
+      lines.push((Array.isArray(message) ? message : [message]).map(String).join(" "))
+    })
+    const result = yield* effect.pipe(Effect.provide(Logger.add(logger)), Logger.withMinimumLogLevel(LogLevel.Debug))
+    return [result, lines] as const
+  })
+
+const algorithmsOf = (key: Jwk.Key) => Array.from(key.imported.keys()).sort()
+
+const sortedRsa = ["PS256", "PS384", "PS512", "RS256", "RS384", "RS512"]
+
+describe("Jwk", () => {
+  describe("algorithmsFor", () => {
+    it("maps each key type and curve to its algorithms, and nothing else to any", () => {
+      expect(Jwk.algorithmsFor("RSA", undefined)).toEqual(["RS256", "RS384", "RS512", "PS256", "PS384", "PS512"])
+      expect(Jwk.algorithmsFor("EC", "P-256")).toEqual(["ES256"])
+      expect(Jwk.algorithmsFor("EC", "P-384")).toEqual(["ES384"])
+      expect(Jwk.algorithmsFor("EC", "P-521")).toEqual(["ES512"])
+      expect(Jwk.algorithmsFor("EC", "secp256k1")).toEqual([])
+      expect(Jwk.algorithmsFor("EC", undefined)).toEqual([])
+      expect(Jwk.algorithmsFor("OKP", "Ed25519")).toEqual(["EdDSA", "Ed25519"])
+      expect(Jwk.algorithmsFor("OKP", "Ed448")).toEqual([])
+      expect(Jwk.algorithmsFor("OKP", "X25519")).toEqual([])
+      expect(Jwk.algorithmsFor("oct", undefined)).toEqual([])
+    })
+  })
+
+  describe("importKeySet", () => {
+    it.effect("imports RSA, EC and Ed25519 keys with the algorithms their type and alg allow", () =>
+      Effect.gen(function*() {
+        const set = yield* importSet([
+          key(rsa, { kid: "rsa-rs256", alg: "RS256", use: "sig" }),
+          key(rsa, { kid: "rsa-any" }),
+          key(ec256, { kid: "p256" }),
+          key(ec384, { kid: "p384", alg: "ES384" }),
+          key(ec521, { kid: "p521", key_ops: ["verify"] }),
+          key(ed25519, { kid: "ed" }),
+          key(ed25519, { kid: "ed-eddsa", alg: "EdDSA" })
+        ])
+        expect(set.skipped).toBe(0)
+        expect(set.keys.map((k) => [k.kid, k.kty, k.crv, algorithmsOf(k)])).toEqual([
+          ["rsa-rs256", "RSA", undefined, ["RS256"]],
+          ["rsa-any", "RSA", undefined, sortedRsa],
+          ["p256", "EC", "P-256", ["ES256"]],
+          ["p384", "EC", "P-384", ["ES384"]],
+          ["p521", "EC", "P-521", ["ES512"]],
+          ["ed", "OKP", "Ed25519", ["Ed25519", "EdDSA"]],
+          ["ed-eddsa", "OKP", "Ed25519", ["EdDSA"]]
+        ])
+        const rsaAny = set.keys[1]!
+        expect(rsaAny.imported.get("RS384")!.algorithm).toMatchObject({
+          name: "RSASSA-PKCS1-v1_5",
+          hash: { name: "SHA-384" }
+        })
+        expect(rsaAny.imported.get("PS512")!.algorithm).toMatchObject({ name: "RSA-PSS", hash: { name: "SHA-512" } })
+        expect(set.keys[4]!.imported.get("ES512")!.algorithm).toMatchObject({ name: "ECDSA", namedCurve: "P-521" })
+        for (const k of set.keys) {
+          for (const imported of k.imported.values()) {
+            expect(imported.type).toBe("public")
+            expect(imported.usages).toEqual(["verify"])
+          }
+        }
+        expect(Array.from(set.byKid.keys())).toEqual(set.keys.map((k) => k.kid))
+      }))
+
+    it.effect("imported keys verify tokens signed with the matching private keys", () =>
+      Effect.gen(function*() {
+        const set = yield* importSet([
+          key(rsa, { kid: "rsa" }),
+          key(ec256, { kid: "p256" }),
+          key(ec521, { kid: "p521" }),
+          key(ed25519, { kid: "ed" })
+        ])
+        const cases: ReadonlyArray<readonly [string, Jwk.Algorithm, Pair]> = [
+          ["rsa", "RS256", rsa],
+          ["rsa", "PS384", rsa],
+          ["p256", "ES256", ec256],
+          ["p521", "ES512", ec521],
+          ["ed", "EdDSA", ed25519],
+          ["ed", "Ed25519", ed25519]
+        ]
+        for (const [kid, alg, pair] of cases) {
+          const verified = yield* Effect.promise(async () => {
+            const signingKey = await importJWK(pair.private, alg)
+            const token = await new SignJWT({ sub: kid }).setProtectedHeader({ alg, kid }).sign(signingKey)
+            const verifyKey = Jwk.select(set, kid, alg)!.imported.get(alg)!
+            return jwtVerify(token, verifyKey, { algorithms: [alg] })
+          })
+          expect(verified.payload.sub).toBe(kid)
+        }
+      }))
+
+    const good = key(ec256, { kid: "good" })
+
+    const unusable: ReadonlyArray<{ readonly name: string; readonly jwk: unknown; readonly reason: RegExp }> = [
+      { name: "a symmetric key", jwk: { kty: "oct", k: "c2VjcmV0", kid: "bad", alg: "HS256" }, reason: /symmetric/ },
+      { name: "an encryption key", jwk: key(rsa, { kid: "bad", use: "enc" }), reason: /use is "enc"/ },
+      {
+        name: "key_ops without verify",
+        jwk: key(ec256, { kid: "bad", key_ops: ["encrypt", "sign"] }),
+        reason: /key_ops does not include "verify"/
+      },
+      { name: "an unknown kty", jwk: { kty: "XYZ", kid: "bad", x: "AAAA" }, reason: /unsupported key type XYZ/ },
+      {
+        name: "an EC key on an unknown curve",
+        jwk: key(ec256, { kid: "bad", crv: "P-192" }),
+        reason: /unsupported key type EC \(P-192\)/
+      },
+      {
+        name: "an X25519 OKP key",
+        jwk: key(ed25519, { kid: "bad", crv: "X25519" }),
+        reason: /unsupported key type OKP \(X25519\)/
+      },
+      {
+        name: "an alg that does not fit the kty",
+        jwk: key(ec256, { kid: "bad", alg: "RS256" }),
+        reason: /alg RS256 does not fit a EC key/
+      },
+      {
+        name: "an RSA key with alg none",
+        jwk: key(rsa, { kid: "bad", alg: "none" }),
+        reason: /alg none does not fit a RSA key/
+      },
+      {
+        name: "a 1024-bit RSA key",
+        jwk: { ...rsa1024, kid: "bad" },
+        reason: /RSA modulus shorter than 2048 bits/
+      },
+      {
+        name: "a 2045-bit RSA key written in 2048-bit length",
+        jwk: { ...rsa2045, kid: "bad" },
+        reason: /RSA modulus shorter than 2048 bits/
+      },
+      { name: "an RSA key without e", jwk: { kty: "RSA", n: rsa.public.n, kid: "bad" }, reason: /without n or e/ },
+      {
+        name: "an EC key without y",
+        jwk: { kty: "EC", crv: "P-256", x: ec256.public.x, kid: "bad" },
+        reason: /EC key without its coordinates/
+      },
+      { name: "an n that is not base64url", jwk: key(rsa, { n: "not base64url!" }), reason: /#1: not a valid JWK/ },
+      { name: "a numeric kty", jwk: { ...key(ec256), kty: 2 }, reason: /#1: not a valid JWK/ },
+      { name: "key_ops that is not an array", jwk: key(ec256, { key_ops: "verify" }), reason: /not a valid JWK/ },
+      { name: "null", jwk: null, reason: /#1: not a valid JWK/ },
+      { name: "a string", jwk: "RSA", reason: /#1: not a valid JWK/ },
+      {
+        name: "EC material that is not a point of the curve",
+        jwk: { kty: "EC", crv: "P-256", x: "AAAA", y: "AAAA", kid: "bad" },
+        reason: /"bad": it could not be imported/
+      },
+      {
+        name: "Ed25519 material of the wrong length",
+        jwk: { kty: "OKP", crv: "Ed25519", x: "AAAA", kid: "bad" },
+        reason: /"bad": it could not be imported/
+      },
+      { name: "an empty RSA exponent", jwk: key(rsa, { kid: "bad", e: "" }), reason: /RSA exponent/ },
+      { name: "RSA exponent 1", jwk: key(rsa, { kid: "bad", e: "AQ" }), reason: /RSA exponent/ },
+      { name: "an even RSA exponent", jwk: key(rsa, { kid: "bad", e: "AQAC" }), reason: /RSA exponent/ },
+      { name: "a 3600-bit RSA exponent", jwk: key(rsa, { kid: "bad", e: "_".repeat(600) }), reason: /RSA exponent/ }
+    ]
+
+    it.effect.each(unusable)("skips $name, keeps the set and says why", ({ jwk, reason }) =>
+      Effect.gen(function*() {
+        const [set, logs] = yield* withLogs(importSet([good, jwk]))
+        expect(set.keys.map((k) => k.kid)).toEqual(["good"])
+        expect(set.skipped).toBe(1)
+        expect(Array.from(set.byKid.keys())).toEqual(["good"])
+        expect(logs).toHaveLength(1)
+        expect(logs[0]).toMatch(reason)
+      }))
+
+    it.effect("skips every unusable key of one set and counts them", () =>
+      Effect.gen(function*() {
+        const set = yield* importSet([...unusable.map((u) => u.jwk), good])
+        expect(set.keys).toHaveLength(1)
+        expect(set.skipped).toBe(unusable.length)
+      }))
+
+    it.effect("fails with EmptyKeySet when no key is usable", () =>
+      Effect.gen(function*() {
+        const error = yield* failureOf(importSet(unusable.map((u) => u.jwk)))
+        expect(error.reason).toBe("EmptyKeySet")
+        expect(error.source).toBe("test")
+        expect(error.description).toBe(`none of its ${unusable.length} keys can verify an allowed algorithm`)
+      }))
+
+    it.effect("fails with EmptyKeySet on an empty set", () =>
+      Effect.gen(function*() {
+        const error = yield* failureOf(importSet([]))
+        expect(error.reason).toBe("EmptyKeySet")
+        expect(error.description).toBe("the set has no keys")
+      }))
+
+    it.effect("refuses a set of more than maxKeys keys as InvalidShape, before importing any", () =>
+      Effect.gen(function*() {
+        const tooMany = yield* failureOf(importSet(Array.from({ length: 101 }, () => good)))
+        expect(tooMany.reason).toBe("InvalidShape")
+        expect(tooMany.description).toBe("the set has 101 keys, more than the limit of 100")
+        // 100 entries is within the default limit: these fail for another reason.
+        expect((yield* failureOf(importSet(Array.from({ length: 100 }, () => null)))).reason).toBe("EmptyKeySet")
+        const custom = yield* failureOf(importSet([good, good, good], { maxKeys: 2 }))
+        expect(custom.reason).toBe("InvalidShape")
+        const atLimit = yield* importSet([good, good], { maxKeys: 2 })
+        expect(atLimit.keys).toHaveLength(2)
+      }))
+
+    it.effect("never imports the private members of a published private key", () =>
+      Effect.gen(function*() {
+        expect(rsa.private).toHaveProperty("d")
+        expect(ec256.private).toHaveProperty("d")
+        const set = yield* importSet([
+          { ...rsa.private, kid: "rsa" },
+          { ...ec256.private, kid: "ec" },
+          { ...ed25519.private, kid: "ed" }
+        ])
+        expect(set.keys.map((k) => k.kid)).toEqual(["rsa", "ec", "ed"])
+        for (const k of set.keys) {
+          for (const member of ["d", "p", "q", "dp", "dq", "qi"]) expect(k.jwk).not.toHaveProperty(member)
+          for (const imported of k.imported.values()) expect(imported.type).toBe("public")
+        }
+      }))
+
+    it.effect("imports only the algorithms of the algorithms option", () =>
+      Effect.gen(function*() {
+        const set = yield* importSet(
+          [key(rsa, { kid: "rsa" }), key(ec256, { kid: "p256" }), key(ec384, { kid: "p384" })],
+          { algorithms: ["PS256", "ES256"] }
+        )
+        expect(set.keys.map((k) => [k.kid, algorithmsOf(k)])).toEqual([["rsa", ["PS256"]], ["p256", ["ES256"]]])
+        expect(set.skipped).toBe(1)
+        const [, logs] = yield* withLogs(
+          Effect.either(importSet([key(rsa, { alg: "RS256" })], { algorithms: ["PS256"] }))
+        )
+        expect(logs[0]).toMatch(/alg RS256 is not allowed/)
+        const error = yield* failureOf(importSet([key(ec384)], { algorithms: ["RS256"] }))
+        expect(error.reason).toBe("EmptyKeySet")
+      }))
+
+    it.effect("measures the RSA modulus exactly against minRsaBits, and accepts sound exponents", () =>
+      Effect.gen(function*() {
+        expect((yield* importSet([key(rsa)], { minRsaBits: 2048 })).keys).toHaveLength(1)
+        expect((yield* failureOf(importSet([key(rsa)], { minRsaBits: 2049 }))).reason).toBe("EmptyKeySet")
+        expect((yield* importSet([rsa2045], { minRsaBits: 2045 })).keys).toHaveLength(1)
+        expect((yield* failureOf(importSet([rsa2045], { minRsaBits: 2046 }))).reason).toBe("EmptyKeySet")
+        expect((yield* importSet([rsa1024], { minRsaBits: 1024 })).keys).toHaveLength(1)
+        // Exponents 3 and 2^255 + 1 are fine; their text has padding bits to ignore.
+        expect((yield* importSet([key(rsa, { e: "Aw" })])).keys).toHaveLength(1)
+        const big = base64url.encode(new Uint8Array([0x80, ...new Uint8Array(30), 1]))
+        expect((yield* importSet([key(rsa, { e: big })])).keys).toHaveLength(1)
+        // A leading zero byte does not make a modulus longer.
+        const padded = base64url.encode(new Uint8Array([0, ...base64url.decode(rsa1024.n!)]))
+        expect((yield* failureOf(importSet([{ ...rsa1024, n: padded }], { minRsaBits: 1025 }))).reason).toBe(
+          "EmptyKeySet"
+        )
+      }))
+
+    it.effect.prop(
+      "never dies on arbitrary JSON entries",
+      [fc.array(fc.jsonValue({ maxDepth: 3 }), { maxLength: 6 })],
+      ([entries]) =>
+        Effect.gen(function*() {
+          const exit = yield* Effect.exit(importSet(entries))
+          if (Exit.isSuccess(exit)) {
+            expect(exit.value.keys.length + exit.value.skipped).toBe(entries.length)
+          } else {
+            expect(Cause.isDie(exit.cause)).toBe(false)
+            const error = Cause.failureOption(exit.cause)
+            expect(Option.isSome(error) && error.value.reason === "EmptyKeySet").toBe(true)
+          }
+        })
+    )
+
+    const base64UrlText = fc.stringMatching(/^[A-Za-z0-9_-]{0,48}$/)
+    const jwkLike = fc.record(
+      {
+        kty: fc.constantFrom("RSA", "EC", "OKP", "oct", "", 1),
+        crv: fc.constantFrom("P-256", "P-384", "P-521", "Ed25519", "Ed448", "X25519", null),
+        alg: fc.constantFrom(...Jwk.Algorithm.literals, "HS256", "none"),
+        use: fc.constantFrom("sig", "enc", ""),
+        key_ops: fc.array(fc.constantFrom("verify", "sign", "encrypt")),
+        kid: fc.string({ maxLength: 8 }),
+        n: fc.oneof(base64UrlText, fc.constant(rsa.public.n!), fc.string()),
+        e: fc.oneof(base64UrlText, fc.constant("AQAB")),
+        x: fc.oneof(base64UrlText, fc.constant(ec256.public.x!), fc.constant(ed25519.public.x!)),
+        y: fc.oneof(base64UrlText, fc.constant(ec256.public.y!)),
+        d: base64UrlText
+      },
+      { requiredKeys: [] }
+    )
+
+    it.effect.prop(
+      "never dies on arbitrary key-like entries, and keeps only keys it could import",
+      [fc.array(fc.oneof(jwkLike, fc.jsonValue({ maxDepth: 2 })), { maxLength: 6 })],
+      ([entries]) =>
+        Effect.gen(function*() {
+          const exit = yield* Effect.exit(importSet(entries))
+          if (Exit.isSuccess(exit)) {
+            expect(exit.value.keys.length + exit.value.skipped).toBe(entries.length)
+            for (const k of exit.value.keys) {
+              expect(k.imported.size).toBeGreaterThan(0)
+              expect(k.jwk).not.toHaveProperty("d")
+              for (const alg of k.imported.keys()) expect(Jwk.algorithmsFor(k.kty, k.crv)).toContain(alg)
+            }
+          } else {
+            expect(Cause.isDie(exit.cause)).toBe(false)
+            expect(Option.map(Cause.failureOption(exit.cause), (e) => e.reason)).toEqual(Option.some("EmptyKeySet"))
+          }
+        }),
+      { fastCheck: { numRuns: 200 } }
+    )
+  })
+
+  describe("select", () => {
+    const makeSet = importSet([
+      key(rsa, { kid: "r1", alg: "RS256" }),
+      key(ec256, { kid: "e1" }),
+      key(ec384, { kid: "e384" }),
+      key(ec256, { kid: "dup" }),
+      key(rsa, { kid: "dup" }),
+      key(ed25519, { kid: "skipped", crv: "X25519" }),
+      key(ec521)
+    ])
+
+    it.effect("picks the key of the token's kid that may verify its alg", () =>
+      Effect.gen(function*() {
+        const set = yield* makeSet
+        expect(Jwk.select(set, "r1", "RS256")?.kid).toBe("r1")
+        expect(Jwk.select(set, "e1", "ES256")?.jwk.x).toBe(ec256.public.x)
+        expect(Jwk.select(set, "e384", "ES384")?.crv).toBe("P-384")
+      }))
+
+    it.effect("gives nothing for a kid whose key does not support the alg", () =>
+      Effect.gen(function*() {
+        const set = yield* makeSet
+        expect(Jwk.select(set, "r1", "PS256")).toBeUndefined()
+        expect(Jwk.select(set, "r1", "ES256")).toBeUndefined()
+        expect(Jwk.select(set, "e1", "ES384")).toBeUndefined()
+      }))
+
+    it.effect("gives nothing for an unknown kid, or the kid of a skipped key", () =>
+      Effect.gen(function*() {
+        const set = yield* makeSet
+        expect(Jwk.select(set, "nope", "RS256")).toBeUndefined()
+        expect(Jwk.select(set, "skipped", "EdDSA")).toBeUndefined()
+        expect(Jwk.select(set, "", "ES512")).toBeUndefined()
+      }))
+
+    it.effect("picks the compatible key among keys that share a kid", () =>
+      Effect.gen(function*() {
+        const set = yield* makeSet
+        expect(set.byKid.get("dup")).toHaveLength(2)
+        expect(Jwk.select(set, "dup", "ES256")?.kty).toBe("EC")
+        expect(Jwk.select(set, "dup", "PS512")?.kty).toBe("RSA")
+        expect(Jwk.select(set, "dup", "ES384")).toBeUndefined()
+      }))
+
+    it.effect("without a kid, picks the only compatible key and refuses to guess between several", () =>
+      Effect.gen(function*() {
+        const set = yield* makeSet
+        // Exactly one key each: e384 for ES384, the kid-less P-521 key for ES512, the alg-less RSA key for PS256.
+        expect(Jwk.select(set, undefined, "ES384")?.kid).toBe("e384")
+        const p521 = Jwk.select(set, undefined, "ES512")
+        expect(p521?.kid).toBeUndefined()
+        expect(p521?.crv).toBe("P-521")
+        expect(Jwk.select(set, undefined, "PS256")?.kid).toBe("dup")
+        // Two keys each: e1 and dup for ES256, r1 and dup for RS256.
+        expect(Jwk.select(set, undefined, "ES256")).toBeUndefined()
+        expect(Jwk.select(set, undefined, "RS256")).toBeUndefined()
+        // None.
+        expect(Jwk.select(set, undefined, "EdDSA")).toBeUndefined()
+      }))
+  })
+})

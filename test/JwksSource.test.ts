@@ -1,0 +1,429 @@
+import * as FetchHttpClient from "@effect/platform/FetchHttpClient"
+import * as HttpClient from "@effect/platform/HttpClient"
+import type * as HttpClientRequest from "@effect/platform/HttpClientRequest"
+import * as HttpClientResponse from "@effect/platform/HttpClientResponse"
+import { describe, expect, it } from "@effect/vitest"
+import * as Cause from "effect/Cause"
+import * as Effect from "effect/Effect"
+import * as Exit from "effect/Exit"
+import * as Fiber from "effect/Fiber"
+import * as Option from "effect/Option"
+import * as TestClock from "effect/TestClock"
+import * as Jwk from "../src/Jwk.js"
+import { JwksError } from "../src/JwksError.js"
+import * as JwksSource from "../src/JwksSource.js"
+import * as FakeIdp from "../src/testing/FakeIdp.js"
+
+const IdpLive = FakeIdp.layerTest({ algorithm: "ES256" })
+
+/** The source for the fake's JWKS endpoint, with the fake's `HttpClient`. */
+const idpSource = (options?: JwksSource.HttpOptions) =>
+  Effect.flatMap(FakeIdp.FakeIdp, (idp) => JwksSource.http(idp.jwksUri, options))
+
+/** Runs an effect that must fail with a `JwksError`, and never die. */
+const failureOf = <A>(effect: Effect.Effect<A, JwksError>) =>
+  Effect.gen(function*() {
+    const exit = yield* Effect.exit(effect)
+    if (Exit.isSuccess(exit)) return expect.fail("expected a failure")
+    expect(Cause.isDie(exit.cause)).toBe(false)
+    const error = Cause.failureOption(exit.cause)
+    if (Option.isNone(error)) return expect.fail("expected a JwksError")
+    expect(error.value).toBeInstanceOf(JwksError)
+    return error.value
+  })
+
+/** The failure of the fake's source with the given fault. */
+const faultFailure = (fault: FakeIdp.Fault, options?: JwksSource.HttpOptions) =>
+  Effect.gen(function*() {
+    const idp = yield* FakeIdp.FakeIdp
+    yield* idp.setFault(fault)
+    const source = yield* idpSource(options)
+    const error = yield* failureOf(source.fetch)
+    expect(error.source).toBe(idp.jwksUri)
+    return error
+  })
+
+const jwksUrl = "https://keys.example.test/jwks.json"
+
+/** An `HttpClient` that answers every request with `respond`, counting requests. */
+const clientOf = (respond: (request: HttpClientRequest.HttpClientRequest, url: URL) => Response) => {
+  const requests: Array<string> = []
+  const client = HttpClient.make((request, url) =>
+    Effect.sync(() => {
+      requests.push(`${request.method} ${url.href}`)
+      return HttpClientResponse.fromWeb(request, respond(request, url))
+    })
+  )
+  return { client, requests }
+}
+
+const fetchWith = (client: HttpClient.HttpClient, options?: JwksSource.HttpOptions) =>
+  Effect.flatMap(
+    JwksSource.http(jwksUrl, options),
+    (source) => source.fetch
+  ).pipe(Effect.provideService(HttpClient.HttpClient, client))
+
+const encoder = new TextEncoder()
+
+/** A streamed body without `content-length`: `chunks` chunks of `chunkSize` bytes, counting the chunks pulled. */
+const streamedBody = (chunks: number, chunkSize: number) => {
+  const state = { pulled: 0 }
+  const chunk = encoder.encode(" ".repeat(chunkSize))
+  const body = () =>
+    new ReadableStream<Uint8Array>({
+      pull(controller) {
+        if (state.pulled === chunks) return controller.close()
+        state.pulled++
+        controller.enqueue(chunk)
+      }
+    })
+  return { body, state }
+}
+
+describe("JwksSource", () => {
+  describe("http", () => {
+    it.effect("fetches the published key set, and again on each fetch", () =>
+      Effect.gen(function*() {
+        const idp = yield* FakeIdp.FakeIdp
+        const source = yield* idpSource()
+        expect(source.name).toBe(idp.jwksUri)
+        const set = yield* source.fetch
+        expect(set).toEqual(yield* idp.jwks)
+        expect(yield* idp.fetchCount).toBe(1)
+        const imported = yield* Jwk.importKeySet(set, source.name)
+        expect(imported.keys.map((key) => key.kid)).toEqual([yield* idp.currentKid])
+        // The source keeps nothing: each fetch asks again and sees a rotation.
+        const kid = yield* idp.rotate("replace")
+        expect((yield* source.fetch).keys).toMatchObject([{ kid }])
+        expect(yield* idp.fetchCount).toBe(2)
+      }).pipe(Effect.provide(IdpLive)))
+
+    it.effect("sends Accept: application/json and a GET", () =>
+      Effect.gen(function*() {
+        let seen: HttpClientRequest.HttpClientRequest | undefined
+        const { client } = clientOf((request) => {
+          seen = request
+          return Response.json({ keys: [] })
+        })
+        expect(yield* fetchWith(client)).toEqual({ keys: [] })
+        expect(seen?.method).toBe("GET")
+        expect(seen?.headers["accept"]).toBe("application/json")
+      }))
+
+    it.effect.each([500, 503, 404, 401, 204])(
+      "status %s is HttpStatus with the status",
+      (status) =>
+        Effect.gen(function*() {
+          const error = yield* faultFailure(FakeIdp.Fault.status(status))
+          expect(error.reason).toBe("HttpStatus")
+          expect(error.status).toBe(status)
+          expect(error.message).toBe(
+            `HttpStatus ${status}: expected 200 (${FakeIdp.defaults.issuer}/.well-known/jwks.json)`
+          )
+        }).pipe(Effect.provide(IdpLive))
+    )
+
+    it.effect("a hanging endpoint is a Timeout after 5 seconds, not before", () =>
+      Effect.gen(function*() {
+        const idp = yield* FakeIdp.FakeIdp
+        yield* idp.setFault(FakeIdp.Fault.hang)
+        const source = yield* idpSource()
+        const fiber = yield* Effect.fork(failureOf(source.fetch))
+        yield* TestClock.adjust("4999 millis")
+        expect(yield* Fiber.poll(fiber)).toEqual(Option.none())
+        yield* TestClock.adjust("1 millis")
+        const error = yield* Fiber.join(fiber)
+        expect(error.reason).toBe("Timeout")
+        expect(error.description).toBe("no complete answer within 5s")
+      }).pipe(Effect.provide(IdpLive)))
+
+    it.effect("a custom timeout applies", () =>
+      Effect.gen(function*() {
+        const idp = yield* FakeIdp.FakeIdp
+        yield* idp.setFault(FakeIdp.Fault.hang)
+        const source = yield* idpSource({ timeout: "1 second" })
+        const fiber = yield* Effect.fork(failureOf(source.fetch))
+        yield* TestClock.adjust("999 millis")
+        expect(yield* Fiber.poll(fiber)).toEqual(Option.none())
+        yield* TestClock.adjust("1 millis")
+        const error = yield* Fiber.join(fiber)
+        expect(error.reason).toBe("Timeout")
+        expect(error.description).toBe("no complete answer within 1s")
+      }).pipe(Effect.provide(IdpLive)))
+
+    it.effect("latency below the timeout succeeds once it has passed; above it is a Timeout", () =>
+      Effect.gen(function*() {
+        const idp = yield* FakeIdp.FakeIdp
+        const source = yield* idpSource()
+        yield* idp.failNext(FakeIdp.Fault.latency("4 seconds"))
+        const slow = yield* Effect.fork(source.fetch)
+        yield* TestClock.adjust("3 seconds")
+        expect(yield* Fiber.poll(slow)).toEqual(Option.none())
+        yield* TestClock.adjust("1 second")
+        expect(yield* Fiber.join(slow)).toEqual(yield* idp.jwks)
+
+        yield* idp.failNext(FakeIdp.Fault.latency("6 seconds"))
+        const tooSlow = yield* Effect.fork(failureOf(source.fetch))
+        yield* TestClock.adjust("6 seconds")
+        expect((yield* Fiber.join(tooSlow)).reason).toBe("Timeout")
+      }).pipe(Effect.provide(IdpLive)))
+
+    it.effect("a truncated body is InvalidJson", () =>
+      Effect.gen(function*() {
+        const error = yield* faultFailure(FakeIdp.Fault.invalidJson)
+        expect(error.reason).toBe("InvalidJson")
+        expect(error.description).toBe("body is not JSON")
+      }).pipe(Effect.provide(IdpLive)))
+
+    it.effect("JSON that is not a key set is InvalidShape", () =>
+      Effect.gen(function*() {
+        const error = yield* faultFailure(FakeIdp.Fault.wrongShape)
+        expect(error.reason).toBe("InvalidShape")
+        expect(error.description).toContain("keys")
+        for (const body of [[], null, 42, "keys", { keys: {} }, { nokeys: [] }]) {
+          const { client } = clientOf(() => Response.json(body))
+          expect((yield* failureOf(fetchWith(client))).reason).toBe("InvalidShape")
+        }
+      }).pipe(Effect.provide(IdpLive)))
+
+    it.effect("an empty set is fetched as it is (importing it is what fails)", () =>
+      Effect.gen(function*() {
+        const idp = yield* FakeIdp.FakeIdp
+        yield* idp.setFault(FakeIdp.Fault.emptySet)
+        const source = yield* idpSource()
+        const set = yield* source.fetch
+        expect(set).toEqual({ keys: [] })
+        expect((yield* failureOf(Jwk.importKeySet(set, source.name))).reason).toBe("EmptyKeySet")
+      }).pipe(Effect.provide(IdpLive)))
+
+    it.effect("an oversized body is TooLarge under the default cap, and fine under a larger one", () =>
+      Effect.gen(function*() {
+        const error = yield* faultFailure(FakeIdp.Fault.oversized(600_000))
+        expect(error.reason).toBe("TooLarge")
+        expect(error.description).toMatch(/^content-length \d+ exceeds the limit of 524288 bytes$/)
+        const larger = yield* idpSource({ maxBytes: 1_000_000 })
+        const set = yield* larger.fetch
+        expect(set.keys).toHaveLength(1)
+      }).pipe(Effect.provide(IdpLive)))
+
+    it.effect("a custom maxBytes caps an ordinary key set", () =>
+      Effect.gen(function*() {
+        const idp = yield* FakeIdp.FakeIdp
+        const size = encoder.encode(JSON.stringify(yield* idp.jwks)).byteLength
+        const exact = yield* idpSource({ maxBytes: size })
+        expect((yield* exact.fetch).keys).toHaveLength(1)
+        const below = yield* idpSource({ maxBytes: size - 1 })
+        const error = yield* failureOf(below.fetch)
+        expect(error.reason).toBe("TooLarge")
+        expect(error.description).toBe(`content-length ${size} exceeds the limit of ${size - 1} bytes`)
+      }).pipe(Effect.provide(IdpLive)))
+
+    it.effect("a streamed body without content-length is cut off at the cap, without reading it all", () =>
+      Effect.gen(function*() {
+        const { body, state } = streamedBody(200, 16 * 1024)
+        let contentLength: string | null = "unset"
+        const { client } = clientOf(() => {
+          const response = new Response(body(), { status: 200, headers: { "content-type": "application/json" } })
+          contentLength = response.headers.get("content-length")
+          return response
+        })
+        const error = yield* failureOf(fetchWith(client, { maxBytes: 64 * 1024 }))
+        expect(contentLength).toBeNull()
+        expect(error.reason).toBe("TooLarge")
+        expect(error.description).toBe("body exceeds the limit of 65536 bytes")
+        // 5 chunks pass the cap; a stream may read a little ahead, but nowhere near the 200 on offer.
+        expect(state.pulled).toBeGreaterThanOrEqual(5)
+        expect(state.pulled).toBeLessThan(10)
+      }))
+
+    it.effect("a content-length that understates the body does not lift the cap", () =>
+      Effect.gen(function*() {
+        const { client } = clientOf(() =>
+          new Response(`{"keys":[],"pad":"${"x".repeat(5000)}"}`, { status: 200, headers: { "content-length": "10" } })
+        )
+        const error = yield* failureOf(fetchWith(client, { maxBytes: 1000 }))
+        expect(error.reason).toBe("TooLarge")
+      }))
+
+    it.effect("a streamed body of exactly maxBytes is read; one byte more is TooLarge", () =>
+      Effect.gen(function*() {
+        const json = (size: number) => {
+          const text = `{"keys":[]}`
+          return encoder.encode(text + " ".repeat(size - text.length))
+        }
+        const streamOf = (bytes: Uint8Array) =>
+          new ReadableStream<Uint8Array>({
+            start(controller) {
+              controller.enqueue(bytes.subarray(0, 100))
+              controller.enqueue(bytes.subarray(100))
+              controller.close()
+            }
+          })
+        const exact = clientOf(() => new Response(streamOf(json(300)), { status: 200 }))
+        expect(yield* fetchWith(exact.client, { maxBytes: 300 })).toEqual({ keys: [] })
+        const over = clientOf(() => new Response(streamOf(json(301)), { status: 200 }))
+        expect((yield* failureOf(fetchWith(over.client, { maxBytes: 300 }))).reason).toBe("TooLarge")
+      }))
+
+    it.effect("a body that is not UTF-8 is InvalidJson", () =>
+      Effect.gen(function*() {
+        const latin1 = new Uint8Array([...encoder.encode(`{"keys":[],"name":"`), 0xe9, ...encoder.encode(`"}`)])
+        const { client } = clientOf(() => new Response(latin1, { status: 200 }))
+        const error = yield* failureOf(fetchWith(client))
+        expect(error.reason).toBe("InvalidJson")
+        expect(error.description).toBe("body is not UTF-8")
+        // The same document in UTF-8 (with a byte order mark) is fine.
+        const utf8 = new Uint8Array([0xef, 0xbb, 0xbf, ...encoder.encode(`{"keys":[],"name":"\u00e9"}`)])
+        const good = clientOf(() => new Response(utf8, { status: 200 }))
+        expect(yield* fetchWith(good.client)).toEqual({ keys: [] })
+      }))
+
+    it.effect("a host that cannot be reached is Unreachable", () =>
+      Effect.gen(function*() {
+        const source = yield* JwksSource.http("https://elsewhere.example.test/jwks.json")
+        const error = yield* failureOf(source.fetch)
+        expect(error.reason).toBe("Unreachable")
+        expect(error.source).toBe("https://elsewhere.example.test/jwks.json")
+        expect(error.description).toBe("Transport")
+      }).pipe(Effect.provide(IdpLive)))
+
+    it.effect("a body that breaks off is Unreachable", () =>
+      Effect.gen(function*() {
+        const { client } = clientOf(() =>
+          new Response(
+            new ReadableStream({
+              start(controller) {
+                controller.enqueue(encoder.encode(`{"keys":[`))
+                controller.error(new Error("connection reset"))
+              }
+            }),
+            { status: 200 }
+          )
+        )
+        const error = yield* failureOf(fetchWith(client))
+        expect(error.reason).toBe("Unreachable")
+        expect(error.description).toMatch(/while reading the body$/)
+      }))
+
+    it.effect("a redirect is not followed: it is HttpStatus 302", () =>
+      Effect.gen(function*() {
+        const { client, requests } = clientOf((_, url) =>
+          url.href === jwksUrl
+            ? new Response(null, { status: 302, headers: { location: "https://attacker.example.test/jwks.json" } })
+            : Response.json({ keys: [] })
+        )
+        const error = yield* failureOf(fetchWith(client))
+        expect(error.reason).toBe("HttpStatus")
+        expect(error.status).toBe(302)
+        expect(requests).toEqual([`GET ${jwksUrl}`])
+      }))
+
+    it.effect("with the fetch client, asks fetch not to follow redirects and keeps the app's RequestInit", () =>
+      Effect.gen(function*() {
+        const inits: Array<RequestInit | undefined> = []
+        const fakeFetch = (async (_input: string | URL | Request, init?: RequestInit) => {
+          inits.push(init)
+          // What fetch does: follow, unless told "manual".
+          return init?.redirect === "manual"
+            ? new Response(null, { status: 302, headers: { location: "https://attacker.example.test/jwks.json" } })
+            : Response.json({ keys: [] })
+        }) as typeof globalThis.fetch
+        const error = yield* failureOf(
+          Effect.flatMap(JwksSource.http(jwksUrl), (source) => source.fetch).pipe(
+            Effect.provide(FetchHttpClient.layer),
+            Effect.provideService(FetchHttpClient.Fetch, fakeFetch),
+            Effect.provideService(FetchHttpClient.RequestInit, { credentials: "omit", keepalive: true })
+          )
+        )
+        expect(error.reason).toBe("HttpStatus")
+        expect(error.status).toBe(302)
+        expect(inits).toHaveLength(1)
+        expect(inits[0]).toMatchObject({ redirect: "manual", credentials: "omit", keepalive: true, method: "GET" })
+      }))
+
+    it.effect("no failure is ever a defect", () =>
+      Effect.gen(function*() {
+        const faults: ReadonlyArray<readonly [FakeIdp.Fault, JwksError["reason"]]> = [
+          [FakeIdp.Fault.status(500), "HttpStatus"],
+          [FakeIdp.Fault.status(404), "HttpStatus"],
+          [FakeIdp.Fault.invalidJson, "InvalidJson"],
+          [FakeIdp.Fault.wrongShape, "InvalidShape"],
+          [FakeIdp.Fault.oversized(600_000), "TooLarge"],
+          [FakeIdp.Fault.hang, "Timeout"],
+          [FakeIdp.Fault.latency("1 minute"), "Timeout"]
+        ]
+        const idp = yield* FakeIdp.FakeIdp
+        const source = yield* idpSource()
+        for (const [fault, reason] of faults) {
+          yield* idp.failNext(fault)
+          const fiber = yield* Effect.fork(Effect.exit(source.fetch))
+          yield* TestClock.adjust("5 seconds")
+          const exit = yield* Fiber.join(fiber)
+          expect(Exit.isFailure(exit) && !Cause.isDie(exit.cause)).toBe(true)
+          if (Exit.isFailure(exit)) {
+            expect(Cause.failureOption(exit.cause).pipe(Option.map((e) => e.reason))).toEqual(Option.some(reason))
+          }
+        }
+        const invalidUrl = yield* Effect.exit(
+          Effect.flatMap(JwksSource.http("not a url"), (source) => source.fetch)
+        )
+        expect(Exit.isFailure(invalidUrl) && !Cause.isDie(invalidUrl.cause)).toBe(true)
+        expect(Exit.isFailure(invalidUrl) && Cause.failureOption(invalidUrl.cause).pipe(Option.map((e) => e.reason)))
+          .toEqual(Option.some("Unreachable"))
+        // After all that, the source still works.
+        expect((yield* source.fetch).keys).toHaveLength(1)
+      }).pipe(Effect.provide(IdpLive)))
+
+    it.effect("layerHttp provides the same source as a service", () =>
+      Effect.gen(function*() {
+        const idp = yield* FakeIdp.FakeIdp
+        const set = yield* Effect.flatMap(JwksSource.JwksSource, (source) => source.fetch).pipe(
+          Effect.provide(JwksSource.layerHttp(new URL(idp.jwksUri)))
+        )
+        expect(set).toEqual(yield* idp.jwks)
+      }).pipe(Effect.provide(IdpLive)))
+  })
+
+  describe("static", () => {
+    const jwks = { keys: [{ kty: "EC", crv: "P-256", x: "x", y: "y", kid: "k1" }] }
+
+    it.effect("fromKeySet serves the given set every time", () =>
+      Effect.gen(function*() {
+        const source = JwksSource.fromKeySet(jwks)
+        expect(source.name).toBe("static")
+        expect(yield* source.fetch).toBe(jwks)
+        expect(yield* source.fetch).toBe(jwks)
+      }))
+
+    it.effect("layerStatic provides it as the JwksSource", () =>
+      Effect.gen(function*() {
+        const source = yield* JwksSource.JwksSource
+        expect(source.name).toBe("static")
+        expect(yield* source.fetch).toEqual(jwks)
+      }).pipe(Effect.provide(JwksSource.layerStatic(jwks))))
+
+    it.effect("make wraps any effect", () =>
+      Effect.gen(function*() {
+        const failing = JwksSource.make("vault", Effect.fail(new JwksError({ reason: "Unreachable", source: "vault" })))
+        expect(failing.name).toBe("vault")
+        expect((yield* failureOf(failing.fetch)).message).toBe("Unreachable (vault)")
+      }))
+  })
+
+  describe("JwksError.message", () => {
+    it("renders reason, status, description and source", () => {
+      expect(new JwksError({ reason: "Timeout", source: "https://idp/jwks" }).message).toBe(
+        "Timeout (https://idp/jwks)"
+      )
+      expect(new JwksError({ reason: "HttpStatus", source: "s", status: 503 }).message).toBe("HttpStatus 503 (s)")
+      expect(new JwksError({ reason: "HttpStatus", source: "s", status: 404, description: "expected 200" }).message)
+        .toBe("HttpStatus 404: expected 200 (s)")
+      expect(new JwksError({ reason: "TooLarge", source: "static", description: "too big" }).message).toBe(
+        "TooLarge: too big (static)"
+      )
+      const error = new JwksError({ reason: "EmptyKeySet", source: "s" })
+      expect(error._tag).toBe("JwksError")
+      expect(error).toBeInstanceOf(Error)
+    })
+  })
+})

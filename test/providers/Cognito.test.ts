@@ -1,0 +1,280 @@
+import { describe, expect, it } from "@effect/vitest"
+import * as ConfigError from "effect/ConfigError"
+import * as ConfigProvider from "effect/ConfigProvider"
+import * as Effect from "effect/Effect"
+import * as Either from "effect/Either"
+import * as Layer from "effect/Layer"
+import * as Cognito from "../../src/providers/Cognito.js"
+import * as FakeIdp from "../../src/testing/FakeIdp.js"
+import * as TokenValidator from "../../src/TokenValidator.js"
+
+const POOL = "eu-west-1_AbCdEf123"
+const ISSUER = `https://cognito-idp.eu-west-1.amazonaws.com/${POOL}`
+const CLIENT = "3n4b5urk1ft4fl3mg5e62d9ado"
+const OTHER_CLIENT = "7e1ke1e8i9snmfq1bs43ab4ab9"
+const Idp = FakeIdp.layerTest({ issuer: ISSUER, audience: CLIENT })
+const onDemand = { backgroundRefresh: false } as const
+
+/** What Cognito puts in an access token: no `aud`, the app client in `client_id`. */
+const accessClaims = {
+  aud: undefined,
+  sub: "a1b2c3d4-0000-4000-8000-000000000001",
+  token_use: "access",
+  client_id: CLIENT,
+  scope: "aws.cognito.signin.user.admin orders/read",
+  username: "alice",
+  "cognito:groups": ["admins", "staff"],
+  auth_time: 0,
+  origin_jti: "5f0e1d2c-0000-4000-8000-00000000000a",
+  event_id: "6a7b8c9d-0000-4000-8000-00000000000b",
+  jti: "0c1d2e3f-0000-4000-8000-00000000000c"
+}
+
+/** What Cognito puts in an id token: the app client in `aud`, no `client_id`. */
+const idClaims = {
+  aud: CLIENT,
+  sub: "a1b2c3d4-0000-4000-8000-000000000001",
+  token_use: "id",
+  "cognito:username": "alice",
+  "cognito:groups": ["admins"],
+  email: "alice@example.test",
+  email_verified: true,
+  auth_time: 0,
+  at_hash: "x4Qv0e1gYqYH7k1wC0mI0g",
+  origin_jti: "5f0e1d2c-0000-4000-8000-00000000000a",
+  event_id: "6a7b8c9d-0000-4000-8000-00000000000b",
+  jti: "1d2e3f40-0000-4000-8000-00000000000d"
+}
+
+const refusal = <A, E extends { readonly _tag: string; readonly reason: string }, R>(effect: Effect.Effect<A, E, R>) =>
+  Effect.map(Effect.flip(effect), (error) => `${error._tag}:${error.reason}`)
+
+const env = (vars: Record<string, string>) =>
+  Layer.setConfigProvider(ConfigProvider.fromMap(new Map(Object.entries(vars)), { pathDelim: "_" }))
+
+describe("Cognito", () => {
+  it.scoped("validates an access token and builds the principal", () =>
+    Effect.gen(function*() {
+      const idp = yield* FakeIdp.FakeIdp
+      const validator = yield* Cognito.make({ userPoolId: POOL, clientId: CLIENT, tokenUse: "access", cache: onDemand })
+      const principal = yield* validator.validate(yield* idp.sign(accessClaims))
+      expect(principal.id).toBe(accessClaims.sub)
+      expect(principal.name).toBe("alice")
+      expect(principal.groups).toEqual(["admins", "staff"])
+      expect(principal.scopes).toEqual(["aws.cognito.signin.user.admin", "orders/read"])
+      expect(principal.tokenType).toBe("access")
+      expect(principal.clientId).toBe(CLIENT)
+      expect(principal.isMachine).toBe(false)
+      expect(principal.issuer).toBe(ISSUER)
+      expect(validator.acceptsIssuer(ISSUER)).toBe(true)
+      // The pool's key set, no discovery.
+      expect(yield* idp.fetchCount).toBe(1)
+      expect(yield* idp.discoveryCount).toBe(0)
+    }).pipe(Effect.provide(Idp)))
+
+  it.scoped("validates an id token and builds the principal", () =>
+    Effect.gen(function*() {
+      const idp = yield* FakeIdp.FakeIdp
+      const validator = yield* Cognito.make({ userPoolId: POOL, clientId: CLIENT, tokenUse: "id", cache: onDemand })
+      const principal = yield* validator.validate(yield* idp.sign(idClaims))
+      expect(principal.name).toBe("alice")
+      expect(principal.email).toBe("alice@example.test")
+      expect(principal.groups).toEqual(["admins"])
+      expect(principal.tokenType).toBe("id")
+      expect(principal.isMachine).toBe(false)
+    }).pipe(Effect.provide(Idp)))
+
+  it.scoped("a client-credentials access token is a machine principal", () =>
+    Effect.gen(function*() {
+      const idp = yield* FakeIdp.FakeIdp
+      const validator = yield* Cognito.make({ userPoolId: POOL, clientId: CLIENT, tokenUse: "access", cache: onDemand })
+      const token = yield* idp.sign({
+        aud: undefined,
+        sub: CLIENT,
+        token_use: "access",
+        client_id: CLIENT,
+        scope: "orders/read"
+      })
+      const principal = yield* validator.validate(token)
+      expect(principal.isMachine).toBe(true)
+      expect(principal.id).toBe(CLIENT)
+      expect(principal.name).toBeUndefined()
+    }).pipe(Effect.provide(Idp)))
+
+  it.scoped("refuses the wrong token_use", () =>
+    Effect.gen(function*() {
+      const idp = yield* FakeIdp.FakeIdp
+      const access = yield* Cognito.make({ userPoolId: POOL, clientId: CLIENT, tokenUse: "access", cache: onDemand })
+      const id = yield* Cognito.make({ userPoolId: POOL, clientId: CLIENT, tokenUse: "id", cache: onDemand })
+      const either = yield* Cognito.make({ userPoolId: POOL, clientId: CLIENT, tokenUse: null, cache: onDemand })
+      const accessToken = yield* idp.sign(accessClaims)
+      const idToken = yield* idp.sign(idClaims)
+      expect(yield* refusal(access.validate(idToken))).toBe("TokenValidationError:TokenType")
+      expect(yield* refusal(id.validate(accessToken))).toBe("TokenValidationError:TokenType")
+      expect((yield* either.validate(accessToken)).tokenType).toBe("access")
+      expect((yield* either.validate(idToken)).tokenType).toBe("id")
+      // Not a Cognito token at all: no token_use.
+      const bare = yield* idp.sign({ ...accessClaims, token_use: undefined })
+      expect(yield* refusal(either.validate(bare))).toBe("TokenValidationError:TokenType")
+      const refresh = yield* idp.sign({ ...accessClaims, token_use: "refresh" })
+      expect(yield* refusal(either.validate(refresh))).toBe("TokenValidationError:TokenType")
+    }).pipe(Effect.provide(Idp)))
+
+  it.scoped("checks the app client on client_id for access tokens, never on aud", () =>
+    Effect.gen(function*() {
+      const idp = yield* FakeIdp.FakeIdp
+      const validator = yield* Cognito.make({ userPoolId: POOL, clientId: CLIENT, tokenUse: "access", cache: onDemand })
+      const wrongClient = yield* idp.sign({ ...accessClaims, client_id: OTHER_CLIENT })
+      expect(yield* refusal(validator.validate(wrongClient))).toBe("TokenValidationError:AudienceMismatch")
+      // A matching aud does not stand in for the client_id.
+      const audOnly = yield* idp.sign({ ...accessClaims, client_id: OTHER_CLIENT, aud: CLIENT })
+      expect(yield* refusal(validator.validate(audOnly))).toBe("TokenValidationError:AudienceMismatch")
+      const noClient = yield* idp.sign({ ...accessClaims, client_id: undefined })
+      expect(yield* refusal(validator.validate(noClient))).toBe("TokenValidationError:AudienceMismatch")
+    }).pipe(Effect.provide(Idp)))
+
+  it.scoped("checks the app client on aud for id tokens, never on client_id", () =>
+    Effect.gen(function*() {
+      const idp = yield* FakeIdp.FakeIdp
+      const validator = yield* Cognito.make({ userPoolId: POOL, clientId: CLIENT, tokenUse: "id", cache: onDemand })
+      const wrongClient = yield* idp.sign({ ...idClaims, aud: OTHER_CLIENT })
+      expect(yield* refusal(validator.validate(wrongClient))).toBe("TokenValidationError:AudienceMismatch")
+      // Without aud, a matching client_id does not stand in for it (the validator's fallback is not used).
+      const clientIdOnly = yield* idp.sign({ ...idClaims, aud: undefined, client_id: CLIENT })
+      expect(yield* refusal(validator.validate(clientIdOnly))).toBe("TokenValidationError:AudienceMismatch")
+    }).pipe(Effect.provide(Idp)))
+
+  it.scoped("takes several app clients, or none with clientId: null", () =>
+    Effect.gen(function*() {
+      const idp = yield* FakeIdp.FakeIdp
+      const several = yield* Cognito.make({
+        userPoolId: POOL,
+        clientId: [OTHER_CLIENT, CLIENT],
+        tokenUse: null,
+        cache: onDemand
+      })
+      expect((yield* several.validate(yield* idp.sign(accessClaims))).name).toBe("alice")
+      expect((yield* several.validate(yield* idp.sign({ ...idClaims, aud: OTHER_CLIENT }))).name).toBe("alice")
+      expect(yield* refusal(several.validate(yield* idp.sign({ ...accessClaims, client_id: "intruder" })))).toBe(
+        "TokenValidationError:AudienceMismatch"
+      )
+      const any = yield* Cognito.make({ userPoolId: POOL, clientId: null, tokenUse: "access", cache: onDemand })
+      expect((yield* any.validate(yield* idp.sign({ ...accessClaims, client_id: "intruder" }))).clientId).toBe(
+        "intruder"
+      )
+    }).pipe(Effect.provide(Idp)))
+
+  it.scoped("refuses a token of another pool", () =>
+    Effect.gen(function*() {
+      const idp = yield* FakeIdp.FakeIdp
+      const validator = yield* Cognito.make({ userPoolId: POOL, clientId: CLIENT, tokenUse: "access", cache: onDemand })
+      const otherPool = yield* idp.sign({
+        ...accessClaims,
+        iss: "https://cognito-idp.eu-west-1.amazonaws.com/eu-west-1_ZzZzZz999"
+      })
+      expect(yield* refusal(validator.validate(otherPool))).toBe("TokenValidationError:IssuerMismatch")
+    }).pipe(Effect.provide(Idp)))
+
+  it.scoped("runs the check option after its own checks", () =>
+    Effect.gen(function*() {
+      const idp = yield* FakeIdp.FakeIdp
+      const validator = yield* Cognito.make({
+        userPoolId: POOL,
+        clientId: CLIENT,
+        tokenUse: "access",
+        cache: onDemand,
+        check: (claims, header) =>
+          header.alg === "RS256" && claims.username === "alice" ? Effect.void : Effect.fail("not alice")
+      })
+      expect((yield* validator.validate(yield* idp.sign(accessClaims))).name).toBe("alice")
+      expect(yield* refusal(validator.validate(yield* idp.sign({ ...accessClaims, username: "bob" })))).toBe(
+        "TokenValidationError:CustomCheck"
+      )
+      // The Cognito refusal comes first.
+      expect(yield* refusal(validator.validate(yield* idp.sign({ ...idClaims, username: "bob" })))).toBe(
+        "TokenValidationError:TokenType"
+      )
+    }).pipe(Effect.provide(Idp)))
+
+  it.scoped("endpoint points the pool at a local emulator", () =>
+    Effect.gen(function*() {
+      const idp = yield* FakeIdp.FakeIdp
+      const validator = yield* Cognito.make({
+        userPoolId: POOL,
+        endpoint: "http://localhost:9229/",
+        clientId: CLIENT,
+        tokenUse: "access",
+        cache: onDemand
+      })
+      expect((yield* validator.validate(yield* idp.sign(accessClaims))).issuer).toBe(`http://localhost:9229/${POOL}`)
+    }).pipe(Effect.provide(FakeIdp.layerTest({ issuer: `http://localhost:9229/${POOL}` }))))
+
+  it("derives the issuer and key set URL from the pool id", () => {
+    expect(Cognito.endpoints({ userPoolId: POOL })).toEqual(Either.right({
+      region: "eu-west-1",
+      issuer: ISSUER,
+      jwksUri: `${ISSUER}/.well-known/jwks.json`
+    }))
+    expect(Either.isRight(Cognito.endpoints({ userPoolId: "us-gov-west-1_Abc123XYZ" }))).toBe(true)
+    expect(Either.isRight(Cognito.endpoints({ userPoolId: "ap-southeast-2_Abc123XYZ", region: "ap-southeast-2" })))
+      .toBe(true)
+  })
+
+  it.scoped("refuses bad options with a ConfigError", () =>
+    Effect.gen(function*() {
+      const path = (options: Cognito.Options) =>
+        Effect.map(Effect.flip(Cognito.make(options)), (error) => error._op === "InvalidData" ? error.path : error._op)
+      const base = { userPoolId: POOL, clientId: CLIENT, tokenUse: "access" } as const
+      expect(yield* path({ ...base, userPoolId: "AbCdEf123" })).toEqual(["userPoolId"])
+      expect(yield* path({ ...base, userPoolId: "eu-west-1_" })).toEqual(["userPoolId"])
+      expect(yield* path({ ...base, userPoolId: "eu-west-1_Ab/../x" })).toEqual(["userPoolId"])
+      expect(yield* path({ ...base, region: "us-east-1" })).toEqual(["region"])
+      expect(yield* path({ ...base, clientId: [] })).toEqual(["clientId"])
+      expect(yield* path({ ...base, clientId: "" })).toEqual(["clientId"])
+      expect(yield* path({ ...base, tokenUse: "refresh" as unknown as "id" })).toEqual(["tokenUse"])
+      expect(yield* path({ ...base, endpoint: "localhost:9229" })).toEqual(["endpoint"])
+      expect(yield* path({ ...base, algorithms: [] })).toEqual(["algorithms"])
+    }).pipe(Effect.provide(Idp)))
+
+  describe("layerConfig", () => {
+    it.effect("reads COGNITO_* and JWKS_CACHE_* from the environment", () =>
+      Effect.gen(function*() {
+        const idp = yield* FakeIdp.FakeIdp
+        const live = Cognito.layerConfig().pipe(
+          Layer.provide(env({
+            COGNITO_USER_POOL_ID: POOL,
+            COGNITO_REGION: "eu-west-1",
+            COGNITO_CLIENT_ID: `${OTHER_CLIENT},${CLIENT}`,
+            COGNITO_TOKEN_USE: "access",
+            JWKS_CACHE_BACKGROUND_REFRESH: "false"
+          }))
+        )
+        const accessToken = yield* idp.sign(accessClaims)
+        const idToken = yield* idp.sign(idClaims)
+        yield* Effect.gen(function*() {
+          expect((yield* TokenValidator.validate(accessToken)).name).toBe("alice")
+          expect(yield* refusal(TokenValidator.validate(idToken))).toBe("TokenValidationError:TokenType")
+        }).pipe(Effect.provide(live))
+        const anyUse = Cognito.layerConfig().pipe(
+          Layer.provide(env({ COGNITO_USER_POOL_ID: POOL, COGNITO_CLIENT_ID: CLIENT, COGNITO_TOKEN_USE: "any" }))
+        )
+        expect((yield* TokenValidator.validate(idToken).pipe(Effect.provide(anyUse))).tokenType).toBe("id")
+      }).pipe(Effect.provide(Idp)))
+
+    it.effect("fails with a ConfigError when a required variable is missing or bad", () =>
+      Effect.gen(function*() {
+        const build = (vars: Record<string, string>) =>
+          Effect.flip(
+            Effect.provide(TokenValidator.TokenValidator, Cognito.layerConfig().pipe(Layer.provide(env(vars))))
+          )
+        const all = { COGNITO_USER_POOL_ID: POOL, COGNITO_CLIENT_ID: CLIENT, COGNITO_TOKEN_USE: "id" }
+        for (const name of Object.keys(all)) {
+          const error = yield* build(Object.fromEntries(Object.entries(all).filter(([key]) => key !== name)))
+          expect(ConfigError.isConfigError(error) && ConfigError.isMissingDataOnly(error)).toBe(true)
+        }
+        expect(ConfigError.isConfigError(yield* build({ ...all, COGNITO_TOKEN_USE: "refresh" }))).toBe(true)
+        expect(ConfigError.isConfigError(yield* build({ ...all, COGNITO_USER_POOL_ID: "nope" }))).toBe(true)
+        expect(ConfigError.isConfigError(yield* build({ ...all, COGNITO_REGION: "us-east-1" }))).toBe(true)
+      }).pipe(Effect.provide(Idp)))
+  })
+})

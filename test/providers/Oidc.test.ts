@@ -1,0 +1,320 @@
+import * as HttpClient from "@effect/platform/HttpClient"
+import * as HttpClientError from "@effect/platform/HttpClientError"
+import * as HttpClientResponse from "@effect/platform/HttpClientResponse"
+import { describe, expect, it } from "@effect/vitest"
+import * as ConfigError from "effect/ConfigError"
+import * as ConfigProvider from "effect/ConfigProvider"
+import * as Effect from "effect/Effect"
+import * as Either from "effect/Either"
+import * as Layer from "effect/Layer"
+import * as Ref from "effect/Ref"
+import * as Schema from "effect/Schema"
+import * as TestClock from "effect/TestClock"
+import { SignJWT } from "jose"
+import * as Oidc from "../../src/providers/Oidc.js"
+import * as FakeIdp from "../../src/testing/FakeIdp.js"
+import * as TokenValidator from "../../src/TokenValidator.js"
+
+const ISSUER = "https://login.example.test/realms/main"
+const AUDIENCE = "orders-api"
+const Idp = FakeIdp.layerTest({ issuer: ISSUER, audience: AUDIENCE })
+/** No background fiber: every fetch in these tests is one a validation asked for. */
+const onDemand = { backgroundRefresh: false } as const
+
+const refusal = <A, E extends { readonly _tag: string; readonly reason: string }, R>(effect: Effect.Effect<A, E, R>) =>
+  Effect.map(Effect.flip(effect), (error) => `${error._tag}:${error.reason}`)
+
+const env = (vars: Record<string, string>) =>
+  Layer.setConfigProvider(ConfigProvider.fromMap(new Map(Object.entries(vars)), { pathDelim: "_" }))
+
+const respond = (request: Parameters<Parameters<typeof HttpClient.make>[0]>[0], reply: FakeIdp.Reply) =>
+  HttpClientResponse.fromWeb(request, new Response(reply.body, { status: reply.status, headers: reply.headers }))
+
+const json = (body: unknown): FakeIdp.Reply => ({
+  status: 200,
+  headers: { "content-type": "application/json" },
+  body: JSON.stringify(body)
+})
+
+/**
+ * An HttpClient over the fake IdP whose discovery answers can be replaced: `override` gets each discovery request
+ * after the IdP has counted it, and may answer in its place.
+ */
+const clientWith = (
+  idp: FakeIdp.FakeIdp["Type"],
+  override: (reply: FakeIdp.Reply) => Effect.Effect<FakeIdp.Reply>
+): HttpClient.HttpClient =>
+  HttpClient.make((request, url) =>
+    new URL(idp.issuer).origin !== url.origin
+      ? Effect.fail(new HttpClientError.RequestError({ request, reason: "Transport", description: "unknown host" }))
+      : Effect.map(
+        Effect.flatMap(
+          idp.handle({ method: request.method, url }),
+          (reply) => url.href === idp.discoveryUrl ? override(reply) : Effect.succeed(reply)
+        ),
+        (reply) => respond(request, reply)
+      )
+  )
+
+describe("Oidc", () => {
+  it.scoped("validates a token through discovery and builds the principal", () =>
+    Effect.gen(function*() {
+      const idp = yield* FakeIdp.FakeIdp
+      const validator = yield* Oidc.make({ issuer: ISSUER, audience: AUDIENCE, cache: onDemand })
+      const token = yield* idp.sign({
+        sub: "user-42",
+        preferred_username: "alice",
+        email: "alice@example.test",
+        groups: ["admins", "staff"],
+        scope: "orders:read orders:write",
+        azp: "web-app"
+      })
+      const principal = yield* validator.validate(token)
+      expect(principal.id).toBe("user-42")
+      expect(principal.name).toBe("alice")
+      expect(principal.email).toBe("alice@example.test")
+      expect(principal.groups).toEqual(["admins", "staff"])
+      expect(principal.scopes).toEqual(["orders:read", "orders:write"])
+      expect(principal.tokenType).toBe("access")
+      expect(principal.clientId).toBe("web-app")
+      expect(principal.isMachine).toBe(false)
+      expect(principal.issuer).toBe(ISSUER)
+      expect(principal.expiresAt).toEqual(new Date(3600 * 1000))
+      expect(validator.acceptsIssuer(ISSUER)).toBe(true)
+      expect(validator.acceptsIssuer(`${ISSUER}/`)).toBe(false)
+      expect(yield* idp.discoveryCount).toBe(1)
+      expect(yield* idp.fetchCount).toBe(1)
+    }).pipe(Effect.provide(Idp)))
+
+  it.scoped("refuses a token for another audience or from another issuer", () =>
+    Effect.gen(function*() {
+      const idp = yield* FakeIdp.FakeIdp
+      const validator = yield* Oidc.make({ issuer: ISSUER, audience: [AUDIENCE, "other-api"], cache: onDemand })
+      expect((yield* validator.validate(yield* idp.sign({ aud: "other-api" }))).id).toBe("user-1")
+      expect(yield* refusal(validator.validate(yield* idp.sign({ aud: "billing-api" })))).toBe(
+        "TokenValidationError:AudienceMismatch"
+      )
+      expect(yield* refusal(validator.validate(yield* idp.sign({ iss: "https://login.example.test/realms/other" }))))
+        .toBe("TokenValidationError:IssuerMismatch")
+      const anyAudience = yield* Oidc.make({ issuer: ISSUER, allowAnyAudience: true, cache: onDemand })
+      expect((yield* anyAudience.validate(yield* idp.sign({ aud: "billing-api" }))).id).toBe("user-1")
+    }).pipe(Effect.provide(Idp)))
+
+  it.scoped("skips discovery when jwksUri is given", () =>
+    Effect.gen(function*() {
+      const idp = yield* FakeIdp.FakeIdp
+      const validator = yield* Oidc.make({ issuer: ISSUER, audience: AUDIENCE, jwksUri: idp.jwksUri, cache: onDemand })
+      expect((yield* validator.validate(yield* idp.sign())).id).toBe("user-1")
+      expect(yield* idp.discoveryCount).toBe(0)
+      expect(yield* idp.fetchCount).toBe(1)
+    }).pipe(Effect.provide(Idp)))
+
+  it.scoped("boots while the identity provider is down and answers JwksError until it is back", () =>
+    Effect.gen(function*() {
+      const idp = yield* FakeIdp.FakeIdp
+      const down = yield* Ref.make(true)
+      const client = HttpClient.make((request, url) =>
+        Effect.flatMap(Ref.get(down), (isDown) =>
+          isDown
+            ? Effect.fail(new HttpClientError.RequestError({ request, reason: "Transport", description: "refused" }))
+            : Effect.map(idp.handle({ method: request.method, url }), (reply) => respond(request, reply)))
+      )
+      const validator = yield* Oidc.make({ issuer: ISSUER, audience: AUDIENCE }).pipe(
+        Effect.provideService(HttpClient.HttpClient, client)
+      )
+      const token = yield* idp.sign()
+      expect(yield* refusal(validator.validate(token))).toBe("JwksError:Unreachable")
+      yield* Ref.set(down, false)
+      yield* TestClock.adjust("10 minutes")
+      expect((yield* validator.validate(token)).id).toBe("user-1")
+    }).pipe(Effect.provide(Idp)))
+
+  it.scoped("fails with IssuerMismatch when the discovery document names another issuer", () =>
+    Effect.gen(function*() {
+      const idp = yield* FakeIdp.FakeIdp
+      // A trailing slash is another issuer: the default discovery URL is the IdP's, its document says no slash.
+      const validator = yield* Oidc.make({ issuer: `${ISSUER}/`, audience: AUDIENCE, cache: onDemand })
+      const error = yield* Effect.flip(validator.validate(yield* idp.sign({ iss: `${ISSUER}/` })))
+      expect(error._tag).toBe("JwksError")
+      expect(error.reason).toBe("IssuerMismatch")
+      expect(error.message).toContain(idp.discoveryUrl)
+      expect(yield* idp.discoveryCount).toBe(1)
+      expect(yield* idp.fetchCount).toBe(0)
+    }).pipe(Effect.provide(Idp)))
+
+  it.scoped("discovers once across several key refreshes, rotation included", () =>
+    Effect.gen(function*() {
+      const idp = yield* FakeIdp.FakeIdp
+      const validator = yield* Oidc.make({
+        issuer: ISSUER,
+        audience: AUDIENCE,
+        cache: { ...onDemand, strategy: "time", interval: "1 minute" }
+      })
+      for (let round = 0; round < 3; round++) {
+        expect((yield* validator.validate(yield* idp.sign())).id).toBe("user-1")
+        yield* TestClock.adjust("2 minutes")
+      }
+      yield* idp.rotate("replace")
+      expect((yield* validator.validate(yield* idp.sign())).id).toBe("user-1")
+      expect(yield* idp.fetchCount).toBe(4)
+      expect(yield* idp.discoveryCount).toBe(1)
+    }).pipe(Effect.provide(Idp)))
+
+  it.scoped("tries a failed discovery again at the next key fetch", () =>
+    Effect.gen(function*() {
+      const idp = yield* FakeIdp.FakeIdp
+      const failures = yield* Ref.make(1)
+      const client = clientWith(idp, (reply) =>
+        Ref.modify(failures, (n) =>
+          n > 0
+            ? [{ status: 503, headers: { "content-type": "text/plain" }, body: "down" }, n - 1]
+            : [reply, n]))
+      const validator = yield* Oidc.make({ issuer: ISSUER, audience: AUDIENCE, cache: onDemand }).pipe(
+        Effect.provideService(HttpClient.HttpClient, client)
+      )
+      const token = yield* idp.sign()
+      const error = yield* Effect.flip(validator.validate(token))
+      expect(error._tag === "JwksError" && error.reason === "HttpStatus" && error.status === 503).toBe(true)
+      expect(error._tag === "JwksError" && error.source).toBe(idp.discoveryUrl)
+      expect(yield* idp.fetchCount).toBe(0)
+      yield* TestClock.adjust("10 seconds")
+      expect((yield* validator.validate(token)).id).toBe("user-1")
+      expect(yield* idp.discoveryCount).toBe(2)
+      expect(yield* idp.fetchCount).toBe(1)
+    }).pipe(Effect.provide(Idp)))
+
+  it.scoped("refuses a discovered jwks_uri over plain http to a remote host", () =>
+    Effect.gen(function*() {
+      const idp = yield* FakeIdp.FakeIdp
+      const client = clientWith(idp, () =>
+        Effect.succeed(json({ issuer: ISSUER, jwks_uri: "http://login.example.test/realms/main/keys" })))
+      const validator = yield* Oidc.make({ issuer: ISSUER, audience: AUDIENCE, cache: onDemand }).pipe(
+        Effect.provideService(HttpClient.HttpClient, client)
+      )
+      expect(yield* refusal(validator.validate(yield* idp.sign()))).toBe("JwksError:InvalidShape")
+      expect(yield* idp.fetchCount).toBe(0)
+    }).pipe(Effect.provide(Idp)))
+
+  it("DiscoveryDocument accepts https, and http on loopback hosts only", () => {
+    const decode = Schema.decodeUnknownEither(Oidc.DiscoveryDocument)
+    const accepts = (jwks_uri: string) => Either.isRight(decode({ issuer: ISSUER, jwks_uri, extra: [1, 2] }))
+    expect(accepts("https://idp.example/keys")).toBe(true)
+    expect(accepts("http://127.0.0.1:8080/keys")).toBe(true)
+    expect(accepts("http://localhost:8080/keys")).toBe(true)
+    expect(accepts("http://[::1]:8080/keys")).toBe(true)
+    expect(accepts("http://idp.example/keys")).toBe(false)
+    expect(accepts("http://127.0.0.1.evil.example/keys")).toBe(false)
+    expect(accepts("ftp://idp.example/keys")).toBe(false)
+    expect(accepts("/keys")).toBe(false)
+    expect(Either.isRight(decode({ issuer: ISSUER }))).toBe(false)
+    expect(Either.isRight(decode({ jwks_uri: "https://idp.example/keys" }))).toBe(false)
+    expect(Oidc.discoveryUrlOf("https://idp.example/realm/")).toBe(
+      "https://idp.example/realm/.well-known/openid-configuration"
+    )
+  })
+
+  it.scoped("discoverySource is a key source of its own", () =>
+    Effect.gen(function*() {
+      const idp = yield* FakeIdp.FakeIdp
+      const source = yield* Oidc.discoverySource(ISSUER)
+      expect(source.name).toBe(idp.discoveryUrl)
+      const set = yield* source.fetch
+      expect(set.keys.length).toBe(1)
+      yield* source.fetch
+      expect(yield* idp.discoveryCount).toBe(1)
+      expect(yield* idp.fetchCount).toBe(2)
+    }).pipe(Effect.provide(Idp)))
+
+  it.scoped("refuses an HS256 token even when HS256 is allowed: a key set never verifies HMAC", () =>
+    Effect.gen(function*() {
+      const idp = yield* FakeIdp.FakeIdp
+      const secret = new TextEncoder().encode("x".repeat(32))
+      const hmac = yield* Effect.promise(() =>
+        new SignJWT({ iss: ISSUER, aud: AUDIENCE, sub: "mallory", exp: 3600 }).setProtectedHeader({ alg: "HS256" })
+          .sign(secret)
+      )
+      const strict = yield* Oidc.make({ issuer: ISSUER, audience: AUDIENCE, cache: onDemand })
+      expect(yield* refusal(strict.validate(hmac))).toBe("TokenValidationError:AlgorithmNotAllowed")
+      const loose = yield* Oidc.make({
+        issuer: ISSUER,
+        audience: AUDIENCE,
+        algorithms: ["RS256", "HS256"],
+        cache: onDemand
+      })
+      expect(yield* refusal(loose.validate(hmac))).toBe("TokenValidationError:NoMatchingKey")
+      expect((yield* loose.validate(yield* idp.sign())).id).toBe("user-1")
+    }).pipe(Effect.provide(Idp)))
+
+  it.scoped("refuses bad options with a ConfigError", () =>
+    Effect.gen(function*() {
+      const bad = (options: Oidc.Options) => Effect.flip(Oidc.make(options))
+      const noAudience = yield* bad({ issuer: ISSUER })
+      expect(ConfigError.isConfigError(noAudience)).toBe(true)
+      const both = yield* bad({
+        issuer: ISSUER,
+        audience: AUDIENCE,
+        jwksUri: "https://a/keys",
+        discoveryUrl: "https://a/d"
+      })
+      expect(both._op === "InvalidData" && both.path).toEqual(["jwksUri"])
+      const notUrl = yield* bad({ issuer: "not a url", audience: AUDIENCE })
+      expect(notUrl._op === "InvalidData" && notUrl.path).toEqual(["issuer"])
+      const ftp = yield* bad({ issuer: ISSUER, audience: AUDIENCE, jwksUri: "ftp://idp.example/keys" })
+      expect(ftp._op === "InvalidData" && ftp.path).toEqual(["jwksUri"])
+      const badCache = yield* bad({ issuer: ISSUER, audience: AUDIENCE, cache: { backgroundRefreshThreshold: 2 } })
+      expect(ConfigError.isConfigError(badCache)).toBe(true)
+      // No cache was started for a refused configuration: nothing reaches the IdP.
+      yield* TestClock.adjust("1 hour")
+      const idp = yield* FakeIdp.FakeIdp
+      expect(yield* idp.discoveryCount).toBe(0)
+      expect(yield* idp.fetchCount).toBe(0)
+    }).pipe(Effect.provide(Idp)))
+
+  describe("layerConfig", () => {
+    it.effect("reads OIDC_* and JWKS_CACHE_* from the environment", () =>
+      Effect.gen(function*() {
+        const idp = yield* FakeIdp.FakeIdp
+        const token = yield* idp.sign({ aud: "other-api" })
+        const live = Oidc.layerConfig().pipe(
+          Layer.provide(env({
+            OIDC_ISSUER: ISSUER,
+            OIDC_AUDIENCE: `${AUDIENCE}, other-api`,
+            JWKS_CACHE_BACKGROUND_REFRESH: "false",
+            JWKS_CACHE_STRATEGY: "time",
+            JWKS_CACHE_INTERVAL: "1 minute"
+          }))
+        )
+        yield* Effect.gen(function*() {
+          expect((yield* TokenValidator.validate(token)).id).toBe("user-1")
+          yield* TestClock.adjust("2 minutes")
+          expect((yield* TokenValidator.validate(token)).id).toBe("user-1")
+        }).pipe(Effect.provide(live))
+        expect(yield* idp.discoveryCount).toBe(1)
+        expect(yield* idp.fetchCount).toBe(2)
+      }).pipe(Effect.provide(Idp)))
+
+    it.effect("reads OIDC_JWKS_URI and skips discovery", () =>
+      Effect.gen(function*() {
+        const idp = yield* FakeIdp.FakeIdp
+        const live = Oidc.layerConfig().pipe(
+          Layer.provide(env({ OIDC_ISSUER: ISSUER, OIDC_AUDIENCE: AUDIENCE, OIDC_JWKS_URI: idp.jwksUri }))
+        )
+        expect((yield* TokenValidator.validate(yield* idp.sign()).pipe(Effect.provide(live))).id).toBe("user-1")
+        expect(yield* idp.discoveryCount).toBe(0)
+      }).pipe(Effect.provide(Idp)))
+
+    it.effect("fails with a ConfigError when a required variable is missing or a setting is bad", () =>
+      Effect.gen(function*() {
+        const build = (vars: Record<string, string>) =>
+          Effect.flip(Effect.provide(TokenValidator.TokenValidator, Oidc.layerConfig().pipe(Layer.provide(env(vars)))))
+        const noIssuer = yield* build({ OIDC_AUDIENCE: AUDIENCE })
+        expect(ConfigError.isConfigError(noIssuer) && ConfigError.isMissingDataOnly(noIssuer)).toBe(true)
+        const noAudience = yield* build({ OIDC_ISSUER: ISSUER })
+        expect(ConfigError.isConfigError(noAudience) && ConfigError.isMissingDataOnly(noAudience)).toBe(true)
+        const emptyAudience = yield* build({ OIDC_ISSUER: ISSUER, OIDC_AUDIENCE: " , " })
+        expect(ConfigError.isConfigError(emptyAudience)).toBe(true)
+        const badCache = yield* build({ OIDC_ISSUER: ISSUER, OIDC_AUDIENCE: AUDIENCE, JWKS_CACHE_STRATEGY: "never" })
+        expect(ConfigError.isConfigError(badCache)).toBe(true)
+      }).pipe(Effect.provide(Idp)))
+  })
+})

@@ -1,0 +1,177 @@
+import { describe, expect, it } from "@effect/vitest"
+import * as Clock from "effect/Clock"
+import * as ConfigError from "effect/ConfigError"
+import * as ConfigProvider from "effect/ConfigProvider"
+import * as Effect from "effect/Effect"
+import * as Layer from "effect/Layer"
+import * as Redacted from "effect/Redacted"
+import * as TestClock from "effect/TestClock"
+import { SignJWT } from "jose"
+import * as Oidc from "../../src/providers/Oidc.js"
+import * as SharedSecret from "../../src/providers/SharedSecret.js"
+import * as FakeIdp from "../../src/testing/FakeIdp.js"
+import * as TokenValidator from "../../src/TokenValidator.js"
+
+const ISSUER = "https://auth.example.test"
+const AUDIENCE = "orders-api"
+const SECRET = "correct horse battery staple, 32+ bytes of it"
+const SECRET_64 = "a".repeat(64)
+
+const refusal = <A, E extends { readonly _tag: string; readonly reason: string }, R>(effect: Effect.Effect<A, E, R>) =>
+  Effect.map(Effect.flip(effect), (error) => `${error._tag}:${error.reason}`)
+
+const env = (vars: Record<string, string>) =>
+  Layer.setConfigProvider(ConfigProvider.fromMap(new Map(Object.entries(vars)), { pathDelim: "_" }))
+
+/** Signs an HMAC token on the Effect clock, as an app's own auth service would. */
+const signHs = (
+  claims: Record<string, unknown> = {},
+  options: { readonly secret?: string | Uint8Array; readonly alg?: string } = {}
+) =>
+  Effect.gen(function*() {
+    const now = Math.floor((yield* Clock.currentTimeMillis) / 1000)
+    const secret = options.secret ?? SECRET
+    const key = typeof secret === "string" ? new TextEncoder().encode(secret) : secret
+    const payload = Object.fromEntries(
+      Object.entries({ iss: ISSUER, aud: AUDIENCE, sub: "user-7", iat: now, exp: now + 900, ...claims }).filter(
+        ([, value]) => value !== undefined
+      )
+    )
+    return yield* Effect.promise(() =>
+      new SignJWT(payload).setProtectedHeader({ alg: options.alg ?? "HS256", typ: "JWT" }).sign(key)
+    )
+  })
+
+const make = (options: Partial<SharedSecret.Options> = {}) =>
+  SharedSecret.make({ secret: Redacted.make(SECRET), issuer: ISSUER, audience: AUDIENCE, ...options })
+
+describe("SharedSecret", () => {
+  it.effect("validates an HS256 token and builds the principal", () =>
+    Effect.gen(function*() {
+      const validator = yield* make()
+      const principal = yield* validator.validate(
+        yield* signHs({ preferred_username: "bob", roles: ["ops"], scope: "orders:read" })
+      )
+      expect(principal.id).toBe("user-7")
+      expect(principal.name).toBe("bob")
+      expect(principal.scopes).toEqual(["orders:read"])
+      expect(principal.tokenType).toBe("access")
+      expect(principal.issuer).toBe(ISSUER)
+      expect(principal.expiresAt).toEqual(new Date(900 * 1000))
+      const byRoles = yield* make({ principal: { groups: "roles" } })
+      expect((yield* byRoles.validate(yield* signHs({ roles: ["ops"] }))).groups).toEqual(["ops"])
+    }))
+
+  it.effect("takes the secret as bytes, and HS384 / HS512", () =>
+    Effect.gen(function*() {
+      const bytes = globalThis.crypto.getRandomValues(new Uint8Array(64))
+      const validator = yield* make({ secret: bytes, algorithms: ["HS256", "HS384", "HS512"] })
+      for (const alg of ["HS256", "HS384", "HS512"]) {
+        expect((yield* validator.validate(yield* signHs({}, { secret: bytes, alg }))).id).toBe("user-7")
+      }
+      // The validator took a copy: the caller's buffer may change.
+      const token = yield* signHs({}, { secret: new Uint8Array(bytes), alg: "HS512" })
+      bytes.fill(0)
+      expect((yield* validator.validate(token)).id).toBe("user-7")
+    }))
+
+  it.effect("refuses a token signed with another secret", () =>
+    Effect.gen(function*() {
+      const validator = yield* make()
+      const forged = yield* signHs({}, { secret: "another secret, also long enough to pass" })
+      expect(yield* refusal(validator.validate(forged))).toBe("TokenValidationError:InvalidSignature")
+    }))
+
+  it.effect("refuses an algorithm it does not allow, HMAC or not", () =>
+    Effect.gen(function*() {
+      const validator = yield* make()
+      const hs512 = yield* signHs({}, { secret: SECRET_64, alg: "HS512" })
+      expect(yield* refusal(validator.validate(hs512))).toBe("TokenValidationError:AlgorithmNotAllowed")
+    }))
+
+  it.effect("algorithm confusion: an RS256 token to an HS validator, an HS256 token to an RS validator", () =>
+    Effect.gen(function*() {
+      const idp = yield* FakeIdp.FakeIdp
+      const hs = yield* make()
+      const rsToken = yield* idp.sign({ iss: ISSUER, aud: AUDIENCE })
+      expect(yield* refusal(hs.validate(rsToken))).toBe("TokenValidationError:AlgorithmNotAllowed")
+      // The classic attack: HMAC keyed with the RSA public key's published bytes.
+      const jwks = JSON.stringify(yield* idp.jwks)
+      const hsToken = yield* signHs({ iss: idp.issuer, aud: idp.audience }, { secret: jwks })
+      const rs = yield* Effect.scoped(
+        Effect.flatMap(
+          Oidc.make({ issuer: idp.issuer, audience: idp.audience, jwksUri: idp.jwksUri }),
+          (validator) => refusal(validator.validate(hsToken))
+        )
+      )
+      expect(rs).toBe("TokenValidationError:AlgorithmNotAllowed")
+    }).pipe(Effect.provide(FakeIdp.layerTest())))
+
+  it.effect("checks issuer, audience and expiry as the validator does", () =>
+    Effect.gen(function*() {
+      const validator = yield* make()
+      expect(yield* refusal(validator.validate(yield* signHs({ iss: "https://evil.example" })))).toBe(
+        "TokenValidationError:IssuerMismatch"
+      )
+      expect(yield* refusal(validator.validate(yield* signHs({ aud: "billing-api" })))).toBe(
+        "TokenValidationError:AudienceMismatch"
+      )
+      const token = yield* signHs()
+      yield* TestClock.adjust("16 minutes")
+      expect(yield* refusal(validator.validate(token))).toBe("TokenValidationError:Expired")
+    }))
+
+  it.effect("refuses a short secret, a non-HMAC algorithm and a missing audience with a ConfigError", () =>
+    Effect.gen(function*() {
+      const path = (options: Partial<SharedSecret.Options>) =>
+        Effect.map(Effect.flip(make(options)), (error) => error._op === "InvalidData" ? error.path : error._op)
+      expect(yield* path({ secret: Redacted.make("x".repeat(31)) })).toEqual(["secret"])
+      expect(yield* path({ secret: new Uint8Array(47), algorithms: ["HS384"] })).toEqual(["secret"])
+      expect(yield* path({ secret: Redacted.make(SECRET), algorithms: ["HS256", "HS512"] })).toEqual(["secret"])
+      expect(yield* path({ secret: new Uint8Array(0) })).toEqual(["secret"])
+      expect(yield* path({ algorithms: ["RS256" as "HS256"] })).toEqual(["algorithms"])
+      expect(yield* path({ algorithms: [] })).toEqual(["algorithms"])
+      expect(yield* path({ audience: undefined })).toEqual(["audience"])
+      expect(yield* path({ issuer: "" })).toEqual(["issuer"])
+      // The error never shows the secret.
+      const error = yield* Effect.flip(make({ secret: Redacted.make("hunter2") }))
+      expect(String(error)).not.toContain("hunter2")
+      expect(error._op === "InvalidData" && error.message).toContain("at least 32 bytes, got 7")
+    }))
+
+  describe("layerConfig", () => {
+    it.effect("reads JWT_* from the environment", () =>
+      Effect.gen(function*() {
+        const live = SharedSecret.layerConfig().pipe(
+          Layer.provide(env({
+            JWT_SECRET: SECRET_64,
+            JWT_ISSUER: ISSUER,
+            JWT_AUDIENCE: `billing-api, ${AUDIENCE}`,
+            JWT_ALGORITHMS: "HS256,HS512"
+          }))
+        )
+        const hs512 = yield* signHs({}, { secret: SECRET_64, alg: "HS512" })
+        const hs384 = yield* signHs({}, { secret: SECRET_64, alg: "HS384" })
+        yield* Effect.gen(function*() {
+          expect((yield* TokenValidator.validate(hs512)).id).toBe("user-7")
+          expect(yield* refusal(TokenValidator.validate(hs384))).toBe("TokenValidationError:AlgorithmNotAllowed")
+        }).pipe(Effect.provide(live))
+      }))
+
+    it.effect("fails with a ConfigError when a required variable is missing or bad", () =>
+      Effect.gen(function*() {
+        const build = (vars: Record<string, string>) =>
+          Effect.flip(
+            Effect.provide(TokenValidator.TokenValidator, SharedSecret.layerConfig().pipe(Layer.provide(env(vars))))
+          )
+        const all = { JWT_SECRET: SECRET, JWT_ISSUER: ISSUER, JWT_AUDIENCE: AUDIENCE }
+        for (const name of Object.keys(all)) {
+          const error = yield* build(Object.fromEntries(Object.entries(all).filter(([key]) => key !== name)))
+          expect(ConfigError.isConfigError(error) && ConfigError.isMissingDataOnly(error)).toBe(true)
+        }
+        expect(ConfigError.isConfigError(yield* build({ ...all, JWT_ALGORITHMS: "RS256" }))).toBe(true)
+        const short = yield* build({ ...all, JWT_SECRET: "too short" })
+        expect(ConfigError.isConfigError(short) && short._op === "InvalidData" && short.path).toEqual(["secret"])
+      }))
+  })
+})

@@ -1,0 +1,99 @@
+import { describe, expect, it } from "@effect/vitest"
+import * as ConfigError from "effect/ConfigError"
+import * as ConfigProvider from "effect/ConfigProvider"
+import * as Effect from "effect/Effect"
+import * as Layer from "effect/Layer"
+import * as Static from "../../src/providers/Static.js"
+import * as FakeIdp from "../../src/testing/FakeIdp.js"
+import * as TokenValidator from "../../src/TokenValidator.js"
+
+const ISSUER = "https://auth.example.test"
+const AUDIENCE = "orders-api"
+const Idp = FakeIdp.layerTest({ issuer: ISSUER, audience: AUDIENCE, algorithm: "ES256" })
+
+const refusal = <A, E extends { readonly _tag: string; readonly reason: string }, R>(effect: Effect.Effect<A, E, R>) =>
+  Effect.map(Effect.flip(effect), (error) => `${error._tag}:${error.reason}`)
+
+const env = (vars: Record<string, string>) =>
+  Layer.setConfigProvider(ConfigProvider.fromMap(new Map(Object.entries(vars)), { pathDelim: "_" }))
+
+describe("Static", () => {
+  it.effect("validates a token against a fixed key set, without any HTTP", () =>
+    Effect.gen(function*() {
+      const idp = yield* FakeIdp.FakeIdp
+      const validator = yield* Static.make({
+        jwks: yield* idp.jwks,
+        issuer: ISSUER,
+        audience: AUDIENCE,
+        algorithms: ["ES256"]
+      })
+      const principal = yield* validator.validate(yield* idp.sign({ name: "Carol", groups: ["ops"] }))
+      expect(principal.name).toBe("Carol")
+      expect(principal.groups).toEqual(["ops"])
+      expect(yield* idp.fetchCount).toBe(0)
+    }).pipe(Effect.provide(Idp)))
+
+  it.effect("refuses a key outside the set at once, and never looks for it", () =>
+    Effect.gen(function*() {
+      const idp = yield* FakeIdp.FakeIdp
+      const validator = yield* Static.make({
+        jwks: yield* idp.jwks,
+        issuer: ISSUER,
+        audience: AUDIENCE,
+        algorithms: ["ES256"]
+      })
+      yield* idp.rotate("replace")
+      expect(yield* refusal(validator.validate(yield* idp.sign()))).toBe("TokenValidationError:NoMatchingKey")
+      const impostor = yield* idp.sign({}, { key: "unpublished", kid: (yield* idp.publishedKids)[0]! })
+      expect(yield* refusal(validator.validate(impostor))).toBe("TokenValidationError:NoMatchingKey")
+      expect(yield* idp.fetchCount).toBe(0)
+    }).pipe(Effect.provide(Idp)))
+
+  it.effect("refuses a set with no usable key with a ConfigError", () =>
+    Effect.gen(function*() {
+      const idp = yield* FakeIdp.FakeIdp
+      const path = (options: Static.Options) =>
+        Effect.map(Effect.flip(Static.make(options)), (error) => error._op === "InvalidData" ? error.path : error._op)
+      const base = { issuer: ISSUER, audience: AUDIENCE }
+      expect(yield* path({ ...base, jwks: { keys: [] } })).toEqual(["jwks"])
+      expect(yield* path({ ...base, jwks: { keys: [{ kty: "oct", k: "c2VjcmV0", kid: "hmac" }] } })).toEqual(["jwks"])
+      // An EC set for a validator that allows RS256 only (the default).
+      expect(yield* path({ ...base, jwks: yield* idp.jwks })).toEqual(["jwks"])
+      expect(yield* path({ ...base, jwks: yield* idp.jwks, algorithms: ["ES256"], audience: undefined })).toEqual([
+        "audience"
+      ])
+    }).pipe(Effect.provide(Idp)))
+
+  describe("layerConfig", () => {
+    it.effect("reads JWT_JWKS, JWT_ISSUER, JWT_AUDIENCE and JWT_ALGORITHMS", () =>
+      Effect.gen(function*() {
+        const idp = yield* FakeIdp.FakeIdp
+        const live = Static.layerConfig().pipe(
+          Layer.provide(env({
+            JWT_JWKS: JSON.stringify(yield* idp.jwks),
+            JWT_ISSUER: ISSUER,
+            JWT_AUDIENCE: AUDIENCE,
+            JWT_ALGORITHMS: "ES256"
+          }))
+        )
+        const token = yield* idp.sign()
+        expect((yield* TokenValidator.validate(token).pipe(Effect.provide(live))).id).toBe("user-1")
+      }).pipe(Effect.provide(Idp)))
+
+    it.effect("fails with a ConfigError when a required variable is missing or bad", () =>
+      Effect.gen(function*() {
+        const idp = yield* FakeIdp.FakeIdp
+        const build = (vars: Record<string, string>) =>
+          Effect.flip(
+            Effect.provide(TokenValidator.TokenValidator, Static.layerConfig().pipe(Layer.provide(env(vars))))
+          )
+        const all = { JWT_JWKS: JSON.stringify(yield* idp.jwks), JWT_ISSUER: ISSUER, JWT_AUDIENCE: AUDIENCE }
+        const missing = yield* build({ JWT_ISSUER: ISSUER, JWT_AUDIENCE: AUDIENCE })
+        expect(ConfigError.isConfigError(missing) && ConfigError.isMissingDataOnly(missing)).toBe(true)
+        expect(ConfigError.isConfigError(yield* build({ ...all, JWT_JWKS: "{\"keys\": [" }))).toBe(true)
+        expect(ConfigError.isConfigError(yield* build({ ...all, JWT_ALGORITHMS: "HS256" }))).toBe(true)
+        // RS256 by default, and the set holds EC keys only.
+        expect(ConfigError.isConfigError(yield* build(all))).toBe(true)
+      }).pipe(Effect.provide(Idp)))
+  })
+})
