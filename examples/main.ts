@@ -3,8 +3,12 @@
  */
 import * as NodeRuntime from "@effect/platform-node/NodeRuntime"
 import * as Effect from "effect/Effect"
+import * as HttpServerExample from "./http-server.js"
 import * as JwksCacheExample from "./jwks-cache.js"
 
 NodeRuntime.runMain(
-  JwksCacheExample.program.pipe(Effect.provide(JwksCacheExample.ExampleLive))
+  Effect.gen(function*() {
+    yield* JwksCacheExample.program.pipe(Effect.provide(JwksCacheExample.ExampleLive))
+    yield* HttpServerExample.program.pipe(Effect.provide(HttpServerExample.ExampleLive))
+  })
 )

@@ -380,11 +380,12 @@ const issuerMatcher = (rule: IssuerRule): {
 
 /**
  * Checks the options: an issuer, an audience (or `allowAnyAudience`), known algorithms without `none`, a positive
- * size cap. A bad option is a `ConfigError` naming it.
+ * size cap. A bad option is a `ConfigError` naming it. `make` runs it; providers run it before they start a cache.
  *
- * @internal
+ * @since 0.1.0
+ * @category constructors
  */
-const checkOptions = (options: Options): Either.Either<void, ConfigError.ConfigError> => {
+export const checkOptions = (options: Options): Either.Either<void, ConfigError.ConfigError> => {
   const bad = (path: string, message: string) => Either.left(ConfigError.InvalidData([path], message))
   if (typeof options.issuer === "string" ? options.issuer.length === 0 : false) {
     return bad("issuer", "expected the issuer's URL")

@@ -13,6 +13,11 @@ export * as CacheStrategy from "./CacheStrategy.js"
 /**
  * @since 0.1.0
  */
+export * as HttpAuth from "./HttpAuth.js"
+
+/**
+ * @since 0.1.0
+ */
 export * as Jwk from "./Jwk.js"
 
 /**
@@ -44,3 +49,28 @@ export * as TokenValidationError from "./TokenValidationError.js"
  * @since 0.1.0
  */
 export * as TokenValidator from "./TokenValidator.js"
+
+/**
+ * @since 0.1.0
+ */
+export * as Cognito from "./providers/Cognito.js"
+
+/**
+ * @since 0.1.0
+ */
+export * as EntraId from "./providers/EntraId.js"
+
+/**
+ * @since 0.1.0
+ */
+export * as Oidc from "./providers/Oidc.js"
+
+/**
+ * @since 0.1.0
+ */
+export * as SharedSecret from "./providers/SharedSecret.js"
+
+/**
+ * @since 0.1.0
+ */
+export * as Static from "./providers/Static.js"

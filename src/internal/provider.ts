@@ -1,6 +1,7 @@
 /**
  * @internal
- * What every JWKS-backed provider does: a cache over its source, and a validator over the cache.
+ * What every JWKS-backed provider does: a cache over its source, and a validator over the cache. The validator's
+ * options are checked first, so that a refused configuration never starts a cache (which fetches at once).
  */
 import type * as ConfigError from "effect/ConfigError"
 import * as Effect from "effect/Effect"
@@ -15,4 +16,8 @@ export const jwksValidator = (
   cache: JwksCache.Options | undefined,
   validator: TokenValidator.Options
 ): Effect.Effect<TokenValidator.Service, ConfigError.ConfigError, Scope.Scope> =>
-  Effect.flatMap(JwksCache.make(source, cache), (keys) => TokenValidator.make(TokenValidator.fromCache(keys), validator))
+  Effect.zipRight(
+    TokenValidator.checkOptions(validator),
+    Effect.flatMap(JwksCache.make(source, cache), (keys) =>
+      TokenValidator.make(TokenValidator.fromCache(keys), validator))
+  )

@@ -141,17 +141,6 @@ const checkTokenUse = (tokenUse: Options["tokenUse"]): Either.Either<TokenUse | 
 const refuse = (reason: TokenValidationError["reason"], description: string) =>
   Effect.fail(new TokenValidationError({ reason, description }))
 
-/** Checks the validator's options before the cache exists (a new cache starts fetching at once), then builds both. */
-const validatorOverCache = (
-  source: JwksSource.Service,
-  cache: JwksCache.Options | undefined,
-  options: TokenValidator.Options
-): Effect.Effect<TokenValidator.Service, ConfigError.ConfigError, Scope.Scope> =>
-  Effect.zipRight(
-    TokenValidator.make({ get: () => Effect.succeedNone, recordSuccess: Effect.void }, options),
-    jwksValidator(source, cache, options)
-  )
-
 /**
  * Builds a validator for a Cognito user pool: a key cache over the pool's key set, the validator's checks with the
  * pool as issuer, then `token_use` and the app client (see the module's description), then the `check` option.
@@ -189,7 +178,7 @@ export const make = (
       ...validator
     } = options
     const source = yield* JwksSource.http(urls.jwksUri, http)
-    const inner = yield* validatorOverCache(source, cache, {
+    const inner = yield* jwksValidator(source, cache, {
       ...validator,
       issuer: urls.issuer,
       // The app client is checked below, on the claim Cognito puts it in for each kind of token.

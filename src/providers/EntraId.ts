@@ -166,17 +166,6 @@ export const tenancy = (
   })
 }
 
-/** Checks the validator's options before the cache exists (a new cache starts fetching at once), then builds both. */
-const validatorOverCache = (
-  source: JwksSource.Service,
-  cache: JwksCache.Options | undefined,
-  options: TokenValidator.Options
-): Effect.Effect<TokenValidator.Service, ConfigError.ConfigError, Scope.Scope> =>
-  Effect.zipRight(
-    TokenValidator.make({ get: () => Effect.succeedNone, recordSuccess: Effect.void }, options),
-    jwksValidator(source, cache, options)
-  )
-
 /**
  * Builds a validator for an Entra ID tenant (or for many): a key cache over the keys of the tenant's discovery
  * document, and the validator's checks with the tenant's issuer rule and `audience`.
@@ -209,7 +198,7 @@ export const make = (
       ...validator
     } = options
     const source = yield* Oidc.discoverySource(resolved.discoveryIssuer, { discoveryUrl: resolved.discoveryUrl, http })
-    const service = yield* validatorOverCache(source, cache, {
+    const service = yield* jwksValidator(source, cache, {
       ...validator,
       issuer: resolved.issuer,
       principal: {

@@ -186,17 +186,6 @@ const checkOptions = (options: Options): Either.Either<void, ConfigError.ConfigE
     yield* checkUrl("discoveryUrl", options.discoveryUrl)
   })
 
-/** Checks the validator's options before the cache exists (a new cache starts fetching at once), then builds both. */
-const validatorOverCache = (
-  source: JwksSource.Service,
-  cache: JwksCache.Options | undefined,
-  options: TokenValidator.Options
-): Effect.Effect<TokenValidator.Service, ConfigError.ConfigError, Scope.Scope> =>
-  Effect.zipRight(
-    TokenValidator.make({ get: () => Effect.succeedNone, recordSuccess: Effect.void }, options),
-    jwksValidator(source, cache, options)
-  )
-
 /**
  * Builds a validator for an OIDC issuer: a key cache over its discovered (or configured) key set, and the
  * validator's checks with `iss` equal to `issuer`. The cache's background fiber lives in the current scope.
@@ -223,7 +212,7 @@ export const make = (
     const source = jwksUri !== undefined
       ? yield* JwksSource.http(jwksUri, http)
       : yield* discoverySource(issuer, { discoveryUrl, http })
-    return yield* validatorOverCache(source, cache, { ...validator, issuer })
+    return yield* jwksValidator(source, cache, { ...validator, issuer })
   })
 
 /**

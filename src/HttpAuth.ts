@@ -1,0 +1,686 @@
+/**
+ * Bearer authentication for `@effect/platform` servers, answering as RFC 6750 says:
+ *
+ * - no credentials (no `Authorization` header, or another scheme): 401 with `WWW-Authenticate: Bearer realm="api"`;
+ * - a refused token (`TokenValidationError`): 401 with `error="invalid_token"` and a short `error_description` derived
+ *   from the reason (never from the token);
+ * - no keys to decide with (`JwksError`): 503 with `Retry-After`;
+ * - a token without a required group or scope (`requireGroups`, `requireScopes`): 403 with
+ *   `error="insufficient_scope"` (and `scope="..."` for scopes).
+ *
+ * Two integrations share that behaviour. For `HttpApi`, the {@link Authentication} middleware (bearer security,
+ * implemented by {@link layerBearer}) provides {@link CurrentPrincipal} to the handlers of every group or endpoint it
+ * guards. For `HttpRouter` apps, {@link middleware} wraps routes (`HttpRouter.use`) or a whole app. Handlers read the
+ * principal from {@link CurrentPrincipal}, and {@link cacheInfo} answers a `/cache-info` status endpoint.
+ *
+ * `HttpApi` encodes errors into a response from their schema alone (status and body), so the challenge headers are
+ * added by a pre-response handler (`HttpApp.appendPreResponseHandler`) that the failing middleware or guard installs
+ * for the current request; the errors are also `HttpServerRespondable`, so a plain router renders them the same way.
+ *
+ * @since 0.1.0
+ */
+import * as HttpApiMiddleware from "@effect/platform/HttpApiMiddleware"
+import * as HttpApiSchema from "@effect/platform/HttpApiSchema"
+import * as HttpApiSecurity from "@effect/platform/HttpApiSecurity"
+import * as HttpApp from "@effect/platform/HttpApp"
+import * as HttpServerRequest from "@effect/platform/HttpServerRequest"
+import * as HttpServerRespondable from "@effect/platform/HttpServerRespondable"
+import * as HttpServerResponse from "@effect/platform/HttpServerResponse"
+import * as Context from "effect/Context"
+import * as Duration from "effect/Duration"
+import * as Effect from "effect/Effect"
+import * as FiberRef from "effect/FiberRef"
+import { globalValue } from "effect/GlobalValue"
+import * as Layer from "effect/Layer"
+import * as Schema from "effect/Schema"
+import * as JwksCache from "./JwksCache.js"
+import type { Principal } from "./Principal.js"
+import type * as TokenValidationError from "./TokenValidationError.js"
+import * as TokenValidator from "./TokenValidator.js"
+
+// -----------------------------------------------------------------------------
+// The principal
+// -----------------------------------------------------------------------------
+
+/**
+ * The `Principal` of the request's bearer token, provided to handlers by {@link Authentication} and
+ * {@link middleware}.
+ *
+ * @since 0.1.0
+ * @category tags
+ * @example
+ * ```ts
+ * import { Effect } from "effect"
+ * import * as HttpAuth from "effect-jwks/HttpAuth"
+ *
+ * const me = Effect.map(HttpAuth.CurrentPrincipal, (principal) => ({ id: principal.id, groups: principal.groups }))
+ * ```
+ */
+export class CurrentPrincipal extends Context.Tag("effect-jwks/CurrentPrincipal")<CurrentPrincipal, Principal>() {}
+
+// -----------------------------------------------------------------------------
+// Options
+// -----------------------------------------------------------------------------
+
+/**
+ * @since 0.1.0
+ * @category models
+ */
+export interface Options {
+  /** The `realm` of every `WWW-Authenticate` challenge. Default `"api"`. */
+  readonly realm?: string | undefined
+  /** The `Retry-After` of a 503 (keys unavailable), rounded up to whole seconds. Default 30 seconds. */
+  readonly retryAfter?: Duration.DurationInput | undefined
+}
+
+/**
+ * @since 0.1.0
+ * @category defaults
+ */
+export const defaults = {
+  realm: "api",
+  retryAfter: Duration.seconds(30)
+} as const
+
+interface Settings {
+  readonly realm: string
+  readonly retryAfterSeconds: number
+}
+
+const resolve = (options: Options | undefined): Settings => {
+  const retryAfter = Duration.decodeUnknown(options?.retryAfter ?? defaults.retryAfter)
+  const seconds = retryAfter._tag === "Some" && Duration.isFinite(retryAfter.value)
+    ? Math.max(0, Math.ceil(Duration.toMillis(retryAfter.value) / 1000))
+    : Duration.toSeconds(defaults.retryAfter)
+  return { realm: options?.realm ?? defaults.realm, retryAfterSeconds: seconds }
+}
+
+/**
+ * The settings of the authentication that let the current request in, for the guards and the respondable errors.
+ * Set per request fiber by the middleware; the defaults otherwise.
+ */
+const currentSettings = globalValue(
+  Symbol.for("effect-jwks/HttpAuth/currentSettings"),
+  () => FiberRef.unsafeMake<Settings>(resolve(undefined))
+)
+
+// -----------------------------------------------------------------------------
+// Errors
+// -----------------------------------------------------------------------------
+
+/**
+ * 401: no bearer token (`error: "unauthorized"`, and the challenge names the realm only), or a refused token
+ * (`error: "invalid_token"`). The HTTP body is `{ error, error_description }`.
+ *
+ * @since 0.1.0
+ * @category errors
+ */
+export class Unauthorized extends Schema.TaggedError<Unauthorized>("effect-jwks/HttpAuth/Unauthorized")(
+  "Unauthorized",
+  {
+    error: Schema.Literal("unauthorized", "invalid_token"),
+    error_description: Schema.String
+  },
+  HttpApiSchema.annotations({ status: 401 })
+) {
+  /**
+   * @since 0.1.0
+   */
+  override get message(): string {
+    return `${this.error}: ${this.error_description}`
+  }
+
+  /**
+   * @since 0.1.0
+   */
+  [HttpServerRespondable.symbol]() {
+    return respond(this)
+  }
+}
+
+/**
+ * 403: the token is good but lacks a required group or scope (`error: "insufficient_scope"`). `scope` lists the
+ * required scopes, when scopes were required. The HTTP body is `{ error, error_description }` (plus `scope`).
+ *
+ * @since 0.1.0
+ * @category errors
+ */
+export class Forbidden extends Schema.TaggedError<Forbidden>("effect-jwks/HttpAuth/Forbidden")(
+  "Forbidden",
+  {
+    error: Schema.Literal("insufficient_scope").pipe(
+      Schema.propertySignature,
+      Schema.withConstructorDefault(() => "insufficient_scope" as const)
+    ),
+    error_description: Schema.String,
+    scope: Schema.optional(Schema.String)
+  },
+  HttpApiSchema.annotations({ status: 403 })
+) {
+  /**
+   * @since 0.1.0
+   */
+  override get message(): string {
+    return `${this.error}: ${this.error_description}`
+  }
+
+  /**
+   * @since 0.1.0
+   */
+  [HttpServerRespondable.symbol]() {
+    return respond(this)
+  }
+}
+
+/**
+ * 503: no signing keys could be had to decide on the token (a `JwksError`); the answer carries `Retry-After`. The
+ * HTTP body is `{ error: "temporarily_unavailable", error_description }`, without the cause (which names the IdP).
+ *
+ * @since 0.1.0
+ * @category errors
+ */
+export class ServiceUnavailable
+  extends Schema.TaggedError<ServiceUnavailable>("effect-jwks/HttpAuth/ServiceUnavailable")(
+    "ServiceUnavailable",
+    {
+      error: Schema.Literal("temporarily_unavailable").pipe(
+        Schema.propertySignature,
+        Schema.withConstructorDefault(() => "temporarily_unavailable" as const)
+      ),
+      error_description: Schema.String
+    },
+    HttpApiSchema.annotations({ status: 503 })
+  )
+{
+  /**
+   * @since 0.1.0
+   */
+  override get message(): string {
+    return `${this.error}: ${this.error_description}`
+  }
+
+  /**
+   * @since 0.1.0
+   */
+  [HttpServerRespondable.symbol]() {
+    return respond(this)
+  }
+}
+
+/**
+ * @since 0.1.0
+ * @category errors
+ */
+export type AuthError = Unauthorized | Forbidden | ServiceUnavailable
+
+/**
+ * @since 0.1.0
+ * @category refinements
+ */
+export const isAuthError = (u: unknown): u is AuthError =>
+  u instanceof Unauthorized || u instanceof Forbidden || u instanceof ServiceUnavailable
+
+/** The same error on the wire: `{ error, error_description }` without `_tag`, with its status. */
+const wire = <Self extends AuthError, F extends Schema.Struct.Fields>(
+  self: Schema.Schema<Self, any, never> & { new(props: any): Self },
+  fields: F,
+  status: number,
+  identifier: string,
+  description: string
+) =>
+  Schema.transform(Schema.Struct(fields), Schema.typeSchema(self), {
+    strict: false,
+    decode: (body) => new self(body),
+    encode: (error) => body(error)
+  }).annotations(HttpApiSchema.annotations({ status, identifier, description }))
+
+/**
+ * The failure schema of {@link Authentication}: the three errors as their RFC 6750 bodies (no `_tag`), with their
+ * statuses. Every group or endpoint guarded by the middleware can fail with them, so handlers can use the guards
+ * without `addError`.
+ *
+ * @since 0.1.0
+ * @category schemas
+ */
+export const Failure: Schema.Schema<
+  AuthError,
+  | { readonly error: "unauthorized" | "invalid_token"; readonly error_description: string }
+  | { readonly error: "insufficient_scope"; readonly error_description: string; readonly scope?: string }
+  | { readonly error: "temporarily_unavailable"; readonly error_description: string }
+> = Schema.Union(
+  wire(
+    Unauthorized,
+    { error: Schema.Literal("unauthorized", "invalid_token"), error_description: Schema.String },
+    401,
+    "BearerUnauthorized",
+    "No bearer token, or a token that was refused"
+  ),
+  wire(
+    Forbidden,
+    {
+      error: Schema.Literal("insufficient_scope"),
+      error_description: Schema.String,
+      scope: Schema.optionalWith(Schema.String, { exact: true })
+    },
+    403,
+    "BearerForbidden",
+    "The token lacks a required group or scope"
+  ),
+  wire(
+    ServiceUnavailable,
+    { error: Schema.Literal("temporarily_unavailable"), error_description: Schema.String },
+    503,
+    "BearerUnavailable",
+    "The signing keys could not be had; retry later"
+  )
+)
+
+// -----------------------------------------------------------------------------
+// Rendering (RFC 6750)
+// -----------------------------------------------------------------------------
+
+/** RFC 6750 §3: the characters allowed in `realm`, `error_description` and `scope` values (no `"` and no `\`). */
+const quoteSafe = (text: string): string => text.replace(/[^\x20\x21\x23-\x5B\x5D-\x7E]/g, "")
+
+/** A scope token (RFC 6749 §3.3): no spaces either. */
+const scopeToken = (scope: string): string => scope.replace(/[^\x21\x23-\x5B\x5D-\x7E]/g, "")
+
+const challenge = (realm: string, params: ReadonlyArray<readonly [string, string | undefined]>): string =>
+  [
+    `Bearer realm="${quoteSafe(realm)}"`,
+    ...params.flatMap(([name, value]) => value === undefined ? [] : [`${name}="${quoteSafe(value)}"`])
+  ].join(", ")
+
+const statusOf = (error: AuthError): number =>
+  error._tag === "Unauthorized" ? 401 : error._tag === "Forbidden" ? 403 : 503
+
+const body = (error: AuthError): Record<string, string> =>
+  error._tag === "Forbidden" && error.scope !== undefined
+    ? { error: error.error, error_description: error.error_description, scope: error.scope }
+    : { error: error.error, error_description: error.error_description }
+
+const headersOf = (error: AuthError, settings: Settings): Record<string, string> => {
+  switch (error._tag) {
+    case "Unauthorized":
+      return {
+        "www-authenticate": error.error === "invalid_token"
+          ? challenge(settings.realm, [["error", error.error], ["error_description", error.error_description]])
+          : challenge(settings.realm, []),
+        "cache-control": "no-store"
+      }
+    case "Forbidden":
+      return {
+        "www-authenticate": challenge(settings.realm, [["error", error.error], ["scope", error.scope]]),
+        "cache-control": "no-store"
+      }
+    case "ServiceUnavailable":
+      return { "retry-after": String(settings.retryAfterSeconds), "cache-control": "no-store" }
+  }
+}
+
+const toResponse = (error: AuthError, settings: Settings): HttpServerResponse.HttpServerResponse =>
+  HttpServerResponse.unsafeJson(body(error), { status: statusOf(error), headers: headersOf(error, settings) })
+
+const respond = (error: AuthError): Effect.Effect<HttpServerResponse.HttpServerResponse> =>
+  Effect.map(FiberRef.get(currentSettings), (settings) => toResponse(error, settings))
+
+/**
+ * Installs, for the current request, the headers of `error` on the response that will be sent if it has the error's
+ * status. `HttpApi` renders errors from their schema (status and body only), so this is how its routes get
+ * `WWW-Authenticate` and `Retry-After`.
+ */
+const appendHeaders = (error: AuthError): Effect.Effect<void> =>
+  Effect.flatMap(FiberRef.get(currentSettings), (settings) => {
+    const status = statusOf(error)
+    const headers = headersOf(error, settings)
+    return HttpApp.appendPreResponseHandler((_request, response) =>
+      Effect.succeed(response.status === status ? HttpServerResponse.setHeaders(response, headers) : response)
+    )
+  })
+
+const failWith = <E extends AuthError>(error: E): Effect.Effect<never, E> =>
+  Effect.zipRight(appendHeaders(error), Effect.fail(error))
+
+// -----------------------------------------------------------------------------
+// Authentication
+// -----------------------------------------------------------------------------
+
+const descriptions: Record<TokenValidationError.Reason, string> = {
+  Malformed: "the token is malformed",
+  TooLarge: "the token is too large",
+  AlgorithmNotAllowed: "the token's signing algorithm is not allowed",
+  NoMatchingKey: "the token was signed by an unknown key",
+  InvalidSignature: "the token's signature is invalid",
+  Expired: "the token has expired",
+  NotYetValid: "the token is not valid yet",
+  IssuerMismatch: "the token's issuer is not accepted",
+  AudienceMismatch: "the token is not meant for this audience",
+  TokenType: "this type of token is not accepted",
+  MissingClaim: "the token lacks a required claim",
+  CustomCheck: "the token was refused"
+}
+
+const missingToken = new Unauthorized({ error: "unauthorized", error_description: "a bearer token is required" })
+
+const keysUnavailable = new ServiceUnavailable({ error_description: "the signing keys are unavailable; retry later" })
+
+/**
+ * The token of an `Authorization: Bearer <token>` header; the scheme is case-insensitive (RFC 7235). No regular
+ * expression: the header is attacker-controlled.
+ */
+const bearerToken = (authorization: string | undefined): string | undefined => {
+  if (authorization === undefined) return undefined
+  const value = authorization.trim()
+  if (value.length < 8 || value.slice(0, 6).toLowerCase() !== "bearer") return undefined
+  const separator = value.charCodeAt(6)
+  if (separator !== 0x20 && separator !== 0x09) return undefined
+  const token = value.slice(7).trim()
+  return token.length === 0 ? undefined : token
+}
+
+const authenticate = (
+  validator: TokenValidator.Service,
+  authorization: string | undefined
+): Effect.Effect<Principal, Unauthorized | ServiceUnavailable> => {
+  const token = bearerToken(authorization)
+  if (token === undefined) return Effect.fail(missingToken)
+  return validator.validate(token).pipe(
+    Effect.catchTags({
+      TokenValidationError: (error) =>
+        Effect.zipRight(
+          Effect.logDebug("Bearer token refused").pipe(Effect.annotateLogs({ reason: error.reason })),
+          Effect.fail(new Unauthorized({ error: "invalid_token", error_description: descriptions[error.reason] }))
+        ),
+      JwksError: (error) =>
+        Effect.zipRight(
+          // Debug, not warning: the cache already warns once per failed fetch, and this runs once per request.
+          Effect.logDebug("Bearer token not checked: signing keys unavailable").pipe(
+            Effect.annotateLogs({ reason: error.reason })
+          ),
+          Effect.fail(keysUnavailable)
+        )
+    }),
+    Effect.annotateLogs({ module: "HttpAuth" })
+  )
+}
+
+/**
+ * The bearer-token middleware of an `HttpApi`: add it to a group or endpoint (`.middleware(HttpAuth.Authentication)`)
+ * and its handlers can read {@link CurrentPrincipal}. Its failures ({@link Failure}) are the RFC 6750 answers:
+ * 401, 403 (from the guards) and 503. Implemented by {@link layerBearer}.
+ *
+ * @since 0.1.0
+ * @category middleware
+ * @example
+ * ```ts
+ * import { HttpApi, HttpApiEndpoint, HttpApiGroup } from "@effect/platform"
+ * import { Schema } from "effect"
+ * import * as HttpAuth from "effect-jwks/HttpAuth"
+ *
+ * class Api extends HttpApi.make("api").add(
+ *   HttpApiGroup.make("me").add(HttpApiEndpoint.get("me", "/me").addSuccess(Schema.String))
+ *     .middleware(HttpAuth.Authentication)
+ * ) {}
+ * ```
+ */
+export class Authentication extends HttpApiMiddleware.Tag<Authentication>()("effect-jwks/HttpAuth/Authentication", {
+  failure: Failure,
+  provides: CurrentPrincipal,
+  security: { bearer: HttpApiSecurity.bearer }
+}) {}
+
+/**
+ * The implementation of {@link Authentication}, validating with the `TokenValidator` in context.
+ *
+ * The header is read from the request itself rather than from the decoded security value, because the platform's
+ * bearer decoding does not check the scheme: `Basic ...` must get the realm-only challenge, not `invalid_token`.
+ *
+ * @since 0.1.0
+ * @category layers
+ * @example
+ * ```ts
+ * import { HttpApi, HttpApiBuilder, HttpApiEndpoint, HttpApiGroup } from "@effect/platform"
+ * import { Effect, Layer, Schema } from "effect"
+ * import * as HttpAuth from "effect-jwks/HttpAuth"
+ *
+ * class Api extends HttpApi.make("api").add(
+ *   HttpApiGroup.make("me").add(HttpApiEndpoint.get("me", "/me").addSuccess(Schema.String))
+ *     .middleware(HttpAuth.Authentication)
+ * ) {}
+ * const MeLive = HttpApiBuilder.group(Api, "me", (handlers) =>
+ *   handlers.handle("me", () => Effect.map(HttpAuth.CurrentPrincipal, (principal) => principal.id))
+ * ).pipe(Layer.provide(HttpAuth.layerBearer({ realm: "my-api" })))
+ * ```
+ */
+export const layerBearer = (options?: Options): Layer.Layer<Authentication, never, TokenValidator.TokenValidator> => {
+  const settings = resolve(options)
+  return Layer.effect(
+    Authentication,
+    Effect.map(TokenValidator.TokenValidator, (validator) =>
+      Authentication.of({
+        bearer: (_credential) =>
+          Effect.zipRight(
+            FiberRef.set(currentSettings, settings),
+            Effect.flatMap(
+              HttpServerRequest.HttpServerRequest,
+              (request) => Effect.tapError(authenticate(validator, request.headers.authorization), appendHeaders)
+            )
+          )
+      }))
+  )
+}
+
+/**
+ * Bearer authentication for `HttpRouter` apps: validates `Authorization: Bearer <token>` with the `TokenValidator` in
+ * context, runs the wrapped app with {@link CurrentPrincipal}, and answers 401 / 403 / 503 itself (403 when a guard in
+ * the app fails). Apply it to the protected routes with `HttpRouter.use`, to one handler with `pipe`, or to a whole
+ * app as the middleware of `HttpServer.serve`.
+ *
+ * @since 0.1.0
+ * @category middleware
+ * @example
+ * ```ts
+ * import { HttpRouter, HttpServerResponse } from "@effect/platform"
+ * import { Effect } from "effect"
+ * import * as HttpAuth from "effect-jwks/HttpAuth"
+ *
+ * const Protected = HttpRouter.empty.pipe(
+ *   HttpRouter.get("/me", Effect.flatMap(HttpAuth.CurrentPrincipal, (p) => HttpServerResponse.json({ id: p.id }))),
+ *   HttpRouter.use(HttpAuth.middleware({ realm: "my-api" }))
+ * )
+ * ```
+ */
+export const middleware = (options?: Options) => {
+  const settings = resolve(options)
+  return <E, R>(
+    app: HttpApp.Default<E, R>
+  ): HttpApp.Default<
+    Exclude<E, AuthError>,
+    Exclude<R, CurrentPrincipal> | TokenValidator.TokenValidator | HttpServerRequest.HttpServerRequest
+  > =>
+    Effect.flatMap(
+      Effect.zip(TokenValidator.TokenValidator, HttpServerRequest.HttpServerRequest),
+      ([validator, request]) => authenticate(validator, request.headers.authorization)
+    ).pipe(
+      Effect.flatMap((principal) => Effect.provideService(app, CurrentPrincipal, principal)),
+      Effect.catchAll((error) => isAuthError(error) ? Effect.succeed(toResponse(error, settings)) : Effect.fail(error)),
+      Effect.locally(currentSettings, settings)
+    ) as HttpApp.Default<
+      Exclude<E, AuthError>,
+      Exclude<R, CurrentPrincipal> | TokenValidator.TokenValidator | HttpServerRequest.HttpServerRequest
+    >
+}
+
+// -----------------------------------------------------------------------------
+// Guards
+// -----------------------------------------------------------------------------
+
+/**
+ * The current principal if it is in every one of `groups`; else a {@link Forbidden} (403,
+ * `error="insufficient_scope"`). Use it in a handler, or wrap a route with {@link guard}.
+ *
+ * @since 0.1.0
+ * @category guards
+ * @example
+ * ```ts
+ * import { Effect } from "effect"
+ * import * as HttpAuth from "effect-jwks/HttpAuth"
+ *
+ * const admin = Effect.gen(function*() {
+ *   const principal = yield* HttpAuth.requireGroups("admin")
+ *   return `hello admin ${principal.id}`
+ * })
+ * ```
+ */
+export const requireGroups = (
+  ...groups: ReadonlyArray<string>
+): Effect.Effect<Principal, Forbidden, CurrentPrincipal> =>
+  Effect.flatMap(CurrentPrincipal, (principal) =>
+    groups.every((group) => principal.groups.includes(group))
+      ? Effect.succeed(principal)
+      : failWith(new Forbidden({ error_description: "the token lacks a required group" })))
+
+/**
+ * The current principal if its token grants every one of `scopes`; else a {@link Forbidden} (403,
+ * `error="insufficient_scope", scope="<scopes>"`).
+ *
+ * @since 0.1.0
+ * @category guards
+ * @example
+ * ```ts
+ * import { Effect } from "effect"
+ * import * as HttpAuth from "effect-jwks/HttpAuth"
+ *
+ * const write = Effect.zipRight(HttpAuth.requireScopes("orders:write"), Effect.succeed("written"))
+ * ```
+ */
+export const requireScopes = (
+  ...scopes: ReadonlyArray<string>
+): Effect.Effect<Principal, Forbidden, CurrentPrincipal> =>
+  Effect.flatMap(CurrentPrincipal, (principal) => {
+    if (scopes.every((scope) => principal.scopes.includes(scope))) return Effect.succeed(principal)
+    const scope = scopes.map(scopeToken).filter((token) => token.length > 0).join(" ")
+    return failWith(new Forbidden({ error_description: "the token lacks a required scope", scope }))
+  })
+
+/**
+ * Runs `check` (a guard such as `requireGroups("admin")`) before `self`: a route middleware for `HttpRouter.use`, or a
+ * combinator for a handler. Inside {@link middleware}, place it first so that authentication wraps it.
+ *
+ * @since 0.1.0
+ * @category guards
+ * @example
+ * ```ts
+ * import { HttpRouter, HttpServerResponse } from "@effect/platform"
+ * import * as HttpAuth from "effect-jwks/HttpAuth"
+ *
+ * const Admin = HttpRouter.empty.pipe(
+ *   HttpRouter.get("/admin", HttpServerResponse.text("welcome")),
+ *   HttpRouter.use(HttpAuth.guard(HttpAuth.requireGroups("admin"))),
+ *   HttpRouter.use(HttpAuth.middleware())
+ * )
+ * ```
+ */
+export const guard = <X, E2, R2>(check: Effect.Effect<X, E2, R2>) =>
+<A, E, R>(
+  self: Effect.Effect<A, E, R>
+): Effect.Effect<A, E | E2, R | R2> => Effect.zipRight(check, self)
+
+// -----------------------------------------------------------------------------
+// Cache status
+// -----------------------------------------------------------------------------
+
+/**
+ * The JSON of a `/cache-info` endpoint: `JwksCache.Status` with dates as ISO strings, durations in seconds and absent
+ * values as `null`.
+ *
+ * @since 0.1.0
+ * @category schemas
+ */
+export const CacheInfo = Schema.Struct({
+  source: Schema.String,
+  strategy: Schema.Literal("time", "usage", "both", "custom"),
+  settings: Schema.Struct({
+    intervalSeconds: Schema.NullOr(Schema.Number),
+    usages: Schema.NullOr(Schema.Number),
+    backgroundRefresh: Schema.Boolean,
+    backgroundRefreshThreshold: Schema.Number
+  }),
+  keyIds: Schema.Array(Schema.String),
+  loadedAt: Schema.NullOr(Schema.String),
+  expiresAt: Schema.NullOr(Schema.String),
+  usesLeft: Schema.NullOr(Schema.Number),
+  fresh: Schema.Boolean,
+  servingStale: Schema.Boolean,
+  lastRefresh: Schema.NullOr(Schema.Struct({
+    at: Schema.String,
+    outcome: Schema.Literal("success", "failure"),
+    error: Schema.optional(Schema.String)
+  })),
+  fetches: Schema.Number
+}).annotations({ identifier: "CacheInfo" })
+
+/**
+ * @since 0.1.0
+ * @category models
+ */
+export type CacheInfo = typeof CacheInfo.Type
+
+/**
+ * A cache status as {@link CacheInfo}: a plain, serializable object.
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const toCacheInfo = (status: JwksCache.Status): CacheInfo => ({
+  source: status.source,
+  strategy: status.strategy === "Time"
+    ? "time"
+    : status.strategy === "Usage"
+    ? "usage"
+    : status.strategy === "Both"
+    ? "both"
+    : "custom",
+  settings: {
+    intervalSeconds: status.interval === undefined ? null : Duration.toSeconds(status.interval),
+    usages: status.usages ?? null,
+    backgroundRefresh: status.backgroundRefresh,
+    backgroundRefreshThreshold: status.backgroundRefreshThreshold
+  },
+  keyIds: status.keyIds,
+  loadedAt: status.loadedAt?.toISOString() ?? null,
+  expiresAt: status.expiresAt?.toISOString() ?? null,
+  usesLeft: status.usesLeft ?? null,
+  fresh: status.fresh,
+  servingStale: status.servingStale,
+  lastRefresh: status.lastRefresh === undefined
+    ? null
+    : status.lastRefresh.error === undefined
+    ? { at: status.lastRefresh.at.toISOString(), outcome: status.lastRefresh.outcome }
+    : { at: status.lastRefresh.at.toISOString(), outcome: status.lastRefresh.outcome, error: status.lastRefresh.error },
+  fetches: status.fetches
+})
+
+/**
+ * A handler for a `/cache-info` endpoint: the `JwksCache` status as JSON ({@link CacheInfo}), `Cache-Control:
+ * no-store`. Serve it where only operators can reach it: it names the key source.
+ *
+ * @since 0.1.0
+ * @category handlers
+ * @example
+ * ```ts
+ * import { HttpRouter } from "@effect/platform"
+ * import * as HttpAuth from "effect-jwks/HttpAuth"
+ *
+ * const Ops = HttpRouter.empty.pipe(HttpRouter.get("/cache-info", HttpAuth.cacheInfo))
+ * ```
+ */
+export const cacheInfo: Effect.Effect<HttpServerResponse.HttpServerResponse, never, JwksCache.JwksCache> = Effect
+  .flatMap(
+    JwksCache.JwksCache,
+    (cache) =>
+      Effect.map(
+        cache.status,
+        (status) => HttpServerResponse.unsafeJson(toCacheInfo(status), { headers: { "cache-control": "no-store" } })
+      )
+  )

@@ -1,0 +1,347 @@
+import * as NodeHttpServer from "@effect/platform-node/NodeHttpServer"
+import * as FetchHttpClient from "@effect/platform/FetchHttpClient"
+import * as HttpApi from "@effect/platform/HttpApi"
+import * as HttpApiBuilder from "@effect/platform/HttpApiBuilder"
+import * as HttpApiEndpoint from "@effect/platform/HttpApiEndpoint"
+import * as HttpApiGroup from "@effect/platform/HttpApiGroup"
+import * as HttpClient from "@effect/platform/HttpClient"
+import * as HttpRouter from "@effect/platform/HttpRouter"
+import * as HttpServer from "@effect/platform/HttpServer"
+import * as HttpServerResponse from "@effect/platform/HttpServerResponse"
+import { describe, expect, it } from "@effect/vitest"
+import * as Effect from "effect/Effect"
+import * as Layer from "effect/Layer"
+import * as Logger from "effect/Logger"
+import * as LogLevel from "effect/LogLevel"
+import * as Schema from "effect/Schema"
+import { createServer } from "node:http"
+import * as HttpAuth from "../src/HttpAuth.js"
+import * as JwksCache from "../src/JwksCache.js"
+import * as JwksSource from "../src/JwksSource.js"
+import * as FakeIdp from "../src/testing/FakeIdp.js"
+import * as TokenValidator from "../src/TokenValidator.js"
+
+// -----------------------------------------------------------------------------
+// The validator: keys from the fake IdP through its in-memory HttpClient, given to the key source only, so that the
+// HttpClient of the tests is a real one that talks to the server under test.
+// -----------------------------------------------------------------------------
+
+const ValidatorLive = (cache?: JwksCache.Options, idpDown = false) =>
+  TokenValidator.layer({ issuer: FakeIdp.defaults.issuer, audience: FakeIdp.defaults.audience }).pipe(
+    Layer.provideMerge(JwksCache.layer(cache)),
+    Layer.provide(JwksSource.layerHttp(`${FakeIdp.defaults.issuer}/.well-known/jwks.json`)),
+    Layer.provide(FakeIdp.layerHttpClient),
+    // The cache starts loading as soon as it is built: an IdP that is down from the start must be down before that.
+    Layer.provide(
+      idpDown
+        ? Layer.effectDiscard(Effect.flatMap(FakeIdp.FakeIdp, (idp) => idp.setFault(FakeIdp.Fault.status(500))))
+        : Layer.empty
+    ),
+    Layer.provideMerge(FakeIdp.layer())
+  )
+
+const principalJson = (principal: { id: string; name: string | undefined; groups: ReadonlyArray<string> }) => ({
+  id: principal.id,
+  name: principal.name ?? null,
+  groups: principal.groups
+})
+
+// -----------------------------------------------------------------------------
+// The same routes twice: as an HttpApi, and as a plain HttpRouter app.
+// -----------------------------------------------------------------------------
+
+const Me = Schema.Struct({ id: Schema.String, name: Schema.NullOr(Schema.String), groups: Schema.Array(Schema.String) })
+
+class Api extends HttpApi.make("test")
+  .add(
+    HttpApiGroup.make("public").add(HttpApiEndpoint.get("cacheInfo", "/cache-info").addSuccess(HttpAuth.CacheInfo))
+  )
+  .add(
+    HttpApiGroup.make("private")
+      .add(HttpApiEndpoint.get("me", "/me").addSuccess(Me))
+      .add(HttpApiEndpoint.get("admin", "/admin").addSuccess(Schema.String))
+      .add(HttpApiEndpoint.get("write", "/write").addSuccess(Schema.String))
+      .middleware(HttpAuth.Authentication)
+  )
+{}
+
+const PublicLive = HttpApiBuilder.group(
+  Api,
+  "public",
+  (handlers) => handlers.handle("cacheInfo", () => HttpAuth.cacheInfo)
+)
+
+const PrivateLive = HttpApiBuilder.group(Api, "private", (handlers) =>
+  handlers
+    .handle("me", () => Effect.map(HttpAuth.CurrentPrincipal, principalJson))
+    .handle("admin", () => Effect.map(HttpAuth.requireGroups("admin"), (principal) => `welcome ${principal.id}`))
+    .handle("write", () => Effect.as(HttpAuth.requireScopes("orders:read", "orders:write"), "written")))
+
+const HttpApiServer = (options?: HttpAuth.Options) =>
+  HttpApiBuilder.serve().pipe(
+    Layer.provide(HttpApiBuilder.api(Api)),
+    Layer.provide(PublicLive),
+    Layer.provide(PrivateLive.pipe(Layer.provide(HttpAuth.layerBearer(options))))
+  )
+
+const RouterServer = (options?: HttpAuth.Options) => {
+  const Public = HttpRouter.empty.pipe(HttpRouter.get("/cache-info", HttpAuth.cacheInfo))
+  const Protected = HttpRouter.empty.pipe(
+    HttpRouter.get("/me", Effect.flatMap(HttpAuth.CurrentPrincipal, (p) => HttpServerResponse.json(principalJson(p)))),
+    // a guard as a route middleware
+    HttpRouter.get(
+      "/admin",
+      Effect.flatMap(HttpAuth.CurrentPrincipal, (p) => HttpServerResponse.json(`welcome ${p.id}`)).pipe(
+        HttpAuth.guard(HttpAuth.requireGroups("admin"))
+      )
+    ),
+    // a guard inside the handler
+    HttpRouter.get(
+      "/write",
+      Effect.zipRight(HttpAuth.requireScopes("orders:read", "orders:write"), HttpServerResponse.json("written"))
+    ),
+    HttpRouter.use(HttpAuth.middleware(options))
+  )
+  return HttpServer.serve(HttpRouter.concat(Public, Protected))
+}
+
+const TestLive = (
+  server: Layer.Layer<never, never, any>,
+  cache?: JwksCache.Options,
+  idpDown?: boolean
+): Layer.Layer<HttpClient.HttpClient | FakeIdp.FakeIdp | JwksCache.JwksCache> =>
+  Layer.mergeAll(server, HttpServer.layerTestClient.pipe(Layer.provide(FetchHttpClient.layer))).pipe(
+    Layer.provide(NodeHttpServer.layer(() => createServer(), { port: 0, host: "127.0.0.1" })),
+    Layer.provideMerge(ValidatorLive(cache, idpDown)),
+    // the cache's warnings about the IdP being down are expected here
+    Layer.provide(Logger.minimumLogLevel(LogLevel.Error))
+  ) as any
+
+// -----------------------------------------------------------------------------
+// Helpers
+// -----------------------------------------------------------------------------
+
+const request = (path: string, authorization?: string) =>
+  Effect.gen(function*() {
+    const response = yield* HttpClient.get(path, {
+      headers: authorization === undefined ? {} : { authorization }
+    })
+    const text = yield* response.text
+    return {
+      status: response.status,
+      headers: response.headers,
+      body: text.length > 0 ? JSON.parse(text) as unknown : undefined
+    }
+  })
+
+const sign = (claims?: Record<string, unknown>, options?: FakeIdp.SignOptions) =>
+  Effect.flatMap(FakeIdp.FakeIdp, (idp) => idp.sign(claims, options))
+
+const alice = { sub: "alice", preferred_username: "Alice", groups: ["staff"], scope: "orders:read" }
+
+const nowSeconds = () => Math.floor(Date.now() / 1000)
+
+// -----------------------------------------------------------------------------
+// The cases, once per integration
+// -----------------------------------------------------------------------------
+
+const suites = [
+  { name: "HttpApi middleware", server: HttpApiServer, realm: "api", retryAfter: "30" },
+  { name: "HttpRouter middleware", server: RouterServer, realm: "orders", retryAfter: "5" }
+] as const
+
+describe.each(suites)("HttpAuth: $name", ({ realm, retryAfter, server }) => {
+  const options: HttpAuth.Options | undefined = realm === "api"
+    ? undefined
+    : { realm, retryAfter: `${retryAfter} seconds` }
+  const Live = (cache?: JwksCache.Options, idpDown?: boolean) => TestLive(server(options), cache, idpDown)
+  const invalidToken = (description: string) =>
+    `Bearer realm="${realm}", error="invalid_token", error_description="${description}"`
+
+  it.live("no token: 401 with the realm only", () =>
+    Effect.gen(function*() {
+      const response = yield* request("/me")
+      expect(response.status).toBe(401)
+      expect(response.headers["www-authenticate"]).toBe(`Bearer realm="${realm}"`)
+      expect(response.headers["content-type"]).toBe("application/json")
+      expect(response.body).toEqual({ error: "unauthorized", error_description: "a bearer token is required" })
+    }).pipe(Effect.provide(Live())))
+
+  it.live("another scheme, or an empty bearer: 401 with the realm only", () =>
+    Effect.gen(function*() {
+      for (const authorization of ["Basic YWxpY2U6c2VjcmV0", "Bearer ", "Token abc.def.ghi"]) {
+        const response = yield* request("/me", authorization)
+        expect(response.status).toBe(401)
+        expect(response.headers["www-authenticate"]).toBe(`Bearer realm="${realm}"`)
+      }
+    }).pipe(Effect.provide(Live())))
+
+  it.live("malformed token: 401 invalid_token", () =>
+    Effect.gen(function*() {
+      const response = yield* request("/me", "Bearer not-a-jwt")
+      expect(response.status).toBe(401)
+      expect(response.headers["www-authenticate"]).toBe(invalidToken("the token is malformed"))
+      expect(response.body).toEqual({ error: "invalid_token", error_description: "the token is malformed" })
+    }).pipe(Effect.provide(Live())))
+
+  it.live("bad signature: 401 invalid_token", () =>
+    Effect.gen(function*() {
+      const idp = yield* FakeIdp.FakeIdp
+      const forged = yield* idp.sign(alice, { key: "unpublished", kid: yield* idp.currentKid })
+      const response = yield* request("/me", `Bearer ${forged}`)
+      expect(response.status).toBe(401)
+      expect(response.headers["www-authenticate"]).toBe(invalidToken("the token's signature is invalid"))
+    }).pipe(Effect.provide(Live())))
+
+  it.live("expired token: 401 invalid_token, and the description never echoes the token", () =>
+    Effect.gen(function*() {
+      const token = yield* sign({ ...alice, iat: nowSeconds() - 600, exp: nowSeconds() - 60 })
+      const response = yield* request("/me", `bearer ${token}`)
+      expect(response.status).toBe(401)
+      expect(response.headers["www-authenticate"]).toBe(invalidToken("the token has expired"))
+      expect(JSON.stringify(response.body)).not.toContain(token.slice(0, 20))
+    }).pipe(Effect.provide(Live())))
+
+  it.live("good token: 200, and the handler sees the principal", () =>
+    Effect.gen(function*() {
+      const token = yield* sign(alice)
+      const response = yield* request("/me", `Bearer ${token}`)
+      expect(response.status).toBe(200)
+      expect(response.headers["www-authenticate"]).toBeUndefined()
+      expect(response.body).toEqual({ id: "alice", name: "Alice", groups: ["staff"] })
+    }).pipe(Effect.provide(Live())))
+
+  it.live("requireGroups: 403 insufficient_scope without the group, 200 with it", () =>
+    Effect.gen(function*() {
+      const denied = yield* request("/admin", `Bearer ${yield* sign(alice)}`)
+      expect(denied.status).toBe(403)
+      expect(denied.headers["www-authenticate"]).toBe(`Bearer realm="${realm}", error="insufficient_scope"`)
+      expect(denied.body).toEqual({
+        error: "insufficient_scope",
+        error_description: "the token lacks a required group"
+      })
+
+      const admin = yield* request("/admin", `Bearer ${yield* sign({ ...alice, groups: ["staff", "admin"] })}`)
+      expect(admin.status).toBe(200)
+      expect(admin.headers["www-authenticate"]).toBeUndefined()
+      expect(admin.body).toBe("welcome alice")
+    }).pipe(Effect.provide(Live())))
+
+  it.live("requireScopes: 403 with scope=, 200 with every scope", () =>
+    Effect.gen(function*() {
+      const denied = yield* request("/write", `Bearer ${yield* sign(alice)}`)
+      expect(denied.status).toBe(403)
+      expect(denied.headers["www-authenticate"]).toBe(
+        `Bearer realm="${realm}", error="insufficient_scope", scope="orders:read orders:write"`
+      )
+      expect(denied.body).toEqual({
+        error: "insufficient_scope",
+        error_description: "the token lacks a required scope",
+        scope: "orders:read orders:write"
+      })
+
+      const granted = yield* request("/write", `Bearer ${yield* sign({ ...alice, scope: "orders:read orders:write" })}`)
+      expect(granted.status).toBe(200)
+      expect(granted.body).toBe("written")
+    }).pipe(Effect.provide(Live())))
+
+  it.live("IdP down, cold cache: 503 with Retry-After", () =>
+    Effect.gen(function*() {
+      const idp = yield* FakeIdp.FakeIdp
+      const response = yield* request("/me", `Bearer ${yield* sign(alice)}`)
+      expect(response.status).toBe(503)
+      expect(response.headers["retry-after"]).toBe(retryAfter)
+      expect(response.headers["www-authenticate"]).toBeUndefined()
+      expect(response.body).toEqual({
+        error: "temporarily_unavailable",
+        error_description: "the signing keys are unavailable; retry later"
+      })
+      expect(yield* idp.fetchCount).toBeGreaterThanOrEqual(1)
+    }).pipe(Effect.provide(Live(undefined, true))))
+
+  it.live("IdP down, warm keys: 200", () =>
+    Effect.gen(function*() {
+      const idp = yield* FakeIdp.FakeIdp
+      const token = yield* sign(alice)
+      expect((yield* request("/me", `Bearer ${token}`)).status).toBe(200)
+      yield* idp.setFault(FakeIdp.Fault.status(500))
+      const response = yield* request("/me", `Bearer ${token}`)
+      expect(response.status).toBe(200)
+      expect(response.body).toEqual({ id: "alice", name: "Alice", groups: ["staff"] })
+    }).pipe(Effect.provide(Live())))
+
+  it.live("IdP down, expired warm keys: 200 from the stale set", () =>
+    Effect.gen(function*() {
+      const idp = yield* FakeIdp.FakeIdp
+      const token = yield* sign(alice)
+      // One validation per loaded set: the second request needs a refresh, which fails, so the stale set serves.
+      expect((yield* request("/me", `Bearer ${token}`)).status).toBe(200)
+      yield* idp.setFault(FakeIdp.Fault.status(500))
+      const response = yield* request("/me", `Bearer ${token}`)
+      expect(response.status).toBe(200)
+      expect(yield* idp.fetchCount).toBeGreaterThanOrEqual(2)
+    }).pipe(Effect.provide(Live({ strategy: "usage", usages: 1, backgroundRefresh: false }))))
+
+  // Without the background fiber, which would load the keys at start-up, so that the cache is seen cold first.
+  it.live("cache-info: the key ids and the cache's state as JSON", () =>
+    Effect.gen(function*() {
+      const idp = yield* FakeIdp.FakeIdp
+      const cold = yield* request("/cache-info")
+      expect(cold.status).toBe(200)
+      expect(cold.body).toMatchObject({ keyIds: [], loadedAt: null, lastRefresh: null, fetches: 0 })
+
+      expect((yield* request("/me", `Bearer ${yield* sign(alice)}`)).status).toBe(200)
+      const warm = yield* request("/cache-info")
+      expect(warm.status).toBe(200)
+      expect(warm.headers["cache-control"]).toBe("no-store")
+      const info = warm.body as HttpAuth.CacheInfo
+      expect(info).toMatchObject({
+        source: idp.jwksUri,
+        strategy: "both",
+        settings: { intervalSeconds: 1200, usages: 1000, backgroundRefresh: false, backgroundRefreshThreshold: 0.8 },
+        keyIds: [yield* idp.currentKid],
+        usesLeft: 999,
+        fresh: true,
+        servingStale: false,
+        lastRefresh: { outcome: "success" },
+        fetches: 1
+      })
+      expect(Date.parse(info.expiresAt!) - Date.parse(info.loadedAt!)).toBe(20 * 60 * 1000)
+      const status = yield* Effect.flatMap(JwksCache.JwksCache, (cache) => cache.status)
+      expect(info).toEqual(JSON.parse(JSON.stringify(HttpAuth.toCacheInfo(status))))
+    }).pipe(Effect.provide(Live({ backgroundRefresh: false }))))
+})
+
+describe("HttpAuth", () => {
+  it.live("quote-unsafe realms and scopes are cleaned, never echoed raw", () =>
+    Effect.gen(function*() {
+      const app = HttpAuth.middleware({ realm: "my \"realm\"\\\n" })(
+        Effect.zipRight(HttpAuth.requireScopes("a\"b", "c d"), HttpServerResponse.text("ok"))
+      )
+      const Live = TestLive(HttpServer.serve(HttpRouter.empty.pipe(HttpRouter.get("/x", app))))
+      const result = yield* Effect.gen(function*() {
+        const missing = yield* request("/x")
+        const denied = yield* request("/x", `Bearer ${yield* sign(alice)}`)
+        return { missing, denied }
+      }).pipe(Effect.provide(Live))
+      expect(result.missing.headers["www-authenticate"]).toBe(`Bearer realm="my realm"`)
+      expect(result.denied.headers["www-authenticate"]).toBe(
+        `Bearer realm="my realm", error="insufficient_scope", scope="ab cd"`
+      )
+    }))
+
+  it("the failure schema encodes the RFC 6750 bodies with their statuses", () => {
+    const encode = Schema.encodeSync(HttpAuth.Failure)
+    expect(encode(new HttpAuth.Forbidden({ error_description: "x", scope: "a" }))).toEqual({
+      error: "insufficient_scope",
+      error_description: "x",
+      scope: "a"
+    })
+    expect(encode(new HttpAuth.ServiceUnavailable({ error_description: "y" }))).toEqual({
+      error: "temporarily_unavailable",
+      error_description: "y"
+    })
+    const decoded = Schema.decodeUnknownSync(HttpAuth.Failure)({ error: "invalid_token", error_description: "z" })
+    expect(decoded).toBeInstanceOf(HttpAuth.Unauthorized)
+  })
+})
