@@ -150,12 +150,24 @@ export interface Resolved {
   readonly algorithms: ReadonlyArray<Jwk.Algorithm> | undefined
 }
 
+/** `Duration.decode` turns a negative input into zero, which would hide a mistake: such inputs are refused first. */
+const isNegative = (input: Duration.DurationInput): boolean => {
+  if (typeof input === "number" || typeof input === "bigint") return input < 0
+  if (typeof input === "string") return input.startsWith("-")
+  if (Array.isArray(input)) return input[0] * 1e9 + input[1] < 0
+  return false
+}
+
 const nonNegativeMillis = (
   name: string,
   input: Duration.DurationInput | undefined,
   fallback: Duration.Duration
 ): Either.Either<number, ConfigError.ConfigError> => {
-  const decoded = input === undefined ? Option.some(fallback) : Duration.decodeUnknown(input)
+  const decoded = input === undefined
+    ? Option.some(fallback)
+    : isNegative(input)
+    ? Option.none()
+    : Duration.decodeUnknown(input)
   return Option.isSome(decoded) && Duration.isFinite(decoded.value)
     ? Either.right(Duration.toMillis(decoded.value))
     : Either.left(ConfigError.InvalidData([name], "expected a finite duration of zero or more"))

@@ -1,0 +1,723 @@
+import type * as HttpClient from "@effect/platform/HttpClient"
+import { describe, expect, it } from "@effect/vitest"
+import * as Chunk from "effect/Chunk"
+import * as ConfigError from "effect/ConfigError"
+import * as ConfigProvider from "effect/ConfigProvider"
+import * as Duration from "effect/Duration"
+import * as Effect from "effect/Effect"
+import * as Either from "effect/Either"
+import * as Exit from "effect/Exit"
+import * as Fiber from "effect/Fiber"
+import * as Layer from "effect/Layer"
+import * as Logger from "effect/Logger"
+import * as LogLevel from "effect/LogLevel"
+import * as Option from "effect/Option"
+import * as Random from "effect/Random"
+import * as Schedule from "effect/Schedule"
+import type * as Scope from "effect/Scope"
+import * as TestClock from "effect/TestClock"
+import * as CacheStrategy from "../src/CacheStrategy.js"
+import * as JwksCache from "../src/JwksCache.js"
+import { JwksError } from "../src/JwksError.js"
+import * as JwksSource from "../src/JwksSource.js"
+import * as FakeIdp from "../src/testing/FakeIdp.js"
+
+// Helpers ----------------------------------------------------------------------------------------------------------
+
+type Env = FakeIdp.FakeIdp | HttpClient.HttpClient | Scope.Scope
+
+/** Runs a test against a fresh fake identity provider, reached through its in-memory `HttpClient`. */
+const withIdp = <A, E>(self: Effect.Effect<A, E, Env>): Effect.Effect<A, E, Scope.Scope> =>
+  Effect.provide(self, FakeIdp.layerTest())
+
+/** A cache over the fake IdP's JWKS URL, built in the test's scope. */
+const makeCache = (options?: JwksCache.Options) =>
+  Effect.gen(function*() {
+    const idp = yield* FakeIdp.FakeIdp
+    const source = yield* JwksSource.http(idp.jwksUri)
+    const cache = yield* JwksCache.make(source, options)
+    const kid = yield* idp.currentKid
+    return { idp, cache, kid } as const
+  })
+
+/** Lets forked fibers run as far as they can without the clock moving. Used before asserting that nothing happened. */
+const settle = Effect.repeatN(Effect.yieldNow(), 200)
+
+/**
+ * Yields until `check` holds (the cache's work includes a real, if short, asynchronous key import). The clock never
+ * moves while waiting; the bound only turns a broken behaviour into a failure instead of a hang.
+ */
+const waitFor = <E, R>(label: string, check: Effect.Effect<boolean, E, R>): Effect.Effect<void, E, R> =>
+  Effect.gen(function*() {
+    for (let i = 0; i < 1_000_000; i++) {
+      if (yield* check) return
+      yield* Effect.yieldNow()
+    }
+    return yield* Effect.dieMessage(`timed out waiting for ${label}`)
+  })
+
+const waitForFetches = (idp: FakeIdp.FakeIdp["Type"], count: number) =>
+  waitFor(`${count} JWKS fetches`, Effect.map(idp.fetchCount, (n) => n >= count))
+
+/** Waits until some fiber sleeps until exactly `at`: the background fiber has scheduled its next refresh then. */
+const waitForSleepUntil = (at: number) =>
+  waitFor(`a sleep until ${at}`, Effect.map(TestClock.sleeps(), Chunk.some((instant) => instant === at)))
+
+const minutes = (n: number) => Duration.toMillis(Duration.minutes(n))
+const seconds = (n: number) => Duration.toMillis(Duration.seconds(n))
+
+const isSome = <A>(option: Option.Option<A>) => Option.isSome(option)
+
+const expectJwksError = (error: unknown, reason: JwksError["reason"]) => {
+  expect(error).toBeInstanceOf(JwksError)
+  expect((error as JwksError).reason).toBe(reason)
+}
+
+// Strategies -------------------------------------------------------------------------------------------------------
+
+describe("JwksCache strategies (background refresh off)", () => {
+  it.scoped("time: a set serves until exactly `interval` after its load, then a get refetches", () =>
+    withIdp(Effect.gen(function*() {
+      const { cache, idp, kid } = yield* makeCache({
+        strategy: "time",
+        interval: "10 minutes",
+        backgroundRefresh: false
+      })
+      expect(isSome(yield* cache.get(kid, "RS256"))).toBe(true)
+      expect(yield* idp.fetchCount).toBe(1)
+
+      yield* TestClock.adjust(minutes(10) - 1)
+      expect(isSome(yield* cache.get(kid, "RS256"))).toBe(true)
+      expect(yield* idp.fetchCount).toBe(1)
+
+      yield* TestClock.adjust(1)
+      expect(isSome(yield* cache.get(kid, "RS256"))).toBe(true)
+      expect(yield* idp.fetchCount).toBe(2)
+      expect((yield* cache.status).loadedAt?.getTime()).toBe(minutes(10))
+    })))
+
+  it.scoped("usage: a set serves exactly `usages` recorded successes; failed lookups do not count", () =>
+    withIdp(Effect.gen(function*() {
+      const { cache, idp, kid } = yield* makeCache({ strategy: "usage", usages: 5, backgroundRefresh: false })
+      // The first junk kid loads the set and spends the one unknown-kid refetch of this throttle window.
+      expect(yield* cache.get("junk-0", "RS256")).toEqual(Option.none())
+      expect(yield* idp.fetchCount).toBe(2)
+      for (let i = 1; i <= 5; i++) {
+        // Junk tokens: the lookup fails, so the validator never records a success.
+        expect(yield* cache.get(`junk-${i}`, "RS256")).toEqual(Option.none())
+        expect(yield* cache.get(kid, "ES256")).toEqual(Option.none())
+        expect(isSome(yield* cache.get(kid, "RS256"))).toBe(true)
+        yield* cache.recordSuccess
+      }
+      expect(yield* idp.fetchCount).toBe(2)
+      expect((yield* cache.status).usesLeft).toBe(0)
+
+      expect(isSome(yield* cache.get(kid, "RS256"))).toBe(true)
+      expect(yield* idp.fetchCount).toBe(3)
+      expect((yield* cache.status).usesLeft).toBe(5)
+    })))
+
+  it.scoped("both: time wins when the interval ends before the usages run out", () =>
+    withIdp(Effect.gen(function*() {
+      const { cache, idp, kid } = yield* makeCache({
+        strategy: "both",
+        interval: "1 minute",
+        usages: 100,
+        backgroundRefresh: false
+      })
+      for (let i = 0; i < 3; i++) {
+        expect(isSome(yield* cache.get(kid, "RS256"))).toBe(true)
+        yield* cache.recordSuccess
+      }
+      yield* TestClock.adjust(minutes(1) - 1)
+      expect(isSome(yield* cache.get(kid, "RS256"))).toBe(true)
+      expect(yield* idp.fetchCount).toBe(1)
+      expect((yield* cache.status).usesLeft).toBe(97)
+
+      yield* TestClock.adjust(1)
+      expect(isSome(yield* cache.get(kid, "RS256"))).toBe(true)
+      expect(yield* idp.fetchCount).toBe(2)
+      expect((yield* cache.status).usesLeft).toBe(100)
+    })))
+
+  it.scoped("both: usage wins when the usages run out before the interval ends", () =>
+    withIdp(Effect.gen(function*() {
+      const { cache, idp, kid } = yield* makeCache({
+        strategy: "both",
+        interval: "20 minutes",
+        usages: 3,
+        backgroundRefresh: false
+      })
+      for (let i = 0; i < 3; i++) {
+        expect(isSome(yield* cache.get(kid, "RS256"))).toBe(true)
+        yield* cache.recordSuccess
+      }
+      expect(yield* idp.fetchCount).toBe(1)
+      yield* TestClock.adjust("1 minute")
+      expect(isSome(yield* cache.get(kid, "RS256"))).toBe(true)
+      expect(yield* idp.fetchCount).toBe(2)
+      expect((yield* cache.status).loadedAt?.getTime()).toBe(minutes(1))
+    })))
+
+  it.scoped("a custom schedule is honoured: 5 minutes or 10 validations, whichever lasts longer", () =>
+    withIdp(Effect.gen(function*() {
+      const strategy = CacheStrategy.fromSchedule(
+        Schedule.union(Schedule.upTo(Schedule.forever, "5 minutes"), Schedule.recurs(11))
+      )
+      const { cache, idp, kid } = yield* makeCache({ cacheStrategy: strategy, backgroundRefresh: false })
+      // Ten validations do not end the set while its 5 minutes run.
+      for (let i = 0; i < 10; i++) {
+        expect(isSome(yield* cache.get(kid, "RS256"))).toBe(true)
+        yield* cache.recordSuccess
+      }
+      yield* TestClock.adjust(minutes(5) - 1)
+      expect(isSome(yield* cache.get(kid, "RS256"))).toBe(true)
+      expect(yield* idp.fetchCount).toBe(1)
+      // Both limits reached: the next get refetches.
+      yield* TestClock.adjust(1)
+      expect(isSome(yield* cache.get(kid, "RS256"))).toBe(true)
+      expect(yield* idp.fetchCount).toBe(2)
+
+      // The 5 minutes alone do not end the second set either: it still has validations left.
+      yield* TestClock.adjust("1 hour")
+      for (let i = 0; i < 10; i++) {
+        expect(isSome(yield* cache.get(kid, "RS256"))).toBe(true)
+        yield* cache.recordSuccess
+      }
+      expect(yield* idp.fetchCount).toBe(2)
+      expect(isSome(yield* cache.get(kid, "RS256"))).toBe(true)
+      expect(yield* idp.fetchCount).toBe(3)
+    })))
+})
+
+// Background refresh -----------------------------------------------------------------------------------------------
+
+describe("JwksCache background refresh", () => {
+  it.scoped("refreshes at 16 of 20 minutes, not before, cycle after cycle; gets never fetch", () =>
+    withIdp(Effect.gen(function*() {
+      const { cache, idp, kid } = yield* makeCache({ backgroundRefreshJitter: 0 })
+      // The fiber loads the set at once, then waits for 16 minutes.
+      yield* waitForSleepUntil(minutes(16))
+      expect(yield* idp.fetchCount).toBe(1)
+
+      yield* TestClock.adjust(minutes(16) - seconds(1))
+      yield* settle
+      expect(isSome(yield* cache.get(kid, "RS256"))).toBe(true)
+      expect(yield* idp.fetchCount).toBe(1)
+
+      yield* TestClock.adjust("1 second")
+      yield* waitForSleepUntil(minutes(32))
+      expect(yield* idp.fetchCount).toBe(2)
+      expect((yield* cache.status).loadedAt?.getTime()).toBe(minutes(16))
+
+      // Minute by minute up to 50 minutes, with a get each minute: the count only rises at 32 and 48 minutes.
+      for (let minute = 17; minute <= 50; minute++) {
+        yield* TestClock.adjust("1 minute")
+        if (minute % 16 === 0) yield* waitForSleepUntil(minutes(minute + 16))
+        else yield* settle
+        expect(isSome(yield* cache.get(kid, "RS256"))).toBe(true)
+        expect(yield* idp.fetchCount).toBe(1 + Math.floor(minute / 16))
+      }
+      expect(yield* idp.fetchCount).toBe(4)
+    })))
+
+  it.scoped("with jitter 0.05 the refresh happens within (15.2, 16] minutes, at a time that varies", () =>
+    withIdp(Effect.gen(function*() {
+      const offsets: Array<number> = []
+      for (const seed of [1, 2, 3, 4, 5]) {
+        const offset = yield* Effect.scoped(Effect.gen(function*() {
+          const idp = yield* FakeIdp.FakeIdp
+          yield* idp.resetCounts
+          const start = yield* TestClock.currentTimeMillis
+          const source = yield* JwksSource.http(idp.jwksUri)
+          yield* JwksCache.make(source, { backgroundRefreshJitter: 0.05 })
+          // Once loaded, the fiber sleeps until its refresh: the one sleep past the fetch's 5 second timeout.
+          const later = (instants: Chunk.Chunk<number>) => Chunk.findFirst(instants, (at) => at > start + seconds(5))
+          yield* waitFor("the refresh to be scheduled", Effect.map(TestClock.sleeps(), (s) => Option.isSome(later(s))))
+          const due = Option.getOrThrow(later(yield* TestClock.sleeps()))
+          expect(yield* idp.fetchCount).toBe(1)
+          // 15.2 minutes: never yet. Just before the drawn time: not yet. At it: the refresh.
+          yield* TestClock.adjust(seconds(912))
+          yield* settle
+          expect(yield* idp.fetchCount).toBe(1)
+          yield* TestClock.adjust(due - 1 - (yield* TestClock.currentTimeMillis))
+          yield* settle
+          expect(yield* idp.fetchCount).toBe(1)
+          yield* TestClock.adjust(1)
+          yield* waitForFetches(idp, 2)
+          return due - start
+        })).pipe(Effect.withRandom(Random.make(seed)))
+        expect(offset).toBeGreaterThan(seconds(912))
+        expect(offset).toBeLessThanOrEqual(seconds(960))
+        offsets.push(offset)
+        yield* TestClock.adjust("1 hour")
+      }
+      // The jitter is drawn per set: five seeds give five different times.
+      expect(new Set(offsets).size).toBe(5)
+    })))
+
+  it.scoped("reschedules after a failed refresh: retries with backoff while the set keeps serving", () =>
+    withIdp(Effect.gen(function*() {
+      const { cache, idp, kid } = yield* makeCache({
+        backgroundRefreshJitter: 0,
+        retry: Schedule.exponential("1 second")
+      })
+      yield* waitForSleepUntil(minutes(16))
+      yield* idp.failNext(FakeIdp.Fault.status(500), 2)
+
+      // 16:00 fails; the next attempt is 1 second later.
+      yield* TestClock.adjust("16 minutes")
+      yield* waitForSleepUntil(minutes(16) + seconds(1))
+      expect(yield* idp.fetchCount).toBe(2)
+      expect((yield* cache.status).lastRefresh?.outcome).toBe("failure")
+      expect(isSome(yield* cache.get(kid, "RS256"))).toBe(true)
+      yield* TestClock.adjust(seconds(1) - 1)
+      yield* settle
+      expect(isSome(yield* cache.get(kid, "RS256"))).toBe(true)
+      expect(yield* idp.fetchCount).toBe(2)
+
+      // 16:01 fails again; the next attempt is 2 seconds later.
+      yield* TestClock.adjust(1)
+      yield* waitForSleepUntil(minutes(16) + seconds(3))
+      expect(yield* idp.fetchCount).toBe(3)
+      expect(isSome(yield* cache.get(kid, "RS256"))).toBe(true)
+      expect(yield* idp.fetchCount).toBe(3)
+
+      // 16:03 succeeds, and the next cycle is 16 minutes after it.
+      yield* TestClock.adjust("2 seconds")
+      yield* waitForSleepUntil(minutes(32) + seconds(3))
+      expect(yield* idp.fetchCount).toBe(4)
+      const status = yield* cache.status
+      expect(status.lastRefresh?.outcome).toBe("success")
+      expect(status.loadedAt?.getTime()).toBe(minutes(16) + seconds(3))
+      expect(status.servingStale).toBe(false)
+
+      yield* TestClock.adjust(minutes(16) - 1)
+      yield* settle
+      expect(yield* idp.fetchCount).toBe(4)
+      yield* TestClock.adjust(1)
+      yield* waitForFetches(idp, 5)
+      expect(yield* idp.fetchCount).toBe(5)
+    })))
+
+  it.scoped("refreshes in the background once 80% of the usages are recorded", () =>
+    withIdp(Effect.gen(function*() {
+      const { cache, idp, kid } = yield* makeCache({ strategy: "usage", usages: 10 })
+      yield* waitForFetches(idp, 1)
+      for (let i = 0; i < 7; i++) {
+        expect(isSome(yield* cache.get(kid, "RS256"))).toBe(true)
+        yield* cache.recordSuccess
+      }
+      yield* settle
+      expect(yield* idp.fetchCount).toBe(1)
+      expect((yield* cache.status).usesLeft).toBe(3)
+
+      expect(isSome(yield* cache.get(kid, "RS256"))).toBe(true)
+      yield* cache.recordSuccess
+      yield* waitFor("a new set", Effect.map(cache.status, (s) => s.usesLeft === 10))
+      yield* settle
+      expect(yield* idp.fetchCount).toBe(2)
+    })))
+
+  it.scoped("closing the scope interrupts the background fiber", () =>
+    withIdp(Effect.gen(function*() {
+      const idp = yield* FakeIdp.FakeIdp
+      yield* Effect.scoped(Effect.gen(function*() {
+        const source = yield* JwksSource.http(idp.jwksUri)
+        yield* JwksCache.make(source, { backgroundRefreshJitter: 0 })
+        yield* waitForSleepUntil(minutes(16))
+      }))
+      expect(yield* idp.fetchCount).toBe(1)
+      yield* TestClock.adjust("2 hours")
+      yield* settle
+      expect(yield* idp.fetchCount).toBe(1)
+    })))
+})
+
+// Single flight, unknown kids, backoff -----------------------------------------------------------------------------
+
+describe("JwksCache fetches", () => {
+  it.scoped("1000 concurrent cold gets share one fetch", () =>
+    withIdp(Effect.gen(function*() {
+      const { cache, idp, kid } = yield* makeCache({ backgroundRefresh: false })
+      const keys = yield* Effect.all(Array.from({ length: 1000 }, () => cache.get(kid, "RS256")), {
+        concurrency: "unbounded"
+      })
+      expect(keys.every(isSome)).toBe(true)
+      expect(yield* idp.fetchCount).toBe(1)
+      expect((yield* cache.status).fetches).toBe(1)
+    })))
+
+  it.scoped("1000 concurrent cold gets share the background fiber's slow fetch", () =>
+    withIdp(Effect.gen(function*() {
+      const idp = yield* FakeIdp.FakeIdp
+      yield* idp.setFault(FakeIdp.Fault.latency("1 second"))
+      const { cache, kid } = yield* makeCache()
+      const fiber = yield* Effect.fork(
+        Effect.all(Array.from({ length: 1000 }, () => cache.get(kid, "RS256")), { concurrency: "unbounded" })
+      )
+      yield* waitForSleepUntil(seconds(1))
+      yield* settle
+      expect(yield* idp.fetchCount).toBe(1)
+      yield* TestClock.adjust("1 second")
+      const keys = yield* Fiber.join(fiber)
+      expect(keys.every(isSome)).toBe(true)
+      expect(yield* idp.fetchCount).toBe(1)
+    })))
+
+  it.scoped("a kid from a rotation triggers one refetch that the get waits for", () =>
+    withIdp(Effect.gen(function*() {
+      const { cache, idp, kid } = yield* makeCache({ backgroundRefresh: false })
+      expect(isSome(yield* cache.get(kid, "RS256"))).toBe(true)
+      const rotated = yield* idp.rotate("replace")
+      const key = yield* cache.get(rotated, "RS256")
+      expect(Option.map(key, (k) => k.kid)).toEqual(Option.some(rotated))
+      expect(yield* idp.fetchCount).toBe(2)
+      // The old key went with the rotation, and its lookup is throttled.
+      expect(yield* cache.get(kid, "RS256")).toEqual(Option.none())
+      expect(yield* idp.fetchCount).toBe(2)
+      expect((yield* cache.status).keyIds).toEqual([rotated])
+    })))
+
+  it.scoped("100 forged kids within 30 seconds cause one refetch; the next window allows one more", () =>
+    withIdp(Effect.gen(function*() {
+      const { cache, idp, kid } = yield* makeCache({ backgroundRefresh: false })
+      expect(isSome(yield* cache.get(kid, "RS256"))).toBe(true)
+      expect(yield* idp.fetchCount).toBe(1)
+      for (let i = 0; i < 100; i++) {
+        expect(yield* cache.get(`forged-${i}`, "RS256")).toEqual(Option.none())
+        yield* TestClock.adjust(290)
+      }
+      expect(yield* idp.fetchCount).toBe(2)
+      // 29.999 seconds after the refetch: still throttled.
+      yield* TestClock.adjust(seconds(30) - 1 - 100 * 290)
+      expect(yield* cache.get("forged-late", "RS256")).toEqual(Option.none())
+      expect(yield* idp.fetchCount).toBe(2)
+      yield* TestClock.adjust(1)
+      expect(yield* cache.get("forged-next-window", "RS256")).toEqual(Option.none())
+      expect(yield* idp.fetchCount).toBe(3)
+      expect(isSome(yield* cache.get(kid, "RS256"))).toBe(true)
+      expect(yield* idp.fetchCount).toBe(3)
+    })))
+
+  it.scoped("100 concurrent forged kids cause one refetch", () =>
+    withIdp(Effect.gen(function*() {
+      const { cache, idp, kid } = yield* makeCache({ backgroundRefresh: false })
+      expect(isSome(yield* cache.get(kid, "RS256"))).toBe(true)
+      const keys = yield* Effect.all(
+        Array.from({ length: 100 }, (_, i) => cache.get(`forged-${i}`, "RS256")),
+        { concurrency: "unbounded" }
+      )
+      expect(keys.every(Option.isNone)).toBe(true)
+      expect(yield* idp.fetchCount).toBe(2)
+    })))
+
+  it.scoped("a down IdP is retried with exponential backoff, not by every request", () =>
+    withIdp(Effect.gen(function*() {
+      const idp = yield* FakeIdp.FakeIdp
+      yield* idp.setFault(FakeIdp.Fault.status(500))
+      const { cache, kid } = yield* makeCache({
+        backgroundRefresh: false,
+        retry: Schedule.exponential("1 second")
+      })
+      const tryGet = Effect.flip(cache.get(kid, "RS256"))
+
+      // The first second: a burst and a steady stream of requests, one fetch.
+      const burst = yield* Effect.all(Array.from({ length: 100 }, () => tryGet), { concurrency: "unbounded" })
+      for (const error of burst) expectJwksError(error, "HttpStatus")
+      for (let i = 0; i < 9; i++) {
+        yield* TestClock.adjust(100)
+        expectJwksError(yield* tryGet, "HttpStatus")
+      }
+      expect(yield* idp.fetchCount).toBe(1)
+
+      // A request every 100 ms for 16 seconds: fetches at 1, 3, 7 and 15 seconds.
+      const fetchedAt: Array<number> = [0]
+      for (let t = seconds(1); t <= seconds(16); t += 100) {
+        yield* TestClock.adjust(t - (yield* TestClock.currentTimeMillis))
+        const before = yield* idp.fetchCount
+        expectJwksError(yield* tryGet, "HttpStatus")
+        if ((yield* idp.fetchCount) > before) fetchedAt.push(t)
+      }
+      expect(fetchedAt).toEqual([0, seconds(1), seconds(3), seconds(7), seconds(15)])
+
+      // The IdP is back, but the backoff holds until 15 + 16 seconds.
+      yield* idp.setFault(undefined)
+      yield* TestClock.adjust(seconds(31) - 1 - (yield* TestClock.currentTimeMillis))
+      expectJwksError(yield* tryGet, "HttpStatus")
+      expect(yield* idp.fetchCount).toBe(5)
+      yield* TestClock.adjust(1)
+      expect(isSome(yield* cache.get(kid, "RS256"))).toBe(true)
+      expect(yield* idp.fetchCount).toBe(6)
+    })))
+})
+
+// Stale-if-error and hostile responses -----------------------------------------------------------------------------
+
+describe("JwksCache failures", () => {
+  it.scoped("serves the last good set for up to maxStale (1 hour) past its expiry while the IdP is down", () =>
+    withIdp(Effect.gen(function*() {
+      const { cache, idp, kid } = yield* makeCache({
+        strategy: "time",
+        interval: "20 minutes",
+        backgroundRefresh: false
+      })
+      expect(isSome(yield* cache.get(kid, "RS256"))).toBe(true)
+      yield* idp.setFault(FakeIdp.Fault.status(500))
+
+      yield* TestClock.adjust("25 minutes")
+      expect(isSome(yield* cache.get(kid, "RS256"))).toBe(true)
+      expect(yield* idp.fetchCount).toBe(2)
+      const status = yield* cache.status
+      expect(status.servingStale).toBe(true)
+      expect(status.fresh).toBe(false)
+
+      yield* TestClock.adjust(minutes(20 + 60) - 1 - minutes(25))
+      expect(isSome(yield* cache.get(kid, "RS256"))).toBe(true)
+      yield* TestClock.adjust(1)
+      const error = yield* Effect.flip(cache.get(kid, "RS256"))
+      expectJwksError(error, "Stale")
+
+      // The IdP recovers: fresh keys again, no longer stale.
+      yield* idp.setFault(undefined)
+      yield* TestClock.adjust("1 minute")
+      expect(isSome(yield* cache.get(kid, "RS256"))).toBe(true)
+      expect((yield* cache.status).servingStale).toBe(false)
+      expect((yield* cache.status).fresh).toBe(true)
+    })))
+
+  it.scoped("a custom maxStale is honoured", () =>
+    withIdp(Effect.gen(function*() {
+      const { cache, idp, kid } = yield* makeCache({
+        strategy: "time",
+        interval: "20 minutes",
+        backgroundRefresh: false,
+        maxStale: "5 minutes"
+      })
+      expect(isSome(yield* cache.get(kid, "RS256"))).toBe(true)
+      yield* idp.setFault(FakeIdp.Fault.status(500))
+      yield* TestClock.adjust(minutes(25) - 1)
+      expect(isSome(yield* cache.get(kid, "RS256"))).toBe(true)
+      expect((yield* cache.status).servingStale).toBe(true)
+      yield* TestClock.adjust(1)
+      expectJwksError(yield* Effect.flip(cache.get(kid, "RS256")), "Stale")
+    })))
+
+  const hostile: ReadonlyArray<readonly [string, FakeIdp.Fault, JwksError["reason"]]> = [
+    ["status 500", FakeIdp.Fault.status(500), "HttpStatus"],
+    ["a hang", FakeIdp.Fault.hang, "Timeout"],
+    ["invalid JSON", FakeIdp.Fault.invalidJson, "InvalidJson"],
+    ["a wrong shape", FakeIdp.Fault.wrongShape, "InvalidShape"],
+    ["an empty set", FakeIdp.Fault.emptySet, "EmptyKeySet"],
+    ["an oversized body", FakeIdp.Fault.oversized(600_000), "TooLarge"]
+  ]
+  for (const [name, fault, reason] of hostile) {
+    it.scoped(`${name} fails the refresh with ${reason} and keeps the last good set`, () =>
+      withIdp(Effect.gen(function*() {
+        const { cache, idp, kid } = yield* makeCache({ backgroundRefresh: false })
+        expect(isSome(yield* cache.get(kid, "RS256"))).toBe(true)
+        yield* TestClock.adjust("1 minute")
+        yield* idp.failNext(fault)
+        const fiber = yield* Effect.fork(Effect.flip(cache.refresh))
+        if (fault._tag === "Hang") {
+          // The source's 5 second timeout, on the TestClock.
+          yield* waitForSleepUntil(minutes(1) + seconds(5))
+          yield* TestClock.adjust(seconds(5) - 1)
+          yield* settle
+          expect(fiber.unsafePoll()).toBeNull()
+          yield* TestClock.adjust(1)
+        }
+        expectJwksError(yield* Fiber.join(fiber), reason)
+        expect(yield* idp.fetchCount).toBe(2)
+        expect((yield* cache.status).lastRefresh?.outcome).toBe("failure")
+        expect(isSome(yield* cache.get(kid, "RS256"))).toBe(true)
+        expect(yield* idp.fetchCount).toBe(2)
+        expect((yield* cache.status).keyIds).toEqual([kid])
+      })))
+  }
+})
+
+// Settings ---------------------------------------------------------------------------------------------------------
+
+describe("JwksCache settings", () => {
+  const invalid: ReadonlyArray<readonly [string, JwksCache.Options, string]> = [
+    ["threshold 0", { backgroundRefreshThreshold: 0 }, "backgroundRefreshThreshold"],
+    ["threshold 1.5", { backgroundRefreshThreshold: 1.5 }, "backgroundRefreshThreshold"],
+    ["threshold -1", { backgroundRefreshThreshold: -1 }, "backgroundRefreshThreshold"],
+    ["threshold NaN", { backgroundRefreshThreshold: Number.NaN }, "backgroundRefreshThreshold"],
+    ["jitter 0.9", { backgroundRefreshJitter: 0.9 }, "backgroundRefreshJitter"],
+    ["usages 0", { usages: 0 }, "usages"],
+    ["usages 1.5", { usages: 1.5 }, "usages"],
+    ["interval 0", { interval: 0 }, "interval"],
+    ["interval -5 minutes", { interval: "-5 minutes" }, "interval"],
+    ["interval -1000 (ms)", { interval: -1000 }, "interval"],
+    ["interval Infinity", { interval: Number.POSITIVE_INFINITY }, "interval"],
+    ["maxStale -1000 (ms)", { maxStale: -1000 }, "maxStale"],
+    ["maxStale -5 minutes", { maxStale: "-5 minutes" }, "maxStale"],
+    ["maxStale Infinity", { maxStale: Duration.infinity }, "maxStale"],
+    ["unknownKidThrottle -1 second", { unknownKidThrottle: "-1 second" }, "unknownKidThrottle"],
+    ["strategy sometimes", { strategy: "sometimes" as CacheStrategy.Kind }, "strategy"]
+  ]
+  for (const [name, options, path] of invalid) {
+    it.scoped(`rejects ${name} with a ConfigError naming ${path}`, () =>
+      Effect.gen(function*() {
+        const result = yield* Effect.either(JwksCache.make(JwksSource.fromKeySet({ keys: [] }), options))
+        expect(Either.isLeft(result)).toBe(true)
+        const error = Either.flip(result).pipe(Either.getOrUndefined)
+        expect(ConfigError.isConfigError(error)).toBe(true)
+        expect(ConfigError.isConfigError(error) && ConfigError.isInvalidData(error) && error.path).toEqual([path])
+      }))
+  }
+
+  it.scoped("accepts the edges of the ranges", () =>
+    Effect.gen(function*() {
+      const source = JwksSource.fromKeySet({ keys: [] })
+      for (
+        const options of [
+          { backgroundRefreshThreshold: 1 },
+          { backgroundRefreshThreshold: 0.01 },
+          { backgroundRefreshJitter: 0 },
+          { backgroundRefreshJitter: 0.5 },
+          { usages: 1 },
+          { maxStale: 0 },
+          { interval: 1 }
+        ] satisfies ReadonlyArray<JwksCache.Options>
+      ) {
+        yield* JwksCache.make(source, { ...options, backgroundRefresh: false })
+      }
+    }))
+
+  // `ConfigProvider.fromEnv` splits names on "_"; a map provider standing in for the environment must do the same.
+  const env = (entries: ReadonlyArray<readonly [string, string]>) =>
+    ConfigProvider.fromMap(new Map(entries), { pathDelim: "_" })
+
+  it.scoped("reads its options from JWKS_CACHE_* configuration", () =>
+    withIdp(Effect.gen(function*() {
+      const provider = env([["JWKS_CACHE_STRATEGY", "time"], ["JWKS_CACHE_INTERVAL", "5 minutes"]])
+      const options = yield* Effect.withConfigProvider(JwksCache.config, provider)
+      expect(options.strategy).toBe("time")
+      expect(options.interval === undefined ? undefined : Duration.toMillis(Duration.decode(options.interval))).toBe(
+        minutes(5)
+      )
+      expect(options.usages).toBeUndefined()
+
+      const idp = yield* FakeIdp.FakeIdp
+      const status = yield* Effect.gen(function*() {
+        const cache = yield* JwksCache.JwksCache
+        expect(isSome(yield* cache.get(yield* idp.currentKid, "RS256"))).toBe(true)
+        return yield* cache.status
+      }).pipe(
+        Effect.provide(
+          JwksCache.layerConfig({ backgroundRefresh: false }).pipe(Layer.provide(JwksSource.layerHttp(idp.jwksUri)))
+        ),
+        Effect.withConfigProvider(provider)
+      )
+      expect(status.strategy).toBe("Time")
+      expect(status.interval === undefined ? undefined : Duration.toMillis(status.interval)).toBe(minutes(5))
+      expect(status.usesLeft).toBeUndefined()
+      expect(status.backgroundRefresh).toBe(false)
+      expect(status.expiresAt?.getTime()).toBe(minutes(5))
+    })))
+
+  it.scoped("a bad configuration value fails with a ConfigError", () =>
+    withIdp(Effect.gen(function*() {
+      const provider = env([["JWKS_CACHE_BACKGROUND_REFRESH_THRESHOLD", "2"]])
+      const error = yield* Effect.flip(Effect.withConfigProvider(JwksCache.config, provider))
+      expect(ConfigError.isConfigError(error)).toBe(true)
+      expect(String(error)).toContain("backgroundRefreshThreshold")
+
+      const idp = yield* FakeIdp.FakeIdp
+      const exit = yield* Effect.exit(
+        Effect.void.pipe(
+          Effect.provide(JwksCache.layerConfig().pipe(Layer.provide(JwksSource.layerHttp(idp.jwksUri)))),
+          Effect.withConfigProvider(provider)
+        )
+      )
+      expect(Exit.isFailure(exit)).toBe(true)
+      expect(yield* idp.fetchCount).toBe(0)
+    })))
+})
+
+// Observability ----------------------------------------------------------------------------------------------------
+
+describe("JwksCache observability", () => {
+  it.scoped("logs one background cycle with the seed's wording and levels, and warns when it fails", () => {
+    const entries: Array<{ readonly level: string; readonly message: string }> = []
+    const logger = Logger.make(({ logLevel, message }) => {
+      const first = Array.isArray(message) ? message[0] : message
+      entries.push({ level: logLevel.label, message: String(first) })
+    })
+    const index = (level: string, message: string) =>
+      entries.findIndex((entry) => entry.level === level && entry.message === message)
+    return withIdp(Effect.gen(function*() {
+      const { idp } = yield* makeCache({ backgroundRefreshJitter: 0 })
+      yield* waitForSleepUntil(minutes(16))
+
+      const scheduled = index("DEBUG", "Background JWKS refresh task scheduled")
+      const performing = index("INFO", "Performing background JWKS refresh")
+      const loaded = index("DEBUG", "JWKS loaded")
+      const completed = index("INFO", "Background JWKS refresh completed")
+      const wait = entries.findIndex((entry) =>
+        entry.level === "DEBUG" && entry.message.startsWith("Background refresh will wait")
+      )
+      expect(scheduled).toBeGreaterThanOrEqual(0)
+      expect(performing).toBeGreaterThan(scheduled)
+      expect(loaded).toBeGreaterThan(performing)
+      expect(completed).toBeGreaterThan(loaded)
+      expect(wait).toBeGreaterThan(completed)
+      expect(entries[wait]!.message).toBe("Background refresh will wait 960 seconds")
+      expect(index("WARN", "Background JWKS refresh failed")).toBe(-1)
+
+      yield* idp.failNext(FakeIdp.Fault.status(500))
+      yield* TestClock.adjust("16 minutes")
+      yield* waitFor("the failure warning", Effect.sync(() => index("WARN", "Background JWKS refresh failed") >= 0))
+      expect(index("INFO", "Background JWKS refresh completed")).toBe(completed)
+    })).pipe(
+      Logger.withMinimumLogLevel(LogLevel.Debug),
+      Effect.provide(Logger.replace(Logger.defaultLogger, logger))
+    )
+  })
+
+  it.scoped("status reports the key ids, load time, expiry, uses left and freshness", () =>
+    withIdp(Effect.gen(function*() {
+      const { cache, idp, kid } = yield* makeCache({
+        strategy: "both",
+        interval: "20 minutes",
+        usages: 10,
+        backgroundRefresh: false
+      })
+      const cold = yield* cache.status
+      expect(cold).toMatchObject({
+        source: idp.jwksUri,
+        strategy: "Both",
+        keyIds: [],
+        loadedAt: undefined,
+        expiresAt: undefined,
+        usesLeft: undefined,
+        fresh: false,
+        servingStale: false,
+        lastRefresh: undefined,
+        fetches: 0
+      })
+
+      yield* TestClock.adjust("1 minute")
+      const rotated = yield* idp.rotate("overlap")
+      for (let i = 0; i < 3; i++) {
+        expect(isSome(yield* cache.get(kid, "RS256"))).toBe(true)
+        yield* cache.recordSuccess
+      }
+      const warm = yield* cache.status
+      expect(warm.keyIds).toEqual([kid, rotated])
+      expect(warm.loadedAt?.getTime()).toBe(minutes(1))
+      expect(warm.expiresAt?.getTime()).toBe(minutes(21))
+      expect(warm.usesLeft).toBe(7)
+      expect(warm.fresh).toBe(true)
+      expect(warm.fetches).toBe(1)
+      expect(warm.lastRefresh).toEqual({ at: new Date(minutes(1)), outcome: "success" })
+
+      yield* TestClock.adjust("20 minutes")
+      const expired = yield* cache.status
+      expect(expired.fresh).toBe(false)
+      expect(expired.servingStale).toBe(false)
+    })))
+})

@@ -1,0 +1,929 @@
+import type * as HttpClient from "@effect/platform/HttpClient"
+import { describe, expect, it } from "@effect/vitest"
+import * as Cause from "effect/Cause"
+import * as ConfigError from "effect/ConfigError"
+import * as Effect from "effect/Effect"
+import * as Layer from "effect/Layer"
+import type * as Scope from "effect/Scope"
+import * as TestClock from "effect/TestClock"
+import { CompactSign, type CryptoKey, exportJWK, exportSPKI, generateKeyPair, importJWK, type JWK, SignJWT } from "jose"
+import * as JwksCache from "../src/JwksCache.js"
+import { isJwksError } from "../src/JwksError.js"
+import * as JwksSource from "../src/JwksSource.js"
+import { Principal } from "../src/Principal.js"
+import * as FakeIdp from "../src/testing/FakeIdp.js"
+import { isTokenValidationError, TokenValidationError } from "../src/TokenValidationError.js"
+import * as TokenValidator from "../src/TokenValidator.js"
+
+type Reason = TokenValidationError["reason"]
+
+// --- token surgery -------------------------------------------------------------------------------------------------
+
+const b64 = (value: string | Uint8Array): string => Buffer.from(value).toString("base64url")
+const json64 = (value: unknown): string => b64(JSON.stringify(value))
+const segmentsOf = (token: string): [string, string, string] => {
+  const [header, payload, signature] = token.split(".")
+  return [header!, payload!, signature!]
+}
+const decodeJson = (segment: string): Record<string, unknown> =>
+  JSON.parse(Buffer.from(segment, "base64url").toString("utf8")) as Record<string, unknown>
+
+const alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
+
+/**
+ * The same bytes in another base64url spelling: `unused` goes into the low bits of the last character that decoders
+ * ignore (there are some when the length is 4n + 2 or 4n + 3).
+ */
+const respell = (segment: string, unused: number): string => {
+  const mask = segment.length % 4 === 2 ? 0b1111 : segment.length % 4 === 3 ? 0b11 : 0
+  const last = alphabet.indexOf(segment[segment.length - 1]!)
+  return segment.slice(0, -1) + alphabet[(last & ~mask) | (unused & mask)]
+}
+
+/** The token with its header re-encoded after `change`, payload and signature kept. */
+const withHeader = (token: string, change: (header: Record<string, unknown>) => Record<string, unknown>): string => {
+  const [header, payload, signature] = segmentsOf(token)
+  return `${json64(change(decodeJson(header)))}.${payload}.${signature}`
+}
+
+/** The token with its claims re-encoded after `change`, header and signature kept. */
+const withClaims = (token: string, change: (claims: Record<string, unknown>) => Record<string, unknown>): string => {
+  const [header, payload, signature] = segmentsOf(token)
+  return `${header}.${json64(change(decodeJson(payload)))}.${signature}`
+}
+
+// --- fixtures ------------------------------------------------------------------------------------------------------
+
+/** A validator over a fresh FakeIdp's JWKS URL. Background refresh is off unless asked for, so fetches are exact. */
+const setup = (options: Partial<TokenValidator.Options> = {}, cacheOptions: JwksCache.Options = {}) =>
+  Effect.gen(function*() {
+    const idp = yield* FakeIdp.FakeIdp
+    const source = yield* JwksSource.http(idp.jwksUri)
+    const cache = yield* JwksCache.make(source, { backgroundRefresh: false, ...cacheOptions })
+    const validator = yield* TokenValidator.make(TokenValidator.fromCache(cache), {
+      issuer: idp.issuer,
+      audience: idp.audience,
+      ...options
+    })
+    return { idp, cache, validator }
+  })
+
+/** A key pair of our own, published through a static source, to sign payloads that `FakeIdp` cannot (raw bytes). */
+const localIssuer = "https://local.example.test"
+const localAudience = "local-api"
+const localSetup = (options: Partial<TokenValidator.Options> = {}) =>
+  Effect.gen(function*() {
+    const { privateKey, publicKey } = yield* Effect.promise(() => generateKeyPair("RS256", { extractable: true }))
+    const jwk = yield* Effect.promise(() => exportJWK(publicKey))
+    const cache = yield* JwksCache.make(
+      JwksSource.fromKeySet({ keys: [{ ...jwk, kid: "local", alg: "RS256", use: "sig" }] }),
+      { backgroundRefresh: false }
+    )
+    const validator = yield* TokenValidator.make(TokenValidator.fromCache(cache), {
+      issuer: localIssuer,
+      audience: localAudience,
+      ...options
+    })
+    const signRaw = (payload: string | Uint8Array, header: Record<string, unknown> = {}) =>
+      Effect.promise(() =>
+        new CompactSign(typeof payload === "string" ? new TextEncoder().encode(payload) : payload)
+          .setProtectedHeader({ alg: "RS256", kid: "local", ...header })
+          .sign(privateKey)
+      )
+    return { validator, signRaw, privateKey: privateKey as CryptoKey }
+  })
+
+const test = <A, E>(
+  name: string,
+  body: () => Effect.Effect<A, E, FakeIdp.FakeIdp | HttpClient.HttpClient | Scope.Scope>
+) => it.scoped(name, () => Effect.asVoid(body()).pipe(Effect.provide(FakeIdp.layerTest())))
+
+// --- assertions ----------------------------------------------------------------------------------------------------
+
+/** Neither the token nor any long piece of it (its signature above all) shows in what an error prints. */
+const expectNoLeak = (error: Error, token: string) => {
+  const printed = [error.message, String(error), Cause.pretty(Cause.fail(error))]
+  const secrets = [token, ...token.split(".")].filter((secret) => secret.length >= 16)
+  for (const text of printed) {
+    for (const secret of secrets) {
+      expect(text.includes(secret), `error text leaks ${secret.slice(0, 24)}...`).toBe(false)
+    }
+  }
+}
+
+/** Validates, expects a `TokenValidationError` of `reason` (never a success, a defect or a `JwksError`). */
+const refused = (validator: TokenValidator.Service, token: string, reason: Reason) =>
+  Effect.gen(function*() {
+    const error = yield* Effect.flip(validator.validate(token))
+    expect(isTokenValidationError(error), `expected a TokenValidationError, got ${String(error)}`).toBe(true)
+    const tokenError = error as TokenValidationError
+    expect(tokenError.reason, tokenError.message).toBe(reason)
+    expect(tokenError.message.startsWith(`${reason}: `)).toBe(true)
+    expectNoLeak(tokenError, token)
+    return tokenError
+  })
+
+const fetches = Effect.flatMap(FakeIdp.FakeIdp, (idp) => idp.fetchCount)
+
+// --- tests ---------------------------------------------------------------------------------------------------------
+
+describe("TokenValidator", () => {
+  describe("Principal", () => {
+    test("a good token becomes a Principal with every field", () =>
+      Effect.gen(function*() {
+        const { idp, validator } = yield* setup()
+        const token = yield* idp.sign({
+          sub: "alice",
+          preferred_username: "alice.p",
+          username: "alice.u",
+          name: "Alice",
+          email: "alice@example.test",
+          groups: ["admin", "dev"],
+          scope: "read  write",
+          client_id: "web-app"
+        })
+        const principal = yield* validator.validate(token)
+        expect(principal).toBeInstanceOf(Principal)
+        expect(principal.id).toBe("alice")
+        expect(principal.name).toBe("alice.p")
+        expect(principal.email).toBe("alice@example.test")
+        expect(principal.groups).toEqual(["admin", "dev"])
+        expect(principal.scopes).toEqual(["read", "write"])
+        expect(principal.tokenType).toBe("access")
+        expect(principal.clientId).toBe("web-app")
+        expect(principal.isMachine).toBe(false)
+        expect(principal.issuer).toBe(idp.issuer)
+        expect(principal.expiresAt).toEqual(new Date(3600 * 1000))
+        expect(principal.hasGroup("admin")).toBe(true)
+        expect(principal.hasScope("write")).toBe(true)
+        expect(principal.hasScope("delete")).toBe(false)
+        expect(principal.claims).toEqual({
+          iss: idp.issuer,
+          aud: idp.audience,
+          sub: "alice",
+          iat: 0,
+          exp: 3600,
+          preferred_username: "alice.p",
+          username: "alice.u",
+          name: "Alice",
+          email: "alice@example.test",
+          groups: ["admin", "dev"],
+          scope: "read  write",
+          client_id: "web-app"
+        })
+        expect(yield* fetches).toBe(1)
+      }))
+
+    test("name falls back from preferred_username to username, name, then email", () =>
+      Effect.gen(function*() {
+        const { idp, validator } = yield* setup()
+        const nameOf = (claims: Record<string, unknown>) =>
+          Effect.map(Effect.flatMap(idp.sign(claims), validator.validate), (principal) => principal.name)
+        expect(yield* nameOf({ preferred_username: "", username: "u", name: "N", email: "e@x" })).toBe("u")
+        expect(yield* nameOf({ name: "N", email: "e@x" })).toBe("N")
+        expect(yield* nameOf({ username: 42, email: "e@x" })).toBe("e@x")
+        expect(yield* nameOf({})).toBeUndefined()
+      }))
+
+    test("the username and groups claims can be configured", () =>
+      Effect.gen(function*() {
+        const { idp, validator } = yield* setup({ principal: { username: ["upn"], groups: "roles" } })
+        const principal = yield* Effect.flatMap(
+          idp.sign({ upn: "alice@corp", preferred_username: "ignored", roles: "Reader", groups: ["ignored"] }),
+          validator.validate
+        )
+        expect(principal.name).toBe("alice@corp")
+        expect(principal.groups).toEqual(["Reader"])
+      }))
+
+    test("scopes come from a scope string, an scp string or an scp array", () =>
+      Effect.gen(function*() {
+        const { idp, validator } = yield* setup()
+        const scopesOf = (claims: Record<string, unknown>) =>
+          Effect.map(Effect.flatMap(idp.sign(claims), validator.validate), (principal) => principal.scopes)
+        expect(yield* scopesOf({ scope: "openid profile" })).toEqual(["openid", "profile"])
+        expect(yield* scopesOf({ scp: "User.Read Mail.Send" })).toEqual(["User.Read", "Mail.Send"])
+        expect(yield* scopesOf({ scp: ["a", "b", 3] })).toEqual(["a", "b"])
+        expect(yield* scopesOf({ scope: "from-scope", scp: ["from-scp"] })).toEqual(["from-scope"])
+        expect(yield* scopesOf({})).toEqual([])
+      }))
+
+    test("the client id is client_id, else azp, else appid; the id falls back to it without sub", () =>
+      Effect.gen(function*() {
+        const { idp, validator } = yield* setup()
+        const principalOf = (claims: Record<string, unknown>) => Effect.flatMap(idp.sign(claims), validator.validate)
+        expect((yield* principalOf({ client_id: "a", azp: "b", appid: "c" })).clientId).toBe("a")
+        expect((yield* principalOf({ azp: "b", appid: "c" })).clientId).toBe("b")
+        expect((yield* principalOf({ appid: "c" })).clientId).toBe("c")
+        expect((yield* principalOf({})).clientId).toBeUndefined()
+        const machine = yield* principalOf({ sub: undefined, client_id: "svc" })
+        expect(machine.id).toBe("svc")
+      }))
+
+    test("machine-to-machine tokens are recognised", () =>
+      Effect.gen(function*() {
+        const { idp, validator } = yield* setup()
+        const isMachine = (claims: Record<string, unknown>) =>
+          Effect.map(Effect.flatMap(idp.sign(claims), validator.validate), (principal) => principal.isMachine)
+        // client credentials: an access token without a user
+        expect(yield* isMachine({ sub: undefined, client_id: "svc", scope: "jobs:run" })).toBe(true)
+        expect(yield* isMachine({ sub: "svc", client_id: "svc" })).toBe(true)
+        // Entra ID app-only tokens
+        expect(yield* isMachine({ sub: "object-id", appid: "svc", idtyp: "app" })).toBe(true)
+        // Auth0
+        expect(yield* isMachine({ sub: "svc@clients", azp: "svc", gty: "client-credentials" })).toBe(true)
+        // users
+        expect(yield* isMachine({ sub: "alice", client_id: "web-app", scope: "read" })).toBe(false)
+        expect(yield* isMachine({ sub: "alice" })).toBe(false)
+        // an id token whose sub happens to be its azp is still not an access token
+        expect(yield* isMachine({ sub: "svc", azp: "svc", nonce: "n" })).toBe(false)
+      }))
+
+    test("the token type is reported", () =>
+      Effect.gen(function*() {
+        const { idp, validator } = yield* setup()
+        const typeOf = (claims: Record<string, unknown>, header?: Record<string, unknown>) =>
+          Effect.map(
+            Effect.flatMap(idp.sign(claims, header === undefined ? {} : { header }), validator.validate),
+            (principal) => principal.tokenType
+          )
+        expect(yield* typeOf({ token_use: "id" })).toBe("id")
+        expect(yield* typeOf({ nonce: "n" })).toBe("id")
+        expect(yield* typeOf({ token_use: "access" })).toBe("access")
+        expect(yield* typeOf({}, { typ: "at+jwt" })).toBe("access")
+        expect(yield* typeOf({})).toBe("unknown")
+      }))
+  })
+
+  describe("one test per reason", () => {
+    test("Malformed: not three segments", () =>
+      Effect.gen(function*() {
+        const { idp, validator } = yield* setup()
+        const token = yield* idp.sign({})
+        const [header, payload, signature] = segmentsOf(token)
+        for (
+          const bad of [
+            "",
+            "abc",
+            `${header}.${payload}`,
+            `${header}.${payload}.${signature}.${signature}`,
+            `${header}..${payload}.${signature}`,
+            `.${payload}.${signature}`,
+            ` ${token}`,
+            `${token}\n`,
+            `Bearer ${token}`
+          ]
+        ) {
+          yield* refused(validator, bad, "Malformed")
+        }
+        // nothing malformed reaches the key set
+        expect(yield* fetches).toBe(0)
+      }))
+
+    test("Malformed: a header that is not base64url of UTF-8 JSON", () =>
+      Effect.gen(function*() {
+        const { idp, validator } = yield* setup()
+        const [, payload, signature] = segmentsOf(yield* idp.sign({}))
+        for (
+          const header of [
+            "e30=", // padding is not base64url
+            "eyJhbGciOiJSUzI1NiJ9a", // an impossible length (4n + 1)
+            respell(b64("{\"alg\":\"RS256\"} "), 1), // non-zero unused bits: not canonical
+            b64(new Uint8Array([0xff, 0xfe, 0xfd])), // not UTF-8
+            b64("{\"alg\":\"RS256\""), // truncated JSON
+            b64("alg=RS256")
+          ]
+        ) {
+          yield* refused(validator, `${header}.${payload}.${signature}`, "Malformed")
+        }
+        expect(yield* fetches).toBe(0)
+      }))
+
+    test("Malformed: a header that is JSON but not an object with a string alg", () =>
+      Effect.gen(function*() {
+        const { idp, validator } = yield* setup()
+        const [, payload, signature] = segmentsOf(yield* idp.sign({}))
+        for (const header of [[], ["RS256"], "RS256", 42, null, true, {}, { alg: 256 }, { alg: "RS256", kid: 7 }]) {
+          yield* refused(validator, `${json64(header)}.${payload}.${signature}`, "Malformed")
+        }
+        expect(yield* fetches).toBe(0)
+      }))
+
+    test("Malformed: a header with a __proto__ member", () =>
+      Effect.gen(function*() {
+        const { idp, validator } = yield* setup()
+        const token = yield* idp.sign({})
+        const [header, payload, signature] = segmentsOf(token)
+        const poisoned = Buffer.from(header, "base64url").toString("utf8").replace(/}$/, ",\"__proto__\":{\"typ\":1}}")
+        yield* refused(validator, `${b64(poisoned)}.${payload}.${signature}`, "Malformed")
+        expect(TokenValidator.peekHeader(`${b64(poisoned)}.${payload}.${signature}`)._tag).toBe("None")
+      }))
+
+    test("Malformed: claims that are not JSON, not UTF-8, or not an object", () =>
+      Effect.gen(function*() {
+        const { signRaw, validator } = yield* localSetup()
+        for (
+          const payload of [
+            "not json",
+            "{\"iss\":",
+            new Uint8Array([0x7b, 0xff, 0x7d]),
+            "null",
+            "42",
+            "\"claims\"",
+            ""
+          ]
+        ) {
+          yield* refused(validator, yield* signRaw(payload), "Malformed")
+        }
+      }))
+
+    test("Malformed: a registered claim of the wrong type, never accepted", () =>
+      Effect.gen(function*() {
+        const { idp, validator } = yield* setup()
+        for (
+          const claims of [
+            { exp: "3600" },
+            { exp: null },
+            { exp: [3600] },
+            { iss: { url: idp.issuer } },
+            { aud: 42 },
+            { aud: [idp.audience, 42] },
+            { sub: 7 },
+            { nbf: "0" },
+            { iat: false },
+            { client_id: ["a"] },
+            { token_use: 1 }
+          ]
+        ) {
+          yield* refused(validator, yield* idp.sign(claims), "Malformed")
+        }
+      }))
+
+    test("Malformed: a non-finite exp in the raw JSON", () =>
+      Effect.gen(function*() {
+        const { signRaw, validator } = yield* localSetup()
+        for (const exp of ["1e400", "-1e400"]) {
+          const payload = `{"iss":"${localIssuer}","aud":"${localAudience}","sub":"s","exp":${exp}}`
+          yield* refused(validator, yield* signRaw(payload), "Malformed")
+        }
+        const fine = yield* signRaw(`{"iss":"${localIssuer}","aud":"${localAudience}","sub":"s","exp":1e4}`)
+        expect((yield* validator.validate(fine)).id).toBe("s")
+      }))
+
+    test("Malformed: signed claims with a __proto__ member cannot smuggle an untyped exp", () =>
+      Effect.gen(function*() {
+        const { idp, validator } = yield* setup()
+        const token = yield* idp.sign({ exp: undefined, ...JSON.parse("{\"__proto__\":{\"exp\":\"never\"}}") })
+        expect(Buffer.from(segmentsOf(token)[1], "base64url").toString("utf8")).toContain("\"__proto__\"")
+        yield* refused(validator, token, "Malformed")
+        expect(TokenValidator.peekClaims(token)._tag).toBe("None")
+      }))
+
+    test("Malformed: a crit header, even one the signer understood", () =>
+      Effect.gen(function*() {
+        const { idp, validator } = yield* setup()
+        const token = yield* idp.sign({}, { header: { crit: ["urn:example:ext"], "urn:example:ext": true } })
+        yield* refused(validator, token, "Malformed")
+        yield* refused(validator, withHeader(yield* idp.sign({}), (h) => ({ ...h, crit: [] })), "Malformed")
+        expect(yield* fetches).toBe(0)
+      }))
+
+    test("Malformed: an unencoded payload (b64: false)", () =>
+      Effect.gen(function*() {
+        const { idp, validator } = yield* setup()
+        const token = yield* idp.sign({})
+        yield* refused(validator, withHeader(token, (h) => ({ ...h, b64: false })), "Malformed")
+        yield* refused(validator, withHeader(token, (h) => ({ ...h, b64: "false" })), "Malformed")
+        expect(yield* fetches).toBe(0)
+        // b64: true is the default spelled out; only the signature (over the changed header) is then wrong
+        yield* refused(validator, withHeader(token, (h) => ({ ...h, b64: true })), "InvalidSignature")
+      }))
+
+    test("Malformed: a signature in a non-canonical base64url spelling", () =>
+      Effect.gen(function*() {
+        const { idp, validator } = yield* setup()
+        const token = yield* idp.sign({})
+        yield* validator.validate(token)
+        const [header, payload, signature] = segmentsOf(token)
+        // an RS256 signature is 256 bytes: 342 characters, the last of which carries 2 bits and 4 unused ones
+        expect(signature.length % 4).toBe(2)
+        for (let unused = 1; unused < 16; unused++) {
+          const respelled = respell(signature, unused)
+          expect(respelled).not.toBe(signature)
+          expect(Buffer.from(respelled, "base64url")).toEqual(Buffer.from(signature, "base64url"))
+          yield* refused(validator, `${header}.${payload}.${respelled}`, "Malformed")
+        }
+        // the same for the header and the payload, padded to a length with unused bits
+        const spaced = (segment: string) =>
+          ["", " ", "  "].map((pad) => b64(Buffer.from(segment, "base64url").toString("utf8") + pad))
+            .find((respaced) => respaced.length % 4 !== 0)!
+        const spacedHeader = spaced(header)
+        const spacedPayload = spaced(payload)
+        expect(respell(spacedHeader, 0)).toBe(spacedHeader)
+        yield* refused(validator, `${respell(spacedHeader, 1)}.${payload}.${signature}`, "Malformed")
+        yield* refused(validator, `${header}.${respell(spacedPayload, 1)}.${signature}`, "Malformed")
+        expect(yield* fetches).toBe(1)
+      }))
+
+    test("TooLarge: a token over 16 KiB, before any other check", () =>
+      Effect.gen(function*() {
+        const { idp, validator } = yield* setup()
+        const token = yield* idp.sign({ padding: "x".repeat(16 * 1024) })
+        expect(token.length).toBeGreaterThan(16 * 1024)
+        yield* refused(validator, token, "TooLarge")
+        yield* refused(validator, "!".repeat(16 * 1024 + 1), "TooLarge")
+        expect(yield* fetches).toBe(0)
+      }))
+
+    test("TooLarge: a custom maxTokenBytes, inclusive", () =>
+      Effect.gen(function*() {
+        const { idp, validator } = yield* setup({ maxTokenBytes: 1024 })
+        const token = yield* idp.sign({ padding: "x".repeat(600) })
+        const small = yield* setup({ maxTokenBytes: token.length - 1 })
+        yield* refused(small.validator, token, "TooLarge")
+        const exact = yield* setup({ maxTokenBytes: token.length })
+        expect((yield* exact.validator.validate(token)).id).toBe("user-1")
+        yield* refused(validator, yield* idp.sign({ padding: "x".repeat(1024) }), "TooLarge")
+      }))
+
+    test("AlgorithmNotAllowed: an unsigned alg none token, with or without a signature", () =>
+      Effect.gen(function*() {
+        const { idp, validator } = yield* setup()
+        const kid = yield* idp.currentKid
+        const real = yield* idp.sign({ sub: "admin" })
+        const [, payload, signature] = segmentsOf(real)
+        const claims = json64({ iss: idp.issuer, aud: idp.audience, sub: "admin", exp: 3600 })
+        for (const alg of ["none", "None", "NONE", "nOnE"]) {
+          const header = json64({ alg, typ: "JWT" })
+          yield* refused(validator, `${header}.${claims}.`, "AlgorithmNotAllowed")
+          yield* refused(validator, `${header}.${payload}.`, "AlgorithmNotAllowed")
+          yield* refused(validator, `${header}.${payload}.${signature}`, "AlgorithmNotAllowed")
+          yield* refused(validator, `${json64({ alg, kid })}.${claims}.${signature}`, "AlgorithmNotAllowed")
+        }
+        expect(yield* fetches).toBe(0)
+      }))
+
+    test("AlgorithmNotAllowed: an algorithm outside the allow-list", () =>
+      Effect.gen(function*() {
+        const { idp, validator } = yield* setup()
+        const token = yield* idp.sign({})
+        for (
+          const alg of ["RS384", "RS512", "PS256", "ES256", "HS256", "EdDSA", "rs256", "RS256 ", "", "x".repeat(500)]
+        ) {
+          const error = yield* refused(validator, withHeader(token, (h) => ({ ...h, alg })), "AlgorithmNotAllowed")
+          expect(error.message.length).toBeLessThan(80)
+        }
+        expect(yield* fetches).toBe(0)
+      }))
+
+    test("AlgorithmNotAllowed: none cannot be allowed, make() refuses it", () =>
+      Effect.gen(function*() {
+        const idp = yield* FakeIdp.FakeIdp
+        const cache = yield* JwksCache.make(yield* JwksSource.http(idp.jwksUri), { backgroundRefresh: false })
+        const keys = TokenValidator.fromCache(cache)
+        const make = (options: Partial<TokenValidator.Options>) =>
+          Effect.flip(TokenValidator.make(keys, { issuer: idp.issuer, audience: idp.audience, ...options }))
+        const none = "none" as TokenValidator.SigningAlgorithm
+        for (const algorithms of [[none], ["RS256", none], ["RS256", "None" as TokenValidator.SigningAlgorithm], []]) {
+          const error = yield* make({ algorithms: algorithms as Array<TokenValidator.SigningAlgorithm> })
+          expect(ConfigError.isConfigError(error)).toBe(true)
+          expect(error._op === "InvalidData" && error.path).toEqual(["algorithms"])
+        }
+        expect(ConfigError.isConfigError(yield* make({ issuer: "" }))).toBe(true)
+        expect(ConfigError.isConfigError(yield* make({ audience: undefined }))).toBe(true)
+        expect(ConfigError.isConfigError(yield* make({ maxTokenBytes: 0 }))).toBe(true)
+      }))
+
+    test("NoMatchingKey: an unknown kid, after one refetch", () =>
+      Effect.gen(function*() {
+        const { idp, validator } = yield* setup()
+        yield* validator.validate(yield* idp.sign({}))
+        expect(yield* fetches).toBe(1)
+        yield* refused(validator, yield* idp.sign({}, { kid: "no-such-kid" }), "NoMatchingKey")
+        expect(yield* fetches).toBe(2)
+        // throttled: forged kids do not storm the IdP
+        for (let i = 0; i < 20; i++) {
+          yield* refused(validator, yield* idp.sign({}, { kid: `forged-${i}` }), "NoMatchingKey")
+        }
+        expect(yield* fetches).toBe(2)
+      }))
+
+    test("NoMatchingKey: a token without kid when two compatible keys are published", () =>
+      Effect.gen(function*() {
+        const { idp, validator } = yield* setup()
+        yield* idp.rotate("overlap")
+        expect((yield* idp.publishedKids).length).toBe(2)
+        yield* refused(validator, yield* idp.sign({}, { kid: null }), "NoMatchingKey")
+        // with its kid the same token is fine
+        expect((yield* validator.validate(yield* idp.sign({}))).id).toBe("user-1")
+      }))
+
+    test("a token without kid is accepted when exactly one key fits", () =>
+      Effect.gen(function*() {
+        const { idp, validator } = yield* setup()
+        const token = yield* idp.sign({ sub: "no-kid" }, { kid: null })
+        expect(decodeJson(segmentsOf(token)[0])).not.toHaveProperty("kid")
+        expect((yield* validator.validate(token)).id).toBe("no-kid")
+      }))
+
+    test("InvalidSignature: a tampered payload", () =>
+      Effect.gen(function*() {
+        const { idp, validator } = yield* setup()
+        const token = yield* idp.sign({ sub: "alice", groups: ["users"] })
+        yield* validator.validate(token)
+        yield* refused(validator, withClaims(token, (c) => ({ ...c, groups: ["admin"] })), "InvalidSignature")
+        yield* refused(validator, withClaims(token, (c) => ({ ...c, sub: "bob" })), "InvalidSignature")
+        yield* refused(validator, withClaims(token, (c) => ({ ...c, exp: c.exp as number + 3600 })), "InvalidSignature")
+      }))
+
+    test("InvalidSignature: an unpublished key wearing a published kid", () =>
+      Effect.gen(function*() {
+        const { idp, validator } = yield* setup()
+        const kid = yield* idp.currentKid
+        const forged = yield* idp.sign({ sub: "mallory" }, { key: "unpublished", kid })
+        expect(decodeJson(segmentsOf(forged)[0]).kid).toBe(kid)
+        yield* refused(validator, forged, "InvalidSignature")
+        // and a signature swapped in from another token
+        const [header, payload] = segmentsOf(yield* idp.sign({ sub: "a" }))
+        const [, , signature] = segmentsOf(yield* idp.sign({ sub: "b" }))
+        yield* refused(validator, `${header}.${payload}.${signature}`, "InvalidSignature")
+      }))
+
+    test("Expired", () =>
+      Effect.gen(function*() {
+        const { idp, validator } = yield* setup()
+        const token = yield* idp.sign({}, { expiresIn: "5 minutes" })
+        yield* TestClock.adjust("10 minutes")
+        yield* refused(validator, token, "Expired")
+        yield* refused(validator, yield* idp.sign({ exp: 0 }), "Expired")
+      }))
+
+    test("NotYetValid: nbf in the future", () =>
+      Effect.gen(function*() {
+        const { idp, validator } = yield* setup()
+        yield* refused(validator, yield* idp.sign({ nbf: 60 }), "NotYetValid")
+      }))
+
+    test("NotYetValid: iat in the future", () =>
+      Effect.gen(function*() {
+        const { idp, validator } = yield* setup()
+        yield* refused(validator, yield* idp.sign({ iat: 60 }), "NotYetValid")
+      }))
+
+    test("IssuerMismatch: another issuer", () =>
+      Effect.gen(function*() {
+        const { idp, validator } = yield* setup()
+        for (const iss of ["https://evil.example", `${idp.issuer}/`, idp.issuer.toUpperCase(), ""]) {
+          yield* refused(validator, yield* idp.sign({ iss }), "IssuerMismatch")
+        }
+      }))
+
+    test("IssuerMismatch: no issuer", () =>
+      Effect.gen(function*() {
+        const { idp, validator } = yield* setup()
+        yield* refused(validator, yield* idp.sign({ iss: undefined }), "IssuerMismatch")
+      }))
+
+    test("issuer lists and rules", () =>
+      Effect.gen(function*() {
+        const idp = yield* FakeIdp.FakeIdp
+        const list = yield* setup({ issuer: ["https://other.example", idp.issuer] })
+        expect((yield* list.validator.validate(yield* idp.sign({}))).issuer).toBe(idp.issuer)
+        expect(list.validator.acceptsIssuer(idp.issuer)).toBe(true)
+        expect(list.validator.acceptsIssuer("https://third.example")).toBe(false)
+        const rule = yield* setup({
+          issuer: { description: "tenants", matches: (iss) => iss.startsWith("https://tenant-") }
+        })
+        yield* refused(rule.validator, yield* idp.sign({}), "IssuerMismatch")
+        expect((yield* rule.validator.validate(yield* idp.sign({ iss: "https://tenant-7.example" }))).issuer).toBe(
+          "https://tenant-7.example"
+        )
+      }))
+
+    test("AudienceMismatch: another audience", () =>
+      Effect.gen(function*() {
+        const { idp, validator } = yield* setup()
+        yield* refused(validator, yield* idp.sign({ aud: "another-api" }), "AudienceMismatch")
+      }))
+
+    test("AudienceMismatch: an aud array without ours", () =>
+      Effect.gen(function*() {
+        const { idp, validator } = yield* setup()
+        yield* refused(validator, yield* idp.sign({ aud: ["a", "b"] }), "AudienceMismatch")
+        yield* refused(validator, yield* idp.sign({ aud: [] }), "AudienceMismatch")
+        expect((yield* validator.validate(yield* idp.sign({ aud: ["a", idp.audience] }))).id).toBe("user-1")
+      }))
+
+    test("AudienceMismatch: no aud, client_id and azp fall back, and an aud present wins over them", () =>
+      Effect.gen(function*() {
+        const { idp, validator } = yield* setup()
+        const viaClientId = yield* validator.validate(yield* idp.sign({ aud: undefined, client_id: idp.audience }))
+        expect(viaClientId.clientId).toBe(idp.audience)
+        const viaAzp = yield* validator.validate(yield* idp.sign({ aud: undefined, azp: idp.audience }))
+        expect(viaAzp.clientId).toBe(idp.audience)
+        yield* refused(validator, yield* idp.sign({ aud: undefined }), "AudienceMismatch")
+        yield* refused(validator, yield* idp.sign({ aud: undefined, client_id: "other" }), "AudienceMismatch")
+        yield* refused(validator, yield* idp.sign({ aud: "other", client_id: idp.audience }), "AudienceMismatch")
+      }))
+
+    test("allowAnyAudience skips the check", () =>
+      Effect.gen(function*() {
+        const { idp, validator } = yield* setup({ audience: undefined, allowAnyAudience: true })
+        expect((yield* validator.validate(yield* idp.sign({ aud: "whatever" }))).id).toBe("user-1")
+        expect((yield* validator.validate(yield* idp.sign({ aud: undefined }))).id).toBe("user-1")
+      }))
+
+    test("TokenType: refresh tokens, by token_use or by a Keycloak typ claim", () =>
+      Effect.gen(function*() {
+        const { idp, validator } = yield* setup()
+        yield* refused(validator, yield* idp.sign({ token_use: "refresh" }), "TokenType")
+        yield* refused(validator, yield* idp.sign({ typ: "Refresh" }), "TokenType")
+        yield* refused(validator, yield* idp.sign({ typ: "Offline", scope: "offline_access" }), "TokenType")
+        const open = yield* setup({ tokenTypes: ["id", "access", "unknown"] })
+        yield* refused(open.validator, yield* idp.sign({ typ: "Refresh" }), "TokenType")
+      }))
+
+    test("TokenType: an id token where only access tokens are accepted", () =>
+      Effect.gen(function*() {
+        const { idp, validator } = yield* setup({ tokenTypes: ["access"] })
+        yield* refused(validator, yield* idp.sign({ nonce: "n" }), "TokenType")
+        yield* refused(validator, yield* idp.sign({ token_use: "id" }), "TokenType")
+        yield* refused(validator, yield* idp.sign({}), "TokenType")
+        expect((yield* validator.validate(yield* idp.sign({ scope: "read" }))).tokenType).toBe("access")
+      }))
+
+    test("MissingClaim: no exp", () =>
+      Effect.gen(function*() {
+        const { idp, validator } = yield* setup()
+        yield* refused(validator, yield* idp.sign({ exp: undefined }), "MissingClaim")
+      }))
+
+    test("MissingClaim: a required claim is missing", () =>
+      Effect.gen(function*() {
+        const { idp, validator } = yield* setup({ requiredClaims: ["tenant", "sub"] })
+        yield* refused(validator, yield* idp.sign({}), "MissingClaim")
+        yield* refused(validator, yield* idp.sign({ tenant: "t1", sub: undefined }), "MissingClaim")
+        expect((yield* validator.validate(yield* idp.sign({ tenant: "t1" }))).claims.tenant).toBe("t1")
+        // an inherited property is not a claim
+        const inherited = yield* setup({ requiredClaims: ["toString"] })
+        yield* refused(inherited.validator, yield* idp.sign({}), "MissingClaim")
+      }))
+
+    test("CustomCheck: the hook's description is the error's", () =>
+      Effect.gen(function*() {
+        const { idp, validator } = yield* setup({
+          check: (claims, header) =>
+            claims.tenant === "t1" && header.kid !== undefined ? Effect.void : Effect.fail("tenant t1 only")
+        })
+        const error = yield* refused(validator, yield* idp.sign({ tenant: "t2" }), "CustomCheck")
+        expect(error.description).toBe("tenant t1 only")
+        expect((yield* validator.validate(yield* idp.sign({ tenant: "t1" }))).id).toBe("user-1")
+      }))
+  })
+
+  describe("time", () => {
+    test("exactly at exp the token has expired; one second before it has not", () =>
+      Effect.gen(function*() {
+        const { idp, validator } = yield* setup()
+        const token = yield* idp.sign({}, { expiresIn: "1 hour" })
+        yield* TestClock.adjust("3599 seconds")
+        expect((yield* validator.validate(token)).id).toBe("user-1")
+        yield* TestClock.adjust("999 millis")
+        expect((yield* validator.validate(token)).id).toBe("user-1")
+        yield* TestClock.adjust("1 millis")
+        yield* refused(validator, token, "Expired")
+      }))
+
+    test("a leeway of 5 seconds: exp + 4s is fine, exp + 5s has expired", () =>
+      Effect.gen(function*() {
+        const { idp, validator } = yield* setup({ leeway: "5 seconds" })
+        const token = yield* idp.sign({}, { expiresIn: "1 hour" })
+        yield* TestClock.adjust("3604 seconds")
+        expect((yield* validator.validate(token)).id).toBe("user-1")
+        yield* TestClock.adjust("1 second")
+        yield* refused(validator, token, "Expired")
+      }))
+
+    test("nbf exactly now is valid; nbf and iat within the leeway are too", () =>
+      Effect.gen(function*() {
+        const { idp, validator } = yield* setup()
+        yield* TestClock.adjust("100 seconds")
+        expect((yield* validator.validate(yield* idp.sign({ nbf: 100 }))).id).toBe("user-1")
+        expect((yield* validator.validate(yield* idp.sign({ iat: 100 }))).id).toBe("user-1")
+        yield* refused(validator, yield* idp.sign({ nbf: 101 }), "NotYetValid")
+        const lenient = yield* setup({ leeway: "30 seconds" })
+        expect((yield* lenient.validator.validate(yield* idp.sign({ nbf: 130, iat: 130 }))).id).toBe("user-1")
+        yield* refused(lenient.validator, yield* idp.sign({ nbf: 131 }), "NotYetValid")
+        yield* refused(lenient.validator, yield* idp.sign({ iat: 131 }), "NotYetValid")
+      }))
+  })
+
+  describe("algorithm confusion", () => {
+    const hmacToken = (secret: Uint8Array, kid: string, issuer: string, audience: string) =>
+      Effect.promise(() =>
+        new SignJWT({ iss: issuer, aud: audience, sub: "mallory", exp: 3600 })
+          .setProtectedHeader({ alg: "HS256", kid })
+          .sign(secret)
+      )
+
+    test("an HS256 token keyed with the RSA public key is refused", () =>
+      Effect.gen(function*() {
+        const { idp, validator } = yield* setup()
+        const hsAllowed = yield* setup({ algorithms: ["RS256", "HS256"] })
+        const kid = yield* idp.currentKid
+        const jwk = (yield* idp.jwks).keys[0]! as JWK
+        const publicKey = yield* Effect.promise(() => importJWK(jwk, "RS256", { extractable: true }))
+        const pem = yield* Effect.promise(() => exportSPKI(publicKey as CryptoKey))
+        const secrets = [
+          Buffer.from(jwk.n!, "base64url"),
+          new TextEncoder().encode(pem),
+          new TextEncoder().encode(JSON.stringify(jwk))
+        ]
+        for (const secret of secrets) {
+          const token = yield* hmacToken(secret, kid, idp.issuer, idp.audience)
+          yield* refused(validator, token, "AlgorithmNotAllowed")
+          yield* refused(hsAllowed.validator, token, "NoMatchingKey")
+        }
+        // key sets hold no symmetric keys: HS tokens never even reach the cache
+        expect(yield* fetches).toBe(0)
+      }))
+
+    test("a real token with its alg swapped to PS256 or RS512 is refused", () =>
+      Effect.gen(function*() {
+        const { idp, validator } = yield* setup()
+        const allRsa = yield* setup({ algorithms: ["RS256", "RS384", "RS512", "PS256", "PS384", "PS512"] })
+        const token = yield* idp.sign({})
+        for (const alg of ["PS256", "RS512", "PS512"]) {
+          const swapped = withHeader(token, (h) => ({ ...h, alg }))
+          yield* refused(validator, swapped, "AlgorithmNotAllowed")
+          // the published key says alg RS256: it is no key for another algorithm
+          yield* refused(allRsa.validator, swapped, "NoMatchingKey")
+        }
+        // a published key without alg may verify any RSA algorithm, but the signature does not fit the swapped one
+        const { alg: _, ...withoutAlg } = (yield* idp.jwks).keys[0]!
+        const cache = yield* JwksCache.make(JwksSource.fromKeySet({ keys: [withoutAlg] }), { backgroundRefresh: false })
+        const open = yield* TokenValidator.make(TokenValidator.fromCache(cache), {
+          issuer: idp.issuer,
+          audience: idp.audience,
+          algorithms: ["RS256", "PS256", "RS512"]
+        })
+        expect((yield* open.validate(token)).id).toBe("user-1")
+        for (const alg of ["PS256", "RS512"]) {
+          yield* refused(open, withHeader(token, (h) => ({ ...h, alg })), "InvalidSignature")
+        }
+      }))
+
+    test("an ES256 token against an RS256-only validator", () =>
+      Effect.gen(function*() {
+        const { idp, validator } = yield* setup()
+        const token = yield* idp.sign({}, { algorithm: "ES256" })
+        expect(decodeJson(segmentsOf(token)[0]).alg).toBe("ES256")
+        yield* refused(validator, token, "AlgorithmNotAllowed")
+        expect(yield* fetches).toBe(0)
+      }))
+  })
+
+  describe("key cache", () => {
+    test("usage strategy: 3 verified tokens, then the 4th refetches; bad signatures do not count", () =>
+      Effect.gen(function*() {
+        const { cache, idp, validator } = yield* setup({}, { strategy: "usage", usages: 3, backgroundRefresh: false })
+        const kid = yield* idp.currentKid
+        const good = yield* idp.sign({})
+        const forged = yield* idp.sign({}, { key: "unpublished", kid })
+        const tampered = withClaims(good, (c) => ({ ...c, sub: "root" }))
+        const junk = () =>
+          Effect.gen(function*() {
+            for (let i = 0; i < 7; i++) {
+              yield* refused(validator, forged, "InvalidSignature")
+              yield* refused(validator, tampered, "InvalidSignature")
+            }
+          })
+        yield* junk()
+        expect(yield* fetches).toBe(1)
+        yield* validator.validate(good)
+        yield* junk()
+        yield* validator.validate(good)
+        yield* junk()
+        yield* validator.validate(good)
+        expect(yield* fetches).toBe(1)
+        expect((yield* cache.status).usesLeft).toBe(0)
+        yield* validator.validate(good)
+        expect(yield* fetches).toBe(2)
+        expect((yield* cache.status).usesLeft).toBe(2)
+      }))
+
+    test("rotation mid-traffic: tokens of published keys keep validating, a new kid refetches once", () =>
+      Effect.gen(function*() {
+        const { idp, validator } = yield* setup({}, { backgroundRefresh: true })
+        const tokens = new Map<string, string>()
+        const signCurrent = Effect.gen(function*() {
+          const kid = yield* idp.currentKid
+          tokens.set(kid, yield* idp.sign({ sub: kid }, { expiresIn: "2 hours" }))
+          return kid
+        })
+        const first = yield* signCurrent
+        let second = ""
+        let third = ""
+        for (let i = 0; i < 30; i++) {
+          if (i === 10) {
+            yield* idp.rotate("overlap")
+            second = yield* signCurrent
+            // a burst of the new kid at once, mixed with the old one: one refetch between them
+            const burst = Array.from({ length: 40 }, (_, n) => tokens.get(n % 2 === 0 ? second : first)!)
+            const principals = yield* Effect.forEach(burst, validator.validate, { concurrency: "unbounded" })
+            expect(principals.map((principal) => principal.id)).toEqual(
+              burst.map((_, n) => n % 2 === 0 ? second : first)
+            )
+            expect(yield* fetches).toBe(2)
+          }
+          if (i === 20) {
+            yield* TestClock.adjust("31 seconds")
+            yield* idp.rotate("replace")
+            third = yield* signCurrent
+          }
+          for (const kid of yield* idp.publishedKids) {
+            expect((yield* validator.validate(tokens.get(kid)!)).id).toBe(kid)
+          }
+          yield* TestClock.adjust("1 second")
+        }
+        expect(new Set([first, second, third]).size).toBe(3)
+        expect(yield* fetches).toBe(3)
+        // the replaced keys are gone from the refetched set; asking again is throttled
+        yield* refused(validator, tokens.get(first)!, "NoMatchingKey")
+        yield* refused(validator, tokens.get(second)!, "NoMatchingKey")
+        expect(yield* fetches).toBe(3)
+      }))
+
+    test("an IdP that is down with a cold cache is a JwksError, not a TokenValidationError", () =>
+      Effect.gen(function*() {
+        const { idp, validator } = yield* setup()
+        const token = yield* idp.sign({})
+        for (const fault of [FakeIdp.Fault.status(503), FakeIdp.Fault.invalidJson, FakeIdp.Fault.emptySet]) {
+          yield* idp.setFault(fault)
+          yield* TestClock.adjust("10 minutes") // past any backoff of the previous failure
+          const error = yield* Effect.flip(validator.validate(token))
+          expect(isJwksError(error), String(error)).toBe(true)
+          expect(isTokenValidationError(error)).toBe(false)
+          expect(error._tag).toBe("JwksError")
+        }
+        yield* idp.setFault(undefined)
+        yield* TestClock.adjust("10 minutes")
+        const fresh = yield* idp.sign({})
+        expect((yield* validator.validate(fresh)).id).toBe("user-1")
+      }))
+  })
+
+  describe("accessors and utilities", () => {
+    test("TokenValidator.validate uses the service in context", () =>
+      Effect.gen(function*() {
+        const { idp, validator } = yield* setup()
+        const layer = Layer.succeed(TokenValidator.TokenValidator, validator)
+        const principal = yield* TokenValidator.validate(yield* idp.sign({ sub: "ctx" })).pipe(Effect.provide(layer))
+        expect(principal.id).toBe("ctx")
+        const error = yield* Effect.flip(TokenValidator.validate("nope").pipe(Effect.provide(layer)))
+        expect(error).toBeInstanceOf(TokenValidationError)
+        expect((error as TokenValidationError).reason).toBe("Malformed")
+      }))
+
+    it("classify", () => {
+      const rs: TokenValidator.Header = { alg: "RS256" }
+      const cases: Array<[Record<string, unknown>, TokenValidator.Header, string]> = [
+        [{ token_use: "id" }, rs, "id"],
+        [{ token_use: "access" }, rs, "access"],
+        [{ token_use: "refresh" }, rs, "refresh"],
+        [{ token_use: "access", nonce: "n" }, { alg: "RS256", typ: "JWT" }, "access"],
+        [{ token_use: "id" }, { alg: "RS256", typ: "at+jwt" }, "id"],
+        [{ token_use: "other" }, rs, "unknown"],
+        [{}, { alg: "RS256", typ: "at+jwt" }, "access"],
+        [{}, { alg: "RS256", typ: "AT+JWT" }, "access"],
+        [{}, { alg: "RS256", typ: "application/at+jwt" }, "access"],
+        [{ typ: "Refresh" }, { alg: "RS256", typ: "at+jwt" }, "access"],
+        [{ typ: "Refresh" }, rs, "refresh"],
+        [{ typ: "Offline" }, rs, "refresh"],
+        [{ typ: "ID" }, rs, "id"],
+        [{ typ: "Bearer" }, rs, "access"],
+        [{ typ: 1, scope: "a" }, rs, "access"],
+        [{ nonce: "n" }, rs, "id"],
+        [{ at_hash: "h" }, rs, "id"],
+        [{ nonce: "n", scope: "openid" }, rs, "id"],
+        [{ scope: "read" }, rs, "access"],
+        [{ scp: ["read"] }, rs, "access"],
+        [{ client_id: "c" }, rs, "access"],
+        [{}, { alg: "RS256", typ: "JWT" }, "unknown"],
+        [{ azp: "c" }, rs, "unknown"]
+      ]
+      for (const [claims, header, expected] of cases) {
+        expect(TokenValidator.classify(claims, header), JSON.stringify([claims, header])).toBe(expected)
+      }
+    })
+
+    test("multi routes by issuer", () =>
+      Effect.gen(function*() {
+        const { idp, validator } = yield* setup()
+        const multi = TokenValidator.multi([validator])
+        expect((yield* multi.validate(yield* idp.sign({}))).id).toBe("user-1")
+        yield* refused(multi, yield* idp.sign({ iss: "https://unknown.example" }), "IssuerMismatch")
+        yield* refused(multi, "a.b.c", "Malformed")
+      }))
+  })
+})
