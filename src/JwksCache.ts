@@ -228,6 +228,8 @@ interface Loaded {
   readonly refreshAt: number
   /** When it was first found expired; stale serving is measured from here. */
   readonly expiredAt: number | undefined
+  /** Whether crossing the usage threshold has woken the background fiber yet (once per set). */
+  readonly usageWake: { sent: boolean }
 }
 
 interface Failure {
@@ -244,6 +246,8 @@ interface State {
   readonly lastRefresh: Status["lastRefresh"]
   readonly servingStale: boolean
   readonly fetches: number
+  /** Set when the cache's scope closes: no fetch starts after. */
+  readonly closed: boolean
 }
 
 const initialState: State = {
@@ -253,7 +257,8 @@ const initialState: State = {
   lastKidRefetchAt: Number.NEGATIVE_INFINITY,
   lastRefresh: undefined,
   servingStale: false,
-  fetches: 0
+  fetches: 0,
+  closed: false
 }
 
 type Trigger = "request" | "unknown kid" | "background" | "manual"
@@ -291,6 +296,20 @@ const makeResolved = (source: Source, settings: Resolved): Effect.Effect<Service
     const { strategy } = settings
     const scope = yield* Effect.scope
     const state = yield* Ref.make(initialState)
+    const annotate = Effect.annotateLogs({ module: "JwksCache", source: source.name })
+    const closedError = new JwksError({
+      reason: "Unreachable",
+      source: source.name,
+      description: "the cache is closed"
+    })
+    // Runs after the scope has interrupted the fetch and background fibers: whoever still waits on a fetch is
+    // answered, and no fetch starts after.
+    yield* Effect.addFinalizer(() =>
+      Effect.flatMap(
+        Ref.getAndUpdate(state, (s) => ({ ...s, closed: true, inflight: undefined })),
+        (s) => s.inflight === undefined ? Effect.void : Deferred.fail(s.inflight, closedError)
+      )
+    )
     /** Wakes the background fiber: a new set was loaded, a fetch failed, or the usage threshold was crossed. */
     const wake = yield* Queue.sliding<void>(1)
     const intervalMillis = strategy.interval === undefined ? undefined : Duration.toMillis(strategy.interval)
@@ -311,7 +330,7 @@ const makeResolved = (source: Source, settings: Resolved): Effect.Effect<Service
       yield* Effect.logDebug("JWKS loaded").pipe(
         Effect.annotateLogs({ keys: set.keys.length, skipped: set.skipped })
       )
-      return { set, loadedAt, tracker, refreshAt, expiredAt: undefined } satisfies Loaded
+      return { set, loadedAt, tracker, refreshAt, expiredAt: undefined, usageWake: { sent: false } } satisfies Loaded
     })
 
     /** Runs one fetch and records its outcome; every waiter gets it through the deferred. */
@@ -354,7 +373,7 @@ const makeResolved = (source: Source, settings: Resolved): Effect.Effect<Service
         }
         yield* Queue.offer(wake, void 0)
         yield* Deferred.complete(deferred, exit)
-      })
+      }).pipe(annotate)
 
     const nextRetry = (previous: Failure | undefined, error: JwksError, now: number) =>
       Effect.gen(function*() {
@@ -368,26 +387,40 @@ const makeResolved = (source: Source, settings: Resolved): Effect.Effect<Service
       })
 
     /**
-     * Fetches unless a fetch is under way (then joins it) or a failure's backoff forbids it (then fails at once with
-     * that failure).
+     * Whether a caller that wants fresh keys starts a fetch (`mine`), joins the one under way, or fails at once:
+     * the cache is closed, or a failure's backoff forbids fetching yet.
      */
+    const plan = (
+      s: State,
+      now: number,
+      mine: Deferred.Deferred<Loaded, JwksError>
+    ): [Either.Either<Deferred.Deferred<Loaded, JwksError>, JwksError>, State] => {
+      if (s.closed) return [Either.left(closedError), s]
+      if (s.inflight !== undefined) return [Either.right(s.inflight), s]
+      if (s.failure !== undefined && now < s.failure.retryAt) return [Either.left(s.failure.error), s]
+      return [Either.right(mine), { ...s, inflight: mine, fetches: s.fetches + 1 }]
+    }
+
+    const follow = (
+      planned: Either.Either<Deferred.Deferred<Loaded, JwksError>, JwksError>,
+      mine: Deferred.Deferred<Loaded, JwksError>,
+      trigger: Trigger
+    ): Effect.Effect<Loaded, JwksError> => {
+      if (planned._tag === "Left") return Effect.fail(planned.left)
+      return planned.right === mine
+        ? Effect.zipRight(Effect.forkIn(runFetch(mine, trigger), scope), Deferred.await(mine))
+        : Deferred.await(planned.right)
+    }
+
+    /** Fetches now, or joins the fetch under way, unless the cache is closed or backing off. */
     const refreshWith = (trigger: Trigger): Effect.Effect<Loaded, JwksError> =>
       Effect.flatMap(
         Deferred.make<Loaded, JwksError>(),
         (mine) =>
           Effect.flatMap(Clock.currentTimeMillis, (now) =>
             Effect.flatMap(
-              Ref.modify(state, (s): [Either.Either<Deferred.Deferred<Loaded, JwksError>, JwksError>, State] => {
-                if (s.inflight !== undefined) return [Either.right(s.inflight), s]
-                if (s.failure !== undefined && now < s.failure.retryAt) return [Either.left(s.failure.error), s]
-                return [Either.right(mine), { ...s, inflight: mine, fetches: s.fetches + 1 }]
-              }),
-              (action) => {
-                if (action._tag === "Left") return Effect.fail(action.left)
-                return action.right === mine
-                  ? Effect.zipRight(Effect.forkIn(runFetch(mine, trigger), scope), Deferred.await(mine))
-                  : Deferred.await(action.right)
-              }
+              Ref.modify(state, (s) => plan(s, now, mine)),
+              (planned) => follow(planned, mine, trigger)
             ))
       )
 
@@ -420,45 +453,72 @@ const makeResolved = (source: Source, settings: Resolved): Effect.Effect<Service
           yield* Effect.logWarning(`Serving stale JWKS until ${new Date(staleUntil).toISOString()}`, result.left)
         }
         return current
-      })
+      }).pipe(annotate)
 
-    const freshOrRenew = (now: number): Effect.Effect<Loaded, JwksError> =>
-      Effect.flatMap(Ref.get(state), (s) =>
-        s.current === undefined
-          ? renew(now)
-          : Effect.flatMap(s.current.tracker.isFresh(now), (fresh) => fresh ? Effect.succeed(s.current!) : renew(now)))
+    /** The current set if it is fresh, else `renew`. */
+    const freshOrRenew = (current: Loaded | undefined, now: number): Effect.Effect<Loaded, JwksError> =>
+      current === undefined
+        ? renew(now)
+        : Effect.flatMap(current.tracker.isFresh(now), (fresh) => fresh ? Effect.succeed(current) : renew(now))
 
-    /** A kid the set lacks: one refetch per throttle window, which the caller waits for. */
+    /**
+     * A kid the set lacks: one refetch per throttle window, which the caller waits for. A fetch already under way is
+     * joined whatever the throttle says, and a key that another caller's refetch has just brought is taken as is.
+     */
     const refetchForKid = (kid: string | undefined, alg: Jwk.Algorithm, now: number) =>
-      Effect.gen(function*() {
-        const allowed = yield* Ref.modify(state, (s): [boolean, State] =>
-          s.inflight === undefined && now - s.lastKidRefetchAt < settings.unknownKidThrottle
-            ? [false, s]
-            : [true, s.inflight === undefined ? { ...s, lastKidRefetchAt: now } : s])
-        if (!allowed) {
-          yield* Effect.logDebug("Unknown kid: refetch throttled").pipe(Effect.annotateLogs({ kid }))
-          return Option.none<Jwk.Key>()
-        }
-        yield* Effect.logInfo("Unknown kid: refetching JWKS").pipe(Effect.annotateLogs({ kid }))
-        const loaded = yield* Effect.either(refreshWith("unknown kid"))
-        return loaded._tag === "Right" ? Option.fromNullable(Jwk.select(loaded.right.set, kid, alg)) : Option.none()
-      })
+      Effect.flatMap(Deferred.make<Loaded, JwksError>(), (mine) =>
+        Effect.flatMap(
+          Ref.modify(
+            state,
+            (s): [Jwk.Key | "throttled" | Either.Either<Deferred.Deferred<Loaded, JwksError>, JwksError>, State] => {
+              const present = s.current === undefined ? undefined : Jwk.select(s.current.set, kid, alg)
+              if (present !== undefined) return [present, s]
+              if (s.inflight === undefined && now - s.lastKidRefetchAt < settings.unknownKidThrottle) {
+                return ["throttled", s]
+              }
+              const [planned, next] = plan(s, now, mine)
+              return [planned, next.inflight === mine ? { ...next, lastKidRefetchAt: now } : next]
+            }
+          ),
+          (decided): Effect.Effect<Option.Option<Jwk.Key>> => {
+            if (decided === "throttled") {
+              return annotate(Effect.logDebug("Unknown kid: refetch throttled").pipe(Effect.annotateLogs({ kid })))
+                .pipe(Effect.as(Option.none()))
+            }
+            if (!Either.isEither(decided)) return Effect.succeed(Option.some(decided))
+            return annotate(Effect.logInfo("Unknown kid: refetching JWKS").pipe(Effect.annotateLogs({ kid }))).pipe(
+              Effect.zipRight(Effect.either(follow(decided, mine, "unknown kid"))),
+              Effect.map((loaded) =>
+                loaded._tag === "Right" ? Option.fromNullable(Jwk.select(loaded.right.set, kid, alg)) : Option.none()
+              )
+            )
+          }
+        ))
 
     const get = (kid: string | undefined, alg: Jwk.Algorithm): Effect.Effect<Option.Option<Jwk.Key>, JwksError> =>
-      Effect.flatMap(Clock.currentTimeMillis, (now) =>
-        Effect.flatMap(freshOrRenew(now), (loaded) => {
-          const key = Jwk.select(loaded.set, kid, alg)
-          return key === undefined ? refetchForKid(kid, alg, now) : Effect.succeed(Option.some(key))
-        }))
+      Effect.flatMap(
+        Clock.currentTimeMillis,
+        (now) =>
+          Effect.flatMap(Ref.get(state), ({ current }) =>
+            Effect.flatMap(freshOrRenew(current, now), (loaded) => {
+              const key = Jwk.select(loaded.set, kid, alg)
+              if (key !== undefined) return Effect.succeed(Option.some(key))
+              // A set that arrived during this very call is as new as it gets: no second fetch for it.
+              return loaded.set !== current?.set ? Effect.succeedNone : refetchForKid(kid, alg, now)
+            }))
+      )
 
     const recordSuccess = Effect.flatMap(Clock.currentTimeMillis, (now) =>
       Effect.flatMap(Ref.get(state), (s) => {
         if (s.current === undefined) return Effect.void
-        const tracker = s.current.tracker
-        return Effect.flatMap(tracker.record(now), () =>
-          tracker.served() === usageThreshold && settings.backgroundRefresh
-            ? Queue.offer(wake, void 0)
-            : Effect.void)
+        const current = s.current
+        return Effect.flatMap(current.tracker.record(now), () => {
+          if (usageThreshold === undefined || current.usageWake.sent || current.tracker.served() < usageThreshold) {
+            return Effect.void
+          }
+          current.usageWake.sent = true
+          return settings.backgroundRefresh ? Queue.offer(wake, void 0) : Effect.void
+        })
       }))
 
     const status = Effect.gen(function*() {
@@ -513,12 +573,13 @@ const makeResolved = (source: Source, settings: Resolved): Effect.Effect<Service
             : yield* Effect.race(Effect.as(Effect.sleep(Duration.millis(due - now)), true), woken)
           if (!timedOut) continue
         }
-        yield* Effect.logInfo("Performing background JWKS refresh")
+        const initial = (yield* Ref.get(state)).current === undefined
+        yield* Effect.logInfo(initial ? "Performing initial JWKS load" : "Performing background JWKS refresh")
         const result = yield* Effect.either(refreshWith("background"))
         if (result._tag === "Right") {
-          yield* Effect.logInfo("Background JWKS refresh completed")
+          yield* Effect.logInfo(initial ? "Initial JWKS load completed" : "Background JWKS refresh completed")
         } else {
-          yield* Effect.logWarning("Background JWKS refresh failed", result.left)
+          yield* Effect.logWarning(initial ? "Initial JWKS load failed" : "Background JWKS refresh failed", result.left)
         }
         // Take a wake-up left by this very refresh, so the next wait starts clean.
         yield* Queue.poll(wake)
@@ -533,7 +594,10 @@ const makeResolved = (source: Source, settings: Resolved): Effect.Effect<Service
       source: source.name,
       strategy,
       get,
-      keys: Effect.map(Effect.flatMap(Clock.currentTimeMillis, freshOrRenew), (loaded) => loaded.set),
+      keys: Effect.flatMap(
+        Clock.currentTimeMillis,
+        (now) => Effect.flatMap(Ref.get(state), (s) => Effect.map(freshOrRenew(s.current, now), (loaded) => loaded.set))
+      ),
       recordSuccess,
       refresh: Effect.map(refreshWith("manual"), (loaded) => loaded.set),
       status

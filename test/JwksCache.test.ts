@@ -14,7 +14,7 @@ import * as LogLevel from "effect/LogLevel"
 import * as Option from "effect/Option"
 import * as Random from "effect/Random"
 import * as Schedule from "effect/Schedule"
-import type * as Scope from "effect/Scope"
+import * as Scope from "effect/Scope"
 import * as TestClock from "effect/TestClock"
 import * as CacheStrategy from "../src/CacheStrategy.js"
 import * as JwksCache from "../src/JwksCache.js"
@@ -99,9 +99,9 @@ describe("JwksCache strategies (background refresh off)", () => {
   it.scoped("usage: a set serves exactly `usages` recorded successes; failed lookups do not count", () =>
     withIdp(Effect.gen(function*() {
       const { cache, idp, kid } = yield* makeCache({ strategy: "usage", usages: 5, backgroundRefresh: false })
-      // The first junk kid loads the set and spends the one unknown-kid refetch of this throttle window.
+      // The first junk kid loads the set; a set that arrived during the call is not refetched for its kid.
       expect(yield* cache.get("junk-0", "RS256")).toEqual(Option.none())
-      expect(yield* idp.fetchCount).toBe(2)
+      expect(yield* idp.fetchCount).toBe(1)
       for (let i = 1; i <= 5; i++) {
         // Junk tokens: the lookup fails, so the validator never records a success.
         expect(yield* cache.get(`junk-${i}`, "RS256")).toEqual(Option.none())
@@ -329,6 +329,25 @@ describe("JwksCache background refresh", () => {
       }))
       expect(yield* idp.fetchCount).toBe(1)
       yield* TestClock.adjust("2 hours")
+      yield* settle
+      expect(yield* idp.fetchCount).toBe(1)
+    })))
+  it.scoped("closing the scope answers callers waiting on a fetch, and no fetch starts after", () =>
+    withIdp(Effect.gen(function*() {
+      const idp = yield* FakeIdp.FakeIdp
+      yield* idp.setFault(FakeIdp.Fault.hang)
+      const scope = yield* Scope.make()
+      const source = yield* JwksSource.http(idp.jwksUri)
+      const cache = yield* JwksCache.make(source, { backgroundRefresh: false }).pipe(Scope.extend(scope))
+      const waiting = yield* Effect.fork(cache.get("any", "RS256"))
+      yield* waitFor("the hanging fetch", Effect.map(idp.fetchCount, (n) => n === 1))
+      yield* Scope.close(scope, Exit.void)
+      const answered = yield* Fiber.join(waiting).pipe(Effect.flip)
+      expectJwksError(answered, "Unreachable")
+      expect(answered.message).toContain("closed")
+
+      yield* idp.setFault(undefined)
+      expectJwksError(yield* Effect.flip(cache.get("any", "RS256")), "Unreachable")
       yield* settle
       expect(yield* idp.fetchCount).toBe(1)
     })))
@@ -652,16 +671,26 @@ describe("JwksCache observability", () => {
     return withIdp(Effect.gen(function*() {
       const { idp } = yield* makeCache({ backgroundRefreshJitter: 0 })
       yield* waitForSleepUntil(minutes(16))
-
       const scheduled = index("DEBUG", "Background JWKS refresh task scheduled")
-      const performing = index("INFO", "Performing background JWKS refresh")
-      const loaded = index("DEBUG", "JWKS loaded")
-      const completed = index("INFO", "Background JWKS refresh completed")
-      const wait = entries.findIndex((entry) =>
-        entry.level === "DEBUG" && entry.message.startsWith("Background refresh will wait")
-      )
+      const initial = index("INFO", "Performing initial JWKS load")
+      const firstWait = entries.findIndex((entry) => entry.message === "Background refresh will wait 960 seconds")
       expect(scheduled).toBeGreaterThanOrEqual(0)
-      expect(performing).toBeGreaterThan(scheduled)
+      expect(initial).toBeGreaterThan(scheduled)
+      expect(index("INFO", "Initial JWKS load completed")).toBeGreaterThan(initial)
+      expect(firstWait).toBeGreaterThan(initial)
+      expect(index("INFO", "Performing background JWKS refresh")).toBe(-1)
+
+      yield* TestClock.adjust("16 minutes")
+      yield* waitForSleepUntil(minutes(32))
+      const performing = index("INFO", "Performing background JWKS refresh")
+      const loaded = entries.findIndex((entry, i) =>
+        i > performing && entry.level === "DEBUG" && entry.message === "JWKS loaded"
+      )
+      const completed = index("INFO", "Background JWKS refresh completed")
+      const wait = entries.findIndex((entry, i) =>
+        i > completed && entry.level === "DEBUG" && entry.message.startsWith("Background refresh will wait")
+      )
+      expect(performing).toBeGreaterThan(firstWait)
       expect(loaded).toBeGreaterThan(performing)
       expect(completed).toBeGreaterThan(loaded)
       expect(wait).toBeGreaterThan(completed)
