@@ -102,7 +102,7 @@ export interface Options {
    * matched on `client_id`, then `azp`. Required unless `allowAnyAudience` is set.
    */
   readonly audience?: string | ReadonlyArray<string> | undefined
-  /** Skips the audience check. An explicit loosening: prefer naming the audience. */
+  /** Skips the audience check when no `audience` is given. An explicit loosening: prefer naming the audience. */
   readonly allowAnyAudience?: boolean | undefined
   /** The allowed `alg` values. Default `["RS256"]`. `none` is never allowed. */
   readonly algorithms?: ReadonlyArray<SigningAlgorithm> | undefined
@@ -114,8 +114,11 @@ export interface Options {
   readonly requiredClaims?: ReadonlyArray<string> | undefined
   /** Accept only these token types (refresh tokens are refused whatever this says). Default: any other. */
   readonly tokenTypes?: ReadonlyArray<"id" | "access" | "unknown"> | undefined
-  /** A last check of your own on the verified claims; a failure (with a description) refuses the token. */
-  readonly check?: ((claims: Claims, header: Header) => Effect.Effect<void, string>) | undefined
+  /**
+   * A last check of your own on the verified claims. A failure refuses the token: a description becomes a
+   * `CustomCheck` error, a `TokenValidationError` (for a more precise reason) is kept as it is.
+   */
+  readonly check?: ((claims: Claims, header: Header) => Effect.Effect<void, string | TokenValidationError>) | undefined
   readonly principal?: PrincipalClaims | undefined
 }
 
@@ -155,6 +158,8 @@ export const Header = Schema.Struct(
 export type Header = typeof Header.Type
 
 const NumericDate = Schema.Number.pipe(Schema.finite())
+/** 9999-12-31T23:59:59Z: a later `exp` is no date a `Date` can hold, only a way to say "never". */
+const maxNumericDate = 253402300799
 const StringOrStrings = Schema.Union(Schema.String, Schema.Array(Schema.String))
 
 /**
@@ -449,6 +454,7 @@ const unsafeMake = (keys: KeyResolver, options: Options): Service => {
 
   const checkClaims = (claims: RegisteredClaims, header: Header, now: number) => {
     if (claims.exp === undefined) return fail("MissingClaim", "the token has no exp claim")
+    if (claims.exp > maxNumericDate) return fail("Malformed", "the token's exp is beyond any date")
     if (now >= claims.exp + leeway) return fail("Expired", "the token has expired")
     if (claims.nbf !== undefined && now < claims.nbf - leeway) return fail("NotYetValid", "the token is not valid yet")
     if (claims.iat !== undefined && now < claims.iat - leeway) {
@@ -518,7 +524,6 @@ const unsafeMake = (keys: KeyResolver, options: Options): Service => {
             : fail("Malformed", "the token could not be verified", cause)
         )
       )
-      yield* keys.recordSuccess
       const text = (() => {
         try {
           return textDecoder.decode(verified.payload)
@@ -534,9 +539,15 @@ const unsafeMake = (keys: KeyResolver, options: Options): Service => {
       if (options.check !== undefined) {
         yield* Effect.mapError(
           options.check(claims.right, header),
-          (description) => new TokenValidationError({ reason: "CustomCheck", description })
+          (failure) =>
+            typeof failure === "string"
+              ? new TokenValidationError({ reason: "CustomCheck", description: failure })
+              : failure
         )
       }
+      // Only a token that passed every check counts for the usage strategy: neither forged nor merely expired
+      // tokens, replayed by the thousand, can drive refreshes.
+      yield* keys.recordSuccess
       return toPrincipal(claims.right, tokenType, usernameClaims, groupsClaim)
     }).pipe(Effect.withSpan("TokenValidator.validate"))
 

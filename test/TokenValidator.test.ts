@@ -812,6 +812,25 @@ describe("TokenValidator", () => {
         expect((yield* cache.status).usesLeft).toBe(2)
       }))
 
+    test("usage strategy: validly signed tokens that fail a claim check do not count either", () =>
+      Effect.gen(function*() {
+        const { cache, idp, validator } = yield* setup({}, { strategy: "usage", usages: 2, backgroundRefresh: false })
+        const expired = yield* idp.sign({}, { expiresIn: "-1 minute" })
+        const foreign = yield* idp.sign({ aud: "someone-else" })
+        for (let i = 0; i < 10; i++) {
+          yield* refused(validator, expired, "Expired")
+          yield* refused(validator, foreign, "AudienceMismatch")
+        }
+        expect((yield* cache.status).usesLeft).toBe(2)
+        expect(yield* fetches).toBe(1)
+      }))
+
+    test("an exp beyond any date is refused, not taken as never-expiring", () =>
+      Effect.gen(function*() {
+        const { idp, validator } = yield* setup()
+        yield* refused(validator, yield* idp.sign({ exp: 1e300 }), "Malformed")
+      }))
+
     test("rotation mid-traffic: tokens of published keys keep validating, a new kid refetches once", () =>
       Effect.gen(function*() {
         const { idp, validator } = yield* setup({}, { backgroundRefresh: true })

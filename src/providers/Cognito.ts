@@ -21,7 +21,7 @@ import type * as Scope from "effect/Scope"
 import { jwksValidator } from "../internal/provider.js"
 import * as JwksCache from "../JwksCache.js"
 import * as JwksSource from "../JwksSource.js"
-import type { Principal } from "../Principal.js"
+import type { Claims } from "../Principal.js"
 import { TokenValidationError } from "../TokenValidationError.js"
 import * as TokenValidator from "../TokenValidator.js"
 
@@ -177,21 +177,12 @@ export const make = (
       userPoolId: _userPoolId,
       ...validator
     } = options
-    const source = yield* JwksSource.http(urls.jwksUri, http)
-    const inner = yield* jwksValidator(source, cache, {
-      ...validator,
-      issuer: urls.issuer,
-      // The app client is checked below, on the claim Cognito puts it in for each kind of token.
-      allowAnyAudience: true,
-      principal: {
-        username: principalClaims?.username ?? defaults.username,
-        groups: principalClaims?.groups ?? defaults.groups
-      }
-    })
-
-    const checkCognito = (token: string, principal: Principal): Effect.Effect<Principal, TokenValidationError> =>
+    /** `token_use`, then the app client on the claim Cognito puts it in for each kind of token, then yours. */
+    const checkCognito = (
+      claims: Claims,
+      header: TokenValidator.Header
+    ): Effect.Effect<void, string | TokenValidationError> =>
       Effect.gen(function*() {
-        const claims = principal.claims
         const use = claims.token_use
         if (use !== "id" && use !== "access") {
           return yield* refuse("TokenType", "the token has no Cognito token_use of id or access")
@@ -210,21 +201,21 @@ export const make = (
             )
           }
         }
-        if (check !== undefined) {
-          const header = TokenValidator.peekHeader(token)
-          if (Option.isNone(header)) return yield* refuse("Malformed", "the token's header is unreadable")
-          yield* Effect.mapError(
-            check(claims, header.value),
-            (description) => new TokenValidationError({ reason: "CustomCheck", description })
-          )
-        }
-        return principal
+        if (check !== undefined) yield* check(claims, header)
       })
 
-    return {
-      acceptsIssuer: inner.acceptsIssuer,
-      validate: (token) => Effect.flatMap(inner.validate(token), (principal) => checkCognito(token, principal))
-    } satisfies TokenValidator.Service
+    const source = yield* JwksSource.http(urls.jwksUri, http)
+    return yield* jwksValidator(source, cache, {
+      ...validator,
+      issuer: urls.issuer,
+      // The app client is checked by checkCognito, on the claim Cognito puts it in for each kind of token.
+      allowAnyAudience: true,
+      check: checkCognito,
+      principal: {
+        username: principalClaims?.username ?? defaults.username,
+        groups: principalClaims?.groups ?? defaults.groups
+      }
+    })
   })
 
 /**
