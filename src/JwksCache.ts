@@ -23,6 +23,7 @@ import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
 import * as Layer from "effect/Layer"
+import * as Metric from "effect/Metric"
 import * as Option from "effect/Option"
 import * as Queue from "effect/Queue"
 import * as Random from "effect/Random"
@@ -33,6 +34,7 @@ import type * as Scope from "effect/Scope"
 import * as CacheStrategy from "./CacheStrategy.js"
 import * as Jwk from "./Jwk.js"
 import { JwksError } from "./JwksError.js"
+import * as JwksMetrics from "./JwksMetrics.js"
 import { JwksSource, type Service as Source } from "./JwksSource.js"
 
 /**
@@ -297,6 +299,7 @@ const makeResolved = (source: Source, settings: Resolved): Effect.Effect<Service
     const scope = yield* Effect.scope
     const state = yield* Ref.make(initialState)
     const annotate = Effect.annotateLogs({ module: "JwksCache", source: source.name })
+    const metrics = JwksMetrics.forSource(source.name)
     const closedError = new JwksError({
       reason: "Unreachable",
       source: source.name,
@@ -336,9 +339,14 @@ const makeResolved = (source: Source, settings: Resolved): Effect.Effect<Service
     /** Runs one fetch and records its outcome; every waiter gets it through the deferred. */
     const runFetch = (deferred: Deferred.Deferred<Loaded, JwksError>, trigger: Trigger) =>
       Effect.gen(function*() {
+        const started = yield* Clock.currentTimeMillis
         const exit = yield* Effect.exit(load)
         const now = yield* Clock.currentTimeMillis
+        yield* Metric.update(metrics.fetchDuration, now - started)
+        yield* Effect.annotateCurrentSpan("outcome", exit._tag === "Success" ? "success" : "failure")
         if (exit._tag === "Success") {
+          yield* Metric.increment(metrics.fetchSucceeded)
+          yield* Metric.set(metrics.keySetAge, 0)
           yield* Ref.update(state, (s) => ({
             ...s,
             current: exit.value,
@@ -358,6 +366,7 @@ const makeResolved = (source: Source, settings: Resolved): Effect.Effect<Service
                 cause: Cause.squash(exit.cause)
               })
           )
+          yield* Metric.increment(metrics.fetchFailed(error.reason))
           const previous = (yield* Ref.get(state)).failure
           const retryAt = yield* nextRetry(previous, error, now)
           yield* Ref.update(state, (s) => ({
@@ -373,7 +382,10 @@ const makeResolved = (source: Source, settings: Resolved): Effect.Effect<Service
         }
         yield* Queue.offer(wake, void 0)
         yield* Deferred.complete(deferred, exit)
-      }).pipe(annotate)
+      }).pipe(
+        Effect.withSpan("JwksCache.refresh", { attributes: { "jwks.source": source.name, trigger } }),
+        annotate
+      )
 
     const nextRetry = (previous: Failure | undefined, error: JwksError, now: number) =>
       Effect.gen(function*() {
@@ -448,6 +460,7 @@ const makeResolved = (source: Source, settings: Resolved): Effect.Effect<Service
             cause: result.left
           })
         }
+        yield* Metric.increment(metrics.staleServes)
         const wasStale = (yield* Ref.getAndUpdate(state, (st) => ({ ...st, servingStale: true }))).servingStale
         if (!wasStale) {
           yield* Effect.logWarning(`Serving stale JWKS until ${new Date(staleUntil).toISOString()}`, result.left)
@@ -483,10 +496,11 @@ const makeResolved = (source: Source, settings: Resolved): Effect.Effect<Service
           (decided): Effect.Effect<Option.Option<Jwk.Key>> => {
             if (decided === "throttled") {
               return annotate(Effect.logDebug("Unknown kid: refetch throttled").pipe(Effect.annotateLogs({ kid })))
-                .pipe(Effect.as(Option.none()))
+                .pipe(Effect.zipRight(Metric.increment(metrics.unknownKidThrottled)), Effect.as(Option.none()))
             }
             if (!Either.isEither(decided)) return Effect.succeed(Option.some(decided))
             return annotate(Effect.logInfo("Unknown kid: refetching JWKS").pipe(Effect.annotateLogs({ kid }))).pipe(
+              Effect.zipRight(Metric.increment(metrics.unknownKidRefetches)),
               Effect.zipRight(Effect.either(follow(decided, mine, "unknown kid"))),
               Effect.map((loaded) =>
                 loaded._tag === "Right" ? Option.fromNullable(Jwk.select(loaded.right.set, kid, alg)) : Option.none()
@@ -526,6 +540,7 @@ const makeResolved = (source: Source, settings: Resolved): Effect.Effect<Service
       const s = yield* Ref.get(state)
       const current = s.current
       const fresh = current === undefined ? false : yield* current.tracker.isFresh(now)
+      if (current !== undefined) yield* Metric.set(metrics.keySetAge, (now - current.loadedAt) / 1000)
       return {
         source: source.name,
         strategy: strategy._tag,
@@ -562,7 +577,9 @@ const makeResolved = (source: Source, settings: Resolved): Effect.Effect<Service
       yield* Effect.logDebug("Background JWKS refresh task scheduled")
       while (true) {
         const now = yield* Clock.currentTimeMillis
-        const due = dueAt(yield* Ref.get(state))
+        const s = yield* Ref.get(state)
+        if (s.current !== undefined) yield* Metric.set(metrics.keySetAge, (now - s.current.loadedAt) / 1000)
+        const due = dueAt(s)
         if (due > now) {
           const woken = Effect.as(Queue.take(wake), false)
           if (due !== Number.POSITIVE_INFINITY) {
@@ -576,6 +593,7 @@ const makeResolved = (source: Source, settings: Resolved): Effect.Effect<Service
         const initial = (yield* Ref.get(state)).current === undefined
         yield* Effect.logInfo(initial ? "Performing initial JWKS load" : "Performing background JWKS refresh")
         const result = yield* Effect.either(refreshWith("background"))
+        yield* Metric.increment(result._tag === "Right" ? metrics.backgroundSucceeded : metrics.backgroundFailed)
         if (result._tag === "Right") {
           yield* Effect.logInfo(initial ? "Initial JWKS load completed" : "Background JWKS refresh completed")
         } else {

@@ -8,12 +8,14 @@
  *
  * @since 0.1.0
  */
+import * as Cause from "effect/Cause"
 import * as Clock from "effect/Clock"
 import * as ConfigError from "effect/ConfigError"
 import * as Context from "effect/Context"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
+import * as Exit from "effect/Exit"
 import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
 import * as Predicate from "effect/Predicate"
@@ -23,6 +25,7 @@ import { compactVerify, type CryptoKey } from "jose"
 import type * as Jwk from "./Jwk.js"
 import * as JwksCache from "./JwksCache.js"
 import type { JwksError } from "./JwksError.js"
+import * as JwksMetrics from "./JwksMetrics.js"
 import { type Claims, Principal, type TokenType } from "./Principal.js"
 import { TokenValidationError } from "./TokenValidationError.js"
 
@@ -451,6 +454,7 @@ const unsafeMake = (keys: KeyResolver, options: Options): Service => {
   const tokenTypes = options.tokenTypes
   const usernameClaims = options.principal?.username ?? defaults.username
   const groupsClaim = options.principal?.groups ?? defaults.groups
+  const spanOptions = { attributes: { "jwt.issuer": issuer.description }, captureStackTrace: false } as const
 
   const checkClaims = (claims: RegisteredClaims, header: Header, now: number) => {
     if (claims.exp === undefined) return fail("MissingClaim", "the token has no exp claim")
@@ -487,7 +491,7 @@ const unsafeMake = (keys: KeyResolver, options: Options): Service => {
     return Effect.succeed(tokenType)
   }
 
-  const validate = (token: string): Effect.Effect<Principal, TokenValidationError | JwksError> =>
+  const verify = (token: string): Effect.Effect<Principal, TokenValidationError | JwksError> =>
     Effect.gen(function*() {
       if (typeof token !== "string") return yield* fail("Malformed", "the token is not a string")
       if (token.length > maxTokenBytes) {
@@ -510,6 +514,7 @@ const unsafeMake = (keys: KeyResolver, options: Options): Service => {
       }
       if (token.endsWith(".")) return yield* fail("Malformed", "the token has no signature")
       const alg = header.alg as SigningAlgorithm
+      yield* Effect.annotateCurrentSpan({ "jwt.alg": alg, "jwt.kid": header.kid ?? "" })
       const key = yield* keys.get(header.kid, alg)
       if (Option.isNone(key)) return yield* fail("NoMatchingKey", "no key of the set fits the token's kid and alg")
       const material = key.value.imported.get(alg)
@@ -549,7 +554,29 @@ const unsafeMake = (keys: KeyResolver, options: Options): Service => {
       // tokens, replayed by the thousand, can drive refreshes.
       yield* keys.recordSuccess
       return toPrincipal(claims.right, tokenType, usernameClaims, groupsClaim)
-    }).pipe(Effect.withSpan("TokenValidator.validate"))
+    })
+
+  /** `verify`, measured: its outcome and latency go to `JwksMetrics`, its span carries the outcome, never the token. */
+  const validate = (token: string): Effect.Effect<Principal, TokenValidationError | JwksError> =>
+    Effect.flatMap(Clock.currentTimeNanos, (start) =>
+      verify(token).pipe(
+        Effect.onExit((exit) => {
+          const failure = Exit.isSuccess(exit) ? undefined : Option.getOrUndefined(Cause.failureOption(exit.cause))
+          if (Exit.isFailure(exit) && failure === undefined) return Effect.void // interrupted or died
+          const reason = failure === undefined
+            ? undefined
+            : failure._tag === "TokenValidationError"
+            ? failure.reason
+            : "KeysUnavailable" as const
+          return Effect.zipRight(
+            Effect.annotateCurrentSpan("outcome", reason ?? "success"),
+            Effect.flatMap(
+              Clock.currentTimeNanos,
+              (end) => JwksMetrics.recordValidation(reason, Number(end - start) / 1_000_000)
+            )
+          )
+        })
+      )).pipe(Effect.withSpan("TokenValidator.validate", spanOptions))
 
   return {
     validate,

@@ -33,6 +33,11 @@ export * as JwksError from "./JwksError.js"
 /**
  * @since 0.1.0
  */
+export * as JwksMetrics from "./JwksMetrics.js"
+
+/**
+ * @since 0.1.0
+ */
 export * as JwksSource from "./JwksSource.js"
 
 /**

@@ -1,0 +1,236 @@
+/**
+ * Every metric this library records, as Effect `Metric`s (export them with `@effect/opentelemetry` or read them with
+ * `Metric.value`), plus a {@link snapshot} of the figures most dashboards start with.
+ *
+ * Names are prefixed `effect_jwks_`. Key-cache metrics carry a `source` tag (the JWKS URL, or `static`).
+ * Metrics live in Effect's global registry: counts add up across every validator of the process.
+ *
+ * @since 0.1.0
+ */
+import * as Effect from "effect/Effect"
+import * as Metric from "effect/Metric"
+import * as MetricBoundaries from "effect/MetricBoundaries"
+import * as Option from "effect/Option"
+import type { Reason as JwksReason } from "./JwksError.js"
+import { Reason, type Reason as TokenReason } from "./TokenValidationError.js"
+
+/**
+ * Validations, tagged `outcome` (`success` | `failure`) and, on failures, `reason`: a `TokenValidationError` reason,
+ * or `KeysUnavailable` for a `JwksError`.
+ *
+ * @since 0.1.0
+ * @category metrics
+ */
+export const validations = Metric.counter("effect_jwks_validations_total", {
+  description: "Token validations, by outcome and reason",
+  incremental: true
+})
+
+/**
+ * Validation latency in milliseconds: p50, p95 and p99 over the last 5 minutes (at most 10,000 samples).
+ *
+ * @since 0.1.0
+ * @category metrics
+ */
+export const validationDuration = Metric.summary({
+  name: "effect_jwks_validation_duration_ms",
+  description: "Token validation latency in milliseconds",
+  maxAge: "5 minutes",
+  maxSize: 10_000,
+  error: 0.01,
+  quantiles: [0.5, 0.95, 0.99]
+})
+
+/**
+ * JWKS fetches, tagged `source`, `outcome` and, on failures, the `JwksError` `reason`.
+ *
+ * @since 0.1.0
+ * @category metrics
+ */
+export const fetches = Metric.counter("effect_jwks_fetches_total", {
+  description: "JWKS fetches, by outcome",
+  incremental: true
+})
+
+/**
+ * JWKS fetch latency in milliseconds (the fetch and the key import), tagged `source`.
+ *
+ * @since 0.1.0
+ * @category metrics
+ */
+export const fetchDuration = Metric.histogram(
+  "effect_jwks_fetch_duration_ms",
+  MetricBoundaries.exponential({ start: 5, factor: 2, count: 12 }),
+  "JWKS fetch latency in milliseconds"
+)
+
+/**
+ * Age in seconds of the key set being served, tagged `source`; set at each load, each background wake-up and each
+ * status read.
+ *
+ * @since 0.1.0
+ * @category metrics
+ */
+export const keySetAge = Metric.gauge("effect_jwks_key_set_age_seconds", {
+  description: "Age of the key set being served, in seconds"
+})
+
+/**
+ * Validations served from an expired key set because no fresh one could be had (stale-if-error), tagged `source`.
+ *
+ * @since 0.1.0
+ * @category metrics
+ */
+export const staleServes = Metric.counter("effect_jwks_stale_serves_total", {
+  description: "Key lookups served from an expired key set while the provider was unreachable",
+  incremental: true
+})
+
+/**
+ * Refetches triggered by a token whose `kid` the set lacked, tagged `source`.
+ *
+ * @since 0.1.0
+ * @category metrics
+ */
+export const unknownKidRefetches = Metric.counter("effect_jwks_unknown_kid_refetches_total", {
+  description: "JWKS refetches triggered by an unknown kid",
+  incremental: true
+})
+
+/**
+ * Unknown-`kid` lookups refused without a refetch because of the throttle, tagged `source`.
+ *
+ * @since 0.1.0
+ * @category metrics
+ */
+export const unknownKidThrottled = Metric.counter("effect_jwks_unknown_kid_throttled_total", {
+  description: "Unknown-kid lookups answered without a refetch (throttled)",
+  incremental: true
+})
+
+/**
+ * Refreshes run by the background fiber, tagged `source` and `outcome`.
+ *
+ * @since 0.1.0
+ * @category metrics
+ */
+export const backgroundRefreshes = Metric.counter("effect_jwks_background_refreshes_total", {
+  description: "Background JWKS refreshes, by outcome",
+  incremental: true
+})
+
+/**
+ * The reason a failed validation is counted under.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export type FailureReason = TokenReason | "KeysUnavailable"
+
+const successCounter = Metric.tagged(validations, "outcome", "success")
+const failureCounters = Object.fromEntries(
+  [...Reason.literals, "KeysUnavailable" as const].map((reason) => [
+    reason,
+    Metric.tagged(Metric.tagged(validations, "outcome", "failure"), "reason", reason)
+  ])
+) as Record<FailureReason, Metric.Metric.Counter<number>>
+
+/**
+ * Records one validation: its outcome and its latency.
+ *
+ * @internal
+ */
+export const recordValidation = (failure: FailureReason | undefined, millis: number): Effect.Effect<void> =>
+  Effect.zipRight(
+    Metric.increment(failure === undefined ? successCounter : failureCounters[failure]),
+    Metric.update(validationDuration, millis)
+  )
+
+/**
+ * The key-cache metrics of one source, tagged once.
+ *
+ * @internal
+ */
+export const forSource = (source: string) => {
+  const tag = <M extends Metric.Metric<any, any, any>>(metric: M): M => Metric.tagged(metric, "source", source) as M
+  const fetched = tag(fetches)
+  return {
+    fetchSucceeded: Metric.tagged(fetched, "outcome", "success"),
+    fetchFailed: (reason: JwksReason) => Metric.tagged(Metric.tagged(fetched, "outcome", "failure"), "reason", reason),
+    fetchDuration: tag(fetchDuration),
+    keySetAge: tag(keySetAge),
+    staleServes: tag(staleServes),
+    unknownKidRefetches: tag(unknownKidRefetches),
+    unknownKidThrottled: tag(unknownKidThrottled),
+    backgroundSucceeded: Metric.tagged(tag(backgroundRefreshes), "outcome", "success"),
+    backgroundFailed: Metric.tagged(tag(backgroundRefreshes), "outcome", "failure")
+  }
+}
+
+/**
+ * The figures most dashboards start with, computed from the metrics above.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface Snapshot {
+  readonly tokensValidated: number
+  readonly tokensFailed: number
+  readonly total: number
+  /** Validated over total, 0 to 1; 1 when nothing was validated yet. */
+  readonly successRate: number
+  readonly averageMs: number
+  readonly p50Ms: number
+  readonly p95Ms: number
+  readonly p99Ms: number
+  /** Failures by reason, only the reasons that occurred. */
+  readonly errorsByType: Readonly<Partial<Record<FailureReason, number>>>
+  /** Seconds since this module was loaded. */
+  readonly uptimeSeconds: number
+}
+
+const startedAt = Date.now()
+
+/**
+ * Reads the validation metrics into a {@link Snapshot}.
+ *
+ * @since 0.1.0
+ * @category accessors
+ * @example
+ * ```ts
+ * import { Effect } from "effect"
+ * import * as JwksMetrics from "effect-jwks/JwksMetrics"
+ *
+ * const report = Effect.map(JwksMetrics.snapshot, (s) =>
+ *   `${s.tokensValidated}/${s.total} ok, p99 ${s.p99Ms.toFixed(2)} ms, errors ${JSON.stringify(s.errorsByType)}`
+ * )
+ * ```
+ */
+export const snapshot: Effect.Effect<Snapshot> = Effect.gen(function*() {
+  const validated = (yield* Metric.value(successCounter)).count
+  const errorsByType: Partial<Record<FailureReason, number>> = {}
+  let failed = 0
+  for (
+    const [reason, counter] of Object.entries(failureCounters) as Array<[FailureReason, Metric.Metric.Counter<number>]>
+  ) {
+    const count = (yield* Metric.value(counter)).count
+    if (count > 0) errorsByType[reason] = count
+    failed += count
+  }
+  const latency = yield* Metric.value(validationDuration)
+  const quantile = (q: number) =>
+    Option.getOrElse(latency.quantiles.find(([at]) => at === q)?.[1] ?? Option.none(), () => 0)
+  const total = validated + failed
+  return {
+    tokensValidated: validated,
+    tokensFailed: failed,
+    total,
+    successRate: total === 0 ? 1 : validated / total,
+    averageMs: latency.count === 0 ? 0 : latency.sum / latency.count,
+    p50Ms: quantile(0.5),
+    p95Ms: quantile(0.95),
+    p99Ms: quantile(0.99),
+    errorsByType,
+    uptimeSeconds: (Date.now() - startedAt) / 1000
+  }
+})

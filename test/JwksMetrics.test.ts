@@ -1,0 +1,106 @@
+import { describe, expect, it } from "@effect/vitest"
+import * as Effect from "effect/Effect"
+import * as Logger from "effect/Logger"
+import * as LogLevel from "effect/LogLevel"
+import * as Metric from "effect/Metric"
+import * as TestClock from "effect/TestClock"
+import * as JwksCache from "../src/JwksCache.js"
+import * as JwksMetrics from "../src/JwksMetrics.js"
+import * as JwksSource from "../src/JwksSource.js"
+import * as FakeIdp from "../src/testing/FakeIdp.js"
+import * as TokenValidator from "../src/TokenValidator.js"
+
+/** Metrics are global: each test uses its own issuer (so its own `source` tag) and compares before and after. */
+const setup = (issuer: string, cache?: JwksCache.Options) =>
+  Effect.gen(function*() {
+    const idp = yield* FakeIdp.FakeIdp
+    const source = yield* JwksSource.http(idp.jwksUri)
+    const keys = yield* JwksCache.make(source, cache)
+    const validator = yield* TokenValidator.make(TokenValidator.fromCache(keys), {
+      issuer: idp.issuer,
+      audience: idp.audience
+    })
+    return { idp, keys, validator }
+  }).pipe(Effect.provide(FakeIdp.layerTest({ issuer })))
+
+const count = (metric: Metric.Metric.Counter<number>, tags: Record<string, string>) =>
+  Effect.map(
+    Metric.value(Object.entries(tags).reduce((m, [key, value]) => Metric.tagged(m, key, value), metric)),
+    (state) => state.count
+  )
+
+describe("JwksMetrics", () => {
+  it.scoped("the snapshot counts a known sequence of validations by outcome and reason", () =>
+    Effect.gen(function*() {
+      const { idp, validator } = yield* setup("https://metrics-1.example.test", { backgroundRefresh: false })
+      const before = yield* JwksMetrics.snapshot
+      const good = yield* idp.sign({})
+      for (let i = 0; i < 7; i++) yield* validator.validate(good)
+      yield* Effect.flip(validator.validate("not-a-token"))
+      yield* Effect.flip(validator.validate(yield* idp.sign({}, { expiresIn: "-1 minute" })))
+      yield* Effect.flip(validator.validate(yield* idp.sign({}, { expiresIn: "-1 minute" })))
+      yield* Effect.flip(validator.validate(yield* idp.sign({ aud: "someone-else" })))
+      const cold = yield* setup("https://metrics-1b.example.test", { backgroundRefresh: false })
+      yield* cold.idp.setFault(FakeIdp.Fault.status(500))
+      const unavailable = yield* Effect.flip(cold.validator.validate(yield* cold.idp.sign({})))
+      expect(unavailable._tag).toBe("JwksError")
+
+      const after = yield* JwksMetrics.snapshot
+      expect(after.tokensValidated - before.tokensValidated).toBe(7)
+      expect(after.tokensFailed - before.tokensFailed).toBe(5)
+      expect(after.total - before.total).toBe(12)
+      const delta = (reason: JwksMetrics.FailureReason) =>
+        (after.errorsByType[reason] ?? 0) - (before.errorsByType[reason] ?? 0)
+      expect(delta("Malformed")).toBe(1)
+      expect(delta("Expired")).toBe(2)
+      expect(delta("AudienceMismatch")).toBe(1)
+      expect(delta("KeysUnavailable")).toBe(1)
+      expect(delta("InvalidSignature")).toBe(0)
+      expect(after.successRate).toBeGreaterThan(0)
+      expect(after.successRate).toBeLessThan(1)
+      const latency = yield* Metric.value(JwksMetrics.validationDuration)
+      expect(latency.count).toBeGreaterThanOrEqual(12)
+    }).pipe(Logger.withMinimumLogLevel(LogLevel.None)))
+
+  it.scoped("the cache counts fetches, unknown-kid refetches and throttles, background refreshes and stale serves", () =>
+    Effect.gen(function*() {
+      const { idp, keys, validator } = yield* setup("https://metrics-2.example.test", {
+        strategy: "time",
+        interval: "20 minutes",
+        backgroundRefreshJitter: 0,
+        retry: undefined
+      })
+      const source = idp.jwksUri
+      const good = yield* idp.sign({})
+      yield* validator.validate(good)
+      expect(yield* count(JwksMetrics.fetches, { source, outcome: "success" })).toBe(1)
+
+      // Two forged kids: the first refetches, the second is throttled.
+      for (const kid of ["forged-1", "forged-2"]) {
+        yield* Effect.flip(validator.validate(yield* idp.sign({}, { kid, key: "unpublished" })))
+      }
+      expect(yield* count(JwksMetrics.unknownKidRefetches, { source })).toBe(1)
+      expect(yield* count(JwksMetrics.unknownKidThrottled, { source })).toBe(1)
+      expect(yield* count(JwksMetrics.fetches, { source, outcome: "success" })).toBe(2)
+
+      // The background refresh at 16 minutes fails; past expiry the set is served stale.
+      yield* idp.setFault(FakeIdp.Fault.status(503))
+      yield* TestClock.adjust("16 minutes")
+      for (
+        let i = 0;
+        i < 100 && (yield* count(JwksMetrics.backgroundRefreshes, { source, outcome: "failure" })) < 1;
+        i++
+      ) {
+        yield* Effect.yieldNow()
+      }
+      expect(yield* count(JwksMetrics.backgroundRefreshes, { source, outcome: "failure" })).toBe(1)
+      expect(yield* count(JwksMetrics.fetches, { source, outcome: "failure", reason: "HttpStatus" })).toBe(1)
+      yield* TestClock.adjust("5 minutes")
+      yield* validator.validate(yield* idp.sign({}))
+      expect(yield* count(JwksMetrics.staleServes, { source })).toBeGreaterThanOrEqual(1)
+      const status = yield* keys.status
+      expect(status.servingStale).toBe(true)
+      const age = yield* Metric.value(Metric.tagged(JwksMetrics.keySetAge, "source", source))
+      expect(age.value).toBeGreaterThanOrEqual(20 * 60)
+    }).pipe(Logger.withMinimumLogLevel(LogLevel.None)))
+})
