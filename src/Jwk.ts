@@ -6,7 +6,7 @@
  */
 import * as Effect from "effect/Effect"
 import * as Schema from "effect/Schema"
-import { type CryptoKey, importJWK } from "jose"
+import { constants, createPublicKey, type JsonWebKey, type KeyObject, verify as verifySignature } from "node:crypto"
 import { JwksError } from "./JwksError.js"
 
 /**
@@ -97,7 +97,8 @@ export const JsonWebKeySet = Schema.Struct({
 export type JsonWebKeySet = typeof JsonWebKeySet.Type
 
 /**
- * A verification key, imported once when its set was loaded.
+ * A verification key, imported once when its set was loaded (a `node:crypto` `KeyObject`: the benchmark in `bench/`
+ * measured it at about 2.5 times the speed of WebCrypto for RS256, and it verifies synchronously).
  *
  * @since 0.1.0
  * @category models
@@ -106,8 +107,12 @@ export interface Key {
   readonly kid: string | undefined
   readonly kty: string
   readonly crv: string | undefined
-  /** The algorithms this key may verify, each with its imported key. */
-  readonly imported: ReadonlyMap<Algorithm, CryptoKey>
+  /** The algorithms this key may verify. */
+  readonly algorithms: ReadonlySet<Algorithm>
+  /** The imported public key. */
+  readonly keyObject: KeyObject
+  /** Whether `signature` is a valid JWS signature (RFC 7518 encoding) of `data` under `alg`; false for any other alg. */
+  readonly verify: (alg: string, data: Uint8Array, signature: Uint8Array) => boolean
   /** The public JWK it came from. */
   readonly jwk: Jwk
 }
@@ -210,8 +215,11 @@ const usableAlgorithms = (
   return usable.length === 0 ? `alg ${candidates.join("/")} is not allowed` : usable
 }
 
-const publicJwk = (jwk: Jwk): Record<string, string> => {
-  const out: Record<string, string> = { kty: jwk.kty }
+const pss = { padding: constants.RSA_PKCS1_PSS_PADDING, saltLength: constants.RSA_PSS_SALTLEN_DIGEST }
+const ieeeP1363 = { dsaEncoding: "ieee-p1363" }
+
+const publicJwk = (jwk: Jwk): JsonWebKey => {
+  const out: JsonWebKey = { kty: jwk.kty }
   if (jwk.crv !== undefined) out.crv = jwk.crv
   if (jwk.n !== undefined) out.n = jwk.n
   if (jwk.e !== undefined) out.e = jwk.e
@@ -220,16 +228,41 @@ const publicJwk = (jwk: Jwk): Record<string, string> => {
   return out
 }
 
+/** How each algorithm's signature is checked with `node:crypto` (RFC 7518, section 3). */
+const verification: Record<
+  Algorithm,
+  { readonly hash: string | null; readonly length?: number; readonly options: object }
+> = {
+  RS256: { hash: "sha256", options: {} },
+  RS384: { hash: "sha384", options: {} },
+  RS512: { hash: "sha512", options: {} },
+  PS256: { hash: "sha256", options: pss },
+  PS384: { hash: "sha384", options: pss },
+  PS512: { hash: "sha512", options: pss },
+  ES256: { hash: "sha256", length: 64, options: ieeeP1363 },
+  ES384: { hash: "sha384", length: 96, options: ieeeP1363 },
+  ES512: { hash: "sha512", length: 132, options: ieeeP1363 },
+  EdDSA: { hash: null, options: {} },
+  Ed25519: { hash: null, options: {} }
+}
+
 const importKey = (jwk: Jwk, algorithms: ReadonlyArray<Algorithm>) =>
-  Effect.tryPromise(async () => {
-    const material = publicJwk(jwk)
-    const imported = new Map<Algorithm, CryptoKey>()
-    for (const alg of algorithms) {
-      const key = await importJWK(material, alg)
-      if (key instanceof Uint8Array) throw new Error("not an asymmetric key")
-      imported.set(alg, key)
+  Effect.try(() => {
+    const keyObject = createPublicKey({ key: publicJwk(jwk), format: "jwk" })
+    // One verify input per algorithm, made now, so that verifying allocates nothing of its own.
+    const inputs = new Map(algorithms.map((alg) => [alg, { key: keyObject, ...verification[alg].options }] as const))
+    const verify = (alg: string, data: Uint8Array, signature: Uint8Array): boolean => {
+      const input = inputs.get(alg as Algorithm)
+      if (input === undefined) return false
+      const { hash, length } = verification[alg as Algorithm]
+      if (length !== undefined && signature.length !== length) return false
+      try {
+        return verifySignature(hash, data, input, signature)
+      } catch {
+        return false
+      }
     }
-    return imported
+    return { keyObject, verify, algorithms: new Set(algorithms) }
   })
 
 /**
@@ -289,7 +322,7 @@ export const importKeySet = (
         yield* Effect.logWarning(`Skipping key ${label}: it could not be imported`, imported.left)
         continue
       }
-      keys.push({ kid: jwk.kid, kty: jwk.kty, crv: jwk.crv, imported: imported.right, jwk })
+      keys.push({ kid: jwk.kid, kty: jwk.kty, crv: jwk.crv, ...imported.right, jwk })
     }
     if (keys.length === 0) {
       return yield* new JwksError({
@@ -329,13 +362,13 @@ export const select = (set: KeySet, kid: string | undefined, alg: Algorithm): Ke
     const candidates = set.byKid.get(kid)
     if (candidates === undefined) return undefined
     for (const key of candidates) {
-      if (key.imported.has(alg)) return key
+      if (key.algorithms.has(alg)) return key
     }
     return undefined
   }
   let found: Key | undefined
   for (const key of set.keys) {
-    if (!key.imported.has(alg)) continue
+    if (!key.algorithms.has(alg)) continue
     if (found !== undefined) return undefined
     found = key
   }

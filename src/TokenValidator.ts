@@ -21,7 +21,7 @@ import * as Option from "effect/Option"
 import * as Predicate from "effect/Predicate"
 import * as Schema from "effect/Schema"
 import type * as Scope from "effect/Scope"
-import { compactVerify, type CryptoKey } from "jose"
+import { Lru } from "./internal/lru.js"
 import type * as Jwk from "./Jwk.js"
 import * as JwksCache from "./JwksCache.js"
 import type { JwksError } from "./JwksError.js"
@@ -55,6 +55,17 @@ const knownAlgorithms: ReadonlySet<string> = new Set<SigningAlgorithm>([
 ])
 
 /**
+ * A key that checks signatures: a `Jwk.Key`, or a shared secret.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface VerificationKey {
+  /** Whether `signature` is a valid JWS signature of `data` under `alg`; false for an alg the key does not do. */
+  readonly verify: (alg: string, data: Uint8Array, signature: Uint8Array) => boolean
+}
+
+/**
  * Where a validator gets its keys: a `JwksCache`, or a fixed key (a shared secret).
  *
  * @since 0.1.0
@@ -64,8 +75,8 @@ export interface KeyResolver {
   readonly get: (
     kid: string | undefined,
     alg: SigningAlgorithm
-  ) => Effect.Effect<Option.Option<{ readonly imported: ReadonlyMap<string, CryptoKey | Uint8Array> }>, JwksError>
-  /** Called once per verified signature (the cache's usage strategy counts these). */
+  ) => Effect.Effect<Option.Option<VerificationKey>, JwksError>
+  /** Called once per token that passed every check (the cache's usage strategy counts these). */
   readonly recordSuccess: Effect.Effect<void>
 }
 
@@ -123,6 +134,12 @@ export interface Options {
    */
   readonly check?: ((claims: Claims, header: Header) => Effect.Effect<void, string | TokenValidationError>) | undefined
   readonly principal?: PrincipalClaims | undefined
+  /**
+   * How many verified tokens to remember, so that a token seen again skips its signature check and decoding. Its
+   * key must still be the one the cache serves for it, and the time checks, the custom check and the usage count
+   * run again on every use. Default 1000; 0 turns it off.
+   */
+  readonly tokenCache?: number | undefined
 }
 
 /**
@@ -133,6 +150,7 @@ export const defaults = {
   algorithms: ["RS256"] as ReadonlyArray<SigningAlgorithm>,
   leeway: Duration.zero,
   maxTokenBytes: 16 * 1024,
+  tokenCache: 1000,
   username: ["preferred_username", "username", "name"] as ReadonlyArray<string>,
   groups: "groups"
 } as const
@@ -236,6 +254,15 @@ const fail = (reason: TokenValidationError["reason"], description: string, cause
   Effect.fail(new TokenValidationError(cause === undefined ? { reason, description } : { reason, description, cause }))
 
 // The signature may be empty here so that an unsigned (`alg: none`) token is refused for its algorithm.
+/** A token that passed every check once, and what it took to check it. */
+interface Verified {
+  readonly key: VerificationKey
+  readonly header: Header
+  readonly claims: RegisteredClaims
+  readonly principal: Principal
+}
+
+const encoder = new TextEncoder()
 const compactJws = /^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*\.[A-Za-z0-9_-]*$/
 const textDecoder = new TextDecoder("utf-8", { fatal: true })
 
@@ -412,6 +439,10 @@ export const checkOptions = (options: Options): Either.Either<void, ConfigError.
   if (!Number.isSafeInteger(maxTokenBytes) || maxTokenBytes < 1) {
     return bad("maxTokenBytes", "expected a whole number of at least 1")
   }
+  const tokenCache = options.tokenCache ?? defaults.tokenCache
+  if (!Number.isSafeInteger(tokenCache) || tokenCache < 0) {
+    return bad("tokenCache", "expected a whole number of entries, 0 to turn it off")
+  }
   const leeway = options.leeway === undefined ? Option.some(Duration.zero) : Duration.decodeUnknown(options.leeway)
   if (Option.isNone(leeway) || !Duration.isFinite(leeway.value)) {
     return bad("leeway", "expected a finite duration")
@@ -454,6 +485,7 @@ const unsafeMake = (keys: KeyResolver, options: Options): Service => {
   const tokenTypes = options.tokenTypes
   const usernameClaims = options.principal?.username ?? defaults.username
   const groupsClaim = options.principal?.groups ?? defaults.groups
+  const verified = new Lru<string, Verified>(options.tokenCache ?? defaults.tokenCache)
   const spanOptions = { attributes: { "jwt.issuer": issuer.description }, captureStackTrace: false } as const
 
   const checkClaims = (claims: RegisteredClaims, header: Header, now: number) => {
@@ -497,6 +529,8 @@ const unsafeMake = (keys: KeyResolver, options: Options): Service => {
       if (token.length > maxTokenBytes) {
         return yield* fail("TooLarge", `the token is longer than ${maxTokenBytes} bytes`)
       }
+      const seen = verified.get(token)
+      if (seen !== undefined) return yield* verifyRemembered(token, seen)
       if (!compactJws.test(token)) return yield* fail("Malformed", "the token is not a compact JWS")
       if (!token.split(".").every(isCanonicalBase64Url)) {
         return yield* fail("Malformed", "the token is not in canonical base64url")
@@ -517,33 +551,31 @@ const unsafeMake = (keys: KeyResolver, options: Options): Service => {
       yield* Effect.annotateCurrentSpan({ "jwt.alg": alg, "jwt.kid": header.kid ?? "" })
       const key = yield* keys.get(header.kid, alg)
       if (Option.isNone(key)) return yield* fail("NoMatchingKey", "no key of the set fits the token's kid and alg")
-      const material = key.value.imported.get(alg)
-      if (material === undefined) return yield* fail("NoMatchingKey", "the key cannot verify the token's alg")
-      const verified = yield* Effect.tryPromise({
-        try: () => compactVerify(token, material, { algorithms: [alg] }),
-        catch: (cause) => cause
-      }).pipe(
-        Effect.catchAll((cause) =>
-          (cause as { code?: unknown }).code === "ERR_JWS_SIGNATURE_VERIFICATION_FAILED"
-            ? fail("InvalidSignature", "the signature does not verify")
-            : fail("Malformed", "the token could not be verified", cause)
-        )
+      const dot = token.lastIndexOf(".")
+      const signed = key.value.verify(
+        alg,
+        encoder.encode(token.slice(0, dot)),
+        Buffer.from(token.slice(dot + 1), "base64url")
       )
-      const text = (() => {
-        try {
-          return textDecoder.decode(verified.payload)
-        } catch {
-          return undefined
-        }
-      })()
+      if (!signed) return yield* fail("InvalidSignature", "the signature does not verify")
+      const text = base64UrlText(token.slice(token.indexOf(".") + 1, dot))
       if (text === undefined) return yield* fail("Malformed", "the claims are not UTF-8")
       const claims = decodeClaims(text)
       if (Either.isLeft(claims)) return yield* fail("Malformed", "the claims are not a JSON object of the right types")
+      const tokenType = yield* accept(claims.right, header)
+      const principal = toPrincipal(claims.right, tokenType, usernameClaims, groupsClaim)
+      verified.set(token, { key: key.value, header, claims: claims.right, principal })
+      return principal
+    })
+
+  /** The checks that run on every use of a token, verified just now or remembered. */
+  const accept = (claims: RegisteredClaims, header: Header) =>
+    Effect.gen(function*() {
       const now = (yield* Clock.currentTimeMillis) / 1000
-      const tokenType = yield* checkClaims(claims.right, header, now)
+      const tokenType = yield* checkClaims(claims, header, now)
       if (options.check !== undefined) {
         yield* Effect.mapError(
-          options.check(claims.right, header),
+          options.check(claims, header),
           (failure) =>
             typeof failure === "string"
               ? new TokenValidationError({ reason: "CustomCheck", description: failure })
@@ -553,7 +585,20 @@ const unsafeMake = (keys: KeyResolver, options: Options): Service => {
       // Only a token that passed every check counts for the usage strategy: neither forged nor merely expired
       // tokens, replayed by the thousand, can drive refreshes.
       yield* keys.recordSuccess
-      return toPrincipal(claims.right, tokenType, usernameClaims, groupsClaim)
+      return tokenType
+    })
+
+  /** A remembered token, if its key is still the one the cache serves for it; else the whole path again. */
+  const verifyRemembered = (token: string, seen: Verified) =>
+    Effect.flatMap(keys.get(seen.header.kid, seen.header.alg as SigningAlgorithm), (key) => {
+      if (Option.isNone(key) || key.value !== seen.key) {
+        verified.delete(token)
+        return verify(token)
+      }
+      return Effect.as(
+        Effect.tapError(accept(seen.claims, seen.header), () => Effect.sync(() => verified.delete(token))),
+        seen.principal
+      )
     })
 
   /** `verify`, measured: its outcome and latency go to `JwksMetrics`, its span carries the outcome, never the token. */

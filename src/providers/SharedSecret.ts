@@ -1,7 +1,6 @@
 /**
  * Tokens signed with a shared secret (HMAC: `HS256`, `HS384`, `HS512`), as issued by an app's own auth service. No
- * key set, no cache, no network: the secret is imported once, when the validator is made, for each allowed
- * algorithm, and every token is verified against it (whatever its `kid`).
+ * key set, no cache, no network: the secret is imported once, when the validator is made, and every token is verified against it (whatever its `kid`).
  *
  * Only HMAC algorithms are allowed here, and no key-set provider ever verifies an HMAC token, so a token cannot be
  * moved from one kind of key to the other (algorithm confusion). The secret must be at least as long as the hash
@@ -16,7 +15,7 @@ import * as Either from "effect/Either"
 import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
 import * as Redacted from "effect/Redacted"
-import type { CryptoKey } from "jose"
+import { createHmac, createSecretKey, timingSafeEqual } from "node:crypto"
 import * as TokenValidator from "../TokenValidator.js"
 
 /**
@@ -51,9 +50,9 @@ export const defaults = {
  * @category models
  */
 export const hashes: { readonly [A in Algorithm]: { readonly hash: string; readonly minBytes: number } } = {
-  HS256: { hash: "SHA-256", minBytes: 32 },
-  HS384: { hash: "SHA-384", minBytes: 48 },
-  HS512: { hash: "SHA-512", minBytes: 64 }
+  HS256: { hash: "sha256", minBytes: 32 },
+  HS384: { hash: "sha384", minBytes: 48 },
+  HS512: { hash: "sha512", minBytes: 64 }
 }
 
 const isAlgorithm = (alg: unknown): alg is Algorithm => alg === "HS256" || alg === "HS384" || alg === "HS512"
@@ -70,8 +69,8 @@ const secretBytes = (secret: Options["secret"]): Either.Either<Uint8Array<ArrayB
 }
 
 /**
- * Checks the algorithms and the secret and imports the secret once for each algorithm, as a non-extractable
- * verify-only `CryptoKey`. The raw copy is zeroed after import.
+ * Checks the algorithms and the secret and imports the secret once, as a `node:crypto` secret `KeyObject`; HMACs are
+ * compared in constant time. The raw copy is zeroed after import.
  *
  * @since 0.1.0
  * @category constructors
@@ -105,16 +104,14 @@ const importAll = (bytes: Uint8Array<ArrayBuffer>, algorithms: ReadonlySet<Algor
         )
       }
     }
-    const imported = new Map<string, CryptoKey>()
-    for (const alg of algorithms) {
-      const key = yield* Effect.tryPromise({
-        try: () =>
-          globalThis.crypto.subtle.importKey("raw", bytes, { name: "HMAC", hash: hashes[alg].hash }, false, ["verify"]),
-        catch: () => bad("secret", "the secret could not be imported")
-      })
-      imported.set(alg, key)
-    }
-    const found = Effect.succeed(Option.some({ imported: imported as ReadonlyMap<string, CryptoKey> }))
+    const key = createSecretKey(bytes)
+    const found = Effect.succeed(Option.some<TokenValidator.VerificationKey>({
+      verify: (alg, data, signature) => {
+        if (!algorithms.has(alg as Algorithm)) return false
+        const expected = createHmac(hashes[alg as Algorithm].hash, key).update(data).digest()
+        return expected.length === signature.length && timingSafeEqual(expected, signature)
+      }
+    }))
     return { get: () => found, recordSuccess: Effect.void } satisfies TokenValidator.KeyResolver
   })
 

@@ -1,0 +1,123 @@
+import { describe, expect, it } from "@effect/vitest"
+import * as Effect from "effect/Effect"
+import * as Option from "effect/Option"
+import * as TestClock from "effect/TestClock"
+import * as JwksCache from "../src/JwksCache.js"
+import * as JwksSource from "../src/JwksSource.js"
+import * as FakeIdp from "../src/testing/FakeIdp.js"
+import { TokenValidationError } from "../src/TokenValidationError.js"
+import * as TokenValidator from "../src/TokenValidator.js"
+
+/**
+ * A validator over a real cache whose keys count their signature checks: the verified-token cache is seen working
+ * when a repeated token costs no check.
+ */
+const setup = (validator?: Partial<TokenValidator.Options>, cache?: JwksCache.Options) =>
+  Effect.gen(function*() {
+    const idp = yield* FakeIdp.FakeIdp
+    const keys = yield* JwksCache.make(yield* JwksSource.http(idp.jwksUri), { backgroundRefresh: false, ...cache })
+    const checks = { count: 0 }
+    const counted = new WeakMap<object, TokenValidator.VerificationKey>()
+    const resolver = TokenValidator.fromCache(keys)
+    const counting: TokenValidator.KeyResolver = {
+      recordSuccess: resolver.recordSuccess,
+      get: (kid, alg) =>
+        Effect.map(
+          resolver.get(kid, alg),
+          Option.map((key) => {
+            let wrapped = counted.get(key)
+            if (wrapped === undefined) {
+              wrapped = {
+                verify: (a, data, signature) => {
+                  checks.count++
+                  return key.verify(a, data, signature)
+                }
+              }
+              counted.set(key, wrapped)
+            }
+            return wrapped
+          })
+        )
+    }
+    const v = yield* TokenValidator.make(counting, { issuer: idp.issuer, audience: idp.audience, ...validator })
+    return { idp, keys, v, checks }
+  })
+
+const reasonOf = (error: unknown) => error instanceof TokenValidationError ? error.reason : String(error)
+
+describe("TokenValidator verified-token cache", () => {
+  it.scoped("a repeated token skips its signature check and gets the same Principal", () =>
+    Effect.gen(function*() {
+      const { checks, idp, v } = yield* setup()
+      const token = yield* idp.sign({ sub: "alice" })
+      const first = yield* v.validate(token)
+      for (let i = 0; i < 10; i++) expect(yield* v.validate(token)).toBe(first)
+      expect(checks.count).toBe(1)
+      yield* v.validate(yield* idp.sign({ sub: "bob" }))
+      expect(checks.count).toBe(2)
+    }).pipe(Effect.provide(FakeIdp.layerTest())))
+
+  it.scoped("tokenCache: 0 checks every signature", () =>
+    Effect.gen(function*() {
+      const { checks, idp, v } = yield* setup({ tokenCache: 0 })
+      const token = yield* idp.sign({})
+      for (let i = 0; i < 5; i++) yield* v.validate(token)
+      expect(checks.count).toBe(5)
+    }).pipe(Effect.provide(FakeIdp.layerTest())))
+
+  it.scoped("a remembered token still expires: the time checks run on every use", () =>
+    Effect.gen(function*() {
+      const { idp, v } = yield* setup()
+      const token = yield* idp.sign({}, { expiresIn: "10 minutes" })
+      yield* v.validate(token)
+      yield* TestClock.adjust("10 minutes")
+      expect(reasonOf(yield* Effect.flip(v.validate(token)))).toBe("Expired")
+    }).pipe(Effect.provide(FakeIdp.layerTest())))
+
+  it.scoped("a remembered token is refused once its key is no longer served", () =>
+    Effect.gen(function*() {
+      const { idp, keys, v } = yield* setup({}, { unknownKidThrottle: "1 hour" })
+      const token = yield* idp.sign({})
+      yield* v.validate(token)
+      yield* idp.rotate("replace")
+      yield* keys.refresh
+      expect(reasonOf(yield* Effect.flip(v.validate(token)))).toBe("NoMatchingKey")
+    }).pipe(Effect.provide(FakeIdp.layerTest())))
+
+  it.scoped("the custom check and the usage count run on every use", () =>
+    Effect.gen(function*() {
+      let calls = 0
+      const { idp, keys, v } = yield* setup(
+        { check: () => Effect.sync(() => void calls++) },
+        { strategy: "usage", usages: 100 }
+      )
+      const token = yield* idp.sign({})
+      for (let i = 0; i < 4; i++) yield* v.validate(token)
+      expect(calls).toBe(4)
+      expect((yield* keys.status).usesLeft).toBe(96)
+    }).pipe(Effect.provide(FakeIdp.layerTest())))
+
+  it.scoped("it holds at most tokenCache entries, forgetting the least recently used", () =>
+    Effect.gen(function*() {
+      const { checks, idp, v } = yield* setup({ tokenCache: 2 })
+      const [a, b, c] = [yield* idp.sign({ sub: "a" }), yield* idp.sign({ sub: "b" }), yield* idp.sign({ sub: "c" })]
+      yield* v.validate(a)
+      yield* v.validate(b)
+      yield* v.validate(a) // a is now the most recent
+      yield* v.validate(c) // evicts b
+      expect(checks.count).toBe(3)
+      yield* v.validate(a)
+      yield* v.validate(c)
+      expect(checks.count).toBe(3)
+      yield* v.validate(b)
+      expect(checks.count).toBe(4)
+    }).pipe(Effect.provide(FakeIdp.layerTest())))
+
+  it.scoped("a token that failed is never remembered", () =>
+    Effect.gen(function*() {
+      const { checks, idp, v } = yield* setup()
+      const foreign = yield* idp.sign({ aud: "someone-else" })
+      for (let i = 0; i < 3; i++) expect(reasonOf(yield* Effect.flip(v.validate(foreign)))).toBe("AudienceMismatch")
+      expect(checks.count).toBe(3)
+    }).pipe(Effect.provide(FakeIdp.layerTest())))
+})
