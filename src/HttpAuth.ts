@@ -684,3 +684,31 @@ export const cacheInfo: Effect.Effect<HttpServerResponse.HttpServerResponse, nev
         (status) => HttpServerResponse.unsafeJson(toCacheInfo(status), { headers: { "cache-control": "no-store" } })
       )
   )
+
+/**
+ * A handler for a status endpoint over the `TokenValidator` in context: `{ "caches": [CacheInfo, ...] }`, one entry
+ * per key cache behind it (providers build their caches inside; a multi-issuer validator has several; a shared secret
+ * none). `Cache-Control: no-store`; serve it where only operators can reach it.
+ *
+ * @since 0.1.0
+ * @category handlers
+ * @example
+ * ```ts
+ * import { HttpRouter } from "@effect/platform"
+ * import * as HttpAuth from "effect-jwks/HttpAuth"
+ *
+ * const Ops = HttpRouter.empty.pipe(HttpRouter.get("/cache-info", HttpAuth.validatorCacheInfo))
+ * ```
+ */
+export const validatorCacheInfo: Effect.Effect<HttpServerResponse.HttpServerResponse, never, TokenValidator.TokenValidator> = Effect
+  .flatMap(
+    TokenValidator.TokenValidator,
+    (validator) =>
+      Effect.map(
+        validator.keyStatus,
+        (statuses) =>
+          HttpServerResponse.unsafeJson({ caches: statuses.map(toCacheInfo) }, {
+            headers: { "cache-control": "no-store" }
+          })
+      )
+  )

@@ -451,6 +451,7 @@ const makeResolved = (source: Source, settings: Resolved): Effect.Effect<Service
         if (current === undefined) return yield* result.left
         const staleUntil = (current.expiredAt ?? now) + settings.maxStale
         if (now >= staleUntil) {
+          yield* Ref.update(state, (st) => ({ ...st, servingStale: false }))
           return yield* new JwksError({
             reason: "Stale",
             source: source.name,
@@ -499,8 +500,14 @@ const makeResolved = (source: Source, settings: Resolved): Effect.Effect<Service
                 .pipe(Effect.zipRight(Metric.increment(metrics.unknownKidThrottled)), Effect.as(Option.none()))
             }
             if (!Either.isEither(decided)) return Effect.succeed(Option.some(decided))
-            return annotate(Effect.logInfo("Unknown kid: refetching JWKS").pipe(Effect.annotateLogs({ kid }))).pipe(
-              Effect.zipRight(Metric.increment(metrics.unknownKidRefetches)),
+            // Logged and counted only where this call starts the fetch, not where it joins one or is backing off.
+            const starts = Either.isRight(decided) && decided.right === mine
+            const announce = starts
+              ? annotate(Effect.logInfo("Unknown kid: refetching JWKS").pipe(Effect.annotateLogs({ kid }))).pipe(
+                Effect.zipRight(Metric.increment(metrics.unknownKidRefetches))
+              )
+              : Effect.void
+            return announce.pipe(
               Effect.zipRight(Effect.either(follow(decided, mine, "unknown kid"))),
               Effect.map((loaded) =>
                 loaded._tag === "Right" ? Option.fromNullable(Jwk.select(loaded.right.set, kid, alg)) : Option.none()

@@ -78,6 +78,8 @@ export interface KeyResolver {
   ) => Effect.Effect<Option.Option<VerificationKey>, JwksError>
   /** Called once per token that passed every check (the cache's usage strategy counts these). */
   readonly recordSuccess: Effect.Effect<void>
+  /** What the key cache behind it is doing, if there is one. */
+  readonly status?: Effect.Effect<JwksCache.Status> | undefined
 }
 
 /**
@@ -218,6 +220,8 @@ export interface Service {
   readonly validate: (token: string) => Effect.Effect<Principal, TokenValidationError | JwksError>
   /** Whether this validator is the one for tokens from `iss` (multi-issuer routing). */
   readonly acceptsIssuer: (iss: string) => boolean
+  /** The status of every key cache behind this validator (none for a shared secret or a static set). */
+  readonly keyStatus: Effect.Effect<ReadonlyArray<JwksCache.Status>>
 }
 
 /**
@@ -625,7 +629,8 @@ const unsafeMake = (keys: KeyResolver, options: Options): Service => {
 
   return {
     validate,
-    acceptsIssuer: (iss) => issuer.matches(iss, {})
+    acceptsIssuer: (iss) => issuer.matches(iss, {}),
+    keyStatus: keys.status === undefined ? Effect.succeed([]) : Effect.map(keys.status, (status) => [status])
   }
 }
 
@@ -661,7 +666,8 @@ export const layer = (options: Options): Layer.Layer<TokenValidator, ConfigError
  */
 export const fromCache = (cache: JwksCache.Service): KeyResolver => ({
   get: (kid, alg) => isKeySetAlgorithm(alg) ? cache.get(kid, alg) : Effect.succeedNone,
-  recordSuccess: cache.recordSuccess
+  recordSuccess: cache.recordSuccess,
+  status: cache.status
 })
 
 const isKeySetAlgorithm = (alg: SigningAlgorithm): alg is Jwk.Algorithm => !alg.startsWith("HS")
@@ -684,6 +690,7 @@ const isKeySetAlgorithm = (alg: SigningAlgorithm): alg is Jwk.Algorithm => !alg.
  */
 export const multi = (validators: ReadonlyArray<Service>): Service => ({
   acceptsIssuer: (iss) => validators.some((validator) => validator.acceptsIssuer(iss)),
+  keyStatus: Effect.map(Effect.all(validators.map((validator) => validator.keyStatus)), (all) => all.flat()),
   validate: (token) =>
     Effect.suspend(() => {
       if (typeof token !== "string" || token.length > 64 * 1024) {

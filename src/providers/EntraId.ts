@@ -206,7 +206,7 @@ export const make = (
         groups: principal?.groups ?? defaults.groups
       }
     })
-    return { validate: service.validate, acceptsIssuer: resolved.acceptsIssuer } satisfies TokenValidator.Service
+    return { ...service, acceptsIssuer: resolved.acceptsIssuer } satisfies TokenValidator.Service
   })
 
 /**
