@@ -600,7 +600,14 @@ const unsafeMake = (keys: KeyResolver, options: Options): Service => {
         return verify(token)
       }
       return Effect.as(
-        Effect.tapError(accept(seen.claims, seen.header), () => Effect.sync(() => verified.delete(token))),
+        Effect.zipRight(
+          Effect.annotateCurrentSpan({
+            "jwt.alg": seen.header.alg,
+            "jwt.kid": seen.header.kid ?? "",
+            "jwt.remembered": true
+          }),
+          Effect.tapError(accept(seen.claims, seen.header), () => Effect.sync(() => verified.delete(token)))
+        ),
         seen.principal
       )
     })
