@@ -4,11 +4,13 @@
  *
  * The server answers `GET /<label>/.well-known/jwks.json` for any label and counts requests per label, so each
  * verifier gets its own URL and the report can say how often each one went to the network. It listens on
- * 127.0.0.1 only.
+ * 127.0.0.1 only. The scenario scripts also use its request log (with times) and its optional answer delay, and
+ * sign tokens with an unpublished key (`signForged`).
  */
 import { exportJWK, generateKeyPair, type JWK, SignJWT } from "jose"
 import { createServer } from "node:http"
 import type { AddressInfo } from "node:net"
+import { performance } from "node:perf_hooks"
 
 export type Alg = "RS256" | "ES256"
 
@@ -38,24 +40,58 @@ export interface Fixture {
   readonly jwksUrl: (label: string) => string
   /** `http://127.0.0.1:<port>/<label>/`, the "domain" of get-jwks. */
   readonly baseUrl: (label: string) => string
+  /**
+   * A token with good claims signed by a key of `alg` that is never published (the same one as the "forged
+   * signature" bad token's), with `kid` in its header.
+   */
+  readonly signForged: (alg: Alg, kid: string, claims?: Record<string, unknown>) => Promise<string>
   /** JWKS requests served so far, per label. */
   readonly fetches: () => Readonly<Record<string, number>>
+  /** Every JWKS request served so far, with its times. */
+  readonly requests: () => ReadonlyArray<JwksRequest>
   readonly close: () => Promise<void>
 }
 
 const jwksPath = /^\/([A-Za-z0-9_-]+)\/\.well-known\/jwks\.json$/
 
-const listen = (body: () => string) =>
-  new Promise<{ readonly origin: string; readonly counts: Map<string, number>; readonly close: () => Promise<void> }>(
-    (resolve, reject) => {
-      const counts = new Map<string, number>()
-      const server = createServer((request, response) => {
-        const match = jwksPath.exec(request.url ?? "")
-        if (request.method !== "GET" || match === null) {
-          response.writeHead(404, { "content-type": "text/plain" }).end("not found")
-          return
-        }
-        counts.set(match[1]!, (counts.get(match[1]!) ?? 0) + 1)
+/** One JWKS request as the server saw it, in `performance.now()` milliseconds of this process. */
+export interface JwksRequest {
+  readonly label: string
+  readonly receivedAt: number
+  readonly answeredAt: number
+}
+
+export interface JwksServer {
+  /** `http://127.0.0.1:<port>` */
+  readonly origin: string
+  /** JWKS requests answered so far, per label. */
+  readonly counts: Map<string, number>
+  /** Every JWKS request answered so far, in order of arrival. */
+  readonly requests: ReadonlyArray<JwksRequest>
+  /** Stops the server and drops its open connections. */
+  readonly close: () => Promise<void>
+}
+
+/**
+ * A loopback JWKS server: `GET /<label>/.well-known/jwks.json` answers `body()` after `delayMs` (default 0), for any
+ * label, and counts requests per label. It listens on 127.0.0.1 only.
+ */
+export const serveJwks = (body: () => string, options: { readonly delayMs?: number } = {}): Promise<JwksServer> =>
+  new Promise<JwksServer>((resolve, reject) => {
+    const delayMs = options.delayMs ?? 0
+    const counts = new Map<string, number>()
+    const requests: Array<JwksRequest> = []
+    const server = createServer((request, response) => {
+      const receivedAt = performance.now()
+      const match = jwksPath.exec(request.url ?? "")
+      if (request.method !== "GET" || match === null) {
+        response.writeHead(404, { "content-type": "text/plain" }).end("not found")
+        return
+      }
+      const label = match[1]!
+      const answer = () => {
+        counts.set(label, (counts.get(label) ?? 0) + 1)
+        requests.push({ label, receivedAt, answeredAt: performance.now() })
         const text = body()
         response.writeHead(200, {
           "content-type": "application/json",
@@ -64,38 +100,47 @@ const listen = (body: () => string) =>
           // A fresh connection per fetch: no client can pick a kept-alive socket that the server is closing.
           "connection": "close"
         }).end(text)
+      }
+      if (delayMs > 0) setTimeout(answer, delayMs)
+      else answer()
+    })
+    server.once("error", reject)
+    server.listen(0, "127.0.0.1", () => {
+      const { port } = server.address() as AddressInfo
+      resolve({
+        origin: `http://127.0.0.1:${port}`,
+        counts,
+        requests,
+        close: () =>
+          new Promise<void>((done, fail) => {
+            server.close((error) => (error === undefined ? done() : fail(error)))
+            server.closeAllConnections()
+          })
       })
-      server.once("error", reject)
-      server.listen(0, "127.0.0.1", () => {
-        const { port } = server.address() as AddressInfo
-        resolve({
-          origin: `http://127.0.0.1:${port}`,
-          counts,
-          close: () =>
-            new Promise<void>((done, fail) => {
-              server.close((error) => (error === undefined ? done() : fail(error)))
-              server.closeAllConnections()
-            })
-        })
-      })
-    }
-  )
+    })
+  })
 
 const publicKey = async (alg: Alg, kid: string) => {
   const pair = await generateKeyPair(alg, { extractable: true })
   return { privateKey: pair.privateKey, jwk: { ...(await exportJWK(pair.publicKey)), kid, alg, use: "sig" } }
 }
 
+/** Options of {@link makeFixture}. */
+export interface FixtureOptions {
+  /** The server answers every JWKS request after this delay. Default 0. */
+  readonly jwksDelayMs?: number
+}
+
 /**
  * Generates the keys, starts the server and signs `poolSize` tokens per algorithm. `close` stops the server and
  * drops its open connections.
  */
-export const makeFixture = async (poolSize: number): Promise<Fixture> => {
+export const makeFixture = async (poolSize: number, options: FixtureOptions = {}): Promise<Fixture> => {
   const rs = await publicKey("RS256", "bench-rs256")
   const es = await publicKey("ES256", "bench-es256")
   const jwks = { keys: [rs.jwk, es.jwk] }
   const body = JSON.stringify(jwks)
-  const server = await listen(() => body)
+  const server = await serveJwks(() => body, options.jwksDelayMs === undefined ? {} : { delayMs: options.jwksDelayMs })
   const issuer = server.origin
   const audience = "effect-jwks-bench"
   const iat = Math.floor(Date.now() / 1000)
@@ -109,9 +154,12 @@ export const makeFixture = async (poolSize: number): Promise<Fixture> => {
   ) =>
     new SignJWT({ iss: issuer, aud: audience, iat, exp, ...claims }).setProtectedHeader({ alg, kid }).sign(privateKey)
 
-  const tokensFor = async (alg: Alg, key: typeof rs): Promise<Tokens> => {
+  const keyPairs = { RS256: rs, ES256: es }
+  const unpublished = { RS256: await generateKeyPair("RS256"), ES256: await generateKeyPair("ES256") }
+
+  const tokensFor = async (alg: Alg): Promise<Tokens> => {
+    const key = keyPairs[alg]
     const kid = key.jwk.kid
-    const forger = await generateKeyPair(alg)
     const pool = await Promise.all(
       Array.from({ length: poolSize }, (_, i) => sign(alg, kid, key.privateKey, { sub: `user-${i}` }))
     )
@@ -121,7 +169,7 @@ export const makeFixture = async (poolSize: number): Promise<Fixture> => {
         "wrong issuer": await sign(alg, kid, key.privateKey, { sub: "mallory", iss: "https://elsewhere.example" }),
         "wrong audience": await sign(alg, kid, key.privateKey, { sub: "mallory", aud: "another-api" }),
         "expired": await sign(alg, kid, key.privateKey, { sub: "mallory", iat: iat - 7200, exp: iat - 3600 }),
-        "forged signature": await sign(alg, kid, forger.privateKey, { sub: "mallory" })
+        "forged signature": await sign(alg, kid, unpublished[alg].privateKey, { sub: "mallory" })
       }
     }
   }
@@ -134,10 +182,12 @@ export const makeFixture = async (poolSize: number): Promise<Fixture> => {
       ES256: { alg: "ES256", kid: es.jwk.kid, jwk: es.jwk }
     },
     jwks,
-    tokens: { RS256: await tokensFor("RS256", rs), ES256: await tokensFor("ES256", es) },
+    tokens: { RS256: await tokensFor("RS256"), ES256: await tokensFor("ES256") },
+    signForged: (alg, kid, claims = {}) => sign(alg, kid, unpublished[alg].privateKey, { sub: "mallory", ...claims }),
     jwksUrl: (label) => `${server.origin}/${label}/.well-known/jwks.json`,
     baseUrl: (label) => `${server.origin}/${label}/`,
     fetches: () => Object.fromEntries(server.counts),
+    requests: () => server.requests,
     close: server.close
   }
 }
