@@ -928,6 +928,7 @@ describe("TokenValidator", () => {
         [{ scope: "read" }, rs, "access"],
         [{ scp: ["read"] }, rs, "access"],
         [{ client_id: "c" }, rs, "access"],
+        [{ idtyp: "app", appid: "c" }, rs, "access"],
         [{}, { alg: "RS256", typ: "JWT" }, "unknown"],
         [{ azp: "c" }, rs, "unknown"]
       ]
