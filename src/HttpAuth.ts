@@ -700,7 +700,11 @@ export const cacheInfo: Effect.Effect<HttpServerResponse.HttpServerResponse, nev
  * const Ops = HttpRouter.empty.pipe(HttpRouter.get("/cache-info", HttpAuth.validatorCacheInfo))
  * ```
  */
-export const validatorCacheInfo: Effect.Effect<HttpServerResponse.HttpServerResponse, never, TokenValidator.TokenValidator> = Effect
+export const validatorCacheInfo: Effect.Effect<
+  HttpServerResponse.HttpServerResponse,
+  never,
+  TokenValidator.TokenValidator
+> = Effect
   .flatMap(
     TokenValidator.TokenValidator,
     (validator) =>
