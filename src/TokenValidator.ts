@@ -22,7 +22,7 @@ import * as Predicate from "effect/Predicate"
 import * as Schema from "effect/Schema"
 import type * as Scope from "effect/Scope"
 import { Lru } from "./internal/lru.js"
-import type * as Jwk from "./Jwk.js"
+import * as Jwk from "./Jwk.js"
 import * as JwksCache from "./JwksCache.js"
 import type { JwksError } from "./JwksError.js"
 import * as JwksMetrics from "./JwksMetrics.js"
@@ -38,17 +38,7 @@ import { TokenValidationError } from "./TokenValidationError.js"
 export type SigningAlgorithm = Jwk.Algorithm | "HS256" | "HS384" | "HS512"
 
 const knownAlgorithms: ReadonlySet<string> = new Set<SigningAlgorithm>([
-  "RS256",
-  "RS384",
-  "RS512",
-  "PS256",
-  "PS384",
-  "PS512",
-  "ES256",
-  "ES384",
-  "ES512",
-  "EdDSA",
-  "Ed25519",
+  ...Jwk.Algorithm.literals,
   "HS256",
   "HS384",
   "HS512"

@@ -27,6 +27,7 @@ import * as Either from "effect/Either"
 import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
 import type * as Scope from "effect/Scope"
+import { list } from "../internal/config.js"
 import { jwksValidator } from "../internal/provider.js"
 import * as JwksCache from "../JwksCache.js"
 import type * as JwksSource from "../JwksSource.js"
@@ -228,16 +229,6 @@ export const layer = (
   options: Options
 ): Layer.Layer<TokenValidator.TokenValidator, ConfigError.ConfigError, HttpClient.HttpClient> =>
   Layer.scoped(TokenValidator.TokenValidator, make(options))
-
-const list = (name: string): Config.Config<ReadonlyArray<string>> =>
-  Config.string(name).pipe(
-    Config.mapOrFail((text) => {
-      const items = text.split(",").map((item) => item.trim()).filter((item) => item.length > 0)
-      return items.length === 0
-        ? Either.left(ConfigError.InvalidData([name], "expected a comma-separated list of at least one value"))
-        : Either.right(items)
-    })
-  )
 
 /**
  * The options from configuration (by default the environment): `ENTRA_TENANT_ID` and `ENTRA_AUDIENCE`

@@ -18,6 +18,7 @@ import * as Option from "effect/Option"
 import * as Ref from "effect/Ref"
 import * as Schema from "effect/Schema"
 import type * as Scope from "effect/Scope"
+import { list } from "../internal/config.js"
 import { fetchJson } from "../internal/fetchJson.js"
 import { jwksValidator } from "../internal/provider.js"
 import * as JwksCache from "../JwksCache.js"
@@ -235,16 +236,6 @@ export const layer = (
   options: Options
 ): Layer.Layer<TokenValidator.TokenValidator, ConfigError.ConfigError, HttpClient.HttpClient> =>
   Layer.scoped(TokenValidator.TokenValidator, make(options))
-
-const list = (name: string): Config.Config<ReadonlyArray<string>> =>
-  Config.string(name).pipe(
-    Config.mapOrFail((text) => {
-      const items = text.split(",").map((item) => item.trim()).filter((item) => item.length > 0)
-      return items.length === 0
-        ? Either.left(ConfigError.InvalidData([name], "expected a comma-separated list of at least one value"))
-        : Either.right(items)
-    })
-  )
 
 /**
  * The options from configuration (by default the environment): `OIDC_ISSUER` and `OIDC_AUDIENCE` (comma-separated

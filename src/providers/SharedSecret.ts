@@ -16,6 +16,7 @@ import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
 import * as Redacted from "effect/Redacted"
 import { createHmac, createSecretKey, timingSafeEqual } from "node:crypto"
+import { list } from "../internal/config.js"
 import * as TokenValidator from "../TokenValidator.js"
 
 /**
@@ -160,16 +161,6 @@ export const make = (options: Options): Effect.Effect<TokenValidator.Service, Co
  */
 export const layer = (options: Options): Layer.Layer<TokenValidator.TokenValidator, ConfigError.ConfigError> =>
   Layer.effect(TokenValidator.TokenValidator, make(options))
-
-const list = (name: string): Config.Config<ReadonlyArray<string>> =>
-  Config.string(name).pipe(
-    Config.mapOrFail((text) => {
-      const items = text.split(",").map((item) => item.trim()).filter((item) => item.length > 0)
-      return items.length === 0
-        ? Either.left(ConfigError.InvalidData([name], "expected a comma-separated list of at least one value"))
-        : Either.right(items)
-    })
-  )
 
 /**
  * The options from configuration (by default the environment): `JWT_SECRET` (read as a `Redacted`), `JWT_ISSUER`

@@ -18,6 +18,7 @@ import * as Either from "effect/Either"
 import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
 import * as Schema from "effect/Schema"
+import { list } from "../internal/config.js"
 import * as Jwk from "../Jwk.js"
 import * as TokenValidator from "../TokenValidator.js"
 
@@ -90,16 +91,6 @@ export const make = (options: Options): Effect.Effect<TokenValidator.Service, Co
  */
 export const layer = (options: Options): Layer.Layer<TokenValidator.TokenValidator, ConfigError.ConfigError> =>
   Layer.effect(TokenValidator.TokenValidator, make(options))
-
-const list = (name: string): Config.Config<ReadonlyArray<string>> =>
-  Config.string(name).pipe(
-    Config.mapOrFail((text) => {
-      const items = text.split(",").map((item) => item.trim()).filter((item) => item.length > 0)
-      return items.length === 0
-        ? Either.left(ConfigError.InvalidData([name], "expected a comma-separated list of at least one value"))
-        : Either.right(items)
-    })
-  )
 
 const decodeJwks = Schema.decodeUnknownEither(Schema.parseJson(Jwk.JsonWebKeySet))
 
