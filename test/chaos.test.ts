@@ -335,7 +335,9 @@ const mint = (idp: FakeIdp.FakeIdp["Type"], now: number, algorithm: FakeIdp.Algo
     minted.push(bad("wrong-claims", yield* idp.sign({ iss: "https://evil.example.test" })))
     minted.push(bad("wrong-claims", yield* idp.sign({ exp: undefined })))
     minted.push(bad("wrong-claims", yield* idp.sign({ token_use: "refresh" })))
-    minted.push(bad("forged-kid", yield* idp.sign({ sub: "mallory" }, { key: "unpublished", kid, expiresIn: "8 hours" })))
+    minted.push(
+      bad("forged-kid", yield* idp.sign({ sub: "mallory" }, { key: "unpublished", kid, expiresIn: "8 hours" }))
+    )
     // HS256 keyed with the published public key, in three spellings an attacker might guess
     const jwk = (yield* idp.jwks).keys.find((key) => key.kid === kid)!
     const pem = yield* Effect.promise(async () => exportSPKI(await importJWK(jwk as JWK, algorithm) as CryptoKey))
@@ -354,8 +356,12 @@ const mint = (idp: FakeIdp.FakeIdp["Type"], now: number, algorithm: FakeIdp.Algo
     minted.push(bad("alg-none", `${b64(JSON.stringify({ alg: "none", kid }))}.${payload}.${good.split(".")[2]}`))
     const [header, , signature] = good.split(".")
     const claims = JSON.parse(Buffer.from(good.split(".")[1]!, "base64url").toString("utf8"))
-    minted.push(bad("tampered", `${header}.${b64(JSON.stringify({ ...claims, sub: "root", admin: true }))}.${signature}`))
-    minted.push(bad("tampered", `${header}.${b64(JSON.stringify({ ...claims, exp: claims.exp + 86_400 }))}.${signature}`))
+    minted.push(
+      bad("tampered", `${header}.${b64(JSON.stringify({ ...claims, sub: "root", admin: true }))}.${signature}`)
+    )
+    minted.push(
+      bad("tampered", `${header}.${b64(JSON.stringify({ ...claims, exp: claims.exp + 86_400 }))}.${signature}`)
+    )
     return minted
   })
 
@@ -519,7 +525,7 @@ const runSeed = (seed: number, hours: number, algorithm: FakeIdp.Algorithm): Eff
         if (!served) violate(`(a) accepted ${label} with a key from no served set`)
         return
       }
-      if (Cause.isDie(exit.cause) || Cause.isInterruptedOnly(exit.cause)) {
+      if (Cause.isDie(exit.cause) || Cause.isInterrupted(exit.cause)) {
         return violate(`defect on ${label}: ${Cause.pretty(exit.cause)}`)
       }
       const error = Cause.squash(exit.cause) as { _tag?: string; reason?: string }
@@ -622,7 +628,7 @@ const runSeed = (seed: number, hours: number, algorithm: FakeIdp.Algorithm): Eff
         const before = yield* idp.publishedKids
         const mode = before.length >= settings.maxPublished || rng.next() < 0.3 ? "replace" : "overlap"
         yield* idp.rotate(mode)
-        if (mode === "replace") for (const kid of before) unpublishedAt.set(kid, now)
+        if (mode === "replace") { for (const kid of before) unpublishedAt.set(kid, now) }
         rotations++
         nextRotation = now + rng.between(15, 90) * MINUTE
         nextMint = now
@@ -714,26 +720,30 @@ const HOURS = 6
 
 describe("chaos: six simulated hours of a misbehaving IdP", () => {
   for (const [seed, algorithm] of seeds) {
-    it.live(`seed ${seed} (${algorithm}): no forged token in, no good token out, fetches within budget, bounded memory`, () =>
-      Effect.gen(function*() {
-        const report = yield* runSeed(seed, HOURS, algorithm)
-        const summary = JSON.stringify({ ...report, violations: report.violations.length })
-        expect(report.violations, `seed ${seed} (re-run with this seed to reproduce):\n${summary}`).toEqual([])
-        // the run did what it claims: faults of many kinds, rotations, every category of token
-        expect(Object.keys(report.faults).length, `seed ${seed}`).toBeGreaterThanOrEqual(5)
-        expect(report.rotations, `seed ${seed}`).toBeGreaterThanOrEqual(3)
-        for (const category of ["good", "forged-kid", "hs256-public-key", "alg-none", "tampered", "unknown-kid"]) {
-          expect(
-            Object.keys(report.outcomes).some((key) => key.startsWith(`${category}:`)),
-            `seed ${seed}: ${category}`
-          ).toBe(true)
-        }
-        expect(report.outcomes["good: accepted"] ?? 0, `seed ${seed}`).toBeGreaterThan(500)
-        // (d) and (e)
-        expect(report.maxInflight, `seed ${seed}`).toBe(1)
-        expect(report.maxKeys, `seed ${seed}`).toBeLessThanOrEqual(settings.maxPublished)
-        expect(report.heapGrowthMb, `seed ${seed}: heap growth over the warm hour, MB`).toBeLessThan(4)
-        if (process.env.CHAOS_REPORT !== undefined) console.log(summary)
-      }), { timeout: 60_000 })
+    it.live(
+      `seed ${seed} (${algorithm}): no forged token in, no good token out, fetches within budget, bounded memory`,
+      () =>
+        Effect.gen(function*() {
+          const report = yield* runSeed(seed, HOURS, algorithm)
+          const summary = JSON.stringify({ ...report, violations: report.violations.length })
+          expect(report.violations, `seed ${seed} (re-run with this seed to reproduce):\n${summary}`).toEqual([])
+          // the run did what it claims: faults of many kinds, rotations, every category of token
+          expect(Object.keys(report.faults).length, `seed ${seed}`).toBeGreaterThanOrEqual(5)
+          expect(report.rotations, `seed ${seed}`).toBeGreaterThanOrEqual(3)
+          for (const category of ["good", "forged-kid", "hs256-public-key", "alg-none", "tampered", "unknown-kid"]) {
+            expect(
+              Object.keys(report.outcomes).some((key) => key.startsWith(`${category}:`)),
+              `seed ${seed}: ${category}`
+            ).toBe(true)
+          }
+          expect(report.outcomes["good: accepted"] ?? 0, `seed ${seed}`).toBeGreaterThan(500)
+          // (d) and (e)
+          expect(report.maxInflight, `seed ${seed}`).toBe(1)
+          expect(report.maxKeys, `seed ${seed}`).toBeLessThanOrEqual(settings.maxPublished)
+          expect(report.heapGrowthMb, `seed ${seed}: heap growth over the warm hour, MB`).toBeLessThan(4)
+          if (process.env.CHAOS_REPORT !== undefined) console.log(summary)
+        }),
+      { timeout: 60_000 }
+    )
   }
 })

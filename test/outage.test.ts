@@ -41,7 +41,7 @@ const phases = {
   warm: 600,
   status503: 1_200,
   recovered: 600,
-  hang: 1_200,
+  hang: 1_500,
   recoveredAgain: 600,
   rotated: 800
 } as const
@@ -137,22 +137,30 @@ describe("outage: a real IdP server goes down, hangs, comes back and rotates", (
           yield* Effect.sleep(Duration.millis(5 + (i % 4) * 3))
         }
       })
+      /** Waits `millis`, and tells whether the cache served its last good set past expiry at any point meanwhile. */
+      const holdFor = (millis: number) =>
+        Effect.gen(function*() {
+          let stale = false
+          for (const until = Date.now() + millis; Date.now() < until;) {
+            yield* Effect.sleep(Duration.millis(20))
+            stale = stale || (yield* cache.status).servingStale
+          }
+          return stale
+        })
       const started = Date.now()
       const fibers = yield* Effect.forEach([0, 1, 2, 3], () => Effect.fork(traffic))
 
       yield* Effect.sleep(Duration.millis(phases.warm))
       const beforeDown = yield* idp.fetchCount
       yield* idp.setFault(FakeIdp.Fault.status(503))
-      yield* Effect.sleep(Duration.millis(phases.status503))
-      const staleDuring503 = (yield* cache.status).servingStale
+      const staleDuring503 = yield* holdFor(phases.status503)
       yield* idp.setFault(undefined)
       const duringDown = (yield* idp.fetchCount) - beforeDown
       yield* Effect.sleep(Duration.millis(phases.recovered))
 
       const beforeHang = yield* idp.fetchCount
       yield* idp.setFault(FakeIdp.Fault.hang)
-      yield* Effect.sleep(Duration.millis(phases.hang))
-      const staleDuringHang = (yield* cache.status).servingStale
+      const staleDuringHang = yield* holdFor(phases.hang)
       yield* idp.setFault(undefined)
       const duringHang = (yield* idp.fetchCount) - beforeHang
       yield* Effect.sleep(Duration.millis(phases.recoveredAgain))

@@ -9,6 +9,7 @@ import * as HttpClientRequest from "@effect/platform/HttpClientRequest"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Option from "effect/Option"
+import * as ParseResult from "effect/ParseResult"
 import * as Schema from "effect/Schema"
 import * as Stream from "effect/Stream"
 import { JwksError } from "../JwksError.js"
@@ -48,6 +49,18 @@ const concat = (chunks: ReadonlyArray<Uint8Array>, size: number): Uint8Array => 
   return out
 }
 
+/** Where the shape went wrong, by path only: never the value, which may be hostile and huge. */
+const shapeIssue = (error: ParseResult.ParseError): string => {
+  const path: Array<string> = []
+  let issue: ParseResult.ParseIssue | undefined = error.issue
+  for (let depth = 0; issue !== undefined && depth < 16; depth++) {
+    if (issue._tag === "Pointer") path.push(String(issue.path).slice(0, 32))
+    const next: unknown = "issue" in issue ? issue.issue : "issues" in issue ? issue.issues : undefined
+    issue = (Array.isArray(next) ? next[0] : next) as ParseResult.ParseIssue | undefined
+  }
+  return path.length === 0 ? "the JSON does not have the expected shape" : `unexpected value at ${path.join(".")}`
+}
+
 /** @internal */
 export const fetchJson = <A, I>(
   client: HttpClient.HttpClient,
@@ -82,7 +95,9 @@ export const fetchJson = <A, I>(
       catch: (cause) => fail("InvalidJson", "body is not UTF-8", { cause })
     })
     const json = yield* Effect.mapError(decodeJson(text), () => fail("InvalidJson", "body is not JSON"))
-    return yield* Effect.mapError(decodeShape(json), (error) => fail("InvalidShape", error.message))
+    // Not the parse error's message: it prints the offending value, and a hostile, deeply nested body would
+    // overflow the stack while being printed (found by `npm run fuzz`). Only the path of the first issue is kept.
+    return yield* Effect.mapError(decodeShape(json), (error) => fail("InvalidShape", shapeIssue(error)))
   }).pipe(
     Effect.catchTags({
       RequestError: (error) => Effect.fail(fail("Unreachable", error.reason, { cause: error.cause })),
