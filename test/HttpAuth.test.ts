@@ -17,6 +17,7 @@ import * as Schema from "effect/Schema"
 import { createServer } from "node:http"
 import * as HttpAuth from "../src/HttpAuth.js"
 import * as JwksCache from "../src/JwksCache.js"
+import * as JwksMetrics from "../src/JwksMetrics.js"
 import * as JwksSource from "../src/JwksSource.js"
 import * as FakeIdp from "../src/testing/FakeIdp.js"
 import * as TokenValidator from "../src/TokenValidator.js"
@@ -209,6 +210,27 @@ describe.each(suites)("HttpAuth: $name", ({ realm, retryAfter, server }) => {
       expect(response.status).toBe(200)
       expect(response.headers["www-authenticate"]).toBeUndefined()
       expect(response.body).toEqual({ id: "alice", name: "Alice", groups: ["staff"] })
+    }).pipe(Effect.provide(Live())))
+
+  it.live("metrics after a known sequence of requests: 3 good, 1 malformed, 1 expired, 1 without a token", () =>
+    Effect.gen(function*() {
+      const before = yield* JwksMetrics.snapshot
+      const good = yield* sign(alice)
+      const expired = yield* sign({ ...alice, iat: nowSeconds() - 600, exp: nowSeconds() - 60 })
+      const statuses: Array<number> = []
+      for (const authorization of [`Bearer ${good}`, `Bearer ${good}`, "Bearer not-a-jwt", `Bearer ${expired}`]) {
+        statuses.push((yield* request("/me", authorization)).status)
+      }
+      statuses.push((yield* request("/me")).status, (yield* request("/me", `Bearer ${good}`)).status)
+      expect(statuses).toEqual([200, 200, 401, 401, 401, 200])
+      const after = yield* JwksMetrics.snapshot
+      const delta = (reason: JwksMetrics.FailureReason) =>
+        (after.errorsByType[reason] ?? 0) - (before.errorsByType[reason] ?? 0)
+      // The request without a token never reaches the validator, so it is not a validation.
+      expect(after.tokensValidated - before.tokensValidated).toBe(3)
+      expect(after.tokensFailed - before.tokensFailed).toBe(2)
+      expect(delta("Malformed")).toBe(1)
+      expect(delta("Expired")).toBe(1)
     }).pipe(Effect.provide(Live())))
 
   it.live("requireGroups: 403 insufficient_scope without the group, 200 with it", () =>
