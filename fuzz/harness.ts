@@ -498,6 +498,7 @@ export const runKeySet = (value: unknown, tally: Tally, category: string) =>
   })
 
 const maxBytes = 512 * 1024
+const maxDescription = 1024
 
 export const runBody = (body: Body, tally: Tally, category: string) =>
   Effect.gen(function*() {
@@ -550,6 +551,10 @@ export const runBody = (body: Body, tally: Tally, category: string) =>
     }
     const error = failure.error as { _tag?: string; reason?: string; description?: string }
     tally.longestDescription = Math.max(tally.longestDescription, error.description?.length ?? 0)
+    // a hostile body must not turn into a huge error (logged, and shown by the status endpoint)
+    if ((error.description?.length ?? 0) > maxDescription) {
+      note(tally.violations, `[${category}] a JwksError description of ${error.description?.length} characters`, tally)
+    }
     const reasons = ["HttpStatus", "TooLarge", "InvalidJson", "InvalidShape", "Timeout", "Unreachable"]
     if (error._tag !== "JwksError" || !reasons.includes(error.reason ?? "")) {
       note(
