@@ -479,7 +479,12 @@ const makeResolved = (source: Source, settings: Resolved): Effect.Effect<Service
      * A kid the set lacks: one refetch per throttle window, which the caller waits for. A fetch already under way is
      * joined whatever the throttle says, and a key that another caller's refetch has just brought is taken as is.
      */
-    const refetchForKid = (kid: string | undefined, alg: Jwk.Algorithm, now: number) =>
+    const refetchForKid = (
+      kid: string | undefined,
+      alg: Jwk.Algorithm,
+      now: number,
+      joinedMayRetry = true
+    ): Effect.Effect<Option.Option<Jwk.Key>> =>
       Effect.flatMap(Deferred.make<Loaded, JwksError>(), (mine) =>
         Effect.flatMap(
           Ref.modify(
@@ -509,9 +514,14 @@ const makeResolved = (source: Source, settings: Resolved): Effect.Effect<Service
               : Effect.void
             return announce.pipe(
               Effect.zipRight(Effect.either(follow(decided, mine, "unknown kid"))),
-              Effect.map((loaded) =>
-                loaded._tag === "Right" ? Option.fromNullable(Jwk.select(loaded.right.set, kid, alg)) : Option.none()
-              )
+              Effect.flatMap((loaded): Effect.Effect<Option.Option<Jwk.Key>> => {
+                if (loaded._tag === "Left") return Effect.succeedNone
+                const key = Jwk.select(loaded.right.set, kid, alg)
+                if (key !== undefined) return Effect.succeed(Option.some(key))
+                // A joined fetch may have begun before the key was published: one fetch of this call's own, if the
+                // throttle allows it.
+                return starts || !joinedMayRetry ? Effect.succeedNone : refetchForKid(kid, alg, now, false)
+              })
             )
           }
         ))

@@ -1,4 +1,4 @@
-import type * as HttpClient from "@effect/platform/HttpClient"
+import * as HttpClient from "@effect/platform/HttpClient"
 import { describe, expect, it } from "@effect/vitest"
 import * as Chunk from "effect/Chunk"
 import * as ConfigError from "effect/ConfigError"
@@ -382,6 +382,32 @@ describe("JwksCache fetches", () => {
       const keys = yield* Fiber.join(fiber)
       expect(keys.every(isSome)).toBe(true)
       expect(yield* idp.fetchCount).toBe(1)
+    })))
+
+  it.scoped("a new kid that joins a fetch begun before its key was published gets one fetch of its own", () =>
+    withIdp(Effect.gen(function*() {
+      const idp = yield* FakeIdp.FakeIdp
+      const inner = yield* HttpClient.HttpClient
+      // Answers are made at once but delivered a second late: the set in flight predates what happens meanwhile.
+      let slow = false
+      const client = HttpClient.transform(
+        inner,
+        (response) => slow ? Effect.tap(response, () => Effect.sleep("1 second")) : response
+      )
+      const cache = yield* JwksCache.make(JwksSource.fromHttpClient(client, idp.jwksUri), { backgroundRefresh: false })
+      expect(isSome(yield* cache.get(yield* idp.currentKid, "RS256"))).toBe(true)
+
+      slow = true
+      const inFlight = yield* Effect.fork(cache.refresh)
+      yield* waitFor("the refresh to reach the IdP", Effect.map(idp.fetchCount, (n) => n === 2))
+      const kid = yield* idp.rotate("overlap")
+      slow = false
+      const lookup = yield* Effect.fork(cache.get(kid, "RS256"))
+      yield* settle
+      yield* TestClock.adjust("1 second")
+      yield* Fiber.join(inFlight)
+      expect(isSome(yield* Fiber.join(lookup))).toBe(true)
+      expect(yield* idp.fetchCount).toBe(3)
     })))
 
   it.scoped("a kid from a rotation triggers one refetch that the get waits for", () =>
