@@ -16,3 +16,16 @@ export const list = (name: string): Config.Config<ReadonlyArray<string>> =>
         : Either.right(items)
     })
   )
+
+/** @internal A comma-separated list whose every value is one of `allowed`, such as `JWT_ALGORITHMS=HS256,HS512`. */
+export const literalList = <const A extends string>(
+  name: string,
+  allowed: ReadonlyArray<A>
+): Config.Config<ReadonlyArray<A>> =>
+  list(name).pipe(
+    Config.mapOrFail((values) =>
+      values.every((value) => (allowed as ReadonlyArray<string>).includes(value))
+        ? Either.right(values as ReadonlyArray<A>)
+        : Either.left(ConfigError.InvalidData([name], `expected some of ${allowed.join(", ")}`))
+    )
+  )

@@ -16,7 +16,7 @@ import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
 import * as Redacted from "effect/Redacted"
 import { createHmac, createSecretKey, timingSafeEqual } from "node:crypto"
-import { list } from "../internal/config.js"
+import { list, literalList } from "../internal/config.js"
 import * as TokenValidator from "../TokenValidator.js"
 
 /**
@@ -174,15 +174,7 @@ export const config: Config.Config<Options> = Config.all({
   secret: Config.redacted("JWT_SECRET"),
   issuer: list("JWT_ISSUER"),
   audience: list("JWT_AUDIENCE"),
-  algorithms: Config.option(
-    list("JWT_ALGORITHMS").pipe(
-      Config.mapOrFail((algorithms) =>
-        algorithms.every(isAlgorithm)
-          ? Either.right(algorithms as ReadonlyArray<Algorithm>)
-          : Either.left(ConfigError.InvalidData(["JWT_ALGORITHMS"], "expected HS256, HS384 and/or HS512"))
-      )
-    )
-  )
+  algorithms: Config.option(literalList("JWT_ALGORITHMS", ["HS256", "HS384", "HS512"] as const))
 }).pipe(
   Config.map((read): Options => ({
     secret: read.secret,

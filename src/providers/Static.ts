@@ -18,7 +18,7 @@ import * as Either from "effect/Either"
 import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
 import * as Schema from "effect/Schema"
-import { list } from "../internal/config.js"
+import { list, literalList } from "../internal/config.js"
 import * as Jwk from "../Jwk.js"
 import * as TokenValidator from "../TokenValidator.js"
 
@@ -113,17 +113,7 @@ export const config: Config.Config<Options> = Config.all({
   ),
   issuer: list("JWT_ISSUER"),
   audience: list("JWT_AUDIENCE"),
-  algorithms: Config.option(
-    list("JWT_ALGORITHMS").pipe(
-      Config.mapOrFail((algorithms) =>
-        algorithms.every(isKeySetAlgorithm)
-          ? Either.right(algorithms as ReadonlyArray<Jwk.Algorithm>)
-          : Either.left(
-            ConfigError.InvalidData(["JWT_ALGORITHMS"], `expected some of ${Jwk.Algorithm.literals.join(", ")}`)
-          )
-      )
-    )
-  )
+  algorithms: Config.option(literalList("JWT_ALGORITHMS", Jwk.Algorithm.literals))
 }).pipe(
   Config.map((read): Options => ({
     jwks: read.jwks,
