@@ -144,6 +144,12 @@ export interface ImportOptions {
   readonly maxKeys?: number | undefined
   /** RSA keys with a shorter modulus are skipped (RFC 8725 asks for 2048). Default 2048. */
   readonly minRsaBits?: number | undefined
+  /**
+   * The set this one replaces: a key published again unchanged (the same `kid`, type, public material and usable
+   * algorithms) is carried over as the very same `Key`, not imported again. A refresh that changes nothing then
+   * changes no key, and whatever was remembered about a key (verified tokens) stays valid.
+   */
+  readonly previous?: KeySet | undefined
 }
 
 /**
@@ -246,6 +252,10 @@ const verification: Record<
   Ed25519: { hash: null, options: {} }
 }
 
+/** What makes two published keys the same key: identity, public material and what it may verify. */
+const sameKeyAs = (jwk: Jwk, algorithms: Iterable<Algorithm>): string =>
+  JSON.stringify([jwk.kid, jwk.kty, jwk.crv, jwk.n, jwk.e, jwk.x, jwk.y, [...algorithms]])
+
 const importKey = (jwk: Jwk, algorithms: ReadonlyArray<Algorithm>) =>
   Effect.try(() => {
     const keyObject = createPublicKey({ key: publicJwk(jwk), format: "jwk" })
@@ -299,6 +309,7 @@ export const importKeySet = (
     }
     const allowed = new Set(options?.algorithms ?? Algorithm.literals)
     const minRsaBits = options?.minRsaBits ?? importDefaults.minRsaBits
+    const previous = new Map(options?.previous?.keys.map((key) => [sameKeyAs(key.jwk, key.algorithms), key]))
     const keys: Array<Key> = []
     let skipped = 0
     for (const [index, raw] of jwks.keys.entries()) {
@@ -314,6 +325,11 @@ export const importKeySet = (
       if (typeof algorithms === "string") {
         skipped++
         yield* Effect.logDebug(`Skipping key ${label}: ${algorithms}`)
+        continue
+      }
+      const unchanged = previous.get(sameKeyAs(jwk, algorithms))
+      if (unchanged !== undefined) {
+        keys.push(unchanged)
         continue
       }
       const imported = yield* Effect.either(importKey(jwk, algorithms))

@@ -308,6 +308,32 @@ describe("Jwk", () => {
         expect(error.reason).toBe("EmptyKeySet")
       }))
 
+    it.effect("carries over the keys of the previous set that are published again unchanged, and only those", () =>
+      Effect.gen(function*() {
+        const previous = yield* importSet([
+          key(rsa, { kid: "a" }),
+          key(ec256, { kid: "b" }),
+          key(ed25519, { kid: "c" })
+        ])
+        const next = yield* importSet(
+          [
+            key(rsa, { kid: "a", use: "sig" }), // unchanged material, kid and algorithms
+            key(ec256, { kid: "b2" }), // the same material under another kid
+            key(ed25519, { kid: "c", alg: "Ed25519" }), // fewer algorithms than before
+            key(ec384, { kid: "d" }) // new
+          ],
+          { previous }
+        )
+        const [a, b, c] = previous.keys
+        expect(next.keys[0]).toBe(a)
+        expect(next.keys.slice(1).some((k) => k === b || k === c)).toBe(false)
+        expect(next.keys.map((k) => k.kid)).toEqual(["a", "b2", "c", "d"])
+        expect(Jwk.select(next, "c", "EdDSA")).toBeUndefined()
+        // A key carried over still verifies, and one that left the set is not served by it.
+        expect(Jwk.select(next, "a", "RS256")).toBe(a)
+        expect(Jwk.select(next, "b", "ES256")).toBeUndefined()
+      }))
+
     it.effect("measures the RSA modulus exactly against minRsaBits, and accepts sound exponents", () =>
       Effect.gen(function*() {
         expect((yield* importSet([key(rsa)], { minRsaBits: 2048 })).keys).toHaveLength(1)
