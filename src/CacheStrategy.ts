@@ -249,6 +249,11 @@ export interface Tracker {
   readonly record: (now: number) => Effect.Effect<void>
   /** Successful validations recorded so far. */
   readonly served: () => number
+  /**
+   * `isFresh` and `record` without an effect, for the built-in strategies, which need no schedule stepping; `undefined`
+   * for a custom strategy.
+   */
+  readonly unsafe: { readonly isFresh: (now: number) => boolean; readonly record: () => void } | undefined
 }
 
 /**
@@ -261,13 +266,17 @@ export interface Tracker {
 export const track = (strategy: CacheStrategy, loadedAt: number): Effect.Effect<Tracker> => {
   let served = 0
   if (strategy._tag !== "Custom") {
+    const unsafe = {
+      isFresh: (now: number) => isFreshFast(strategy, loadedAt, served, now) === true,
+      record: () => {
+        served++
+      }
+    }
     return Effect.succeed<Tracker>({
-      isFresh: (now) => Effect.succeed(isFreshFast(strategy, loadedAt, served, now) === true),
-      record: () =>
-        Effect.sync(() => {
-          served++
-        }),
-      served: () => served
+      isFresh: (now) => Effect.sync(() => unsafe.isFresh(now)),
+      record: () => Effect.sync(unsafe.record),
+      served: () => served,
+      unsafe
     })
   }
   return stepper(strategy.schedule, loadedAt).pipe(
@@ -277,7 +286,8 @@ export const track = (strategy: CacheStrategy, loadedAt: number): Effect.Effect<
         Effect.map(s.commit(now), () => {
           served++
         }),
-      served: () => served
+      served: () => served,
+      unsafe: undefined
     }))
   )
 }

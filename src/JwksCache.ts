@@ -24,10 +24,10 @@ import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
 import * as Layer from "effect/Layer"
 import * as Metric from "effect/Metric"
+import * as MutableRef from "effect/MutableRef"
 import * as Option from "effect/Option"
 import * as Queue from "effect/Queue"
 import * as Random from "effect/Random"
-import * as Ref from "effect/Ref"
 import * as Schedule from "effect/Schedule"
 import * as ScheduleIntervals from "effect/ScheduleIntervals"
 import type * as Scope from "effect/Scope"
@@ -124,6 +124,17 @@ export interface Service {
   readonly keys: Effect.Effect<Jwk.KeySet, JwksError>
   /** Records one successful verification against the current set (the usage strategy counts these). */
   readonly recordSuccess: Effect.Effect<void>
+  /**
+   * `get` for the case that needs no waiting, answered at once from memory: the key when the current set is fresh
+   * at `now` (clock millis) and has one for `kid` and `alg`, else `undefined`, and then `get` decides (it may
+   * refresh or refetch). A custom strategy always answers `undefined`: its schedule is stepped as an effect.
+   */
+  readonly unsafeGet: (kid: string | undefined, alg: Jwk.Algorithm, now: number) => Jwk.Key | undefined
+  /**
+   * `recordSuccess` at once; `false` when it could not be done so (a custom strategy), and then `recordSuccess`
+   * must run.
+   */
+  readonly unsafeRecordSuccess: () => boolean
   /** Fetches now (joining a fetch already under way), unless a failure's backoff forbids it. */
   readonly refresh: Effect.Effect<Jwk.KeySet, JwksError>
   readonly status: Effect.Effect<Status>
@@ -297,7 +308,17 @@ const makeResolved = (source: Source, settings: Resolved): Effect.Effect<Service
   Effect.gen(function*() {
     const { strategy } = settings
     const scope = yield* Effect.scope
-    const state = yield* Ref.make(initialState)
+    // A `MutableRef` rather than a `Ref`, so that `unsafeGet` reads the current set without an effect. Every change
+    // is still one synchronous step (a `Ref` is a `MutableRef` behind `Effect.sync`).
+    const state = MutableRef.make(initialState)
+    const getState = Effect.sync(() => MutableRef.get(state))
+    const updateState = (f: (s: State) => State) => Effect.sync(() => MutableRef.getAndUpdate(state, f))
+    const modifyState = <B>(f: (s: State) => readonly [B, State]) =>
+      Effect.sync(() => {
+        const [result, next] = f(MutableRef.get(state))
+        MutableRef.set(state, next)
+        return result
+      })
     const annotate = Effect.annotateLogs({ module: "JwksCache", source: source.name })
     const metrics = JwksMetrics.forSource(source.name)
     const closedError = new JwksError({
@@ -309,7 +330,7 @@ const makeResolved = (source: Source, settings: Resolved): Effect.Effect<Service
     // answered, and no fetch starts after.
     yield* Effect.addFinalizer(() =>
       Effect.flatMap(
-        Ref.getAndUpdate(state, (s) => ({ ...s, closed: true, inflight: undefined })),
+        updateState((s) => ({ ...s, closed: true, inflight: undefined })),
         (s) => s.inflight === undefined ? Effect.void : Deferred.fail(s.inflight, closedError)
       )
     )
@@ -322,7 +343,10 @@ const makeResolved = (source: Source, settings: Resolved): Effect.Effect<Service
 
     const load = Effect.gen(function*() {
       const jwks = yield* source.fetch
-      const set = yield* Jwk.importKeySet(jwks, source.name, { algorithms: settings.algorithms })
+      const set = yield* Jwk.importKeySet(jwks, source.name, {
+        algorithms: settings.algorithms,
+        previous: (yield* getState).current?.set
+      })
       const loadedAt = yield* Clock.currentTimeMillis
       const tracker = yield* CacheStrategy.track(strategy, loadedAt)
       const jitter = settings.backgroundRefreshJitter === 0 ? 0 : yield* Random.next
@@ -347,7 +371,7 @@ const makeResolved = (source: Source, settings: Resolved): Effect.Effect<Service
         if (exit._tag === "Success") {
           yield* Metric.increment(metrics.fetchSucceeded)
           yield* Metric.set(metrics.keySetAge, 0)
-          yield* Ref.update(state, (s) => ({
+          yield* updateState((s) => ({
             ...s,
             current: exit.value,
             inflight: undefined,
@@ -367,9 +391,9 @@ const makeResolved = (source: Source, settings: Resolved): Effect.Effect<Service
               })
           )
           yield* Metric.increment(metrics.fetchFailed(error.reason))
-          const previous = (yield* Ref.get(state)).failure
+          const previous = (yield* getState).failure
           const retryAt = yield* nextRetry(previous, error, now)
-          yield* Ref.update(state, (s) => ({
+          yield* updateState((s) => ({
             ...s,
             inflight: undefined,
             failure: { error, retryAt: retryAt.at, retryState: retryAt.state },
@@ -431,7 +455,7 @@ const makeResolved = (source: Source, settings: Resolved): Effect.Effect<Service
         (mine) =>
           Effect.flatMap(Clock.currentTimeMillis, (now) =>
             Effect.flatMap(
-              Ref.modify(state, (s) => plan(s, now, mine)),
+              modifyState((s) => plan(s, now, mine)),
               (planned) => follow(planned, mine, trigger)
             ))
       )
@@ -439,19 +463,19 @@ const makeResolved = (source: Source, settings: Resolved): Effect.Effect<Service
     /** The set to serve when the current one is not fresh: a new one, else the last good one within `maxStale`. */
     const renew = (now: number): Effect.Effect<Loaded, JwksError> =>
       Effect.gen(function*() {
-        const s = yield* Ref.get(state)
+        const s = yield* getState
         if (s.current !== undefined && s.current.expiredAt === undefined) {
           const expiredAt = intervalMillis === undefined ? now : Math.min(now, s.current.loadedAt + intervalMillis)
           const expired = { ...s.current, expiredAt }
-          yield* Ref.update(state, (st) => st.current === s.current ? { ...st, current: expired } : st)
+          yield* updateState((st) => st.current === s.current ? { ...st, current: expired } : st)
         }
         const result = yield* Effect.either(refreshWith("request"))
         if (result._tag === "Right") return result.right
-        const { current } = yield* Ref.get(state)
+        const { current } = yield* getState
         if (current === undefined) return yield* result.left
         const staleUntil = (current.expiredAt ?? now) + settings.maxStale
         if (now >= staleUntil) {
-          yield* Ref.update(state, (st) => ({ ...st, servingStale: false }))
+          yield* updateState((st) => ({ ...st, servingStale: false }))
           return yield* new JwksError({
             reason: "Stale",
             source: source.name,
@@ -462,7 +486,7 @@ const makeResolved = (source: Source, settings: Resolved): Effect.Effect<Service
           })
         }
         yield* Metric.increment(metrics.staleServes)
-        const wasStale = (yield* Ref.getAndUpdate(state, (st) => ({ ...st, servingStale: true }))).servingStale
+        const wasStale = (yield* updateState((st) => ({ ...st, servingStale: true }))).servingStale
         if (!wasStale) {
           yield* Effect.logWarning(`Serving stale JWKS until ${new Date(staleUntil).toISOString()}`, result.left)
         }
@@ -487,8 +511,7 @@ const makeResolved = (source: Source, settings: Resolved): Effect.Effect<Service
     ): Effect.Effect<Option.Option<Jwk.Key>> =>
       Effect.flatMap(Deferred.make<Loaded, JwksError>(), (mine) =>
         Effect.flatMap(
-          Ref.modify(
-            state,
+          modifyState(
             (s): [Jwk.Key | "throttled" | Either.Either<Deferred.Deferred<Loaded, JwksError>, JwksError>, State] => {
               const present = s.current === undefined ? undefined : Jwk.select(s.current.set, kid, alg)
               if (present !== undefined) return [present, s]
@@ -530,7 +553,7 @@ const makeResolved = (source: Source, settings: Resolved): Effect.Effect<Service
       Effect.flatMap(
         Clock.currentTimeMillis,
         (now) =>
-          Effect.flatMap(Ref.get(state), ({ current }) =>
+          Effect.flatMap(getState, ({ current }) =>
             Effect.flatMap(freshOrRenew(current, now), (loaded) => {
               const key = Jwk.select(loaded.set, kid, alg)
               if (key !== undefined) return Effect.succeed(Option.some(key))
@@ -539,22 +562,39 @@ const makeResolved = (source: Source, settings: Resolved): Effect.Effect<Service
             }))
       )
 
-    const recordSuccess = Effect.flatMap(Clock.currentTimeMillis, (now) =>
-      Effect.flatMap(Ref.get(state), (s) => {
-        if (s.current === undefined) return Effect.void
-        const current = s.current
-        return Effect.flatMap(current.tracker.record(now), () => {
-          if (usageThreshold === undefined || current.usageWake.sent || current.tracker.served() < usageThreshold) {
-            return Effect.void
-          }
-          current.usageWake.sent = true
-          return settings.backgroundRefresh ? Queue.offer(wake, void 0) : Effect.void
-        })
-      }))
+    /** Wakes the background fiber once per set, when the usage threshold is crossed. */
+    const afterRecord = (current: Loaded) => {
+      if (usageThreshold === undefined || current.usageWake.sent || current.tracker.served() < usageThreshold) return
+      current.usageWake.sent = true
+      if (settings.backgroundRefresh) wake.unsafeOffer(void 0)
+    }
+
+    const recordSuccess = Effect.flatMap(
+      Clock.currentTimeMillis,
+      (now) =>
+        Effect.flatMap(getState, ({ current }) =>
+          current === undefined
+            ? Effect.void
+            : Effect.map(current.tracker.record(now), () => afterRecord(current)))
+    )
+
+    const unsafeGet = (kid: string | undefined, alg: Jwk.Algorithm, now: number): Jwk.Key | undefined => {
+      const { current } = MutableRef.get(state)
+      return current?.tracker.unsafe?.isFresh(now) === true ? Jwk.select(current.set, kid, alg) : undefined
+    }
+
+    const unsafeRecordSuccess = (): boolean => {
+      const { current } = MutableRef.get(state)
+      if (current === undefined) return true
+      if (current.tracker.unsafe === undefined) return false
+      current.tracker.unsafe.record()
+      afterRecord(current)
+      return true
+    }
 
     const status = Effect.gen(function*() {
       const now = yield* Clock.currentTimeMillis
-      const s = yield* Ref.get(state)
+      const s = yield* getState
       const current = s.current
       const fresh = current === undefined ? false : yield* current.tracker.isFresh(now)
       if (current !== undefined) yield* Metric.set(metrics.keySetAge, (now - current.loadedAt) / 1000)
@@ -594,7 +634,7 @@ const makeResolved = (source: Source, settings: Resolved): Effect.Effect<Service
       yield* Effect.logDebug("Background JWKS refresh task scheduled")
       while (true) {
         const now = yield* Clock.currentTimeMillis
-        const s = yield* Ref.get(state)
+        const s = yield* getState
         if (s.current !== undefined) yield* Metric.set(metrics.keySetAge, (now - s.current.loadedAt) / 1000)
         const due = dueAt(s)
         if (due > now) {
@@ -607,7 +647,7 @@ const makeResolved = (source: Source, settings: Resolved): Effect.Effect<Service
             : yield* Effect.race(Effect.as(Effect.sleep(Duration.millis(due - now)), true), woken)
           if (!timedOut) continue
         }
-        const initial = (yield* Ref.get(state)).current === undefined
+        const initial = (yield* getState).current === undefined
         yield* Effect.logInfo(initial ? "Performing initial JWKS load" : "Performing background JWKS refresh")
         const result = yield* Effect.either(refreshWith("background"))
         yield* Metric.increment(result._tag === "Right" ? metrics.backgroundSucceeded : metrics.backgroundFailed)
@@ -631,9 +671,11 @@ const makeResolved = (source: Source, settings: Resolved): Effect.Effect<Service
       get,
       keys: Effect.flatMap(
         Clock.currentTimeMillis,
-        (now) => Effect.flatMap(Ref.get(state), (s) => Effect.map(freshOrRenew(s.current, now), (loaded) => loaded.set))
+        (now) => Effect.flatMap(getState, (s) => Effect.map(freshOrRenew(s.current, now), (loaded) => loaded.set))
       ),
       recordSuccess,
+      unsafeGet,
+      unsafeRecordSuccess,
       refresh: Effect.map(refreshWith("manual"), (loaded) => loaded.set),
       status
     } satisfies Service

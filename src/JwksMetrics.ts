@@ -10,6 +10,7 @@
 import * as Effect from "effect/Effect"
 import * as Metric from "effect/Metric"
 import * as MetricBoundaries from "effect/MetricBoundaries"
+import type * as MetricLabel from "effect/MetricLabel"
 import * as Option from "effect/Option"
 import type { Reason as JwksReason } from "./JwksError.js"
 import { Reason, type Reason as TokenReason } from "./TokenValidationError.js"
@@ -136,15 +137,19 @@ const failureCounters = Object.fromEntries(
 ) as Record<FailureReason, Metric.Metric.Counter<number>>
 
 /**
- * Records one validation: its outcome and its latency.
+ * Records one validation, its outcome and its latency, at once: what `Metric.increment` and `Metric.update` do, with
+ * the fiber's metric labels (`Effect.tagMetrics`) passed in, but without building an effect on the validation path.
  *
  * @internal
  */
-export const recordValidation = (failure: FailureReason | undefined, millis: number): Effect.Effect<void> =>
-  Effect.zipRight(
-    Metric.increment(failure === undefined ? successCounter : failureCounters[failure]),
-    Metric.update(validationDuration, millis)
-  )
+export const unsafeRecordValidation = (
+  failure: FailureReason | undefined,
+  millis: number,
+  labels: ReadonlyArray<MetricLabel.MetricLabel>
+): void => {
+  ;(failure === undefined ? successCounter : failureCounters[failure]).unsafeUpdate(1, labels)
+  validationDuration.unsafeUpdate(millis, labels)
+}
 
 /**
  * The key-cache metrics of one source, tagged once.

@@ -12,15 +12,19 @@ import * as Cause from "effect/Cause"
 import * as Clock from "effect/Clock"
 import * as ConfigError from "effect/ConfigError"
 import * as Context from "effect/Context"
+import * as DefaultServices from "effect/DefaultServices"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
 import * as Exit from "effect/Exit"
+import type * as Fiber from "effect/Fiber"
+import * as FiberRef from "effect/FiberRef"
 import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
 import * as Predicate from "effect/Predicate"
 import * as Schema from "effect/Schema"
 import type * as Scope from "effect/Scope"
+import * as Tracer from "effect/Tracer"
 import { Lru } from "./internal/lru.js"
 import * as Jwk from "./Jwk.js"
 import * as JwksCache from "./JwksCache.js"
@@ -70,6 +74,15 @@ export interface KeyResolver {
   readonly recordSuccess: Effect.Effect<void>
   /** What the key cache behind it is doing, if there is one. */
   readonly status?: Effect.Effect<JwksCache.Status> | undefined
+  /**
+   * `get` answered at once, when it can be (a fresh set in memory; `now` in clock millis); `undefined` sends the
+   * validator to `get`. Optional: it spares the hot path the cost of effects (see `JwksCache.Service.unsafeGet`).
+   */
+  readonly unsafeGet?:
+    | ((kid: string | undefined, alg: SigningAlgorithm, now: number) => VerificationKey | undefined)
+    | undefined
+  /** `recordSuccess` at once; `false` sends the validator to `recordSuccess`. Optional. */
+  readonly unsafeRecordSuccess?: (() => boolean) | undefined
 }
 
 /**
@@ -246,12 +259,25 @@ export const validate = (
 
 // The fields are ours and well-typed, so the constructor's schema check is skipped: it cost ~45 µs a refusal
 // (measured in bench/heap.ts), which a stream of junk tokens would pay in full.
-const fail = (reason: TokenValidationError["reason"], description: string, cause?: unknown) =>
-  Effect.fail(
-    new TokenValidationError(cause === undefined ? { reason, description } : { reason, description, cause }, true)
-  )
+const refusal = (reason: TokenValidationError["reason"], description: string, cause?: unknown) =>
+  new TokenValidationError(cause === undefined ? { reason, description } : { reason, description, cause }, true)
 
-// The signature may be empty here so that an unsigned (`alg: none`) token is refused for its algorithm.
+/** A refusal, decided at once (an `Exit` is an effect that has already run). */
+const fail = (reason: TokenValidationError["reason"], description: string): Exit.Exit<never, TokenValidationError> =>
+  Exit.fail(refusal(reason, description))
+
+type Outcome<A> = Effect.Effect<A, TokenValidationError | JwksError>
+
+const isDecided = <A>(self: Outcome<A>): self is Exit.Exit<A, TokenValidationError | JwksError> => Exit.isExit(self)
+
+/**
+ * `Effect.flatMap`, except that an outcome already decided (an `Exit`) is continued at once. A validation that needs
+ * nothing but memory (a fresh key set, no custom check) is then plain synchronous code from end to end: on Node such
+ * a validation costs less than the effects it would otherwise build (see `bench/breakdown.ts`).
+ */
+const andThen = <A, B>(self: Outcome<A>, f: (a: A) => Outcome<B>): Outcome<B> =>
+  isDecided(self) ? Exit.match(self, { onFailure: Exit.failCause, onSuccess: f }) : Effect.flatMap(self, f)
+
 /** A token that passed every check once, and what it took to check it. */
 interface Verified {
   readonly key: VerificationKey
@@ -261,6 +287,7 @@ interface Verified {
 }
 
 const encoder = new TextEncoder()
+// The signature may be empty here so that an unsigned (`alg: none`) token is refused for its algorithm.
 const compactJws = /^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*\.[A-Za-z0-9_-]*$/
 const textDecoder = new TextDecoder("utf-8", { fatal: true })
 
@@ -276,15 +303,15 @@ const base64UrlValue = (code: number): number =>
     : 63
 
 /**
- * Whether a base64url segment (already known to use the alphabet) is in its one canonical form: a possible length,
+ * Whether a base64url segment, `text` from `start` to `end` (already known to use the alphabet), is in its one canonical form: a possible length,
  * and zero in the unused low bits of its last character. Decoders ignore those bits, so without this check one
  * signature has up to 16 spellings, and the token string would not be a stable identity (deny lists, replay caches).
  */
-const isCanonicalBase64Url = (segment: string): boolean => {
-  const rest = segment.length % 4
+const isCanonicalBase64Url = (text: string, start: number, end: number): boolean => {
+  const rest = (end - start) % 4
   if (rest === 0) return true
   if (rest === 1) return false
-  return (base64UrlValue(segment.charCodeAt(segment.length - 1)) & (rest === 2 ? 0b1111 : 0b11)) === 0
+  return (base64UrlValue(text.charCodeAt(end - 1)) & (rest === 2 ? 0b1111 : 0b11)) === 0
 }
 
 /**
@@ -298,7 +325,35 @@ const JsonWithoutProto = Schema.parseJson().pipe(
   })
 )
 const decodeHeader = Schema.decodeUnknownEither(Schema.compose(JsonWithoutProto, Header, { strict: false }))
-const decodeClaims = Schema.decodeUnknownEither(Schema.compose(JsonWithoutProto, RegisteredClaims, { strict: false }))
+
+const isOptionalString = (value: unknown): boolean => value === undefined || typeof value === "string"
+const isOptionalNumericDate = (value: unknown): boolean =>
+  value === undefined || (typeof value === "number" && Number.isFinite(value))
+
+/**
+ * `Schema.is(RegisteredClaims)`, written out for a parsed JSON object. The schema's general decoder cost about 2 µs a
+ * token, a tenth of an RS256 check (`bench/breakdown.ts`), on the one path where every microsecond shows; a property
+ * test (`test/TokenValidator.property.test.ts`) holds the two to the same answer.
+ */
+const hasRegisteredClaimTypes = (claims: Readonly<Record<string, unknown>>): boolean =>
+  isOptionalString(claims.iss) && isOptionalString(claims.sub) &&
+  (isOptionalString(claims.aud) ||
+    (Array.isArray(claims.aud) && claims.aud.every((aud) => typeof aud === "string"))) &&
+  isOptionalNumericDate(claims.exp) && isOptionalNumericDate(claims.nbf) && isOptionalNumericDate(claims.iat) &&
+  isOptionalString(claims.client_id) && isOptionalString(claims.azp) && isOptionalString(claims.token_use)
+
+/** A payload's claims: a JSON object without an own `__proto__` member whose registered claims have their types. */
+const readClaims = (text: string): RegisteredClaims | undefined => {
+  let value: unknown
+  try {
+    value = JSON.parse(text)
+  } catch {
+    return undefined
+  }
+  return Predicate.isRecord(value) && !Object.hasOwn(value, "__proto__") && hasRegisteredClaimTypes(value)
+    ? value as RegisteredClaims
+    : undefined
+}
 
 const base64UrlText = (segment: string): string | undefined => {
   try {
@@ -331,7 +386,7 @@ export const peekClaims = (token: string): Option.Option<RegisteredClaims> => {
   const parts = token.split(".")
   if (parts.length !== 3) return Option.none()
   const text = base64UrlText(parts[1]!)
-  return text === undefined ? Option.none() : Either.getRight(decodeClaims(text))
+  return Option.fromNullable(text === undefined ? undefined : readClaims(text))
 }
 
 /**
@@ -451,6 +506,20 @@ export const checkOptions = (options: Options): Either.Either<void, ConfigError.
   return Either.void
 }
 
+/** How many distinct headers a validator keeps decoded. */
+const headerCacheSize = 64
+
+/** Effect's built-in tracer: it keeps spans in memory for the fiber and exports none. */
+const builtInTracer = Context.get(DefaultServices.liveServices, Tracer.Tracer)
+
+/**
+ * Whether a validation gets its span: tracing is on and a tracer other than the built-in one is installed (an
+ * OpenTelemetry one, say). A span costs about a third of an RS256 check (`bench/breakdown.ts`), too much to pay for
+ * one that nothing exports.
+ */
+const isTraced = (fiber: Fiber.RuntimeFiber<unknown, unknown>): boolean =>
+  fiber.currentTracer !== builtInTracer && fiber.getFiberRef(FiberRef.currentTracerEnabled)
+
 /**
  * Builds a validator over any key resolver (usually a `JwksCache`).
  *
@@ -486,20 +555,28 @@ const unsafeMake = (keys: KeyResolver, options: Options): Service => {
   const tokenTypes = options.tokenTypes
   const usernameClaims = options.principal?.username ?? defaults.username
   const groupsClaim = options.principal?.groups ?? defaults.groups
-  const verified = new Lru<string, Verified>(options.tokenCache ?? defaults.tokenCache)
+  const remembered = new Lru<string, Verified>(options.tokenCache ?? defaults.tokenCache)
+  const headers = new Map<string, Header>()
   const spanOptions = { attributes: { "jwt.issuer": issuer.description }, captureStackTrace: false } as const
 
-  const checkClaims = (claims: RegisteredClaims, header: Header, now: number) => {
-    if (claims.exp === undefined) return fail("MissingClaim", "the token has no exp claim")
-    if (claims.exp > maxNumericDate) return fail("Malformed", "the token's exp is beyond any date")
-    if (now >= claims.exp + leeway) return fail("Expired", "the token has expired")
-    if (claims.nbf !== undefined && now < claims.nbf - leeway) return fail("NotYetValid", "the token is not valid yet")
-    if (claims.iat !== undefined && now < claims.iat - leeway) {
-      return fail("NotYetValid", "the token was issued in the future")
+  const checkClaims = (
+    claims: RegisteredClaims,
+    header: Header,
+    nowMillis: number
+  ): TokenType | TokenValidationError => {
+    const now = nowMillis / 1000
+    if (claims.exp === undefined) return refusal("MissingClaim", "the token has no exp claim")
+    if (claims.exp > maxNumericDate) return refusal("Malformed", "the token's exp is beyond any date")
+    if (now >= claims.exp + leeway) return refusal("Expired", "the token has expired")
+    if (claims.nbf !== undefined && now < claims.nbf - leeway) {
+      return refusal("NotYetValid", "the token is not valid yet")
     }
-    if (claims.iss === undefined) return fail("IssuerMismatch", "the token has no issuer")
+    if (claims.iat !== undefined && now < claims.iat - leeway) {
+      return refusal("NotYetValid", "the token was issued in the future")
+    }
+    if (claims.iss === undefined) return refusal("IssuerMismatch", "the token has no issuer")
     if (!issuer.matches(claims.iss, claims)) {
-      return fail("IssuerMismatch", `the token's issuer is not ${issuer.description}`)
+      return refusal("IssuerMismatch", `the token's issuer is not ${issuer.description}`)
     }
     if (audiences !== undefined) {
       const tokenAudiences = claims.aud !== undefined
@@ -510,126 +587,178 @@ const unsafeMake = (keys: KeyResolver, options: Options): Service => {
         ? [claims.azp]
         : []
       if (!tokenAudiences.some((aud) => audiences.has(aud))) {
-        return fail("AudienceMismatch", "the token is not meant for this audience")
+        return refusal("AudienceMismatch", "the token is not meant for this audience")
       }
     }
     for (const name of required) {
-      if (!Object.hasOwn(claims, name)) return fail("MissingClaim", `the token has no ${name} claim`)
+      if (!Object.hasOwn(claims, name)) return refusal("MissingClaim", `the token has no ${name} claim`)
     }
     const tokenType = classify(claims, header)
-    if (tokenType === "refresh") return fail("TokenType", "refresh tokens are not bearer credentials")
+    if (tokenType === "refresh") return refusal("TokenType", "refresh tokens are not bearer credentials")
     if (tokenTypes !== undefined && !tokenTypes.includes(tokenType)) {
-      return fail("TokenType", `expected a token of type ${tokenTypes.join(" or ")}, got ${tokenType}`)
+      return refusal("TokenType", `expected a token of type ${tokenTypes.join(" or ")}, got ${tokenType}`)
     }
-    return Effect.succeed(tokenType)
+    return tokenType
   }
 
-  const verify = (token: string): Effect.Effect<Principal, TokenValidationError | JwksError> =>
-    Effect.gen(function*() {
-      if (typeof token !== "string") return yield* fail("Malformed", "the token is not a string")
-      if (token.length > maxTokenBytes) {
-        return yield* fail("TooLarge", `the token is longer than ${maxTokenBytes} bytes`)
-      }
-      const seen = verified.get(token)
-      if (seen !== undefined) return yield* verifyRemembered(token, seen)
-      if (!compactJws.test(token)) return yield* fail("Malformed", "the token is not a compact JWS")
-      if (!token.split(".").every(isCanonicalBase64Url)) {
-        return yield* fail("Malformed", "the token is not in canonical base64url")
-      }
-      const header = yield* Option.match(peekHeader(token), {
-        onNone: () => fail("Malformed", "the token's header is not a JSON object with an alg"),
-        onSome: Effect.succeed
-      })
-      if (header.alg === "none" || !allowed.has(header.alg)) {
-        return yield* fail("AlgorithmNotAllowed", `alg ${JSON.stringify(header.alg.slice(0, 16))} is not allowed`)
-      }
-      if (header.crit !== undefined) return yield* fail("Malformed", "the token has critical header extensions")
-      if (header.b64 !== undefined && header.b64 !== true) {
-        return yield* fail("Malformed", "unencoded payloads (b64) are not accepted")
-      }
-      if (token.endsWith(".")) return yield* fail("Malformed", "the token has no signature")
-      const alg = header.alg as SigningAlgorithm
-      yield* Effect.annotateCurrentSpan({ "jwt.alg": alg, "jwt.kid": header.kid ?? "" })
-      const key = yield* keys.get(header.kid, alg)
-      if (Option.isNone(key)) return yield* fail("NoMatchingKey", "no key of the set fits the token's kid and alg")
-      const dot = token.lastIndexOf(".")
-      const signed = key.value.verify(
-        alg,
-        encoder.encode(token.slice(0, dot)),
-        Buffer.from(token.slice(dot + 1), "base64url")
-      )
-      if (!signed) return yield* fail("InvalidSignature", "the signature does not verify")
-      const text = base64UrlText(token.slice(token.indexOf(".") + 1, dot))
-      if (text === undefined) return yield* fail("Malformed", "the claims are not UTF-8")
-      const claims = decodeClaims(text)
-      if (Either.isLeft(claims)) return yield* fail("Malformed", "the claims are not a JSON object of the right types")
-      const tokenType = yield* accept(claims.right, header)
-      const principal = toPrincipal(claims.right, tokenType, usernameClaims, groupsClaim)
-      verified.set(token, { key: key.value, header, claims: claims.right, principal })
-      return principal
-    })
+  /** The header, decoded once per distinct header segment (an issuer's tokens share a handful) and frozen. */
+  const readHeader = (segment: string): Header | undefined => {
+    const known = headers.get(segment)
+    if (known !== undefined) return known
+    const text = base64UrlText(segment)
+    const decoded = text === undefined ? undefined : Either.getOrUndefined(decodeHeader(text))
+    if (decoded === undefined) return undefined
+    // Forgotten all at once when full: a hit then costs one lookup, where an LRU would reorder on every hit.
+    if (headers.size >= headerCacheSize) headers.clear()
+    headers.set(segment, Object.freeze(decoded))
+    return decoded
+  }
 
-  /** The checks that run on every use of a token, verified just now or remembered. */
-  const accept = (claims: RegisteredClaims, header: Header) =>
-    Effect.gen(function*() {
-      const now = (yield* Clock.currentTimeMillis) / 1000
-      const tokenType = yield* checkClaims(claims, header, now)
-      if (options.check !== undefined) {
-        yield* Effect.mapError(
-          options.check(claims, header),
-          (failure) =>
-            typeof failure === "string"
-              ? new TokenValidationError({ reason: "CustomCheck", description: failure })
-              : failure
-        )
-      }
-      // Only a token that passed every check counts for the usage strategy: neither forged nor merely expired
-      // tokens, replayed by the thousand, can drive refreshes.
-      yield* keys.recordSuccess
-      return tokenType
+  /** The checks that run on every use of a token, verified just now or remembered, then the usage count. */
+  const accept = (claims: RegisteredClaims, header: Header, now: number): Outcome<TokenType> => {
+    const tokenType = checkClaims(claims, header, now)
+    if (tokenType instanceof TokenValidationError) return Exit.fail(tokenType)
+    const checked = options.check === undefined ? Exit.void : Effect.mapError(
+      options.check(claims, header),
+      (failure) =>
+        typeof failure === "string"
+          ? new TokenValidationError({ reason: "CustomCheck", description: failure })
+          : failure
+    )
+    // Only a token that passed every check counts for the usage strategy: neither forged nor merely expired
+    // tokens, replayed by the thousand, can drive refreshes.
+    return andThen(
+      checked,
+      () => keys.unsafeRecordSuccess?.() === true ? Exit.succeed(tokenType) : Effect.as(keys.recordSuccess, tokenType)
+    )
+  }
+
+  const verify = (token: string, now: number, span: Tracer.Span | undefined): Outcome<Principal> => {
+    if (typeof token !== "string") return fail("Malformed", "the token is not a string")
+    if (token.length > maxTokenBytes) return fail("TooLarge", `the token is longer than ${maxTokenBytes} bytes`)
+    const seen = remembered.get(token)
+    if (seen !== undefined) return verifyRemembered(token, seen, now, span)
+    if (!compactJws.test(token)) return fail("Malformed", "the token is not a compact JWS")
+    const first = token.indexOf(".")
+    const last = token.lastIndexOf(".")
+    if (
+      !isCanonicalBase64Url(token, 0, first) || !isCanonicalBase64Url(token, first + 1, last) ||
+      !isCanonicalBase64Url(token, last + 1, token.length)
+    ) {
+      return fail("Malformed", "the token is not in canonical base64url")
+    }
+    const header = readHeader(token.slice(0, first))
+    if (header === undefined) return fail("Malformed", "the token's header is not a JSON object with an alg")
+    if (header.alg === "none" || !allowed.has(header.alg)) {
+      return fail("AlgorithmNotAllowed", `alg ${JSON.stringify(header.alg.slice(0, 16))} is not allowed`)
+    }
+    if (header.crit !== undefined) return fail("Malformed", "the token has critical header extensions")
+    if (header.b64 !== undefined && header.b64 !== true) {
+      return fail("Malformed", "unencoded payloads (b64) are not accepted")
+    }
+    if (token.endsWith(".")) return fail("Malformed", "the token has no signature")
+    const alg = header.alg as SigningAlgorithm
+    span?.attribute("jwt.alg", alg)
+    span?.attribute("jwt.kid", header.kid ?? "")
+    const ready = keys.unsafeGet?.(header.kid, alg, now)
+    if (ready !== undefined) return verifyWith(token, header, ready, now)
+    return Effect.flatMap(keys.get(header.kid, alg), (key) =>
+      Option.isNone(key)
+        ? fail("NoMatchingKey", "no key of the set fits the token's kid and alg")
+        : Effect.flatMap(Clock.currentTimeMillis, (later) => verifyWith(token, header, key.value, later)))
+  }
+
+  const verifyWith = (token: string, header: Header, key: VerificationKey, now: number): Outcome<Principal> => {
+    const dot = token.lastIndexOf(".")
+    const signed = key.verify(
+      header.alg,
+      encoder.encode(token.slice(0, dot)),
+      Buffer.from(token.slice(dot + 1), "base64url")
+    )
+    if (!signed) return fail("InvalidSignature", "the signature does not verify")
+    const text = base64UrlText(token.slice(token.indexOf(".") + 1, dot))
+    if (text === undefined) return fail("Malformed", "the claims are not UTF-8")
+    const claims = readClaims(text)
+    if (claims === undefined) return fail("Malformed", "the claims are not a JSON object of the right types")
+    return andThen(accept(claims, header, now), (tokenType) => {
+      const principal = toPrincipal(claims, tokenType, usernameClaims, groupsClaim)
+      remembered.set(token, { key, header, claims, principal })
+      return Exit.succeed(principal)
     })
+  }
 
   /** A remembered token, if its key is still the one the cache serves for it; else the whole path again. */
-  const verifyRemembered = (token: string, seen: Verified) =>
-    Effect.flatMap(keys.get(seen.header.kid, seen.header.alg as SigningAlgorithm), (key) => {
-      if (Option.isNone(key) || key.value !== seen.key) {
-        verified.delete(token)
-        return verify(token)
-      }
-      return Effect.as(
-        Effect.zipRight(
-          Effect.annotateCurrentSpan({
-            "jwt.alg": seen.header.alg,
-            "jwt.kid": seen.header.kid ?? "",
-            "jwt.remembered": true
-          }),
-          Effect.tapError(accept(seen.claims, seen.header), () => Effect.sync(() => verified.delete(token)))
-        ),
-        seen.principal
-      )
-    })
+  const verifyRemembered = (token: string, seen: Verified, now: number, span: Tracer.Span | undefined) => {
+    span?.attribute("jwt.alg", seen.header.alg)
+    span?.attribute("jwt.kid", seen.header.kid ?? "")
+    span?.attribute("jwt.remembered", true)
+    const alg = seen.header.alg as SigningAlgorithm
+    const ready = keys.unsafeGet?.(seen.header.kid, alg, now)
+    if (ready !== undefined) return acceptRemembered(token, seen, ready, now, span)
+    return Effect.flatMap(
+      keys.get(seen.header.kid, alg),
+      (key) =>
+        Effect.flatMap(
+          Clock.currentTimeMillis,
+          (later) => acceptRemembered(token, seen, Option.getOrUndefined(key), later, span)
+        )
+    )
+  }
 
-  /** `verify`, measured: its outcome and latency go to `JwksMetrics`, its span carries the outcome, never the token. */
-  const validate = (token: string): Effect.Effect<Principal, TokenValidationError | JwksError> =>
-    Effect.flatMap(Clock.currentTimeNanos, (start) =>
-      verify(token).pipe(
-        Effect.onExit((exit) => {
-          const failure = Exit.isSuccess(exit) ? undefined : Option.getOrUndefined(Cause.failureOption(exit.cause))
-          if (Exit.isFailure(exit) && failure === undefined) return Effect.void // interrupted or died
-          const reason = failure === undefined
-            ? undefined
-            : failure._tag === "TokenValidationError"
-            ? failure.reason
-            : "KeysUnavailable" as const
-          return Effect.zipRight(
-            Effect.annotateCurrentSpan("outcome", reason ?? "success"),
-            Effect.flatMap(
-              Clock.currentTimeNanos,
-              (end) => JwksMetrics.recordValidation(reason, Number(end - start) / 1_000_000)
-            )
-          )
-        })
-      )).pipe(Effect.withSpan("TokenValidator.validate", spanOptions))
+  const acceptRemembered = (
+    token: string,
+    seen: Verified,
+    key: VerificationKey | undefined,
+    now: number,
+    span: Tracer.Span | undefined
+  ): Outcome<Principal> => {
+    if (key !== seen.key) {
+      remembered.delete(token)
+      return verify(token, now, span)
+    }
+    const accepted = accept(seen.claims, seen.header, now)
+    const forget = () => remembered.delete(token)
+    if (!isDecided(accepted)) return Effect.as(Effect.tapError(accepted, () => Effect.sync(forget)), seen.principal)
+    if (Exit.isFailure(accepted)) forget()
+    return Exit.as(accepted, seen.principal)
+  }
+
+  /**
+   * `verify`, measured: its outcome and latency go to `JwksMetrics`, and, when a tracer is installed, to a span
+   * that never carries the token. A validation that needs no effect is answered without one.
+   */
+  const validate = (token: string): Outcome<Principal> =>
+    Effect.withFiberRuntime((fiber) => {
+      const clock = Context.get(fiber.currentDefaultServices, Clock.Clock)
+      const started = clock.unsafeCurrentTimeNanos()
+      const now = clock.unsafeCurrentTimeMillis()
+      const finish = (exit: Exit.Exit<Principal, TokenValidationError | JwksError>, span: Tracer.Span | undefined) => {
+        const failure = Exit.isSuccess(exit)
+          ? undefined
+          : Cause.isFailType(exit.cause)
+          ? exit.cause.error
+          : Option.getOrUndefined(Cause.failureOption(exit.cause))
+        if (Exit.isFailure(exit) && failure === undefined) return // interrupted or died
+        const reason = failure === undefined
+          ? undefined
+          : failure._tag === "TokenValidationError"
+          ? failure.reason
+          : "KeysUnavailable" as const
+        span?.attribute("outcome", reason ?? "success")
+        const millis = Number(clock.unsafeCurrentTimeNanos() - started) / 1_000_000
+        JwksMetrics.unsafeRecordValidation(reason, millis, fiber.getFiberRef(FiberRef.currentMetricLabels))
+      }
+      const run = (span: Tracer.Span | undefined): Outcome<Principal> => {
+        const outcome = verify(token, now, span)
+        if (isDecided(outcome)) {
+          finish(outcome, span)
+          return outcome
+        }
+        const waited = span === undefined ? outcome : Effect.withParentSpan(outcome, span)
+        return Effect.onExit(waited, (exit) => Effect.sync(() => finish(exit, span)))
+      }
+      return isTraced(fiber) ? Effect.useSpan("TokenValidator.validate", spanOptions, run) : run(undefined)
+    })
 
   return {
     validate,
@@ -671,7 +800,9 @@ export const layer = (options: Options): Layer.Layer<TokenValidator, ConfigError
 export const fromCache = (cache: JwksCache.Service): KeyResolver => ({
   get: (kid, alg) => isKeySetAlgorithm(alg) ? cache.get(kid, alg) : Effect.succeedNone,
   recordSuccess: cache.recordSuccess,
-  status: cache.status
+  status: cache.status,
+  unsafeGet: (kid, alg, now) => isKeySetAlgorithm(alg) ? cache.unsafeGet(kid, alg, now) : undefined,
+  unsafeRecordSuccess: cache.unsafeRecordSuccess
 })
 
 const isKeySetAlgorithm = (alg: SigningAlgorithm): alg is Jwk.Algorithm => !alg.startsWith("HS")

@@ -190,6 +190,57 @@ describe("JwksCache strategies (background refresh off)", () => {
     })))
 })
 
+// Answers from memory ----------------------------------------------------------------------------------------------
+
+describe("JwksCache answers from memory (unsafeGet, unsafeRecordSuccess)", () => {
+  it.scoped("unsafeGet gives the key of a fresh set, and nothing for a cold, expired or used-up set or an unknown kid", () =>
+    withIdp(Effect.gen(function*() {
+      const { cache, idp, kid } = yield* makeCache({
+        strategy: "both",
+        interval: "10 minutes",
+        usages: 2,
+        backgroundRefresh: false
+      })
+      const at = (millis: number) => cache.unsafeGet(kid, "RS256", millis)
+      expect(at(0)).toBeUndefined() // nothing loaded yet, and no fetch started by asking
+      expect(yield* idp.fetchCount).toBe(0)
+      const key = Option.getOrThrow(yield* cache.get(kid, "RS256"))
+      expect(at(0)).toBe(key)
+      expect(at(minutes(10) - 1)).toBe(key)
+      expect(at(minutes(10))).toBeUndefined()
+      expect(cache.unsafeGet("forged", "RS256", 0)).toBeUndefined()
+      expect(cache.unsafeGet(kid, "ES256", 0)).toBeUndefined()
+      expect(cache.unsafeRecordSuccess()).toBe(true)
+      expect(at(0)).toBe(key)
+      expect(cache.unsafeRecordSuccess()).toBe(true)
+      expect(at(0)).toBeUndefined() // its two usages are recorded
+      expect((yield* cache.status).usesLeft).toBe(0)
+      expect(yield* idp.fetchCount).toBe(1)
+    })))
+
+  it.scoped("a custom strategy answers only through effects: its schedule must be stepped", () =>
+    withIdp(Effect.gen(function*() {
+      const strategy = CacheStrategy.fromSchedule(Schedule.recurs(5))
+      const { cache, kid } = yield* makeCache({ cacheStrategy: strategy, backgroundRefresh: false })
+      expect(isSome(yield* cache.get(kid, "RS256"))).toBe(true)
+      expect(cache.unsafeGet(kid, "RS256", 0)).toBeUndefined()
+      expect(cache.unsafeRecordSuccess()).toBe(false)
+    })))
+
+  it.scoped("unsafeRecordSuccess wakes the background fiber at 80% of the usages, as recordSuccess does", () =>
+    withIdp(Effect.gen(function*() {
+      const { cache, idp } = yield* makeCache({ strategy: "usage", usages: 10 })
+      yield* waitForFetches(idp, 1)
+      yield* waitFor("the first set", Effect.map(cache.status, (status) => status.fresh))
+      for (let i = 0; i < 7; i++) cache.unsafeRecordSuccess()
+      yield* settle
+      expect(yield* idp.fetchCount).toBe(1)
+      cache.unsafeRecordSuccess()
+      yield* waitForFetches(idp, 2)
+      yield* waitFor("the second set", Effect.map(cache.status, (status) => status.usesLeft === 10))
+    })))
+})
+
 // Background refresh -----------------------------------------------------------------------------------------------
 
 describe("JwksCache background refresh", () => {

@@ -62,6 +62,25 @@ describe("JwksMetrics", () => {
       expect(latency.count).toBeGreaterThanOrEqual(12)
     }).pipe(Logger.withMinimumLogLevel(LogLevel.None)))
 
+  it.scoped("validations carry the caller's metric tags (Effect.tagMetrics), on every path", () =>
+    Effect.gen(function*() {
+      const { idp, validator } = yield* setup("https://metrics-3.example.test", { backgroundRefresh: false })
+      const tags = { outcome: "success", tenant: "metrics-3" }
+      const good = yield* idp.sign({})
+      yield* validator.validate(good).pipe(Effect.tagMetrics("tenant", "metrics-3")) // cold: waits for the fetch
+      yield* validator.validate(good).pipe(Effect.tagMetrics("tenant", "metrics-3")) // remembered, from memory
+      yield* validator.validate(yield* idp.sign({ sub: "b" })).pipe(Effect.tagMetrics("tenant", "metrics-3"))
+      yield* validator.validate(good) // untagged
+      expect(yield* count(JwksMetrics.validations, tags)).toBe(3)
+      const expired = yield* idp.sign({}, { expiresIn: "-1 minute" })
+      yield* Effect.flip(validator.validate(expired).pipe(Effect.tagMetrics("tenant", "metrics-3")))
+      expect(
+        yield* count(JwksMetrics.validations, { outcome: "failure", reason: "Expired", tenant: "metrics-3" })
+      ).toBe(1)
+      const latency = yield* Metric.value(Metric.tagged(JwksMetrics.validationDuration, "tenant", "metrics-3"))
+      expect(latency.count).toBe(4)
+    }))
+
   it.scoped("the cache counts fetches, unknown-kid refetches and throttles, background refreshes and stale serves", () =>
     Effect.gen(function*() {
       const { idp, keys, validator } = yield* setup("https://metrics-2.example.test", {

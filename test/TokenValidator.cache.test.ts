@@ -10,34 +10,46 @@ import * as TokenValidator from "../src/TokenValidator.js"
 
 /**
  * A validator over a real cache whose keys count their signature checks: the verified-token cache is seen working
- * when a repeated token costs no check.
+ * when a repeated token costs no check. `answers` picks how the validator reaches the cache: `memory` is what
+ * `fromCache` gives (keys answered without an effect when the set is fresh), `effects` leaves only `get` and
+ * `recordSuccess`, the path every resolver has. Each test runs with both.
  */
-const setup = (validator?: Partial<TokenValidator.Options>, cache?: JwksCache.Options) =>
+const setup = (
+  answers: "memory" | "effects",
+  validator?: Partial<TokenValidator.Options>,
+  cache?: JwksCache.Options
+) =>
   Effect.gen(function*() {
     const idp = yield* FakeIdp.FakeIdp
     const keys = yield* JwksCache.make(yield* JwksSource.http(idp.jwksUri), { backgroundRefresh: false, ...cache })
     const checks = { count: 0 }
     const counted = new WeakMap<object, TokenValidator.VerificationKey>()
+    const count = (key: TokenValidator.VerificationKey) => {
+      let wrapped = counted.get(key)
+      if (wrapped === undefined) {
+        wrapped = {
+          verify: (a, data, signature) => {
+            checks.count++
+            return key.verify(a, data, signature)
+          }
+        }
+        counted.set(key, wrapped)
+      }
+      return wrapped
+    }
     const resolver = TokenValidator.fromCache(keys)
     const counting: TokenValidator.KeyResolver = {
       recordSuccess: resolver.recordSuccess,
-      get: (kid, alg) =>
-        Effect.map(
-          resolver.get(kid, alg),
-          Option.map((key) => {
-            let wrapped = counted.get(key)
-            if (wrapped === undefined) {
-              wrapped = {
-                verify: (a, data, signature) => {
-                  checks.count++
-                  return key.verify(a, data, signature)
-                }
-              }
-              counted.set(key, wrapped)
-            }
-            return wrapped
-          })
-        )
+      get: (kid, alg) => Effect.map(resolver.get(kid, alg), Option.map(count)),
+      ...(answers === "memory"
+        ? {
+          unsafeGet: (kid, alg, now) => {
+            const key = resolver.unsafeGet!(kid, alg, now)
+            return key === undefined ? undefined : count(key)
+          },
+          unsafeRecordSuccess: resolver.unsafeRecordSuccess
+        }
+        : {})
     }
     const v = yield* TokenValidator.make(counting, { issuer: idp.issuer, audience: idp.audience, ...validator })
     return { idp, keys, v, checks }
@@ -45,10 +57,10 @@ const setup = (validator?: Partial<TokenValidator.Options>, cache?: JwksCache.Op
 
 const reasonOf = (error: unknown) => error instanceof TokenValidationError ? error.reason : String(error)
 
-describe("TokenValidator verified-token cache", () => {
+describe.each(["memory", "effects"] as const)("TokenValidator verified-token cache (keys from %s)", (answers) => {
   it.scoped("a repeated token skips its signature check and gets the same Principal", () =>
     Effect.gen(function*() {
-      const { checks, idp, v } = yield* setup()
+      const { checks, idp, v } = yield* setup(answers)
       const token = yield* idp.sign({ sub: "alice" })
       const first = yield* v.validate(token)
       for (let i = 0; i < 10; i++) expect(yield* v.validate(token)).toBe(first)
@@ -59,7 +71,7 @@ describe("TokenValidator verified-token cache", () => {
 
   it.scoped("tokenCache: 0 checks every signature", () =>
     Effect.gen(function*() {
-      const { checks, idp, v } = yield* setup({ tokenCache: 0 })
+      const { checks, idp, v } = yield* setup(answers, { tokenCache: 0 })
       const token = yield* idp.sign({})
       for (let i = 0; i < 5; i++) yield* v.validate(token)
       expect(checks.count).toBe(5)
@@ -67,7 +79,7 @@ describe("TokenValidator verified-token cache", () => {
 
   it.scoped("a remembered token still expires: the time checks run on every use", () =>
     Effect.gen(function*() {
-      const { idp, v } = yield* setup()
+      const { idp, v } = yield* setup(answers)
       const token = yield* idp.sign({}, { expiresIn: "10 minutes" })
       yield* v.validate(token)
       yield* TestClock.adjust("10 minutes")
@@ -76,7 +88,7 @@ describe("TokenValidator verified-token cache", () => {
 
   it.scoped("a remembered token is refused once its key is no longer served", () =>
     Effect.gen(function*() {
-      const { idp, keys, v } = yield* setup({}, { unknownKidThrottle: "1 hour" })
+      const { idp, keys, v } = yield* setup(answers, {}, { unknownKidThrottle: "1 hour" })
       const token = yield* idp.sign({})
       yield* v.validate(token)
       yield* idp.rotate("replace")
@@ -88,6 +100,7 @@ describe("TokenValidator verified-token cache", () => {
     Effect.gen(function*() {
       let calls = 0
       const { idp, keys, v } = yield* setup(
+        answers,
         { check: () => Effect.sync(() => void calls++) },
         { strategy: "usage", usages: 100 }
       )
@@ -97,9 +110,35 @@ describe("TokenValidator verified-token cache", () => {
       expect((yield* keys.status).usesLeft).toBe(96)
     }).pipe(Effect.provide(FakeIdp.layerTest())))
 
+  it.scoped("the usage count runs on every use without a custom check too, and a used-up set is reloaded", () =>
+    Effect.gen(function*() {
+      const { checks, idp, keys, v } = yield* setup(answers, {}, { strategy: "usage", usages: 3 })
+      const token = yield* idp.sign({})
+      for (let i = 0; i < 3; i++) yield* v.validate(token)
+      expect((yield* keys.status).usesLeft).toBe(0)
+      expect(yield* idp.fetchCount).toBe(1)
+      yield* v.validate(token)
+      expect(yield* idp.fetchCount).toBe(2)
+      expect((yield* keys.status).usesLeft).toBe(2)
+      // The reloaded set publishes the same key, so the remembered token still needs no signature check.
+      expect(checks.count).toBe(1)
+    }).pipe(Effect.provide(FakeIdp.layerTest())))
+
+  it.scoped("a remembered token survives a refresh that publishes its key unchanged", () =>
+    Effect.gen(function*() {
+      const { checks, idp, keys, v } = yield* setup(answers)
+      const token = yield* idp.sign({})
+      yield* v.validate(token)
+      yield* keys.refresh
+      yield* TestClock.adjust("25 minutes") // past the set's lifetime: the next use reloads it
+      yield* v.validate(token)
+      expect(yield* idp.fetchCount).toBe(3)
+      expect(checks.count).toBe(1)
+    }).pipe(Effect.provide(FakeIdp.layerTest())))
+
   it.scoped("it holds at most tokenCache entries, forgetting the least recently used", () =>
     Effect.gen(function*() {
-      const { checks, idp, v } = yield* setup({ tokenCache: 2 })
+      const { checks, idp, v } = yield* setup(answers, { tokenCache: 2 })
       const [a, b, c] = [yield* idp.sign({ sub: "a" }), yield* idp.sign({ sub: "b" }), yield* idp.sign({ sub: "c" })]
       yield* v.validate(a)
       yield* v.validate(b)
@@ -115,7 +154,7 @@ describe("TokenValidator verified-token cache", () => {
 
   it.scoped("a token that failed is never remembered", () =>
     Effect.gen(function*() {
-      const { checks, idp, v } = yield* setup()
+      const { checks, idp, v } = yield* setup(answers)
       const foreign = yield* idp.sign({ aud: "someone-else" })
       for (let i = 0; i < 3; i++) expect(reasonOf(yield* Effect.flip(v.validate(foreign)))).toBe("AudienceMismatch")
       expect(checks.count).toBe(3)

@@ -1,10 +1,13 @@
-import { describe, expect, layer } from "@effect/vitest"
+import { describe, expect, it, layer } from "@effect/vitest"
 import { FastCheck as fc } from "effect"
 import * as Cause from "effect/Cause"
 import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import * as Layer from "effect/Layer"
+import * as Option from "effect/Option"
+import * as Predicate from "effect/Predicate"
+import * as Schema from "effect/Schema"
 import { CompactSign, exportJWK, generateKeyPair } from "jose"
 import * as JwksCache from "../src/JwksCache.js"
 import type { JwksError } from "../src/JwksError.js"
@@ -298,6 +301,40 @@ const rawClaims = fc.tuple(
 })
 
 // --- properties ----------------------------------------------------------------------------------------------------
+
+/**
+ * What the claims of a payload must be, read from the schema: a JSON object (not an array) without an own
+ * `__proto__` member whose registered claims fit `RegisteredClaims`. The validator checks this by hand, for speed.
+ */
+const isRegisteredClaimsText = (text: string): boolean => {
+  let value: unknown
+  try {
+    value = JSON.parse(text)
+  } catch {
+    return false
+  }
+  return Predicate.isRecord(value) && !Object.hasOwn(value, "__proto__") &&
+    Schema.is(TokenValidator.RegisteredClaims)(value)
+}
+
+describe("TokenValidator claims", () => {
+  it.prop(
+    "the hand-written claims check gives the schema's answer on every payload",
+    [fc.oneof(
+      rawClaims,
+      fc.json({ maxDepth: 3 }),
+      fc.dictionary(
+        fc.constantFrom("iss", "sub", "aud", "exp", "nbf", "iat", "client_id", "azp", "token_use", "other"),
+        fc.oneof(fc.jsonValue({ maxDepth: 2 }), fc.array(fc.string(), { maxLength: 3 }))
+      ).map((claims) => JSON.stringify(claims))
+    )],
+    ([text]) => {
+      const token = `${b64(JSON.stringify({ alg: "RS256" }))}.${b64(text)}.c2ln`
+      expect(Option.isSome(TokenValidator.peekClaims(token)), text).toBe(isRegisteredClaimsText(text))
+    },
+    { fastCheck: { numRuns: 2000 } }
+  )
+})
 
 describe("TokenValidator properties", () => {
   layer(FixtureLive, { timeout: "60 seconds" })((it) => {

@@ -2,10 +2,13 @@ import type * as HttpClient from "@effect/platform/HttpClient"
 import { describe, expect, it } from "@effect/vitest"
 import * as Cause from "effect/Cause"
 import * as ConfigError from "effect/ConfigError"
+import * as Context from "effect/Context"
+import * as DefaultServices from "effect/DefaultServices"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import type * as Scope from "effect/Scope"
 import * as TestClock from "effect/TestClock"
+import * as Tracer from "effect/Tracer"
 import { CompactSign, type CryptoKey, exportJWK, exportSPKI, generateKeyPair, importJWK, type JWK, SignJWT } from "jose"
 import * as JwksCache from "../src/JwksCache.js"
 import { isJwksError } from "../src/JwksError.js"
@@ -889,6 +892,103 @@ describe("TokenValidator", () => {
         yield* TestClock.adjust("10 minutes")
         const fresh = yield* idp.sign({})
         expect((yield* validator.validate(fresh)).id).toBe("user-1")
+      }))
+  })
+
+  describe("headers", () => {
+    it.scoped("every token gets its own header, past the number of headers kept decoded; the check sees it frozen", () =>
+      Effect.gen(function*() {
+        const seen: Array<TokenValidator.Header> = []
+        const { signRaw, validator } = yield* localSetup({
+          check: (_, header) => Effect.sync(() => void seen.push(header))
+        })
+        const payload = `{"iss":"${localIssuer}","aud":"${localAudience}","sub":"s","exp":1e10}`
+        const tokens = []
+        for (let i = 0; i < 100; i++) tokens.push(yield* signRaw(payload, { n: i }))
+        for (const token of [...tokens, tokens[0]!, tokens[99]!]) yield* validator.validate(token)
+        expect(seen.map((header) => header.n)).toEqual([...Array.from({ length: 100 }, (_, i) => i), 0, 99])
+        expect(Object.isFrozen(seen[0])).toBe(true)
+      }))
+  })
+
+  describe("spans", () => {
+    /** A tracer of our own (so not Effect's built-in one) that keeps every span it makes, built by the built-in one. */
+    const recording = () => {
+      const builtIn = Context.get(DefaultServices.liveServices, Tracer.Tracer)
+      const spans: Array<Tracer.Span> = []
+      const tracer = Tracer.make({
+        span: (...args) => {
+          const span = builtIn.span(...args)
+          spans.push(span)
+          return span
+        },
+        context: builtIn.context
+      })
+      const named = (name: string) => spans.filter((span) => span.name === name)
+      return { tracer, spans, named }
+    }
+
+    test("a validation is one span under the caller's, with issuer, alg, kid and outcome, never the token", () =>
+      Effect.gen(function*() {
+        const { idp, validator } = yield* setup()
+        const { named, spans, tracer } = recording()
+        const token = yield* idp.sign({})
+        yield* validator.validate(token).pipe(Effect.withSpan("request"), Effect.withTracer(tracer))
+        const expired = yield* idp.sign({}, { expiresIn: "1 second" })
+        yield* TestClock.adjust("1 second")
+        yield* Effect.flip(validator.validate(expired).pipe(Effect.withTracer(tracer)))
+        const [ok, refusedSpan] = named("TokenValidator.validate")
+        expect(ok!.parent).toEqual(expect.objectContaining({ _tag: "Some", value: named("request")[0] }))
+        expect(Object.fromEntries(ok!.attributes)).toEqual({
+          "jwt.issuer": idp.issuer,
+          "jwt.alg": "RS256",
+          "jwt.kid": yield* idp.currentKid,
+          outcome: "success"
+        })
+        expect(ok!.status._tag).toBe("Ended")
+        expect(refusedSpan!.attributes.get("outcome")).toBe("Expired")
+        const values = spans.flatMap((span) => [...span.attributes.values()].map(String))
+        expect(values.some((value) => value.includes(token.split(".")[1]!))).toBe(false)
+      }))
+
+    test("a validation that waits for a fetch holds the fetch's span; a remembered token says so", () =>
+      Effect.gen(function*() {
+        const { idp, validator } = yield* setup()
+        const { named, tracer } = recording()
+        const token = yield* idp.sign({})
+        yield* validator.validate(token).pipe(Effect.withTracer(tracer))
+        yield* validator.validate(token).pipe(Effect.withTracer(tracer))
+        const [cold, remembered] = named("TokenValidator.validate")
+        const refresh = named("JwksCache.refresh")
+        expect(refresh).toHaveLength(1)
+        expect(refresh[0]!.parent).toEqual(expect.objectContaining({ _tag: "Some", value: cold }))
+        expect(cold!.attributes.get("jwt.remembered")).toBeUndefined()
+        expect(remembered!.attributes.get("jwt.remembered")).toBe(true)
+        expect(remembered!.attributes.get("outcome")).toBe("success")
+      }))
+
+    test("no span with Effect's built-in tracer, which exports none, nor with tracing turned off", () =>
+      Effect.gen(function*() {
+        const spanNames: Array<string> = []
+        const { idp, validator } = yield* setup({
+          check: () =>
+            Effect.map(
+              Effect.orElseSucceed(Effect.map(Effect.currentSpan, (span) => span.name), () => "none"),
+              (name) => {
+                spanNames.push(name)
+              }
+            )
+        })
+        yield* validator.validate(yield* idp.sign({})).pipe(Effect.withSpan("request"))
+        const { spans, tracer } = recording()
+        yield* validator.validate(yield* idp.sign({})).pipe(
+          Effect.withSpan("request"),
+          Effect.withTracerEnabled(false),
+          Effect.withTracer(tracer)
+        )
+        yield* validator.validate(yield* idp.sign({})).pipe(Effect.withSpan("request"), Effect.withTracer(tracer))
+        expect(spanNames).toEqual(["request", "request", "TokenValidator.validate"])
+        expect(spans.map((span) => span.name)).toEqual(["request", "TokenValidator.validate"])
       }))
   })
 

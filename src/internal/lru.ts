@@ -8,6 +8,7 @@ export class Lru<K, V> {
   constructor(readonly capacity: number) {}
 
   get(key: K): V | undefined {
+    if (this.capacity <= 0) return undefined
     const value = this.entries.get(key)
     if (value !== undefined) {
       this.entries.delete(key)

@@ -106,14 +106,20 @@ const importAll = (bytes: Uint8Array<ArrayBuffer>, algorithms: ReadonlySet<Algor
       }
     }
     const key = createSecretKey(bytes)
-    const found = Effect.succeed(Option.some<TokenValidator.VerificationKey>({
+    const secret: TokenValidator.VerificationKey = {
       verify: (alg, data, signature) => {
         if (!algorithms.has(alg as Algorithm)) return false
         const expected = createHmac(hashes[alg as Algorithm].hash, key).update(data).digest()
         return expected.length === signature.length && timingSafeEqual(expected, signature)
       }
-    }))
-    return { get: () => found, recordSuccess: Effect.void } satisfies TokenValidator.KeyResolver
+    }
+    const found = Effect.succeed(Option.some(secret))
+    return {
+      get: () => found,
+      recordSuccess: Effect.void,
+      unsafeGet: () => secret,
+      unsafeRecordSuccess: () => true
+    } satisfies TokenValidator.KeyResolver
   })
 
 /**

@@ -42,11 +42,16 @@ const isKeySetAlgorithm = (alg: string): alg is Jwk.Algorithm =>
  * @since 0.1.0
  * @category constructors
  */
-export const keyResolver = (set: Jwk.KeySet): TokenValidator.KeyResolver => ({
-  get: (kid, alg) =>
-    Effect.succeed(isKeySetAlgorithm(alg) ? Option.fromNullable(Jwk.select(set, kid, alg)) : Option.none()),
-  recordSuccess: Effect.void
-})
+export const keyResolver = (set: Jwk.KeySet): TokenValidator.KeyResolver => {
+  const select = (kid: string | undefined, alg: TokenValidator.SigningAlgorithm) =>
+    isKeySetAlgorithm(alg) ? Jwk.select(set, kid, alg) : undefined
+  return {
+    get: (kid, alg) => Effect.succeed(Option.fromNullable(select(kid, alg))),
+    recordSuccess: Effect.void,
+    unsafeGet: select,
+    unsafeRecordSuccess: () => true
+  }
+}
 
 /**
  * Builds a validator over a fixed key set. Keys for algorithms the validator does not allow are not imported.
