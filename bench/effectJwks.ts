@@ -4,6 +4,7 @@
  * dropped) and called through `runPromise` per token, as an app outside Effect would.
  */
 import * as FetchHttpClient from "@effect/platform/FetchHttpClient"
+import { JwksCache, JwksSource, TokenValidator } from "effect-jwks"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import * as Layer from "effect/Layer"
@@ -11,7 +12,6 @@ import * as Logger from "effect/Logger"
 import * as LogLevel from "effect/LogLevel"
 import * as ManagedRuntime from "effect/ManagedRuntime"
 import * as Scope from "effect/Scope"
-import { JwksCache, JwksSource, TokenValidator } from "../src/index.js"
 
 export interface EffectJwksOptions {
   readonly jwksUrl: string

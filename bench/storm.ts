@@ -16,13 +16,13 @@
  *
  * Flags: `--quick` (fewer cold rounds).
  */
+import { JwksMetrics, JwksSource } from "effect-jwks"
 import * as Effect from "effect/Effect"
 import * as Metric from "effect/Metric"
 import * as Option from "effect/Option"
 import { randomBytes } from "node:crypto"
 import { writeFileSync } from "node:fs"
 import { performance } from "node:perf_hooks"
-import { JwksMetrics, JwksSource } from "../src/index.js"
 import { makeEffectJwks } from "./effectJwks.js"
 import { type Alg, type Fixture, makeFixture } from "./setup.js"
 import { describeMachine, distribution, machine, ms, round, rounded, sleep } from "./stats.js"

@@ -4,6 +4,7 @@
  */
 import * as FetchHttpClient from "@effect/platform/FetchHttpClient"
 import { JwtVerifier } from "aws-jwt-verify"
+import { JwksCache, JwksSource, TokenValidator } from "effect-jwks"
 import * as Layer from "effect/Layer"
 import * as Logger from "effect/Logger"
 import * as LogLevel from "effect/LogLevel"
@@ -14,7 +15,6 @@ import { createRemoteJWKSet, importJWK, jwtVerify } from "jose"
 import jsonwebtoken from "jsonwebtoken"
 import jwksRsa from "jwks-rsa"
 import { createPublicKey, type JsonWebKey, type KeyObject, verify as nodeVerify, webcrypto } from "node:crypto"
-import { JwksCache, JwksSource, TokenValidator } from "../src/index.js"
 import type { Alg, Fixture } from "./setup.js"
 
 export type Verify = (token: string) => unknown
