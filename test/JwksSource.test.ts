@@ -236,6 +236,26 @@ describe("JwksSource", () => {
         expect(state.pulled).toBeLessThan(10)
       }))
 
+    it.effect("a body of a declared length is read whole, leaving the request open for reuse; others are streamed", () =>
+      Effect.gen(function*() {
+        const json = JSON.stringify({ keys: [] })
+        const signals: Array<AbortSignal> = []
+        const client = (headers: Record<string, string>) =>
+          HttpClient.make((request, _url, signal) =>
+            Effect.sync(() => {
+              signals.push(signal)
+              return HttpClientResponse.fromWeb(request, new Response(json, { status: 200, headers }))
+            })
+          )
+        const length = String(json.length)
+        yield* fetchWith(client({ "content-length": length }))
+        yield* fetchWith(client({ "content-length": length, "content-encoding": "identity" }))
+        // The platform aborts a request once its body stream has been read: that is the streamed path.
+        yield* fetchWith(client({}))
+        yield* Effect.either(fetchWith(client({ "content-length": length, "content-encoding": "gzip" })))
+        expect(signals.map((signal) => signal.aborted)).toEqual([false, false, true, true])
+      }))
+
     it.effect("a content-length that understates the body does not lift the cap", () =>
       Effect.gen(function*() {
         const { client } = clientOf(() =>

@@ -1,7 +1,8 @@
 /**
  * @internal
  * GET a small JSON document from an identity provider, defensively: a timeout over the whole exchange, a cap on the
- * body read as it streams in, and a distinct `JwksError` reason for each way it can go wrong.
+ * body (enforced as it streams in when its length is not declared), and a distinct `JwksError` reason for each way it
+ * can go wrong.
  */
 import * as FetchHttpClient from "@effect/platform/FetchHttpClient"
 import * as HttpClient from "@effect/platform/HttpClient"
@@ -80,18 +81,30 @@ export const fetchJson = <A, I>(
     if (Number.isFinite(declared) && declared > options.maxBytes) {
       return yield* fail("TooLarge", `content-length ${declared} exceeds the limit of ${options.maxBytes} bytes`)
     }
-    const body = yield* response.stream.pipe(
-      Stream.runFoldEffect({ size: 0, chunks: [] as Array<Uint8Array> }, (acc, chunk) => {
-        acc.size += chunk.length
-        if (acc.size > options.maxBytes) {
-          return Effect.fail(fail("TooLarge", `body exceeds the limit of ${options.maxBytes} bytes`))
-        }
-        acc.chunks.push(chunk)
-        return Effect.succeed(acc)
-      })
-    )
+    const tooLarge = fail("TooLarge", `body exceeds the limit of ${options.maxBytes} bytes`)
+    const encoding = response.headers["content-encoding"]
+    // An uncompressed body of a declared length within the cap is read whole: HTTP framing bounds it. Any other body
+    // is read as a stream, and refused as soon as it passes the cap. The whole read is preferred because the
+    // platform aborts a request once its body stream ends, which cost twice the CPU of a whole read (a refresh
+    // measured ~1.6 ms more in bench/) on the event loop that validates tokens.
+    const bytes = Number.isFinite(declared) && (encoding === undefined || encoding === "identity")
+      ? new Uint8Array(yield* response.arrayBuffer)
+      : yield* Effect.map(
+        response.stream.pipe(
+          Stream.runFoldEffect({ size: 0, chunks: [] as Array<Uint8Array> }, (acc, chunk) => {
+            acc.size += chunk.length
+            if (acc.size > options.maxBytes) return Effect.fail(tooLarge)
+            acc.chunks.push(chunk)
+            return Effect.succeed(acc)
+          })
+        ),
+        (body) => concat(body.chunks, body.size)
+      )
+    // A client that does not hold a body to its declared length (not HTTP/1.1 over fetch or node:http) still meets
+    // the cap here.
+    if (bytes.length > options.maxBytes) return yield* tooLarge
     const text = yield* Effect.try({
-      try: () => utf8.decode(concat(body.chunks, body.size)),
+      try: () => utf8.decode(bytes),
       catch: (cause) => fail("InvalidJson", "body is not UTF-8", { cause })
     })
     const json = yield* Effect.mapError(decodeJson(text), () => fail("InvalidJson", "body is not JSON"))
