@@ -9,7 +9,8 @@
  *   checks: the limit, as in the peer benchmark.
  * - `raw in runPromise`: the very same work wrapped in `runPromise(Effect.sync(...))`: what the boundary costs any
  *   effect called from outside Effect.
- * - effect-jwks through `runPromise` (as the peer benchmark calls it), and inside one running fiber (a batch in one
+ * - effect-jwks through `runPromise` (as the peer benchmark calls it), through `TokenValidator.toPromise` (for apps
+ *   outside Effect: no fiber when the answer is in memory), and inside one running fiber (a batch in one
  *   `Effect.forEach`, as an Effect app calls it from its HTTP middleware), each with the verified-token cache off
  *   (every signature checked) and on (every token remembered).
  * - effect-jwks with a tracer installed: the cost of its span, which it skips under Effect's built-in tracer.
@@ -60,6 +61,7 @@ const validator = (tokenCache: number) =>
       })
     }).pipe(Scope.extend(scope))
   )
+const rt = await runtime.runtime()
 const checking = await validator(0)
 const remembering = await validator(1000)
 
@@ -128,6 +130,12 @@ const rowsFor = (alg: Alg): ReadonlyArray<Row> => {
       run: oneByOne((token) => runtime.runPromise(checking.validate(token)))
     },
     {
+      id: "checked-toPromise",
+      name: "effect-jwks, tokenCache 0, TokenValidator.toPromise",
+      remembered: false,
+      run: oneByOne(TokenValidator.toPromise(rt)(checking))
+    },
+    {
       id: "checked-fiber",
       name: "effect-jwks, tokenCache 0, inside one fiber",
       remembered: false,
@@ -144,6 +152,12 @@ const rowsFor = (alg: Alg): ReadonlyArray<Row> => {
       name: "effect-jwks, remembered token, runPromise per token",
       remembered: true,
       run: oneByOne((token) => runtime.runPromise(remembering.validate(token)))
+    },
+    {
+      id: "remembered-toPromise",
+      name: "effect-jwks, remembered token, TokenValidator.toPromise",
+      remembered: true,
+      run: oneByOne(TokenValidator.toPromise(rt)(remembering))
     },
     {
       id: "remembered-fiber",

@@ -271,6 +271,8 @@ const effectJwks = (variant: {
   readonly name: string
   readonly cache: JwksCache.Options
   readonly tokenCache: number
+  /** `runPromise`: `runtime.runPromise(validator.validate(token))`; `toPromise`: `TokenValidator.toPromise`. */
+  readonly call?: "runPromise" | "toPromise"
   readonly notes?: ReadonlyArray<string>
 }) => ({
   id: variant.id,
@@ -288,12 +290,15 @@ const effectJwks = (variant: {
     )
     const runtime = ManagedRuntime.make(layer)
     const validator = await runtime.runPromise(TokenValidator.TokenValidator)
+    const validate = variant.call === "toPromise"
+      ? TokenValidator.toPromise(await runtime.runtime())(validator)
+      : (token: string) => runtime.runPromise(validator.validate(token))
     return {
       name: variant.name,
       mode: "async",
       algorithms: both,
       notes: variant.notes ?? [],
-      verify: () => (token) => runtime.runPromise(validator.validate(token)),
+      verify: () => validate,
       close: () => runtime.dispose()
     }
   }
@@ -336,5 +341,20 @@ export const contestants: ReadonlyArray<Contestant> = [
     name: "effect-jwks (strategy: time, tokenCache: 0)",
     cache: { strategy: "time" },
     tokenCache: 0
+  }),
+  effectJwks({
+    id: "effect-jwks-promise-token-cache-time",
+    name: "effect-jwks toPromise (verified-token cache, strategy: time)",
+    cache: { strategy: "time" },
+    tokenCache: TokenValidator.defaults.tokenCache,
+    call: "toPromise",
+    notes: ["TokenValidator.toPromise: a validation from memory starts no fiber"]
+  }),
+  effectJwks({
+    id: "effect-jwks-promise-time",
+    name: "effect-jwks toPromise (strategy: time, tokenCache: 0)",
+    cache: { strategy: "time" },
+    tokenCache: 0,
+    call: "toPromise"
   })
 ]

@@ -19,9 +19,12 @@ import * as Either from "effect/Either"
 import * as Exit from "effect/Exit"
 import type * as Fiber from "effect/Fiber"
 import * as FiberRef from "effect/FiberRef"
+import * as FiberRefs from "effect/FiberRefs"
 import * as Layer from "effect/Layer"
+import type * as MetricLabel from "effect/MetricLabel"
 import * as Option from "effect/Option"
 import * as Predicate from "effect/Predicate"
+import * as Runtime from "effect/Runtime"
 import * as Schema from "effect/Schema"
 import type * as Scope from "effect/Scope"
 import * as Tracer from "effect/Tracer"
@@ -506,6 +509,12 @@ export const checkOptions = (options: Options): Either.Either<void, ConfigError.
   return Either.void
 }
 
+/** The measured validation of each validator built by `make`, run outside any fiber by {@link toPromise}. */
+const measuredOf = new WeakMap<
+  Service,
+  (token: string, clock: Clock.Clock, labels: ReadonlyArray<MetricLabel.MetricLabel>) => Outcome<Principal>
+>()
+
 /** How many distinct headers a validator keeps decoded. */
 const headerCacheSize = 64
 
@@ -724,48 +733,98 @@ const unsafeMake = (keys: KeyResolver, options: Options): Service => {
   }
 
   /**
-   * `verify`, measured: its outcome and latency go to `JwksMetrics`, and, when a tracer is installed, to a span
-   * that never carries the token. A validation that needs no effect is answered without one.
+   * `verify`, measured: its outcome and latency go to `JwksMetrics` (with `labels`, the caller's metric tags), and to
+   * `span` when there is one, never the token. A validation that needs no effect is answered as an `Exit`.
    */
+  const measured = (
+    token: string,
+    clock: Clock.Clock,
+    labels: ReadonlyArray<MetricLabel.MetricLabel>,
+    span: Tracer.Span | undefined
+  ): Outcome<Principal> => {
+    const started = clock.unsafeCurrentTimeNanos()
+    const finish = (exit: Exit.Exit<Principal, TokenValidationError | JwksError>) => {
+      const failure = Exit.isSuccess(exit)
+        ? undefined
+        : Cause.isFailType(exit.cause)
+        ? exit.cause.error
+        : Option.getOrUndefined(Cause.failureOption(exit.cause))
+      if (Exit.isFailure(exit) && failure === undefined) return // interrupted or died
+      const reason = failure === undefined
+        ? undefined
+        : failure._tag === "TokenValidationError"
+        ? failure.reason
+        : "KeysUnavailable" as const
+      span?.attribute("outcome", reason ?? "success")
+      JwksMetrics.unsafeRecordValidation(reason, Number(clock.unsafeCurrentTimeNanos() - started) / 1_000_000, labels)
+    }
+    const outcome = verify(token, clock.unsafeCurrentTimeMillis(), span)
+    if (isDecided(outcome)) {
+      finish(outcome)
+      return outcome
+    }
+    const waited = span === undefined ? outcome : Effect.withParentSpan(outcome, span)
+    return Effect.onExit(waited, (exit) => Effect.sync(() => finish(exit)))
+  }
+
   const validate = (token: string): Outcome<Principal> =>
     Effect.withFiberRuntime((fiber) => {
       const clock = Context.get(fiber.currentDefaultServices, Clock.Clock)
-      const started = clock.unsafeCurrentTimeNanos()
-      const now = clock.unsafeCurrentTimeMillis()
-      const finish = (exit: Exit.Exit<Principal, TokenValidationError | JwksError>, span: Tracer.Span | undefined) => {
-        const failure = Exit.isSuccess(exit)
-          ? undefined
-          : Cause.isFailType(exit.cause)
-          ? exit.cause.error
-          : Option.getOrUndefined(Cause.failureOption(exit.cause))
-        if (Exit.isFailure(exit) && failure === undefined) return // interrupted or died
-        const reason = failure === undefined
-          ? undefined
-          : failure._tag === "TokenValidationError"
-          ? failure.reason
-          : "KeysUnavailable" as const
-        span?.attribute("outcome", reason ?? "success")
-        const millis = Number(clock.unsafeCurrentTimeNanos() - started) / 1_000_000
-        JwksMetrics.unsafeRecordValidation(reason, millis, fiber.getFiberRef(FiberRef.currentMetricLabels))
-      }
-      const run = (span: Tracer.Span | undefined): Outcome<Principal> => {
-        const outcome = verify(token, now, span)
-        if (isDecided(outcome)) {
-          finish(outcome, span)
-          return outcome
-        }
-        const waited = span === undefined ? outcome : Effect.withParentSpan(outcome, span)
-        return Effect.onExit(waited, (exit) => Effect.sync(() => finish(exit, span)))
-      }
-      return isTraced(fiber) ? Effect.useSpan("TokenValidator.validate", spanOptions, run) : run(undefined)
+      const labels = fiber.getFiberRef(FiberRef.currentMetricLabels)
+      return isTraced(fiber)
+        ? Effect.useSpan("TokenValidator.validate", spanOptions, (span) => measured(token, clock, labels, span))
+        : measured(token, clock, labels, undefined)
     })
 
-  return {
+  const service: Service = {
     validate,
     acceptsIssuer: (iss) => issuer.matches(iss, {}),
     keyStatus: keys.status === undefined ? Effect.succeed([]) : Effect.map(keys.status, (status) => [status])
   }
+  measuredOf.set(service, (token, clock, labels) => measured(token, clock, labels, undefined))
+  return service
 }
+
+/**
+ * `validate` for callers outside Effect (an Express or Fastify app): a function from a token to a promise of its
+ * `Principal`, rejected with the `TokenValidationError` or `JwksError` itself. It validates with the services of
+ * `runtime` (its `Clock`, tracer and metric tags). A validation that needs nothing but memory (a fresh key set, no
+ * custom check) is answered without starting a fiber, which would otherwise cost about as much as the rest of the
+ * validation (`npm run bench:breakdown`); any other runs on `runtime`, as does every validation when a tracer is
+ * installed (a span needs a fiber).
+ *
+ * @since 0.1.0
+ * @category conversions
+ * @example
+ * ```ts
+ * import { Effect, ManagedRuntime } from "effect"
+ * import * as TokenValidator from "effect-jwks/TokenValidator"
+ *
+ * declare const runtime: ManagedRuntime.ManagedRuntime<TokenValidator.TokenValidator, never>
+ * const validator = await runtime.runPromise(TokenValidator.TokenValidator)
+ * const validate = TokenValidator.toPromise(await runtime.runtime())(validator)
+ * const principal = await validate("eyJ...")
+ * ```
+ */
+export const toPromise =
+  <R>(runtime: Runtime.Runtime<R>) => (validator: Service): (token: string) => Promise<Principal> => {
+    const runExit = Runtime.runPromiseExit(runtime)
+    const settle = (exit: Exit.Exit<Principal, TokenValidationError | JwksError>): Promise<Principal> =>
+      Exit.isSuccess(exit)
+        ? Promise.resolve(exit.value)
+        : Promise.reject(Cause.isFailType(exit.cause) ? exit.cause.error : Cause.squash(exit.cause))
+    const measured = measuredOf.get(validator)
+    const services = FiberRefs.getOrDefault(runtime.fiberRefs, DefaultServices.currentServices)
+    const traced = Context.get(services, Tracer.Tracer) !== builtInTracer &&
+      FiberRefs.getOrDefault(runtime.fiberRefs, FiberRef.currentTracerEnabled)
+    if (measured === undefined || traced) return (token) => runExit(validator.validate(token)).then(settle)
+    const clock = Context.get(services, Clock.Clock)
+    const labels = FiberRefs.getOrDefault(runtime.fiberRefs, FiberRef.currentMetricLabels)
+    return (token) => {
+      const outcome = measured(token, clock, labels)
+      return isDecided(outcome) ? settle(outcome) : runExit(outcome).then(settle)
+    }
+  }
 
 /**
  * A validator over the `JwksCache` in context.

@@ -5,13 +5,17 @@ import * as ConfigError from "effect/ConfigError"
 import * as Context from "effect/Context"
 import * as DefaultServices from "effect/DefaultServices"
 import * as Effect from "effect/Effect"
+import * as Either from "effect/Either"
 import * as Layer from "effect/Layer"
+import * as Metric from "effect/Metric"
 import type * as Scope from "effect/Scope"
+import * as Supervisor from "effect/Supervisor"
 import * as TestClock from "effect/TestClock"
 import * as Tracer from "effect/Tracer"
 import { CompactSign, type CryptoKey, exportJWK, exportSPKI, generateKeyPair, importJWK, type JWK, SignJWT } from "jose"
 import * as JwksCache from "../src/JwksCache.js"
 import { isJwksError } from "../src/JwksError.js"
+import * as JwksMetrics from "../src/JwksMetrics.js"
 import * as JwksSource from "../src/JwksSource.js"
 import { Principal } from "../src/Principal.js"
 import * as FakeIdp from "../src/testing/FakeIdp.js"
@@ -95,6 +99,22 @@ const localSetup = (options: Partial<TokenValidator.Options> = {}) =>
       )
     return { validator, signRaw, privateKey: privateKey as CryptoKey }
   })
+
+/** A tracer of our own (so not Effect's built-in one) that keeps every span it makes, built by the built-in one. */
+const recording = () => {
+  const builtIn = Context.get(DefaultServices.liveServices, Tracer.Tracer)
+  const spans: Array<Tracer.Span> = []
+  const tracer = Tracer.make({
+    span: (...args) => {
+      const span = builtIn.span(...args)
+      spans.push(span)
+      return span
+    },
+    context: builtIn.context
+  })
+  const named = (name: string) => spans.filter((span) => span.name === name)
+  return { tracer, spans, named }
+}
 
 const test = <A, E>(
   name: string,
@@ -912,22 +932,6 @@ describe("TokenValidator", () => {
   })
 
   describe("spans", () => {
-    /** A tracer of our own (so not Effect's built-in one) that keeps every span it makes, built by the built-in one. */
-    const recording = () => {
-      const builtIn = Context.get(DefaultServices.liveServices, Tracer.Tracer)
-      const spans: Array<Tracer.Span> = []
-      const tracer = Tracer.make({
-        span: (...args) => {
-          const span = builtIn.span(...args)
-          spans.push(span)
-          return span
-        },
-        context: builtIn.context
-      })
-      const named = (name: string) => spans.filter((span) => span.name === name)
-      return { tracer, spans, named }
-    }
-
     test("a validation is one span under the caller's, with issuer, alg, kid and outcome, never the token", () =>
       Effect.gen(function*() {
         const { idp, validator } = yield* setup()
@@ -989,6 +993,77 @@ describe("TokenValidator", () => {
         yield* validator.validate(yield* idp.sign({})).pipe(Effect.withSpan("request"), Effect.withTracer(tracer))
         expect(spanNames).toEqual(["request", "request", "TokenValidator.validate"])
         expect(spans.map((span) => span.name)).toEqual(["request", "TokenValidator.validate"])
+      }))
+  })
+
+  describe("toPromise", () => {
+    /** Settles a promise into an Either, inside the test's fiber. */
+    const settled = <A>(promise: () => Promise<A>) =>
+      Effect.promise(() => promise().then((value) => Either.right(value), (error: unknown) => Either.left(error)))
+
+    class CountingSupervisor extends Supervisor.AbstractSupervisor<void> {
+      starts = 0
+      get value() {
+        return Effect.void
+      }
+      override onStart() {
+        this.starts++
+      }
+    }
+
+    test("resolves a good token, rejects a bad one with the error itself, and reads the runtime's Clock", () =>
+      Effect.gen(function*() {
+        const { idp, validator } = yield* setup()
+        const validate = TokenValidator.toPromise(yield* Effect.runtime<never>())(validator)
+        const token = yield* idp.sign({ sub: "promised" }, { expiresIn: "1 minute" })
+        expect(Either.getOrThrow(yield* settled(() => validate(token))).id).toBe("promised") // cold: keys fetched
+        expect(Either.getOrThrow(yield* settled(() => validate(token))).id).toBe("promised") // from memory
+        const malformed = Either.flip(yield* settled(() => validate("nope")))
+        expect(Either.getOrThrow(malformed)).toBeInstanceOf(TokenValidationError)
+        // Any other Service (here one built by multi) runs on the runtime, with the same answers.
+        const routed = TokenValidator.toPromise(yield* Effect.runtime<never>())(TokenValidator.multi([validator]))
+        expect(Either.getOrThrow(yield* settled(() => routed(token))).id).toBe("promised")
+        expect(Either.getOrThrow(Either.flip(yield* settled(() => routed("a.b.c"))))).toBeInstanceOf(
+          TokenValidationError
+        )
+        yield* TestClock.adjust("1 minute") // the runtime's clock is the test's
+        const expired = Either.getOrThrow(Either.flip(yield* settled(() => validate(token))))
+        expect((expired as TokenValidationError).reason).toBe("Expired")
+      }))
+
+    test("a validation from memory starts no fiber; one that waits for keys runs on the runtime", () =>
+      Effect.gen(function*() {
+        const { idp, validator } = yield* setup()
+        const supervisor = new CountingSupervisor()
+        const validate = TokenValidator.toPromise(yield* Effect.supervised(Effect.runtime<never>(), supervisor))(
+          validator
+        )
+        const token = yield* idp.sign({})
+        yield* settled(() => validate(token))
+        const cold = supervisor.starts
+        expect(cold).toBeGreaterThan(0)
+        for (let i = 0; i < 5; i++) yield* settled(() => validate(token))
+        yield* settled(() => validate(withClaims(token, (claims) => ({ ...claims, sub: "forged" }))))
+        expect(supervisor.starts).toBe(cold)
+      }))
+
+    test("the runtime's metric tags are kept, and with a tracer every validation gets its span", () =>
+      Effect.gen(function*() {
+        const { idp, validator } = yield* setup()
+        const tagged = Metric.tagged(Metric.tagged(JwksMetrics.validations, "outcome", "success"), "tenant", "promise")
+        const before = (yield* Metric.value(tagged)).count
+        const validate = TokenValidator.toPromise(
+          yield* Effect.runtime<never>().pipe(Effect.tagMetrics("tenant", "promise"))
+        )(validator)
+        const token = yield* idp.sign({})
+        for (let i = 0; i < 3; i++) yield* settled(() => validate(token))
+        expect((yield* Metric.value(tagged)).count - before).toBe(3)
+        const { named, tracer } = recording()
+        const traced = TokenValidator.toPromise(yield* Effect.runtime<never>().pipe(Effect.withTracer(tracer)))(
+          validator
+        )
+        yield* settled(() => traced(token))
+        expect(named("TokenValidator.validate")).toHaveLength(1)
       }))
   })
 
