@@ -320,9 +320,10 @@ export const contestants: ReadonlyArray<Contestant> = [
     cache: {},
     tokenCache: TokenValidator.defaults.tokenCache,
     notes: [
-      `tokenCache ${TokenValidator.defaults.tokenCache} (the default) holds the whole pool, but a remembered token ` +
-      "counts only while its key is the one served: the default usage limit (1000) reloads the set, and so forgets " +
-      "every remembered token, about every 800 validations"
+      `tokenCache ${TokenValidator.defaults.tokenCache} (the default) holds the whole pool; the default usage limit ` +
+      "(1000) reloads the set about every 800 validations, each reload a JWKS fetch over a new loopback connection: " +
+      "that is what separates this row from the time-only one (remembered tokens survive a reload, since an " +
+      "unchanged key is carried over)"
     ]
   }),
   effectJwks({

@@ -2,7 +2,8 @@
  * The key cache: the current key set of one source, kept fresh by its strategy and a background fiber, shared by
  * every validation.
  *
- * - **Fast path**: a fresh set answers from memory; nothing waits.
+ * - **Fast path**: a fresh set answers from memory; nothing waits (`unsafeGet` answers without even an effect).
+ * - **Stable keys**: a refresh that publishes a key unchanged keeps the very same `Jwk.Key` (see `Jwk.importKeySet`).
  * - **Single flight**: callers that need a refresh share one fetch, however many they are.
  * - **Background refresh**: a fiber in the layer's scope refreshes at `backgroundRefreshThreshold` of the set's
  *   lifetime (16 minutes of 20 by default), and again after every refresh, success or failure.

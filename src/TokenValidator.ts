@@ -2,9 +2,15 @@
  * The service apps call: `validate(token)` gives the `Principal` of a good token, a `TokenValidationError` (401) for
  * a bad one, or a `JwksError` (503) when no keys could be had to decide.
  *
- * The path of a token: size and shape checks, header checks (`alg` allow-list, `crit`), the key from the cache by
- * `kid` (`JwksCache.get` → `Jwk.select`), the signature (`jose`), the claims against the Effect `Clock`, then the
- * `Principal`. Nothing reaches a key or the network before the cheap checks pass.
+ * The path of a token (`verify` below): size and shape checks, header checks (`alg` allow-list, `crit`), the key
+ * from the cache by `kid` (`JwksCache.unsafeGet` while the set is fresh, else `JwksCache.get`; both end in
+ * `Jwk.select`), the signature (`node:crypto`, through `Jwk.Key.verify`), the claims against the Effect `Clock`,
+ * then the `Principal`. Nothing reaches a key or the network before the cheap checks pass. A token seen before
+ * skips the signature and decoding while its key is still served (`tokenCache`).
+ *
+ * A validation that needs nothing but memory runs as plain synchronous code and returns an `Exit`; only a key
+ * lookup that must wait, a custom check or a custom cache strategy builds effects. Callers outside Effect get the
+ * same without a fiber through {@link toPromise}.
  *
  * @since 0.1.0
  */
