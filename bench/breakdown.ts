@@ -106,6 +106,30 @@ const inOneFiber = (service: TokenValidator.Service) => {
   }
 }
 
+/** The three ways to call one validator: `runPromise` per token, `toPromise`, and inside one fiber. */
+const effectJwksRows = (
+  id: "checked" | "remembered",
+  label: string,
+  service: TokenValidator.Service
+): ReadonlyArray<Row> => {
+  const remembered = id === "remembered"
+  return [
+    {
+      id: `${id}-runPromise`,
+      name: `effect-jwks, ${label}, runPromise per token`,
+      remembered,
+      run: oneByOne((token) => runtime.runPromise(service.validate(token)))
+    },
+    {
+      id: `${id}-toPromise`,
+      name: `effect-jwks, ${label}, TokenValidator.toPromise`,
+      remembered,
+      run: oneByOne(TokenValidator.toPromise(rt)(service))
+    },
+    { id: `${id}-fiber`, name: `effect-jwks, ${label}, inside one fiber`, remembered, ...inOneFiber(service) }
+  ]
+}
+
 const rowsFor = (alg: Alg): ReadonlyArray<Row> => {
   const raw = rawVerifier(alg)
   return [
@@ -123,48 +147,14 @@ const rowsFor = (alg: Alg): ReadonlyArray<Row> => {
       remembered: false,
       run: oneByOne((token) => runtime.runPromise(Effect.sync(() => raw(token))))
     },
-    {
-      id: "checked-runPromise",
-      name: "effect-jwks, tokenCache 0, runPromise per token",
-      remembered: false,
-      run: oneByOne((token) => runtime.runPromise(checking.validate(token)))
-    },
-    {
-      id: "checked-toPromise",
-      name: "effect-jwks, tokenCache 0, TokenValidator.toPromise",
-      remembered: false,
-      run: oneByOne(TokenValidator.toPromise(rt)(checking))
-    },
-    {
-      id: "checked-fiber",
-      name: "effect-jwks, tokenCache 0, inside one fiber",
-      remembered: false,
-      ...inOneFiber(checking)
-    },
+    ...effectJwksRows("checked", "tokenCache 0", checking),
     {
       id: "checked-traced",
       name: "effect-jwks, tokenCache 0, runPromise per token, a tracer installed",
       remembered: false,
       run: oneByOne((token) => traced.runPromise(checking.validate(token)))
     },
-    {
-      id: "remembered-runPromise",
-      name: "effect-jwks, remembered token, runPromise per token",
-      remembered: true,
-      run: oneByOne((token) => runtime.runPromise(remembering.validate(token)))
-    },
-    {
-      id: "remembered-toPromise",
-      name: "effect-jwks, remembered token, TokenValidator.toPromise",
-      remembered: true,
-      run: oneByOne(TokenValidator.toPromise(rt)(remembering))
-    },
-    {
-      id: "remembered-fiber",
-      name: "effect-jwks, remembered token, inside one fiber",
-      remembered: true,
-      ...inOneFiber(remembering)
-    }
+    ...effectJwksRows("remembered", "remembered token", remembering)
   ]
 }
 
