@@ -253,7 +253,7 @@ export interface Tracker {
    * `isFresh` and `record` without an effect, for the built-in strategies, which need no schedule stepping; `undefined`
    * for a custom strategy.
    */
-  readonly unsafe: { readonly isFresh: (now: number) => boolean; readonly record: () => void } | undefined
+  readonly unsafe?: { readonly isFresh: (now: number) => boolean; readonly record: () => void } | undefined
 }
 
 /**
@@ -286,8 +286,7 @@ export const track = (strategy: CacheStrategy, loadedAt: number): Effect.Effect<
         Effect.map(s.commit(now), () => {
           served++
         }),
-      served: () => served,
-      unsafe: undefined
+      served: () => served
     }))
   )
 }

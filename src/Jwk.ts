@@ -146,8 +146,9 @@ export interface ImportOptions {
   readonly minRsaBits?: number | undefined
   /**
    * The set this one replaces: a key published again unchanged (the same `kid`, type, public material and usable
-   * algorithms) is carried over as the very same `Key`, not imported again. A refresh that changes nothing then
-   * changes no key, and whatever was remembered about a key (verified tokens) stays valid.
+   * algorithms) is carried over as the very same `Key`, not imported again (its `jwk` stays the one first
+   * published). A refresh that changes nothing then changes no key, and whatever was remembered about a key
+   * (verified tokens) stays valid.
    */
   readonly previous?: KeySet | undefined
 }

@@ -23,7 +23,6 @@ import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
 import * as Exit from "effect/Exit"
-import type * as Fiber from "effect/Fiber"
 import * as FiberRef from "effect/FiberRef"
 import * as FiberRefs from "effect/FiberRefs"
 import * as Layer from "effect/Layer"
@@ -35,6 +34,7 @@ import * as Schema from "effect/Schema"
 import type * as Scope from "effect/Scope"
 import * as Tracer from "effect/Tracer"
 import { Lru } from "./internal/lru.js"
+import * as MemoryAnswers from "./internal/memoryAnswers.js"
 import * as Jwk from "./Jwk.js"
 import * as JwksCache from "./JwksCache.js"
 import type { JwksError } from "./JwksError.js"
@@ -83,15 +83,6 @@ export interface KeyResolver {
   readonly recordSuccess: Effect.Effect<void>
   /** What the key cache behind it is doing, if there is one. */
   readonly status?: Effect.Effect<JwksCache.Status> | undefined
-  /**
-   * `get` answered at once, when it can be (a fresh set in memory; `now` in clock millis); `undefined` sends the
-   * validator to `get`. Optional: it spares the hot path the cost of effects (see `JwksCache.Service.unsafeGet`).
-   */
-  readonly unsafeGet?:
-    | ((kid: string | undefined, alg: SigningAlgorithm, now: number) => VerificationKey | undefined)
-    | undefined
-  /** `recordSuccess` at once; `false` sends the validator to `recordSuccess`. Optional. */
-  readonly unsafeRecordSuccess?: (() => boolean) | undefined
 }
 
 /**
@@ -532,8 +523,16 @@ const builtInTracer = Context.get(DefaultServices.liveServices, Tracer.Tracer)
  * OpenTelemetry one, say). A span costs about a third of an RS256 check (`bench/breakdown.ts`), too much to pay for
  * one that nothing exports.
  */
-const isTraced = (fiber: Fiber.RuntimeFiber<unknown, unknown>): boolean =>
-  fiber.currentTracer !== builtInTracer && fiber.getFiberRef(FiberRef.currentTracerEnabled)
+const isTraced = (tracer: Tracer.Tracer, enabled: boolean): boolean => enabled && tracer !== builtInTracer
+
+/** Freezes a parsed JSON value and everything in it. */
+const deepFreeze = <A>(value: A): A => {
+  if (typeof value === "object" && value !== null && !Object.isFrozen(value)) {
+    Object.freeze(value)
+    for (const member of Object.values(value)) deepFreeze(member)
+  }
+  return value
+}
 
 /**
  * Builds a validator over any key resolver (usually a `JwksCache`).
@@ -571,6 +570,7 @@ const unsafeMake = (keys: KeyResolver, options: Options): Service => {
   const usernameClaims = options.principal?.username ?? defaults.username
   const groupsClaim = options.principal?.groups ?? defaults.groups
   const remembered = new Lru<string, Verified>(options.tokenCache ?? defaults.tokenCache)
+  const memory = MemoryAnswers.of(keys)
   const headers = new Map<string, Header>()
   const spanOptions = { attributes: { "jwt.issuer": issuer.description }, captureStackTrace: false } as const
 
@@ -616,7 +616,10 @@ const unsafeMake = (keys: KeyResolver, options: Options): Service => {
     return tokenType
   }
 
-  /** The header, decoded once per distinct header segment (an issuer's tokens share a handful) and frozen. */
+  /**
+   * The header, decoded once per distinct header segment (an issuer's tokens share a handful). It is shared by every
+   * token with that segment, so it is frozen, nested members too.
+   */
   const readHeader = (segment: string): Header | undefined => {
     const known = headers.get(segment)
     if (known !== undefined) return known
@@ -625,7 +628,7 @@ const unsafeMake = (keys: KeyResolver, options: Options): Service => {
     if (decoded === undefined) return undefined
     // Forgotten all at once when full: a hit then costs one lookup, where an LRU would reorder on every hit.
     if (headers.size >= headerCacheSize) headers.clear()
-    headers.set(segment, Object.freeze(decoded))
+    headers.set(segment, deepFreeze(decoded))
     return decoded
   }
 
@@ -644,7 +647,25 @@ const unsafeMake = (keys: KeyResolver, options: Options): Service => {
     // tokens, replayed by the thousand, can drive refreshes.
     return andThen(
       checked,
-      () => keys.unsafeRecordSuccess?.() === true ? Exit.succeed(tokenType) : Effect.as(keys.recordSuccess, tokenType)
+      () => memory?.recordSuccess() === true ? Exit.succeed(tokenType) : Effect.as(keys.recordSuccess, tokenType)
+    )
+  }
+
+  /**
+   * Continues with the key for `kid` and `alg` (`undefined` when none fits): at once from memory while the set is
+   * fresh, else through `keys.get`, which may wait for a fetch, so the clock is read again after it.
+   */
+  const withKey = (
+    kid: string | undefined,
+    alg: SigningAlgorithm,
+    now: number,
+    f: (key: VerificationKey | undefined, now: number) => Outcome<Principal>
+  ): Outcome<Principal> => {
+    const ready = memory?.get(kid, alg, now)
+    if (ready !== undefined) return f(ready, now)
+    return Effect.flatMap(
+      keys.get(kid, alg),
+      (key) => Effect.flatMap(Clock.currentTimeMillis, (later) => f(Option.getOrUndefined(key), later))
     )
   }
 
@@ -675,12 +696,10 @@ const unsafeMake = (keys: KeyResolver, options: Options): Service => {
     const alg = header.alg as SigningAlgorithm
     span?.attribute("jwt.alg", alg)
     span?.attribute("jwt.kid", header.kid ?? "")
-    const ready = keys.unsafeGet?.(header.kid, alg, now)
-    if (ready !== undefined) return verifyWith(token, header, ready, now)
-    return Effect.flatMap(keys.get(header.kid, alg), (key) =>
-      Option.isNone(key)
+    return withKey(header.kid, alg, now, (key, at) =>
+      key === undefined
         ? fail("NoMatchingKey", "no key of the set fits the token's kid and alg")
-        : Effect.flatMap(Clock.currentTimeMillis, (later) => verifyWith(token, header, key.value, later)))
+        : verifyWith(token, header, key, at))
   }
 
   const verifyWith = (token: string, header: Header, key: VerificationKey, now: number): Outcome<Principal> => {
@@ -693,8 +712,11 @@ const unsafeMake = (keys: KeyResolver, options: Options): Service => {
     if (!signed) return fail("InvalidSignature", "the signature does not verify")
     const text = base64UrlText(token.slice(token.indexOf(".") + 1, dot))
     if (text === undefined) return fail("Malformed", "the claims are not UTF-8")
-    const claims = readClaims(text)
-    if (claims === undefined) return fail("Malformed", "the claims are not a JSON object of the right types")
+    const read = readClaims(text)
+    if (read === undefined) return fail("Malformed", "the claims are not a JSON object of the right types")
+    // Frozen, nested members too: the check hook, the Principal and a remembered token share this one object, and
+    // the time checks of every later use read it.
+    const claims = deepFreeze(read)
     return andThen(accept(claims, header, now), (tokenType) => {
       const principal = toPrincipal(claims, tokenType, usernameClaims, groupsClaim)
       remembered.set(token, { key, header, claims, principal })
@@ -707,16 +729,11 @@ const unsafeMake = (keys: KeyResolver, options: Options): Service => {
     span?.attribute("jwt.alg", seen.header.alg)
     span?.attribute("jwt.kid", seen.header.kid ?? "")
     span?.attribute("jwt.remembered", true)
-    const alg = seen.header.alg as SigningAlgorithm
-    const ready = keys.unsafeGet?.(seen.header.kid, alg, now)
-    if (ready !== undefined) return acceptRemembered(token, seen, ready, now, span)
-    return Effect.flatMap(
-      keys.get(seen.header.kid, alg),
-      (key) =>
-        Effect.flatMap(
-          Clock.currentTimeMillis,
-          (later) => acceptRemembered(token, seen, Option.getOrUndefined(key), later, span)
-        )
+    return withKey(
+      seen.header.kid,
+      seen.header.alg as SigningAlgorithm,
+      now,
+      (key, at) => acceptRemembered(token, seen, key, at, span)
     )
   }
 
@@ -764,7 +781,13 @@ const unsafeMake = (keys: KeyResolver, options: Options): Service => {
       span?.attribute("outcome", reason ?? "success")
       JwksMetrics.unsafeRecordValidation(reason, Number(clock.unsafeCurrentTimeNanos() - started) / 1_000_000, labels)
     }
-    const outcome = verify(token, clock.unsafeCurrentTimeMillis(), span)
+    let outcome: Outcome<Principal>
+    try {
+      outcome = verify(token, clock.unsafeCurrentTimeMillis(), span)
+    } catch (defect) {
+      // User code runs inside (an issuer rule, the check hook): what it throws is a defect, as in any effect.
+      outcome = Exit.die(defect)
+    }
     if (isDecided(outcome)) {
       finish(outcome)
       return outcome
@@ -777,7 +800,7 @@ const unsafeMake = (keys: KeyResolver, options: Options): Service => {
     Effect.withFiberRuntime((fiber) => {
       const clock = Context.get(fiber.currentDefaultServices, Clock.Clock)
       const labels = fiber.getFiberRef(FiberRef.currentMetricLabels)
-      return isTraced(fiber)
+      return isTraced(fiber.currentTracer, fiber.getFiberRef(FiberRef.currentTracerEnabled))
         ? Effect.useSpan("TokenValidator.validate", spanOptions, (span) => measured(token, clock, labels, span))
         : measured(token, clock, labels, undefined)
     })
@@ -821,8 +844,10 @@ export const toPromise =
         : Promise.reject(Cause.isFailType(exit.cause) ? exit.cause.error : Cause.squash(exit.cause))
     const measured = measuredOf.get(validator)
     const services = FiberRefs.getOrDefault(runtime.fiberRefs, DefaultServices.currentServices)
-    const traced = Context.get(services, Tracer.Tracer) !== builtInTracer &&
+    const traced = isTraced(
+      Context.get(services, Tracer.Tracer),
       FiberRefs.getOrDefault(runtime.fiberRefs, FiberRef.currentTracerEnabled)
+    )
     if (measured === undefined || traced) return (token) => runExit(validator.validate(token)).then(settle)
     const clock = Context.get(services, Clock.Clock)
     const labels = FiberRefs.getOrDefault(runtime.fiberRefs, FiberRef.currentMetricLabels)
@@ -862,13 +887,15 @@ export const layer = (options: Options): Layer.Layer<TokenValidator, ConfigError
  * @since 0.1.0
  * @category constructors
  */
-export const fromCache = (cache: JwksCache.Service): KeyResolver => ({
-  get: (kid, alg) => isKeySetAlgorithm(alg) ? cache.get(kid, alg) : Effect.succeedNone,
-  recordSuccess: cache.recordSuccess,
-  status: cache.status,
-  unsafeGet: (kid, alg, now) => isKeySetAlgorithm(alg) ? cache.unsafeGet(kid, alg, now) : undefined,
-  unsafeRecordSuccess: cache.unsafeRecordSuccess
-})
+export const fromCache = (cache: JwksCache.Service): KeyResolver =>
+  MemoryAnswers.register({
+    get: (kid, alg) => isKeySetAlgorithm(alg) ? cache.get(kid, alg) : Effect.succeedNone,
+    recordSuccess: cache.recordSuccess,
+    status: cache.status
+  }, {
+    get: (kid, alg, now) => isKeySetAlgorithm(alg) ? cache.unsafeGet(kid, alg, now) : undefined,
+    recordSuccess: cache.unsafeRecordSuccess
+  })
 
 const isKeySetAlgorithm = (alg: SigningAlgorithm): alg is Jwk.Algorithm => !alg.startsWith("HS")
 

@@ -2,6 +2,7 @@ import { describe, expect, it } from "@effect/vitest"
 import * as Effect from "effect/Effect"
 import * as Option from "effect/Option"
 import * as TestClock from "effect/TestClock"
+import * as MemoryAnswers from "../src/internal/memoryAnswers.js"
 import * as JwksCache from "../src/JwksCache.js"
 import * as JwksSource from "../src/JwksSource.js"
 import * as FakeIdp from "../src/testing/FakeIdp.js"
@@ -11,8 +12,8 @@ import * as TokenValidator from "../src/TokenValidator.js"
 /**
  * A validator over a real cache whose keys count their signature checks: the verified-token cache is seen working
  * when a repeated token costs no check. `answers` picks how the validator reaches the cache: `memory` is what
- * `fromCache` gives (keys answered without an effect when the set is fresh), `effects` leaves only `get` and
- * `recordSuccess`, the path every resolver has. Each test runs with both.
+ * `fromCache` gives (keys answered without an effect when the set is fresh), `effects` only `get` and
+ * `recordSuccess`, the path of every resolver built outside this library. Each test runs with both.
  */
 const setup = (
   answers: "memory" | "effects",
@@ -40,16 +41,17 @@ const setup = (
     const resolver = TokenValidator.fromCache(keys)
     const counting: TokenValidator.KeyResolver = {
       recordSuccess: resolver.recordSuccess,
-      get: (kid, alg) => Effect.map(resolver.get(kid, alg), Option.map(count)),
-      ...(answers === "memory"
-        ? {
-          unsafeGet: (kid, alg, now) => {
-            const key = resolver.unsafeGet!(kid, alg, now)
-            return key === undefined ? undefined : count(key)
-          },
-          unsafeRecordSuccess: resolver.unsafeRecordSuccess
-        }
-        : {})
+      get: (kid, alg) => Effect.map(resolver.get(kid, alg), Option.map(count))
+    }
+    if (answers === "memory") {
+      const memory = MemoryAnswers.of(resolver)!
+      MemoryAnswers.register(counting, {
+        get: (kid, alg, now) => {
+          const key = memory.get(kid, alg, now)
+          return key === undefined ? undefined : count(key)
+        },
+        recordSuccess: memory.recordSuccess
+      })
     }
     const v = yield* TokenValidator.make(counting, { issuer: idp.issuer, audience: idp.audience, ...validator })
     return { idp, keys, v, checks }

@@ -6,8 +6,10 @@ import * as Context from "effect/Context"
 import * as DefaultServices from "effect/DefaultServices"
 import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
+import * as Exit from "effect/Exit"
 import * as Layer from "effect/Layer"
 import * as Metric from "effect/Metric"
+import * as Predicate from "effect/Predicate"
 import type * as Scope from "effect/Scope"
 import * as Supervisor from "effect/Supervisor"
 import * as TestClock from "effect/TestClock"
@@ -114,6 +116,11 @@ const recording = () => {
   })
   const named = (name: string) => spans.filter((span) => span.name === name)
   return { tracer, spans, named }
+}
+
+/** User code that throws. */
+const assertNever = (): never => {
+  throw new Error("never")
 }
 
 const test = <A, E>(
@@ -928,6 +935,57 @@ describe("TokenValidator", () => {
         for (const token of [...tokens, tokens[0]!, tokens[99]!]) yield* validator.validate(token)
         expect(seen.map((header) => header.n)).toEqual([...Array.from({ length: 100 }, (_, i) => i), 0, 99])
         expect(Object.isFrozen(seen[0])).toBe(true)
+      }))
+  })
+
+  describe("what user code and callers can do", () => {
+    test("an issuer rule or check that throws is a defect: never an answer, and the span still ends", () =>
+      Effect.gen(function*() {
+        const { idp, validator: strict } = yield* setup({
+          issuer: { description: "throws", matches: () => Predicate.isString(assertNever()) }
+        })
+        const token = yield* idp.sign({})
+        const exit = yield* Effect.exit(strict.validate(token))
+        expect(Exit.isFailure(exit) && Cause.isDie(exit.cause)).toBe(true)
+        const runtime = yield* Effect.runtime<never>()
+        const rejected = yield* Effect.promise(() =>
+          TokenValidator.toPromise(runtime)(strict)(token).then(() => "resolved", (e) => String(e))
+        )
+        expect(rejected).toMatch(/never/)
+        const { validator: checked } = yield* setup({ check: () => Effect.succeed(assertNever()) })
+        const { named, tracer } = recording()
+        yield* Effect.exit(checked.validate(token).pipe(Effect.withTracer(tracer)))
+        const span = named("TokenValidator.validate")[0]!
+        expect(span.status._tag).toBe("Ended")
+      }))
+
+    test("a resolver built from fromCache with its own get is asked through that get, fresh set or not", () =>
+      Effect.gen(function*() {
+        const { cache, idp } = yield* setup()
+        const base = TokenValidator.fromCache(cache)
+        const revoked = yield* idp.currentKid
+        const validator = yield* TokenValidator.make(
+          { ...base, get: (kid, alg) => kid === revoked ? Effect.succeedNone : base.get(kid, alg) },
+          { issuer: idp.issuer, audience: idp.audience }
+        )
+        yield* cache.refresh // the set is fresh and in memory
+        yield* refused(validator, yield* idp.sign({}), "NoMatchingKey")
+      }))
+
+    test("claims and headers are frozen: a caller cannot stretch a remembered token's life", () =>
+      Effect.gen(function*() {
+        const { idp, validator } = yield* setup()
+        const token = yield* idp.sign({ roles: { admin: false } }, { expiresIn: "1 minute" })
+        const principal = yield* validator.validate(token)
+        const claims = principal.claims as Record<string, unknown>
+        expect(() => {
+          claims.exp = 9_999_999_999
+        }).toThrow(TypeError)
+        expect(() => {
+          ;(claims.roles as Record<string, unknown>).admin = true
+        }).toThrow(TypeError)
+        yield* TestClock.adjust("1 minute")
+        yield* refused(validator, token, "Expired")
       }))
   })
 

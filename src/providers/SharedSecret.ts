@@ -17,6 +17,7 @@ import * as Option from "effect/Option"
 import * as Redacted from "effect/Redacted"
 import { createHmac, createSecretKey, timingSafeEqual } from "node:crypto"
 import { list, literalList } from "../internal/config.js"
+import * as MemoryAnswers from "../internal/memoryAnswers.js"
 import * as TokenValidator from "../TokenValidator.js"
 
 /**
@@ -114,12 +115,8 @@ const importAll = (bytes: Uint8Array<ArrayBuffer>, algorithms: ReadonlySet<Algor
       }
     }
     const found = Effect.succeed(Option.some(secret))
-    return {
-      get: () => found,
-      recordSuccess: Effect.void,
-      unsafeGet: () => secret,
-      unsafeRecordSuccess: () => true
-    } satisfies TokenValidator.KeyResolver
+    const resolver: TokenValidator.KeyResolver = { get: () => found, recordSuccess: Effect.void }
+    return MemoryAnswers.register(resolver, { get: () => secret, recordSuccess: () => true })
   })
 
 /**

@@ -19,6 +19,7 @@ import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
 import * as Schema from "effect/Schema"
 import { list, literalList } from "../internal/config.js"
+import * as MemoryAnswers from "../internal/memoryAnswers.js"
 import * as Jwk from "../Jwk.js"
 import * as TokenValidator from "../TokenValidator.js"
 
@@ -45,12 +46,10 @@ const isKeySetAlgorithm = (alg: string): alg is Jwk.Algorithm =>
 export const keyResolver = (set: Jwk.KeySet): TokenValidator.KeyResolver => {
   const select = (kid: string | undefined, alg: TokenValidator.SigningAlgorithm) =>
     isKeySetAlgorithm(alg) ? Jwk.select(set, kid, alg) : undefined
-  return {
+  return MemoryAnswers.register({
     get: (kid, alg) => Effect.succeed(Option.fromNullable(select(kid, alg))),
-    recordSuccess: Effect.void,
-    unsafeGet: select,
-    unsafeRecordSuccess: () => true
-  }
+    recordSuccess: Effect.void
+  }, { get: select, recordSuccess: () => true })
 }
 
 /**
