@@ -69,7 +69,9 @@ export interface VerificationKey {
 }
 
 /**
- * Where a validator gets its keys: a `JwksCache`, or a fixed key (a shared secret).
+ * Where a validator gets its keys: a `JwksCache`, or a fixed key (a shared secret). The resolvers this library
+ * builds (`fromCache`, the static and shared-secret providers) also answer from memory, so that a validation with a
+ * fresh key set builds no effect; any other resolver, including one spread from ours, is asked through `get`.
  *
  * @since 0.1.0
  * @category models
