@@ -10,8 +10,10 @@ import * as NodeRuntime from "@effect/platform-node/NodeRuntime"
 import * as Clock from "effect/Clock"
 import * as Console from "effect/Console"
 import * as Effect from "effect/Effect"
+import type { JwksError } from "../src/JwksError.js"
 import * as Oidc from "../src/providers/Oidc.js"
 import * as FakeIdp from "../src/testing/FakeIdp.js"
+import type { TokenValidationError } from "../src/TokenValidationError.js"
 import * as TokenValidator from "../src/TokenValidator.js"
 import { FakeIdpServer } from "./support.js"
 
@@ -55,6 +57,20 @@ export const program = Effect.gen(function*() {
     yield* check("expired", expired)
     yield* check("wrong audience", otherApi)
     yield* check("tampered", tampered)
+
+    // Outside Effect (an Express or Fastify handler), the same validator is a function that returns a promise,
+    // rejected with the TokenValidationError or JwksError itself.
+    const validate = TokenValidator.toPromise(yield* Effect.runtime<never>())(yield* TokenValidator.TokenValidator)
+    const answers = yield* Effect.promise(() =>
+      Promise.all([good, expired].map((token) =>
+        validate(token).then(
+          (principal) => `200, hello ${principal.id}`,
+          (error: TokenValidationError | JwksError) =>
+            `${error._tag === "TokenValidationError" ? 401 : 503}, ${error.reason}`
+        )
+      ))
+    )
+    yield* Console.log(`${"with toPromise".padEnd(18)} ${answers.join("; ")}`)
   }).pipe(Effect.provide(ValidatorLive))
 })
 
