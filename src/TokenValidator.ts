@@ -701,11 +701,18 @@ const unsafeMake = (keys: KeyResolver, options: Options): Service => {
     return withKey(header.kid, alg, now, (key, at) =>
       key === undefined
         ? fail("NoMatchingKey", "no key of the set fits the token's kid and alg")
-        : verifyWith(token, header, key, at))
+        : verifyWith(token, first, last, header, key, at))
   }
 
-  const verifyWith = (token: string, header: Header, key: VerificationKey, now: number): Outcome<Principal> => {
-    const dot = token.lastIndexOf(".")
+  /** The signature and claims of a token whose two dots are at `first` and `dot`, with its key. */
+  const verifyWith = (
+    token: string,
+    first: number,
+    dot: number,
+    header: Header,
+    key: VerificationKey,
+    now: number
+  ): Outcome<Principal> => {
     const signed = key.verify(
       header.alg,
       // latin1: the token is known to be base64url and dots, so each character is one byte. Small Buffers come from
@@ -715,7 +722,7 @@ const unsafeMake = (keys: KeyResolver, options: Options): Service => {
       Buffer.from(token.slice(dot + 1), "base64url")
     )
     if (!signed) return fail("InvalidSignature", "the signature does not verify")
-    const text = base64UrlText(token.slice(token.indexOf(".") + 1, dot))
+    const text = base64UrlText(token.slice(first + 1, dot))
     if (text === undefined) return fail("Malformed", "the claims are not UTF-8")
     const read = readClaims(text)
     if (read === undefined) return fail("Malformed", "the claims are not a JSON object of the right types")
