@@ -25,6 +25,8 @@ export interface EffectJwks {
   /** Resolves to `"ok"`, or the reason of the refusal: a `TokenValidationError` reason, or `JwksError <reason>`. */
   readonly attempt: (token: string) => Promise<string>
   readonly status: () => Promise<JwksCache.Status>
+  /** Fetches the key set now (`JwksCache.refresh`). */
+  readonly refresh: () => Promise<unknown>
   /** Closes the cache's scope (its background fiber stops) and the runtime. */
   readonly close: () => Promise<void>
 }
@@ -50,6 +52,7 @@ export const makeEffectJwks = async (options: EffectJwksOptions): Promise<Effect
   return {
     attempt: (token) => runtime.runPromise(outcome(validator, token)),
     status: () => runtime.runPromise(cache.status),
+    refresh: () => runtime.runPromise(cache.refresh),
     close: async () => {
       await runtime.runPromise(Scope.close(scope, Exit.void))
       await runtime.dispose()

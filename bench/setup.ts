@@ -11,6 +11,7 @@ import { exportJWK, generateKeyPair, type JWK, SignJWT } from "jose"
 import { createServer } from "node:http"
 import type { AddressInfo } from "node:net"
 import { performance } from "node:perf_hooks"
+import { Worker } from "node:worker_threads"
 
 export type Alg = "RS256" | "ES256"
 
@@ -76,7 +77,10 @@ export interface JwksServer {
  * A loopback JWKS server: `GET /<label>/.well-known/jwks.json` answers `body()` after `delayMs` (default 0), for any
  * label, and counts requests per label. It listens on 127.0.0.1 only.
  */
-export const serveJwks = (body: () => string, options: { readonly delayMs?: number } = {}): Promise<JwksServer> =>
+export const serveJwks = (
+  body: () => string,
+  options: { readonly delayMs?: number; readonly onRequest?: (request: JwksRequest) => void } = {}
+): Promise<JwksServer> =>
   new Promise<JwksServer>((resolve, reject) => {
     const delayMs = options.delayMs ?? 0
     const counts = new Map<string, number>()
@@ -91,7 +95,9 @@ export const serveJwks = (body: () => string, options: { readonly delayMs?: numb
       const label = match[1]!
       const answer = () => {
         counts.set(label, (counts.get(label) ?? 0) + 1)
-        requests.push({ label, receivedAt, answeredAt: performance.now() })
+        const request = { label, receivedAt, answeredAt: performance.now() }
+        requests.push(request)
+        options.onRequest?.(request)
         const text = body()
         response.writeHead(200, {
           "content-type": "application/json",
@@ -120,6 +126,45 @@ export const serveJwks = (body: () => string, options: { readonly delayMs?: numb
     })
   })
 
+/**
+ * {@link serveJwks} on a worker thread (`jwksServerWorker.ts`): the same server, answering from another event loop.
+ * Its request log arrives by message, times converted to this thread's `performance.now()`.
+ */
+export const serveJwksOnWorker = (body: string, options: { readonly delayMs?: number } = {}): Promise<JwksServer> =>
+  new Promise<JwksServer>((resolve, reject) => {
+    // tsx's loader serves the main thread only: the worker loads the .ts module through tsx's API.
+    const module = JSON.stringify(new URL("./jwksServerWorker.ts", import.meta.url).href)
+    const worker = new Worker(`import("tsx/esm/api").then((tsx) => tsx.tsImport(${module}, ${module}))`, {
+      eval: true,
+      workerData: { body, delayMs: options.delayMs ?? 0 }
+    })
+    const counts = new Map<string, number>()
+    const requests: Array<JwksRequest> = []
+    const local = (at: number) => at - performance.timeOrigin
+    let closed: (() => void) | undefined
+    worker.once("error", reject)
+    worker.on("message", (message: "closed" | { origin: string } | { request: JwksRequest }) => {
+      if (message === "closed") {
+        closed?.()
+      } else if ("origin" in message) {
+        resolve({
+          origin: message.origin,
+          counts,
+          requests,
+          close: () =>
+            new Promise<void>((done) => {
+              closed = () => void worker.terminate().then(() => done())
+              worker.postMessage("close")
+            })
+        })
+      } else {
+        const { label, receivedAt, answeredAt } = message.request
+        counts.set(label, (counts.get(label) ?? 0) + 1)
+        requests.push({ label, receivedAt: local(receivedAt), answeredAt: local(answeredAt) })
+      }
+    })
+  })
+
 const publicKey = async (alg: Alg, kid: string) => {
   const pair = await generateKeyPair(alg, { extractable: true })
   return { privateKey: pair.privateKey, jwk: { ...(await exportJWK(pair.publicKey)), kid, alg, use: "sig" } }
@@ -129,6 +174,11 @@ const publicKey = async (alg: Alg, kid: string) => {
 export interface FixtureOptions {
   /** The server answers every JWKS request after this delay. Default 0. */
   readonly jwksDelayMs?: number
+  /**
+   * Where the server runs: on this thread's event loop (default), or on a worker thread, so that a scenario measuring
+   * latency on this thread sees only the client's side of a fetch, as with a remote identity provider.
+   */
+  readonly serverThread?: "main" | "worker"
 }
 
 /**
@@ -140,7 +190,10 @@ export const makeFixture = async (poolSize: number, options: FixtureOptions = {}
   const es = await publicKey("ES256", "bench-es256")
   const jwks = { keys: [rs.jwk, es.jwk] }
   const body = JSON.stringify(jwks)
-  const server = await serveJwks(() => body, options.jwksDelayMs === undefined ? {} : { delayMs: options.jwksDelayMs })
+  const serverOptions = options.jwksDelayMs === undefined ? {} : { delayMs: options.jwksDelayMs }
+  const server = options.serverThread === "worker"
+    ? await serveJwksOnWorker(body, serverOptions)
+    : await serveJwks(() => body, serverOptions)
   const issuer = server.origin
   const audience = "effect-jwks-bench"
   const iat = Math.floor(Date.now() / 1000)
