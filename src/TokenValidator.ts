@@ -528,10 +528,16 @@ const isTraced = (tracer: Tracer.Tracer, enabled: boolean): boolean => enabled &
 
 /** Freezes a parsed JSON object and every object in it (`for...in`: no array of members to allocate). */
 const deepFreeze = <A extends object>(value: A): A => {
-  Object.freeze(value)
-  for (const key in value) {
-    const member: unknown = value[key]
-    if (typeof member === "object" && member !== null && !Object.isFrozen(member)) deepFreeze(member)
+  // A loop over a stack of its own, not recursion: a header is frozen before anything about it is verified, and JSON
+  // nested thousands deep (a few bytes a level) would otherwise overflow the call stack.
+  const pending: Array<object> = [Object.freeze(value)]
+  for (let next = pending.pop(); next !== undefined; next = pending.pop()) {
+    for (const key in next) {
+      const member: unknown = (next as Record<string, unknown>)[key]
+      if (typeof member === "object" && member !== null && !Object.isFrozen(member)) {
+        pending.push(Object.freeze(member))
+      }
+    }
   }
   return value
 }

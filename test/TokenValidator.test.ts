@@ -923,6 +923,25 @@ describe("TokenValidator", () => {
   })
 
   describe("headers", () => {
+    test("JSON nested 100,000 deep, in an unverified header or in signed claims: judged by the rules, never a defect", () =>
+      Effect.gen(function*() {
+        const { signRaw, validator } = yield* localSetup({ maxTokenBytes: 1024 * 1024 })
+        const depth = 100_000
+        const nested = `${"[".repeat(depth)}${"]".repeat(depth)}`
+        const exp = Math.floor(Date.now() / 1000) + 600
+        const claims = `{"iss":"${localIssuer}","aud":"${localAudience}","sub":"deep","exp":${exp},"x":${nested}}`
+        // Signed: accepted, and frozen all the way down like any claims.
+        const principal = yield* validator.validate(yield* signRaw(claims))
+        let innermost: unknown = principal.claims.x
+        for (let level = 1; level < depth; level++) innermost = (innermost as ReadonlyArray<unknown>)[0]
+        expect(innermost).toEqual([])
+        expect(Object.isFrozen(innermost)).toBe(true)
+        // The same nesting in a header nobody signed: read (and frozen) before any key is looked up, then refused.
+        const [, payload, signature] = segmentsOf(yield* signRaw("{}"))
+        const header = b64(`{"alg":"RS256","kid":"local","x":${nested}}`)
+        yield* refused(validator, `${header}.${payload}.${signature}`, "InvalidSignature")
+      }))
+
     it.scoped("every token gets its own header, past the number of headers kept decoded; the check sees it frozen", () =>
       Effect.gen(function*() {
         const seen: Array<TokenValidator.Header> = []
