@@ -23,6 +23,7 @@ import * as Deferred from "effect/Deferred"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
+import * as Exit from "effect/Exit"
 import * as Layer from "effect/Layer"
 import * as Metric from "effect/Metric"
 import * as MutableRef from "effect/MutableRef"
@@ -361,11 +362,27 @@ const makeResolved = (source: Source, settings: Resolved): Effect.Effect<Service
       return { set, loadedAt, tracker, refreshAt, expiredAt: undefined, usageWake: { sent: false } } satisfies Loaded
     })
 
+    /** The error of a fetch that failed: its JwksError, or `Unreachable` for one that died or was interrupted. */
+    const failed = (cause: Cause.Cause<JwksError>): JwksError =>
+      Option.getOrElse(
+        Cause.failureOption(cause),
+        () =>
+          new JwksError({
+            reason: "Unreachable",
+            source: source.name,
+            description: "the fetch died",
+            cause: Cause.squash(cause)
+          })
+      )
+
     /** Runs one fetch and records its outcome; every waiter gets it through the deferred. */
     const runFetch = (deferred: Deferred.Deferred<Loaded, JwksError>, trigger: Trigger) =>
       Effect.gen(function*() {
         const started = yield* Clock.currentTimeMillis
-        const exit = yield* Effect.exit(load)
+        // A fetch that died reaches its waiters as a JwksError (`Unreachable`): a defect would skip stale-if-error and
+        // end the background fiber, which expect only JwksErrors.
+        const loaded = yield* Effect.exit(load)
+        const exit = Exit.isSuccess(loaded) ? loaded : Exit.fail(failed(loaded.cause))
         const now = yield* Clock.currentTimeMillis
         yield* Metric.update(metrics.fetchDuration, now - started)
         yield* Effect.annotateCurrentSpan("outcome", exit._tag === "Success" ? "success" : "failure")
@@ -381,16 +398,7 @@ const makeResolved = (source: Source, settings: Resolved): Effect.Effect<Service
             lastRefresh: { at: new Date(now), outcome: "success" as const }
           }))
         } else {
-          const error = Option.getOrElse(
-            Cause.failureOption(exit.cause),
-            () =>
-              new JwksError({
-                reason: "Unreachable",
-                source: source.name,
-                description: "the fetch died",
-                cause: Cause.squash(exit.cause)
-              })
-          )
+          const error = failed(exit.cause)
           yield* Metric.increment(metrics.fetchFailed(error.reason))
           const previous = (yield* getState).failure
           const retryAt = yield* nextRetry(previous, error, now)
@@ -406,8 +414,16 @@ const makeResolved = (source: Source, settings: Resolved): Effect.Effect<Service
           )
         }
         yield* Queue.offer(wake, void 0)
-        yield* Deferred.complete(deferred, exit)
+        yield* Deferred.done(deferred, exit)
       }).pipe(
+        // Should the bookkeeping itself die (a custom `retry` schedule that throws), the waiters still get an answer
+        // and the next caller may fetch. Interruption is the scope closing: its finalizer answers them.
+        Effect.onExit((exit) =>
+          Exit.isSuccess(exit) || Cause.isInterruptedOnly(exit.cause) ? Effect.void : Effect.zipRight(
+            updateState((s) => s.inflight === deferred ? { ...s, inflight: undefined } : s),
+            Deferred.fail(deferred, failed(exit.cause))
+          )
+        ),
         Effect.withSpan("JwksCache.refresh", { attributes: { "jwks.source": source.name, trigger } }),
         annotate
       )
@@ -438,27 +454,35 @@ const makeResolved = (source: Source, settings: Resolved): Effect.Effect<Service
       return [Either.right(mine), { ...s, inflight: mine, fetches: s.fetches + 1 }]
     }
 
-    const follow = (
+    /**
+     * The fetch to wait for, as planned: this caller's own, started now, or the one under way. Runs right after the
+     * plan, in the same uninterruptible region: a caller interrupted between the two would leave `inflight` pointing
+     * at a fetch that never runs, and every later caller waiting on it. The fetch itself is interruptible (its
+     * timeout interrupts it).
+     */
+    const started = (
       planned: Either.Either<Deferred.Deferred<Loaded, JwksError>, JwksError>,
       mine: Deferred.Deferred<Loaded, JwksError>,
       trigger: Trigger
-    ): Effect.Effect<Loaded, JwksError> => {
+    ): Effect.Effect<Deferred.Deferred<Loaded, JwksError>, JwksError> => {
       if (planned._tag === "Left") return Effect.fail(planned.left)
       return planned.right === mine
-        ? Effect.zipRight(Effect.forkIn(runFetch(mine, trigger), scope), Deferred.await(mine))
-        : Deferred.await(planned.right)
+        ? Effect.as(Effect.forkIn(Effect.interruptible(runFetch(mine, trigger)), scope), mine)
+        : Effect.succeed(planned.right)
     }
 
     /** Fetches now, or joins the fetch under way, unless the cache is closed or backing off. */
     const refreshWith = (trigger: Trigger): Effect.Effect<Loaded, JwksError> =>
-      Effect.flatMap(
-        Deferred.make<Loaded, JwksError>(),
-        (mine) =>
-          Effect.flatMap(Clock.currentTimeMillis, (now) =>
-            Effect.flatMap(
-              modifyState((s) => plan(s, now, mine)),
-              (planned) => follow(planned, mine, trigger)
-            ))
+      Effect.uninterruptibleMask((restore) =>
+        Effect.flatMap(
+          Deferred.make<Loaded, JwksError>(),
+          (mine) =>
+            Effect.flatMap(Clock.currentTimeMillis, (now) =>
+              Effect.flatMap(
+                modifyState((s) => plan(s, now, mine)),
+                (planned) => Effect.flatMap(started(planned, mine, trigger), (fetch) => restore(Deferred.await(fetch)))
+              ))
+        )
       )
 
     /** The set to serve when the current one is not fresh: a new one, else the last good one within `maxStale`. */
@@ -510,45 +534,56 @@ const makeResolved = (source: Source, settings: Resolved): Effect.Effect<Service
       now: number,
       joinedMayRetry = true
     ): Effect.Effect<Option.Option<Jwk.Key>> =>
-      Effect.flatMap(Deferred.make<Loaded, JwksError>(), (mine) =>
-        Effect.flatMap(
-          modifyState(
-            (s): [Jwk.Key | "throttled" | Either.Either<Deferred.Deferred<Loaded, JwksError>, JwksError>, State] => {
-              const present = s.current === undefined ? undefined : Jwk.select(s.current.set, kid, alg)
-              if (present !== undefined) return [present, s]
-              if (s.inflight === undefined && now - s.lastKidRefetchAt < settings.unknownKidThrottle) {
-                return ["throttled", s]
+      Effect.uninterruptibleMask((restore) =>
+        Effect.flatMap(Deferred.make<Loaded, JwksError>(), (mine) =>
+          Effect.flatMap(
+            modifyState(
+              (s): [Jwk.Key | "throttled" | Either.Either<Deferred.Deferred<Loaded, JwksError>, JwksError>, State] => {
+                const present = s.current === undefined ? undefined : Jwk.select(s.current.set, kid, alg)
+                if (present !== undefined) return [present, s]
+                if (s.inflight === undefined && now - s.lastKidRefetchAt < settings.unknownKidThrottle) {
+                  return ["throttled", s]
+                }
+                const [planned, next] = plan(s, now, mine)
+                return [planned, next.inflight === mine ? { ...next, lastKidRefetchAt: now } : next]
               }
-              const [planned, next] = plan(s, now, mine)
-              return [planned, next.inflight === mine ? { ...next, lastKidRefetchAt: now } : next]
+            ),
+            (decided): Effect.Effect<Option.Option<Jwk.Key>> => {
+              if (decided === "throttled") {
+                return annotate(Effect.logDebug("Unknown kid: refetch throttled").pipe(Effect.annotateLogs({ kid })))
+                  .pipe(Effect.zipRight(Metric.increment(metrics.unknownKidThrottled)), Effect.as(Option.none()))
+              }
+              if (!Either.isEither(decided)) return Effect.succeed(Option.some(decided))
+              // Logged and counted only where this call starts the fetch, not where it joins one or is backing off.
+              const starts = Either.isRight(decided) && decided.right === mine
+              const announce = starts
+                ? annotate(Effect.logInfo("Unknown kid: refetching JWKS").pipe(Effect.annotateLogs({ kid }))).pipe(
+                  Effect.zipRight(Metric.increment(metrics.unknownKidRefetches))
+                )
+                : Effect.void
+              return Effect.flatMap(Effect.either(started(decided, mine, "unknown kid")), (fetch) =>
+                restore(announce.pipe(
+                  Effect.zipRight(
+                    Either.isLeft(fetch)
+                      ? Effect.succeed(Either.left(fetch.left))
+                      : Effect.either(Deferred.await(fetch.right))
+                  ),
+                  Effect.flatMap((loaded): Effect.Effect<Option.Option<Jwk.Key>> => {
+                    if (loaded._tag === "Left") {
+                      return Effect.succeedNone
+                    }
+                    const key = Jwk.select(loaded.right.set, kid, alg)
+                    if (key !== undefined) {
+                      return Effect.succeed(Option.some(key))
+                    }
+                    // A joined fetch may have begun before the key was published: one fetch of this call's own, if the
+                    // throttle allows it.
+                    return starts || !joinedMayRetry ? Effect.succeedNone : refetchForKid(kid, alg, now, false)
+                  })
+                )))
             }
-          ),
-          (decided): Effect.Effect<Option.Option<Jwk.Key>> => {
-            if (decided === "throttled") {
-              return annotate(Effect.logDebug("Unknown kid: refetch throttled").pipe(Effect.annotateLogs({ kid })))
-                .pipe(Effect.zipRight(Metric.increment(metrics.unknownKidThrottled)), Effect.as(Option.none()))
-            }
-            if (!Either.isEither(decided)) return Effect.succeed(Option.some(decided))
-            // Logged and counted only where this call starts the fetch, not where it joins one or is backing off.
-            const starts = Either.isRight(decided) && decided.right === mine
-            const announce = starts
-              ? annotate(Effect.logInfo("Unknown kid: refetching JWKS").pipe(Effect.annotateLogs({ kid }))).pipe(
-                Effect.zipRight(Metric.increment(metrics.unknownKidRefetches))
-              )
-              : Effect.void
-            return announce.pipe(
-              Effect.zipRight(Effect.either(follow(decided, mine, "unknown kid"))),
-              Effect.flatMap((loaded): Effect.Effect<Option.Option<Jwk.Key>> => {
-                if (loaded._tag === "Left") return Effect.succeedNone
-                const key = Jwk.select(loaded.right.set, kid, alg)
-                if (key !== undefined) return Effect.succeed(Option.some(key))
-                // A joined fetch may have begun before the key was published: one fetch of this call's own, if the
-                // throttle allows it.
-                return starts || !joinedMayRetry ? Effect.succeedNone : refetchForKid(kid, alg, now, false)
-              })
-            )
-          }
-        ))
+          ))
+      )
 
     const get = (kid: string | undefined, alg: Jwk.Algorithm): Effect.Effect<Option.Option<Jwk.Key>, JwksError> =>
       Effect.flatMap(

@@ -8,6 +8,7 @@ import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
 import * as Exit from "effect/Exit"
 import * as Fiber from "effect/Fiber"
+import * as FiberRef from "effect/FiberRef"
 import * as Layer from "effect/Layer"
 import * as Logger from "effect/Logger"
 import * as LogLevel from "effect/LogLevel"
@@ -545,6 +546,118 @@ describe("JwksCache fetches", () => {
       yield* TestClock.adjust(1)
       expect(isSome(yield* cache.get(kid, "RS256"))).toBe(true)
       expect(yield* idp.fetchCount).toBe(6)
+    })))
+})
+
+// Interrupted callers and dying fetches ----------------------------------------------------------------------------
+
+/** `n` trivial operations: the work a request fiber does before it asks for a key (parsing, routing, middleware). */
+const work = (n: number) => Effect.forEach(Array.from({ length: n }), () => Effect.void, { discard: true })
+
+/**
+ * How much work to do before the lookup, for each point near the fiber's first scheduler yield: Effect yields a
+ * fiber every `currentMaxOpsBeforeYield` operations, and a caller interrupted at that yield, had it fallen between
+ * planning a fetch and starting it, would leave every later caller waiting on a fetch that never runs.
+ */
+const nearTheFirstYield = (span: number) =>
+  Effect.map(
+    FiberRef.get(FiberRef.currentMaxOpsBeforeYield),
+    (maxOps) => Array.from({ length: span }, (_, i) => maxOps - span + i)
+  )
+
+/** A source of the fake IdP's keys whose fetches die when `dies(call)` (a custom source with a bug, say). */
+const dyingSource = (idp: FakeIdp.FakeIdp["Type"], dies: (call: number) => boolean) => {
+  let calls = 0
+  const source = JwksSource.make(
+    "dying",
+    Effect.suspend(() => dies(++calls) ? Effect.dieMessage("a bug in the source") : idp.jwks)
+  )
+  return { source, calls: () => calls }
+}
+
+describe("JwksCache under interruption and defects", () => {
+  it.scoped("a cold get interrupted at any point never leaves the next caller waiting forever", () =>
+    withIdp(Effect.gen(function*() {
+      const idp = yield* FakeIdp.FakeIdp
+      const kid = yield* idp.currentKid
+      const source = yield* JwksSource.http(idp.jwksUri)
+      const stuck: Array<number> = []
+      for (const before of yield* nearTheFirstYield(80)) {
+        const cache = yield* JwksCache.make(source, { backgroundRefresh: false })
+        const request = yield* Effect.fork(Effect.zipRight(work(before), cache.get(kid, "RS256")))
+        yield* Effect.yieldNow()
+        yield* Fiber.interrupt(request) // the client went away
+        const next = yield* Effect.fork(cache.get(kid, "RS256"))
+        yield* settle
+        yield* TestClock.adjust("10 seconds") // past the HTTP timeout of any fetch left hanging
+        yield* settle
+        const answer = next.unsafePoll()
+        if (answer === null || !Exit.isSuccess(answer)) stuck.push(before)
+      }
+      expect(stuck).toEqual([])
+    })))
+
+  it.scoped("unknown-kid lookups interrupted at any point never wedge the cache", () =>
+    withIdp(Effect.gen(function*() {
+      const { cache, idp, kid } = yield* makeCache()
+      expect(isSome(yield* cache.get(kid, "RS256"))).toBe(true)
+      for (const before of yield* nearTheFirstYield(150)) {
+        yield* TestClock.adjust("31 seconds") // a new unknown-kid throttle window
+        const request = yield* Effect.fork(Effect.zipRight(work(before), cache.get(`forged-${before}`, "RS256")))
+        yield* Effect.yieldNow()
+        yield* Fiber.interrupt(request)
+      }
+      const fetched = yield* idp.fetchCount
+      const refresh = yield* Effect.fork(cache.refresh)
+      yield* settle
+      yield* TestClock.adjust("10 seconds")
+      yield* settle
+      const answer = refresh.unsafePoll()
+      expect(answer !== null && Exit.isSuccess(answer)).toBe(true)
+      expect(yield* idp.fetchCount).toBe(fetched + 1)
+    })))
+
+  it.scoped("a fetch that dies: waiters get Unreachable, or the stale set within maxStale, never the defect", () =>
+    withIdp(Effect.gen(function*() {
+      const idp = yield* FakeIdp.FakeIdp
+      const kid = yield* idp.currentKid
+      const { source } = dyingSource(idp, (call) => call > 1)
+      const cache = yield* JwksCache.make(source, {
+        strategy: "time",
+        interval: "20 minutes",
+        backgroundRefresh: false
+      })
+      expect(isSome(yield* cache.get(kid, "RS256"))).toBe(true)
+      expectJwksError(yield* Effect.flip(cache.refresh), "Unreachable")
+      yield* TestClock.adjust("25 minutes") // expired, within the hour of maxStale
+      expect(isSome(yield* cache.get(kid, "RS256"))).toBe(true)
+      const status = yield* cache.status
+      expect(status.servingStale).toBe(true)
+      expect(status.lastRefresh?.error).toContain("the fetch died")
+    })))
+
+  it.scoped("a retry schedule that throws: the waiters get Unreachable, and the next caller may fetch", () =>
+    withIdp(Effect.gen(function*() {
+      const retry = Schedule.recurWhile((_: JwksError): boolean => {
+        throw new Error("a bug in the schedule")
+      })
+      const { cache, idp, kid } = yield* makeCache({ backgroundRefresh: false, retry })
+      yield* idp.failNext(FakeIdp.Fault.status(503), 1)
+      expectJwksError(yield* Effect.flip(cache.get(kid, "RS256")), "Unreachable")
+      expect(isSome(yield* cache.get(kid, "RS256"))).toBe(true)
+      expect(yield* idp.fetchCount).toBe(2)
+    })))
+
+  it.scoped("a background refresh that dies is retried; background refreshing goes on", () =>
+    withIdp(Effect.gen(function*() {
+      const idp = yield* FakeIdp.FakeIdp
+      const { calls, source } = dyingSource(idp, (call) => call === 2)
+      yield* JwksCache.make(source, { strategy: "time", interval: "20 minutes", backgroundRefreshJitter: 0 })
+      yield* waitFor("the initial load", Effect.sync(() => calls() === 1))
+      yield* TestClock.adjust("16 minutes") // the first background refresh dies
+      yield* waitFor("the refresh that dies", Effect.sync(() => calls() === 2))
+      yield* TestClock.adjust("1 minute") // well past the first retry's backoff
+      yield* waitFor("the retry", Effect.sync(() => calls() === 3))
     })))
 })
 
