@@ -1,6 +1,7 @@
 /**
  * `npm start`: the examples one after another, each against the fake identity provider on loopback: the key cache at
- * work, the quick start, Cognito, Entra ID, the cache configurations, then the HTTP server's self-test.
+ * work, the quick start, Cognito, Entra ID, the cache configurations, the HTTP server's self-test, then the metrics
+ * and spans (last: the metrics are the process's, so its snapshot then counts every example's validations).
  *
  * Run it with `npx tsx examples/main.ts`; run one example alone with `npx tsx examples/<name>.ts`.
  */
@@ -13,6 +14,7 @@ import * as ConfigurationsExample from "./configurations.js"
 import * as EntraIdExample from "./entra-id.js"
 import * as HttpServerExample from "./http-server.js"
 import * as JwksCacheExample from "./jwks-cache.js"
+import * as MetricsExample from "./metrics.js"
 import * as QuickstartExample from "./quickstart.js"
 
 /**
@@ -36,5 +38,6 @@ NodeRuntime.runMain(
     yield* run(EntraIdExample)
     yield* run(ConfigurationsExample)
     yield* run(HttpServerExample)
+    yield* run(MetricsExample)
   })
 )
