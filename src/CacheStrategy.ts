@@ -41,6 +41,13 @@ export type Kind = "time" | "usage" | "both"
  *
  * @since 0.1.0
  * @category defaults
+ * @example
+ * ```ts
+ * import { Duration } from "effect"
+ * import * as CacheStrategy from "effect-jwks/CacheStrategy"
+ *
+ * console.log(Duration.format(CacheStrategy.defaults.interval)) // "20m"
+ * ```
  */
 export const defaults = {
   strategy: "both" as Kind,
@@ -146,6 +153,13 @@ const usageSchedule = (usages: number) => Schedule.recurs(usages + 1)
  *
  * @since 0.1.0
  * @category models
+ * @example
+ * ```ts
+ * import * as CacheStrategy from "effect-jwks/CacheStrategy"
+ *
+ * // Refresh after every 500 successful validations, however long that takes.
+ * const settings: CacheStrategy.Settings = { strategy: "usage", usages: 500 }
+ * ```
  */
 export interface Settings {
   readonly strategy?: Kind | undefined
@@ -262,6 +276,18 @@ export interface Tracker {
  *
  * @since 0.1.0
  * @category constructors
+ * @example
+ * ```ts
+ * import { Effect } from "effect"
+ * import * as CacheStrategy from "effect-jwks/CacheStrategy"
+ *
+ * const program = Effect.gen(function*() {
+ *   const tracker = yield* CacheStrategy.track(CacheStrategy.usage(2), Date.now())
+ *   yield* tracker.record(Date.now())
+ *   yield* tracker.record(Date.now())
+ *   return yield* tracker.isFresh(Date.now()) // false: the set has served its 2 validations
+ * })
+ * ```
  */
 export const track = (strategy: CacheStrategy, loadedAt: number): Effect.Effect<Tracker> => {
   let served = 0

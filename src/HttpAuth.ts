@@ -65,6 +65,13 @@ export class CurrentPrincipal extends Context.Tag("effect-jwks/CurrentPrincipal"
 /**
  * @since 0.1.0
  * @category models
+ * @example
+ * ```ts
+ * import * as HttpAuth from "effect-jwks/HttpAuth"
+ *
+ * const options: HttpAuth.Options = { realm: "orders", retryAfter: "10 seconds" }
+ * const authenticate = HttpAuth.middleware(options)
+ * ```
  */
 export interface Options {
   /** The `realm` of every `WWW-Authenticate` challenge. Default `"api"`. */
@@ -76,6 +83,12 @@ export interface Options {
 /**
  * @since 0.1.0
  * @category defaults
+ * @example
+ * ```ts
+ * import * as HttpAuth from "effect-jwks/HttpAuth"
+ *
+ * console.log(HttpAuth.defaults.realm) // "api": WWW-Authenticate: Bearer realm="api"
+ * ```
  */
 export const defaults = {
   realm: "api",
@@ -114,6 +127,15 @@ const currentSettings = globalValue(
  *
  * @since 0.1.0
  * @category errors
+ * @example
+ * ```ts
+ * import { Effect } from "effect"
+ * import type * as HttpAuth from "effect-jwks/HttpAuth"
+ *
+ * // A call through an `HttpApiClient` of an API guarded by `Authentication`.
+ * declare const getMe: Effect.Effect<string, HttpAuth.AuthError>
+ * const me = getMe.pipe(Effect.catchTag("Unauthorized", (e) => Effect.succeed(`please sign in again (${e.error})`)))
+ * ```
  */
 export class Unauthorized extends Schema.TaggedError<Unauthorized>("effect-jwks/HttpAuth/Unauthorized")(
   "Unauthorized",
@@ -144,6 +166,17 @@ export class Unauthorized extends Schema.TaggedError<Unauthorized>("effect-jwks/
  *
  * @since 0.1.0
  * @category errors
+ * @example
+ * ```ts
+ * import { Effect } from "effect"
+ * import * as HttpAuth from "effect-jwks/HttpAuth"
+ *
+ * // Admins get the full view, everyone else a reduced one instead of a 403.
+ * const view = HttpAuth.requireGroups("admin").pipe(
+ *   Effect.as("full view"),
+ *   Effect.catchTag("Forbidden", () => Effect.succeed("reduced view"))
+ * )
+ * ```
  */
 export class Forbidden extends Schema.TaggedError<Forbidden>("effect-jwks/HttpAuth/Forbidden")(
   "Forbidden",
@@ -178,6 +211,16 @@ export class Forbidden extends Schema.TaggedError<Forbidden>("effect-jwks/HttpAu
  *
  * @since 0.1.0
  * @category errors
+ * @example
+ * ```ts
+ * import { Effect } from "effect"
+ * import type * as HttpAuth from "effect-jwks/HttpAuth"
+ *
+ * // A call through an `HttpApiClient`: the server could not check the token yet, so show the last known data.
+ * declare const getOrders: Effect.Effect<ReadonlyArray<string>, HttpAuth.AuthError>
+ * declare const cachedOrders: ReadonlyArray<string>
+ * const orders = getOrders.pipe(Effect.catchTag("ServiceUnavailable", () => Effect.succeed(cachedOrders)))
+ * ```
  */
 export class ServiceUnavailable
   extends Schema.TaggedError<ServiceUnavailable>("effect-jwks/HttpAuth/ServiceUnavailable")(
@@ -216,6 +259,15 @@ export type AuthError = Unauthorized | Forbidden | ServiceUnavailable
 /**
  * @since 0.1.0
  * @category refinements
+ * @example
+ * ```ts
+ * import { Effect } from "effect"
+ * import * as HttpAuth from "effect-jwks/HttpAuth"
+ *
+ * declare const handler: Effect.Effect<string, HttpAuth.Forbidden | Error>
+ * const logged = Effect.tapError(handler, (e) =>
+ *   HttpAuth.isAuthError(e) ? Effect.logInfo(`refused: ${e.error}`) : Effect.logError("handler failed", e))
+ * ```
  */
 export const isAuthError = (u: unknown): u is AuthError =>
   u instanceof Unauthorized || u instanceof Forbidden || u instanceof ServiceUnavailable
@@ -241,6 +293,14 @@ const wire = <Self extends AuthError, F extends Schema.Struct.Fields>(
  *
  * @since 0.1.0
  * @category schemas
+ * @example
+ * ```ts
+ * import { Schema } from "effect"
+ * import * as HttpAuth from "effect-jwks/HttpAuth"
+ *
+ * const error = Schema.decodeUnknownSync(HttpAuth.Failure)({ error: "invalid_token", error_description: "expired" })
+ * error._tag // "Unauthorized"
+ * ```
  */
 export const Failure: Schema.Schema<
   AuthError,
@@ -631,6 +691,17 @@ export type CacheInfo = typeof CacheInfo.Type
  *
  * @since 0.1.0
  * @category constructors
+ * @example
+ * ```ts
+ * import { Effect } from "effect"
+ * import * as HttpAuth from "effect-jwks/HttpAuth"
+ * import * as JwksCache from "effect-jwks/JwksCache"
+ *
+ * const logStatus = Effect.gen(function*() {
+ *   const cache = yield* JwksCache.JwksCache
+ *   yield* Effect.logInfo(JSON.stringify(HttpAuth.toCacheInfo(yield* cache.status)))
+ * })
+ * ```
  */
 export const toCacheInfo = (status: JwksCache.Status): CacheInfo => ({
   source: status.source,

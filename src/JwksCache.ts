@@ -42,6 +42,19 @@ import { JwksSource, type Service as Source } from "./JwksSource.js"
 /**
  * @since 0.1.0
  * @category models
+ * @example
+ * ```ts
+ * import { Schedule } from "effect"
+ * import * as JwksCache from "effect-jwks/JwksCache"
+ *
+ * const options: JwksCache.Options = {
+ *   strategy: "time",
+ *   interval: "10 minutes",
+ *   maxStale: "4 hours",
+ *   retry: Schedule.spaced("30 seconds"),
+ *   algorithms: ["RS256"]
+ * }
+ * ```
  */
 export interface Options extends CacheStrategy.Settings {
   /** A strategy object overrides `strategy`, `interval` and `usages`. */
@@ -56,7 +69,10 @@ export interface Options extends CacheStrategy.Settings {
   readonly maxStale?: Duration.DurationInput | undefined
   /** At most one refetch for unknown key ids per this window. Default 30 seconds. */
   readonly unknownKidThrottle?: Duration.DurationInput | undefined
-  /** When to try again after a failed fetch. Default: exponential from 1 second, doubling, at most 5 minutes, jittered. */
+  /**
+   * When to try again after a failed fetch. Default: exponential from 1 second, doubling, capped at 5 minutes, then
+   * jittered by ±20%, so 4 to 6 minutes at most.
+   */
   readonly retry?: Schedule.Schedule<unknown, JwksError> | undefined
   /** Import keys for these algorithms only. Default: all of `Jwk.Algorithm`. */
   readonly algorithms?: ReadonlyArray<Jwk.Algorithm> | undefined
@@ -67,6 +83,13 @@ export interface Options extends CacheStrategy.Settings {
  *
  * @since 0.1.0
  * @category defaults
+ * @example
+ * ```ts
+ * import { Duration } from "effect"
+ * import * as JwksCache from "effect-jwks/JwksCache"
+ *
+ * console.log(Duration.toMinutes(JwksCache.defaults.maxStale)) // 60
+ * ```
  */
 export const defaults = {
   ...CacheStrategy.defaults,
@@ -86,6 +109,16 @@ export const defaults = {
  *
  * @since 0.1.0
  * @category models
+ * @example
+ * ```ts
+ * import { Effect } from "effect"
+ * import * as JwksCache from "effect-jwks/JwksCache"
+ *
+ * const warnIfStale = Effect.gen(function*() {
+ *   const status = yield* Effect.flatMap(JwksCache.JwksCache, (cache) => cache.status)
+ *   if (status.servingStale) yield* Effect.logWarning(`serving expired keys of ${status.source}`)
+ * })
+ * ```
  */
 export interface Status {
   readonly source: string
@@ -204,6 +237,14 @@ const fraction = (
  *
  * @since 0.1.0
  * @category constructors
+ * @example
+ * ```ts
+ * import { Either } from "effect"
+ * import * as JwksCache from "effect-jwks/JwksCache"
+ *
+ * const resolved = JwksCache.resolve({ backgroundRefreshThreshold: 1.5 })
+ * if (Either.isLeft(resolved)) console.error(resolved.left.toString()) // names backgroundRefreshThreshold
+ * ```
  */
 export const resolve = (options: Options = {}): Either.Either<Resolved, ConfigError.ConfigError> =>
   Either.gen(function*() {
@@ -747,6 +788,15 @@ export const layer = (options?: Options): Layer.Layer<JwksCache, ConfigError.Con
  *
  * @since 0.1.0
  * @category config
+ * @example
+ * ```ts
+ * import { ConfigProvider, Effect } from "effect"
+ * import * as JwksCache from "effect-jwks/JwksCache"
+ *
+ * const provider = ConfigProvider.fromJson({ JWKS_CACHE: { STRATEGY: "usage", USAGES: 5000 } })
+ * const options = Effect.runSync(Effect.withConfigProvider(JwksCache.config, provider))
+ * // { strategy: "usage", usages: 5000, interval: undefined, ... }
+ * ```
  */
 export const config: Config.Config<Options> = Config.nested(
   Config.all({

@@ -34,6 +34,21 @@ export type TypeId = typeof TypeId
  *
  * @since 0.1.0
  * @category models
+ * @example
+ * ```ts
+ * import type * as JwksError from "effect-jwks/JwksError"
+ *
+ * // Whether to page someone: the provider is down, or publishes something we cannot use.
+ * const alert = (reason: JwksError.Reason): "network" | "provider" => {
+ *   switch (reason) {
+ *     case "Unreachable":
+ *     case "Timeout":
+ *       return "network"
+ *     default:
+ *       return "provider"
+ *   }
+ * }
+ * ```
  */
 export const Reason = Schema.Literal(
   "Unreachable",
@@ -96,5 +111,12 @@ export class JwksError extends Schema.TaggedError<JwksError>("effect-jwks/JwksEr
 /**
  * @since 0.1.0
  * @category refinements
+ * @example
+ * ```ts
+ * import * as JwksError from "effect-jwks/JwksError"
+ *
+ * declare const validate: (token: string) => Promise<unknown> // from TokenValidator.toPromise
+ * const status = await validate("eyJ...").then(() => 200, (e) => JwksError.isJwksError(e) ? 503 : 401)
+ * ```
  */
 export const isJwksError = (u: unknown): u is JwksError => Predicate.hasProperty(u, TypeId)

@@ -21,6 +21,14 @@ import { Reason, type Reason as TokenReason } from "./TokenValidationError.js"
  *
  * @since 0.1.0
  * @category metrics
+ * @example
+ * ```ts
+ * import { Effect, Metric } from "effect"
+ * import * as JwksMetrics from "effect-jwks/JwksMetrics"
+ *
+ * const expired = JwksMetrics.validations.pipe(Metric.tagged("outcome", "failure"), Metric.tagged("reason", "Expired"))
+ * const expiredCount = Effect.map(Metric.value(expired), (counter) => counter.count)
+ * ```
  */
 export const validations = Metric.counter("effect_jwks_validations_total", {
   description: "Token validations, by outcome and reason",
@@ -32,6 +40,17 @@ export const validations = Metric.counter("effect_jwks_validations_total", {
  *
  * @since 0.1.0
  * @category metrics
+ * @example
+ * ```ts
+ * import { Effect, Metric } from "effect"
+ * import * as JwksMetrics from "effect-jwks/JwksMetrics"
+ * import * as TokenValidator from "effect-jwks/TokenValidator"
+ *
+ * // Validations in a fiber tagged with Effect.tagMetrics are recorded under that tag too: a per-route latency.
+ * const validate = TokenValidator.validate("eyJ...").pipe(Effect.tagMetrics("route", "/orders"))
+ * const latency = Metric.tagged(JwksMetrics.validationDuration, "route", "/orders")
+ * const slowest = Effect.map(Metric.value(latency), (summary) => summary.max)
+ * ```
  */
 export const validationDuration = Metric.summary({
   name: "effect_jwks_validation_duration_ms",
@@ -47,6 +66,18 @@ export const validationDuration = Metric.summary({
  *
  * @since 0.1.0
  * @category metrics
+ * @example
+ * ```ts
+ * import { Effect, Metric } from "effect"
+ * import * as JwksMetrics from "effect-jwks/JwksMetrics"
+ *
+ * const timeouts = JwksMetrics.fetches.pipe(
+ *   Metric.tagged("source", "https://idp.example/.well-known/jwks.json"),
+ *   Metric.tagged("outcome", "failure"),
+ *   Metric.tagged("reason", "Timeout")
+ * )
+ * const timeoutCount = Effect.map(Metric.value(timeouts), (counter) => counter.count)
+ * ```
  */
 export const fetches = Metric.counter("effect_jwks_fetches_total", {
   description: "JWKS fetches, by outcome",
@@ -58,6 +89,14 @@ export const fetches = Metric.counter("effect_jwks_fetches_total", {
  *
  * @since 0.1.0
  * @category metrics
+ * @example
+ * ```ts
+ * import { Effect, Metric } from "effect"
+ * import * as JwksMetrics from "effect-jwks/JwksMetrics"
+ *
+ * const latency = Metric.tagged(JwksMetrics.fetchDuration, "source", "https://idp.example/.well-known/jwks.json")
+ * const slowestFetch = Effect.map(Metric.value(latency), (histogram) => histogram.max)
+ * ```
  */
 export const fetchDuration = Metric.histogram(
   "effect_jwks_fetch_duration_ms",
@@ -71,6 +110,14 @@ export const fetchDuration = Metric.histogram(
  *
  * @since 0.1.0
  * @category metrics
+ * @example
+ * ```ts
+ * import { Effect, Metric } from "effect"
+ * import * as JwksMetrics from "effect-jwks/JwksMetrics"
+ *
+ * const age = Metric.tagged(JwksMetrics.keySetAge, "source", "https://idp.example/.well-known/jwks.json")
+ * const olderThanAnHour = Effect.map(Metric.value(age), (gauge) => gauge.value > 3600)
+ * ```
  */
 export const keySetAge = Metric.gauge("effect_jwks_key_set_age_seconds", {
   description: "Age of the key set being served, in seconds"
@@ -81,6 +128,14 @@ export const keySetAge = Metric.gauge("effect_jwks_key_set_age_seconds", {
  *
  * @since 0.1.0
  * @category metrics
+ * @example
+ * ```ts
+ * import { Effect, Metric } from "effect"
+ * import * as JwksMetrics from "effect-jwks/JwksMetrics"
+ *
+ * const stale = Metric.tagged(JwksMetrics.staleServes, "source", "https://idp.example/.well-known/jwks.json")
+ * const health = Effect.map(Metric.value(stale), (counter) => counter.count > 0 ? "degraded" : "ok")
+ * ```
  */
 export const staleServes = Metric.counter("effect_jwks_stale_serves_total", {
   description: "Key lookups served from an expired key set while the provider was unreachable",
@@ -92,6 +147,16 @@ export const staleServes = Metric.counter("effect_jwks_stale_serves_total", {
  *
  * @since 0.1.0
  * @category metrics
+ * @example
+ * ```ts
+ * import { Effect, Metric } from "effect"
+ * import * as JwksMetrics from "effect-jwks/JwksMetrics"
+ *
+ * // Roughly the key rotations seen: each new kid triggers one refetch.
+ * const source = "https://idp.example/.well-known/jwks.json"
+ * const refetches = Metric.tagged(JwksMetrics.unknownKidRefetches, "source", source)
+ * const rotations = Effect.map(Metric.value(refetches), (counter) => counter.count)
+ * ```
  */
 export const unknownKidRefetches = Metric.counter("effect_jwks_unknown_kid_refetches_total", {
   description: "JWKS refetches triggered by an unknown kid",
@@ -103,6 +168,18 @@ export const unknownKidRefetches = Metric.counter("effect_jwks_unknown_kid_refet
  *
  * @since 0.1.0
  * @category metrics
+ * @example
+ * ```ts
+ * import { Effect, Metric, Schedule } from "effect"
+ * import * as JwksMetrics from "effect-jwks/JwksMetrics"
+ *
+ * const source = "https://idp.example/.well-known/jwks.json"
+ * const throttled = Metric.tagged(JwksMetrics.unknownKidThrottled, "source", source)
+ * const watch = Metric.value(throttled).pipe(
+ *   Effect.tap((c) => c.count > 0 ? Effect.logWarning(`${c.count} unknown kids throttled`) : Effect.void),
+ *   Effect.repeat(Schedule.spaced("1 minute"))
+ * )
+ * ```
  */
 export const unknownKidThrottled = Metric.counter("effect_jwks_unknown_kid_throttled_total", {
   description: "Unknown-kid lookups answered without a refetch (throttled)",
@@ -114,6 +191,17 @@ export const unknownKidThrottled = Metric.counter("effect_jwks_unknown_kid_throt
  *
  * @since 0.1.0
  * @category metrics
+ * @example
+ * ```ts
+ * import { Effect, Metric } from "effect"
+ * import * as JwksMetrics from "effect-jwks/JwksMetrics"
+ *
+ * const failed = JwksMetrics.backgroundRefreshes.pipe(
+ *   Metric.tagged("source", "https://idp.example/.well-known/jwks.json"),
+ *   Metric.tagged("outcome", "failure")
+ * )
+ * const failedRefreshes = Effect.map(Metric.value(failed), (counter) => counter.count)
+ * ```
  */
 export const backgroundRefreshes = Metric.counter("effect_jwks_background_refreshes_total", {
   description: "Background JWKS refreshes, by outcome",
@@ -125,6 +213,19 @@ export const backgroundRefreshes = Metric.counter("effect_jwks_background_refres
  *
  * @since 0.1.0
  * @category models
+ * @example
+ * ```ts
+ * import type * as JwksMetrics from "effect-jwks/JwksMetrics"
+ *
+ * const status = (reason: JwksMetrics.FailureReason): 401 | 503 => {
+ *   switch (reason) {
+ *     case "KeysUnavailable":
+ *       return 503
+ *     default:
+ *       return 401
+ *   }
+ * }
+ * ```
  */
 export type FailureReason = TokenReason | "KeysUnavailable"
 

@@ -35,6 +35,13 @@ export class JwksSource extends Context.Tag("effect-jwks/JwksSource")<JwksSource
  *
  * @since 0.1.0
  * @category models
+ * @example
+ * ```ts
+ * import * as JwksSource from "effect-jwks/JwksSource"
+ *
+ * const options: JwksSource.HttpOptions = { timeout: "2 seconds", maxBytes: 64 * 1024 }
+ * const source = JwksSource.http("https://idp.example/.well-known/jwks.json", options)
+ * ```
  */
 export interface HttpOptions {
   /** The whole exchange, from request to the last byte of the body. Default 5 seconds. */
@@ -46,6 +53,12 @@ export interface HttpOptions {
 /**
  * @since 0.1.0
  * @category defaults
+ * @example
+ * ```ts
+ * import * as JwksSource from "effect-jwks/JwksSource"
+ *
+ * console.log(JwksSource.httpDefaults.maxBytes) // 524288: a larger body is refused as TooLarge
+ * ```
  */
 export const httpDefaults = {
   timeout: Duration.seconds(5),
@@ -126,7 +139,15 @@ export const layerHttp = (
  * ```ts
  * import * as JwksSource from "effect-jwks/JwksSource"
  *
- * const source = JwksSource.fromKeySet({ keys: [{ kty: "EC", crv: "P-256", x: "...", y: "...", kid: "k1" }] })
+ * const source = JwksSource.fromKeySet({
+ *   keys: [{
+ *     kty: "EC",
+ *     crv: "P-256",
+ *     x: "v-mezdnIzNMxOsi7ooRlhHppo0iGyz6ThQmwMKJPuHA",
+ *     y: "p4lSznITaYO5k5BQOGGSrRY7NWZq5Yc6vw201SUM5Ak",
+ *     kid: "k1"
+ *   }]
+ * })
  * ```
  */
 export const fromKeySet = (jwks: JsonWebKeySet): Service => ({
@@ -135,8 +156,19 @@ export const fromKeySet = (jwks: JsonWebKeySet): Service => ({
 })
 
 /**
+ * The {@link fromKeySet} source as a layer: for tests, and for apps whose keys are configured.
+ *
  * @since 0.1.0
  * @category layers
+ * @example
+ * ```ts
+ * import { Layer } from "effect"
+ * import * as JwksCache from "effect-jwks/JwksCache"
+ * import * as JwksSource from "effect-jwks/JwksSource"
+ *
+ * declare const jwks: { readonly keys: ReadonlyArray<unknown> }
+ * const CacheTest = JwksCache.layer({ backgroundRefresh: false }).pipe(Layer.provide(JwksSource.layerStatic(jwks)))
+ * ```
  */
 export const layerStatic = (jwks: JsonWebKeySet): Layer.Layer<JwksSource> => Layer.succeed(JwksSource, fromKeySet(jwks))
 
@@ -145,5 +177,21 @@ export const layerStatic = (jwks: JsonWebKeySet): Layer.Layer<JwksSource> => Lay
  *
  * @since 0.1.0
  * @category constructors
+ * @example
+ * ```ts
+ * import { Effect, Schema } from "effect"
+ * import * as Jwk from "effect-jwks/Jwk"
+ * import { JwksError } from "effect-jwks/JwksError"
+ * import * as JwksSource from "effect-jwks/JwksSource"
+ * import { readFile } from "node:fs/promises"
+ *
+ * const path = "/etc/keys/jwks.json"
+ * const source = JwksSource.make(path, Effect.tryPromise(() => readFile(path, "utf8")).pipe(
+ *   Effect.flatMap(Schema.decode(Schema.parseJson(Jwk.JsonWebKeySet))),
+ *   Effect.mapError((cause) =>
+ *     new JwksError({ reason: cause._tag === "ParseError" ? "InvalidShape" : "Unreachable", source: path, cause })
+ *   )
+ * ))
+ * ```
  */
 export const make = (name: string, fetch: Effect.Effect<JsonWebKeySet, JwksError>): Service => ({ name, fetch })

@@ -36,6 +36,22 @@ export type TypeId = typeof TypeId
  *
  * @since 0.1.0
  * @category models
+ * @example
+ * ```ts
+ * import type * as TokenValidationError from "effect-jwks/TokenValidationError"
+ *
+ * const hint = (reason: TokenValidationError.Reason): string => {
+ *   switch (reason) {
+ *     case "Expired":
+ *       return "sign in again"
+ *     case "IssuerMismatch":
+ *     case "AudienceMismatch":
+ *       return "this token is meant for another service"
+ *     default:
+ *       return "invalid token"
+ *   }
+ * }
+ * ```
  */
 export const Reason = Schema.Literal(
   "Malformed",
@@ -96,5 +112,16 @@ export class TokenValidationError
 /**
  * @since 0.1.0
  * @category refinements
+ * @example
+ * ```ts
+ * import { Effect } from "effect"
+ * import * as TokenValidationError from "effect-jwks/TokenValidationError"
+ * import * as TokenValidator from "effect-jwks/TokenValidator"
+ *
+ * const anonymousIfRefused = TokenValidator.validate("eyJ...").pipe(
+ *   Effect.map((principal) => principal.id),
+ *   Effect.catchIf(TokenValidationError.isTokenValidationError, () => Effect.succeed("anonymous"))
+ * )
+ * ```
  */
 export const isTokenValidationError = (u: unknown): u is TokenValidationError => Predicate.hasProperty(u, TypeId)

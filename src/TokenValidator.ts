@@ -92,6 +92,16 @@ export interface KeyResolver {
  *
  * @since 0.1.0
  * @category models
+ * @example
+ * ```ts
+ * import * as TokenValidator from "effect-jwks/TokenValidator"
+ *
+ * // One realm per tenant: the rule sees the (verified) claims too.
+ * const issuer: TokenValidator.IssuerRule = {
+ *   description: "https://idp.example/realms/<tenant>",
+ *   matches: (iss, claims) => iss === `https://idp.example/realms/${String(claims.tenant)}`
+ * }
+ * ```
  */
 export type IssuerRule =
   | string
@@ -103,6 +113,13 @@ export type IssuerRule =
  *
  * @since 0.1.0
  * @category models
+ * @example
+ * ```ts
+ * import * as TokenValidator from "effect-jwks/TokenValidator"
+ *
+ * // Keycloak with a "groups" mapper that writes `roles`: name from the e-mail address first.
+ * const principal: TokenValidator.PrincipalClaims = { username: ["email", "preferred_username"], groups: "roles" }
+ * ```
  */
 export interface PrincipalClaims {
   /** Tried in order for `name`; `email` is the last fallback. Default `preferred_username`, `username`, `name`. */
@@ -114,6 +131,21 @@ export interface PrincipalClaims {
 /**
  * @since 0.1.0
  * @category models
+ * @example
+ * ```ts
+ * import { Effect } from "effect"
+ * import * as TokenValidator from "effect-jwks/TokenValidator"
+ *
+ * const options: TokenValidator.Options = {
+ *   issuer: "https://idp.example/realms/main",
+ *   audience: ["orders-api", "billing-api"],
+ *   algorithms: ["RS256", "ES256"],
+ *   leeway: "30 seconds",
+ *   tokenTypes: ["access"],
+ *   principal: { groups: "roles" },
+ *   check: (claims) => claims.email_verified === true ? Effect.void : Effect.fail("the email is not verified")
+ * }
+ * ```
  */
 export interface Options {
   /** Expected `iss`, compared exactly. Required. */
@@ -152,6 +184,12 @@ export interface Options {
 /**
  * @since 0.1.0
  * @category defaults
+ * @example
+ * ```ts
+ * import * as TokenValidator from "effect-jwks/TokenValidator"
+ *
+ * console.log(TokenValidator.defaults.maxTokenBytes) // 16384: longer tokens are refused as TooLarge
+ * ```
  */
 export const defaults = {
   algorithms: ["RS256"] as ReadonlyArray<SigningAlgorithm>,
@@ -369,6 +407,16 @@ const base64UrlText = (segment: string): string | undefined => {
  *
  * @since 0.1.0
  * @category utils
+ * @example
+ * ```ts
+ * import { Effect, Option } from "effect"
+ * import * as TokenValidator from "effect-jwks/TokenValidator"
+ *
+ * declare const token: string
+ * const kid = Option.flatMapNullable(TokenValidator.peekHeader(token), (header) => header.kid)
+ * // For a log line only: nothing in the header is verified.
+ * const logRefusal = Effect.logInfo("token refused").pipe(Effect.annotateLogs("kid", Option.getOrElse(kid, () => "-")))
+ * ```
  */
 export const peekHeader = (token: string): Option.Option<Header> => {
   const dot = token.indexOf(".")
@@ -382,6 +430,18 @@ export const peekHeader = (token: string): Option.Option<Header> => {
  *
  * @since 0.1.0
  * @category utils
+ * @example
+ * ```ts
+ * import { Option } from "effect"
+ * import * as TokenValidator from "effect-jwks/TokenValidator"
+ *
+ * declare const token: string
+ * declare const validators: ReadonlyMap<string, TokenValidator.Service> // by issuer
+ * const validator = TokenValidator.peekClaims(token).pipe(
+ *   Option.flatMapNullable((claims) => claims.iss),
+ *   Option.flatMapNullable((iss) => validators.get(iss))
+ * )
+ * ```
  */
 export const peekClaims = (token: string): Option.Option<RegisteredClaims> => {
   const parts = token.split(".")
@@ -397,6 +457,14 @@ export const peekClaims = (token: string): Option.Option<RegisteredClaims> => {
  *
  * @since 0.1.0
  * @category utils
+ * @example
+ * ```ts
+ * import * as TokenValidator from "effect-jwks/TokenValidator"
+ *
+ * TokenValidator.classify({ token_use: "id" }, { alg: "RS256" }) // "id"
+ * TokenValidator.classify({ scope: "read" }, { alg: "RS256", typ: "at+jwt" }) // "access"
+ * TokenValidator.classify({ typ: "Refresh" }, { alg: "RS256" }) // "refresh"
+ * ```
  */
 export const classify = (claims: Claims, header: Header): TokenType => {
   const use = claims.token_use
@@ -476,6 +544,14 @@ const issuerMatcher = (rule: IssuerRule): {
  *
  * @since 0.1.0
  * @category constructors
+ * @example
+ * ```ts
+ * import { Either } from "effect"
+ * import * as TokenValidator from "effect-jwks/TokenValidator"
+ *
+ * const checked = TokenValidator.checkOptions({ issuer: "https://idp.example", algorithms: ["RS256"] })
+ * Either.isLeft(checked) // true: no audience, and allowAnyAudience is not set
+ * ```
  */
 export const checkOptions = (options: Options): Either.Either<void, ConfigError.ConfigError> => {
   const bad = (path: string, message: string) => Either.left(ConfigError.InvalidData([path], message))
@@ -543,7 +619,7 @@ const deepFreeze = <A extends object>(value: A): A => {
 }
 
 /**
- * Builds a validator over any key resolver (usually a `JwksCache`).
+ * Builds a validator over any key resolver (usually a `JwksCache`, through {@link fromCache}).
  *
  * @since 0.1.0
  * @category constructors
@@ -554,8 +630,8 @@ const deepFreeze = <A extends object>(value: A): A => {
  * import * as TokenValidator from "effect-jwks/TokenValidator"
  *
  * const program = Effect.gen(function*() {
- *   const cache = yield* JwksCache.JwksCache
- *   const validator = yield* TokenValidator.make(cache, { issuer: "https://idp.example", audience: "my-api" })
+ *   const keys = TokenValidator.fromCache(yield* JwksCache.JwksCache)
+ *   const validator = yield* TokenValidator.make(keys, { issuer: "https://idp.example", audience: "my-api" })
  *   return yield* validator.validate("eyJ...")
  * })
  * ```
@@ -904,6 +980,20 @@ export const layer = (options: Options): Layer.Layer<TokenValidator, ConfigError
  *
  * @since 0.1.0
  * @category constructors
+ * @example
+ * ```ts
+ * import { Effect } from "effect"
+ * import * as JwksCache from "effect-jwks/JwksCache"
+ * import * as TokenValidator from "effect-jwks/TokenValidator"
+ *
+ * // One cache (one key set, one refresh fiber) behind two validators with different rules.
+ * const validators = Effect.gen(function*() {
+ *   const keys = TokenValidator.fromCache(yield* JwksCache.JwksCache)
+ *   const users = yield* TokenValidator.make(keys, { issuer: "https://idp.example", audience: "web" })
+ *   const admins = yield* TokenValidator.make(keys, { issuer: "https://idp.example", audience: "admin", leeway: 0 })
+ *   return { users, admins }
+ * })
+ * ```
  */
 export const fromCache = (cache: JwksCache.Service): KeyResolver =>
   MemoryAnswers.register({

@@ -3,6 +3,19 @@
  * request wait for the provider while its keys are warm.
  *
  * @since 0.1.0
+ * @example
+ * ```ts
+ * import { FetchHttpClient } from "@effect/platform"
+ * import { Effect } from "effect"
+ * import { Oidc, TokenValidator } from "effect-jwks"
+ *
+ * const ValidatorLive = Oidc.layer({ issuer: "https://idp.example/realms/main", audience: "my-api" })
+ * const subject = TokenValidator.validate("eyJ...").pipe(
+ *   Effect.map((principal) => principal.id),
+ *   Effect.provide(ValidatorLive),
+ *   Effect.provide(FetchHttpClient.layer)
+ * )
+ * ```
  */
 
 /**

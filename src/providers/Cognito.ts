@@ -34,6 +34,18 @@ export type TokenUse = "id" | "access"
 /**
  * @since 0.1.0
  * @category models
+ * @example
+ * ```ts
+ * import * as Cognito from "effect-jwks/providers/Cognito"
+ *
+ * const options: Cognito.Options = {
+ *   userPoolId: "eu-west-1_AbCdEf123",
+ *   clientId: ["web-client", "mobile-client"],
+ *   tokenUse: "id",
+ *   leeway: "5 seconds",
+ *   cache: { strategy: "time", interval: "30 minutes" }
+ * }
+ * ```
  */
 export interface Options
   extends Omit<TokenValidator.Options, "issuer" | "audience" | "allowAnyAudience" | "tokenTypes">
@@ -58,6 +70,12 @@ export interface Options
 /**
  * @since 0.1.0
  * @category defaults
+ * @example
+ * ```ts
+ * import * as Cognito from "effect-jwks/providers/Cognito"
+ *
+ * console.log(Cognito.defaults.groups) // "cognito:groups": the claim Principal.groups comes from
+ * ```
  */
 export const defaults = {
   username: ["cognito:username", "username"] as ReadonlyArray<string>,
@@ -87,6 +105,13 @@ export interface Endpoints {
  *
  * @since 0.1.0
  * @category constructors
+ * @example
+ * ```ts
+ * import * as Cognito from "effect-jwks/providers/Cognito"
+ *
+ * // A local emulator: Either.right({ region: "us-east-1", issuer: "http://localhost:4566/us-east-1_Local123", ... })
+ * const urls = Cognito.endpoints({ userPoolId: "us-east-1_Local123", endpoint: "http://localhost:4566" })
+ * ```
  */
 export const endpoints = (
   options: Pick<Options, "userPoolId" | "region" | "endpoint">
@@ -246,6 +271,19 @@ export const layer = (
  *
  * @since 0.1.0
  * @category config
+ * @example
+ * ```ts
+ * import { ConfigProvider, Effect } from "effect"
+ * import * as Cognito from "effect-jwks/providers/Cognito"
+ *
+ * const provider = ConfigProvider.fromJson({
+ *   COGNITO_USER_POOL_ID: "eu-west-1_AbCdEf123",
+ *   COGNITO_CLIENT_ID: "web-client, mobile-client",
+ *   COGNITO_TOKEN_USE: "any"
+ * })
+ * const options = Effect.runSync(Effect.withConfigProvider(Cognito.config, provider))
+ * // { userPoolId: "eu-west-1_AbCdEf123", clientId: ["web-client", "mobile-client"], tokenUse: null, ... }
+ * ```
  */
 export const config: Config.Config<Options> = Config.all({
   userPoolId: Config.string("COGNITO_USER_POOL_ID"),

@@ -38,6 +38,17 @@ import * as Oidc from "./Oidc.js"
 /**
  * @since 0.1.0
  * @category models
+ * @example
+ * ```ts
+ * import * as EntraId from "effect-jwks/providers/EntraId"
+ *
+ * const options: EntraId.Options = {
+ *   tenantId: "organizations",
+ *   audience: ["api://orders", "0f6b3a2c-5d41-4e8b-9c7a-2f1e0d9c8b7a"],
+ *   allowedTenants: ["6f1c0b4e-0000-4000-8000-000000000001"],
+ *   principal: { groups: "roles" }
+ * }
+ * ```
  */
 export interface Options extends Omit<TokenValidator.Options, "issuer" | "audience" | "allowAnyAudience"> {
   /** A tenant GUID (single tenant), or `common` / `organizations` (multi-tenant), or `consumers`. */
@@ -55,6 +66,12 @@ export interface Options extends Omit<TokenValidator.Options, "issuer" | "audien
 /**
  * @since 0.1.0
  * @category defaults
+ * @example
+ * ```ts
+ * import * as EntraId from "effect-jwks/providers/EntraId"
+ *
+ * console.log(EntraId.defaults.authority) // "https://login.microsoftonline.com"
+ * ```
  */
 export const defaults = {
   authority: "https://login.microsoftonline.com",
@@ -67,6 +84,13 @@ export const defaults = {
  *
  * @since 0.1.0
  * @category constants
+ * @example
+ * ```ts
+ * import type { Principal } from "effect-jwks/Principal"
+ * import * as EntraId from "effect-jwks/providers/EntraId"
+ *
+ * const isPersonalAccount = (principal: Principal) => principal.claims.tid === EntraId.consumersTenantId
+ * ```
  */
 export const consumersTenantId = "9188040d-6c67-4c5b-b112-36a304b66dad"
 
@@ -77,6 +101,13 @@ const guidPattern = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{1
  *
  * @since 0.1.0
  * @category utils
+ * @example
+ * ```ts
+ * import * as EntraId from "effect-jwks/providers/EntraId"
+ *
+ * EntraId.isGuid("6f1c0b4e-0000-4000-8000-000000000001") // true
+ * EntraId.isGuid("contoso.onmicrosoft.com") // false: use the tenant's GUID, not a domain
+ * ```
  */
 export const isGuid = (value: unknown): value is string => typeof value === "string" && guidPattern.test(value)
 
@@ -103,6 +134,15 @@ export interface Tenancy {
  *
  * @since 0.1.0
  * @category constructors
+ * @example
+ * ```ts
+ * import { Either } from "effect"
+ * import * as EntraId from "effect-jwks/providers/EntraId"
+ *
+ * const tenancy = Either.getOrThrow(EntraId.tenancy({ tenantId: "organizations" }))
+ * tenancy.discoveryUrl // "https://login.microsoftonline.com/organizations/v2.0/.well-known/openid-configuration"
+ * tenancy.acceptsIssuer("https://login.microsoftonline.com/6f1c0b4e-0000-4000-8000-000000000001/v2.0") // true
+ * ```
  */
 export const tenancy = (
   options: Pick<Options, "tenantId" | "allowedTenants" | "authority">
@@ -179,7 +219,11 @@ export const tenancy = (
  * import * as EntraId from "effect-jwks/providers/EntraId"
  *
  * const program = Effect.gen(function*() {
- *   const validator = yield* EntraId.make({ tenantId: "common", audience: "api://my-api", allowedTenants: ["..."] })
+ *   const validator = yield* EntraId.make({
+ *     tenantId: "common",
+ *     audience: "api://my-api",
+ *     allowedTenants: ["3f2b1c4d-5e6f-4a7b-8c9d-0e1f2a3b4c5d"]
+ *   })
  *   return yield* validator.validate("eyJ...")
  * })
  * ```
@@ -237,6 +281,14 @@ export const layer = (
  *
  * @since 0.1.0
  * @category config
+ * @example
+ * ```ts
+ * import { Config } from "effect"
+ * import * as EntraId from "effect-jwks/providers/EntraId"
+ *
+ * // ORDERS_ENTRA_TENANT_ID=<guid> ORDERS_ENTRA_AUDIENCE=api://orders (ORDERS_JWKS_CACHE_* for its cache)
+ * const OrdersValidator = EntraId.layerConfig(Config.nested(EntraId.config, "ORDERS"))
+ * ```
  */
 export const config: Config.Config<Options> = Config.all({
   tenantId: Config.string("ENTRA_TENANT_ID"),

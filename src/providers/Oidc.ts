@@ -29,6 +29,19 @@ import * as TokenValidator from "../TokenValidator.js"
 /**
  * @since 0.1.0
  * @category models
+ * @example
+ * ```ts
+ * import * as Oidc from "effect-jwks/providers/Oidc"
+ *
+ * // Auth0: its issuer ends with a slash, and its access tokens are RFC 9068 (`typ: at+jwt`).
+ * const options: Oidc.Options = {
+ *   issuer: "https://example.eu.auth0.com/",
+ *   audience: "https://api.example.com",
+ *   tokenTypes: ["access"],
+ *   cache: { maxStale: "6 hours" },
+ *   http: { timeout: "2 seconds" }
+ * }
+ * ```
  */
 export interface Options extends Omit<TokenValidator.Options, "issuer"> {
   /** The issuer, exactly as it appears in `iss` and in the discovery document. */
@@ -47,6 +60,15 @@ export interface Options extends Omit<TokenValidator.Options, "issuer"> {
  *
  * @since 0.1.0
  * @category models
+ * @example
+ * ```ts
+ * import * as Oidc from "effect-jwks/providers/Oidc"
+ *
+ * // Azure AD B2C: the discovery document is per user flow, not at the default path.
+ * const options: Oidc.DiscoveryOptions = {
+ *   discoveryUrl: "https://corp.b2clogin.com/corp.onmicrosoft.com/B2C_1_signin/v2.0/.well-known/openid-configuration"
+ * }
+ * ```
  */
 export interface DiscoveryOptions {
   /** Default {@link discoveryUrlOf}`(issuer)`. */
@@ -100,6 +122,13 @@ export type DiscoveryDocument = typeof DiscoveryDocument.Type
  *
  * @since 0.1.0
  * @category utils
+ * @example
+ * ```ts
+ * import * as Oidc from "effect-jwks/providers/Oidc"
+ *
+ * Oidc.discoveryUrlOf("https://example.eu.auth0.com/")
+ * // "https://example.eu.auth0.com/.well-known/openid-configuration": the trailing slash is not doubled
+ * ```
  */
 export const discoveryUrlOf = (issuer: string): string =>
   `${issuer.replace(/\/+$/, "")}/.well-known/openid-configuration`
@@ -244,6 +273,16 @@ export const layer = (
  *
  * @since 0.1.0
  * @category config
+ * @example
+ * ```ts
+ * import { Config } from "effect"
+ * import * as Oidc from "effect-jwks/providers/Oidc"
+ *
+ * // Issuer and audience from the environment; rules that are not deployment settings stay in code.
+ * const ValidatorLive = Oidc.layerConfig(
+ *   Config.map(Oidc.config, (options): Oidc.Options => ({ ...options, tokenTypes: ["access"], leeway: "30 seconds" }))
+ * )
+ * ```
  */
 export const config: Config.Config<Options> = Config.all({
   issuer: Config.string("OIDC_ISSUER"),

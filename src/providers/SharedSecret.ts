@@ -29,6 +29,17 @@ export type Algorithm = "HS256" | "HS384" | "HS512"
 /**
  * @since 0.1.0
  * @category models
+ * @example
+ * ```ts
+ * import * as SharedSecret from "effect-jwks/providers/SharedSecret"
+ *
+ * const options: SharedSecret.Options = {
+ *   secret: Buffer.from(process.env.JWT_SECRET_BASE64 ?? "", "base64"),
+ *   algorithms: ["HS512"],
+ *   issuer: "https://auth.example",
+ *   audience: "my-api"
+ * }
+ * ```
  */
 export interface Options extends Omit<TokenValidator.Options, "algorithms"> {
   /** The shared secret: text (its UTF-8 bytes are the key) or raw bytes. */
@@ -40,6 +51,12 @@ export interface Options extends Omit<TokenValidator.Options, "algorithms"> {
 /**
  * @since 0.1.0
  * @category defaults
+ * @example
+ * ```ts
+ * import * as SharedSecret from "effect-jwks/providers/SharedSecret"
+ *
+ * console.log(SharedSecret.defaults.algorithms) // ["HS256"]
+ * ```
  */
 export const defaults = {
   algorithms: ["HS256"] as ReadonlyArray<Algorithm>
@@ -50,6 +67,13 @@ export const defaults = {
  *
  * @since 0.1.0
  * @category models
+ * @example
+ * ```ts
+ * import * as SharedSecret from "effect-jwks/providers/SharedSecret"
+ * import { randomBytes } from "node:crypto"
+ *
+ * const secret = randomBytes(SharedSecret.hashes.HS512.minBytes) // 64 bytes, the least HS512 takes
+ * ```
  */
 export const hashes: { readonly [A in Algorithm]: { readonly hash: string; readonly minBytes: number } } = {
   HS256: { hash: "sha256", minBytes: 32 },
@@ -76,6 +100,19 @@ const secretBytes = (secret: Options["secret"]): Either.Either<Uint8Array<ArrayB
  *
  * @since 0.1.0
  * @category constructors
+ * @example
+ * ```ts
+ * import { Effect, Redacted } from "effect"
+ * import * as SharedSecret from "effect-jwks/providers/SharedSecret"
+ * import * as TokenValidator from "effect-jwks/TokenValidator"
+ *
+ * // What `make` does: the validator must allow the same HMAC algorithms as the resolver.
+ * const program = Effect.gen(function*() {
+ *   const algorithms = ["HS256"] as const
+ *   const keys = yield* SharedSecret.keyResolver(Redacted.make("a secret of at least thirty-two bytes!"), algorithms)
+ *   return yield* TokenValidator.make(keys, { issuer: "https://auth.example", audience: "my-api", algorithms })
+ * })
+ * ```
  */
 export const keyResolver = (
   secret: Options["secret"],
@@ -172,6 +209,19 @@ export const layer = (options: Options): Layer.Layer<TokenValidator.TokenValidat
  *
  * @since 0.1.0
  * @category config
+ * @example
+ * ```ts
+ * import { Effect } from "effect"
+ * import * as SharedSecret from "effect-jwks/providers/SharedSecret"
+ * import * as TokenValidator from "effect-jwks/TokenValidator"
+ * import * as Oidc from "effect-jwks/providers/Oidc"
+ *
+ * // Tokens of the app's own auth service, configured from the environment, next to those of an OIDC issuer.
+ * const ValidatorLive = TokenValidator.layerMulti([
+ *   Effect.flatMap(SharedSecret.config, SharedSecret.make),
+ *   Oidc.make({ issuer: "https://idp.example/realms/main", audience: "my-api" })
+ * ])
+ * ```
  */
 export const config: Config.Config<Options> = Config.all({
   secret: Config.redacted("JWT_SECRET"),

@@ -26,6 +26,19 @@ import * as TokenValidator from "../TokenValidator.js"
 /**
  * @since 0.1.0
  * @category models
+ * @example
+ * ```ts
+ * import * as Static from "effect-jwks/providers/Static"
+ *
+ * declare const jwks: { readonly keys: ReadonlyArray<unknown> }
+ * const options: Static.Options = {
+ *   jwks,
+ *   issuer: "https://auth.example",
+ *   audience: "my-api",
+ *   algorithms: ["RS256"],
+ *   limits: { minRsaBits: 3072 }
+ * }
+ * ```
  */
 export interface Options extends TokenValidator.Options {
   /** The key set, as it would be published: `{ keys: [...] }` of public JWKs. */
@@ -42,6 +55,20 @@ const isKeySetAlgorithm = (alg: string): alg is Jwk.Algorithm =>
  *
  * @since 0.1.0
  * @category constructors
+ * @example
+ * ```ts
+ * import { Effect } from "effect"
+ * import * as Jwk from "effect-jwks/Jwk"
+ * import * as Static from "effect-jwks/providers/Static"
+ * import * as TokenValidator from "effect-jwks/TokenValidator"
+ *
+ * declare const jwks: Jwk.JsonWebKeySet
+ * const program = Effect.gen(function*() {
+ *   const set = yield* Jwk.importKeySet(jwks, "partner-keys", { algorithms: ["ES256"], maxKeys: 4 })
+ *   const options = { issuer: "https://partner.example", audience: "my-api", algorithms: ["ES256"] } as const
+ *   return yield* TokenValidator.make(Static.keyResolver(set), options)
+ * })
+ * ```
  */
 export const keyResolver = (set: Jwk.KeySet): TokenValidator.KeyResolver => {
   const select = (kid: string | undefined, alg: TokenValidator.SigningAlgorithm) =>
@@ -63,7 +90,14 @@ export const keyResolver = (set: Jwk.KeySet): TokenValidator.KeyResolver => {
  * import * as Static from "effect-jwks/providers/Static"
  *
  * const program = Effect.gen(function*() {
- *   const jwks = { keys: [{ kty: "EC", crv: "P-256", x: "...", y: "...", kid: "k1" }] }
+ *   const jwk = {
+ *     kty: "EC",
+ *     crv: "P-256",
+ *     x: "v-mezdnIzNMxOsi7ooRlhHppo0iGyz6ThQmwMKJPuHA",
+ *     y: "p4lSznITaYO5k5BQOGGSrRY7NWZq5Yc6vw201SUM5Ak",
+ *     kid: "k1"
+ *   }
+ *   const jwks = { keys: [jwk] }
  *   const options = { jwks, issuer: "https://auth.example", audience: "my-api", algorithms: ["ES256"] as const }
  *   const validator = yield* Static.make(options)
  *   return yield* validator.validate("eyJ...")
@@ -105,6 +139,16 @@ const decodeJwks = Schema.decodeUnknownEither(Schema.parseJson(Jwk.JsonWebKeySet
  *
  * @since 0.1.0
  * @category config
+ * @example
+ * ```ts
+ * import { Config } from "effect"
+ * import * as Static from "effect-jwks/providers/Static"
+ *
+ * // The import limits are not read from the environment: add them in code.
+ * const ValidatorLive = Static.layerConfig(
+ *   Config.map(Static.config, (options): Static.Options => ({ ...options, limits: { minRsaBits: 3072 } }))
+ * )
+ * ```
  */
 export const config: Config.Config<Options> = Config.all({
   jwks: Config.string("JWT_JWKS").pipe(

@@ -102,6 +102,13 @@ export const Fault: {
  *
  * @since 0.1.0
  * @category models
+ * @example
+ * ```ts
+ * import * as FakeIdp from "effect-jwks/testing/FakeIdp"
+ *
+ * const options: FakeIdp.Options = { issuer: "https://login.example.test", audience: "my-api", algorithm: "ES256" }
+ * const TestLive = FakeIdp.layerTest(options)
+ * ```
  */
 export interface Options {
   /** The `iss` of signed tokens and the base of the endpoints. Default `defaults.issuer`; ignored by `layerServer`. */
@@ -117,6 +124,18 @@ export interface Options {
  *
  * @since 0.1.0
  * @category models
+ * @example
+ * ```ts
+ * import * as FakeIdp from "effect-jwks/testing/FakeIdp"
+ * import * as Effect from "effect/Effect"
+ *
+ * // A forgery: signed by a key that is not published, under the kid of one that is.
+ * const forged = Effect.gen(function*() {
+ *   const idp = yield* FakeIdp.FakeIdp
+ *   const options: FakeIdp.SignOptions = { key: "unpublished", kid: yield* idp.currentKid }
+ *   return yield* idp.sign({ sub: "mallory" }, options)
+ * })
+ * ```
  */
 export interface SignOptions {
   /** Overrides the header `kid`; `null` leaves `kid` out. Default: the signing key's own kid. */
@@ -222,6 +241,12 @@ export class FakeIdp extends Context.Tag("effect-jwks/testing/FakeIdp")<FakeIdp,
  *
  * @since 0.1.0
  * @category models
+ * @example
+ * ```ts
+ * import * as FakeIdp from "effect-jwks/testing/FakeIdp"
+ *
+ * console.log(FakeIdp.defaults.subject) // "user-1": the sub of a token signed without one
+ * ```
  */
 export const defaults: {
   readonly issuer: string
@@ -455,6 +480,19 @@ export const make = (options: Options = {}): Effect.Effect<FakeIdp["Type"]> =>
  *
  * @since 0.1.0
  * @category layers
+ * @example
+ * ```ts
+ * import * as Static from "effect-jwks/providers/Static"
+ * import * as FakeIdp from "effect-jwks/testing/FakeIdp"
+ * import * as Effect from "effect/Effect"
+ *
+ * // No HTTP at all: a static validator over the fake's published keys.
+ * const program = Effect.gen(function*() {
+ *   const idp = yield* FakeIdp.FakeIdp
+ *   const validator = yield* Static.make({ jwks: yield* idp.jwks, issuer: idp.issuer, audience: idp.audience })
+ *   return yield* validator.validate(yield* idp.sign({ sub: "alice" }))
+ * }).pipe(Effect.provide(FakeIdp.layer()))
+ * ```
  */
 export const layer = (options: Options = {}): Layer.Layer<FakeIdp> => Layer.effect(FakeIdp, make(options))
 
@@ -466,6 +504,18 @@ const nullBodyStatuses = new Set([101, 103, 204, 205, 304])
  *
  * @since 0.1.0
  * @category layers
+ * @example
+ * ```ts
+ * import * as Oidc from "effect-jwks/providers/Oidc"
+ * import * as FakeIdp from "effect-jwks/testing/FakeIdp"
+ * import * as Layer from "effect/Layer"
+ *
+ * // A validator that discovers the fake's keys, and the fake itself for the test to sign tokens with.
+ * const TestLive = Oidc.layer({ issuer: FakeIdp.defaults.issuer, audience: FakeIdp.defaults.audience }).pipe(
+ *   Layer.provideMerge(FakeIdp.layerHttpClient),
+ *   Layer.provideMerge(FakeIdp.layer())
+ * )
+ * ```
  */
 export const layerHttpClient: Layer.Layer<HttpClient.HttpClient, never, FakeIdp> = Layer.effect(
   HttpClient.HttpClient,
