@@ -1,0 +1,75 @@
+/**
+ * Every `@example` in the doc comments of `src/` compiles against the current API: each ```ts block is type-checked
+ * as a module of its own, importing `effect-jwks` as a user would (through `tsconfig.json`'s paths, to the sources).
+ * An example that drifts from the API it shows fails here, with the file and line it came from.
+ */
+import { describe, expect, it } from "@effect/vitest"
+import * as fs from "node:fs"
+import * as path from "node:path"
+import ts from "typescript"
+
+const root = path.resolve(import.meta.dirname, "..")
+
+interface Example {
+  /** Where the block starts: `src/Module.ts:123`. */
+  readonly origin: string
+  readonly text: string
+}
+
+const sources = (dir: string): Array<string> =>
+  fs.readdirSync(dir, { withFileTypes: true }).flatMap((entry) =>
+    entry.isDirectory()
+      ? sources(path.join(dir, entry.name))
+      : entry.name.endsWith(".ts")
+      ? [path.join(dir, entry.name)]
+      : []
+  )
+
+/** The ```ts blocks of the doc comments of `file`, without their leading ` * `. */
+const examplesOf = (file: string): Array<Example> => {
+  const found: Array<Example> = []
+  let block: { start: number; lines: Array<string> } | undefined
+  fs.readFileSync(file, "utf8").split("\n").forEach((line, index) => {
+    const text = line.replace(/^\s*\* ?/, "")
+    if (block === undefined) {
+      if (/^\s*\*/.test(line) && text.trimEnd() === "```ts") block = { start: index + 2, lines: [] }
+    } else if (text.trimEnd() === "```" || /\*\/\s*$/.test(line)) {
+      found.push({ origin: `${path.relative(root, file)}:${block.start}`, text: block.lines.join("\n") + "\n" })
+      block = undefined
+    } else {
+      block.lines.push(text)
+    }
+  })
+  return found
+}
+
+describe("doc comment examples", () => {
+  it("every @example in src/ type-checks against the current API", () => {
+    const examples = sources(path.join(root, "src")).flatMap(examplesOf)
+    const config = ts.getParsedCommandLineOfConfigFile(path.join(root, "tsconfig.json"), {}, {
+      ...ts.sys,
+      onUnRecoverableConfigFileDiagnostic: (diagnostic) => {
+        throw new Error(ts.flattenDiagnosticMessageText(diagnostic.messageText, "\n"))
+      }
+    })!
+    // Examples name things they do not use again (`const program = ...`): that is their point.
+    const options = { ...config.options, noEmit: true, noUnusedLocals: false, noUnusedParameters: false }
+    // Each example as a file that exists only in memory, next to the sources, so that imports resolve as theirs do.
+    const virtual = new Map(
+      examples.map((example, i) => [path.join(root, "src", `__doc_example_${i}__.ts`), example] as const)
+    )
+    const host = ts.createCompilerHost(options)
+    const readFile = host.readFile
+    host.fileExists = (file) => virtual.has(file) || ts.sys.fileExists(file)
+    host.readFile = (file) => virtual.get(file)?.text ?? readFile(file)
+    const program = ts.createProgram([...virtual.keys()], options, host)
+    const problems = ts.getPreEmitDiagnostics(program).flatMap((diagnostic) => {
+      const example = diagnostic.file === undefined ? undefined : virtual.get(diagnostic.file.fileName)
+      if (example === undefined) return [ts.flattenDiagnosticMessageText(diagnostic.messageText, "\n")]
+      const { line } = diagnostic.file!.getLineAndCharacterOfPosition(diagnostic.start ?? 0)
+      return [`${example.origin} (+${line}): ${ts.flattenDiagnosticMessageText(diagnostic.messageText, "\n")}`]
+    })
+    expect(examples.length).toBeGreaterThan(100)
+    expect(problems).toEqual([])
+  }, 120_000)
+})
