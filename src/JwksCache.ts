@@ -602,25 +602,23 @@ const makeResolved = (source: Source, settings: Resolved): Effect.Effect<Service
                   Effect.zipRight(Metric.increment(metrics.unknownKidRefetches))
                 )
                 : Effect.void
-              return Effect.flatMap(Effect.either(started(decided, mine, "unknown kid")), (fetch) =>
-                restore(announce.pipe(
-                  Effect.zipRight(
-                    Either.isLeft(fetch)
-                      ? Effect.succeed(Either.left(fetch.left))
-                      : Effect.either(Deferred.await(fetch.right))
-                  ),
-                  Effect.flatMap((loaded): Effect.Effect<Option.Option<Jwk.Key>> => {
-                    if (loaded._tag === "Left") {
-                      return Effect.succeedNone
-                    }
-                    const key = Jwk.select(loaded.right.set, kid, alg)
-                    if (key !== undefined) {
-                      return Effect.succeed(Option.some(key))
-                    }
-                    // A joined fetch may have begun before the key was published: one fetch of this call's own, if the
-                    // throttle allows it.
-                    return starts || !joinedMayRetry ? Effect.succeedNone : refetchForKid(kid, alg, now, false)
-                  })
+              /** The key, once the fetch waited for is done. */
+              const keyFrom = (loaded: Either.Either<Loaded, JwksError>): Effect.Effect<Option.Option<Jwk.Key>> => {
+                if (loaded._tag === "Left") return Effect.succeedNone
+                const key = Jwk.select(loaded.right.set, kid, alg)
+                if (key !== undefined) return Effect.succeed(Option.some(key))
+                // A joined fetch may have begun before the key was published: one fetch of this call's own, if
+                // the throttle allows it.
+                return starts || !joinedMayRetry ? Effect.succeedNone : refetchForKid(kid, alg, now, false)
+              }
+              // Announced with the start, before the wait, so that a caller interrupted while waiting counts too.
+              const start = Effect.either(Effect.zipLeft(started(decided, mine, "unknown kid"), announce))
+              return Effect.flatMap(start, (fetch) =>
+                restore(Effect.flatMap(
+                  Either.isLeft(fetch)
+                    ? Effect.succeed(Either.left(fetch.left))
+                    : Effect.either(Deferred.await(fetch.right)),
+                  keyFrom
                 )))
             }
           ))

@@ -12,6 +12,7 @@ import * as FiberRef from "effect/FiberRef"
 import * as Layer from "effect/Layer"
 import * as Logger from "effect/Logger"
 import * as LogLevel from "effect/LogLevel"
+import * as Metric from "effect/Metric"
 import * as Option from "effect/Option"
 import * as Random from "effect/Random"
 import * as Schedule from "effect/Schedule"
@@ -20,6 +21,7 @@ import * as TestClock from "effect/TestClock"
 import * as CacheStrategy from "../src/CacheStrategy.js"
 import * as JwksCache from "../src/JwksCache.js"
 import { JwksError } from "../src/JwksError.js"
+import * as JwksMetrics from "../src/JwksMetrics.js"
 import * as JwksSource from "../src/JwksSource.js"
 import * as FakeIdp from "../src/testing/FakeIdp.js"
 
@@ -601,13 +603,20 @@ describe("JwksCache under interruption and defects", () => {
     withIdp(Effect.gen(function*() {
       const { cache, idp, kid } = yield* makeCache()
       expect(isSome(yield* cache.get(kid, "RS256"))).toBe(true)
+      const refetches = Metric.tagged(JwksMetrics.unknownKidRefetches, "source", idp.jwksUri)
+      const countedBefore = (yield* Metric.value(refetches)).count
+      const fetchedBefore = yield* idp.fetchCount
       for (const before of yield* nearTheFirstYield(150)) {
         yield* TestClock.adjust("31 seconds") // a new unknown-kid throttle window
         const request = yield* Effect.fork(Effect.zipRight(work(before), cache.get(`forged-${before}`, "RS256")))
         yield* Effect.yieldNow()
         yield* Fiber.interrupt(request)
       }
+      yield* settle
       const fetched = yield* idp.fetchCount
+      // Every refetch that started is counted, interrupted caller or not.
+      expect(fetched).toBeGreaterThan(fetchedBefore)
+      expect((yield* Metric.value(refetches)).count - countedBefore).toBe(fetched - fetchedBefore)
       const refresh = yield* Effect.fork(cache.refresh)
       yield* settle
       yield* TestClock.adjust("10 seconds")
