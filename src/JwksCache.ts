@@ -24,6 +24,7 @@ import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
 import * as Exit from "effect/Exit"
+import * as HashSet from "effect/HashSet"
 import * as Layer from "effect/Layer"
 import * as Metric from "effect/Metric"
 import * as MutableRef from "effect/MutableRef"
@@ -416,69 +417,98 @@ const makeResolved = (source: Source, settings: Resolved): Effect.Effect<Service
           })
       )
 
-    /** Runs one fetch and records its outcome; every waiter gets it through the deferred. */
+    /** Whether this fiber has been interrupted: for a fetch, only the cache's scope does that, as it closes. */
+    const beingInterrupted = Effect.map(Effect.descriptor, (fiber) => HashSet.size(fiber.interruptors) > 0)
+
+    /**
+     * Runs one fetch and records its outcome; every waiter gets it through the deferred. Only the fetch itself can
+     * be interrupted (by the scope closing, or its timeout): once the state says no fetch is in flight, its waiters
+     * must be answered, so the bookkeeping runs to its end.
+     */
     const runFetch = (deferred: Deferred.Deferred<Loaded, JwksError>, trigger: Trigger) =>
-      Effect.gen(function*() {
-        const started = yield* Clock.currentTimeMillis
-        // A fetch that died reaches its waiters as a JwksError (`Unreachable`): a defect would skip stale-if-error and
-        // end the background fiber, which expect only JwksErrors.
-        const loaded = yield* Effect.exit(load)
-        const exit = Exit.isSuccess(loaded) ? loaded : Exit.fail(failed(loaded.cause))
-        const now = yield* Clock.currentTimeMillis
-        yield* Metric.update(metrics.fetchDuration, now - started)
-        yield* Effect.annotateCurrentSpan("outcome", exit._tag === "Success" ? "success" : "failure")
-        if (exit._tag === "Success") {
-          yield* Metric.increment(metrics.fetchSucceeded)
-          yield* Metric.set(metrics.keySetAge, 0)
-          yield* updateState((s) => ({
-            ...s,
-            current: exit.value,
-            inflight: undefined,
-            failure: undefined,
-            servingStale: false,
-            lastRefresh: { at: new Date(now), outcome: "success" as const }
-          }))
-        } else {
-          const error = failed(exit.cause)
-          yield* Metric.increment(metrics.fetchFailed(error.reason))
-          const previous = (yield* getState).failure
-          const retryAt = yield* nextRetry(previous, error, now)
-          yield* updateState((s) => ({
-            ...s,
-            inflight: undefined,
-            failure: { error, retryAt: retryAt.at, retryState: retryAt.state },
-            lastRefresh: { at: new Date(now), outcome: "failure" as const, error: error.message }
-          }))
-          yield* Effect.logWarning(
-            `JWKS fetch failed (${trigger}); next attempt in ${seconds(retryAt.at - now)}`,
-            error
-          )
-        }
-        yield* Queue.offer(wake, void 0)
-        yield* Deferred.done(deferred, exit)
-      }).pipe(
-        // Should the bookkeeping itself die (a custom `retry` schedule that throws), the waiters still get an answer
-        // and the next caller may fetch. Interruption is the scope closing: its finalizer answers them.
+      Effect.uninterruptibleMask((restore) =>
+        Effect.gen(function*() {
+          const started = yield* Clock.currentTimeMillis
+          const loaded = yield* Effect.exit(restore(load))
+          if (Exit.isFailure(loaded) && (yield* beingInterrupted)) {
+            // The scope is closing; its finalizer gives the same answer to whoever else still waits.
+            yield* updateState((s) => s.inflight === deferred ? { ...s, inflight: undefined } : s)
+            return yield* Deferred.fail(deferred, closedError)
+          }
+          // A fetch that died reaches its waiters as a JwksError (`Unreachable`): a defect would skip stale-if-error and
+          // end the background fiber, which expect only JwksErrors.
+          const exit = Exit.isSuccess(loaded) ? loaded : Exit.fail(failed(loaded.cause))
+          const now = yield* Clock.currentTimeMillis
+          yield* Metric.update(metrics.fetchDuration, now - started)
+          yield* Effect.annotateCurrentSpan("outcome", exit._tag === "Success" ? "success" : "failure")
+          if (exit._tag === "Success") {
+            yield* Metric.increment(metrics.fetchSucceeded)
+            yield* Metric.set(metrics.keySetAge, 0)
+            yield* updateState((s) => ({
+              ...s,
+              current: exit.value,
+              inflight: undefined,
+              failure: undefined,
+              servingStale: false,
+              lastRefresh: { at: new Date(now), outcome: "success" as const }
+            }))
+          } else {
+            const error = failed(exit.cause)
+            yield* Metric.increment(metrics.fetchFailed(error.reason))
+            const previous = (yield* getState).failure
+            const retryAt = yield* nextRetry(previous, error, now)
+            yield* updateState((s) => ({
+              ...s,
+              inflight: undefined,
+              failure: { error, retryAt: retryAt.at, retryState: retryAt.state },
+              lastRefresh: { at: new Date(now), outcome: "failure" as const, error: error.message }
+            }))
+            yield* Effect.logWarning(
+              `JWKS fetch failed (${trigger}); next attempt in ${seconds(retryAt.at - now)}`,
+              error
+            )
+          }
+          yield* Queue.offer(wake, void 0)
+          yield* Deferred.done(deferred, exit)
+        })
+      ).pipe(
+        // Should the bookkeeping itself die (a logger that throws, say), or the fiber be interrupted before it began,
+        // the waiters still get an answer and the next caller may fetch. (`Deferred.fail` of a done deferred does
+        // nothing.)
         Effect.onExit((exit) =>
-          Exit.isSuccess(exit) || Cause.isInterruptedOnly(exit.cause) ? Effect.void : Effect.zipRight(
+          Exit.isSuccess(exit) ? Effect.void : Effect.zipRight(
             updateState((s) => s.inflight === deferred ? { ...s, inflight: undefined } : s),
-            Deferred.fail(deferred, failed(exit.cause))
+            Deferred.fail(deferred, Cause.isInterruptedOnly(exit.cause) ? closedError : failed(exit.cause))
           )
         ),
         Effect.withSpan("JwksCache.refresh", { attributes: { "jwks.source": source.name, trigger } }),
         annotate
       )
 
-    const nextRetry = (previous: Failure | undefined, error: JwksError, now: number) =>
+    const stepRetry = (retry: Schedule.Schedule<unknown, JwksError>, state: unknown, error: JwksError, now: number) =>
       Effect.gen(function*() {
-        const retry = settings.retry
-        let [next, , decision] = yield* retry.step(now, error, previous?.retryState ?? retry.initial)
+        let [next, , decision] = yield* retry.step(now, error, state ?? retry.initial)
         if (decision._tag === "Done") {
           ;[next, , decision] = yield* retry.step(now, error, retry.initial)
         }
         const at = decision._tag === "Done" ? now : Math.max(now, ScheduleIntervals.start(decision.intervals))
         return { at, state: next }
       })
+
+    /**
+     * When to fetch again after `error`, by the `retry` schedule. A custom schedule that throws falls back to the
+     * default one, from its start (about a second), and starts over itself next time: without a backoff, every caller
+     * and the background fiber would fetch again at once, in a loop.
+     */
+    const nextRetry = (previous: Failure | undefined, error: JwksError, now: number) =>
+      stepRetry(settings.retry, previous?.retryState, error, now).pipe(
+        Effect.catchAllDefect((defect) =>
+          Effect.zipRight(
+            Effect.logWarning("The retry schedule failed; backing off by the default schedule", Cause.die(defect)),
+            Effect.map(stepRetry(defaults.retry, undefined, error, now), ({ at }) => ({ at, state: undefined }))
+          )
+        )
+      )
 
     /**
      * Whether a caller that wants fresh keys starts a fetch (`mine`), joins the one under way, or fails at once:

@@ -645,17 +645,88 @@ describe("JwksCache under interruption and defects", () => {
       expect(status.lastRefresh?.error).toContain("the fetch died")
     })))
 
-  it.scoped("a retry schedule that throws: the waiters get Unreachable, and the next caller may fetch", () =>
+  it.scoped("a retry schedule that throws: the fetch's own error, then the default backoff, never a fetch loop", () =>
     withIdp(Effect.gen(function*() {
       const retry = Schedule.recurWhile((_: JwksError): boolean => {
         throw new Error("a bug in the schedule")
       })
       const { cache, idp, kid } = yield* makeCache({ backgroundRefresh: false, retry })
       yield* idp.failNext(FakeIdp.Fault.status(503), 1)
-      expectJwksError(yield* Effect.flip(cache.get(kid, "RS256")), "Unreachable")
+      expectJwksError(yield* Effect.flip(cache.get(kid, "RS256")), "HttpStatus")
+      // Backing off by the default schedule (about a second), not fetching again at once.
+      expectJwksError(yield* Effect.flip(cache.get(kid, "RS256")), "HttpStatus")
+      expect(yield* idp.fetchCount).toBe(1)
+      yield* TestClock.adjust("2 seconds")
       expect(isSome(yield* cache.get(kid, "RS256"))).toBe(true)
       expect(yield* idp.fetchCount).toBe(2)
     })))
+
+  it.scoped("a retry schedule that throws does not set the background fiber fetching in a loop", () =>
+    withIdp(Effect.gen(function*() {
+      const retry = Schedule.recurWhile((_: JwksError): boolean => {
+        throw new Error("a bug in the schedule")
+      })
+      const idp = yield* FakeIdp.FakeIdp
+      yield* idp.setFault(FakeIdp.Fault.status(503))
+      yield* JwksCache.make(yield* JwksSource.http(idp.jwksUri), { retry })
+      yield* settle // the clock does not move: one fetch, then the backoff
+      expect(yield* idp.fetchCount).toBe(1)
+    })))
+
+  it.scoped("a caller that waits uninterruptibly still gets the fetch's timeout", () =>
+    withIdp(Effect.gen(function*() {
+      const idp = yield* FakeIdp.FakeIdp
+      yield* idp.setFault(FakeIdp.Fault.hang)
+      const { cache, kid } = yield* makeCache({ backgroundRefresh: false })
+      const waiting = yield* Effect.fork(Effect.uninterruptible(Effect.flip(cache.get(kid, "RS256"))))
+      yield* settle
+      yield* TestClock.adjust("6 seconds")
+      expectJwksError(yield* Fiber.join(waiting), "Timeout")
+    })))
+
+  it.scoped("closing the scope at any point of a fetch's bookkeeping answers its waiters", () =>
+    withIdp(Effect.gen(function*() {
+      const idp = yield* FakeIdp.FakeIdp
+      const kid = yield* idp.currentKid
+      yield* idp.setFault(FakeIdp.Fault.status(503))
+      const source = yield* JwksSource.http(idp.jwksUri)
+      const stuck: Array<number> = []
+      // The fetch fiber inherits the caller's yield interval: each value puts its yields elsewhere in the bookkeeping.
+      for (let maxOps = 10; maxOps < 60; maxOps++) {
+        let failureLogged = false
+        const logger = Logger.make(({ message }) => {
+          if (String(message).includes("JWKS fetch failed")) failureLogged = true
+        })
+        const scope = yield* Scope.make()
+        const cache = yield* JwksCache.make(source, { backgroundRefresh: false }).pipe(Scope.extend(scope))
+        const waiting = yield* Effect.fork(
+          cache.get(kid, "RS256").pipe(
+            Effect.locally(FiberRef.currentMaxOpsBeforeYield, maxOps),
+            Effect.provide(Logger.add(logger))
+          )
+        )
+        yield* waitFor("the failure's log line", Effect.sync(() => failureLogged))
+        yield* Scope.close(scope, Exit.void)
+        yield* settle
+        yield* TestClock.adjust("10 seconds")
+        yield* settle
+        if (waiting.unsafePoll() === null) stuck.push(maxOps)
+      }
+      expect(stuck).toEqual([])
+    })))
+
+  it.scoped("closing the scope during a fetch answers that the cache is closed, even if the source dies as it stops", () =>
+    Effect.gen(function*() {
+      const scope = yield* Scope.make()
+      const source = JwksSource.make("buggy", Effect.never.pipe(Effect.onInterrupt(() => Effect.dieMessage("oops"))))
+      const cache = yield* JwksCache.make(source, { backgroundRefresh: false }).pipe(Scope.extend(scope))
+      const waiting = yield* Effect.fork(cache.get("any", "RS256"))
+      yield* settle
+      yield* Scope.close(scope, Exit.void)
+      const error = yield* Effect.flip(Fiber.join(waiting))
+      expectJwksError(error, "Unreachable")
+      expect(error.message).toContain("the cache is closed")
+    }))
 
   it.scoped("a background refresh that dies is retried; background refreshing goes on", () =>
     withIdp(Effect.gen(function*() {
