@@ -430,11 +430,8 @@ const makeResolved = (source: Source, settings: Resolved): Effect.Effect<Service
         Effect.gen(function*() {
           const started = yield* Clock.currentTimeMillis
           const loaded = yield* Effect.exit(restore(load))
-          if (Exit.isFailure(loaded) && (yield* beingInterrupted)) {
-            // The scope is closing; its finalizer gives the same answer to whoever else still waits.
-            yield* updateState((s) => s.inflight === deferred ? { ...s, inflight: undefined } : s)
-            return yield* Deferred.fail(deferred, closedError)
-          }
+          // The scope is closing (whatever the source did as it stopped): answered below, as the cache being closed.
+          if (Exit.isFailure(loaded) && (yield* beingInterrupted)) return yield* Effect.interrupt
           // A fetch that died reaches its waiters as a JwksError (`Unreachable`): a defect would skip stale-if-error and
           // end the background fiber, which expect only JwksErrors.
           const exit = Exit.isSuccess(loaded) ? loaded : Exit.fail(failed(loaded.cause))
@@ -472,13 +469,12 @@ const makeResolved = (source: Source, settings: Resolved): Effect.Effect<Service
           yield* Deferred.done(deferred, exit)
         })
       ).pipe(
-        // Should the bookkeeping itself die (a logger that throws, say), or the fiber be interrupted before it began,
-        // the waiters still get an answer and the next caller may fetch. (`Deferred.fail` of a done deferred does
-        // nothing.)
+        // Interrupted (the scope closing), or the bookkeeping itself died (a logger that throws, say): the waiters
+        // still get an answer and the next caller may fetch. (`Deferred.fail` of a done deferred does nothing.)
         Effect.onExit((exit) =>
           Exit.isSuccess(exit) ? Effect.void : Effect.zipRight(
             updateState((s) => s.inflight === deferred ? { ...s, inflight: undefined } : s),
-            Deferred.fail(deferred, Cause.isInterruptedOnly(exit.cause) ? closedError : failed(exit.cause))
+            Deferred.fail(deferred, Cause.isInterrupted(exit.cause) ? closedError : failed(exit.cause))
           )
         ),
         Effect.withSpan("JwksCache.refresh", { attributes: { "jwks.source": source.name, trigger } }),
