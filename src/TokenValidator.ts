@@ -606,12 +606,13 @@ const isTraced = (tracer: Tracer.Tracer, enabled: boolean): boolean => enabled &
 const deepFreeze = <A extends object>(value: A): A => {
   // A loop over a stack of its own, not recursion: a header is frozen before anything about it is verified, and JSON
   // nested thousands deep (a few bytes a level) would otherwise overflow the call stack.
-  const pending: Array<object> = [Object.freeze(value)]
-  for (let next = pending.pop(); next !== undefined; next = pending.pop()) {
+  // The stack is made only when a nested object turns up: flat claims and headers (most) allocate nothing here.
+  let pending: Array<object> | undefined
+  for (let next: object | undefined = Object.freeze(value); next !== undefined; next = pending?.pop()) {
     for (const key in next) {
       const member: unknown = (next as Record<string, unknown>)[key]
       if (typeof member === "object" && member !== null && !Object.isFrozen(member)) {
-        pending.push(Object.freeze(member))
+        ;(pending ??= []).push(Object.freeze(member))
       }
     }
   }
