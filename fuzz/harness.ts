@@ -85,7 +85,9 @@ export const makeFixture: Effect.Effect<Fixture, never, Scope.Scope> = Effect.ge
   const idpClient = Context.get(context, HttpClient.HttpClient)
   const cacheOptions: JwksCache.Options = { strategy: "time", interval: Duration.days(1), backgroundRefresh: false }
 
-  const idpSource = yield* Effect.provideService(JwksSource.http(idp.jwksUri), HttpClient.HttpClient, idpClient)
+  const idpSource = yield* Effect.orDie(
+    Effect.provideService(JwksSource.http(idp.jwksUri), HttpClient.HttpClient, idpClient)
+  )
   const idpCache = yield* Effect.orDie(JwksCache.make(idpSource, cacheOptions))
   const idpValidator = yield* Effect.orDie(
     TokenValidator.make(TokenValidator.fromCache(idpCache), { issuer: idp.issuer, audience: idp.audience })
@@ -93,11 +95,11 @@ export const makeFixture: Effect.Effect<Fixture, never, Scope.Scope> = Effect.ge
 
   const { published, strangers } = makeKeys()
   const multiJwks = JSON.stringify({ keys: published.map((signer) => signer.jwk) })
-  const multiSource = yield* Effect.provideService(
+  const multiSource = yield* Effect.orDie(Effect.provideService(
     JwksSource.http(multiJwksUrl),
     HttpClient.HttpClient,
     serving(multiJwks)
-  )
+  ))
   const multiCache = yield* Effect.orDie(JwksCache.make(multiSource, cacheOptions))
   const multiValidator = yield* Effect.orDie(TokenValidator.make(TokenValidator.fromCache(multiCache), {
     issuer: multiIssuer,

@@ -5,11 +5,14 @@
  * @since 0.1.0
  */
 import * as HttpClient from "@effect/platform/HttpClient"
+import * as ConfigError from "effect/ConfigError"
 import * as Context from "effect/Context"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
+import * as Either from "effect/Either"
 import * as Layer from "effect/Layer"
-import { fetchJson } from "./internal/fetchJson.js"
+import * as Option from "effect/Option"
+import { fetchJson, type FetchOptions } from "./internal/fetchJson.js"
 import { JsonWebKeySet } from "./Jwk.js"
 import { JwksError } from "./JwksError.js"
 
@@ -67,16 +70,32 @@ export const httpDefaults = {
 
 /**
  * @internal
+ * The options with their defaults, checked: a timeout that is a finite duration above zero and a `maxBytes` that is a
+ * positive whole number. Anything else (a typo like "five seconds", `NaN`, `Infinity`) is a `ConfigError` at
+ * `path`: an unreadable timeout would die, and `NaN` or `Infinity` would silently lift a limit.
  */
-export const resolveHttpOptions = (options: HttpOptions | undefined) => ({
-  timeout: Duration.decode(options?.timeout ?? httpDefaults.timeout),
-  maxBytes: options?.maxBytes ?? httpDefaults.maxBytes
-})
+export const checkHttpOptions = (
+  options: HttpOptions | undefined,
+  path: ReadonlyArray<string> = []
+): Either.Either<FetchOptions, ConfigError.ConfigError> => {
+  const timeout = options?.timeout === undefined
+    ? Option.some(httpDefaults.timeout)
+    : Duration.decodeUnknown(options.timeout)
+  if (Option.isNone(timeout) || !Duration.isFinite(timeout.value) || Duration.toMillis(timeout.value) <= 0) {
+    return Either.left(ConfigError.InvalidData([...path, "timeout"], "expected a finite duration above zero"))
+  }
+  const maxBytes = options?.maxBytes ?? httpDefaults.maxBytes
+  if (!Number.isSafeInteger(maxBytes) || maxBytes <= 0) {
+    return Either.left(ConfigError.InvalidData([...path, "maxBytes"], `expected a positive whole number of bytes`))
+  }
+  return Either.right({ timeout: timeout.value, maxBytes })
+}
 
 /**
  * A source that GETs the key set from `url` with the app's `HttpClient`. Each failure is a `JwksError` with its own
  * reason: `Unreachable`, `Timeout`, `HttpStatus` (anything but 200; redirects are not followed), `TooLarge`,
- * `InvalidJson`, `InvalidShape`.
+ * `InvalidJson`, `InvalidShape`. Options that are not a finite timeout above zero and a positive `maxBytes` are a
+ * `ConfigError` naming them.
  *
  * @since 0.1.0
  * @category constructors
@@ -95,21 +114,21 @@ export const resolveHttpOptions = (options: HttpOptions | undefined) => ({
 export const http = (
   url: string | URL,
   options?: HttpOptions
-): Effect.Effect<Service, never, HttpClient.HttpClient> =>
-  Effect.map(HttpClient.HttpClient, (client) => fromHttpClient(client, url.toString(), options))
+): Effect.Effect<Service, ConfigError.ConfigError, HttpClient.HttpClient> =>
+  Effect.flatMap(
+    checkHttpOptions(options),
+    (checked) => Effect.map(HttpClient.HttpClient, (client) => fromHttpClient(client, url.toString(), checked))
+  )
 
 /**
  * @internal
  */
-export const fromHttpClient = (client: HttpClient.HttpClient, url: string, options?: HttpOptions): Service => {
-  const resolved = resolveHttpOptions(options)
-  return {
-    name: url,
-    fetch: fetchJson(client, url, JsonWebKeySet, resolved).pipe(
-      Effect.withSpan("JwksSource.fetch", { attributes: { "jwks.url": url } })
-    )
-  }
-}
+export const fromHttpClient = (client: HttpClient.HttpClient, url: string, options: FetchOptions): Service => ({
+  name: url,
+  fetch: fetchJson(client, url, JsonWebKeySet, options).pipe(
+    Effect.withSpan("JwksSource.fetch", { attributes: { "jwks.url": url } })
+  )
+})
 
 /**
  * @since 0.1.0
@@ -128,7 +147,8 @@ export const fromHttpClient = (client: HttpClient.HttpClient, url: string, optio
 export const layerHttp = (
   url: string | URL,
   options?: HttpOptions
-): Layer.Layer<JwksSource, never, HttpClient.HttpClient> => Layer.effect(JwksSource, http(url, options))
+): Layer.Layer<JwksSource, ConfigError.ConfigError, HttpClient.HttpClient> =>
+  Layer.effect(JwksSource, http(url, options))
 
 /**
  * A source that always answers with the given set: for tests and for apps whose keys are configured, not fetched.

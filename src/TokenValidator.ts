@@ -88,7 +88,9 @@ export interface KeyResolver {
 }
 
 /**
- * Which issuers a validator accepts: one, a list, or a rule (multi-tenant issuers).
+ * Which issuers a validator accepts: one, a list, or a rule (multi-tenant issuers). A rule that reads the claims
+ * should also say, with `accepts`, which `iss` values alone could be its own: {@link multi} routes a token by its
+ * unverified `iss` before any claim is checked, and without `accepts` it asks `matches(iss, {})`.
  *
  * @since 0.1.0
  * @category models
@@ -99,14 +101,20 @@ export interface KeyResolver {
  * // One realm per tenant: the rule sees the (verified) claims too.
  * const issuer: TokenValidator.IssuerRule = {
  *   description: "https://idp.example/realms/<tenant>",
- *   matches: (iss, claims) => iss === `https://idp.example/realms/${String(claims.tenant)}`
+ *   matches: (iss, claims) => iss === `https://idp.example/realms/${String(claims.tenant)}`,
+ *   accepts: (iss) => iss.startsWith("https://idp.example/realms/")
  * }
  * ```
  */
 export type IssuerRule =
   | string
   | ReadonlyArray<string>
-  | { readonly description: string; readonly matches: (iss: string, claims: Claims) => boolean }
+  | {
+    readonly description: string
+    readonly matches: (iss: string, claims: Claims) => boolean
+    /** Whether a token with this `iss` could be one of ours, before its claims are verified. */
+    readonly accepts?: ((iss: string) => boolean) | undefined
+  }
 
 /**
  * How claims become a `Principal`.
@@ -169,7 +177,9 @@ export interface Options {
   readonly tokenTypes?: ReadonlyArray<"id" | "access" | "unknown"> | undefined
   /**
    * A last check of your own on the verified claims. A failure refuses the token: a description becomes a
-   * `CustomCheck` error, a `TokenValidationError` (for a more precise reason) is kept as it is.
+   * `CustomCheck` error, a `TokenValidationError` (for a more precise reason) is kept as it is. A check that answers
+   * at once (`Effect.void`, `Effect.fail(...)`, any `Exit`) is decided without running an effect: `toPromise` then
+   * needs no fiber for it.
    */
   readonly check?: ((claims: Claims, header: Header) => Effect.Effect<void, string | TokenValidationError>) | undefined
   readonly principal?: PrincipalClaims | undefined
@@ -317,6 +327,15 @@ const isDecided = <A>(self: Outcome<A>): self is Exit.Exit<A, TokenValidationErr
  */
 const andThen = <A, B>(self: Outcome<A>, f: (a: A) => Outcome<B>): Outcome<B> =>
   isDecided(self) ? Exit.match(self, { onFailure: Exit.failCause, onSuccess: f }) : Effect.flatMap(self, f)
+
+const checkFailure = (failure: string | TokenValidationError): TokenValidationError =>
+  typeof failure === "string" ? new TokenValidationError({ reason: "CustomCheck", description: failure }) : failure
+
+/** The outcome of a `check` hook, decided at once when the hook answered with an `Exit` (`Effect.void` is one). */
+const customCheck = (result: Effect.Effect<void, string | TokenValidationError>): Outcome<void> =>
+  Exit.isExit(result)
+    ? Exit.mapError(result as Exit.Exit<void, string | TokenValidationError>, checkFailure)
+    : Effect.mapError(result, checkFailure)
 
 /** A token that passed every check once, and what it took to check it. */
 interface Verified {
@@ -530,12 +549,22 @@ const toPrincipal = (
 
 const issuerMatcher = (rule: IssuerRule): {
   readonly matches: (iss: string, claims: Claims) => boolean
+  readonly accepts: (iss: string) => boolean
   readonly description: string
 } => {
-  if (typeof rule === "string") return { matches: (iss) => iss === rule, description: rule }
-  if ("matches" in rule) return rule
+  if (typeof rule === "string") {
+    const matches = (iss: string) => iss === rule
+    return { matches, accepts: matches, description: rule }
+  }
+  if ("matches" in rule) {
+    const accepts = rule.accepts === undefined
+      ? (iss: string) => rule.matches(iss, {})
+      : (iss: string) => rule.accepts!(iss)
+    return { matches: (iss, claims) => rule.matches(iss, claims), accepts, description: rule.description }
+  }
   const list = rule as ReadonlyArray<string>
-  return { matches: (iss) => list.includes(iss), description: list.join(", ") }
+  const matches = (iss: string) => list.includes(iss)
+  return { matches, accepts: matches, description: list.join(", ") }
 }
 
 /**
@@ -721,13 +750,7 @@ const unsafeMake = (keys: KeyResolver, options: Options): Service => {
   const accept = (claims: RegisteredClaims, header: Header, now: number): Outcome<TokenType> => {
     const tokenType = checkClaims(claims, header, now)
     if (tokenType instanceof TokenValidationError) return Exit.fail(tokenType)
-    const checked = options.check === undefined ? Exit.void : Effect.mapError(
-      options.check(claims, header),
-      (failure) =>
-        typeof failure === "string"
-          ? new TokenValidationError({ reason: "CustomCheck", description: failure })
-          : failure
-    )
+    const checked = options.check === undefined ? Exit.void : customCheck(options.check(claims, header))
     // Only a token that passed every check counts for the usage strategy: neither forged nor merely expired
     // tokens, replayed by the thousand, can drive refreshes.
     return andThen(
@@ -902,7 +925,7 @@ const unsafeMake = (keys: KeyResolver, options: Options): Service => {
 
   const service: Service = {
     validate,
-    acceptsIssuer: (iss) => issuer.matches(iss, {}),
+    acceptsIssuer: issuer.accepts,
     keyStatus: keys.status === undefined ? Effect.succeed([]) : Effect.map(keys.status, (status) => [status])
   }
   measuredOf.set(service, (token, clock, labels) => measured(token, clock, labels, undefined))
@@ -1024,22 +1047,34 @@ const isKeySetAlgorithm = (alg: SigningAlgorithm): alg is Jwk.Algorithm => !alg.
  * const validator = TokenValidator.multi([cognito, entra])
  * ```
  */
-export const multi = (validators: ReadonlyArray<Service>): Service => ({
-  acceptsIssuer: (iss) => validators.some((validator) => validator.acceptsIssuer(iss)),
-  keyStatus: Effect.map(Effect.all(validators.map((validator) => validator.keyStatus)), (all) => all.flat()),
-  validate: (token) =>
-    Effect.suspend(() => {
-      if (typeof token !== "string" || token.length > 64 * 1024) {
-        return fail("TooLarge", "the token is too long to route")
-      }
-      const iss = Option.flatMap(peekClaims(token), (claims) => Option.fromNullable(claims.iss))
-      if (Option.isNone(iss)) return fail("Malformed", "the token has no readable issuer")
-      const validator = validators.find((candidate) => candidate.acceptsIssuer(iss.value))
-      return validator === undefined
-        ? fail("IssuerMismatch", "no validator accepts the token's issuer")
-        : validator.validate(token)
-    })
-})
+export const multi = (validators: ReadonlyArray<Service>): Service => {
+  const route = (token: string): Service | Exit.Exit<never, TokenValidationError> => {
+    if (typeof token !== "string" || token.length > 64 * 1024) {
+      return fail("TooLarge", "the token is too long to route")
+    }
+    const iss = Option.flatMap(peekClaims(token), (claims) => Option.fromNullable(claims.iss))
+    if (Option.isNone(iss)) return fail("Malformed", "the token has no readable issuer")
+    return validators.find((candidate) => candidate.acceptsIssuer(iss.value)) ??
+      fail("IssuerMismatch", "no validator accepts the token's issuer")
+  }
+  const service: Service = {
+    acceptsIssuer: (iss) => validators.some((validator) => validator.acceptsIssuer(iss)),
+    keyStatus: Effect.map(Effect.all(validators.map((validator) => validator.keyStatus)), (all) => all.flat()),
+    validate: (token) =>
+      Effect.suspend(() => {
+        const routed = route(token)
+        return Exit.isExit(routed) ? routed : routed.validate(token)
+      })
+  }
+  // `toPromise` answers from memory through the chosen validator's own measured validation, when it has one.
+  measuredOf.set(service, (token, clock, labels) => {
+    const routed = route(token)
+    if (Exit.isExit(routed)) return routed
+    const measured = measuredOf.get(routed)
+    return measured === undefined ? routed.validate(token) : measured(token, clock, labels)
+  })
+  return service
+}
 
 /**
  * One `TokenValidator` over several providers, routed by issuer as {@link multi} does. Each validator is built in

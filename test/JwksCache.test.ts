@@ -448,7 +448,8 @@ describe("JwksCache fetches", () => {
         inner,
         (response) => slow ? Effect.tap(response, () => Effect.sleep("1 second")) : response
       )
-      const cache = yield* JwksCache.make(JwksSource.fromHttpClient(client, idp.jwksUri), { backgroundRefresh: false })
+      const source = yield* Effect.provideService(JwksSource.http(idp.jwksUri), HttpClient.HttpClient, client)
+      const cache = yield* JwksCache.make(source, { backgroundRefresh: false })
       expect(isSome(yield* cache.get(yield* idp.currentKid, "RS256"))).toBe(true)
 
       slow = true

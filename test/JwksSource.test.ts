@@ -59,7 +59,7 @@ const clientOf = (respond: (request: HttpClientRequest.HttpClientRequest, url: U
 
 const fetchWith = (client: HttpClient.HttpClient, options?: JwksSource.HttpOptions) =>
   Effect.flatMap(
-    JwksSource.http(jwksUrl, options),
+    Effect.orDie(JwksSource.http(jwksUrl, options)),
     (source) => source.fetch
   ).pipe(Effect.provideService(HttpClient.HttpClient, client))
 
@@ -205,6 +205,23 @@ describe("JwksSource", () => {
         const set = yield* larger.fetch
         expect(set.keys).toHaveLength(1)
       }).pipe(Effect.provide(IdpLive)))
+
+    it.effect("limits that are not a finite timeout above zero and a positive whole maxBytes are a ConfigError", () =>
+      Effect.gen(function*() {
+        const path = (options: JwksSource.HttpOptions) =>
+          Effect.map(
+            Effect.flip(JwksSource.http(jwksUrl, options)),
+            (error) => error._op === "InvalidData" ? error.path : error._op
+          )
+        // An unreadable duration used to die; NaN and Infinity silently lifted the limit they stand for.
+        expect(yield* path({ timeout: "five seconds" as "5 seconds" })).toEqual(["timeout"])
+        expect(yield* path({ timeout: Number.POSITIVE_INFINITY })).toEqual(["timeout"])
+        expect(yield* path({ timeout: -1 })).toEqual(["timeout"])
+        expect(yield* path({ maxBytes: Number.NaN })).toEqual(["maxBytes"])
+        expect(yield* path({ maxBytes: Number.POSITIVE_INFINITY })).toEqual(["maxBytes"])
+        expect(yield* path({ maxBytes: 0 })).toEqual(["maxBytes"])
+        expect((yield* JwksSource.http(jwksUrl, { timeout: 1, maxBytes: 1 })).name).toBe(jwksUrl)
+      }).pipe(Effect.provideService(HttpClient.HttpClient, HttpClient.make(() => Effect.die("no request expected")))))
 
     it.effect("a custom maxBytes caps an ordinary key set", () =>
       Effect.gen(function*() {
@@ -352,7 +369,7 @@ describe("JwksSource", () => {
             : Response.json({ keys: [] })
         }) as typeof globalThis.fetch
         const error = yield* failureOf(
-          Effect.flatMap(JwksSource.http(jwksUrl), (source) => source.fetch).pipe(
+          Effect.flatMap(Effect.orDie(JwksSource.http(jwksUrl)), (source) => source.fetch).pipe(
             Effect.provide(FetchHttpClient.layer),
             Effect.provideService(FetchHttpClient.Fetch, fakeFetch),
             Effect.provideService(FetchHttpClient.RequestInit, { credentials: "omit", keepalive: true })
@@ -388,7 +405,7 @@ describe("JwksSource", () => {
           }
         }
         const invalidUrl = yield* Effect.exit(
-          Effect.flatMap(JwksSource.http("not a url"), (source) => source.fetch)
+          Effect.flatMap(Effect.orDie(JwksSource.http("not a url")), (source) => source.fetch)
         )
         expect(Exit.isFailure(invalidUrl) && !Cause.isDie(invalidUrl.cause)).toBe(true)
         expect(Exit.isFailure(invalidUrl) && Cause.failureOption(invalidUrl.cause).pipe(Option.map((e) => e.reason)))

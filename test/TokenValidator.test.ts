@@ -1124,6 +1124,36 @@ describe("TokenValidator", () => {
         expect(supervisor.starts).toBe(cold)
       }))
 
+    test("a check that answers at once keeps a validation from memory fiber-free; one that must run gets a fiber", () =>
+      Effect.gen(function*() {
+        const supervisor = new CountingSupervisor()
+        const runtime = yield* Effect.supervised(Effect.runtime<never>(), supervisor)
+        const decided = yield* setup({
+          check: (claims) => claims.sub === "mallory" ? Exit.fail("no mallory") : Exit.void
+        })
+        const validate = TokenValidator.toPromise(runtime)(decided.validator)
+        const alice = yield* decided.idp.sign({ sub: "alice" })
+        const mallory = yield* decided.idp.sign({ sub: "mallory" })
+        yield* settled(() => validate(alice)) // cold: keys fetched on the runtime
+        const cold = supervisor.starts
+        expect(Either.getOrThrow(yield* settled(() => validate(alice))).id).toBe("alice")
+        const refused = Either.getOrThrow(Either.flip(yield* settled(() => validate(mallory))))
+        expect(refused).toMatchObject({ reason: "CustomCheck", description: "no mallory" })
+        expect(supervisor.starts).toBe(cold)
+        // The same check as an effect that must run gives the same answers, each on a fiber of the runtime.
+        const effectful = yield* setup({
+          check: (claims) => Effect.suspend(() => claims.sub === "mallory" ? Effect.fail("no mallory") : Effect.void)
+        })
+        const viaFiber = TokenValidator.toPromise(runtime)(effectful.validator)
+        yield* settled(() => viaFiber(alice))
+        const before = supervisor.starts
+        expect(Either.getOrThrow(yield* settled(() => viaFiber(alice))).id).toBe("alice")
+        expect(Either.getOrThrow(Either.flip(yield* settled(() => viaFiber(mallory))))).toMatchObject({
+          reason: "CustomCheck"
+        })
+        expect(supervisor.starts).toBe(before + 2)
+      }))
+
     test("the runtime's metric tags are kept, and with a tracer every validation gets its span", () =>
       Effect.gen(function*() {
         const { idp, validator } = yield* setup()

@@ -456,7 +456,9 @@ const runSeed = (seed: number, hours: number, algorithm: FakeIdp.Algorithm): Eff
       cache === undefined
         ? Effect.dieMessage("a fetch before the cache exists")
         : Effect.map(cache.status, (status) => status.lastRefresh))
-    const source = yield* Effect.provideService(JwksSource.http(idp.jwksUri), HttpClient.HttpClient, client)
+    const source = yield* Effect.orDie(
+      Effect.provideService(JwksSource.http(idp.jwksUri), HttpClient.HttpClient, client)
+    )
     cache = yield* Effect.orDie(JwksCache.make(source, cacheOptions))
     const keys = TokenValidator.fromCache(cache)
     const strict = yield* Effect.orDie(TokenValidator.make(keys, {

@@ -15,6 +15,7 @@ import * as Config from "effect/Config"
 import * as ConfigError from "effect/ConfigError"
 import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
+import * as Exit from "effect/Exit"
 import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
 import type * as Scope from "effect/Scope"
@@ -126,6 +127,9 @@ export const endpoints = (
       return bad("region", `the region ${options.region} is not the pool's region ${poolRegion}`)
     }
   }
+  if (options.endpoint !== undefined && typeof options.endpoint !== "string") {
+    return bad("endpoint", "expected an http(s) URL")
+  }
   const base = (options.endpoint ?? `https://cognito-idp.${poolRegion}.amazonaws.com`).replace(/\/+$/, "")
   const url = (() => {
     try {
@@ -164,7 +168,7 @@ const checkTokenUse = (tokenUse: Options["tokenUse"]): Either.Either<TokenUse | 
     : Either.left(ConfigError.InvalidData(["tokenUse"], "expected \"id\", \"access\" or null (either)"))
 
 const refuse = (reason: TokenValidationError["reason"], description: string) =>
-  Effect.fail(new TokenValidationError({ reason, description }))
+  Exit.fail(new TokenValidationError({ reason, description }))
 
 /**
  * Builds a validator for a Cognito user pool: a key cache over the pool's key set, the validator's checks with the
@@ -190,6 +194,7 @@ export const make = (
     const urls = yield* endpoints(options)
     const clientIds = yield* checkClient(options.clientId)
     const tokenUse = yield* checkTokenUse(options.tokenUse)
+    yield* JwksSource.checkHttpOptions(options.http, ["http"])
     const {
       cache,
       check,
@@ -206,28 +211,28 @@ export const make = (
     const checkCognito = (
       claims: Claims,
       header: TokenValidator.Header
-    ): Effect.Effect<void, string | TokenValidationError> =>
-      Effect.gen(function*() {
-        const use = claims.token_use
-        if (use !== "id" && use !== "access") {
-          return yield* refuse("TokenType", "the token has no Cognito token_use of id or access")
+    ): Effect.Effect<void, string | TokenValidationError> => {
+      // Exits, not effects: decided at once, so a validation from memory needs no fiber (see `toPromise`).
+      const use = claims.token_use
+      if (use !== "id" && use !== "access") {
+        return refuse("TokenType", "the token has no Cognito token_use of id or access")
+      }
+      if (tokenUse !== null && use !== tokenUse) {
+        return refuse("TokenType", `expected a Cognito ${tokenUse} token, got ${use}`)
+      }
+      if (clientIds !== undefined) {
+        const presented = use === "id" ? strings(claims.aud) : strings(claims.client_id)
+        if (!presented.some((id) => clientIds.has(id))) {
+          return refuse(
+            "AudienceMismatch",
+            use === "id"
+              ? "the id token's aud is not an allowed app client"
+              : "the access token's client_id is not an allowed app client"
+          )
         }
-        if (tokenUse !== null && use !== tokenUse) {
-          return yield* refuse("TokenType", `expected a Cognito ${tokenUse} token, got ${use}`)
-        }
-        if (clientIds !== undefined) {
-          const presented = use === "id" ? strings(claims.aud) : strings(claims.client_id)
-          if (!presented.some((id) => clientIds.has(id))) {
-            return yield* refuse(
-              "AudienceMismatch",
-              use === "id"
-                ? "the id token's aud is not an allowed app client"
-                : "the access token's client_id is not an allowed app client"
-            )
-          }
-        }
-        if (check !== undefined) yield* check(claims, header)
-      })
+      }
+      return check === undefined ? Exit.void : check(claims, header)
+    }
 
     const source = yield* JwksSource.http(urls.jwksUri, http)
     return yield* jwksValidator(source, cache, {

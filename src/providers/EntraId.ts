@@ -148,6 +148,9 @@ export const tenancy = (
   options: Pick<Options, "tenantId" | "allowedTenants" | "authority">
 ): Either.Either<Tenancy, ConfigError.ConfigError> => {
   const bad = (path: string, message: string) => Either.left(ConfigError.InvalidData([path], message))
+  if (options.authority !== undefined && typeof options.authority !== "string") {
+    return bad("authority", "expected an http(s) URL such as https://login.microsoftonline.com")
+  }
   const authority = (options.authority ?? defaults.authority).replace(/\/+$/, "")
   const url = (() => {
     try {
@@ -170,8 +173,20 @@ export const tenancy = (
     if (options.allowedTenants.length === 0) {
       return bad("allowedTenants", "expected at least one tenant GUID (leave it out to accept any tenant)")
     }
-    const notGuid = options.allowedTenants.find((tenant): boolean => !isGuid(tenant))
-    if (notGuid !== undefined) return bad("allowedTenants", `expected tenant GUIDs, got ${notGuid.slice(0, 64)}`)
+    if (!Array.isArray(options.allowedTenants)) return bad("allowedTenants", "expected a list of tenant GUIDs")
+    const notGuid = options.allowedTenants.findIndex((tenant): boolean => !isGuid(tenant))
+    if (notGuid !== -1) {
+      return bad("allowedTenants", `expected tenant GUIDs, got ${String(options.allowedTenants[notGuid]).slice(0, 64)}`)
+    }
+    if (
+      tenantId === "organizations" &&
+      options.allowedTenants.some((tenant) => tenant.toLowerCase() === consumersTenantId)
+    ) {
+      return bad(
+        "allowedTenants",
+        "organizations refuses the personal Microsoft accounts tenant; use common to accept personal accounts"
+      )
+    }
   }
   const single = multi ? undefined : tenantId === "consumers" ? consumersTenantId : tenantId
   const allowed: ReadonlySet<string> | undefined = single !== undefined
@@ -181,13 +196,18 @@ export const tenancy = (
     : undefined
   const tenantAllowed = (tid: string): boolean => {
     const lower = tid.toLowerCase()
-    if (allowed !== undefined) return allowed.has(lower)
-    return tenantId !== "organizations" || lower !== consumersTenantId
+    if (tenantId === "organizations" && lower === consumersTenantId) return false
+    return allowed === undefined || allowed.has(lower)
   }
   const prefix = `${authority}/`
   const suffix = "/v2.0"
   const issuerOf = (tid: string) => `${prefix}${tid}${suffix}`
   const template = issuerOf("{tenantid}")
+  const acceptsIssuer = (iss: string): boolean => {
+    if (!iss.startsWith(prefix) || !iss.endsWith(suffix)) return false
+    const tid = iss.slice(prefix.length, iss.length - suffix.length)
+    return isGuid(tid) && tenantAllowed(tid)
+  }
   return Either.right({
     authority,
     discoveryUrl: Oidc.discoveryUrlOf(`${prefix}${tenantId}${suffix}`),
@@ -197,13 +217,10 @@ export const tenancy = (
         ? `${template} for ${allowed === undefined ? "a tenant" : "an allowed tenant"}`
         : issuerOf(single),
       matches: (iss: string, claims: Claims) =>
-        isGuid(claims.tid) && tenantAllowed(claims.tid) && iss === issuerOf(claims.tid)
+        isGuid(claims.tid) && tenantAllowed(claims.tid) && iss === issuerOf(claims.tid),
+      accepts: acceptsIssuer
     },
-    acceptsIssuer: (iss) => {
-      if (!iss.startsWith(prefix) || !iss.endsWith(suffix)) return false
-      const tid = iss.slice(prefix.length, iss.length - suffix.length)
-      return isGuid(tid) && tenantAllowed(tid)
-    }
+    acceptsIssuer
   })
 }
 
@@ -243,7 +260,7 @@ export const make = (
       ...validator
     } = options
     const source = yield* Oidc.discoverySource(resolved.discoveryIssuer, { discoveryUrl: resolved.discoveryUrl, http })
-    const service = yield* jwksValidator(source, cache, {
+    return yield* jwksValidator(source, cache, {
       ...validator,
       issuer: resolved.issuer,
       principal: {
@@ -251,7 +268,6 @@ export const make = (
         groups: principal?.groups ?? defaults.groups
       }
     })
-    return { ...service, acceptsIssuer: resolved.acceptsIssuer } satisfies TokenValidator.Service
   })
 
 /**

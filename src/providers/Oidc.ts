@@ -157,11 +157,11 @@ const excerpt = (text: string): string => text.length > 200 ? `${text.slice(0, 2
 export const discoverySource = (
   issuer: string,
   options?: DiscoveryOptions
-): Effect.Effect<JwksSource.Service, never, HttpClient.HttpClient> =>
+): Effect.Effect<JwksSource.Service, ConfigError.ConfigError, HttpClient.HttpClient> =>
   Effect.gen(function*() {
+    const http = yield* JwksSource.checkHttpOptions(options?.http, ["http"])
     const client = yield* HttpClient.HttpClient
     const url = (options?.discoveryUrl ?? discoveryUrlOf(issuer)).toString()
-    const http = JwksSource.resolveHttpOptions(options?.http)
     const discovered = yield* Ref.make(Option.none<JwksSource.Service>())
 
     const discover = fetchJson(client, url, DiscoveryDocument, http).pipe(
@@ -174,7 +174,7 @@ export const discoverySource = (
             description: `the discovery document names the issuer ${excerpt(document.issuer)}, not ${issuer}`
           })
       ),
-      Effect.map((document) => JwksSource.fromHttpClient(client, document.jwks_uri, options?.http)),
+      Effect.map((document) => JwksSource.fromHttpClient(client, document.jwks_uri, http)),
       Effect.tap((source) =>
         Effect.zipRight(
           Ref.set(discovered, Option.some(source)),
@@ -207,6 +207,13 @@ const checkOptions = (options: Options): Either.Either<void, ConfigError.ConfigE
     if (typeof options.issuer !== "string" || parseUrl(options.issuer) === undefined) {
       return yield* Either.left(ConfigError.InvalidData(["issuer"], "expected the issuer's URL"))
     }
+    // `new URL` trims spaces and drops tabs and newlines, but tokens and the discovery document are compared with the
+    // issuer exactly: an `OIDC_ISSUER` with a stray newline would pass here and then refuse every token.
+    if (/[\s\u0000-\u001f\u007f]/.test(options.issuer)) {
+      return yield* Either.left(
+        ConfigError.InvalidData(["issuer"], "the issuer contains white space or control characters")
+      )
+    }
     if (options.jwksUri !== undefined && options.discoveryUrl !== undefined) {
       return yield* Either.left(
         ConfigError.InvalidData(["jwksUri"], "give jwksUri (no discovery) or discoveryUrl, not both")
@@ -214,6 +221,7 @@ const checkOptions = (options: Options): Either.Either<void, ConfigError.ConfigE
     }
     yield* checkUrl("jwksUri", options.jwksUri)
     yield* checkUrl("discoveryUrl", options.discoveryUrl)
+    yield* JwksSource.checkHttpOptions(options.http, ["http"])
   })
 
 /**

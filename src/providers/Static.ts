@@ -106,7 +106,12 @@ export const keyResolver = (set: Jwk.KeySet): TokenValidator.KeyResolver => {
  */
 export const make = (options: Options): Effect.Effect<TokenValidator.Service, ConfigError.ConfigError> =>
   Effect.gen(function*() {
-    const { jwks, limits, ...validator } = options
+    const { jwks: given, limits, ...validator } = options
+    // Not fetched, so not yet schema-checked: a single JWK where the set belongs is a slip a JSON file makes easy.
+    const jwks = yield* Effect.mapError(
+      Schema.decodeUnknown(Jwk.JsonWebKeySet)(given),
+      () => ConfigError.InvalidData(["jwks"], "expected a key set: { keys: [...] }")
+    )
     const algorithms = (validator.algorithms ?? TokenValidator.defaults.algorithms).filter(isKeySetAlgorithm)
     const set = yield* Jwk.importKeySet(jwks, "static", { ...limits, algorithms }).pipe(
       Effect.mapError((error) => ConfigError.InvalidData(["jwks"], error.description ?? error.message))

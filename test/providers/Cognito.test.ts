@@ -234,6 +234,9 @@ describe("Cognito", () => {
       expect(yield* path({ ...base, tokenUse: "refresh" as unknown as "id" })).toEqual(["tokenUse"])
       expect(yield* path({ ...base, endpoint: "localhost:9229" })).toEqual(["endpoint"])
       expect(yield* path({ ...base, algorithms: [] })).toEqual(["algorithms"])
+      expect(yield* path({ ...base, endpoint: 42 } as unknown as Cognito.Options)).toEqual(["endpoint"])
+      expect(yield* path({ ...base, http: { timeout: "five seconds" as "5 seconds" } })).toEqual(["http", "timeout"])
+      expect(yield* path({ ...base, http: { maxBytes: -1 } })).toEqual(["http", "maxBytes"])
     }).pipe(Effect.provide(Idp)))
 
   describe("layerConfig", () => {

@@ -264,6 +264,24 @@ describe("EntraId", () => {
       ])
       expect(yield* path({ tenantId: TENANT, audience: [] })).toEqual(["audience"])
       expect(yield* path({ tenantId: TENANT, audience: AUDIENCE, authority: "login.example" })).toEqual(["authority"])
+      // organizations refuses personal accounts: an allow-list naming their tenant contradicts it.
+      expect(
+        yield* path({
+          tenantId: "organizations",
+          audience: AUDIENCE,
+          allowedTenants: [TENANT, EntraId.consumersTenantId]
+        })
+      ).toEqual(["allowedTenants"])
+      // Values of the wrong type (from JavaScript, or parsed JSON) are refused, not crashed on.
+      const untyped = (options: Record<string, unknown>) => path({ audience: AUDIENCE, ...options } as EntraId.Options)
+      expect(yield* untyped({ tenantId: "common", allowedTenants: [42] })).toEqual(["allowedTenants"])
+      expect(yield* untyped({ tenantId: "common", allowedTenants: [undefined] })).toEqual(["allowedTenants"])
+      expect(yield* untyped({ tenantId: "common", allowedTenants: TENANT })).toEqual(["allowedTenants"])
+      expect(yield* untyped({ tenantId: TENANT, authority: 42 })).toEqual(["authority"])
+      expect(yield* path({ tenantId: TENANT, audience: AUDIENCE, http: { maxBytes: Number.NaN } })).toEqual([
+        "http",
+        "maxBytes"
+      ])
     }).pipe(Effect.provide(FakeIdp.layerTest())))
 
   describe("layerConfig", () => {

@@ -4,6 +4,9 @@ import * as HttpClientResponse from "@effect/platform/HttpClientResponse"
 import { describe, expect, it } from "@effect/vitest"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
+import * as Supervisor from "effect/Supervisor"
+import * as JwksCache from "../../src/JwksCache.js"
+import * as JwksSource from "../../src/JwksSource.js"
 import * as Cognito from "../../src/providers/Cognito.js"
 import * as EntraId from "../../src/providers/EntraId.js"
 import * as Oidc from "../../src/providers/Oidc.js"
@@ -110,4 +113,61 @@ describe("multi-issuer", () => {
       expect(yield* refusal(TokenValidator.validate(templated))).toBe("TokenValidationError:IssuerMismatch")
       expect(yield* oidc.fetchCount).toBe(0)
     }).pipe(Effect.provide(ValidatorLive.pipe(Layer.provideMerge(RoutingClient)))))
+
+  it.effect("through toPromise, a warm validator answers from memory without a fiber, whichever provider routes", () =>
+    Effect.gen(function*() {
+      const { cognito, entra, oidc } = yield* Idps
+      const tokens = [
+        yield* oidc.sign(),
+        yield* cognito.sign(cognitoAccess),
+        yield* entra.sign({ iss: `${ENTRA}/${TENANT}/v2.0`, tid: TENANT, ver: "2.0" })
+      ]
+      const validator = yield* TokenValidator.TokenValidator
+      for (const token of tokens) yield* validator.validate(token) // every key set loaded
+      let starts = 0
+      class Counting extends Supervisor.AbstractSupervisor<void> {
+        get value() {
+          return Effect.void
+        }
+        override onStart() {
+          starts++
+        }
+      }
+      const validate = TokenValidator.toPromise(yield* Effect.supervised(Effect.runtime<never>(), new Counting()))(
+        validator
+      )
+      for (const token of tokens) expect((yield* Effect.promise(() => validate(token))).issuer).toBeDefined()
+      // The README's promise, for multi and for EntraId (whose issuer rule reads the token's tid) alike.
+      expect(starts).toBe(0)
+      const stranger = yield* oidc.sign({ iss: "https://login.example.test/realms/other" })
+      const refused = yield* Effect.flip(Effect.tryPromise({ try: () => validate(stranger), catch: (error) => error }))
+      expect(refused).toMatchObject({ _tag: "TokenValidationError", reason: "IssuerMismatch" })
+      expect(starts).toBe(0)
+    }).pipe(Effect.provide(ValidatorLive.pipe(Layer.provideMerge(RoutingClient)))))
+
+  it.scoped("an issuer rule that reads the claims is routed by its accepts", () =>
+    Effect.gen(function*() {
+      const { oidc } = yield* Idps
+      const cache = yield* JwksCache.make(yield* JwksSource.http(oidc.jwksUri), { backgroundRefresh: false })
+      const byTenant = (accepts?: (iss: string) => boolean) =>
+        TokenValidator.make(TokenValidator.fromCache(cache), {
+          audience: AUDIENCE,
+          issuer: {
+            description: `${OIDC_ISSUER} for tenant t1`,
+            matches: (iss, claims) => iss === OIDC_ISSUER && claims.tenant === "t1",
+            ...(accepts === undefined ? {} : { accepts })
+          }
+        })
+      const t1 = yield* oidc.sign({ tenant: "t1" })
+      const t2 = yield* oidc.sign({ tenant: "t2" })
+      const routed = TokenValidator.multi([yield* byTenant((iss) => iss === OIDC_ISSUER)])
+      expect((yield* routed.validate(t1)).issuer).toBe(OIDC_ISSUER)
+      // Routed to the rule, which then refuses the other tenant on its verified claims.
+      expect(yield* refusal(routed.validate(t2))).toBe("TokenValidationError:IssuerMismatch")
+      // Without accepts, routing can only ask matches(iss, {}), which this rule never satisfies.
+      const unrouted = TokenValidator.multi([yield* byTenant()])
+      expect(yield* refusal(unrouted.validate(t1))).toBe("TokenValidationError:IssuerMismatch")
+      expect(unrouted.acceptsIssuer(OIDC_ISSUER)).toBe(false)
+      expect(routed.acceptsIssuer(OIDC_ISSUER)).toBe(true)
+    }).pipe(Effect.provide(RoutingClient)))
 })

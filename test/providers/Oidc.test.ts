@@ -263,6 +263,24 @@ describe("Oidc", () => {
       expect(ftp._op === "InvalidData" && ftp.path).toEqual(["jwksUri"])
       const badCache = yield* bad({ issuer: ISSUER, audience: AUDIENCE, cache: { backgroundRefreshThreshold: 2 } })
       expect(ConfigError.isConfigError(badCache)).toBe(true)
+      // `new URL` would accept these, but the issuer is compared exactly: every token would then be refused.
+      for (const issuer of [`${ISSUER}\n`, ` ${ISSUER}`, `${ISSUER}\t`]) {
+        const spaced = yield* bad({ issuer, audience: AUDIENCE })
+        expect(spaced._op === "InvalidData" && spaced.path).toEqual(["issuer"])
+      }
+      // Limits that would die (an unreadable duration) or silently vanish (NaN, Infinity) are refused.
+      const http = (options: Oidc.Options["http"], jwksUri?: string) =>
+        Effect.map(
+          bad({ issuer: ISSUER, audience: AUDIENCE, http: options, ...(jwksUri === undefined ? {} : { jwksUri }) }),
+          (error) => error._op === "InvalidData" ? error.path : error._op
+        )
+      expect(yield* http({ timeout: "five seconds" as "5 seconds" })).toEqual(["http", "timeout"])
+      expect(yield* http({ timeout: "five seconds" as "5 seconds" }, `${ISSUER}/keys`)).toEqual(["http", "timeout"])
+      expect(yield* http({ timeout: Number.POSITIVE_INFINITY })).toEqual(["http", "timeout"])
+      expect(yield* http({ timeout: 0 })).toEqual(["http", "timeout"])
+      expect(yield* http({ maxBytes: Number.NaN })).toEqual(["http", "maxBytes"])
+      expect(yield* http({ maxBytes: -1 })).toEqual(["http", "maxBytes"])
+      expect(yield* http({ maxBytes: 1.5 })).toEqual(["http", "maxBytes"])
       // No cache was started for a refused configuration: nothing reaches the IdP.
       yield* TestClock.adjust("1 hour")
       const idp = yield* FakeIdp.FakeIdp

@@ -62,6 +62,11 @@ describe("Static", () => {
       expect(yield* path({ ...base, jwks: yield* idp.jwks, algorithms: ["ES256"], audience: undefined })).toEqual([
         "audience"
       ])
+      // Not a set at all (one JWK where the set belongs, as a JSON file makes easy; keys: null) is refused, not crashed on.
+      const notASet = (jwks: unknown) => path({ ...base, algorithms: ["ES256"], jwks: jwks as Static.Options["jwks"] })
+      expect(yield* notASet((yield* idp.jwks).keys[0])).toEqual(["jwks"])
+      expect(yield* notASet({ keys: null })).toEqual(["jwks"])
+      expect(yield* notASet(null)).toEqual(["jwks"])
     }).pipe(Effect.provide(Idp)))
 
   describe("layerConfig", () => {
