@@ -13,12 +13,14 @@
  * guards. For `HttpRouter` apps, {@link middleware} wraps routes (`HttpRouter.use`) or a whole app. Handlers read the
  * principal from {@link CurrentPrincipal}, and {@link cacheInfo} answers a `/cache-info` status endpoint.
  *
- * `HttpApi` encodes errors into a response from their schema alone (status and body), so the challenge headers are
- * added by a pre-response handler (`HttpApp.appendPreResponseHandler`) that the failing middleware or guard installs
- * for the current request; the errors are also `HttpServerRespondable`, so a plain router renders them the same way.
+ * `HttpApi` encodes errors into a response from their schema alone (status and body), so {@link layerBearer} also
+ * installs an API-level middleware that reads the error ending a request from its cause (whichever fiber it failed
+ * in) and adds that error's headers; a refusal the handler recovered from adds none. The errors are also
+ * `HttpServerRespondable`, so a plain router renders them the same way.
  *
  * @since 0.1.0
  */
+import * as HttpApiBuilder from "@effect/platform/HttpApiBuilder"
 import * as HttpApiMiddleware from "@effect/platform/HttpApiMiddleware"
 import * as HttpApiSchema from "@effect/platform/HttpApiSchema"
 import * as HttpApiSecurity from "@effect/platform/HttpApiSecurity"
@@ -26,6 +28,7 @@ import * as HttpApp from "@effect/platform/HttpApp"
 import * as HttpServerRequest from "@effect/platform/HttpServerRequest"
 import * as HttpServerRespondable from "@effect/platform/HttpServerRespondable"
 import * as HttpServerResponse from "@effect/platform/HttpServerResponse"
+import * as Cause from "effect/Cause"
 import * as Context from "effect/Context"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
@@ -385,21 +388,23 @@ const respond = (error: AuthError): Effect.Effect<HttpServerResponse.HttpServerR
   Effect.map(FiberRef.get(currentSettings), (settings) => toResponse(error, settings))
 
 /**
- * Installs, for the current request, the headers of `error` on the response that will be sent if it has the error's
- * status. `HttpApi` renders errors from their schema (status and body only), so this is how its routes get
- * `WWW-Authenticate` and `Retry-After`.
+ * `HttpApi` renders an error from its schema (status and body only), from the cause that ends the request. This
+ * API-level middleware adds the headers (`WWW-Authenticate`, `Retry-After`, `no-store`) of the error that will be
+ * rendered, read from that same cause: so a guard refused in a child fiber (`Effect.all` with concurrency, a
+ * timeout) still gets its challenge, and one the handler recovered from stamps nothing on a later response.
  */
-const appendHeaders = (error: AuthError): Effect.Effect<void> =>
-  Effect.flatMap(FiberRef.get(currentSettings), (settings) => {
-    const status = statusOf(error)
-    const headers = headersOf(error, settings)
-    return HttpApp.appendPreResponseHandler((_request, response) =>
-      Effect.succeed(response.status === status ? HttpServerResponse.setHeaders(response, headers) : response)
-    )
+const challengeHeaders = (app: HttpApp.Default): HttpApp.Default =>
+  Effect.tapErrorCause(app, (cause) => {
+    const error = Cause.squash(cause)
+    if (!isAuthError(error)) return Effect.void
+    return Effect.flatMap(FiberRef.get(currentSettings), (settings) => {
+      const status = statusOf(error)
+      const headers = headersOf(error, settings)
+      return HttpApp.appendPreResponseHandler((_request, response) =>
+        Effect.succeed(response.status === status ? HttpServerResponse.setHeaders(response, headers) : response)
+      )
+    })
   })
-
-const failWith = <E extends AuthError>(error: E): Effect.Effect<never, E> =>
-  Effect.zipRight(appendHeaders(error), Effect.fail(error))
 
 // -----------------------------------------------------------------------------
 // Authentication
@@ -430,12 +435,25 @@ const keysUnavailable = new ServiceUnavailable({ error_description: "the signing
  */
 const bearerToken = (authorization: string | undefined): string | undefined => {
   if (authorization === undefined) return undefined
-  const value = authorization.trim()
+  const value = trimOws(authorization)
   if (value.length < 8 || value.slice(0, 6).toLowerCase() !== "bearer") return undefined
   const separator = value.charCodeAt(6)
   if (separator !== 0x20 && separator !== 0x09) return undefined
-  const token = value.slice(7).trim()
+  const token = trimOws(value.slice(7))
   return token.length === 0 ? undefined : token
+}
+
+/**
+ * Without HTTP's optional white space (space and tab) at either end; not `String.prototype.trim`, which also drops
+ * Unicode spaces such as U+00A0 (a 0xA0 byte, which Node accepts in a header value) and would pass a padded credential
+ * as a well-formed one.
+ */
+const trimOws = (value: string): string => {
+  let start = 0
+  let end = value.length
+  while (start < end && (value.charCodeAt(start) === 0x20 || value.charCodeAt(start) === 0x09)) start++
+  while (end > start && (value.charCodeAt(end - 1) === 0x20 || value.charCodeAt(end - 1) === 0x09)) end--
+  return value.slice(start, end)
 }
 
 const authenticate = (
@@ -494,6 +512,8 @@ export class Authentication extends HttpApiMiddleware.Tag<Authentication>()("eff
  *
  * The header is read from the request itself rather than from the decoded security value, because the platform's
  * bearer decoding does not check the scheme: `Basic ...` must get the realm-only challenge, not `invalid_token`.
+ * The layer also adds an `HttpApi`-level middleware (`HttpApiBuilder.middleware`) that puts the challenge headers on
+ * the response of a request ended by an authentication error or a guard's `Forbidden`.
  *
  * @since 0.1.0
  * @category layers
@@ -514,7 +534,7 @@ export class Authentication extends HttpApiMiddleware.Tag<Authentication>()("eff
  */
 export const layerBearer = (options?: Options): Layer.Layer<Authentication, never, TokenValidator.TokenValidator> => {
   const settings = resolve(options)
-  return Layer.effect(
+  const authentication = Layer.effect(
     Authentication,
     Effect.map(TokenValidator.TokenValidator, (validator) =>
       Authentication.of({
@@ -523,11 +543,12 @@ export const layerBearer = (options?: Options): Layer.Layer<Authentication, neve
             FiberRef.set(currentSettings, settings),
             Effect.flatMap(
               HttpServerRequest.HttpServerRequest,
-              (request) => Effect.tapError(authenticate(validator, request.headers.authorization), appendHeaders)
+              (request) => authenticate(validator, request.headers.authorization)
             )
           )
       }))
   )
+  return Layer.merge(authentication, HttpApiBuilder.middleware(challengeHeaders))
 }
 
 /**
@@ -598,7 +619,7 @@ export const requireGroups = (
   Effect.flatMap(CurrentPrincipal, (principal) =>
     groups.every((group) => principal.groups.includes(group))
       ? Effect.succeed(principal)
-      : failWith(new Forbidden({ error_description: "the token lacks a required group" })))
+      : Effect.fail(new Forbidden({ error_description: "the token lacks a required group" })))
 
 /**
  * The current principal if its token grants every one of `scopes`; else a {@link Forbidden} (403,
@@ -620,7 +641,7 @@ export const requireScopes = (
   Effect.flatMap(CurrentPrincipal, (principal) => {
     if (scopes.every((scope) => principal.scopes.includes(scope))) return Effect.succeed(principal)
     const scope = scopes.map(scopeToken).filter((token) => token.length > 0).join(" ")
-    return failWith(new Forbidden({ error_description: "the token lacks a required scope", scope }))
+    return Effect.fail(new Forbidden({ error_description: "the token lacks a required scope", scope }))
   })
 
 /**

@@ -3,6 +3,7 @@ import * as FetchHttpClient from "@effect/platform/FetchHttpClient"
 import * as HttpApi from "@effect/platform/HttpApi"
 import * as HttpApiBuilder from "@effect/platform/HttpApiBuilder"
 import * as HttpApiEndpoint from "@effect/platform/HttpApiEndpoint"
+import * as HttpApiError from "@effect/platform/HttpApiError"
 import * as HttpApiGroup from "@effect/platform/HttpApiGroup"
 import * as HttpClient from "@effect/platform/HttpClient"
 import * as HttpRouter from "@effect/platform/HttpRouter"
@@ -62,6 +63,8 @@ class Api extends HttpApi.make("test")
       .add(HttpApiEndpoint.get("me", "/me").addSuccess(Me))
       .add(HttpApiEndpoint.get("admin", "/admin").addSuccess(Schema.String))
       .add(HttpApiEndpoint.get("write", "/write").addSuccess(Schema.String))
+      .add(HttpApiEndpoint.get("parallel", "/parallel").addSuccess(Schema.String))
+      .add(HttpApiEndpoint.get("owner", "/owner").addSuccess(Schema.String).addError(HttpApiError.Forbidden))
       .middleware(HttpAuth.Authentication)
   )
 {}
@@ -76,7 +79,19 @@ const PrivateLive = HttpApiBuilder.group(Api, "private", (handlers) =>
   handlers
     .handle("me", () => Effect.map(HttpAuth.CurrentPrincipal, principalJson))
     .handle("admin", () => Effect.map(HttpAuth.requireGroups("admin"), (principal) => `welcome ${principal.id}`))
-    .handle("write", () => Effect.as(HttpAuth.requireScopes("orders:read", "orders:write"), "written")))
+    .handle("write", () => Effect.as(HttpAuth.requireScopes("orders:read", "orders:write"), "written"))
+    .handle("parallel", () => Effect.as(inParallel, "written"))
+    .handle("owner", () =>
+      Effect.flatMap(adminView, (view) => view === "full" ? Effect.succeed(view) : new HttpApiError.Forbidden())))
+
+/** A guard refused in a child fiber, beside other work. */
+const inParallel = Effect.all([HttpAuth.requireScopes("orders:write"), Effect.void], { concurrency: "unbounded" })
+
+/** A guard refusal the handler recovers from (a reduced view), as the `Forbidden` docs suggest. */
+const adminView = HttpAuth.requireGroups("admin").pipe(
+  Effect.as("full"),
+  Effect.catchTag("Forbidden", () => Effect.succeed("reduced"))
+)
 
 const HttpApiServer = (options?: HttpAuth.Options) =>
   HttpApiBuilder.serve().pipe(
@@ -100,6 +115,12 @@ const RouterServer = (options?: HttpAuth.Options) => {
     HttpRouter.get(
       "/write",
       Effect.zipRight(HttpAuth.requireScopes("orders:read", "orders:write"), HttpServerResponse.json("written"))
+    ),
+    HttpRouter.get("/parallel", Effect.zipRight(inParallel, HttpServerResponse.json("written"))),
+    // the app's own 403 (not the caller's token: the resource), after a recovered guard refusal
+    HttpRouter.get(
+      "/owner",
+      Effect.flatMap(adminView, (view) => HttpServerResponse.json(view, { status: view === "full" ? 200 : 403 }))
     ),
     HttpRouter.use(HttpAuth.middleware(options))
   )
@@ -265,6 +286,36 @@ describe.each(suites)("HttpAuth: $name", ({ realm, retryAfter, server }) => {
       const granted = yield* request("/write", `Bearer ${yield* sign({ ...alice, scope: "orders:read orders:write" })}`)
       expect(granted.status).toBe(200)
       expect(granted.body).toBe("written")
+    }).pipe(Effect.provide(Live())))
+
+  it.live("a guard refused in a child fiber still answers with the challenge", () =>
+    Effect.gen(function*() {
+      const denied = yield* request("/parallel", `Bearer ${yield* sign(alice)}`)
+      expect(denied.status).toBe(403)
+      expect(denied.headers["www-authenticate"]).toBe(
+        `Bearer realm="${realm}", error="insufficient_scope", scope="orders:write"`
+      )
+      expect(denied.headers["cache-control"]).toBe("no-store")
+    }).pipe(Effect.provide(Live())))
+
+  it.live("a guard refusal the handler recovered from puts no challenge on the app's own 403", () =>
+    Effect.gen(function*() {
+      const reduced = yield* request("/owner", `Bearer ${yield* sign(alice)}`)
+      expect(reduced.status).toBe(403)
+      expect(reduced.headers["www-authenticate"]).toBeUndefined()
+      const full = yield* request("/owner", `Bearer ${yield* sign({ ...alice, groups: ["admin"] })}`)
+      expect([full.status, full.body]).toEqual([200, "full"])
+    }).pipe(Effect.provide(Live())))
+
+  it.live("a credential padded with anything but spaces and tabs is not a bearer token: 401", () =>
+    Effect.gen(function*() {
+      const token = yield* sign(alice)
+      expect((yield* request("/me", `Bearer \t${token}  `)).status).toBe(200)
+      // U+00A0 travels as the byte 0xA0, which Node accepts in a header value; String.prototype.trim would drop it.
+      for (const padded of [`Bearer ${token}\u00a0`, `Bearer \u00a0${token}`, `Bearer\u00a0${token}`]) {
+        const refused = yield* request("/me", padded)
+        expect(refused.status).toBe(401)
+      }
     }).pipe(Effect.provide(Live())))
 
   it.live("IdP down, cold cache: 503 with Retry-After", () =>
