@@ -43,33 +43,62 @@ const examplesOf = (file: string): Array<Example> => {
   return found
 }
 
+/** The ```ts blocks of a Markdown file. */
+const markdownExamplesOf = (file: string): Array<Example> => {
+  const found: Array<Example> = []
+  let block: { start: number; lines: Array<string> } | undefined
+  fs.readFileSync(file, "utf8").split("\n").forEach((line, index) => {
+    if (block === undefined) {
+      if (line.trimEnd() === "```ts") block = { start: index + 2, lines: [] }
+    } else if (line.trimEnd() === "```") {
+      found.push({ origin: `${path.relative(root, file)}:${block.start}`, text: block.lines.join("\n") + "\n" })
+      block = undefined
+    } else {
+      block.lines.push(line)
+    }
+  })
+  return found
+}
+
+/** Type-checks each example as a module of its own; the problems, each with the example's origin. */
+const typeCheck = (examples: ReadonlyArray<Example>): Array<string> => {
+  const config = ts.getParsedCommandLineOfConfigFile(path.join(root, "tsconfig.json"), {}, {
+    ...ts.sys,
+    onUnRecoverableConfigFileDiagnostic: (diagnostic) => {
+      throw new Error(ts.flattenDiagnosticMessageText(diagnostic.messageText, "\n"))
+    }
+  })!
+  // Examples name things they do not use again (`const program = ...`): that is their point.
+  const options = { ...config.options, noEmit: true, noUnusedLocals: false, noUnusedParameters: false }
+  // Each example as a file that exists only in memory, next to the sources, so that imports resolve as theirs do.
+  const virtual = new Map(
+    examples.map((example, i) => [path.join(root, "src", `__doc_example_${i}__.ts`), example] as const)
+  )
+  const host = ts.createCompilerHost(options)
+  const readFile = host.readFile
+  host.fileExists = (file) => virtual.has(file) || ts.sys.fileExists(file)
+  host.readFile = (file) => virtual.get(file)?.text ?? readFile(file)
+  const program = ts.createProgram([...virtual.keys()], options, host)
+  return ts.getPreEmitDiagnostics(program).flatMap((diagnostic) => {
+    const example = diagnostic.file === undefined ? undefined : virtual.get(diagnostic.file.fileName)
+    if (example === undefined) return [ts.flattenDiagnosticMessageText(diagnostic.messageText, "\n")]
+    const { line } = diagnostic.file!.getLineAndCharacterOfPosition(diagnostic.start ?? 0)
+    return [`${example.origin} (+${line}): ${ts.flattenDiagnosticMessageText(diagnostic.messageText, "\n")}`]
+  })
+}
+
 describe("doc comment examples", () => {
   it("every @example in src/ type-checks against the current API", () => {
     const examples = sources(path.join(root, "src")).flatMap(examplesOf)
-    const config = ts.getParsedCommandLineOfConfigFile(path.join(root, "tsconfig.json"), {}, {
-      ...ts.sys,
-      onUnRecoverableConfigFileDiagnostic: (diagnostic) => {
-        throw new Error(ts.flattenDiagnosticMessageText(diagnostic.messageText, "\n"))
-      }
-    })!
-    // Examples name things they do not use again (`const program = ...`): that is their point.
-    const options = { ...config.options, noEmit: true, noUnusedLocals: false, noUnusedParameters: false }
-    // Each example as a file that exists only in memory, next to the sources, so that imports resolve as theirs do.
-    const virtual = new Map(
-      examples.map((example, i) => [path.join(root, "src", `__doc_example_${i}__.ts`), example] as const)
-    )
-    const host = ts.createCompilerHost(options)
-    const readFile = host.readFile
-    host.fileExists = (file) => virtual.has(file) || ts.sys.fileExists(file)
-    host.readFile = (file) => virtual.get(file)?.text ?? readFile(file)
-    const program = ts.createProgram([...virtual.keys()], options, host)
-    const problems = ts.getPreEmitDiagnostics(program).flatMap((diagnostic) => {
-      const example = diagnostic.file === undefined ? undefined : virtual.get(diagnostic.file.fileName)
-      if (example === undefined) return [ts.flattenDiagnosticMessageText(diagnostic.messageText, "\n")]
-      const { line } = diagnostic.file!.getLineAndCharacterOfPosition(diagnostic.start ?? 0)
-      return [`${example.origin} (+${line}): ${ts.flattenDiagnosticMessageText(diagnostic.messageText, "\n")}`]
-    })
     expect(examples.length).toBeGreaterThan(100)
-    expect(problems).toEqual([])
+    expect(typeCheck(examples)).toEqual([])
+  }, 120_000)
+
+  it("every ```ts block of the README and docs/ type-checks against the current API", () => {
+    const docs = fs.readdirSync(path.join(root, "docs")).filter((name) => name.endsWith(".md"))
+    const examples = [path.join(root, "README.md"), ...docs.map((name) => path.join(root, "docs", name))]
+      .flatMap(markdownExamplesOf)
+    expect(examples.length).toBeGreaterThan(10)
+    expect(typeCheck(examples)).toEqual([])
   }, 120_000)
 })
