@@ -13,14 +13,14 @@
  * guards. For `HttpRouter` apps, {@link middleware} wraps routes (`HttpRouter.use`) or a whole app. Handlers read the
  * principal from {@link CurrentPrincipal}, and {@link cacheInfo} answers a `/cache-info` status endpoint.
  *
- * `HttpApi` encodes errors into a response from their schema alone (status and body), so {@link layerBearer} also
- * installs an API-level middleware that reads the error ending a request from its cause (whichever fiber it failed
- * in) and adds that error's headers; a refusal the handler recovered from adds none. The errors are also
- * `HttpServerRespondable`, so a plain router renders them the same way.
+ * `HttpApi` encodes errors into a response from their schema alone (status and body), so {@link layerBearer} (and a
+ * guard that refuses) installs, for the request, a pre-response handler that reads the error back from the response's
+ * status and body and adds its headers: whichever fiber failed, however the server is wired, and nothing on a response
+ * of the app's own (after a refusal the handler recovered from, say). The errors are also `HttpServerRespondable`, so
+ * a plain router renders them the same way.
  *
  * @since 0.1.0
  */
-import * as HttpApiBuilder from "@effect/platform/HttpApiBuilder"
 import * as HttpApiMiddleware from "@effect/platform/HttpApiMiddleware"
 import * as HttpApiSchema from "@effect/platform/HttpApiSchema"
 import * as HttpApiSecurity from "@effect/platform/HttpApiSecurity"
@@ -28,13 +28,13 @@ import * as HttpApp from "@effect/platform/HttpApp"
 import * as HttpServerRequest from "@effect/platform/HttpServerRequest"
 import * as HttpServerRespondable from "@effect/platform/HttpServerRespondable"
 import * as HttpServerResponse from "@effect/platform/HttpServerResponse"
-import * as Cause from "effect/Cause"
 import * as Context from "effect/Context"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as FiberRef from "effect/FiberRef"
 import { globalValue } from "effect/GlobalValue"
 import * as Layer from "effect/Layer"
+import * as Option from "effect/Option"
 import * as Schema from "effect/Schema"
 import * as JwksCache from "./JwksCache.js"
 import type { Principal } from "./Principal.js"
@@ -387,24 +387,47 @@ const toResponse = (error: AuthError, settings: Settings): HttpServerResponse.Ht
 const respond = (error: AuthError): Effect.Effect<HttpServerResponse.HttpServerResponse> =>
   Effect.map(FiberRef.get(currentSettings), (settings) => toResponse(error, settings))
 
+const decodeFailure = Schema.decodeUnknownOption(Failure)
+const utf8 = new TextDecoder()
+
 /**
- * `HttpApi` renders an error from its schema (status and body only), from the cause that ends the request. This
- * API-level middleware adds the headers (`WWW-Authenticate`, `Retry-After`, `no-store`) of the error that will be
- * rendered, read from that same cause: so a guard refused in a child fiber (`Effect.all` with concurrency, a
- * timeout) still gets its challenge, and one the handler recovered from stamps nothing on a later response.
+ * The error of ours a response carries, read back from its status and JSON body: how `HttpApi` renders one (status and
+ * body only, from the error's schema). Anything else (another error, a body of the app's own) is `undefined`.
  */
-const challengeHeaders = (app: HttpApp.Default): HttpApp.Default =>
-  Effect.tapErrorCause(app, (cause) => {
-    const error = Cause.squash(cause)
-    if (!isAuthError(error)) return Effect.void
-    return Effect.flatMap(FiberRef.get(currentSettings), (settings) => {
-      const status = statusOf(error)
-      const headers = headersOf(error, settings)
-      return HttpApp.appendPreResponseHandler((_request, response) =>
-        Effect.succeed(response.status === status ? HttpServerResponse.setHeaders(response, headers) : response)
+const carriedError = (response: HttpServerResponse.HttpServerResponse): AuthError | undefined => {
+  if (response.status !== 401 && response.status !== 403 && response.status !== 503) return undefined
+  const body = response.body
+  if (body._tag !== "Uint8Array" || body.body.length > 4096) return undefined
+  let json: unknown
+  try {
+    json = JSON.parse(utf8.decode(body.body))
+  } catch {
+    return undefined
+  }
+  const error = Option.getOrUndefined(decodeFailure(json))
+  return error !== undefined && statusOf(error) === response.status ? error : undefined
+}
+
+/**
+ * Installs, for the current request, a pre-response handler that adds the headers (`WWW-Authenticate`,
+ * `Retry-After`, `no-store`) of the error of ours the response turns out to carry, whichever fiber failed with it
+ * and however the server was wired (`HttpApiBuilder`, `HttpLayerRouter`). Judged from the response itself, so a
+ * refusal the handler recovered from adds nothing to a later response of the app's own.
+ */
+const challengeOnResponse: Effect.Effect<void> = Effect.flatMap(
+  FiberRef.get(currentSettings),
+  (settings) =>
+    HttpApp.appendPreResponseHandler((_request, response) => {
+      const error = carriedError(response)
+      return Effect.succeed(
+        error === undefined ? response : HttpServerResponse.setHeaders(response, headersOf(error, settings))
       )
     })
-  })
+)
+
+/** A guard's refusal; the handler covers an `HttpApi` whose `Authentication` is not {@link layerBearer}. */
+const refuse = <E extends AuthError>(error: E): Effect.Effect<never, E> =>
+  Effect.zipRight(challengeOnResponse, Effect.fail(error))
 
 // -----------------------------------------------------------------------------
 // Authentication
@@ -512,8 +535,8 @@ export class Authentication extends HttpApiMiddleware.Tag<Authentication>()("eff
  *
  * The header is read from the request itself rather than from the decoded security value, because the platform's
  * bearer decoding does not check the scheme: `Basic ...` must get the realm-only challenge, not `invalid_token`.
- * The layer also adds an `HttpApi`-level middleware (`HttpApiBuilder.middleware`) that puts the challenge headers on
- * the response of a request ended by an authentication error or a guard's `Forbidden`.
+ * For each request it also installs the handler that puts the challenge headers on a response carrying one of this
+ * module's errors (see the module's description).
  *
  * @since 0.1.0
  * @category layers
@@ -534,13 +557,13 @@ export class Authentication extends HttpApiMiddleware.Tag<Authentication>()("eff
  */
 export const layerBearer = (options?: Options): Layer.Layer<Authentication, never, TokenValidator.TokenValidator> => {
   const settings = resolve(options)
-  const authentication = Layer.effect(
+  return Layer.effect(
     Authentication,
     Effect.map(TokenValidator.TokenValidator, (validator) =>
       Authentication.of({
         bearer: (_credential) =>
           Effect.zipRight(
-            FiberRef.set(currentSettings, settings),
+            Effect.zipRight(FiberRef.set(currentSettings, settings), challengeOnResponse),
             Effect.flatMap(
               HttpServerRequest.HttpServerRequest,
               (request) => authenticate(validator, request.headers.authorization)
@@ -548,7 +571,6 @@ export const layerBearer = (options?: Options): Layer.Layer<Authentication, neve
           )
       }))
   )
-  return Layer.merge(authentication, HttpApiBuilder.middleware(challengeHeaders))
 }
 
 /**
@@ -619,7 +641,7 @@ export const requireGroups = (
   Effect.flatMap(CurrentPrincipal, (principal) =>
     groups.every((group) => principal.groups.includes(group))
       ? Effect.succeed(principal)
-      : Effect.fail(new Forbidden({ error_description: "the token lacks a required group" })))
+      : refuse(new Forbidden({ error_description: "the token lacks a required group" })))
 
 /**
  * The current principal if its token grants every one of `scopes`; else a {@link Forbidden} (403,
@@ -641,7 +663,7 @@ export const requireScopes = (
   Effect.flatMap(CurrentPrincipal, (principal) => {
     if (scopes.every((scope) => principal.scopes.includes(scope))) return Effect.succeed(principal)
     const scope = scopes.map(scopeToken).filter((token) => token.length > 0).join(" ")
-    return Effect.fail(new Forbidden({ error_description: "the token lacks a required scope", scope }))
+    return refuse(new Forbidden({ error_description: "the token lacks a required scope", scope }))
   })
 
 /**

@@ -68,11 +68,13 @@ export const httpDefaults = {
   maxBytes: 512 * 1024
 } as const
 
+const maxTimerMillis = 2 ** 31 - 1
+
 /**
  * @internal
- * The options with their defaults, checked: a timeout that is a finite duration above zero and a `maxBytes` that is a
- * positive whole number. Anything else (a typo like "five seconds", `NaN`, `Infinity`) is a `ConfigError` at
- * `path`: an unreadable timeout would die, and `NaN` or `Infinity` would silently lift a limit.
+ * The options with their defaults, checked: a timeout from 1 ms to 2^31 - 1 ms (what timers can keep) and a `maxBytes`
+ * that is a positive whole number. Anything else (a typo like "five seconds", `NaN`, `Infinity`, "30 days") is a
+ * `ConfigError` at `path`: an unreadable timeout would die, and the others would silently lift a limit.
  */
 export const checkHttpOptions = (
   options: HttpOptions | undefined,
@@ -81,21 +83,25 @@ export const checkHttpOptions = (
   const timeout = options?.timeout === undefined
     ? Option.some(httpDefaults.timeout)
     : Duration.decodeUnknown(options.timeout)
-  if (Option.isNone(timeout) || !Duration.isFinite(timeout.value) || Duration.toMillis(timeout.value) <= 0) {
-    return Either.left(ConfigError.InvalidData([...path, "timeout"], "expected a finite duration above zero"))
+  // Timers take whole milliseconds up to 2^31 - 1 (about 24.8 days); Effect's clock treats a longer delay as never.
+  const millis = Option.isSome(timeout) && Duration.isFinite(timeout.value) ? Duration.toMillis(timeout.value) : NaN
+  if (!(millis >= 1 && millis <= maxTimerMillis)) {
+    return Either.left(
+      ConfigError.InvalidData([...path, "timeout"], "expected a duration from 1 millisecond to 24 days")
+    )
   }
   const maxBytes = options?.maxBytes ?? httpDefaults.maxBytes
   if (!Number.isSafeInteger(maxBytes) || maxBytes <= 0) {
     return Either.left(ConfigError.InvalidData([...path, "maxBytes"], `expected a positive whole number of bytes`))
   }
-  return Either.right({ timeout: timeout.value, maxBytes })
+  return Either.right({ timeout: Duration.millis(millis), maxBytes })
 }
 
 /**
  * A source that GETs the key set from `url` with the app's `HttpClient`. Each failure is a `JwksError` with its own
  * reason: `Unreachable`, `Timeout`, `HttpStatus` (anything but 200; redirects are not followed), `TooLarge`,
- * `InvalidJson`, `InvalidShape`. Options that are not a finite timeout above zero and a positive `maxBytes` are a
- * `ConfigError` naming them.
+ * `InvalidJson`, `InvalidShape`. A `timeout` outside 1 ms to 24 days, or a `maxBytes` that is not a positive whole
+ * number, is a `ConfigError` naming it.
  *
  * @since 0.1.0
  * @category constructors

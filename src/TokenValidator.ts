@@ -27,6 +27,7 @@ import * as FiberRef from "effect/FiberRef"
 import * as FiberRefs from "effect/FiberRefs"
 import * as Layer from "effect/Layer"
 import type * as MetricLabel from "effect/MetricLabel"
+import * as Micro from "effect/Micro"
 import * as Option from "effect/Option"
 import * as Predicate from "effect/Predicate"
 import * as Runtime from "effect/Runtime"
@@ -331,9 +332,12 @@ const andThen = <A, B>(self: Outcome<A>, f: (a: A) => Outcome<B>): Outcome<B> =>
 const checkFailure = (failure: string | TokenValidationError): TokenValidationError =>
   typeof failure === "string" ? new TokenValidationError({ reason: "CustomCheck", description: failure }) : failure
 
-/** The outcome of a `check` hook, decided at once when the hook answered with an `Exit` (`Effect.void` is one). */
+/**
+ * The outcome of a `check` hook, decided at once when the hook answered with an `Exit` (`Effect.void` is one). A
+ * `Micro` result looks like an `Exit` but is not one: it runs as an effect.
+ */
 const customCheck = (result: Effect.Effect<void, string | TokenValidationError>): Outcome<void> =>
-  Exit.isExit(result)
+  Exit.isExit(result) && !Micro.isMicro(result)
     ? Exit.mapError(result as Exit.Exit<void, string | TokenValidationError>, checkFailure)
     : Effect.mapError(result, checkFailure)
 
@@ -587,7 +591,17 @@ export const checkOptions = (options: Options): Either.Either<void, ConfigError.
   if (typeof options.issuer === "string" ? options.issuer.length === 0 : false) {
     return bad("issuer", "expected the issuer's URL")
   }
-  if (Array.isArray(options.issuer) && options.issuer.length === 0) return bad("issuer", "expected at least one issuer")
+  if (Array.isArray(options.issuer)) {
+    if (options.issuer.length === 0) return bad("issuer", "expected at least one issuer")
+    if (!options.issuer.every((iss) => typeof iss === "string" && iss.length > 0)) {
+      return bad("issuer", "expected issuer URLs")
+    }
+  } else if (
+    typeof options.issuer !== "string" &&
+    !(Predicate.isObject(options.issuer) && typeof (options.issuer as { matches?: unknown }).matches === "function")
+  ) {
+    return bad("issuer", "expected the issuer's URL, a list of them, or a rule with matches")
+  }
   const audiences = options.audience === undefined ? [] : strings(options.audience)
   if (audiences.length === 0 && options.allowAnyAudience !== true) {
     return bad("audience", "expected an audience (or allowAnyAudience: true to skip the check)")
@@ -1068,7 +1082,13 @@ export const multi = (validators: ReadonlyArray<Service>): Service => {
   }
   // `toPromise` answers from memory through the chosen validator's own measured validation, when it has one.
   measuredOf.set(service, (token, clock, labels) => {
-    const routed = route(token)
+    let routed: Service | Exit.Exit<never, TokenValidationError>
+    try {
+      routed = route(token)
+    } catch (defect) {
+      // An issuer rule throwing on an unverified iss: a defect, as in `validate`, never a synchronous throw.
+      return Exit.die(defect)
+    }
     if (Exit.isExit(routed)) return routed
     const measured = measuredOf.get(routed)
     return measured === undefined ? routed.validate(token) : measured(token, clock, labels)

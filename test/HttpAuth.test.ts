@@ -6,6 +6,7 @@ import * as HttpApiEndpoint from "@effect/platform/HttpApiEndpoint"
 import * as HttpApiError from "@effect/platform/HttpApiError"
 import * as HttpApiGroup from "@effect/platform/HttpApiGroup"
 import * as HttpClient from "@effect/platform/HttpClient"
+import * as HttpLayerRouter from "@effect/platform/HttpLayerRouter"
 import * as HttpRouter from "@effect/platform/HttpRouter"
 import * as HttpServer from "@effect/platform/HttpServer"
 import * as HttpServerResponse from "@effect/platform/HttpServerResponse"
@@ -20,7 +21,9 @@ import * as HttpAuth from "../src/HttpAuth.js"
 import * as JwksCache from "../src/JwksCache.js"
 import * as JwksMetrics from "../src/JwksMetrics.js"
 import * as JwksSource from "../src/JwksSource.js"
+import { Principal } from "../src/Principal.js"
 import * as FakeIdp from "../src/testing/FakeIdp.js"
+import { TokenValidationError } from "../src/TokenValidationError.js"
 import * as TokenValidator from "../src/TokenValidator.js"
 
 // -----------------------------------------------------------------------------
@@ -416,5 +419,112 @@ describe("HttpAuth", () => {
     })
     const decoded = Schema.decodeUnknownSync(HttpAuth.Failure)({ error: "invalid_token", error_description: "z" })
     expect(decoded).toBeInstanceOf(HttpAuth.Unauthorized)
+  })
+
+  describe("challenge headers however an HttpApi is wired", () => {
+    // A validator stub: "good" is alice (group staff), anything else is refused.
+    const alicePrincipal = new Principal({
+      id: "alice",
+      name: "Alice",
+      email: undefined,
+      groups: ["staff"],
+      scopes: ["orders:read"],
+      tokenType: "access",
+      clientId: undefined,
+      isMachine: false,
+      issuer: "https://idp.example",
+      expiresAt: new Date(Date.now() + 3600_000),
+      claims: {}
+    })
+    const ValidatorStub = Layer.succeed(TokenValidator.TokenValidator, {
+      acceptsIssuer: () => true,
+      keyStatus: Effect.succeed([]),
+      validate: (token) =>
+        token === "good"
+          ? Effect.succeed(alicePrincipal)
+          : Effect.fail(new TokenValidationError({ reason: "Malformed", description: "bad" }))
+    })
+    class GuardApi extends HttpApi.make("guards").add(
+      HttpApiGroup.make("private")
+        .add(HttpApiEndpoint.get("me", "/me").addSuccess(Schema.String))
+        .add(HttpApiEndpoint.get("admin", "/admin").addSuccess(Schema.String))
+        .add(HttpApiEndpoint.get("parallel", "/parallel").addSuccess(Schema.String))
+        .middleware(HttpAuth.Authentication)
+    ) {}
+    const GuardLive = (authentication: Layer.Layer<HttpAuth.Authentication, never, TokenValidator.TokenValidator>) =>
+      HttpApiBuilder.group(GuardApi, "private", (handlers) =>
+        handlers
+          .handle("me", () => Effect.map(HttpAuth.CurrentPrincipal, (principal) => principal.id))
+          .handle("admin", () => Effect.map(HttpAuth.requireGroups("admin"), (principal) => principal.id))
+          .handle("parallel", () => Effect.as(inParallel, "written"))).pipe(
+          Layer.provide(authentication),
+          Layer.provide(ValidatorStub)
+        )
+    const answer = async (handler: (request: Request) => Promise<Response>, path: string, token?: string) => {
+      const headers: Record<string, string> = token === undefined ? {} : { authorization: `Bearer ${token}` }
+      const response = await handler(new Request(`http://localhost${path}`, { headers }))
+      return { status: response.status, challenge: response.headers.get("www-authenticate") }
+    }
+    const serveWith = (
+      toWebHandler: () => {
+        readonly handler: (request: Request) => Promise<Response>
+        readonly dispose: () => Promise<void>
+      },
+      use: (handler: (request: Request) => Promise<Response>) => Promise<void>
+    ) =>
+      Effect.promise(async () => {
+        const web = toWebHandler()
+        try {
+          await use(web.handler)
+        } finally {
+          await web.dispose()
+        }
+      })
+
+    it.effect("HttpLayerRouter.addHttpApi: 401, 403 and a guard in a child fiber carry their challenge", () =>
+      serveWith(
+        () =>
+          HttpLayerRouter.toWebHandler(
+            HttpLayerRouter.addHttpApi(GuardApi).pipe(
+              Layer.provide(GuardLive(HttpAuth.layerBearer({ realm: "orders" }))),
+              Layer.provide(HttpServer.layerContext)
+            )
+          ),
+        async (handler) => {
+          expect(await answer(handler, "/me")).toEqual({ status: 401, challenge: `Bearer realm="orders"` })
+          const refused = await answer(handler, "/me", "nope")
+          expect(refused.status).toBe(401)
+          expect(refused.challenge).toMatch(/^Bearer realm="orders", error="invalid_token"/)
+          expect(await answer(handler, "/admin", "good")).toEqual({
+            status: 403,
+            challenge: `Bearer realm="orders", error="insufficient_scope"`
+          })
+          expect(await answer(handler, "/parallel", "good")).toEqual({
+            status: 403,
+            challenge: `Bearer realm="orders", error="insufficient_scope", scope="orders:write"`
+          })
+        }
+      ))
+
+    it.effect("a guard under an Authentication of the app's own keeps its challenge", () =>
+      serveWith(
+        () =>
+          HttpApiBuilder.toWebHandler(
+            HttpApiBuilder.api(GuardApi).pipe(
+              Layer.provide(GuardLive(Layer.succeed(
+                HttpAuth.Authentication,
+                HttpAuth.Authentication.of({ bearer: () => Effect.succeed(alicePrincipal) })
+              ))),
+              Layer.merge(HttpServer.layerContext)
+            )
+          ),
+        async (handler) => {
+          expect(await answer(handler, "/admin", "whatever")).toEqual({
+            status: 403,
+            challenge: `Bearer realm="api", error="insufficient_scope"`
+          })
+          expect(await answer(handler, "/me", "whatever")).toEqual({ status: 200, challenge: null })
+        }
+      ))
   })
 })

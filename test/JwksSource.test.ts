@@ -4,6 +4,7 @@ import type * as HttpClientRequest from "@effect/platform/HttpClientRequest"
 import * as HttpClientResponse from "@effect/platform/HttpClientResponse"
 import { describe, expect, it } from "@effect/vitest"
 import * as Cause from "effect/Cause"
+import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import * as Fiber from "effect/Fiber"
@@ -217,6 +218,11 @@ describe("JwksSource", () => {
         expect(yield* path({ timeout: "five seconds" as "5 seconds" })).toEqual(["timeout"])
         expect(yield* path({ timeout: Number.POSITIVE_INFINITY })).toEqual(["timeout"])
         expect(yield* path({ timeout: -1 })).toEqual(["timeout"])
+        // Timers keep at most 2^31 - 1 ms (Effect's clock treats longer as never), and at least a millisecond.
+        expect(yield* path({ timeout: "25 days" })).toEqual(["timeout"])
+        expect(yield* path({ timeout: Duration.millis(2 ** 31) })).toEqual(["timeout"])
+        expect(yield* path({ timeout: [0, 1] })).toEqual(["timeout"])
+        expect((yield* JwksSource.http(jwksUrl, { timeout: "24 days" })).name).toBe(jwksUrl)
         expect(yield* path({ maxBytes: Number.NaN })).toEqual(["maxBytes"])
         expect(yield* path({ maxBytes: Number.POSITIVE_INFINITY })).toEqual(["maxBytes"])
         expect(yield* path({ maxBytes: 0 })).toEqual(["maxBytes"])

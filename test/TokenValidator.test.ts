@@ -9,6 +9,7 @@ import * as Either from "effect/Either"
 import * as Exit from "effect/Exit"
 import * as Layer from "effect/Layer"
 import * as Metric from "effect/Metric"
+import * as Micro from "effect/Micro"
 import * as Predicate from "effect/Predicate"
 import type * as Scope from "effect/Scope"
 import * as Supervisor from "effect/Supervisor"
@@ -709,6 +710,16 @@ describe("TokenValidator", () => {
         expect(error.description).toBe("tenant t1 only")
         expect((yield* validator.validate(yield* idp.sign({ tenant: "t1" }))).id).toBe("user-1")
       }))
+
+    test("CustomCheck: a hook answering with Micro (whose results look like Exits) is run, not taken as decided", () =>
+      Effect.gen(function*() {
+        const { idp, validator } = yield* setup({
+          check: (claims) => claims.tenant === "t1" ? Micro.void : Micro.fail("tenant t1 only")
+        })
+        const error = yield* refused(validator, yield* idp.sign({ tenant: "t2" }), "CustomCheck")
+        expect(error.description).toBe("tenant t1 only")
+        expect((yield* validator.validate(yield* idp.sign({ tenant: "t1" }))).id).toBe("user-1")
+      }))
   })
 
   describe("time", () => {
@@ -1122,6 +1133,21 @@ describe("TokenValidator", () => {
         for (let i = 0; i < 5; i++) yield* settled(() => validate(token))
         yield* settled(() => validate(withClaims(token, (claims) => ({ ...claims, sub: "forged" }))))
         expect(supervisor.starts).toBe(cold)
+      }))
+
+    test("toPromise(multi(...)) rejects when an issuer rule throws on the unverified iss; it never throws", () =>
+      Effect.gen(function*() {
+        const { cache, idp } = yield* setup()
+        const throwing = yield* TokenValidator.make(TokenValidator.fromCache(cache), {
+          audience: idp.audience,
+          // Without accepts, routing asks matches(iss, {}): this rule reads a claim it assumes is there.
+          issuer: { description: "by tenant", matches: (_iss, claims) => (claims.tenant as string).length > 0 }
+        })
+        const validate = TokenValidator.toPromise(yield* Effect.runtime<never>())(TokenValidator.multi([throwing]))
+        const token = yield* idp.sign({ tenant: "t1" })
+        let promise: Promise<unknown> | undefined
+        expect(() => (promise = validate(token))).not.toThrow()
+        expect(yield* Effect.promise(() => promise!.then(() => "resolved", () => "rejected"))).toBe("rejected")
       }))
 
     test("a check that answers at once keeps a validation from memory fiber-free; one that must run gets a fiber", () =>

@@ -170,10 +170,10 @@ export const tenancy = (
   }
   if (options.allowedTenants !== undefined) {
     if (!multi) return bad("allowedTenants", "only a common or organizations tenantId takes allowedTenants")
+    if (!Array.isArray(options.allowedTenants)) return bad("allowedTenants", "expected a list of tenant GUIDs")
     if (options.allowedTenants.length === 0) {
       return bad("allowedTenants", "expected at least one tenant GUID (leave it out to accept any tenant)")
     }
-    if (!Array.isArray(options.allowedTenants)) return bad("allowedTenants", "expected a list of tenant GUIDs")
     const notGuid = options.allowedTenants.findIndex((tenant): boolean => !isGuid(tenant))
     if (notGuid !== -1) {
       return bad("allowedTenants", `expected tenant GUIDs, got ${String(options.allowedTenants[notGuid]).slice(0, 64)}`)

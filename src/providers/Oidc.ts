@@ -140,7 +140,8 @@ const excerpt = (text: string): string => text.length > 200 ? `${text.slice(0, 2
  * fetch, not before, and kept after the first success; until then each key fetch tries discovery again. A document
  * whose `issuer` is not `issuer` exactly fails with a `JwksError` of reason `IssuerMismatch` (OpenID Connect
  * Discovery 1.0, section 4.3); its other failures are those of any fetch (`Unreachable`, `HttpStatus`,
- * `InvalidShape`, ...), with the discovery URL as their source.
+ * `InvalidShape`, ...), with the discovery URL as their source. An `issuer` that is not a URL or holds white space,
+ * or `http` limits out of range, are a `ConfigError`.
  *
  * @since 0.1.0
  * @category constructors
@@ -159,6 +160,7 @@ export const discoverySource = (
   options?: DiscoveryOptions
 ): Effect.Effect<JwksSource.Service, ConfigError.ConfigError, HttpClient.HttpClient> =>
   Effect.gen(function*() {
+    yield* checkIssuer(issuer)
     const http = yield* JwksSource.checkHttpOptions(options?.http, ["http"])
     const client = yield* HttpClient.HttpClient
     const url = (options?.discoveryUrl ?? discoveryUrlOf(issuer)).toString()
@@ -202,18 +204,20 @@ const checkUrl = (path: string, value: string | URL | undefined): Either.Either<
     : Either.left(ConfigError.InvalidData([path], `expected an http(s) URL, got ${excerpt(value.toString())}`))
 }
 
+const checkIssuer = (issuer: string): Either.Either<void, ConfigError.ConfigError> => {
+  if (typeof issuer !== "string" || parseUrl(issuer) === undefined) {
+    return Either.left(ConfigError.InvalidData(["issuer"], "expected the issuer's URL"))
+  }
+  // `new URL` trims spaces and drops tabs and newlines, but tokens and the discovery document are compared with the
+  // issuer exactly: an `OIDC_ISSUER` with a stray newline would pass here and then refuse every token.
+  return /[\s\u0000-\u001f\u007f]/.test(issuer)
+    ? Either.left(ConfigError.InvalidData(["issuer"], "the issuer contains white space or control characters"))
+    : Either.void
+}
+
 const checkOptions = (options: Options): Either.Either<void, ConfigError.ConfigError> =>
   Either.gen(function*() {
-    if (typeof options.issuer !== "string" || parseUrl(options.issuer) === undefined) {
-      return yield* Either.left(ConfigError.InvalidData(["issuer"], "expected the issuer's URL"))
-    }
-    // `new URL` trims spaces and drops tabs and newlines, but tokens and the discovery document are compared with the
-    // issuer exactly: an `OIDC_ISSUER` with a stray newline would pass here and then refuse every token.
-    if (/[\s\u0000-\u001f\u007f]/.test(options.issuer)) {
-      return yield* Either.left(
-        ConfigError.InvalidData(["issuer"], "the issuer contains white space or control characters")
-      )
-    }
+    yield* checkIssuer(options.issuer)
     if (options.jwksUri !== undefined && options.discoveryUrl !== undefined) {
       return yield* Either.left(
         ConfigError.InvalidData(["jwksUri"], "give jwksUri (no discovery) or discoveryUrl, not both")

@@ -277,6 +277,7 @@ describe("EntraId", () => {
       expect(yield* untyped({ tenantId: "common", allowedTenants: [42] })).toEqual(["allowedTenants"])
       expect(yield* untyped({ tenantId: "common", allowedTenants: [undefined] })).toEqual(["allowedTenants"])
       expect(yield* untyped({ tenantId: "common", allowedTenants: TENANT })).toEqual(["allowedTenants"])
+      expect(yield* untyped({ tenantId: "common", allowedTenants: null })).toEqual(["allowedTenants"])
       expect(yield* untyped({ tenantId: TENANT, authority: 42 })).toEqual(["authority"])
       expect(yield* path({ tenantId: TENANT, audience: AUDIENCE, http: { maxBytes: Number.NaN } })).toEqual([
         "http",

@@ -267,6 +267,8 @@ describe("Oidc", () => {
       for (const issuer of [`${ISSUER}\n`, ` ${ISSUER}`, `${ISSUER}\t`]) {
         const spaced = yield* bad({ issuer, audience: AUDIENCE })
         expect(spaced._op === "InvalidData" && spaced.path).toEqual(["issuer"])
+        const source = yield* Effect.flip(Oidc.discoverySource(issuer))
+        expect(source._op === "InvalidData" && source.path).toEqual(["issuer"])
       }
       // Limits that would die (an unreadable duration) or silently vanish (NaN, Infinity) are refused.
       const http = (options: Oidc.Options["http"], jwksUri?: string) =>
