@@ -103,10 +103,13 @@ interface Settings {
   readonly retryAfterSeconds: number
 }
 
+/** `Retry-After` is a whole number of seconds (RFC 9110): a huge duration would print as `1e+21`. */
+const maxRetryAfterSeconds = 2 ** 31 - 1
+
 const resolve = (options: Options | undefined): Settings => {
   const retryAfter = Duration.decodeUnknown(options?.retryAfter ?? defaults.retryAfter)
   const seconds = retryAfter._tag === "Some" && Duration.isFinite(retryAfter.value)
-    ? Math.max(0, Math.ceil(Duration.toMillis(retryAfter.value) / 1000))
+    ? Math.min(maxRetryAfterSeconds, Math.max(0, Math.ceil(Duration.toMillis(retryAfter.value) / 1000)))
     : Duration.toSeconds(defaults.retryAfter)
   return { realm: options?.realm ?? defaults.realm, retryAfterSeconds: seconds }
 }
@@ -620,7 +623,8 @@ export const middleware = (options?: Options) => {
 
 /**
  * The current principal if it is in every one of `groups`; else a {@link Forbidden} (403,
- * `error="insufficient_scope"`). Use it in a handler, or wrap a route with {@link guard}.
+ * `error="insufficient_scope"`). Use it in a handler, or wrap a route with {@link guard}. No groups at all refuses
+ * everyone: a list read from configuration that turns out empty must not open the route.
  *
  * @since 0.1.0
  * @category guards
@@ -638,14 +642,17 @@ export const middleware = (options?: Options) => {
 export const requireGroups = (
   ...groups: ReadonlyArray<string>
 ): Effect.Effect<Principal, Forbidden, CurrentPrincipal> =>
-  Effect.flatMap(CurrentPrincipal, (principal) =>
-    groups.every((group) => principal.groups.includes(group))
-      ? Effect.succeed(principal)
-      : refuse(new Forbidden({ error_description: "the token lacks a required group" })))
+  Effect.flatMap(
+    CurrentPrincipal,
+    (principal) =>
+      groups.length > 0 && groups.every((group) => principal.groups.includes(group))
+        ? Effect.succeed(principal)
+        : refuse(new Forbidden({ error_description: "the token lacks a required group" }))
+  )
 
 /**
  * The current principal if its token grants every one of `scopes`; else a {@link Forbidden} (403,
- * `error="insufficient_scope", scope="<scopes>"`).
+ * `error="insufficient_scope", scope="<scopes>"`). No scopes at all refuses everyone, as with {@link requireGroups}.
  *
  * @since 0.1.0
  * @category guards
@@ -661,7 +668,7 @@ export const requireScopes = (
   ...scopes: ReadonlyArray<string>
 ): Effect.Effect<Principal, Forbidden, CurrentPrincipal> =>
   Effect.flatMap(CurrentPrincipal, (principal) => {
-    if (scopes.every((scope) => principal.scopes.includes(scope))) return Effect.succeed(principal)
+    if (scopes.length > 0 && scopes.every((scope) => principal.scopes.includes(scope))) return Effect.succeed(principal)
     const scope = scopes.map(scopeToken).filter((token) => token.length > 0).join(" ")
     return refuse(new Forbidden({ error_description: "the token lacks a required scope", scope }))
   })

@@ -5,12 +5,14 @@ import * as HttpApiBuilder from "@effect/platform/HttpApiBuilder"
 import * as HttpApiEndpoint from "@effect/platform/HttpApiEndpoint"
 import * as HttpApiError from "@effect/platform/HttpApiError"
 import * as HttpApiGroup from "@effect/platform/HttpApiGroup"
+import * as HttpApp from "@effect/platform/HttpApp"
 import * as HttpClient from "@effect/platform/HttpClient"
 import * as HttpLayerRouter from "@effect/platform/HttpLayerRouter"
 import * as HttpRouter from "@effect/platform/HttpRouter"
 import * as HttpServer from "@effect/platform/HttpServer"
 import * as HttpServerResponse from "@effect/platform/HttpServerResponse"
 import { describe, expect, it } from "@effect/vitest"
+import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import * as Logger from "effect/Logger"
@@ -19,6 +21,7 @@ import * as Schema from "effect/Schema"
 import { createServer } from "node:http"
 import * as HttpAuth from "../src/HttpAuth.js"
 import * as JwksCache from "../src/JwksCache.js"
+import { JwksError } from "../src/JwksError.js"
 import * as JwksMetrics from "../src/JwksMetrics.js"
 import * as JwksSource from "../src/JwksSource.js"
 import { Principal } from "../src/Principal.js"
@@ -421,7 +424,7 @@ describe("HttpAuth", () => {
     expect(decoded).toBeInstanceOf(HttpAuth.Unauthorized)
   })
 
-  describe("challenge headers however an HttpApi is wired", () => {
+  describe("in process, with a stub validator", () => {
     // A validator stub: "good" is alice (group staff), anything else is refused.
     const alicePrincipal = new Principal({
       id: "alice",
@@ -442,6 +445,8 @@ describe("HttpAuth", () => {
       validate: (token) =>
         token === "good"
           ? Effect.succeed(alicePrincipal)
+          : token === "down"
+          ? Effect.fail(new JwksError({ reason: "Unreachable", source: "https://idp.example/jwks" }))
           : Effect.fail(new TokenValidationError({ reason: "Malformed", description: "bad" }))
     })
     class GuardApi extends HttpApi.make("guards").add(
@@ -505,6 +510,43 @@ describe("HttpAuth", () => {
           })
         }
       ))
+
+    it.effect("guards given no groups or scopes refuse everyone; a huge Retry-After stays a whole number", () =>
+      Effect.gen(function*() {
+        // As a list read from configuration would be, once empty.
+        const noGroups: ReadonlyArray<string> = []
+        const app = (guard: Effect.Effect<unknown, HttpAuth.Forbidden, HttpAuth.CurrentPrincipal>) =>
+          HttpApp.toWebHandler(
+            HttpAuth.middleware({ retryAfter: Duration.days(1e20) })(
+              Effect.zipRight(guard, HttpServerResponse.text("ok"))
+            ).pipe(Effect.provide(ValidatorStub))
+          )
+        yield* serveWith(
+          () => ({ handler: app(HttpAuth.requireGroups(...noGroups)), dispose: async () => {} }),
+          async (handler) => {
+            expect(await answer(handler, "/", "good")).toEqual({
+              status: 403,
+              challenge: `Bearer realm="api", error="insufficient_scope"`
+            })
+          }
+        )
+        yield* serveWith(
+          () => ({ handler: app(HttpAuth.requireScopes(...noGroups)), dispose: async () => {} }),
+          async (handler) => {
+            expect((await answer(handler, "/", "good")).status).toBe(403)
+            const unavailable = await handler(
+              new Request("http://localhost/", { headers: { authorization: "Bearer down" } })
+            )
+            expect([unavailable.status, unavailable.headers.get("retry-after")]).toEqual([503, String(2 ** 31 - 1)])
+          }
+        )
+        yield* serveWith(
+          () => ({ handler: app(HttpAuth.requireGroups("staff")), dispose: async () => {} }),
+          async (handler) => {
+            expect((await answer(handler, "/", "good")).status).toBe(200)
+          }
+        )
+      }))
 
     it.effect("a guard under an Authentication of the app's own keeps its challenge", () =>
       serveWith(
