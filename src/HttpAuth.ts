@@ -15,9 +15,9 @@
  *
  * `HttpApi` encodes errors into a response from their schema alone (status and body), so {@link layerBearer} (and a
  * guard that refuses) installs, for the request, a pre-response handler that reads the error back from the response's
- * status and body and adds its headers: whichever fiber failed, however the server is wired, and nothing on a response
- * of the app's own (after a refusal the handler recovered from, say). The errors are also `HttpServerRespondable`, so
- * a plain router renders them the same way.
+ * status and body and adds the headers it lacks: whichever fiber failed, however the server is wired, and nothing on a
+ * response of the app's own (after a refusal the handler recovered from, say); see {@link challengeHeaders}. The errors
+ * are also `HttpServerRespondable`, so a plain router renders them the same way.
  *
  * @since 0.1.0
  */
@@ -79,7 +79,10 @@ export class CurrentPrincipal extends Context.Tag("effect-jwks/CurrentPrincipal"
 export interface Options {
   /** The `realm` of every `WWW-Authenticate` challenge. Default `"api"`. */
   readonly realm?: string | undefined
-  /** The `Retry-After` of a 503 (keys unavailable), rounded up to whole seconds. Default 30 seconds. */
+  /**
+   * The `Retry-After` of a 503 (keys unavailable), rounded up to whole seconds, at most 2^31 - 1. Default 30 seconds,
+   * also for a value that is not a finite duration.
+   */
   readonly retryAfter?: Duration.DurationInput | undefined
 }
 
@@ -391,6 +394,8 @@ const respond = (error: AuthError): Effect.Effect<HttpServerResponse.HttpServerR
   Effect.map(FiberRef.get(currentSettings), (settings) => toResponse(error, settings))
 
 const decodeFailure = Schema.decodeUnknownOption(Failure)
+/** Bodies of this module's errors are small; the app's own larger bodies are not parsed. */
+const maxErrorBodyBytes = 64 * 1024
 const utf8 = new TextDecoder()
 
 /**
@@ -400,7 +405,7 @@ const utf8 = new TextDecoder()
 const carriedError = (response: HttpServerResponse.HttpServerResponse): AuthError | undefined => {
   if (response.status !== 401 && response.status !== 403 && response.status !== 503) return undefined
   const body = response.body
-  if (body._tag !== "Uint8Array" || body.body.length > 4096) return undefined
+  if (body._tag !== "Uint8Array" || body.body.length > maxErrorBodyBytes) return undefined
   let json: unknown
   try {
     json = JSON.parse(utf8.decode(body.body))
@@ -413,24 +418,49 @@ const carriedError = (response: HttpServerResponse.HttpServerResponse): AuthErro
 
 /**
  * Installs, for the current request, a pre-response handler that adds the headers (`WWW-Authenticate`,
- * `Retry-After`, `no-store`) of the error of ours the response turns out to carry, whichever fiber failed with it
- * and however the server was wired (`HttpApiBuilder`, `HttpLayerRouter`). Judged from the response itself, so a
- * refusal the handler recovered from adds nothing to a later response of the app's own.
+ * `Retry-After`, `Cache-Control: no-store`) of the error of this module that the response turns out to carry
+ * (read back from its status and JSON body), whichever fiber failed with it and however the server is wired
+ * (`HttpApiBuilder`, `HttpLayerRouter`). Judged from the response itself, so a refusal the handler recovered from
+ * adds nothing to a later response of the app's own; and a header the response already has is kept, so an app can
+ * write its own challenge (with RFC 9728's `resource_metadata`, say).
+ *
+ * {@link layerBearer} installs it for every request, and a refusing guard for its own request fiber. An app that
+ * implements {@link Authentication} itself runs it in its implementation, so that a guard refused in a child fiber
+ * (`Effect.all` with concurrency, a timeout) still gets its challenge.
+ *
+ * @since 0.1.0
+ * @category middleware
+ * @example
+ * ```ts
+ * import { Effect, Layer } from "effect"
+ * import * as HttpAuth from "effect-jwks/HttpAuth"
+ * import type { Principal } from "effect-jwks/Principal"
+ *
+ * declare const fromSession: Effect.Effect<Principal, HttpAuth.Unauthorized>
+ * const SessionAuthentication = Layer.succeed(
+ *   HttpAuth.Authentication,
+ *   HttpAuth.Authentication.of({ bearer: () => Effect.zipRight(HttpAuth.challengeHeaders, fromSession) })
+ * )
+ * ```
  */
-const challengeOnResponse: Effect.Effect<void> = Effect.flatMap(
+export const challengeHeaders: Effect.Effect<void> = Effect.flatMap(
   FiberRef.get(currentSettings),
   (settings) =>
     HttpApp.appendPreResponseHandler((_request, response) => {
       const error = carriedError(response)
+      if (error === undefined) return Effect.succeed(response)
+      const missing = Object.entries(headersOf(error, settings)).filter(([name]) =>
+        response.headers[name] === undefined
+      )
       return Effect.succeed(
-        error === undefined ? response : HttpServerResponse.setHeaders(response, headersOf(error, settings))
+        missing.length === 0 ? response : HttpServerResponse.setHeaders(response, Object.fromEntries(missing))
       )
     })
 )
 
-/** A guard's refusal; the handler covers an `HttpApi` whose `Authentication` is not {@link layerBearer}. */
+/** A guard's refusal, with the challenge for its request fiber (see {@link challengeHeaders}). */
 const refuse = <E extends AuthError>(error: E): Effect.Effect<never, E> =>
-  Effect.zipRight(challengeOnResponse, Effect.fail(error))
+  Effect.zipRight(challengeHeaders, Effect.fail(error))
 
 // -----------------------------------------------------------------------------
 // Authentication
@@ -566,7 +596,7 @@ export const layerBearer = (options?: Options): Layer.Layer<Authentication, neve
       Authentication.of({
         bearer: (_credential) =>
           Effect.zipRight(
-            Effect.zipRight(FiberRef.set(currentSettings, settings), challengeOnResponse),
+            Effect.zipRight(FiberRef.set(currentSettings, settings), challengeHeaders),
             Effect.flatMap(
               HttpServerRequest.HttpServerRequest,
               (request) => authenticate(validator, request.headers.authorization)

@@ -87,7 +87,10 @@ export const checkHttpOptions = (
   const millis = Option.isSome(timeout) && Duration.isFinite(timeout.value) ? Duration.toMillis(timeout.value) : NaN
   if (!(millis >= 1 && millis <= maxTimerMillis)) {
     return Either.left(
-      ConfigError.InvalidData([...path, "timeout"], "expected a duration from 1 millisecond to 24 days")
+      ConfigError.InvalidData(
+        [...path, "timeout"],
+        "expected a duration from 1 millisecond to 2^31 - 1 (about 24.8 days)"
+      )
     )
   }
   const maxBytes = options?.maxBytes ?? httpDefaults.maxBytes
@@ -100,8 +103,8 @@ export const checkHttpOptions = (
 /**
  * A source that GETs the key set from `url` with the app's `HttpClient`. Each failure is a `JwksError` with its own
  * reason: `Unreachable`, `Timeout`, `HttpStatus` (anything but 200; redirects are not followed), `TooLarge`,
- * `InvalidJson`, `InvalidShape`. A `timeout` outside 1 ms to 24 days, or a `maxBytes` that is not a positive whole
- * number, is a `ConfigError` naming it.
+ * `InvalidJson`, `InvalidShape`. A `timeout` outside 1 ms to 2^31 - 1 ms (about 24.8 days), or a `maxBytes` that is
+ * not a positive whole number, is a `ConfigError` naming it.
  *
  * @since 0.1.0
  * @category constructors

@@ -586,6 +586,10 @@ const issuerMatcher = (rule: IssuerRule): {
  * Either.isLeft(checked) // true: no audience, and allowAnyAudience is not set
  * ```
  */
+const isRule = (rule: Record<string, unknown>): boolean =>
+  typeof rule.matches === "function" && typeof rule.description === "string" &&
+  (rule.accepts === undefined || typeof rule.accepts === "function")
+
 export const checkOptions = (options: Options): Either.Either<void, ConfigError.ConfigError> => {
   const bad = (path: string, message: string) => Either.left(ConfigError.InvalidData([path], message))
   if (typeof options.issuer === "string" ? options.issuer.length === 0 : false) {
@@ -598,7 +602,7 @@ export const checkOptions = (options: Options): Either.Either<void, ConfigError.
     }
   } else if (
     typeof options.issuer !== "string" &&
-    !(Predicate.isObject(options.issuer) && typeof (options.issuer as { matches?: unknown }).matches === "function")
+    !(Predicate.isObject(options.issuer) && isRule(options.issuer as Record<string, unknown>))
   ) {
     return bad("issuer", "expected the issuer's URL, a list of them, or a rule with matches")
   }

@@ -454,14 +454,32 @@ describe("HttpAuth", () => {
         .add(HttpApiEndpoint.get("me", "/me").addSuccess(Schema.String))
         .add(HttpApiEndpoint.get("admin", "/admin").addSuccess(Schema.String))
         .add(HttpApiEndpoint.get("parallel", "/parallel").addSuccess(Schema.String))
+        .add(HttpApiEndpoint.get("maintenance", "/maintenance").addSuccess(Schema.String))
+        .add(HttpApiEndpoint.get("revoked", "/revoked").addSuccess(Schema.String))
+        .add(HttpApiEndpoint.get("many", "/many").addSuccess(Schema.String))
         .middleware(HttpAuth.Authentication)
     ) {}
+    /** Enough long scopes that the guard's 403 body passes a few KiB. */
+    const manyScopes = Array.from({ length: 100 }, (_, i) => `https://api.example.com/orders/scope-number-${i}.write`)
+    const metadata = `resource_metadata="https://api.example.com/.well-known/oauth-protected-resource"`
     const GuardLive = (authentication: Layer.Layer<HttpAuth.Authentication, never, TokenValidator.TokenValidator>) =>
       HttpApiBuilder.group(GuardApi, "private", (handlers) =>
         handlers
           .handle("me", () => Effect.map(HttpAuth.CurrentPrincipal, (principal) => principal.id))
           .handle("admin", () => Effect.map(HttpAuth.requireGroups("admin"), (principal) => principal.id))
-          .handle("parallel", () => Effect.as(inParallel, "written"))).pipe(
+          .handle("parallel", () => Effect.as(inParallel, "written"))
+          // Responses of the app's own, in the shape of this module's errors, with headers of their own.
+          .handle("maintenance", () =>
+            Effect.succeed(HttpServerResponse.unsafeJson(
+              { error: "temporarily_unavailable", error_description: "down for maintenance until 18:00" },
+              { status: 503, headers: { "retry-after": "3600" } }
+            )))
+          .handle("revoked", () =>
+            Effect.succeed(HttpServerResponse.unsafeJson(
+              { error: "invalid_token", error_description: "the token was revoked" },
+              { status: 401, headers: { "www-authenticate": `Bearer ${metadata}, error="invalid_token"` } }
+            )))
+          .handle("many", () => Effect.as(HttpAuth.requireScopes(...manyScopes), "ok"))).pipe(
           Layer.provide(authentication),
           Layer.provide(ValidatorStub)
         )
@@ -548,25 +566,88 @@ describe("HttpAuth", () => {
         )
       }))
 
-    it.effect("a guard under an Authentication of the app's own keeps its challenge", () =>
-      serveWith(
-        () =>
+    it.effect("a guard under an Authentication of the app's own keeps its challenge; in a child fiber with challengeHeaders", () =>
+      Effect.gen(function*() {
+        const own = (bearer: Effect.Effect<Principal>) =>
           HttpApiBuilder.toWebHandler(
             HttpApiBuilder.api(GuardApi).pipe(
-              Layer.provide(GuardLive(Layer.succeed(
-                HttpAuth.Authentication,
-                HttpAuth.Authentication.of({ bearer: () => Effect.succeed(alicePrincipal) })
-              ))),
+              Layer.provide(
+                GuardLive(Layer.succeed(HttpAuth.Authentication, HttpAuth.Authentication.of({ bearer: () => bearer })))
+              ),
               Layer.merge(HttpServer.layerContext)
             )
-          ),
-        async (handler) => {
+          )
+        yield* serveWith(() => own(Effect.succeed(alicePrincipal)), async (handler) => {
           expect(await answer(handler, "/admin", "whatever")).toEqual({
             status: 403,
             challenge: `Bearer realm="api", error="insufficient_scope"`
           })
           expect(await answer(handler, "/me", "whatever")).toEqual({ status: 200, challenge: null })
-        }
-      ))
+        })
+        // A child fiber's handler dies with it: the app's Authentication installs one for the request.
+        yield* serveWith(
+          () => own(Effect.zipRight(HttpAuth.challengeHeaders, Effect.succeed(alicePrincipal))),
+          async (handler) => {
+            expect(await answer(handler, "/parallel", "whatever")).toEqual({
+              status: 403,
+              challenge: `Bearer realm="api", error="insufficient_scope", scope="orders:write"`
+            })
+          }
+        )
+      }))
+
+    it.effect("a response of the app's own keeps the headers it has, whatever its body; an app's handler can extend the challenge", () =>
+      Effect.gen(function*() {
+        const Live = GuardLive(HttpAuth.layerBearer({ realm: "orders", retryAfter: "5 seconds" }))
+        yield* serveWith(
+          () =>
+            HttpApiBuilder.toWebHandler(
+              HttpApiBuilder.api(GuardApi).pipe(Layer.provide(Live), Layer.merge(HttpServer.layerContext))
+            ),
+          async (handler) => {
+            const maintenance = await handler(
+              new Request("http://localhost/maintenance", { headers: { authorization: "Bearer good" } })
+            )
+            expect([maintenance.status, maintenance.headers.get("retry-after")]).toEqual([503, "3600"])
+            expect(await answer(handler, "/revoked", "good")).toEqual({
+              status: 401,
+              challenge: `Bearer ${metadata}, error="invalid_token"`
+            })
+            // A guard naming many scopes: its 403 body is several KiB, and still carries the challenge.
+            const many = await handler(
+              new Request("http://localhost/many", { headers: { authorization: "Bearer good" } })
+            )
+            expect(many.status).toBe(403)
+            expect(many.headers.get("www-authenticate")).toMatch(
+              /^Bearer realm="orders", error="insufficient_scope", scope="/
+            )
+            expect(many.headers.get("cache-control")).toBe("no-store")
+          }
+        )
+        // With HttpApi, a challenge of the app's own is written by a pre-response handler: it is kept.
+        const withMetadata = HttpApp.appendPreResponseHandler((_request, response) =>
+          Effect.succeed(
+            response.status === 401
+              ? HttpServerResponse.setHeader(response, "www-authenticate", `Bearer realm="orders", ${metadata}`)
+              : response
+          )
+        )
+        yield* serveWith(
+          () =>
+            HttpApiBuilder.toWebHandler(
+              HttpApiBuilder.api(GuardApi).pipe(
+                Layer.provide(Live),
+                Layer.provide(HttpApiBuilder.middleware((app) => Effect.zipRight(withMetadata, app))),
+                Layer.merge(HttpServer.layerContext)
+              )
+            ),
+          async (handler) => {
+            expect(await answer(handler, "/me")).toEqual({
+              status: 401,
+              challenge: `Bearer realm="orders", ${metadata}`
+            })
+          }
+        )
+      }))
   })
 })

@@ -68,7 +68,7 @@ describe("Static", () => {
       expect(yield* notASet({ keys: null })).toEqual(["jwks"])
       expect(yield* notASet(null)).toEqual(["jwks"])
       // An issuer that is not a URL, a list of them or a rule (null from parsed JSON): refused, not crashed on.
-      for (const issuer of [null, 42, [null], {}]) {
+      for (const issuer of [null, 42, [null], {}, { description: "x", matches: () => true, accepts: null }]) {
         const options = { ...base, algorithms: ["ES256"] as const, jwks: yield* idp.jwks }
         expect(yield* path({ ...options, issuer: issuer as Static.Options["issuer"] })).toEqual(["issuer"])
       }
