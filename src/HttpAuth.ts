@@ -700,7 +700,9 @@ export const requireScopes = (
   Effect.flatMap(CurrentPrincipal, (principal) => {
     if (scopes.length > 0 && scopes.every((scope) => principal.scopes.includes(scope))) return Effect.succeed(principal)
     const scope = scopes.map(scopeToken).filter((token) => token.length > 0).join(" ")
-    return refuse(new Forbidden({ error_description: "the token lacks a required scope", scope }))
+    return refuse(
+      new Forbidden({ error_description: "the token lacks a required scope", ...(scope === "" ? {} : { scope }) })
+    )
   })
 
 /**

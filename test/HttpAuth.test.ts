@@ -551,7 +551,11 @@ describe("HttpAuth", () => {
         yield* serveWith(
           () => ({ handler: app(HttpAuth.requireScopes(...noGroups)), dispose: async () => {} }),
           async (handler) => {
-            expect((await answer(handler, "/", "good")).status).toBe(403)
+            // No scope="" in the challenge: there is no scope to name.
+            expect(await answer(handler, "/", "good")).toEqual({
+              status: 403,
+              challenge: `Bearer realm="api", error="insufficient_scope"`
+            })
             const unavailable = await handler(
               new Request("http://localhost/", { headers: { authorization: "Bearer down" } })
             )
