@@ -2,12 +2,14 @@ import * as NodeHttpServer from "@effect/platform-node/NodeHttpServer"
 import * as FetchHttpClient from "@effect/platform/FetchHttpClient"
 import * as HttpClient from "@effect/platform/HttpClient"
 import { describe, expect, it } from "@effect/vitest"
+import * as Cause from "effect/Cause"
 import * as Effect from "effect/Effect"
+import * as Exit from "effect/Exit"
 import * as Fiber from "effect/Fiber"
 import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
 import * as TestClock from "effect/TestClock"
-import { createLocalJWKSet, createRemoteJWKSet, decodeProtectedHeader, jwtVerify } from "jose"
+import { createLocalJWKSet, createRemoteJWKSet, decodeJwt, decodeProtectedHeader, jwtVerify } from "jose"
 import { createServer } from "node:http"
 import * as FakeIdp from "../src/testing/FakeIdp.js"
 
@@ -106,6 +108,18 @@ describe("FakeIdp", () => {
         const short = yield* idp.sign({}, { expiresIn: "5 minutes" })
         const verified = yield* verify(short, { at: 600_000 })
         expect(verified.payload.exp).toBe(900)
+        // A negative lifetime: a token that expired that long ago (Duration alone would read these as zero).
+        for (const expiresIn of ["-30 seconds", -30_000, BigInt(-30e9)] as const) {
+          const expired = yield* idp.sign({}, { expiresIn })
+          expect(decodeJwt(expired).exp).toBe(600 - 30)
+        }
+        // An infinite lifetime, or an alg no key of the fake could sign, is a defect with a message, not jose's.
+        const infinite = yield* Effect.exit(idp.sign({}, { expiresIn: Number.POSITIVE_INFINITY }))
+        expect(Exit.isFailure(infinite) && Cause.pretty(infinite.cause)).toMatch(/expiresIn must be finite/)
+        const otherAlg = yield* Effect.exit(idp.sign({}, { header: { alg: "RS512" } }))
+        expect(Exit.isFailure(otherAlg) && Cause.pretty(otherAlg.cause)).toMatch(
+          /header.alg RS512 is not the RS256 key/
+        )
       }).pipe(Effect.provide(FakeIdp.layerTest())))
 
     it.effect("lets claims override and remove the defaults", () =>

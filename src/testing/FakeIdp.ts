@@ -145,9 +145,15 @@ export interface SignOptions {
    * else a key generated on first use and never published.
    */
   readonly algorithm?: Algorithm
-  /** Extra or overriding protected header fields (`typ`, `crit` and its extension fields, ...). */
+  /**
+   * Extra or overriding protected header fields (`typ`, `crit` and its extension fields, ...). Not `alg`: it is the
+   * signing key's (choose the key with `algorithm`); a different `alg` is a defect, since no key could sign it.
+   */
   readonly header?: Record<string, unknown>
-  /** Lifetime of the token: `exp = iat + expiresIn`, with `iat` from the Effect `Clock`. Default `"1 hour"`. */
+  /**
+   * Lifetime of the token: `exp = iat + expiresIn`, in whole seconds, with `iat` from the Effect `Clock`. A negative
+   * lifetime (`"-30 seconds"`, `-30_000`) gives a token that expired that long ago. Default `"1 hour"`.
+   */
   readonly expiresIn?: Duration.DurationInput
   /**
    * `"unpublished"`: sign with a key that is never in the key set (it has its own kid, which is not published
@@ -363,17 +369,36 @@ export const make = (options: Options = {}): Effect.Effect<FakeIdp["Type"]> =>
         return published.length > 0 ? Effect.succeed(published[published.length - 1]!) : spareKey(wanted)
       })
 
+    /** Whole seconds, keeping the sign that `Duration` would drop (it reads "-30 seconds" and -30_000 as zero). */
+    const lifetimeSeconds = (input: Duration.DurationInput): number => {
+      if (typeof input === "string" && input.trimStart().startsWith("-")) {
+        return -Math.floor(Duration.toSeconds(Duration.decode(input.trimStart().slice(1) as Duration.DurationInput)))
+      }
+      if (typeof input === "number" && input < 0) return -Math.floor(-input / 1000)
+      if (typeof input === "bigint" && input < 0n) return -Math.floor(Number(-input) / 1e9)
+      return Math.floor(Duration.toSeconds(Duration.decode(input)))
+    }
+
     const sign = Effect.fn("FakeIdp.sign")(
       function*(claims: Record<string, unknown> = {}, options: SignOptions = {}) {
         const key = yield* signingKey(options)
         const iat = Math.floor((yield* Clock.currentTimeMillis) / 1000)
-        const exp = iat + Math.floor(Duration.toSeconds(options.expiresIn ?? defaults.expiresIn))
+        const lifetime = lifetimeSeconds(options.expiresIn ?? defaults.expiresIn)
+        if (!Number.isFinite(lifetime)) return yield* Effect.dieMessage("FakeIdp.sign: expiresIn must be finite")
+        const exp = iat + lifetime
         const payload = withoutUndefined({ iss: issuer, aud: audience, sub: defaults.subject, iat, exp, ...claims })
         const header = withoutUndefined({
           alg: key.algorithm,
           kid: options.kid === null ? undefined : options.kid ?? key.kid,
           ...options.header
         })
+        if (header.alg !== key.algorithm) {
+          return yield* Effect.dieMessage(
+            `FakeIdp.sign: header.alg ${
+              String(header.alg)
+            } is not the ${key.algorithm} key's; choose the key with options.algorithm`
+          )
+        }
         // jose refuses to sign a `crit` it does not "understand": declare every listed extension as understood.
         const crit = Array.isArray(header.crit)
           ? Object.fromEntries(
