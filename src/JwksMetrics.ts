@@ -11,9 +11,13 @@ import * as Effect from "effect/Effect"
 import * as Metric from "effect/Metric"
 import * as MetricBoundaries from "effect/MetricBoundaries"
 import type * as MetricLabel from "effect/MetricLabel"
+import * as MetricState from "effect/MetricState"
 import * as Option from "effect/Option"
 import type { Reason as JwksReason } from "./JwksError.js"
 import { Reason, type Reason as TokenReason } from "./TokenValidationError.js"
+
+const validationsName = "effect_jwks_validations_total"
+const validationDurationName = "effect_jwks_validation_duration_ms"
 
 /**
  * Validations, tagged `outcome` (`success` | `failure`) and, on failures, `reason`: a `TokenValidationError` reason,
@@ -30,7 +34,7 @@ import { Reason, type Reason as TokenReason } from "./TokenValidationError.js"
  * const expiredCount = Effect.map(Metric.value(expired), (counter) => counter.count)
  * ```
  */
-export const validations = Metric.counter("effect_jwks_validations_total", {
+export const validations = Metric.counter(validationsName, {
   description: "Token validations, by outcome and reason",
   incremental: true
 })
@@ -46,14 +50,15 @@ export const validations = Metric.counter("effect_jwks_validations_total", {
  * import * as JwksMetrics from "effect-jwks/JwksMetrics"
  * import * as TokenValidator from "effect-jwks/TokenValidator"
  *
- * // Validations in a fiber tagged with Effect.tagMetrics are recorded under that tag too: a per-route latency.
+ * // Validations in a fiber tagged with Effect.tagMetrics are recorded in that tag's series: a per-route latency.
+ * // (snapshot adds up the counts of every series.)
  * const validate = TokenValidator.validate("eyJ...").pipe(Effect.tagMetrics("route", "/orders"))
  * const latency = Metric.tagged(JwksMetrics.validationDuration, "route", "/orders")
  * const slowest = Effect.map(Metric.value(latency), (summary) => summary.max)
  * ```
  */
 export const validationDuration = Metric.summary({
-  name: "effect_jwks_validation_duration_ms",
+  name: validationDurationName,
   description: "Token validation latency in milliseconds",
   maxAge: "5 minutes",
   maxSize: 10_000,
@@ -312,27 +317,45 @@ const startedAt = Date.now()
  * )
  * ```
  */
-export const snapshot: Effect.Effect<Snapshot> = Effect.gen(function*() {
-  const validated = (yield* Metric.value(successCounter)).count
-  const errorsByType: Partial<Record<FailureReason, number>> = {}
+export const snapshot: Effect.Effect<Snapshot> = Effect.map(Metric.snapshot, (pairs) => {
+  // Every series of the two metrics, whatever other tags it carries (`Effect.tagMetrics` gives each tag set its own).
+  let validated = 0
   let failed = 0
-  for (
-    const [reason, counter] of Object.entries(failureCounters) as Array<[FailureReason, Metric.Metric.Counter<number>]>
-  ) {
-    const count = (yield* Metric.value(counter)).count
-    if (count > 0) errorsByType[reason] = count
-    failed += count
+  const errorsByType: Partial<Record<FailureReason, number>> = {}
+  const latencies: Array<MetricState.MetricState.Summary> = []
+  for (const { metricKey, metricState } of pairs) {
+    const tag = (key: string) => metricKey.tags.find((label) => label.key === key)?.value
+    if (metricKey.name === validationsName && MetricState.isCounterState(metricState)) {
+      const count = Number(metricState.count)
+      if (tag("outcome") === "success") validated += count
+      else if (tag("outcome") === "failure") {
+        const reason = tag("reason") as FailureReason
+        errorsByType[reason] = (errorsByType[reason] ?? 0) + count
+        failed += count
+      }
+    } else if (metricKey.name === validationDurationName && MetricState.isSummaryState(metricState)) {
+      latencies.push(metricState)
+    }
   }
-  const latency = yield* Metric.value(validationDuration)
+  for (const reason of Object.keys(errorsByType) as Array<FailureReason>) {
+    if (errorsByType[reason] === 0) delete errorsByType[reason]
+  }
+  // Quantiles cannot be merged across series: those of the series with the most validations (the untagged one
+  // unless the app tags every validation). The average covers them all.
+  const busiest = latencies.reduce<MetricState.MetricState.Summary | undefined>(
+    (most, state) => most === undefined || state.count > most.count ? state : most,
+    undefined
+  )
   const quantile = (q: number) =>
-    Option.getOrElse(latency.quantiles.find(([at]) => at === q)?.[1] ?? Option.none(), () => 0)
+    Option.getOrElse(busiest?.quantiles.find(([at]) => at === q)?.[1] ?? Option.none(), () => 0)
+  const count = latencies.reduce((sum, state) => sum + state.count, 0)
   const total = validated + failed
   return {
     tokensValidated: validated,
     tokensFailed: failed,
     total,
     successRate: total === 0 ? 1 : validated / total,
-    averageMs: latency.count === 0 ? 0 : latency.sum / latency.count,
+    averageMs: count === 0 ? 0 : latencies.reduce((sum, state) => sum + state.sum, 0) / count,
     p50Ms: quantile(0.5),
     p95Ms: quantile(0.95),
     p99Ms: quantile(0.99),

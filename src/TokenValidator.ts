@@ -1075,12 +1075,23 @@ export const multi = (validators: ReadonlyArray<Service>): Service => {
     return validators.find((candidate) => candidate.acceptsIssuer(iss.value)) ??
       fail("IssuerMismatch", "no validator accepts the token's issuer")
   }
+  /** A token refused by the router itself is a validation too: counted as the chosen validator would count it. */
+  const routeCounted = (token: string, clock: Clock.Clock, labels: ReadonlyArray<MetricLabel.MetricLabel>) => {
+    const started = clock.unsafeCurrentTimeNanos()
+    const routed = route(token)
+    if (Exit.isExit(routed) && Exit.isFailure(routed) && Cause.isFailType(routed.cause)) {
+      const millis = Number(clock.unsafeCurrentTimeNanos() - started) / 1_000_000
+      JwksMetrics.unsafeRecordValidation(routed.cause.error.reason, millis, labels)
+    }
+    return routed
+  }
   const service: Service = {
     acceptsIssuer: (iss) => validators.some((validator) => validator.acceptsIssuer(iss)),
     keyStatus: Effect.map(Effect.all(validators.map((validator) => validator.keyStatus)), (all) => all.flat()),
     validate: (token) =>
-      Effect.suspend(() => {
-        const routed = route(token)
+      Effect.withFiberRuntime((fiber) => {
+        const clock = Context.get(fiber.currentDefaultServices, Clock.Clock)
+        const routed = routeCounted(token, clock, fiber.getFiberRef(FiberRef.currentMetricLabels))
         return Exit.isExit(routed) ? routed : routed.validate(token)
       })
   }
@@ -1088,7 +1099,7 @@ export const multi = (validators: ReadonlyArray<Service>): Service => {
   measuredOf.set(service, (token, clock, labels) => {
     let routed: Service | Exit.Exit<never, TokenValidationError>
     try {
-      routed = route(token)
+      routed = routeCounted(token, clock, labels)
     } catch (defect) {
       // An issuer rule throwing on an unverified iss: a defect, as in `validate`, never a synchronous throw.
       return Exit.die(defect)

@@ -81,6 +81,35 @@ describe("JwksMetrics", () => {
       expect(latency.count).toBe(4)
     }))
 
+  it.scoped("a multi-issuer validator counts the refusals its router decides", () =>
+    Effect.gen(function*() {
+      const { idp, validator } = yield* setup("https://metrics-multi.example.test", { backgroundRefresh: false })
+      const multi = TokenValidator.multi([validator])
+      const failures = (reason: string) => count(JwksMetrics.validations, { outcome: "failure", reason })
+      const foreign = yield* idp.sign({ iss: "https://attacker.example.test" })
+      expect((yield* Effect.flip(multi.validate(foreign))).reason).toBe("IssuerMismatch")
+      expect((yield* Effect.flip(multi.validate("garbage"))).reason).toBe("Malformed")
+      const viaPromise = TokenValidator.toPromise(yield* Effect.runtime<never>())(multi)
+      yield* Effect.promise(() => viaPromise(foreign).catch(() => undefined))
+      expect(yield* failures("IssuerMismatch")).toBe(2)
+      expect(yield* failures("Malformed")).toBe(1)
+      // A routed token is counted once, by the validator it was routed to.
+      yield* multi.validate(yield* idp.sign({}))
+      expect(yield* count(JwksMetrics.validations, { outcome: "success" })).toBe(1)
+    }).pipe(Effect.tagMetrics("test", "multi-router"), Logger.withMinimumLogLevel(LogLevel.None)))
+
+  it.scoped("the snapshot adds up every tag set: validations under Effect.tagMetrics are in it", () =>
+    Effect.gen(function*() {
+      const { idp, validator } = yield* setup("https://metrics-tagged.example.test", { backgroundRefresh: false })
+      const before = yield* JwksMetrics.snapshot
+      yield* validator.validate(yield* idp.sign({})).pipe(Effect.tagMetrics("route", "/orders"))
+      yield* Effect.flip(validator.validate("not-a-token")).pipe(Effect.tagMetrics("route", "/orders"))
+      const after = yield* JwksMetrics.snapshot
+      expect(after.total - before.total).toBe(2)
+      expect(after.tokensValidated - before.tokensValidated).toBe(1)
+      expect((after.errorsByType.Malformed ?? 0) - (before.errorsByType.Malformed ?? 0)).toBe(1)
+    }).pipe(Logger.withMinimumLogLevel(LogLevel.None)))
+
   it.scoped("the cache counts fetches, unknown-kid refetches and throttles, background refreshes and stale serves", () =>
     Effect.gen(function*() {
       const { idp, keys, validator } = yield* setup("https://metrics-2.example.test", {
