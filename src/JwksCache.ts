@@ -24,6 +24,7 @@ import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
 import * as Exit from "effect/Exit"
+import * as FiberRef from "effect/FiberRef"
 import * as HashSet from "effect/HashSet"
 import * as Layer from "effect/Layer"
 import * as Metric from "effect/Metric"
@@ -527,6 +528,14 @@ const makeResolved = (source: Source, settings: Resolved): Effect.Effect<Service
      * at a fetch that never runs, and every later caller waiting on it. The fetch itself is interruptible (its
      * timeout interrupts it).
      */
+    /**
+     * The cache's metrics are the cache's (tagged with its source), not those of the request that happened to start a
+     * fetch or meet a stale set: the caller's `Effect.tagMetrics` labels are left off, so that a read by source sees
+     * every event.
+     */
+    const ownMetrics = <A, E, R>(effect: Effect.Effect<A, E, R>): Effect.Effect<A, E, R> =>
+      Effect.locally(effect, FiberRef.currentMetricLabels, [])
+
     const started = (
       planned: Either.Either<Deferred.Deferred<Loaded, JwksError>, JwksError>,
       mine: Deferred.Deferred<Loaded, JwksError>,
@@ -534,7 +543,7 @@ const makeResolved = (source: Source, settings: Resolved): Effect.Effect<Service
     ): Effect.Effect<Deferred.Deferred<Loaded, JwksError>, JwksError> => {
       if (planned._tag === "Left") return Effect.fail(planned.left)
       return planned.right === mine
-        ? Effect.as(Effect.forkIn(Effect.interruptible(runFetch(mine, trigger)), scope), mine)
+        ? Effect.as(Effect.forkIn(Effect.interruptible(ownMetrics(runFetch(mine, trigger))), scope), mine)
         : Effect.succeed(planned.right)
     }
 
@@ -577,7 +586,7 @@ const makeResolved = (source: Source, settings: Resolved): Effect.Effect<Service
             cause: result.left
           })
         }
-        yield* Metric.increment(metrics.staleServes)
+        yield* ownMetrics(Metric.increment(metrics.staleServes))
         const wasStale = (yield* updateState((st) => ({ ...st, servingStale: true }))).servingStale
         if (!wasStale) {
           yield* Effect.logWarning(`Serving stale JWKS until ${new Date(staleUntil).toISOString()}`, result.left)
@@ -618,14 +627,17 @@ const makeResolved = (source: Source, settings: Resolved): Effect.Effect<Service
             (decided): Effect.Effect<Option.Option<Jwk.Key>> => {
               if (decided === "throttled") {
                 return annotate(Effect.logDebug("Unknown kid: refetch throttled").pipe(Effect.annotateLogs({ kid })))
-                  .pipe(Effect.zipRight(Metric.increment(metrics.unknownKidThrottled)), Effect.as(Option.none()))
+                  .pipe(
+                    Effect.zipRight(ownMetrics(Metric.increment(metrics.unknownKidThrottled))),
+                    Effect.as(Option.none())
+                  )
               }
               if (!Either.isEither(decided)) return Effect.succeed(Option.some(decided))
               // Logged and counted only where this call starts the fetch, not where it joins one or is backing off.
               const starts = Either.isRight(decided) && decided.right === mine
               const announce = starts
                 ? annotate(Effect.logInfo("Unknown kid: refetching JWKS").pipe(Effect.annotateLogs({ kid }))).pipe(
-                  Effect.zipRight(Metric.increment(metrics.unknownKidRefetches))
+                  Effect.zipRight(ownMetrics(Metric.increment(metrics.unknownKidRefetches)))
                 )
                 : Effect.void
               /** The key, once the fetch waited for is done. */
@@ -763,7 +775,7 @@ const makeResolved = (source: Source, settings: Resolved): Effect.Effect<Service
     })
 
     if (settings.backgroundRefresh) {
-      yield* Effect.forkScoped(backgroundLoop)
+      yield* Effect.forkScoped(ownMetrics(backgroundLoop))
     }
 
     return {

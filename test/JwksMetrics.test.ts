@@ -110,6 +110,31 @@ describe("JwksMetrics", () => {
       expect((after.errorsByType.Malformed ?? 0) - (before.errorsByType.Malformed ?? 0)).toBe(1)
     }).pipe(Logger.withMinimumLogLevel(LogLevel.None)))
 
+  it.scoped("cache events are the cache's: filed under its source, whichever tagged request set them off", () =>
+    Effect.gen(function*() {
+      const { idp, validator } = yield* setup("https://metrics-own.example.test", {
+        backgroundRefresh: false,
+        strategy: "time",
+        interval: "20 minutes",
+        maxStale: "1 hour"
+      })
+      const source = idp.jwksUri
+      const onRoute = Effect.tagMetrics("route", "/own-events")
+      yield* validator.validate(yield* idp.sign({})).pipe(onRoute) // the cold fetch
+      yield* Effect.flip(validator.validate(yield* idp.sign({}, { kid: "forged", key: "unpublished" }))).pipe(onRoute)
+      yield* Effect.flip(validator.validate(yield* idp.sign({}, { kid: "forged-2", key: "unpublished" }))).pipe(onRoute)
+      yield* idp.setFault(FakeIdp.Fault.status(503))
+      yield* TestClock.adjust("21 minutes")
+      yield* validator.validate(yield* idp.sign({})).pipe(onRoute) // served stale
+      expect(yield* count(JwksMetrics.fetches, { source, outcome: "success" })).toBe(2)
+      expect(yield* count(JwksMetrics.fetches, { source, outcome: "failure", reason: "HttpStatus" })).toBe(1)
+      expect(yield* count(JwksMetrics.unknownKidRefetches, { source })).toBe(1)
+      expect(yield* count(JwksMetrics.unknownKidThrottled, { source })).toBe(1)
+      expect(yield* count(JwksMetrics.staleServes, { source })).toBe(1)
+      // The validations themselves keep the route.
+      expect(yield* count(JwksMetrics.validations, { outcome: "success", route: "/own-events" })).toBe(2)
+    }).pipe(Logger.withMinimumLogLevel(LogLevel.None)))
+
   it.scoped("the cache counts fetches, unknown-kid refetches and throttles, background refreshes and stale serves", () =>
     Effect.gen(function*() {
       const { idp, keys, validator } = yield* setup("https://metrics-2.example.test", {
