@@ -4,7 +4,9 @@
  *
  * @since 0.1.0
  */
+import * as ConfigError from "effect/ConfigError"
 import * as Effect from "effect/Effect"
+import * as Either from "effect/Either"
 import * as Schema from "effect/Schema"
 import { constants, createPublicKey, type JsonWebKey, type KeyObject, verify as verifySignature } from "node:crypto"
 import { JwksError } from "./JwksError.js"
@@ -199,6 +201,36 @@ export const importDefaults = {
   minRsaBits: 2048
 } as const
 
+/**
+ * @internal
+ * Checks import options: `algorithms` a non-empty list of {@link Algorithm}s, `maxKeys` and `minRsaBits` positive
+ * whole numbers. Anything else is a `ConfigError` at `path`: `NaN` (an unset variable read with `Number`) would lift
+ * the limit it stands for, since every comparison with it is false.
+ */
+export const checkImportOptions = (
+  options: ImportOptions | undefined,
+  path: ReadonlyArray<string> = []
+): Either.Either<ImportOptions | undefined, ConfigError.ConfigError> => {
+  const bad = (name: string, message: string) => Either.left(ConfigError.InvalidData([...path, name], message))
+  const algorithms = options?.algorithms
+  if (algorithms !== undefined) {
+    if (!Array.isArray(algorithms) || algorithms.length === 0) {
+      return bad("algorithms", "expected a list of at least one algorithm")
+    }
+    const unknown = algorithms.find((alg) => !(Algorithm.literals as ReadonlyArray<unknown>).includes(alg))
+    if (unknown !== undefined) {
+      return bad("algorithms", `expected some of ${Algorithm.literals.join(", ")}, got ${String(unknown)}`)
+    }
+  }
+  for (const name of ["maxKeys", "minRsaBits"] as const) {
+    const value = options?.[name]
+    if (value !== undefined && !(Number.isSafeInteger(value) && value > 0)) {
+      return bad(name, `expected a positive whole number, got ${String(value)}`)
+    }
+  }
+  return Either.right(options)
+}
+
 const decodeJwk = Schema.decodeUnknownEither(Jwk)
 
 const base64UrlAlphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
@@ -233,6 +265,56 @@ const isRsaExponent = (e: string): boolean => {
   return value >= 3n && value % 2n === 1n && value < 2n ** 256n
 }
 
+/** The prime of Curve25519's field, and the constant d of its Edwards form (RFC 8032, section 5.1). */
+const p25519 = 2n ** 255n - 19n
+const modPow = (base: bigint, exponent: bigint): bigint => {
+  let result = 1n
+  for (let b = base % p25519, e = exponent; e > 0n; e >>= 1n, b = (b * b) % p25519) {
+    if ((e & 1n) === 1n) result = (result * b) % p25519
+  }
+  return result
+}
+const d25519 = ((p25519 - 121665n) * modPow(121666n, p25519 - 2n)) % p25519
+
+/**
+ * Whether a base64url-encoded Ed25519 public key is a point of the curve, in its one canonical encoding (RFC 8032,
+ * section 5.1.3), outside the subgroup of order 8. `node:crypto` imports any 32 bytes and decodes them only when
+ * verifying; a small-order point (the identity, say) is worse than a bad one: a signature made without any private
+ * key verifies under it for every message (or one in two, or four), as with an RSA exponent of 1.
+ */
+const isEd25519PublicKey = (x: string): boolean => {
+  const bytes = Buffer.from(x, "base64url")
+  if (bytes.length !== 32) return false
+  let y = 0n
+  for (let i = 31; i >= 0; i--) y = (y << 8n) | BigInt(bytes[i]!)
+  const sign = y >> 255n
+  y &= (1n << 255n) - 1n
+  if (y >= p25519) return false
+  // x^2 = (y^2 - 1) / (d y^2 + 1): there is a point when u/v, so u*v, is a square mod p (zero included).
+  const yy = (y * y) % p25519
+  const u = (yy - 1n + p25519) % p25519
+  const v = (d25519 * yy + 1n) % p25519
+  const uv = (u * v) % p25519
+  if (uv !== 0n && modPow(uv, (p25519 - 1n) / 2n) !== 1n) return false
+  // x = 0 has one encoding, with the sign bit clear.
+  if (u === 0n && sign === 1n) return false
+  // 8P by three doublings of y alone, with y = Y/Z: 2P has y' = (y^2 + x^2) / (2 + x^2 - y^2) on this curve (a = -1),
+  // and x^2 follows from y as above. P has small order when 8P is the identity, the one point with y = 1.
+  let Y = y
+  let Z = 1n
+  for (let i = 0; i < 3; i++) {
+    const A = (Y * Y) % p25519
+    const B = (Z * Z) % p25519
+    const U = (A - B + p25519) % p25519
+    const V = (d25519 * A + B) % p25519
+    const AV = (A * V) % p25519
+    const UB = (U * B) % p25519
+    Y = (AV + UB) % p25519
+    Z = (((2n * B * V + UB - AV) % p25519) + p25519) % p25519
+  }
+  return Y !== Z
+}
+
 /**
  * Why a published key was skipped, or the algorithms it may verify.
  */
@@ -252,6 +334,8 @@ const usableAlgorithms = (
     if (!isRsaExponent(jwk.e)) return "RSA exponent is not an odd number from 3 to 2^256"
   } else if (jwk.x === undefined || (jwk.kty === "EC" && jwk.y === undefined)) {
     return `${jwk.kty} key without its coordinates`
+  } else if (jwk.kty === "OKP" && !isEd25519PublicKey(jwk.x)) {
+    return "Ed25519 key that is not a point of the curve outside its small subgroup"
   }
   const candidates = jwk.alg === undefined ? forType : forType.filter((alg) => alg === jwk.alg)
   if (candidates.length === 0) return `alg ${jwk.alg} does not fit a ${jwk.kty} key`
@@ -344,6 +428,9 @@ export const importKeySet = (
   options?: ImportOptions
 ): Effect.Effect<KeySet, JwksError> =>
   Effect.gen(function*() {
+    const checked = checkImportOptions(options)
+    // A caller's mistake, not the key set's: the options of the library's own callers are checked as configuration.
+    if (Either.isLeft(checked)) return yield* Effect.dieMessage(`Jwk.importKeySet: ${checked.left.message}`)
     const maxKeys = options?.maxKeys ?? importDefaults.maxKeys
     if (jwks.keys.length > maxKeys) {
       return yield* new JwksError({

@@ -235,7 +235,8 @@ const fraction = (
 
 /**
  * Checks the options: `backgroundRefreshThreshold` in (0, 1], `backgroundRefreshJitter` in [0, 0.5], durations
- * finite and not negative, plus the strategy's own checks. A bad option is a `ConfigError` naming it.
+ * finite and not negative, `algorithms` (when given) a non-empty list of `Jwk.Algorithm`s, plus the strategy's own
+ * checks. A bad option is a `ConfigError` naming it.
  *
  * @since 0.1.0
  * @category constructors
@@ -273,7 +274,7 @@ export const resolve = (options: Options = {}): Either.Either<Resolved, ConfigEr
         defaults.unknownKidThrottle
       ),
       retry: options.retry ?? defaults.retry,
-      algorithms: options.algorithms
+      algorithms: (yield* Jwk.checkImportOptions({ algorithms: options.algorithms }))?.algorithms
     }
   })
 

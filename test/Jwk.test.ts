@@ -7,7 +7,7 @@ import * as Logger from "effect/Logger"
 import * as LogLevel from "effect/LogLevel"
 import * as Option from "effect/Option"
 import { base64url, exportJWK, generateKeyPair, importJWK, type JWK, jwtVerify, SignJWT } from "jose"
-import { generateKeyPairSync } from "node:crypto"
+import { createPublicKey, generateKeyPairSync, verify } from "node:crypto"
 import * as Jwk from "../src/Jwk.js"
 import { JwksError } from "../src/JwksError.js"
 
@@ -223,7 +223,7 @@ describe("Jwk", () => {
       {
         name: "Ed25519 material of the wrong length",
         jwk: { kty: "OKP", crv: "Ed25519", x: "AAAA", kid: "bad" },
-        reason: /"bad": it could not be imported/
+        reason: /"bad": Ed25519 key that is not a point/
       },
       { name: "an empty RSA exponent", jwk: key(rsa, { kid: "bad", e: "" }), reason: /RSA exponent/ },
       { name: "RSA exponent 1", jwk: key(rsa, { kid: "bad", e: "AQ" }), reason: /RSA exponent/ },
@@ -274,6 +274,26 @@ describe("Jwk", () => {
         expect(custom.reason).toBe("InvalidShape")
         const atLimit = yield* importSet([good, good], { maxKeys: 2 })
         expect(atLimit.keys).toHaveLength(2)
+      }))
+
+    it.effect("dies on import limits that are not positive whole numbers, rather than lifting them", () =>
+      Effect.gen(function*() {
+        // NaN is what Number() gives for an unset variable; with it, every comparison is false: no floor, no cap.
+        for (
+          const options of [
+            { minRsaBits: Number.NaN },
+            { maxKeys: Number.NaN },
+            { minRsaBits: "4096" },
+            {
+              maxKeys: 0
+            },
+            { algorithms: [] },
+            { algorithms: ["none"] }
+          ]
+        ) {
+          const exit = yield* Effect.exit(importSet([rsa1024], options as Jwk.ImportOptions))
+          expect(Exit.isFailure(exit) && Cause.isDie(exit.cause)).toBe(true)
+        }
       }))
 
     it.effect("never imports the private members of a published private key", () =>
@@ -350,6 +370,50 @@ describe("Jwk", () => {
         expect((yield* failureOf(importSet([{ ...rsa1024, n: padded }], { minRsaBits: 1025 }))).reason).toBe(
           "EmptyKeySet"
         )
+      }))
+
+    it.effect("skips Ed25519 keys of small order, off the curve or not canonical, and imports real ones", () =>
+      Effect.gen(function*() {
+        const q = 2n ** 255n - 19n
+        /** The 32-byte little-endian encoding of y, with the sign of x in the top bit. */
+        const point = (y: bigint, negativeX = false) =>
+          base64url.encode(
+            Uint8Array.from({ length: 32 }, (_, i) =>
+              Number((y >> BigInt(8 * i)) & 0xffn) | (i === 31 && negativeX ? 0x80 : 0))
+          )
+        const okp = (x: string) => ({ kty: "OKP", crv: "Ed25519", x, kid: "ed" })
+        // The eight points of order 1, 2, 4 and 8 (the last four's y as published in the literature, as hex).
+        const order8 = (hex: string) => BigInt(`0x${Buffer.from(hex, "hex").reverse().toString("hex")}`)
+        const y8 = order8("26e8958fc2b227b045c3f489f2ef98f0d5dfac05d3c63339b13802886d53fc05")
+        const small = [
+          point(1n),
+          point(q - 1n),
+          point(0n),
+          point(0n, true),
+          point(y8),
+          point(y8, true),
+          point(q - y8),
+          point(q - y8, true)
+        ]
+        // Each lets a signature made without any private key (R the identity, S zero) verify for some messages.
+        const keyless = Buffer.concat([Buffer.from(base64url.decode(point(1n))), Buffer.alloc(32)])
+        for (const x of small) {
+          const publicKey = createPublicKey({ key: okp(x), format: "jwk" })
+          const forged = Array.from({ length: 64 }, (_, i) => verify(null, Buffer.from(`m${i}`), publicKey, keyless))
+          expect(forged).toContain(true)
+        }
+        // Not canonical: y >= p, and x = 0 written with the sign bit; not a point at all: y = 2.
+        const rejected = [...small, point(q + 1n), point(1n, true), point(q - 1n, true), point(2n)]
+        for (const x of rejected) {
+          const [set, lines] = yield* withLogs(Effect.exit(importSet([okp(x)])))
+          expect(Exit.isFailure(set)).toBe(true)
+          expect(lines.join("\n")).toContain("not a point of the curve outside its small subgroup")
+        }
+        const real = Array.from(
+          { length: 16 },
+          () => generateKeyPairSync("ed25519").publicKey.export({ format: "jwk" })
+        )
+        expect((yield* importSet([...real, key(ed25519)])).keys).toHaveLength(17)
       }))
 
     it.effect.prop(

@@ -19,6 +19,7 @@ import * as Schedule from "effect/Schedule"
 import * as Scope from "effect/Scope"
 import * as TestClock from "effect/TestClock"
 import * as CacheStrategy from "../src/CacheStrategy.js"
+import type * as Jwk from "../src/Jwk.js"
 import * as JwksCache from "../src/JwksCache.js"
 import { JwksError } from "../src/JwksError.js"
 import * as JwksMetrics from "../src/JwksMetrics.js"
@@ -846,7 +847,11 @@ describe("JwksCache settings", () => {
     ["maxStale -5 minutes", { maxStale: "-5 minutes" }, "maxStale"],
     ["maxStale Infinity", { maxStale: Duration.infinity }, "maxStale"],
     ["unknownKidThrottle -1 second", { unknownKidThrottle: "-1 second" }, "unknownKidThrottle"],
-    ["strategy sometimes", { strategy: "sometimes" as CacheStrategy.Kind }, "strategy"]
+    ["strategy sometimes", { strategy: "sometimes" as CacheStrategy.Kind }, "strategy"],
+    // Else every fetch would fail with EmptyKeySet, a 503 blamed on the identity provider.
+    ["algorithms []", { algorithms: [] }, "algorithms"],
+    ["algorithms RS265", { algorithms: ["RS265" as Jwk.Algorithm] }, "algorithms"],
+    ["algorithms HS256 (never from a key set)", { algorithms: ["HS256" as Jwk.Algorithm] }, "algorithms"]
   ]
   for (const [name, options, path] of invalid) {
     it.scoped(`rejects ${name} with a ConfigError naming ${path}`, () =>

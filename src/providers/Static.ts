@@ -107,6 +107,7 @@ export const keyResolver = (set: Jwk.KeySet): TokenValidator.KeyResolver => {
 export const make = (options: Options): Effect.Effect<TokenValidator.Service, ConfigError.ConfigError> =>
   Effect.gen(function*() {
     const { jwks: given, limits, ...validator } = options
+    yield* Jwk.checkImportOptions(limits, ["limits"])
     // Not fetched, so not yet schema-checked: a single JWK where the set belongs is a slip a JSON file makes easy.
     const jwks = yield* Effect.mapError(
       Schema.decodeUnknown(Jwk.JsonWebKeySet)(given),

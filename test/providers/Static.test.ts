@@ -67,6 +67,17 @@ describe("Static", () => {
       expect(yield* notASet((yield* idp.jwks).keys[0])).toEqual(["jwks"])
       expect(yield* notASet({ keys: null })).toEqual(["jwks"])
       expect(yield* notASet(null)).toEqual(["jwks"])
+      // Import limits that are not positive whole numbers (NaN from an unset variable would lift the RSA floor).
+      const withLimits = (limits: unknown) =>
+        path({
+          ...base,
+          algorithms: ["ES256"],
+          jwks: jwks as Static.Options["jwks"],
+          limits: limits as Static.Options["limits"]
+        })
+      const jwks = yield* idp.jwks
+      expect(yield* withLimits({ minRsaBits: Number.NaN })).toEqual(["limits", "minRsaBits"])
+      expect(yield* withLimits({ maxKeys: -1 })).toEqual(["limits", "maxKeys"])
       // An issuer that is not a URL, a list of them or a rule (null from parsed JSON): refused, not crashed on.
       for (const issuer of [null, 42, [null], {}, { description: "x", matches: () => true, accepts: null }]) {
         const options = { ...base, algorithms: ["ES256"] as const, jwks: yield* idp.jwks }
