@@ -536,12 +536,13 @@ const toPrincipal = (
     : strings(claims.scp)
   const isMachine = claims.idtyp === "app" || claims.gty === "client-credentials" ||
     (tokenType === "access" && clientId !== undefined && (claims.sub === undefined || claims.sub === clientId))
+  // Its lists frozen: a remembered token's later uses share them (see `reuse`).
   return new Principal({
     id: claims.sub ?? clientId ?? "",
     name: firstString(claims, usernameClaims) ?? email,
     email,
-    groups: strings(claims[groupsClaim]),
-    scopes,
+    groups: Object.freeze(strings(claims[groupsClaim])),
+    scopes: Object.freeze(scopes),
     tokenType,
     clientId,
     isMachine,
@@ -550,6 +551,14 @@ const toPrincipal = (
     claims
   })
 }
+
+/**
+ * A copy of a remembered token's `Principal` for one use: its frozen lists and claims shared, the object and its
+ * `expiresAt` its own, so that no caller can change what a later one sees. (The object itself is not frozen: Effect
+ * caches a `Data.Class`'s hash on the instance, so a frozen one could not go into a `HashSet`.)
+ */
+const reuse = (principal: Principal): Principal =>
+  new Principal({ ...principal, expiresAt: new Date(principal.expiresAt.getTime()) })
 
 const issuerMatcher = (rule: IssuerRule): {
   readonly matches: (iss: string, claims: Claims) => boolean
@@ -856,7 +865,7 @@ const unsafeMake = (keys: KeyResolver, options: Options): Service => {
     return andThen(accept(claims, header, now), (tokenType) => {
       const principal = toPrincipal(claims, tokenType, usernameClaims, groupsClaim)
       remembered.set(token, { key, header, claims, principal })
-      return Exit.succeed(principal)
+      return Exit.succeed(reuse(principal))
     })
   }
 
@@ -886,9 +895,11 @@ const unsafeMake = (keys: KeyResolver, options: Options): Service => {
     }
     const accepted = accept(seen.claims, seen.header, now)
     const forget = () => remembered.delete(token)
-    if (!isDecided(accepted)) return Effect.as(Effect.tapError(accepted, () => Effect.sync(forget)), seen.principal)
+    if (!isDecided(accepted)) {
+      return Effect.map(Effect.tapError(accepted, () => Effect.sync(forget)), () => reuse(seen.principal))
+    }
     if (Exit.isFailure(accepted)) forget()
-    return Exit.as(accepted, seen.principal)
+    return Exit.map(accepted, () => reuse(seen.principal))
   }
 
   /**

@@ -1,5 +1,7 @@
 import { describe, expect, it } from "@effect/vitest"
 import * as Effect from "effect/Effect"
+import * as Equal from "effect/Equal"
+import * as HashSet from "effect/HashSet"
 import * as Option from "effect/Option"
 import * as TestClock from "effect/TestClock"
 import * as MemoryAnswers from "../src/internal/memoryAnswers.js"
@@ -60,15 +62,34 @@ const setup = (
 const reasonOf = (error: unknown) => error instanceof TokenValidationError ? error.reason : String(error)
 
 describe.each(["memory", "effects"] as const)("TokenValidator verified-token cache (keys from %s)", (answers) => {
-  it.scoped("a repeated token skips its signature check and gets the same Principal", () =>
+  it.scoped("a repeated token skips its signature check and gets an equal Principal", () =>
     Effect.gen(function*() {
       const { checks, idp, v } = yield* setup(answers)
       const token = yield* idp.sign({ sub: "alice" })
       const first = yield* v.validate(token)
-      for (let i = 0; i < 10; i++) expect(yield* v.validate(token)).toBe(first)
+      for (let i = 0; i < 10; i++) expect(Equal.equals(yield* v.validate(token), first)).toBe(true)
       expect(checks.count).toBe(1)
       yield* v.validate(yield* idp.sign({ sub: "bob" }))
       expect(checks.count).toBe(2)
+    }).pipe(Effect.provide(FakeIdp.layerTest())))
+
+  it.scoped("no caller can change the Principal a later use of the same token gets", () =>
+    Effect.gen(function*() {
+      const { idp, v } = yield* setup(answers)
+      const token = yield* idp.sign({ sub: "alice", groups: ["dev"], scope: "read" })
+      const first = yield* v.validate(token)
+      // What a handler might do to enrich its request's principal (per-tenant roles, say): refused, not shared.
+      expect(() => (first.groups as Array<string>).push("admin")).toThrow(TypeError)
+      expect(() => (first.scopes as Array<string>).push("write")).toThrow(TypeError)
+      ;(first as { id: string }).id = "root"
+      first.expiresAt.setTime(0)
+      const second = yield* v.validate(token)
+      expect(second.groups).toEqual(["dev"])
+      expect(second.scopes).toEqual(["read"])
+      expect(second.id).toBe("alice")
+      expect(second.expiresAt.getTime()).toBeGreaterThan(0)
+      // Still an Effect data value: it hashes and compares by its fields.
+      expect(HashSet.size(HashSet.make(first, second, yield* v.validate(token)))).toBe(2)
     }).pipe(Effect.provide(FakeIdp.layerTest())))
 
   it.scoped("tokenCache: 0 checks every signature", () =>
