@@ -13,6 +13,7 @@ import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
 import * as Option from "effect/Option"
 import * as Schedule from "effect/Schedule"
+import * as ConfigInternal from "./internal/config.js"
 
 /**
  * @since 0.1.0
@@ -228,7 +229,7 @@ export const fromSettings = (settings: Settings): Either.Either<CacheStrategy, C
  */
 export const config: Config.Config<CacheStrategy> = Config.all({
   strategy: Config.literal("time", "usage", "both")("STRATEGY").pipe(Config.withDefault(defaults.strategy)),
-  interval: Config.duration("INTERVAL").pipe(Config.withDefault(defaults.interval)),
+  interval: ConfigInternal.duration("INTERVAL").pipe(Config.withDefault(defaults.interval)),
   usages: Config.integer("USAGES").pipe(Config.withDefault(defaults.usages))
 }).pipe(Config.mapOrFail(fromSettings))
 

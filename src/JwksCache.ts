@@ -36,6 +36,7 @@ import * as Schedule from "effect/Schedule"
 import * as ScheduleIntervals from "effect/ScheduleIntervals"
 import type * as Scope from "effect/Scope"
 import * as CacheStrategy from "./CacheStrategy.js"
+import * as ConfigInternal from "./internal/config.js"
 import * as Jwk from "./Jwk.js"
 import { JwksError } from "./JwksError.js"
 import * as JwksMetrics from "./JwksMetrics.js"
@@ -200,24 +201,13 @@ export interface Resolved {
   readonly algorithms: ReadonlyArray<Jwk.Algorithm> | undefined
 }
 
-/** `Duration.decode` turns a negative input into zero, which would hide a mistake: such inputs are refused first. */
-const isNegative = (input: Duration.DurationInput): boolean => {
-  if (typeof input === "number" || typeof input === "bigint") return input < 0
-  if (typeof input === "string") return input.startsWith("-")
-  if (Array.isArray(input)) return input[0] * 1e9 + input[1] < 0
-  return false
-}
-
 const nonNegativeMillis = (
   name: string,
   input: Duration.DurationInput | undefined,
   fallback: Duration.Duration
 ): Either.Either<number, ConfigError.ConfigError> => {
-  const decoded = input === undefined
-    ? Option.some(fallback)
-    : isNegative(input)
-    ? Option.none()
-    : Duration.decodeUnknown(input)
+  // Duration.decode reads a negative or NaN input as zero, which would hide the mistake: refused.
+  const decoded = input === undefined ? Option.some(fallback) : ConfigInternal.decodeDuration(input)
   return Option.isSome(decoded) && Duration.isFinite(decoded.value)
     ? Either.right(Duration.toMillis(decoded.value))
     : Either.left(ConfigError.InvalidData([name], "expected a finite duration of zero or more"))
@@ -838,12 +828,12 @@ export const layer = (options?: Options): Layer.Layer<JwksCache, ConfigError.Con
 export const config: Config.Config<Options> = Config.nested(
   Config.all({
     strategy: Config.option(Config.literal("time", "usage", "both")("STRATEGY")),
-    interval: Config.option(Config.duration("INTERVAL")),
+    interval: Config.option(ConfigInternal.duration("INTERVAL")),
     usages: Config.option(Config.integer("USAGES")),
     backgroundRefresh: Config.option(Config.boolean("BACKGROUND_REFRESH")),
     backgroundRefreshThreshold: Config.option(Config.number("BACKGROUND_REFRESH_THRESHOLD")),
-    maxStale: Config.option(Config.duration("MAX_STALE")),
-    unknownKidThrottle: Config.option(Config.duration("UNKNOWN_KID_THROTTLE"))
+    maxStale: Config.option(ConfigInternal.duration("MAX_STALE")),
+    unknownKidThrottle: Config.option(ConfigInternal.duration("UNKNOWN_KID_THROTTLE"))
   }),
   "JWKS_CACHE"
 ).pipe(

@@ -34,6 +34,7 @@ import * as Runtime from "effect/Runtime"
 import * as Schema from "effect/Schema"
 import type * as Scope from "effect/Scope"
 import * as Tracer from "effect/Tracer"
+import { decodeDuration } from "./internal/config.js"
 import { Lru } from "./internal/lru.js"
 import * as MemoryAnswers from "./internal/memoryAnswers.js"
 import * as Jwk from "./Jwk.js"
@@ -176,6 +177,13 @@ export interface Options {
   readonly requiredClaims?: ReadonlyArray<string> | undefined
   /** Accept only these token types (refresh tokens are refused whatever this says). Default: any other. */
   readonly tokenTypes?: ReadonlyArray<"id" | "access" | "unknown"> | undefined
+  /**
+   * Header `typ` values of the `+jwt` kind, besides `at+jwt`, to accept (compared without case, with or without
+   * `application/`). By default a token whose `typ` names another kind of JWT (`logout+jwt`, `secevent+jwt`,
+   * `dpop+jwt`, ...) is refused as `TokenType`, whatever its claims: an explicit loosening, for an IdP that marks its
+   * access tokens with a type of its own.
+   */
+  readonly acceptTyp?: ReadonlyArray<string> | undefined
   /**
    * A last check of your own on the verified claims. A failure refuses the token: a description becomes a
    * `CustomCheck` error, a `TokenValidationError` (for a more precise reason) is kept as it is. A check that answers
@@ -473,6 +481,12 @@ export const peekClaims = (token: string): Option.Option<RegisteredClaims> => {
   return Option.fromNullable(text === undefined ? undefined : readClaims(text))
 }
 
+/** A header `typ` in lower case without the optional `application/` (RFC 7515, section 4.1.9). */
+const mediaType = (typ: string): string => {
+  const lower = typ.toLowerCase()
+  return lower.startsWith("application/") ? lower.slice("application/".length) : lower
+}
+
 /**
  * What kind of token the claims describe: `token_use` when present (Cognito), else a `typ` of `at+jwt` (RFC 9068)
  * or a `typ` claim (Keycloak's `Bearer` / `ID` / `Refresh`), else `nonce` or `at_hash` mean an id token and `scope`,
@@ -492,8 +506,7 @@ export const peekClaims = (token: string): Option.Option<RegisteredClaims> => {
 export const classify = (claims: Claims, header: Header): TokenType => {
   const use = claims.token_use
   if (use === "id" || use === "access" || use === "refresh") return use
-  const typ = header.typ?.toLowerCase()
-  if (typ === "at+jwt" || typ === "application/at+jwt") return "access"
+  if (header.typ !== undefined && mediaType(header.typ) === "at+jwt") return "access"
   const claimTyp = typeof claims.typ === "string" ? claims.typ.toLowerCase() : undefined
   if (claimTyp === "refresh" || claimTyp === "offline") return "refresh"
   if (claimTyp === "id") return "id"
@@ -580,9 +593,14 @@ const issuerMatcher = (rule: IssuerRule): {
   return { matches, accepts: matches, description: list.join(", ") }
 }
 
+const isRule = (rule: Record<string, unknown>): boolean =>
+  typeof rule.matches === "function" && typeof rule.description === "string" &&
+  (rule.accepts === undefined || typeof rule.accepts === "function")
+
 /**
  * Checks the options: an issuer, an audience (or `allowAnyAudience`), known algorithms without `none`, a positive
- * size cap. A bad option is a `ConfigError` naming it. `make` runs it; providers run it before they start a cache.
+ * size cap, a leeway of zero or more, and each other option of its type. A bad option is a `ConfigError` naming it.
+ * `make` runs it; providers run it before they start a cache.
  *
  * @since 0.1.0
  * @category constructors
@@ -595,10 +613,6 @@ const issuerMatcher = (rule: IssuerRule): {
  * Either.isLeft(checked) // true: no audience, and allowAnyAudience is not set
  * ```
  */
-const isRule = (rule: Record<string, unknown>): boolean =>
-  typeof rule.matches === "function" && typeof rule.description === "string" &&
-  (rule.accepts === undefined || typeof rule.accepts === "function")
-
 export const checkOptions = (options: Options): Either.Either<void, ConfigError.ConfigError> => {
   const bad = (path: string, message: string) => Either.left(ConfigError.InvalidData([path], message))
   if (typeof options.issuer === "string" ? options.issuer.length === 0 : false) {
@@ -615,12 +629,20 @@ export const checkOptions = (options: Options): Either.Either<void, ConfigError.
   ) {
     return bad("issuer", "expected the issuer's URL, a list of them, or a rule with matches")
   }
-  const audiences = options.audience === undefined ? [] : strings(options.audience)
+  const audiences = options.audience === undefined
+    ? []
+    : typeof options.audience === "string"
+    ? [options.audience]
+    : options.audience
+  // An empty name (an unset variable, say) would accept tokens with an empty `aud`, `client_id` or `azp`.
+  if (!Array.isArray(audiences) || !audiences.every(isNonEmptyString)) {
+    return bad("audience", "expected audience names, none of them empty")
+  }
   if (audiences.length === 0 && options.allowAnyAudience !== true) {
     return bad("audience", "expected an audience (or allowAnyAudience: true to skip the check)")
   }
   const algorithms = options.algorithms ?? defaults.algorithms
-  if (algorithms.length === 0) return bad("algorithms", "expected at least one algorithm")
+  if (!Array.isArray(algorithms) || algorithms.length === 0) return bad("algorithms", "expected at least one algorithm")
   for (const alg of algorithms) {
     if (!knownAlgorithms.has(alg)) return bad("algorithms", `unknown or forbidden algorithm ${alg}`)
   }
@@ -632,12 +654,46 @@ export const checkOptions = (options: Options): Either.Either<void, ConfigError.
   if (!Number.isSafeInteger(tokenCache) || tokenCache < 0) {
     return bad("tokenCache", "expected a whole number of entries, 0 to turn it off")
   }
-  const leeway = options.leeway === undefined ? Option.some(Duration.zero) : Duration.decodeUnknown(options.leeway)
+  // Duration.decode reads a negative or NaN leeway as zero, which would hide the mistake: refused.
+  const leeway = options.leeway === undefined ? Option.some(Duration.zero) : decodeDuration(options.leeway)
   if (Option.isNone(leeway) || !Duration.isFinite(leeway.value)) {
-    return bad("leeway", "expected a finite duration")
+    return bad("leeway", "expected a finite duration of zero or more")
+  }
+  // The options read on every token: of the wrong type (null from parsed JSON, a lone string), each would be a
+  // defect or a misreading on every validation instead of one error at start-up.
+  if (options.tokenTypes !== undefined) {
+    if (!Array.isArray(options.tokenTypes) || options.tokenTypes.length === 0) {
+      return bad("tokenTypes", "expected a list of at least one of id, access, unknown")
+    }
+    if (!options.tokenTypes.every((type) => type === "id" || type === "access" || type === "unknown")) {
+      return bad("tokenTypes", "expected some of id, access, unknown (refresh tokens are never accepted)")
+    }
+  }
+  if (options.requiredClaims !== undefined && !isListOf(options.requiredClaims, isNonEmptyString)) {
+    return bad("requiredClaims", "expected a list of claim names")
+  }
+  if (options.acceptTyp !== undefined && !isListOf(options.acceptTyp, isNonEmptyString)) {
+    return bad("acceptTyp", "expected a list of typ values")
+  }
+  if (options.check !== undefined && typeof options.check !== "function") {
+    return bad("check", "expected a function from the claims to an effect")
+  }
+  if (options.principal !== undefined) {
+    if (!Predicate.isObject(options.principal)) return bad("principal", "expected { username?, groups? }")
+    const { groups, username } = options.principal
+    if (username !== undefined && !isListOf(username, isNonEmptyString)) {
+      return bad("principal", "expected username to be a list of claim names")
+    }
+    if (groups !== undefined && !isNonEmptyString(groups)) {
+      return bad("principal", "expected groups to be a claim name")
+    }
   }
   return Either.void
 }
+
+const isNonEmptyString = (value: unknown): value is string => typeof value === "string" && value.length > 0
+const isListOf = (value: unknown, item: (value: unknown) => boolean): boolean =>
+  Array.isArray(value) && value.every(item)
 
 /** The measured validation of each validator built by `make`, run outside any fiber by {@link toPromise}. */
 const measuredOf = new WeakMap<
@@ -703,11 +759,13 @@ const unsafeMake = (keys: KeyResolver, options: Options): Service => {
   const maxTokenBytes = options.maxTokenBytes ?? defaults.maxTokenBytes
   const leeway = Duration.toSeconds(options.leeway ?? defaults.leeway)
   const issuer = issuerMatcher(options.issuer)
-  const audiences: ReadonlySet<string> | undefined = options.allowAnyAudience === true && options.audience === undefined
-    ? undefined
-    : new Set(strings(options.audience))
+  const audiences: ReadonlySet<string> | undefined =
+    options.allowAnyAudience === true && strings(options.audience).length === 0
+      ? undefined
+      : new Set(strings(options.audience))
   const required = options.requiredClaims ?? []
   const tokenTypes = options.tokenTypes
+  const acceptTyp: ReadonlySet<string> = new Set((options.acceptTyp ?? []).map(mediaType))
   const usernameClaims = options.principal?.username ?? defaults.username
   const groupsClaim = options.principal?.groups ?? defaults.groups
   const remembered = new Lru<string, Verified>(options.tokenCache ?? defaults.tokenCache)
@@ -748,6 +806,14 @@ const unsafeMake = (keys: KeyResolver, options: Options): Service => {
     }
     for (const name of required) {
       if (!Object.hasOwn(claims, name)) return refusal("MissingClaim", `the token has no ${name} claim`)
+    }
+    // Explicit typing (RFC 8725, section 3.11): a `+jwt` type other than an access token's names another kind of
+    // JWT (a logout token, a security event, a DPoP proof), never a bearer credential, whatever its claims suggest.
+    if (header.typ !== undefined) {
+      const typ = mediaType(header.typ)
+      if (typ.endsWith("+jwt") && typ !== "at+jwt" && !acceptTyp.has(typ)) {
+        return refusal("TokenType", `a token of type ${JSON.stringify(header.typ.slice(0, 64))} is not a bearer token`)
+      }
     }
     const tokenType = classify(claims, header)
     if (tokenType === "refresh") return refusal("TokenType", "refresh tokens are not bearer credentials")

@@ -931,6 +931,29 @@ describe("JwksCache settings", () => {
       expect(Exit.isFailure(exit)).toBe(true)
       expect(yield* idp.fetchCount).toBe(0)
     })))
+
+  it.effect("a negative duration from the environment is a ConfigError, never read as zero", () =>
+    Effect.gen(function*() {
+      // Effect's Config.duration reads "-30 seconds" as zero: a throttle of zero is no throttle at all.
+      for (
+        const [name, value] of [
+          ["JWKS_CACHE_UNKNOWN_KID_THROTTLE", "-30 seconds"],
+          ["JWKS_CACHE_MAX_STALE", " -1 hour"],
+          ["JWKS_CACHE_INTERVAL", "-5 minutes"],
+          ["JWKS_CACHE_MAX_STALE", "soon"]
+        ] as const
+      ) {
+        const error = yield* Effect.flip(Effect.withConfigProvider(JwksCache.config, env([[name, value]])))
+        expect(ConfigError.isConfigError(error), `${name}=${value}`).toBe(true)
+        expect(String(error)).toContain(name.slice("JWKS_CACHE_".length))
+      }
+      const read = yield* Effect.withConfigProvider(
+        JwksCache.config,
+        env([["JWKS_CACHE_UNKNOWN_KID_THROTTLE", "0 seconds"], ["JWKS_CACHE_MAX_STALE", "2 hours"]])
+      )
+      expect(Duration.toMillis(read.unknownKidThrottle!)).toBe(0)
+      expect(Duration.toMillis(read.maxStale!)).toBe(minutes(120))
+    }))
 })
 
 // Observability ----------------------------------------------------------------------------------------------------

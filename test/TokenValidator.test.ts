@@ -683,6 +683,77 @@ describe("TokenValidator", () => {
         expect((yield* validator.validate(yield* idp.sign({ scope: "read" }))).tokenType).toBe("access")
       }))
 
+    test("TokenType: a typ that names another kind of JWT is refused whatever its claims; acceptTyp lets one in", () =>
+      Effect.gen(function*() {
+        const { idp, validator } = yield* setup()
+        // A back-channel logout token, a security event token, a DPoP proof: explicitly typed, never bearer tokens.
+        const logout = { sid: "s-1", events: { "http://schemas.openid.net/event/backchannel-logout": {} } }
+        for (const typ of ["logout+jwt", "application/secevent+jwt", "DPoP+JWT"]) {
+          yield* refused(validator, yield* idp.sign(logout, { header: { typ } }), "TokenType")
+        }
+        // Claims that look like an access token do not override the explicit type.
+        const access = yield* setup({ tokenTypes: ["access"] })
+        yield* refused(
+          access.validator,
+          yield* idp.sign({ ...logout, scope: "openid" }, { header: { typ: "logout+jwt" } }),
+          "TokenType"
+        )
+        // JWT, at+jwt and no typ at all are what bearer tokens carry.
+        for (const typ of ["JWT", "at+jwt", "application/at+jwt", undefined]) {
+          expect((yield* validator.validate(yield* idp.sign({ scope: "read" }, { header: { typ } }))).id).toBe("user-1")
+        }
+        const loosened = yield* setup({ acceptTyp: ["application/vnd.idp-at+jwt"] })
+        const own = yield* idp.sign({ scope: "read" }, { header: { typ: "VND.IDP-AT+JWT" } })
+        expect((yield* loosened.validator.validate(own)).id).toBe("user-1")
+        yield* refused(validator, own, "TokenType")
+      }))
+
+    test("make refuses options of the wrong type or value with a ConfigError naming them", () =>
+      Effect.sync(() => {
+        const base: TokenValidator.Options = { issuer: "https://idp.example", audience: "api" }
+        const pathOf = (options: Record<string, unknown>) => {
+          const checked = TokenValidator.checkOptions({ ...base, ...options } as TokenValidator.Options)
+          return Either.isLeft(checked) && checked.left._op === "InvalidData" ? checked.left.path : undefined
+        }
+        const cases: ReadonlyArray<readonly [Record<string, unknown>, string]> = [
+          // An empty audience (an unset variable) would accept tokens whose aud, client_id or azp is empty.
+          [{ audience: "" }, "audience"],
+          [{ audience: ["api", ""] }, "audience"],
+          [{ audience: ["api", 42] }, "audience"],
+          // Duration reads NaN and negative values as zero: a mistake in the leeway would pass unseen.
+          [{ leeway: Number.NaN }, "leeway"],
+          [{ leeway: -5000 }, "leeway"],
+          [{ leeway: "-30 seconds" }, "leeway"],
+          [{ leeway: [-1, 0] }, "leeway"],
+          [{ algorithms: "RS256" }, "algorithms"],
+          // Read on every token: each of these died (or read a string letter by letter) on every validation.
+          [{ tokenTypes: null }, "tokenTypes"],
+          [{ tokenTypes: [] }, "tokenTypes"],
+          [{ tokenTypes: ["refresh"] }, "tokenTypes"],
+          [{ requiredClaims: 42 }, "requiredClaims"],
+          [{ requiredClaims: "email" }, "requiredClaims"],
+          [{ check: null }, "check"],
+          [{ acceptTyp: "logout+jwt" }, "acceptTyp"],
+          [{ principal: null }, "principal"],
+          [{ principal: { username: "email" } }, "principal"],
+          [{ principal: { groups: ["roles"] } }, "principal"]
+        ]
+        for (const [options, path] of cases) expect(pathOf(options), JSON.stringify(options)).toEqual([path])
+        for (
+          const options of [{}, { leeway: 0 }, { leeway: "30 seconds" }, { audience: [], allowAnyAudience: true }, {
+            tokenTypes: ["access"],
+            requiredClaims: ["email"],
+            principal: { username: ["email"], groups: "roles" }
+          }]
+        ) expect(pathOf(options), JSON.stringify(options)).toBeUndefined()
+      }))
+
+    test("allowAnyAudience with an empty audience list skips the audience check", () =>
+      Effect.gen(function*() {
+        const { idp, validator } = yield* setup({ audience: [], allowAnyAudience: true })
+        expect((yield* validator.validate(yield* idp.sign({ aud: "someone-else" }))).id).toBe("user-1")
+      }))
+
     test("MissingClaim: no exp", () =>
       Effect.gen(function*() {
         const { idp, validator } = yield* setup()

@@ -4,7 +4,9 @@
  */
 import * as Config from "effect/Config"
 import * as ConfigError from "effect/ConfigError"
+import * as Duration from "effect/Duration"
 import * as Either from "effect/Either"
+import * as Option from "effect/Option"
 
 /** @internal A comma-separated list of at least one value, such as `OIDC_AUDIENCE=api-1,api-2`. */
 export const list = (name: string): Config.Config<ReadonlyArray<string>> =>
@@ -28,4 +30,39 @@ export const literalList = <const A extends string>(
         ? Either.right(values as ReadonlyArray<A>)
         : Either.left(ConfigError.InvalidData([name], `expected some of ${allowed.join(", ")}`))
     )
+  )
+
+/**
+ * @internal
+ * A duration option, decoded without `Duration.decode`'s forgiveness: a negative or `NaN` number, a `"-5 minutes"`
+ * string or a `[seconds, nanos]` pair with a negative or non-finite part is `None`, where Duration reads each as zero
+ * (or worse), which would hide the mistake. Anything else as `Duration.decodeUnknown` reads it.
+ */
+export const decodeDuration = (input: unknown): Option.Option<Duration.Duration> => {
+  if (typeof input === "number" && (Number.isNaN(input) || input < 0)) return Option.none()
+  if (typeof input === "bigint" && input < 0n) return Option.none()
+  if (typeof input === "string" && input.trim().startsWith("-")) return Option.none()
+  if (
+    Array.isArray(input) &&
+    !(input.length === 2 && input.every((part) => typeof part === "number" && Number.isFinite(part) && part >= 0))
+  ) return Option.none()
+  return Duration.decodeUnknown(input)
+}
+
+/**
+ * @internal
+ * `Config.duration`, refusing what {@link decodeDuration} refuses: Effect's reads `"-30 seconds"` as zero, which
+ * for a throttle means none.
+ */
+export const duration = (name: string): Config.Config<Duration.Duration> =>
+  Config.nested(
+    Config.string().pipe(
+      Config.mapOrFail((text) =>
+        Either.fromOption(
+          decodeDuration(text),
+          () => ConfigError.InvalidData([], `expected a duration of zero or more, got ${JSON.stringify(text)}`)
+        )
+      )
+    ),
+    name
   )
