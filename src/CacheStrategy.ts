@@ -75,8 +75,9 @@ export const time = (interval: Duration.DurationInput): CacheStrategy => {
 }
 
 /**
- * A set serves exactly `usages` successful validations (tokens that fail verification do not count), however
- * long that takes. The schedule is `Schedule.recurs(usages + 1)`: one step for the load, one per validation.
+ * A set serves `usages` successful validations (tokens that fail verification do not count), however long that
+ * takes. Exactly that many when validations are answered from memory; with a `check` hook that runs as an effect,
+ * the validations already past their key lookup when the last use is counted are served too. The schedule is `Schedule.recurs(usages + 1)`: one step for the load, one per validation.
  *
  * @since 0.1.0
  * @category constructors
@@ -120,7 +121,9 @@ export const both = (
 
 /**
  * Any `Schedule` as a strategy. Pass `interval` when the schedule has a lifetime, so that background refresh knows
- * when to run; without it only expiry (found by a validation) triggers a refresh.
+ * when to run (at its threshold of `interval`); without it only expiry (found by a validation) triggers a refresh.
+ * The set expires when the schedule says, whatever `interval` is: stale serving (`maxStale`) counts from the moment
+ * a lookup finds it expired.
  *
  * @since 0.1.0
  * @category constructors
@@ -169,8 +172,8 @@ export interface Settings {
 }
 
 /**
- * Checks the settings and builds their strategy: `interval` must be positive and finite, `usages` a whole number of
- * at least 1. A bad setting is a `ConfigError` naming it.
+ * Checks the settings and builds their strategy: `interval` must be positive and at most 100 years, `usages` a whole
+ * number of at least 1. A bad setting is a `ConfigError` naming it.
  *
  * @since 0.1.0
  * @category constructors
@@ -190,17 +193,10 @@ export const fromSettings = (settings: Settings): Either.Either<CacheStrategy, C
   const decoded = settings.interval === undefined
     ? Option.some(defaults.interval)
     : Duration.decodeUnknown(settings.interval)
-  if (
-    Option.isNone(decoded) || !Duration.isFinite(decoded.value) ||
-    Duration.lessThanOrEqualTo(decoded.value, Duration.zero)
-  ) {
-    return Either.left(ConfigError.InvalidData(["interval"], "expected a positive, finite duration"))
-  }
+  if (Option.isNone(decoded) || !isInterval(decoded.value)) return Either.left(badInterval([]))
   const interval = decoded.value
   const usages = settings.usages ?? defaults.usages
-  if (!Number.isSafeInteger(usages) || usages < 1) {
-    return Either.left(ConfigError.InvalidData(["usages"], `expected a whole number of at least 1, got ${usages}`))
-  }
+  if (!isUsages(usages)) return Either.left(badUsages([], usages))
   switch (kind) {
     case "time":
       return Either.right(time(interval))
@@ -210,6 +206,33 @@ export const fromSettings = (settings: Settings): Either.Either<CacheStrategy, C
       return Either.right(both({ interval: interval, usages }))
   }
 }
+
+/** The longest interval: a century (a `Date` a few hundred thousand years ahead is no date at all). */
+const maxIntervalMillis = 100 * 365.25 * 24 * 60 * 60 * 1000
+
+const isInterval = (interval: Duration.Duration): boolean =>
+  Duration.isFinite(interval) && Duration.toMillis(interval) > 0 && Duration.toMillis(interval) <= maxIntervalMillis
+const isUsages = (usages: number): boolean => Number.isSafeInteger(usages) && usages >= 1
+const badInterval = (path: ReadonlyArray<string>) =>
+  ConfigError.InvalidData([...path, "interval"], "expected a positive duration of at most 100 years")
+const badUsages = (path: ReadonlyArray<string>, usages: unknown) =>
+  ConfigError.InvalidData([...path, "usages"], `expected a whole number of at least 1, got ${String(usages)}`)
+
+/**
+ * @internal
+ * Checks the limits a strategy carries, as {@link fromSettings} checks settings: the constructors take any value, and
+ * a zero interval would set the background fiber fetching in a loop, an infinite one break the status's dates, and
+ * `usage(NaN)` be fresh forever on the fast path while its schedule says never.
+ */
+export const check = (
+  strategy: CacheStrategy,
+  path: ReadonlyArray<string> = []
+): Either.Either<CacheStrategy, ConfigError.ConfigError> =>
+  strategy.interval !== undefined && !isInterval(strategy.interval)
+    ? Either.left(badInterval(path))
+    : strategy.usages !== undefined && !isUsages(strategy.usages)
+    ? Either.left(badUsages(path, strategy.usages))
+    : Either.right(strategy)
 
 /**
  * Reads the strategy from configuration (by default the environment): `STRATEGY` (`time` | `usage` | `both`),

@@ -74,7 +74,8 @@ export interface Options extends CacheStrategy.Settings {
   readonly unknownKidThrottle?: Duration.DurationInput | undefined
   /**
    * When to try again after a failed fetch. Default: exponential from 1 second, doubling, capped at 5 minutes, then
-   * jittered by ±20%, so 4 to 6 minutes at most.
+   * jittered by ±20%, so 4 to 6 minutes at most. Where a schedule of yours gives no delay (it ends, or says "at
+   * once"), the default one stands in.
    */
   readonly retry?: Schedule.Schedule<unknown, JwksError> | undefined
   /** Import keys for these algorithms only. Default: all of `Jwk.Algorithm`. */
@@ -241,7 +242,9 @@ const fraction = (
  */
 export const resolve = (options: Options = {}): Either.Either<Resolved, ConfigError.ConfigError> =>
   Either.gen(function*() {
-    const strategy = options.cacheStrategy ?? (yield* CacheStrategy.fromSettings(options))
+    const strategy = options.cacheStrategy === undefined
+      ? yield* CacheStrategy.fromSettings(options)
+      : yield* CacheStrategy.check(options.cacheStrategy, ["cacheStrategy"])
     return {
       strategy,
       backgroundRefresh: options.backgroundRefresh ?? defaults.backgroundRefresh,
@@ -284,7 +287,13 @@ interface Loaded {
 interface Failure {
   readonly error: JwksError
   readonly retryAt: number
-  readonly retryState: unknown
+  readonly retry: RetryState
+}
+
+/** Where the `retry` schedule is, and the default one when it had to stand in (see `nextRetry`). */
+interface RetryState {
+  readonly own: unknown
+  readonly fallback: unknown
 }
 
 interface State {
@@ -449,7 +458,7 @@ const makeResolved = (source: Source, settings: Resolved): Effect.Effect<Service
             yield* updateState((s) => ({
               ...s,
               inflight: undefined,
-              failure: { error, retryAt: retryAt.at, retryState: retryAt.state },
+              failure: { error, retryAt: retryAt.at, retry: retryAt.state },
               lastRefresh: { at: new Date(now), outcome: "failure" as const, error: error.message }
             }))
             yield* Effect.logWarning(
@@ -473,30 +482,41 @@ const makeResolved = (source: Source, settings: Resolved): Effect.Effect<Service
         annotate
       )
 
+    /** The next attempt by `retry`, from `state`: `undefined` when it gives no delay (it ended, or says "now"). */
     const stepRetry = (retry: Schedule.Schedule<unknown, JwksError>, state: unknown, error: JwksError, now: number) =>
       Effect.gen(function*() {
         let [next, , decision] = yield* retry.step(now, error, state ?? retry.initial)
         if (decision._tag === "Done") {
           ;[next, , decision] = yield* retry.step(now, error, retry.initial)
         }
-        const at = decision._tag === "Done" ? now : Math.max(now, ScheduleIntervals.start(decision.intervals))
-        return { at, state: next }
+        if (decision._tag === "Done") return undefined
+        const at = ScheduleIntervals.start(decision.intervals)
+        return at > now ? { at, state: next } : undefined
       })
 
     /**
-     * When to fetch again after `error`, by the `retry` schedule. A custom schedule that throws falls back to the
-     * default one, from its start (about a second), and starts over itself next time: without a backoff, every caller
-     * and the background fiber would fetch again at once, in a loop.
+     * When to fetch again after `error`, by the `retry` schedule. When it gives no delay (it ended even from its start,
+     * as a schedule that depends on the error's reason may; it says "at once", as `Schedule.recurs` does; or it
+     * throws), the default schedule stands in, with its own backoff kept across failures, and the custom one is
+     * asked again next time: without a delay, every caller and the background fiber would fetch again at once, in a
+     * loop.
      */
     const nextRetry = (previous: Failure | undefined, error: JwksError, now: number) =>
-      stepRetry(settings.retry, previous?.retryState, error, now).pipe(
-        Effect.catchAllDefect((defect) =>
-          Effect.zipRight(
-            Effect.logWarning("The retry schedule failed; backing off by the default schedule", Cause.die(defect)),
-            Effect.map(stepRetry(defaults.retry, undefined, error, now), ({ at }) => ({ at, state: undefined }))
+      Effect.gen(function*() {
+        const own = yield* stepRetry(settings.retry, previous?.retry.own, error, now).pipe(
+          Effect.catchAllDefect((defect) =>
+            Effect.as(
+              Effect.logWarning("The retry schedule failed; backing off by the default schedule", Cause.die(defect)),
+              undefined
+            )
           )
         )
-      )
+        if (own !== undefined) return { at: own.at, state: { own: own.state, fallback: undefined } }
+        const fallback = yield* stepRetry(defaults.retry, previous?.retry.fallback, error, now)
+        // The default schedule never ends and its least delay is about 0.8 s; the second is a guard all the same.
+        const at = fallback?.at ?? now + 1000
+        return { at, state: { own: undefined, fallback: fallback?.state } }
+      })
 
     /**
      * Whether a caller that wants fresh keys starts a fetch (`mine`), joins the one under way, or fails at once:
@@ -557,14 +577,19 @@ const makeResolved = (source: Source, settings: Resolved): Effect.Effect<Service
       Effect.gen(function*() {
         const s = yield* getState
         if (s.current !== undefined && s.current.expiredAt === undefined) {
-          const expiredAt = intervalMillis === undefined ? now : Math.min(now, s.current.loadedAt + intervalMillis)
+          // A built-in strategy with an interval expires by time at load + interval at the latest; a custom one when
+          // its schedule says (its interval only times the background refresh), so from the moment it is found out.
+          const expiredAt = intervalMillis === undefined || strategy._tag === "Custom"
+            ? now
+            : Math.min(now, s.current.loadedAt + intervalMillis)
           const expired = { ...s.current, expiredAt }
           yield* updateState((st) => st.current === s.current ? { ...st, current: expired } : st)
         }
         const result = yield* Effect.either(refreshWith("request"))
         if (result._tag === "Right") return result.right
-        const { current } = yield* getState
-        if (current === undefined) return yield* result.left
+        const { closed, current } = yield* getState
+        // Stale keys stand in for an identity provider that cannot answer, not for a cache whose scope has closed.
+        if (current === undefined || closed) return yield* result.left
         const staleUntil = (current.expiredAt ?? now) + settings.maxStale
         if (now >= staleUntil) {
           yield* updateState((st) => ({ ...st, servingStale: false }))
@@ -742,14 +767,16 @@ const makeResolved = (source: Source, settings: Resolved): Effect.Effect<Service
         if (s.current !== undefined) yield* Metric.set(metrics.keySetAge, (now - s.current.loadedAt) / 1000)
         const due = dueAt(s)
         if (due > now) {
-          const woken = Effect.as(Queue.take(wake), false)
+          const woken = Queue.take(wake)
           if (due !== Number.POSITIVE_INFINITY) {
             yield* Effect.logDebug(`Background refresh will wait ${seconds(due - now)}`)
           }
-          const timedOut = due === Number.POSITIVE_INFINITY
-            ? yield* woken
-            : yield* Effect.race(Effect.as(Effect.sleep(Duration.millis(due - now)), true), woken)
-          if (!timedOut) continue
+          // Timers keep at most 2^31 - 1 ms (Effect's clock takes a longer sleep for "never"): a longer wait (a
+          // 40-day interval's refresh) is slept in pieces, each ending in a fresh look at the state.
+          yield* due === Number.POSITIVE_INFINITY
+            ? woken
+            : Effect.race(Effect.sleep(Duration.millis(Math.min(due - now, maxTimerMillis))), woken)
+          continue
         }
         const initial = (yield* getState).current === undefined
         yield* Effect.logInfo(initial ? "Performing initial JWKS load" : "Performing background JWKS refresh")
@@ -784,6 +811,9 @@ const makeResolved = (source: Source, settings: Resolved): Effect.Effect<Service
       status
     } satisfies Service
   }).pipe(Effect.annotateLogs({ module: "JwksCache", source: source.name }))
+
+/** The longest delay a timer keeps (about 24.8 days). */
+const maxTimerMillis = 2 ** 31 - 1
 
 const seconds = (millis: number): string => `${Math.round(millis / 100) / 10} seconds`
 

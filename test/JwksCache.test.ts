@@ -1,5 +1,5 @@
 import * as HttpClient from "@effect/platform/HttpClient"
-import { describe, expect, it } from "@effect/vitest"
+import { afterEach, describe, expect, it } from "@effect/vitest"
 import * as Chunk from "effect/Chunk"
 import * as ConfigError from "effect/ConfigError"
 import * as ConfigProvider from "effect/ConfigProvider"
@@ -18,6 +18,7 @@ import * as Random from "effect/Random"
 import * as Schedule from "effect/Schedule"
 import * as Scope from "effect/Scope"
 import * as TestClock from "effect/TestClock"
+import { vi } from "vitest"
 import * as CacheStrategy from "../src/CacheStrategy.js"
 import type * as Jwk from "../src/Jwk.js"
 import * as JwksCache from "../src/JwksCache.js"
@@ -410,6 +411,40 @@ describe("JwksCache background refresh", () => {
 
 // Single flight, unknown kids, backoff -----------------------------------------------------------------------------
 
+describe("JwksCache background refresh on the live clock", () => {
+  // TestClock sleeps any length; the live clock's timers keep at most 2^31 - 1 ms (about 24.8 days), and Effect takes
+  // a longer sleep for "never". Vitest's fake timers drive the live clock here: no real time passes.
+  const day = 24 * 60 * 60 * 1000
+  afterEach(() => {
+    vi.useRealTimers()
+  })
+
+  it("a 40-day interval still refreshes at its threshold, 32 days in", async () => {
+    vi.useFakeTimers({ toFake: ["setTimeout", "clearTimeout", "setInterval", "clearInterval", "Date"] })
+    const scope = Effect.runSync(Scope.make())
+    const idp = await Effect.runPromise(
+      Effect.gen(function*() {
+        const idp = yield* FakeIdp.FakeIdp
+        const source = yield* JwksSource.http(idp.jwksUri)
+        yield* JwksCache.make(source, { strategy: "time", interval: "40 days", backgroundRefreshJitter: 0 })
+        return idp
+      }).pipe(Effect.provide(FakeIdp.layerTest()), Scope.extend(scope))
+    )
+    const fetches = () => Effect.runPromise(idp.fetchCount)
+    try {
+      for (let i = 0; i < 200 && (await fetches()) < 1; i++) await vi.advanceTimersByTimeAsync(1)
+      expect(await fetches()).toBe(1)
+      await vi.advanceTimersByTimeAsync(31 * day)
+      expect(await fetches()).toBe(1)
+      for (let d = 0; d < 2; d++) await vi.advanceTimersByTimeAsync(day)
+      for (let i = 0; i < 200 && (await fetches()) < 2; i++) await vi.advanceTimersByTimeAsync(1)
+      expect(await fetches()).toBe(2)
+    } finally {
+      await Effect.runPromise(Scope.close(scope, Exit.void))
+    }
+  })
+})
+
 describe("JwksCache fetches", () => {
   it.scoped("1000 concurrent cold gets share one fetch", () =>
     withIdp(Effect.gen(function*() {
@@ -675,6 +710,38 @@ describe("JwksCache under interruption and defects", () => {
       expect(yield* idp.fetchCount).toBe(1)
     })))
 
+  it.scoped("a retry schedule that gives no delay is stood in for by the default backoff, which keeps growing", () =>
+    withIdp(Effect.gen(function*() {
+      const idp = yield* FakeIdp.FakeIdp
+      yield* idp.setFault(FakeIdp.Fault.status(503))
+      const schedules = [
+        // Back off on timeouts only (the retry input is the error): done at once for a 503.
+        Schedule.exponential("1 second").pipe(Schedule.whileInput((error: JwksError) => error.reason === "Timeout")),
+        // "Retry five times": no delay at all.
+        Schedule.recurs(5)
+      ]
+      for (const retry of schedules) {
+        yield* Effect.scoped(Effect.gen(function*() {
+          const before = yield* idp.fetchCount
+          const cache = yield* JwksCache.make(yield* JwksSource.http(idp.jwksUri), { retry })
+          yield* settle // the clock does not move: one fetch, then a backoff
+          expect((yield* idp.fetchCount) - before).toBe(1)
+          // The default backoff (about 1, 2, 4, 8, 16 s, jittered): five more fetches take well over 20 s, not 5.
+          const retriesAt: Array<number> = []
+          for (let second = 1; second <= 40; second++) {
+            yield* TestClock.adjust("1 second")
+            yield* settle
+            if ((yield* idp.fetchCount) - before > retriesAt.length + 1) retriesAt.push(second)
+          }
+          expect(retriesAt.length).toBeGreaterThanOrEqual(3)
+          expect(retriesAt.length).toBeLessThanOrEqual(6)
+          const gaps = retriesAt.slice(1).map((at, i) => at - retriesAt[i]!)
+          expect(gaps.at(-1)!).toBeGreaterThan(gaps[0]!)
+          expect((yield* cache.status).lastRefresh?.outcome).toBe("failure")
+        }))
+      }
+    })))
+
   it.scoped("a caller that waits uninterruptibly still gets the fetch's timeout", () =>
     withIdp(Effect.gen(function*() {
       const idp = yield* FakeIdp.FakeIdp
@@ -830,6 +897,53 @@ describe("JwksCache failures", () => {
 
 // Settings ---------------------------------------------------------------------------------------------------------
 
+describe("JwksCache stale serving and closing", () => {
+  it.scoped("a custom strategy's set is served stale from when it is found expired, not from its interval", () =>
+    withIdp(Effect.gen(function*() {
+      // Fresh for 5 minutes or 10 validations, whichever lasts longer: the interval is its shortest life.
+      const strategy = CacheStrategy.fromSchedule(
+        Schedule.union(Schedule.upTo(Schedule.forever, "5 minutes"), Schedule.recurs(11)),
+        { interval: "5 minutes" }
+      )
+      const { cache, idp, kid } = yield* makeCache({ cacheStrategy: strategy, backgroundRefresh: false })
+      yield* cache.get(kid, "RS256")
+      // A quiet service: ten validations over two hours, all served by the first set.
+      for (let i = 0; i < 10; i++) {
+        yield* TestClock.adjust("12 minutes")
+        expect(Option.isSome(yield* cache.get(kid, "RS256"))).toBe(true)
+        yield* cache.recordSuccess
+      }
+      expect(yield* idp.fetchCount).toBe(1)
+      // Now expired, with the IdP down: an hour of stale keys (maxStale) from now, not from minute 5.
+      yield* idp.setFault(FakeIdp.Fault.status(503))
+      expect(Option.isSome(yield* cache.get(kid, "RS256"))).toBe(true)
+      expect((yield* cache.status).servingStale).toBe(true)
+      yield* TestClock.adjust("61 minutes")
+      expectJwksError(yield* Effect.flip(cache.get(kid, "RS256")), "Stale")
+    })))
+
+  it.scoped("a closed cache answers from a fresh set, then fails as closed: no stale serving, no fetch", () =>
+    withIdp(Effect.gen(function*() {
+      const idp = yield* FakeIdp.FakeIdp
+      const scope = yield* Scope.make()
+      const source = yield* JwksSource.http(idp.jwksUri)
+      const cache = yield* JwksCache.make(source, { strategy: "time", interval: "10 minutes" }).pipe(
+        Scope.extend(scope)
+      )
+      const kid = yield* idp.currentKid
+      yield* cache.get(kid, "RS256")
+      yield* Scope.close(scope, Exit.void)
+      yield* TestClock.adjust("5 minutes")
+      expect(Option.isSome(yield* cache.get(kid, "RS256"))).toBe(true)
+      yield* TestClock.adjust("25 minutes")
+      const error = yield* Effect.flip(cache.get(kid, "RS256"))
+      expectJwksError(error, "Unreachable")
+      expect(error.message).toContain("closed")
+      expect((yield* cache.status).servingStale).toBe(false)
+      expect(yield* idp.fetchCount).toBe(1)
+    })))
+})
+
 describe("JwksCache settings", () => {
   const invalid: ReadonlyArray<readonly [string, JwksCache.Options, string]> = [
     ["threshold 0", { backgroundRefreshThreshold: 0 }, "backgroundRefreshThreshold"],
@@ -863,6 +977,36 @@ describe("JwksCache settings", () => {
         expect(ConfigError.isConfigError(error) && ConfigError.isInvalidData(error) && error.path).toEqual([path])
       }))
   }
+
+  it.effect("a strategy given in code is checked as settings are", () =>
+    Effect.sync(() => {
+      const cases: ReadonlyArray<readonly [CacheStrategy.CacheStrategy, string]> = [
+        // A zero interval set the background fiber fetching in a loop; an infinite one gave an Invalid Date that
+        // HttpAuth.toCacheInfo threw on; usage(NaN) was fresh forever on the fast path and never by its schedule.
+        [CacheStrategy.time(0), "interval"],
+        [CacheStrategy.time(Duration.infinity), "interval"],
+        [CacheStrategy.time(Duration.days(365 * 101)), "interval"],
+        [CacheStrategy.usage(0), "usages"],
+        [CacheStrategy.usage(Number.NaN), "usages"],
+        [CacheStrategy.both({ interval: "-5 minutes", usages: 10 }), "interval"],
+        [CacheStrategy.fromSchedule(Schedule.forever, { interval: 0 }), "interval"]
+      ]
+      for (const [cacheStrategy, name] of cases) {
+        const resolved = JwksCache.resolve({ cacheStrategy })
+        const error = Either.isLeft(resolved) ? resolved.left : undefined
+        expect(error?._op === "InvalidData" && error.path, `${cacheStrategy._tag} ${name}`).toEqual([
+          "cacheStrategy",
+          name
+        ])
+      }
+      for (
+        const cacheStrategy of [
+          CacheStrategy.time("40 days"),
+          CacheStrategy.usage(1),
+          CacheStrategy.fromSchedule(Schedule.forever)
+        ]
+      ) expect(Either.isRight(JwksCache.resolve({ cacheStrategy }))).toBe(true)
+    }))
 
   it.scoped("accepts the edges of the ranges", () =>
     Effect.gen(function*() {
