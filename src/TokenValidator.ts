@@ -701,6 +701,16 @@ const measuredOf = new WeakMap<
   (token: string, clock: Clock.Clock, labels: ReadonlyArray<MetricLabel.MetricLabel>) => Outcome<Principal>
 >()
 
+/** The size cap of each validator built by `make` (or `multi`), for {@link multi} to apply before it routes. */
+const maxTokenBytesOf = new WeakMap<Service, number>()
+
+/**
+ * Whether `token` takes more than `max` bytes in UTF-8. A token's characters are ASCII, one byte each, so its length
+ * decides, except for a text with others in it: up to three bytes for each UTF-16 unit.
+ */
+const isLongerThan = (token: string, max: number): boolean =>
+  token.length > max || (token.length * 3 > max && Buffer.byteLength(token, "utf8") > max)
+
 /** How many distinct headers a validator keeps decoded. */
 const headerCacheSize = 64
 
@@ -872,7 +882,7 @@ const unsafeMake = (keys: KeyResolver, options: Options): Service => {
 
   const verify = (token: string, now: number, span: Tracer.Span | undefined): Outcome<Principal> => {
     if (typeof token !== "string") return fail("Malformed", "the token is not a string")
-    if (token.length > maxTokenBytes) return fail("TooLarge", `the token is longer than ${maxTokenBytes} bytes`)
+    if (isLongerThan(token, maxTokenBytes)) return fail("TooLarge", `the token is longer than ${maxTokenBytes} bytes`)
     const seen = remembered.get(token)
     if (seen !== undefined) return verifyRemembered(token, seen, now, span)
     if (!compactJws.test(token)) return fail("Malformed", "the token is not a compact JWS")
@@ -1024,6 +1034,7 @@ const unsafeMake = (keys: KeyResolver, options: Options): Service => {
     keyStatus: keys.status === undefined ? Effect.succeed([]) : Effect.map(keys.status, (status) => [status])
   }
   measuredOf.set(service, (token, clock, labels) => measured(token, clock, labels, undefined))
+  maxTokenBytesOf.set(service, maxTokenBytes)
   return service
 }
 
@@ -1128,7 +1139,8 @@ const isKeySetAlgorithm = (alg: SigningAlgorithm): alg is Jwk.Algorithm => !alg.
 
 /**
  * One validator over several, routed by the token's (unverified) `iss`: the chosen validator's keys and rules do
- * all the verifying. A token from an issuer none accepts is refused with `IssuerMismatch`.
+ * all the verifying. A token from an issuer none accepts is refused with `IssuerMismatch`; one over the largest size
+ * cap of the validators is refused as `TooLarge` before its claims are decoded to route it.
  *
  * @since 0.1.0
  * @category combinators
@@ -1143,13 +1155,21 @@ const isKeySetAlgorithm = (alg: SigningAlgorithm): alg is Jwk.Algorithm => !alg.
  * ```
  */
 export const multi = (validators: ReadonlyArray<Service>): Service => {
+  // Routing decodes the claims: the largest cap of the validators applies first (64 KiB when one was not built by
+  // `make`), and the chosen validator's own after.
+  const caps = validators.map((validator) => maxTokenBytesOf.get(validator) ?? 64 * 1024)
+  const maxTokenBytes = caps.length === 0 ? defaults.maxTokenBytes : Math.max(...caps)
   const route = (token: string): Service | Exit.Exit<never, TokenValidationError> => {
-    if (typeof token !== "string" || token.length > 64 * 1024) {
-      return fail("TooLarge", "the token is too long to route")
+    if (typeof token !== "string") return fail("Malformed", "the token is not a string")
+    if (isLongerThan(token, maxTokenBytes)) {
+      return fail("TooLarge", `the token is longer than ${maxTokenBytes} bytes`)
     }
-    const iss = Option.flatMap(peekClaims(token), (claims) => Option.fromNullable(claims.iss))
-    if (Option.isNone(iss)) return fail("Malformed", "the token has no readable issuer")
-    return validators.find((candidate) => candidate.acceptsIssuer(iss.value)) ??
+    const claims = peekClaims(token)
+    if (Option.isNone(claims)) return fail("Malformed", "the token's claims are not readable")
+    const iss = claims.value.iss
+    // As a validator alone answers for a token without `iss`.
+    if (iss === undefined) return fail("IssuerMismatch", "the token has no issuer")
+    return validators.find((candidate) => candidate.acceptsIssuer(iss)) ??
       fail("IssuerMismatch", "no validator accepts the token's issuer")
   }
   /** A token refused by the router itself is a validation too: counted as the chosen validator would count it. */
@@ -1185,6 +1205,7 @@ export const multi = (validators: ReadonlyArray<Service>): Service => {
     const measured = measuredOf.get(routed)
     return measured === undefined ? routed.validate(token) : measured(token, clock, labels)
   })
+  maxTokenBytesOf.set(service, maxTokenBytes)
   return service
 }
 

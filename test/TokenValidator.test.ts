@@ -463,6 +463,9 @@ describe("TokenValidator", () => {
         expect(token.length).toBeGreaterThan(16 * 1024)
         yield* refused(validator, token, "TooLarge")
         yield* refused(validator, "!".repeat(16 * 1024 + 1), "TooLarge")
+        // The cap is in bytes: 6,000 three-byte characters are 18,000 (and 5,000 are 15,000: refused otherwise).
+        yield* refused(validator, "€".repeat(6_000), "TooLarge")
+        yield* refused(validator, "€".repeat(5_000), "Malformed")
         expect(yield* fetches).toBe(0)
       }))
 

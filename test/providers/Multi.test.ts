@@ -114,6 +114,23 @@ describe("multi-issuer", () => {
       expect(yield* oidc.fetchCount).toBe(0)
     }).pipe(Effect.provide(ValidatorLive.pipe(Layer.provideMerge(RoutingClient)))))
 
+  it.effect("refuses as a validator alone would: too large before anything is decoded, no issuer, not a string", () =>
+    Effect.gen(function*() {
+      const { oidc } = yield* Idps
+      const b64 = (text: string) => Buffer.from(text).toString("base64url")
+      const header = b64(JSON.stringify({ alg: "RS256" }))
+      // Over every validator's 16 KiB cap: refused before its claims are decoded to route it.
+      const big = `${header}.${b64(JSON.stringify({ iss: OIDC_ISSUER, pad: "a".repeat(20_000) }))}.${b64("sig")}`
+      expect(yield* refusal(TokenValidator.validate(big))).toBe("TokenValidationError:TooLarge")
+      // The cap counts bytes: 6,000 three-byte characters are 18,000.
+      expect(yield* refusal(TokenValidator.validate("€".repeat(6_000)))).toBe("TokenValidationError:TooLarge")
+      // A signed token without iss: IssuerMismatch, as from the validator alone.
+      const noIssuer = yield* oidc.sign({ iss: undefined })
+      expect(yield* refusal(TokenValidator.validate(noIssuer))).toBe("TokenValidationError:IssuerMismatch")
+      expect(yield* refusal(TokenValidator.validate(42 as unknown as string))).toBe("TokenValidationError:Malformed")
+      expect(yield* oidc.fetchCount).toBe(0)
+    }).pipe(Effect.provide(ValidatorLive.pipe(Layer.provideMerge(RoutingClient)))))
+
   it.effect("through toPromise, a warm validator answers from memory without a fiber, whichever provider routes", () =>
     Effect.gen(function*() {
       const { cognito, entra, oidc } = yield* Idps
