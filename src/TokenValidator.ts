@@ -570,8 +570,12 @@ const toPrincipal = (
  * `expiresAt` its own, so that no caller can change what a later one sees. (The object itself is not frozen: Effect
  * caches a `Data.Class`'s hash on the instance, so a frozen one could not go into a `HashSet`.)
  */
-const reuse = (principal: Principal): Principal =>
-  new Principal({ ...principal, expiresAt: new Date(principal.expiresAt.getTime()) })
+const reuse = (principal: Principal): Principal => {
+  // Its own fields copied straight from the one remembered (no object spread in between: this runs on every use).
+  const copy = new Principal(principal)
+  ;(copy as { expiresAt: Date }).expiresAt = new Date(principal.expiresAt.getTime())
+  return copy
+}
 
 const issuerMatcher = (rule: IssuerRule): {
   readonly matches: (iss: string, claims: Claims) => boolean
