@@ -743,7 +743,9 @@ const makeResolved = (source: Source, settings: Resolved): Effect.Effect<Service
           ? undefined
           : Math.max(0, strategy.usages - current.tracker.served()),
         fresh,
-        servingStale: s.servingStale && !fresh,
+        // Until its stale window runs out, not until the next request finds that out.
+        servingStale: s.servingStale && !fresh && current !== undefined &&
+          now < (current.expiredAt ?? now) + settings.maxStale,
         lastRefresh: s.lastRefresh,
         fetches: s.fetches
       } satisfies Status

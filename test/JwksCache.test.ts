@@ -919,6 +919,8 @@ describe("JwksCache stale serving and closing", () => {
       expect(Option.isSome(yield* cache.get(kid, "RS256"))).toBe(true)
       expect((yield* cache.status).servingStale).toBe(true)
       yield* TestClock.adjust("61 minutes")
+      // The status says so before any request finds it out.
+      expect((yield* cache.status).servingStale).toBe(false)
       expectJwksError(yield* Effect.flip(cache.get(kid, "RS256")), "Stale")
     })))
 
