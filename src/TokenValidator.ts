@@ -173,7 +173,7 @@ export interface Options {
   readonly leeway?: Duration.DurationInput | undefined
   /** Longer tokens are refused before any other work. Default 16 KiB. */
   readonly maxTokenBytes?: number | undefined
-  /** Claims that must be present (`exp` always is). */
+  /** Claims that must be present (`exp` always is), whatever their value (`null` included): check values in `check`. */
   readonly requiredClaims?: ReadonlyArray<string> | undefined
   /** Accept only these token types (refresh tokens are refused whatever this says). Default: any other. */
   readonly tokenTypes?: ReadonlyArray<"id" | "access" | "unknown"> | undefined
