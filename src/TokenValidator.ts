@@ -178,7 +178,7 @@ export interface Options {
   /** Accept only these token types (refresh tokens are refused whatever this says). Default: any other. */
   readonly tokenTypes?: ReadonlyArray<"id" | "access" | "unknown"> | undefined
   /**
-   * Header `typ` values of the `+jwt` kind, besides `at+jwt`, to accept (compared without case, with or without
+   * Header `typ` values of the `+jwt` kind, besides `at+jwt` and `id_token+jwt`, to accept (compared without case, with or without
    * `application/`). By default a token whose `typ` names another kind of JWT (`logout+jwt`, `secevent+jwt`,
    * `dpop+jwt`, ...) is refused as `TokenType`, whatever its claims: an explicit loosening, for an IdP that marks its
    * access tokens with a type of its own.
@@ -489,7 +489,7 @@ const mediaType = (typ: string): string => {
 
 /**
  * What kind of token the claims describe: `token_use` when present (Cognito), else a `typ` of `at+jwt` (RFC 9068)
- * or a `typ` claim (Keycloak's `Bearer` / `ID` / `Refresh`), else `nonce` or `at_hash` mean an id token and `scope`,
+ * or `id_token+jwt`, or a `typ` claim (Keycloak's `Bearer` / `ID` / `Refresh`), else `nonce` or `at_hash` mean an id token and `scope`,
  * `scp` or `client_id` an access token.
  *
  * @since 0.1.0
@@ -506,7 +506,12 @@ const mediaType = (typ: string): string => {
 export const classify = (claims: Claims, header: Header): TokenType => {
   const use = claims.token_use
   if (use === "id" || use === "access" || use === "refresh") return use
-  if (header.typ !== undefined && mediaType(header.typ) === "at+jwt") return "access"
+  if (header.typ !== undefined) {
+    const typ = mediaType(header.typ)
+    if (typ === "at+jwt") return "access"
+    // Not registered, but what an IdP that types its id tokens explicitly (Connect2id) writes.
+    if (typ === "id_token+jwt") return "id"
+  }
   const claimTyp = typeof claims.typ === "string" ? claims.typ.toLowerCase() : undefined
   if (claimTyp === "refresh" || claimTyp === "offline") return "refresh"
   if (claimTyp === "id") return "id"
@@ -825,7 +830,7 @@ const unsafeMake = (keys: KeyResolver, options: Options): Service => {
     // JWT (a logout token, a security event, a DPoP proof), never a bearer credential, whatever its claims suggest.
     if (header.typ !== undefined) {
       const typ = mediaType(header.typ)
-      if (typ.endsWith("+jwt") && typ !== "at+jwt" && !acceptTyp.has(typ)) {
+      if (typ.endsWith("+jwt") && typ !== "at+jwt" && typ !== "id_token+jwt" && !acceptTyp.has(typ)) {
         return refusal("TokenType", `a token of type ${JSON.stringify(header.typ.slice(0, 64))} is not a bearer token`)
       }
     }

@@ -8,6 +8,7 @@ import * as LogLevel from "effect/LogLevel"
 import * as Option from "effect/Option"
 import { base64url, exportJWK, generateKeyPair, importJWK, type JWK, jwtVerify, SignJWT } from "jose"
 import { createPublicKey, generateKeyPairSync, verify } from "node:crypto"
+import { vi } from "vitest"
 import * as Jwk from "../src/Jwk.js"
 import { JwksError } from "../src/JwksError.js"
 
@@ -274,6 +275,26 @@ describe("Jwk", () => {
         expect(custom.reason).toBe("InvalidShape")
         const atLimit = yield* importSet([good, good], { maxKeys: 2 })
         expect(atLimit.keys).toHaveLength(2)
+      }))
+
+    it.effect("does not check an Ed25519 point again when the set it replaces already had it", () =>
+      Effect.gen(function*() {
+        const keys = Array.from({ length: 20 }, (_, i) => ({
+          ...generateKeyPairSync("ed25519").publicKey.export({ format: "jwk" }),
+          kid: `k${i}`
+        }))
+        const first = yield* importSet(keys)
+        // The check decodes each key's x (its one base64url decode); a carried-over key needs none.
+        const decodes = vi.spyOn(Buffer, "from")
+        try {
+          const again = yield* importSet(keys, { previous: first })
+          expect(again.keys.every((key, i) => key === first.keys[i])).toBe(true)
+          expect(decodes.mock.calls.filter((args) => (args as ReadonlyArray<unknown>)[1] === "base64url")).toHaveLength(
+            0
+          )
+        } finally {
+          decodes.mockRestore()
+        }
       }))
 
     it.effect("dies on import limits that are not positive whole numbers, rather than lifting them", () =>

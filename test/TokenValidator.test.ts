@@ -701,6 +701,9 @@ describe("TokenValidator", () => {
           yield* idp.sign({ ...logout, scope: "openid" }, { header: { typ: "logout+jwt" } }),
           "TokenType"
         )
+        // An id token typed explicitly (Connect2id) is an id token, not another kind.
+        const id = yield* validator.validate(yield* idp.sign({ nonce: "n" }, { header: { typ: "id_token+jwt" } }))
+        expect(id.tokenType).toBe("id")
         // JWT, at+jwt and no typ at all are what bearer tokens carry.
         for (const typ of ["JWT", "at+jwt", "application/at+jwt", undefined]) {
           expect((yield* validator.validate(yield* idp.sign({ scope: "read" }, { header: { typ } }))).id).toBe("user-1")

@@ -107,6 +107,7 @@ export const keyResolver = (set: Jwk.KeySet): TokenValidator.KeyResolver => {
 export const make = (options: Options): Effect.Effect<TokenValidator.Service, ConfigError.ConfigError> =>
   Effect.gen(function*() {
     const { jwks: given, limits, ...validator } = options
+    yield* TokenValidator.checkOptions(validator)
     yield* Jwk.checkImportOptions(limits, ["limits"])
     // Not fetched, so not yet schema-checked: a single JWK where the set belongs is a slip a JSON file makes easy.
     const jwks = yield* Effect.mapError(
@@ -114,6 +115,11 @@ export const make = (options: Options): Effect.Effect<TokenValidator.Service, Co
       () => ConfigError.InvalidData(["jwks"], "expected a key set: { keys: [...] }")
     )
     const algorithms = (validator.algorithms ?? TokenValidator.defaults.algorithms).filter(isKeySetAlgorithm)
+    if (algorithms.length === 0) {
+      return yield* Effect.fail(
+        ConfigError.InvalidData(["algorithms"], "expected an algorithm a key set can verify (HS* are SharedSecret's)")
+      )
+    }
     const set = yield* Jwk.importKeySet(jwks, "static", { ...limits, algorithms }).pipe(
       Effect.mapError((error) => ConfigError.InvalidData(["jwks"], error.description ?? error.message))
     )

@@ -78,6 +78,11 @@ describe("Static", () => {
       const jwks = yield* idp.jwks
       expect(yield* withLimits({ minRsaBits: Number.NaN })).toEqual(["limits", "minRsaBits"])
       expect(yield* withLimits({ maxKeys: -1 })).toEqual(["limits", "maxKeys"])
+      // Algorithms no key set can verify, or not a list: named, never a defect of the key import.
+      for (const algorithms of [["HS256"], [], ["none"], ["RS257"], "RS256"]) {
+        const options = { ...base, jwks, algorithms: algorithms as Static.Options["algorithms"] }
+        expect(yield* path(options), JSON.stringify(algorithms)).toEqual(["algorithms"])
+      }
       // An issuer that is not a URL, a list of them or a rule (null from parsed JSON): refused, not crashed on.
       for (const issuer of [null, 42, [null], {}, { description: "x", matches: () => true, accepts: null }]) {
         const options = { ...base, algorithms: ["ES256"] as const, jwks: yield* idp.jwks }
