@@ -120,10 +120,10 @@ export const both = (
 }
 
 /**
- * Any `Schedule` as a strategy. Pass `interval` when the schedule has a lifetime, so that background refresh knows
- * when to run (at its threshold of `interval`); without it only expiry (found by a validation) triggers a refresh.
- * The set expires when the schedule says, whatever `interval` is: stale serving (`maxStale`) counts from the moment
- * a lookup finds it expired.
+ * Any `Schedule` as a strategy. Pass `interval`, the longest life of a set, so that background refresh knows when to
+ * run (at its threshold of `interval`); without it only expiry (found by a validation) triggers a refresh. Past
+ * `interval` a set is not fresh, whatever the schedule says, and stale serving (`maxStale`) counts from then at the
+ * latest.
  *
  * @since 0.1.0
  * @category constructors
@@ -132,9 +132,10 @@ export const both = (
  * import { Schedule } from "effect"
  * import * as CacheStrategy from "effect-jwks/CacheStrategy"
  *
- * // Fresh for 5 minutes and 10 validations, whichever lasts longer.
+ * // What `CacheStrategy.both` does, as a schedule of your own: 5 minutes or 10 validations, whichever comes first
+ * // (one step for the load, one per validation).
  * const strategy = CacheStrategy.fromSchedule(
- *   Schedule.union(Schedule.upTo(Schedule.forever, "5 minutes"), Schedule.recurs(11)),
+ *   Schedule.intersect(Schedule.upTo(Schedule.forever, "5 minutes"), Schedule.recurs(11)),
  *   { interval: "5 minutes" }
  * )
  * ```
@@ -172,7 +173,7 @@ export interface Settings {
 }
 
 /**
- * Checks the settings and builds their strategy: `interval` must be positive and at most 100 years, `usages` a whole
+ * Checks the settings and builds their strategy: `interval` must be from 1 millisecond to 100 years, `usages` a whole
  * number of at least 1. A bad setting is a `ConfigError` naming it.
  *
  * @since 0.1.0
@@ -210,11 +211,12 @@ export const fromSettings = (settings: Settings): Either.Either<CacheStrategy, C
 /** The longest interval: a century (a `Date` a few hundred thousand years ahead is no date at all). */
 const maxIntervalMillis = 100 * 365.25 * 24 * 60 * 60 * 1000
 
+// At least a millisecond: timers fire no sooner, so a shorter life would be refetched in a loop.
 const isInterval = (interval: Duration.Duration): boolean =>
-  Duration.isFinite(interval) && Duration.toMillis(interval) > 0 && Duration.toMillis(interval) <= maxIntervalMillis
+  Duration.isFinite(interval) && Duration.toMillis(interval) >= 1 && Duration.toMillis(interval) <= maxIntervalMillis
 const isUsages = (usages: number): boolean => Number.isSafeInteger(usages) && usages >= 1
 const badInterval = (path: ReadonlyArray<string>) =>
-  ConfigError.InvalidData([...path, "interval"], "expected a positive duration of at most 100 years")
+  ConfigError.InvalidData([...path, "interval"], "expected a duration from 1 millisecond to 100 years")
 const badUsages = (path: ReadonlyArray<string>, usages: unknown) =>
   ConfigError.InvalidData([...path, "usages"], `expected a whole number of at least 1, got ${String(usages)}`)
 
@@ -329,9 +331,14 @@ export const track = (strategy: CacheStrategy, loadedAt: number): Effect.Effect<
       unsafe
     })
   }
+  // A custom strategy's interval is its longest life: past it the set is not fresh, whatever the schedule says (the
+  // background refresh, the status's expiresAt and stale serving are all timed from it).
+  const endsAt = strategy.interval === undefined
+    ? Number.POSITIVE_INFINITY
+    : loadedAt + Duration.toMillis(strategy.interval)
   return stepper(strategy.schedule, loadedAt).pipe(
     Effect.map((s): Tracker => ({
-      isFresh: s.peek,
+      isFresh: (now) => now >= endsAt ? Effect.succeed(false) : s.peek(now),
       record: (now) =>
         Effect.map(s.commit(now), () => {
           served++

@@ -482,24 +482,27 @@ const makeResolved = (source: Source, settings: Resolved): Effect.Effect<Service
         annotate
       )
 
-    /** The next attempt by `retry`, from `state`: `undefined` when it gives no delay (it ended, or says "now"). */
+    /**
+     * The next attempt by `retry`, from `state`, and the schedule's state after the step. `at` is `undefined` when it
+     * gives no delay: it ended even from its start, or it says "now" (or within the millisecond: timers fire no
+     * sooner).
+     */
     const stepRetry = (retry: Schedule.Schedule<unknown, JwksError>, state: unknown, error: JwksError, now: number) =>
       Effect.gen(function*() {
         let [next, , decision] = yield* retry.step(now, error, state ?? retry.initial)
         if (decision._tag === "Done") {
           ;[next, , decision] = yield* retry.step(now, error, retry.initial)
         }
-        if (decision._tag === "Done") return undefined
-        const at = ScheduleIntervals.start(decision.intervals)
-        return at > now ? { at, state: next } : undefined
+        const at = decision._tag === "Done" ? undefined : ScheduleIntervals.start(decision.intervals)
+        return { at: at !== undefined && at >= now + 1 ? at : undefined, state: next }
       })
 
     /**
-     * When to fetch again after `error`, by the `retry` schedule. When it gives no delay (it ended even from its start,
-     * as a schedule that depends on the error's reason may; it says "at once", as `Schedule.recurs` does; or it
-     * throws), the default schedule stands in, with its own backoff kept across failures, and the custom one is
-     * asked again next time: without a delay, every caller and the background fiber would fetch again at once, in a
-     * loop.
+     * When to fetch again after `error`, by the `retry` schedule. Where it gives no delay (it ended even from its
+     * start, as a schedule that depends on the error's reason may; it says "at once", as `Schedule.recurs` does; or it
+     * throws), the default schedule stands in for that attempt. Both keep their state from one failure to the next
+     * (until a success), so neither an alternation of reasons nor a run of immediate steps resets a backoff: without
+     * a delay, every caller and the background fiber would fetch again at once, in a loop.
      */
     const nextRetry = (previous: Failure | undefined, error: JwksError, now: number) =>
       Effect.gen(function*() {
@@ -507,15 +510,16 @@ const makeResolved = (source: Source, settings: Resolved): Effect.Effect<Service
           Effect.catchAllDefect((defect) =>
             Effect.as(
               Effect.logWarning("The retry schedule failed; backing off by the default schedule", Cause.die(defect)),
-              undefined
+              { at: undefined, state: undefined }
             )
           )
         )
-        if (own !== undefined) return { at: own.at, state: { own: own.state, fallback: undefined } }
+        if (own.at !== undefined) {
+          return { at: own.at, state: { own: own.state, fallback: previous?.retry.fallback } }
+        }
         const fallback = yield* stepRetry(defaults.retry, previous?.retry.fallback, error, now)
         // The default schedule never ends and its least delay is about 0.8 s; the second is a guard all the same.
-        const at = fallback?.at ?? now + 1000
-        return { at, state: { own: undefined, fallback: fallback?.state } }
+        return { at: fallback.at ?? now + 1000, state: { own: own.state, fallback: fallback.state } }
       })
 
     /**
@@ -577,11 +581,9 @@ const makeResolved = (source: Source, settings: Resolved): Effect.Effect<Service
       Effect.gen(function*() {
         const s = yield* getState
         if (s.current !== undefined && s.current.expiredAt === undefined) {
-          // A built-in strategy with an interval expires by time at load + interval at the latest; a custom one when
-          // its schedule says (its interval only times the background refresh), so from the moment it is found out.
-          const expiredAt = intervalMillis === undefined || strategy._tag === "Custom"
-            ? now
-            : Math.min(now, s.current.loadedAt + intervalMillis)
+          // A strategy with an interval (a custom one's is its longest life) has expired at load + interval at the
+          // latest, even if no request came to find it out.
+          const expiredAt = intervalMillis === undefined ? now : Math.min(now, s.current.loadedAt + intervalMillis)
           const expired = { ...s.current, expiredAt }
           yield* updateState((st) => st.current === s.current ? { ...st, current: expired } : st)
         }
@@ -744,7 +746,7 @@ const makeResolved = (source: Source, settings: Resolved): Effect.Effect<Service
           : Math.max(0, strategy.usages - current.tracker.served()),
         fresh,
         // Until its stale window runs out, not until the next request finds that out.
-        servingStale: s.servingStale && !fresh && current !== undefined &&
+        servingStale: s.servingStale && !fresh && !s.closed && current !== undefined &&
           now < (current.expiredAt ?? now) + settings.maxStale,
         lastRefresh: s.lastRefresh,
         fetches: s.fetches
@@ -777,7 +779,8 @@ const makeResolved = (source: Source, settings: Resolved): Effect.Effect<Service
           // 40-day interval's refresh) is slept in pieces, each ending in a fresh look at the state.
           yield* due === Number.POSITIVE_INFINITY
             ? woken
-            : Effect.race(Effect.sleep(Duration.millis(Math.min(due - now, maxTimerMillis))), woken)
+            // Whole milliseconds, rounded up: a wake-up a fraction early would find nothing due and sleep zero again.
+            : Effect.race(Effect.sleep(Duration.millis(Math.min(Math.ceil(due - now), maxTimerMillis))), woken)
           continue
         }
         const initial = (yield* getState).current === undefined

@@ -898,29 +898,33 @@ describe("JwksCache failures", () => {
 // Settings ---------------------------------------------------------------------------------------------------------
 
 describe("JwksCache stale serving and closing", () => {
-  it.scoped("a custom strategy's set is served stale from when it is found expired, not from its interval", () =>
+  it.scoped("a custom strategy's interval is its longest life: not fresh past it, and stale serving counts from it", () =>
     withIdp(Effect.gen(function*() {
-      // Fresh for 5 minutes or 10 validations, whichever lasts longer: the interval is its shortest life.
-      const strategy = CacheStrategy.fromSchedule(
-        Schedule.union(Schedule.upTo(Schedule.forever, "5 minutes"), Schedule.recurs(11)),
-        { interval: "5 minutes" }
-      )
+      // A schedule that would never end: the interval alone limits the set's life.
+      const strategy = CacheStrategy.fromSchedule(Schedule.forever, { interval: "10 minutes" })
       const { cache, idp, kid } = yield* makeCache({ cacheStrategy: strategy, backgroundRefresh: false })
       yield* cache.get(kid, "RS256")
-      // A quiet service: ten validations over two hours, all served by the first set.
-      for (let i = 0; i < 10; i++) {
-        yield* TestClock.adjust("12 minutes")
-        expect(Option.isSome(yield* cache.get(kid, "RS256"))).toBe(true)
-        yield* cache.recordSuccess
-      }
-      expect(yield* idp.fetchCount).toBe(1)
-      // Now expired, with the IdP down: an hour of stale keys (maxStale) from now, not from minute 5.
+      expect((yield* cache.status).expiresAt?.getTime()).toBe(minutes(10))
+      yield* TestClock.adjust("11 minutes")
+      expect((yield* cache.status).fresh).toBe(false)
+      // With the IdP down, the old keys serve for maxStale (1 hour) from minute 10.
       yield* idp.setFault(FakeIdp.Fault.status(503))
       expect(Option.isSome(yield* cache.get(kid, "RS256"))).toBe(true)
       expect((yield* cache.status).servingStale).toBe(true)
-      yield* TestClock.adjust("61 minutes")
-      // The status says so before any request finds it out.
+      yield* TestClock.adjust("59 minutes")
+      // The status says the window is over before any request finds it out; then the request gets Stale.
       expect((yield* cache.status).servingStale).toBe(false)
+      expectJwksError(yield* Effect.flip(cache.get(kid, "RS256")), "Stale")
+    })))
+
+  it.scoped("a quiet service's custom set is not served stale for longer than its interval and maxStale", () =>
+    withIdp(Effect.gen(function*() {
+      const strategy = CacheStrategy.fromSchedule(Schedule.forever, { interval: "10 minutes" })
+      const { cache, idp, kid } = yield* makeCache({ cacheStrategy: strategy, backgroundRefresh: false })
+      yield* cache.get(kid, "RS256")
+      // No request for three hours, then one during an outage: the keys are 3 hours old, past 10 minutes + 1 hour.
+      yield* TestClock.adjust("3 hours")
+      yield* idp.setFault(FakeIdp.Fault.status(503))
       expectJwksError(yield* Effect.flip(cache.get(kid, "RS256")), "Stale")
     })))
 
