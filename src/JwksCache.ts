@@ -780,7 +780,10 @@ const makeResolved = (source: Source, settings: Resolved): Effect.Effect<Service
           yield* due === Number.POSITIVE_INFINITY
             ? woken
             // Whole milliseconds, rounded up: a wake-up a fraction early would find nothing due and sleep zero again.
-            : Effect.race(Effect.sleep(Duration.millis(Math.min(Math.ceil(due - now), maxTimerMillis))), woken)
+            : Effect.race(
+              Effect.sleep(Duration.millis(Math.min(Math.ceil(due - now), ConfigInternal.maxTimerMillis))),
+              woken
+            )
           continue
         }
         const initial = (yield* getState).current === undefined
@@ -816,9 +819,6 @@ const makeResolved = (source: Source, settings: Resolved): Effect.Effect<Service
       status
     } satisfies Service
   }).pipe(Effect.annotateLogs({ module: "JwksCache", source: source.name }))
-
-/** The longest delay a timer keeps (about 24.8 days). */
-const maxTimerMillis = 2 ** 31 - 1
 
 const seconds = (millis: number): string => `${Math.round(millis / 100) / 10} seconds`
 

@@ -12,6 +12,7 @@ import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
 import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
+import { maxTimerMillis } from "./internal/config.js"
 import { fetchJson, type FetchOptions } from "./internal/fetchJson.js"
 import { JsonWebKeySet } from "./Jwk.js"
 import { JwksError } from "./JwksError.js"
@@ -67,8 +68,6 @@ export const httpDefaults = {
   timeout: Duration.seconds(5),
   maxBytes: 512 * 1024
 } as const
-
-const maxTimerMillis = 2 ** 31 - 1
 
 /**
  * @internal

@@ -32,6 +32,9 @@ export const literalList = <const A extends string>(
     )
   )
 
+/** @internal The longest delay a timer keeps (about 24.8 days): Effect's clock takes a longer sleep for "never". */
+export const maxTimerMillis = 2 ** 31 - 1
+
 /**
  * @internal
  * A duration option, decoded without `Duration.decode`'s forgiveness: a negative or `NaN` number, a `"-5 minutes"`
