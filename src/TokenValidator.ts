@@ -173,15 +173,15 @@ export interface Options {
   readonly leeway?: Duration.DurationInput | undefined
   /** Longer tokens are refused before any other work. Default 16 KiB. */
   readonly maxTokenBytes?: number | undefined
-  /** Claims that must be present (`exp` always is), whatever their value (`null` included): check values in `check`. */
+  /** Claims that must be present (`exp` always is), whatever their value (`null` too): check values in `check`. */
   readonly requiredClaims?: ReadonlyArray<string> | undefined
   /** Accept only these token types (refresh tokens are refused whatever this says). Default: any other. */
   readonly tokenTypes?: ReadonlyArray<"id" | "access" | "unknown"> | undefined
   /**
-   * Header `typ` values of the `+jwt` kind, besides `at+jwt` and `id_token+jwt`, to accept (compared without case, with or without
-   * `application/`). By default a token whose `typ` names another kind of JWT (`logout+jwt`, `secevent+jwt`,
-   * `dpop+jwt`, ...) is refused as `TokenType`, whatever its claims: an explicit loosening, for an IdP that marks its
-   * access tokens with a type of its own.
+   * Header `typ` values of the `+jwt` kind, besides `at+jwt` and `id_token+jwt`, to accept (compared without case,
+   * with or without `application/`). By default a token whose `typ` names another kind of JWT (`logout+jwt`,
+   * `secevent+jwt`, `dpop+jwt`, ...) is refused as `TokenType`, whatever its claims: an explicit loosening, for an IdP
+   * that marks its access tokens with a type of its own.
    */
   readonly acceptTyp?: ReadonlyArray<string> | undefined
   /**
@@ -489,8 +489,8 @@ const mediaType = (typ: string): string => {
 
 /**
  * What kind of token the claims describe: `token_use` when present (Cognito), else a `typ` of `at+jwt` (RFC 9068)
- * or `id_token+jwt`, or a `typ` claim (Keycloak's `Bearer` / `ID` / `Refresh`), else `nonce` or `at_hash` mean an id token and `scope`,
- * `scp` or `client_id` an access token.
+ * or `id_token+jwt`, or a `typ` claim (Keycloak's `Bearer` / `ID` / `Refresh`), else `nonce` or `at_hash` mean an id
+ * token and `scope`, `scp` or `client_id` an access token.
  *
  * @since 0.1.0
  * @category utils
@@ -826,8 +826,8 @@ const unsafeMake = (keys: KeyResolver, options: Options): Service => {
     for (const name of required) {
       if (!Object.hasOwn(claims, name)) return refusal("MissingClaim", `the token has no ${name} claim`)
     }
-    // Explicit typing (RFC 8725, section 3.11): a `+jwt` type other than an access token's names another kind of
-    // JWT (a logout token, a security event, a DPoP proof), never a bearer credential, whatever its claims suggest.
+    // Explicit typing (RFC 8725, section 3.11): a `+jwt` type other than an access or id token's names another kind
+    // of JWT (a logout token, a security event, a DPoP proof), never a bearer credential, whatever its claims suggest.
     if (header.typ !== undefined) {
       const typ = mediaType(header.typ)
       if (typ.endsWith("+jwt") && typ !== "at+jwt" && typ !== "id_token+jwt" && !acceptTyp.has(typ)) {
