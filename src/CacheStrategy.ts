@@ -77,7 +77,8 @@ export const time = (interval: Duration.DurationInput): CacheStrategy => {
 /**
  * A set serves `usages` successful validations (tokens that fail verification do not count), however long that
  * takes. Exactly that many when validations are answered from memory; with a `check` hook that runs as an effect,
- * the validations already past their key lookup when the last use is counted are served too. The schedule is `Schedule.recurs(usages + 1)`: one step for the load, one per validation.
+ * the validations already past their key lookup when the last use is counted are served too. The schedule is
+ * `Schedule.recurs(usages + 1)`: one step for the load, one per validation.
  *
  * @since 0.1.0
  * @category constructors
