@@ -209,12 +209,10 @@ export const fromSettings = (settings: Settings): Either.Either<CacheStrategy, C
   }
 }
 
-/** The longest interval: a century (a `Date` a few hundred thousand years ahead is no date at all). */
-const maxIntervalMillis = 100 * 365.25 * 24 * 60 * 60 * 1000
-
 // At least a millisecond: timers fire no sooner, so a shorter life would be refetched in a loop.
 const isInterval = (interval: Duration.Duration): boolean =>
-  Duration.isFinite(interval) && Duration.toMillis(interval) >= 1 && Duration.toMillis(interval) <= maxIntervalMillis
+  Duration.isFinite(interval) && Duration.toMillis(interval) >= 1 &&
+  Duration.toMillis(interval) <= ConfigInternal.maxDurationMillis
 const isUsages = (usages: number): boolean => Number.isSafeInteger(usages) && usages >= 1
 const badInterval = (path: ReadonlyArray<string>) =>
   ConfigError.InvalidData([...path, "interval"], "expected a duration from 1 millisecond to 100 years")

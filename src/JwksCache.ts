@@ -74,8 +74,8 @@ export interface Options extends CacheStrategy.Settings {
   readonly unknownKidThrottle?: Duration.DurationInput | undefined
   /**
    * When to try again after a failed fetch. Default: exponential from 1 second, doubling, capped at 5 minutes, then
-   * jittered by ±20%, so 4 to 6 minutes at most. Where a schedule of yours gives no delay (it ends, or says "at
-   * once"), the default one stands in.
+   * jittered by ±20%, so 4 to 6 minutes at most. A schedule of yours that ends is started over; where it gives no
+   * delay even so (done from its start for this error, or "at once"), the default one stands in for that attempt.
    */
   readonly retry?: Schedule.Schedule<unknown, JwksError> | undefined
   /** Import keys for these algorithms only. Default: all of `Jwk.Algorithm`. */
@@ -207,11 +207,13 @@ const nonNegativeMillis = (
   input: Duration.DurationInput | undefined,
   fallback: Duration.Duration
 ): Either.Either<number, ConfigError.ConfigError> => {
-  // Duration.decode reads a negative or NaN input as zero, which would hide the mistake: refused.
+  // Duration.decode reads a negative or NaN input as zero, which would hide the mistake: refused. At most a century:
+  // a time further out is no `Date` (the stale-serving warning prints one).
   const decoded = input === undefined ? Option.some(fallback) : ConfigInternal.decodeDuration(input)
-  return Option.isSome(decoded) && Duration.isFinite(decoded.value)
+  return Option.isSome(decoded) && Duration.isFinite(decoded.value) &&
+      Duration.toMillis(decoded.value) <= ConfigInternal.maxDurationMillis
     ? Either.right(Duration.toMillis(decoded.value))
-    : Either.left(ConfigError.InvalidData([name], "expected a finite duration of zero or more"))
+    : Either.left(ConfigError.InvalidData([name], "expected a duration from zero to 100 years"))
 }
 
 const fraction = (
@@ -493,8 +495,10 @@ const makeResolved = (source: Source, settings: Resolved): Effect.Effect<Service
         if (decision._tag === "Done") {
           ;[next, , decision] = yield* retry.step(now, error, retry.initial)
         }
-        const at = decision._tag === "Done" ? undefined : ScheduleIntervals.start(decision.intervals)
-        return { at: at !== undefined && at >= now + 1 ? at : undefined, state: next }
+        // Done even from its start: not this schedule's error (`whileInput`, say). Its place is kept for the next.
+        if (decision._tag === "Done") return { at: undefined, state }
+        const at = ScheduleIntervals.start(decision.intervals)
+        return { at: at >= now + 1 ? at : undefined, state: next }
       })
 
     /**
@@ -510,7 +514,7 @@ const makeResolved = (source: Source, settings: Resolved): Effect.Effect<Service
           Effect.catchAllDefect((defect) =>
             Effect.as(
               Effect.logWarning("The retry schedule failed; backing off by the default schedule", Cause.die(defect)),
-              { at: undefined, state: undefined }
+              { at: undefined, state: previous?.retry.own }
             )
           )
         )

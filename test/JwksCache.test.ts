@@ -966,6 +966,9 @@ describe("JwksCache settings", () => {
     ["maxStale -1000 (ms)", { maxStale: -1000 }, "maxStale"],
     ["maxStale -5 minutes", { maxStale: "-5 minutes" }, "maxStale"],
     ["maxStale Infinity", { maxStale: Duration.infinity }, "maxStale"],
+    // "For as long as it takes": no Date holds the end of that window (the stale warning printing it died).
+    ["maxStale MAX_SAFE_INTEGER (ms)", { maxStale: Number.MAX_SAFE_INTEGER }, "maxStale"],
+    ["unknownKidThrottle 101 years", { unknownKidThrottle: Duration.days(365 * 101) }, "unknownKidThrottle"],
     ["unknownKidThrottle -1 second", { unknownKidThrottle: "-1 second" }, "unknownKidThrottle"],
     ["strategy sometimes", { strategy: "sometimes" as CacheStrategy.Kind }, "strategy"],
     // Else every fetch would fail with EmptyKeySet, a 503 blamed on the identity provider.

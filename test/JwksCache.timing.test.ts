@@ -177,3 +177,43 @@ describe("status of a closed cache", () => {
       expect((yield* cache.status).servingStale).toBe(false)
     }).pipe(Effect.provide(FakeIdp.layerTest())))
 })
+
+/** The delays, in seconds, that "JWKS fetch failed (...); next attempt in N seconds" warnings announced. */
+const capture = () => {
+  const delays: Array<number> = []
+  const logger = Logger.make(({ message }) => {
+    const first = String(Array.isArray(message) ? message[0] : message)
+    const m = /next attempt in ([\d.]+) seconds/.exec(first)
+    if (m) delays.push(Number(m[1]))
+  })
+  return { delays, layer: Logger.replace(Logger.defaultLogger, logger) }
+}
+
+describe("retry state across alternating reasons", () => {
+  it.scoped("a reason-dependent schedule goes on from where it was after another reason's failure", () => {
+    const { delays, layer } = capture()
+    return Effect.gen(function*() {
+      const idp = yield* FakeIdp.FakeIdp
+      // Three bad bodies, one 503, then a bad body again.
+      yield* idp.failNext(FakeIdp.Fault.invalidJson, 3)
+      yield* idp.failNext(FakeIdp.Fault.status(503))
+      yield* idp.failNext(FakeIdp.Fault.invalidJson, 3)
+      // docs/jwks-cache.md "Backoff after failures": Schedule.whileInput is done for some reasons; the default stands
+      // in for that attempt and "both keep their state ... so yours goes on from where it was".
+      const retry = Schedule.exponential("1 second").pipe(
+        Schedule.whileInput((error: JwksError) => error.reason === "InvalidJson")
+      )
+      const cache = yield* JwksCache.make(yield* JwksSource.http(idp.jwksUri), { retry, backgroundRefresh: false })
+      for (let i = 0; i < 5; i++) {
+        yield* Effect.either(cache.refresh)
+        // Past any retry time so far.
+        yield* TestClock.adjust("10 minutes")
+      }
+      expect(yield* idp.fetchCount).toBe(5)
+      // Own schedule: 1, 2, 4 s; the 503 is the default's (~1 s); the 5th failure (a bad body again) should go on
+      // from 4 s (8 s or more), not start over.
+      expect(delays.slice(0, 3)).toEqual([1, 2, 4])
+      expect(delays[4], `announced delays: ${delays.join(", ")}`).toBeGreaterThanOrEqual(8)
+    }).pipe(Effect.provide(FakeIdp.layerTest()), Effect.provide(layer))
+  })
+})
