@@ -255,7 +255,14 @@ export const config: Config.Config<CacheStrategy> = Config.all({
   strategy: Config.literal("time", "usage", "both")("STRATEGY").pipe(Config.withDefault(defaults.strategy)),
   interval: ConfigInternal.duration("INTERVAL").pipe(Config.withDefault(defaults.interval)),
   usages: Config.integer("USAGES").pipe(Config.withDefault(defaults.usages))
-}).pipe(Config.mapOrFail(fromSettings))
+}).pipe(
+  Config.mapOrFail((settings) =>
+    Either.mapLeft(
+      fromSettings(settings),
+      ConfigInternal.renameInvalid({ strategy: ["STRATEGY"], interval: ["INTERVAL"], usages: ["USAGES"] })
+    )
+  )
+)
 
 /**
  * Whether a set loaded at `loadedAt` that has served `served` validations is still fresh at `now`, for the built-in

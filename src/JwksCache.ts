@@ -847,6 +847,17 @@ const seconds = (millis: number): string => `${Math.round(millis / 100) / 10} se
 export const layer = (options?: Options): Layer.Layer<JwksCache, ConfigError.ConfigError, JwksSource> =>
   Layer.scoped(JwksCache, Effect.flatMap(JwksSource, (source) => make(source, options)))
 
+/** The variable each option of `config` is read from, for its errors. */
+const variables = {
+  strategy: ["JWKS_CACHE", "STRATEGY"],
+  interval: ["JWKS_CACHE", "INTERVAL"],
+  usages: ["JWKS_CACHE", "USAGES"],
+  backgroundRefresh: ["JWKS_CACHE", "BACKGROUND_REFRESH"],
+  backgroundRefreshThreshold: ["JWKS_CACHE", "BACKGROUND_REFRESH_THRESHOLD"],
+  maxStale: ["JWKS_CACHE", "MAX_STALE"],
+  unknownKidThrottle: ["JWKS_CACHE", "UNKNOWN_KID_THROTTLE"]
+}
+
 /**
  * The cache options from configuration (by default the environment), each optional: `STRATEGY`, `INTERVAL`,
  * `USAGES`, `BACKGROUND_REFRESH`, `BACKGROUND_REFRESH_THRESHOLD`, `MAX_STALE`, `UNKNOWN_KID_THROTTLE`, under the
@@ -885,7 +896,9 @@ export const config: Config.Config<Options> = Config.nested(
     maxStale: Option.getOrUndefined(read.maxStale),
     unknownKidThrottle: Option.getOrUndefined(read.unknownKidThrottle)
   })),
-  Config.mapOrFail((options) => Either.map(resolve(options), () => options))
+  Config.mapOrFail((options) =>
+    Either.mapBoth(resolve(options), { onLeft: ConfigInternal.renameInvalid(variables), onRight: () => options })
+  )
 )
 
 /**

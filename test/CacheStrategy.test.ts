@@ -292,6 +292,19 @@ describe("CacheStrategy", () => {
         expect(both.usages).toBe(7)
       }))
 
+    it.effect("a value out of range is a ConfigError at the variable that holds it", () =>
+      Effect.gen(function*() {
+        for (
+          const [name, value, at] of [
+            ["JWKS_CACHE_INTERVAL", "0 seconds", "JWKS_CACHE.INTERVAL"],
+            ["JWKS_CACHE_USAGES", "0", "JWKS_CACHE.USAGES"]
+          ] as const
+        ) {
+          const exit = yield* read([[name, value]])
+          expect(Exit.isFailure(exit) && String(Cause.squash(exit.cause)), `${name}=${value}`).toContain(`at ${at}:`)
+        }
+      }))
+
     it.effect("ignores settings outside its prefix", () =>
       Effect.gen(function*() {
         const strategy = yield* yield* read([["STRATEGY", "usage"], ["OTHER_CACHE_USAGES", "3"]])

@@ -1072,7 +1072,7 @@ describe("JwksCache settings", () => {
       const provider = env([["JWKS_CACHE_BACKGROUND_REFRESH_THRESHOLD", "2"]])
       const error = yield* Effect.flip(Effect.withConfigProvider(JwksCache.config, provider))
       expect(ConfigError.isConfigError(error)).toBe(true)
-      expect(String(error)).toContain("backgroundRefreshThreshold")
+      expect(String(error)).toContain("JWKS_CACHE.BACKGROUND_REFRESH_THRESHOLD")
 
       const idp = yield* FakeIdp.FakeIdp
       const exit = yield* Effect.exit(

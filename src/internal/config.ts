@@ -14,7 +14,8 @@ export const list = (name: string): Config.Config<ReadonlyArray<string>> =>
     Config.mapOrFail((text) => {
       const items = text.split(",").map((item) => item.trim()).filter((item) => item.length > 0)
       return items.length === 0
-        ? Either.left(ConfigError.InvalidData([name], "expected a comma-separated list of at least one value"))
+        // The path is the variable's own: Config prefixes it (naming it here too gave `OIDC_AUDIENCE.OIDC_AUDIENCE`).
+        ? Either.left(ConfigError.InvalidData([], "expected a comma-separated list of at least one value"))
         : Either.right(items)
     })
   )
@@ -28,7 +29,7 @@ export const literalList = <const A extends string>(
     Config.mapOrFail((values) =>
       values.every((value) => (allowed as ReadonlyArray<string>).includes(value))
         ? Either.right(values as ReadonlyArray<A>)
-        : Either.left(ConfigError.InvalidData([name], `expected some of ${allowed.join(", ")}`))
+        : Either.left(ConfigError.InvalidData([], `expected some of ${allowed.join(", ")}`))
     )
   )
 
@@ -66,9 +67,28 @@ export const duration = (name: string): Config.Config<Duration.Duration> =>
       Config.mapOrFail((text) =>
         Either.fromOption(
           decodeDuration(text),
-          () => ConfigError.InvalidData([], `expected a duration of zero or more, got ${JSON.stringify(text)}`)
+          () =>
+            ConfigError.InvalidData(
+              [],
+              `expected a duration of zero or more such as "20 minutes" (a number, a space, a unit), got ${
+                JSON.stringify(text)
+              }`
+            )
         )
       )
     ),
     name
   )
+
+/**
+ * @internal
+ * A `ConfigError` of options checked after they were read, named by the variables they came from: the check names an
+ * option (`interval`), the operator set `JWKS_CACHE_INTERVAL`. `names` maps each option to its variable's path.
+ */
+export const renameInvalid =
+  (names: Readonly<Record<string, ReadonlyArray<string>>>) =>
+  (error: ConfigError.ConfigError): ConfigError.ConfigError => {
+    if (error._op !== "InvalidData" || error.path.length === 0) return error
+    const renamed = names[error.path[0]!]
+    return renamed === undefined ? error : ConfigError.InvalidData([...renamed, ...error.path.slice(1)], error.message)
+  }

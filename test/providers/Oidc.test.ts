@@ -331,10 +331,22 @@ describe("Oidc", () => {
         expect(ConfigError.isConfigError(noIssuer) && ConfigError.isMissingDataOnly(noIssuer)).toBe(true)
         const noAudience = yield* build({ OIDC_ISSUER: ISSUER })
         expect(ConfigError.isConfigError(noAudience) && ConfigError.isMissingDataOnly(noAudience)).toBe(true)
+        // Each error names the variable to fix, as it is written (not twice, not the option's name in code).
         const emptyAudience = yield* build({ OIDC_ISSUER: ISSUER, OIDC_AUDIENCE: " , " })
         expect(ConfigError.isConfigError(emptyAudience)).toBe(true)
+        expect(String(emptyAudience)).toContain("at OIDC_AUDIENCE:")
         const badCache = yield* build({ OIDC_ISSUER: ISSUER, OIDC_AUDIENCE: AUDIENCE, JWKS_CACHE_STRATEGY: "never" })
         expect(ConfigError.isConfigError(badCache)).toBe(true)
+        for (const [name, value] of [["JWKS_CACHE_INTERVAL", "soon"], ["JWKS_CACHE_INTERVAL", "0 seconds"]] as const) {
+          const error = yield* build({ OIDC_ISSUER: ISSUER, OIDC_AUDIENCE: AUDIENCE, [name]: value })
+          expect(String(error), `${name}=${value}`).toContain("at JWKS_CACHE.INTERVAL:")
+        }
+        const outOfRange = yield* build({
+          OIDC_ISSUER: ISSUER,
+          OIDC_AUDIENCE: AUDIENCE,
+          JWKS_CACHE_BACKGROUND_REFRESH_THRESHOLD: "2"
+        })
+        expect(String(outOfRange)).toContain("at JWKS_CACHE.BACKGROUND_REFRESH_THRESHOLD:")
       }).pipe(Effect.provide(Idp)))
   })
 })
