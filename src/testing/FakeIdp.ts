@@ -535,9 +535,10 @@ const nullBodyStatuses = new Set([101, 103, 204, 205, 304])
  * import * as FakeIdp from "effect-jwks/testing/FakeIdp"
  * import * as Layer from "effect/Layer"
  *
- * // A validator that discovers the fake's keys, and the fake itself for the test to sign tokens with.
+ * // A validator that discovers the fake's keys, and the fake itself for the test to sign tokens with. The client
+ * // goes to the validator alone: a test of a server has a client of its own (NodeHttpServer.layerTest's).
  * const TestLive = Oidc.layer({ issuer: FakeIdp.defaults.issuer, audience: FakeIdp.defaults.audience }).pipe(
- *   Layer.provideMerge(FakeIdp.layerHttpClient),
+ *   Layer.provide(FakeIdp.layerHttpClient),
  *   Layer.provideMerge(FakeIdp.layer())
  * )
  * ```
