@@ -40,7 +40,10 @@ export type Claims = Readonly<Record<string, unknown>>
  * ```
  */
 export class Principal extends Data.Class<{
-  /** `sub`, else the client id (machine-to-machine tokens). */
+  /**
+   * `sub`, else the client id (machine-to-machine tokens), else `""` (a token that names neither: all such tokens share
+   * it, so add `requiredClaims: ["sub"]` if you key sessions or limits by `id`).
+   */
   readonly id: string
   /** The username claim (with the provider's fallbacks), else `email`. */
   readonly name: string | undefined
