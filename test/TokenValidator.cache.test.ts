@@ -59,6 +59,9 @@ const setup = (
     return { idp, keys, v, checks }
   })
 
+const decodeClaims = (token: string): Record<string, unknown> =>
+  JSON.parse(Buffer.from(token.split(".")[1]!, "base64url").toString("utf8"))
+
 const reasonOf = (error: unknown) => error instanceof TokenValidationError ? error.reason : String(error)
 
 describe.each(["memory", "effects"] as const)("TokenValidator verified-token cache (keys from %s)", (answers) => {
@@ -70,6 +73,23 @@ describe.each(["memory", "effects"] as const)("TokenValidator verified-token cac
       for (let i = 0; i < 10; i++) expect(Equal.equals(yield* v.validate(token), first)).toBe(true)
       expect(checks.count).toBe(1)
       yield* v.validate(yield* idp.sign({ sub: "bob" }))
+      expect(checks.count).toBe(2)
+    }).pipe(Effect.provide(FakeIdp.layerTest())))
+
+  it.scoped("a remembered token's signature on other content finds nothing: that token is checked, and refused", () =>
+    Effect.gen(function*() {
+      const { checks, idp, v } = yield* setup(answers)
+      const token = yield* idp.sign({ sub: "alice" })
+      yield* v.validate(token)
+      expect(checks.count).toBe(1)
+      // The same signature under another payload (sub: admin): looked up by its signature, but not the same token.
+      const [header, , signature] = token.split(".")
+      const payload = Buffer.from(JSON.stringify({ ...decodeClaims(token), sub: "admin" })).toString("base64url")
+      const forged = `${header}.${payload}.${signature}`
+      expect(reasonOf(yield* Effect.flip(v.validate(forged)))).toBe("InvalidSignature")
+      expect(checks.count).toBe(2)
+      // The real token is still remembered, and a copy of it (a new string, as from a request) finds it.
+      expect((yield* v.validate(token.split("").join(""))).id).toBe("alice")
       expect(checks.count).toBe(2)
     }).pipe(Effect.provide(FakeIdp.layerTest())))
 
