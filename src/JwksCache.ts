@@ -542,12 +542,6 @@ const makeResolved = (source: Source, settings: Resolved): Effect.Effect<Service
     }
 
     /**
-     * The fetch to wait for, as planned: this caller's own, started now, or the one under way. Runs right after the
-     * plan, in the same uninterruptible region: a caller interrupted between the two would leave `inflight` pointing
-     * at a fetch that never runs, and every later caller waiting on it. The fetch itself is interruptible (its
-     * timeout interrupts it).
-     */
-    /**
      * The cache's metrics are the cache's (tagged with its source), not those of the request that happened to start a
      * fetch or meet a stale set: the caller's `Effect.tagMetrics` labels are left off, so that a read by source sees
      * every event.
@@ -555,6 +549,12 @@ const makeResolved = (source: Source, settings: Resolved): Effect.Effect<Service
     const ownMetrics = <A, E, R>(effect: Effect.Effect<A, E, R>): Effect.Effect<A, E, R> =>
       Effect.locally(effect, FiberRef.currentMetricLabels, [])
 
+    /**
+     * The fetch to wait for, as planned: this caller's own, started now, or the one under way. Runs right after the
+     * plan, in the same uninterruptible region: a caller interrupted between the two would leave `inflight` pointing
+     * at a fetch that never runs, and every later caller waiting on it. The fetch itself is interruptible (its
+     * timeout interrupts it).
+     */
     const started = (
       planned: Either.Either<Deferred.Deferred<Loaded, JwksError>, JwksError>,
       mine: Deferred.Deferred<Loaded, JwksError>,
