@@ -201,6 +201,10 @@ const ecLength: Record<string, number> = { ES256: 64, ES384: 96, ES512: 132 }
 /** RFC 7518 section 3: each algorithm's signature check, from node:crypto primitives. */
 const verifies = (key: KeyObject, alg: string, data: Buffer, signature: Buffer): boolean => {
   try {
+    // RFC 8017, 8.1.2 and 8.2.2, step 1: an RSA signature is exactly as long as the modulus (OpenSSL does not check
+    // this for PSS).
+    const modulusBits = key.asymmetricKeyDetails?.modulusLength
+    if (modulusBits !== undefined && signature.length !== Math.ceil(modulusBits / 8)) return false
     if (alg.startsWith("RS")) return cryptoVerify(hashOf(alg), data, key, signature)
     if (alg.startsWith("PS")) {
       return cryptoVerify(hashOf(alg), data, {

@@ -382,15 +382,22 @@ const sameKeyAs = (jwk: Jwk, algorithms: Iterable<Algorithm>): string =>
 const importKey = (jwk: Jwk, algorithms: ReadonlyArray<Algorithm>) =>
   Effect.try(() => {
     const keyObject = createPublicKey({ key: publicJwk(jwk), format: "jwk" })
+    // An RSA signature is exactly as long as the modulus (RFC 8017, 8.1.2 and 8.2.2, step 1). OpenSSL checks that for
+    // PKCS #1 v1.5 but not for PSS, where a signature starting with a zero byte (1 in 256) would verify again without
+    // it: a second spelling of the token that anyone can make.
+    const modulusBits = keyObject.asymmetricKeyDetails?.modulusLength
+    const rsaLength = modulusBits === undefined ? undefined : Math.ceil(modulusBits / 8)
     // One verify input per algorithm, made now, so that verifying allocates nothing of its own.
-    const inputs = new Map(algorithms.map((alg) => [alg, { key: keyObject, ...verification[alg].options }] as const))
+    const inputs = new Map(algorithms.map((alg) => {
+      const { hash, length, options } = verification[alg]
+      return [alg, { hash, length: length ?? rsaLength, input: { key: keyObject, ...options } }] as const
+    }))
     const verify = (alg: string, data: Uint8Array, signature: Uint8Array): boolean => {
-      const input = inputs.get(alg as Algorithm)
-      if (input === undefined) return false
-      const { hash, length } = verification[alg as Algorithm]
-      if (length !== undefined && signature.length !== length) return false
+      const known = inputs.get(alg as Algorithm)
+      if (known === undefined) return false
+      if (known.length !== undefined && signature.length !== known.length) return false
       try {
-        return verifySignature(hash, data, input, signature)
+        return verifySignature(known.hash, data, known.input, signature)
       } catch {
         return false
       }

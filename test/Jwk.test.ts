@@ -7,7 +7,15 @@ import * as Logger from "effect/Logger"
 import * as LogLevel from "effect/LogLevel"
 import * as Option from "effect/Option"
 import { base64url, exportJWK, generateKeyPair, importJWK, type JWK, jwtVerify, SignJWT } from "jose"
-import { createPublicKey, generateKeyPairSync, verify } from "node:crypto"
+import {
+  constants,
+  createPrivateKey,
+  createPublicKey,
+  generateKeyPairSync,
+  type JsonWebKey,
+  sign,
+  verify
+} from "node:crypto"
 import { vi } from "vitest"
 import * as Jwk from "../src/Jwk.js"
 import { JwksError } from "../src/JwksError.js"
@@ -162,6 +170,40 @@ describe("Jwk", () => {
           })
           expect(verified).toEqual({ jose: kid, ours: true, tampered: false, otherAlg: false })
         }
+      }))
+
+    it.effect("a signature has its exact length: RSA the modulus', PSS too (RFC 8017); ECDSA r and s, not DER", () =>
+      Effect.gen(function*() {
+        const set = yield* importSet([key(rsa, { kid: "rsa" }), key(ec256, { kid: "ec" })])
+        const rsaKey = Jwk.select(set, "rsa", "PS256")!
+        const signingKey = createPrivateKey({ key: rsa.private as JsonWebKey, format: "jwk" })
+        const data = Buffer.from("header.claims")
+        const outcomes: Record<string, unknown> = {}
+        for (const alg of ["PS256", "PS384", "PS512", "RS256"] as const) {
+          const hash = `sha${alg.slice(2)}`
+          const pss = { padding: constants.RSA_PKCS1_PSS_PADDING, saltLength: constants.RSA_PSS_SALTLEN_DIGEST }
+          // A signature that starts with a zero byte (1 in 256): PSS signs with a random salt, so sign again until
+          // one does; PKCS #1 v1.5 is deterministic, so vary the data.
+          let input = data
+          let signature = Buffer.alloc(0)
+          for (let i = 0; i < 5000 && signature[0] !== 0; i++) {
+            if (alg === "RS256") input = Buffer.concat([data, Buffer.from(String(i))])
+            signature = sign(hash, input, alg === "RS256" ? signingKey : { key: signingKey, ...pss })
+          }
+          outcomes[alg] = {
+            whole: rsaKey.verify(alg, input, signature),
+            withoutItsZeroByte: rsaKey.verify(alg, input, signature.subarray(1)),
+            withAnotherZeroByte: rsaKey.verify(alg, input, Buffer.concat([Buffer.alloc(1), signature]))
+          }
+        }
+        const expected = { whole: true, withoutItsZeroByte: false, withAnotherZeroByte: false }
+        expect(outcomes).toEqual({ PS256: expected, PS384: expected, PS512: expected, RS256: expected })
+        const ecKey = createPrivateKey({ key: ec256.private as JsonWebKey, format: "jwk" })
+        const ecdsa = (dsaEncoding: "der" | "ieee-p1363") => sign("sha256", data, { key: ecKey, dsaEncoding })
+        expect({
+          rs: Jwk.select(set, "ec", "ES256")!.verify("ES256", data, ecdsa("ieee-p1363")),
+          der: Jwk.select(set, "ec", "ES256")!.verify("ES256", data, ecdsa("der"))
+        }).toEqual({ rs: true, der: false })
       }))
 
     const good = key(ec256, { kid: "good" })
