@@ -156,6 +156,8 @@ export interface KeySet {
   readonly skipped: number
   /** @internal */
   readonly byKid: ReadonlyMap<string, ReadonlyArray<Key>>
+  /** @internal Per kid shared by keys that may verify the same algorithm: one key per algorithm that tries each. */
+  readonly sharedKids?: ReadonlyMap<string, ReadonlyMap<Algorithm, Key>>
 }
 
 /**
@@ -375,6 +377,13 @@ const verification: Record<
   Ed25519: { hash: null, options: {} }
 }
 
+/** Keys that share a kid, as one key for `alg` that verifies with any of them (tried in the set's order). */
+const anyOf = (keys: ReadonlyArray<Key>, alg: Algorithm): Key => ({
+  ...keys[0]!,
+  algorithms: new Set([alg]),
+  verify: (tokenAlg, data, signature) => keys.some((key) => key.verify(tokenAlg, data, signature))
+})
+
 /** What makes two published keys the same key: identity, public material and what it may verify. */
 const sameKeyAs = (jwk: Jwk, algorithms: Iterable<Algorithm>): string =>
   JSON.stringify([jwk.kid, jwk.kty, jwk.crv, jwk.n, jwk.e, jwk.x, jwk.y, [...algorithms]])
@@ -500,12 +509,32 @@ export const importKeySet = (
       if (same === undefined) byKid.set(key.kid, [key])
       else same.push(key)
     }
-    return { keys, skipped, byKid }
+    const sharedKids = new Map<string, Map<Algorithm, Key>>()
+    for (const [kid, same] of byKid) {
+      if (same.length < 2) continue
+      for (const alg of new Set(same.flatMap((key) => [...key.algorithms]))) {
+        const fitting = same.filter((key) => key.algorithms.has(alg))
+        if (fitting.length < 2) continue
+        let byAlg = sharedKids.get(kid)
+        if (byAlg === undefined) sharedKids.set(kid, byAlg = new Map())
+        byAlg.set(alg, anyOf(fitting, alg))
+      }
+    }
+    for (const [kid, byAlg] of sharedKids) {
+      yield* Effect.logWarning(
+        `Keys sharing kid "${kid}" may verify the same algorithms (${[...byAlg.keys()].join(", ")}): ` +
+          "a token of that kid is tried with each"
+      )
+    }
+    return { keys, skipped, byKid, sharedKids }
   }).pipe(Effect.annotateLogs({ module: "Jwk", source }))
 
 /**
  * Picks the key for a token's `kid` and `alg`. A token with a `kid` gets the key of that id that may verify its
- * algorithm; a token without one gets a key only when exactly one key of the set may verify its algorithm.
+ * algorithm; a token without one gets a key only when exactly one key of the set may verify its algorithm. Kids
+ * should differ within a set (RFC 7517, section 4.5), but when several keys of one kid may verify the algorithm, the
+ * key given verifies with any of them (its other fields are the first one's), as a token signed by any of them is
+ * the identity provider's.
  *
  * @since 0.1.0
  * @category combinators
@@ -521,6 +550,10 @@ export const select = (set: KeySet, kid: string | undefined, alg: Algorithm): Ke
   if (kid !== undefined) {
     const candidates = set.byKid.get(kid)
     if (candidates === undefined) return undefined
+    if (candidates.length > 1) {
+      const shared = set.sharedKids?.get(kid)?.get(alg)
+      if (shared !== undefined) return shared
+    }
     for (const key of candidates) {
       if (key.algorithms.has(alg)) return key
     }

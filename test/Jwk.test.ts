@@ -13,6 +13,7 @@ import {
   createPublicKey,
   generateKeyPairSync,
   type JsonWebKey,
+  type KeyObject,
   sign,
   verify
 } from "node:crypto"
@@ -577,6 +578,29 @@ describe("Jwk", () => {
         expect(Jwk.select(set, "dup", "ES256")?.kty).toBe("EC")
         expect(Jwk.select(set, "dup", "PS512")?.kty).toBe("RSA")
         expect(Jwk.select(set, "dup", "ES384")).toBeUndefined()
+      }))
+
+    it.effect("keys that share a kid and an algorithm: a token signed by any of them verifies, with a warning", () =>
+      Effect.gen(function*() {
+        const other = generateKeyPairSync("ec", { namedCurve: "P-256" })
+        const otherJwk = { ...other.publicKey.export({ format: "jwk" }), kid: "same" }
+        const [set, logs] = yield* withLogs(
+          importSet([key(ec256, { kid: "same" }), otherJwk, key(rsa, { kid: "same" })])
+        )
+        const data = Buffer.from("header.claims")
+        const signed = (privateKey: KeyObject) => sign("sha256", data, { key: privateKey, dsaEncoding: "ieee-p1363" })
+        const first = createPrivateKey({ key: ec256.private as JsonWebKey, format: "jwk" })
+        const key256 = Jwk.select(set, "same", "ES256")!
+        const forged = generateKeyPairSync("ec", { namedCurve: "P-256" }).privateKey
+        expect({
+          first: key256.verify("ES256", data, signed(first)),
+          second: key256.verify("ES256", data, signed(other.privateKey)),
+          neither: key256.verify("ES256", data, signed(forged)),
+          sameKeyEachTime: Jwk.select(set, "same", "ES256") === key256,
+          // The RSA key of that kid is alone in its algorithms: picked as before.
+          rsa: Jwk.select(set, "same", "RS256")?.kty
+        }).toEqual({ first: true, second: true, neither: false, sameKeyEachTime: true, rsa: "RSA" })
+        expect(logs.filter((line) => line.includes("kid \"same\""))).toHaveLength(1)
       }))
 
     it.effect("without a kid, picks the only compatible key and refuses to guess between several", () =>
