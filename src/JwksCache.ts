@@ -594,8 +594,10 @@ const makeResolved = (source: Source, settings: Resolved): Effect.Effect<Service
         const result = yield* Effect.either(refreshWith("request"))
         if (result._tag === "Right") return result.right
         const { closed, current } = yield* getState
-        // Stale keys stand in for an identity provider that cannot answer, not for a cache whose scope has closed.
-        if (current === undefined || closed) return yield* result.left
+        // Stale keys stand in for an identity provider that cannot answer, not for a cache whose scope has closed. A
+        // fetch cut short by the closing answers its waiters with `closedError` before the state says closed (its
+        // fiber's finalizer runs before the cache's).
+        if (current === undefined || closed || result.left === closedError) return yield* result.left
         const staleUntil = (current.expiredAt ?? now) + settings.maxStale
         if (now >= staleUntil) {
           yield* updateState((st) => ({ ...st, servingStale: false }))

@@ -928,6 +928,26 @@ describe("JwksCache stale serving and closing", () => {
       expectJwksError(yield* Effect.flip(cache.get(kid, "RS256")), "Stale")
     })))
 
+  it.scoped("closing the scope while an expired set's refresh is under way: its waiters fail as closed, not stale", () =>
+    withIdp(Effect.gen(function*() {
+      const idp = yield* FakeIdp.FakeIdp
+      const scope = yield* Scope.make()
+      const source = yield* JwksSource.http(idp.jwksUri)
+      const cache = yield* JwksCache.make(source, { strategy: "time", interval: "1 minute", backgroundRefresh: false })
+        .pipe(Scope.extend(scope))
+      const kid = yield* idp.currentKid
+      yield* cache.get(kid, "RS256")
+      yield* TestClock.adjust("2 minutes")
+      yield* idp.setFault(FakeIdp.Fault.hang)
+      const waiting = yield* Effect.fork(Effect.either(cache.get(kid, "RS256")))
+      yield* waitFor("the hanging refresh", Effect.map(idp.fetchCount, (n) => n === 2))
+      yield* settle
+      yield* Scope.close(scope, Exit.void)
+      const answer = yield* Fiber.join(waiting)
+      expect(Either.isLeft(answer) ? answer.left.message : "served the expired set").toContain("the cache is closed")
+      expect((yield* cache.status).servingStale).toBe(false)
+    })))
+
   it.scoped("a closed cache answers from a fresh set, then fails as closed: no stale serving, no fetch", () =>
     withIdp(Effect.gen(function*() {
       const idp = yield* FakeIdp.FakeIdp
