@@ -365,14 +365,21 @@ export const stepper = (schedule: Schedule.Schedule<unknown, unknown>, loadedAt:
     const [initial, , decision] = yield* schedule.step(loadedAt, undefined, schedule.initial)
     let state = initial
     let done = decision._tag === "Done"
+    // One step at a time: a step is an effect, and two validations recorded at once would otherwise both step from
+    // the same state, one of them lost (the set then serving more validations than the schedule allows).
+    const lock = yield* Effect.makeSemaphore(1)
     const peek = (now: number): Effect.Effect<boolean> =>
-      done
-        ? Effect.succeed(false)
-        : Effect.map(schedule.step(now, undefined, state), ([, , decision]) => decision._tag === "Continue")
+      Effect.suspend(() =>
+        done
+          ? Effect.succeed(false)
+          : Effect.map(schedule.step(now, undefined, state), ([, , decision]) => decision._tag === "Continue")
+      )
     const commit = (now: number): Effect.Effect<void> =>
-      done ? Effect.void : Effect.map(schedule.step(now, undefined, state), ([next, , decision]) => {
-        state = next
-        done = decision._tag === "Done"
-      })
+      lock.withPermits(1)(Effect.suspend(() =>
+        done ? Effect.void : Effect.map(schedule.step(now, undefined, state), ([next, , decision]) => {
+          state = next
+          done = decision._tag === "Done"
+        })
+      ))
     return { peek, commit }
   })

@@ -119,6 +119,18 @@ describe("CacheStrategy", () => {
         expect(yield* byTime.at(byTime.loadedAt + 1000)).toBe(false)
       }))
 
+    it.effect("validations recorded at once each take their own step of a custom schedule", () =>
+      Effect.gen(function*() {
+        // Four steps, the first taken at load; its step yields to other fibers between reading its state and answering.
+        const schedule = Schedule.recurs(3).pipe(Schedule.tapOutput(() => Effect.yieldNow()))
+        const one = yield* CacheStrategy.stepper(schedule, 0)
+        yield* one.commit(1)
+        const two = yield* CacheStrategy.stepper(schedule, 0)
+        yield* Effect.all([two.commit(1), two.commit(1)], { concurrency: "unbounded", discard: true })
+        // After one validation the set serves one more; after two at once, none (not one more from a lost step).
+        expect({ one: yield* one.peek(2), two: yield* two.peek(2) }).toEqual({ one: true, two: false })
+      }))
+
     const strategyArbitrary = fc.oneof(
       fc.integer({ min: 1, max: 60 }).map((ms) => CacheStrategy.time(Duration.millis(ms))),
       fc.integer({ min: 1, max: 6 }).map((n) => CacheStrategy.usage(n)),
