@@ -566,32 +566,49 @@ const makeResolved = (source: Source, settings: Resolved): Effect.Effect<Service
         : Effect.succeed(planned.right)
     }
 
-    /** Fetches now, or joins the fetch under way, unless the cache is closed or backing off. */
-    const refreshWith = (trigger: Trigger): Effect.Effect<Loaded, JwksError> =>
+    /**
+     * Fetches now, or joins the fetch under way, unless the cache is closed or backing off. A request passes the set it
+     * found not fresh (`seen`, none when the cache was cold): if another fetch has brought a newer one since, that one
+     * is the answer, decided in the same step as the plan, so that no request starts a second fetch for it.
+     */
+    const refreshWith = (
+      trigger: Trigger,
+      seen?: { readonly set: Jwk.KeySet | undefined }
+    ): Effect.Effect<Loaded, JwksError> =>
       Effect.uninterruptibleMask((restore) =>
         Effect.flatMap(
           Deferred.make<Loaded, JwksError>(),
           (mine) =>
             Effect.flatMap(Clock.currentTimeMillis, (now) =>
               Effect.flatMap(
-                modifyState((s) => plan(s, now, mine)),
-                (planned) => Effect.flatMap(started(planned, mine, trigger), (fetch) => restore(Deferred.await(fetch)))
+                modifyState((s): [Loaded | Either.Either<Deferred.Deferred<Loaded, JwksError>, JwksError>, State] =>
+                  seen !== undefined && s.current !== undefined && s.current.set !== seen.set
+                    ? [s.current, s]
+                    : plan(s, now, mine)
+                ),
+                (planned) =>
+                  Either.isEither(planned)
+                    ? Effect.flatMap(started(planned, mine, trigger), (fetch) => restore(Deferred.await(fetch)))
+                    : Effect.succeed(planned)
               ))
         )
       )
 
-    /** The set to serve when the current one is not fresh: a new one, else the last good one within `maxStale`. */
-    const renew = (now: number): Effect.Effect<Loaded, JwksError> =>
+    /**
+     * The set to serve when `seen`, the current one as this request found it, is not fresh: a new one, else the last
+     * good one within `maxStale`.
+     */
+    const renew = (now: number, seen: Loaded | undefined): Effect.Effect<Loaded, JwksError> =>
       Effect.gen(function*() {
-        const s = yield* getState
-        if (s.current !== undefined && s.current.expiredAt === undefined) {
+        if (seen !== undefined && seen.expiredAt === undefined) {
           // A strategy with an interval (a custom one's is its longest life) has expired at load + interval at the
-          // latest, even if no request came to find it out.
-          const expiredAt = intervalMillis === undefined ? now : Math.min(now, s.current.loadedAt + intervalMillis)
-          const expired = { ...s.current, expiredAt }
-          yield* updateState((st) => st.current === s.current ? { ...st, current: expired } : st)
+          // latest, even if no request came to find it out. Marked only while it is still the current set: a newer
+          // one may have landed since this request looked.
+          const expiredAt = intervalMillis === undefined ? now : Math.min(now, seen.loadedAt + intervalMillis)
+          const expired = { ...seen, expiredAt }
+          yield* updateState((st) => st.current === seen ? { ...st, current: expired } : st)
         }
-        const result = yield* Effect.either(refreshWith("request"))
+        const result = yield* Effect.either(refreshWith("request", { set: seen?.set }))
         if (result._tag === "Right") return result.right
         const { closed, current } = yield* getState
         // Stale keys stand in for an identity provider that cannot answer, not for a cache whose scope has closed. A
@@ -621,8 +638,8 @@ const makeResolved = (source: Source, settings: Resolved): Effect.Effect<Service
     /** The current set if it is fresh, else `renew`. */
     const freshOrRenew = (current: Loaded | undefined, now: number): Effect.Effect<Loaded, JwksError> =>
       current === undefined
-        ? renew(now)
-        : Effect.flatMap(current.tracker.isFresh(now), (fresh) => fresh ? Effect.succeed(current) : renew(now))
+        ? renew(now, undefined)
+        : Effect.flatMap(current.tracker.isFresh(now), (fresh) => fresh ? Effect.succeed(current) : renew(now, current))
 
     /**
      * A kid the set lacks: one refetch per throttle window, which the caller waits for. A fetch already under way is

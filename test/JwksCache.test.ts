@@ -3,6 +3,7 @@ import { afterEach, describe, expect, it } from "@effect/vitest"
 import * as Chunk from "effect/Chunk"
 import * as ConfigError from "effect/ConfigError"
 import * as ConfigProvider from "effect/ConfigProvider"
+import * as Deferred from "effect/Deferred"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
@@ -782,6 +783,51 @@ describe("JwksCache under interruption and defects", () => {
         if (waiting.unsafePoll() === null) stuck.push(maxOps)
       }
       expect(stuck).toEqual([])
+    })))
+
+  it.scoped("a request paused as a fetch lands takes the new set: no second fetch, and the new set not marked expired", () =>
+    withIdp(Effect.gen(function*() {
+      const idp = yield* FakeIdp.FakeIdp
+      const kid = yield* idp.currentKid
+      const jwks = yield* idp.jwks
+      const wrong: Array<string> = []
+      for (const before of yield* nearTheFirstYield(120)) {
+        // Call 1 loads; call 2 waits for the gate; any later call fails, so that a redundant fetch would show.
+        const gate = yield* Deferred.make<void>()
+        let calls = 0
+        const source = JwksSource.make(
+          "gated",
+          Effect.suspend(() => {
+            calls++
+            return calls === 1
+              ? Effect.succeed(jwks)
+              : calls === 2
+              ? Effect.as(Deferred.await(gate), jwks)
+              : Effect.fail(new JwksError({ reason: "HttpStatus", status: 503, source: "gated" }))
+          })
+        )
+        const cache = yield* JwksCache.make(source, {
+          strategy: "time",
+          interval: "10 minutes",
+          maxStale: "30 minutes",
+          backgroundRefresh: false
+        })
+        yield* cache.get(kid, "RS256")
+        yield* TestClock.adjust("10 minutes")
+        const first = yield* Effect.fork(cache.get(kid, "RS256"))
+        yield* settle
+        // A request whose scheduler yield falls somewhere in its lookup, as the refresh it should join lands.
+        const paused = yield* Effect.fork(Effect.zipRight(work(before), cache.get(kid, "RS256")))
+        yield* Deferred.succeed(gate, void 0)
+        yield* settle
+        yield* Fiber.join(first)
+        const answer = yield* Effect.either(Fiber.join(paused))
+        const status = yield* cache.status
+        if (calls !== 2 || Either.isLeft(answer) || status.servingStale || !status.fresh) {
+          wrong.push(`${before}: ${calls} fetches, stale ${status.servingStale}, fresh ${status.fresh}`)
+        }
+      }
+      expect(wrong).toEqual([])
     })))
 
   it.scoped("closing the scope during a fetch answers that the cache is closed, even if the source dies as it stops", () =>
