@@ -21,7 +21,9 @@ const validationDurationName = "effect_jwks_validation_duration_ms"
 
 /**
  * Validations, tagged `outcome` (`success` | `failure`) and, on failures, `reason`: a `TokenValidationError` reason,
- * or `KeysUnavailable` for a `JwksError`.
+ * or `KeysUnavailable` for a `JwksError`. A validation that got no answer is counted too: `interrupted` (its caller
+ * went away first, say a request timeout while the identity provider hangs) or `defect` (code of yours it ran, an
+ * issuer rule or the `check` hook, threw).
  *
  * @since 0.1.0
  * @category metrics
@@ -242,18 +244,28 @@ const failureCounters = Object.fromEntries(
   ])
 ) as Record<FailureReason, Metric.Metric.Counter<number>>
 
+const unansweredCounters = {
+  interrupted: Metric.tagged(validations, "outcome", "interrupted"),
+  defect: Metric.tagged(validations, "outcome", "defect")
+}
+
 /**
  * Records one validation, its outcome and its latency, at once: what `Metric.increment` and `Metric.update` do, with
  * the fiber's metric labels (`Effect.tagMetrics`) passed in, but without building an effect on the validation path.
+ * `failure` is the reason of a refusal, or why no answer came (`interrupted`, `defect`); `undefined` for a success.
  *
  * @internal
  */
 export const unsafeRecordValidation = (
-  failure: FailureReason | undefined,
+  failure: FailureReason | "interrupted" | "defect" | undefined,
   millis: number,
   labels: ReadonlyArray<MetricLabel.MetricLabel>
 ): void => {
-  ;(failure === undefined ? successCounter : failureCounters[failure]).unsafeUpdate(1, labels)
+  ;(failure === undefined
+    ? successCounter
+    : failure === "interrupted" || failure === "defect"
+    ? unansweredCounters[failure]
+    : failureCounters[failure]).unsafeUpdate(1, labels)
   validationDuration.unsafeUpdate(millis, labels)
 }
 
@@ -287,7 +299,10 @@ export const forSource = (source: string) => {
 export interface Snapshot {
   readonly tokensValidated: number
   readonly tokensFailed: number
+  /** Validations answered: validated and failed. */
   readonly total: number
+  /** Validations that got no answer: interrupted (the caller went away first) or ended by a defect. */
+  readonly unanswered: { readonly interrupted: number; readonly defect: number }
   /** Validated over total, 0 to 1; 1 when nothing was validated yet. */
   readonly successRate: number
   readonly averageMs: number
@@ -321,14 +336,17 @@ export const snapshot: Effect.Effect<Snapshot> = Effect.map(Metric.snapshot, (pa
   // Every series of the two metrics, whatever other tags it carries (`Effect.tagMetrics` gives each tag set its own).
   let validated = 0
   let failed = 0
+  const unanswered = { interrupted: 0, defect: 0 }
   const errorsByType: Partial<Record<FailureReason, number>> = {}
   const latencies: Array<MetricState.MetricState.Summary> = []
   for (const { metricKey, metricState } of pairs) {
     const tag = (key: string) => metricKey.tags.find((label) => label.key === key)?.value
     if (metricKey.name === validationsName && MetricState.isCounterState(metricState)) {
       const count = Number(metricState.count)
-      if (tag("outcome") === "success") validated += count
-      else if (tag("outcome") === "failure") {
+      const outcome = tag("outcome")
+      if (outcome === "success") validated += count
+      else if (outcome === "interrupted" || outcome === "defect") unanswered[outcome] += count
+      else if (outcome === "failure") {
         const reason = tag("reason") as FailureReason
         errorsByType[reason] = (errorsByType[reason] ?? 0) + count
         failed += count
@@ -354,6 +372,7 @@ export const snapshot: Effect.Effect<Snapshot> = Effect.map(Metric.snapshot, (pa
     tokensValidated: validated,
     tokensFailed: failed,
     total,
+    unanswered,
     successRate: total === 0 ? 1 : validated / total,
     averageMs: count === 0 ? 0 : latencies.reduce((sum, state) => sum + state.sum, 0) / count,
     p50Ms: quantile(0.5),

@@ -1004,9 +1004,11 @@ const unsafeMake = (keys: KeyResolver, options: Options): Service => {
         : Cause.isFailType(exit.cause)
         ? exit.cause.error
         : Option.getOrUndefined(Cause.failureOption(exit.cause))
-      if (Exit.isFailure(exit) && failure === undefined) return // interrupted or died
-      const reason = failure === undefined
+      // No answer: the caller went away first, or code of the app's (an issuer rule, the check hook) threw.
+      const reason = Exit.isSuccess(exit)
         ? undefined
+        : failure === undefined
+        ? Cause.isInterruptedOnly(exit.cause) ? "interrupted" as const : "defect" as const
         : failure._tag === "TokenValidationError"
         ? failure.reason
         : "KeysUnavailable" as const

@@ -1,5 +1,6 @@
 import { describe, expect, it } from "@effect/vitest"
 import * as Effect from "effect/Effect"
+import * as Fiber from "effect/Fiber"
 import * as Logger from "effect/Logger"
 import * as LogLevel from "effect/LogLevel"
 import * as Metric from "effect/Metric"
@@ -11,14 +12,15 @@ import * as FakeIdp from "../src/testing/FakeIdp.js"
 import * as TokenValidator from "../src/TokenValidator.js"
 
 /** Metrics are global: each test uses its own issuer (so its own `source` tag) and compares before and after. */
-const setup = (issuer: string, cache?: JwksCache.Options) =>
+const setup = (issuer: string, cache?: JwksCache.Options, options?: Partial<TokenValidator.Options>) =>
   Effect.gen(function*() {
     const idp = yield* FakeIdp.FakeIdp
     const source = yield* JwksSource.http(idp.jwksUri)
     const keys = yield* JwksCache.make(source, cache)
     const validator = yield* TokenValidator.make(TokenValidator.fromCache(keys), {
       issuer: idp.issuer,
-      audience: idp.audience
+      audience: idp.audience,
+      ...options
     })
     return { idp, keys, validator }
   }).pipe(Effect.provide(FakeIdp.layerTest({ issuer })))
@@ -60,6 +62,40 @@ describe("JwksMetrics", () => {
       expect(after.successRate).toBeLessThan(1)
       const latency = yield* Metric.value(JwksMetrics.validationDuration)
       expect(latency.count).toBeGreaterThanOrEqual(12)
+    }).pipe(Logger.withMinimumLogLevel(LogLevel.None)))
+
+  it.scoped("a validation that got no answer is counted, with its latency: interrupted by its caller, or a defect", () =>
+    Effect.gen(function*() {
+      const tagged = Effect.tagMetrics("tenant", "unanswered")
+      const before = yield* JwksMetrics.snapshot
+      // The caller gives up after 1 second while the identity provider hangs (a request timeout, say).
+      const hanging = yield* setup("https://metrics-hang.example.test", { backgroundRefresh: false })
+      yield* hanging.idp.setFault(FakeIdp.Fault.hang)
+      const token = yield* hanging.idp.sign({})
+      const timed = yield* Effect.fork(tagged(Effect.timeout(hanging.validator.validate(token), "1 second")))
+      yield* TestClock.adjust("1 second")
+      yield* Effect.exit(Fiber.join(timed))
+      // A check hook with a bug.
+      const buggy = yield* setup("https://metrics-bug.example.test", { backgroundRefresh: false }, {
+        check: () => {
+          throw new Error("a bug in the check hook")
+        }
+      })
+      yield* Effect.exit(tagged(buggy.validator.validate(yield* buggy.idp.sign({}))))
+
+      const after = yield* JwksMetrics.snapshot
+      expect({
+        interrupted: yield* count(JwksMetrics.validations, { outcome: "interrupted", tenant: "unanswered" }),
+        defect: yield* count(JwksMetrics.validations, { outcome: "defect", tenant: "unanswered" }),
+        snapshot: {
+          interrupted: after.unanswered.interrupted - before.unanswered.interrupted,
+          defect: after.unanswered.defect - before.unanswered.defect,
+          answered: after.total - before.total
+        }
+      }).toEqual({ interrupted: 1, defect: 1, snapshot: { interrupted: 1, defect: 1, answered: 0 } })
+      const latency = yield* Metric.value(Metric.tagged(JwksMetrics.validationDuration, "tenant", "unanswered"))
+      expect(latency.count).toBe(2)
+      expect(latency.max).toBeGreaterThanOrEqual(1000)
     }).pipe(Logger.withMinimumLogLevel(LogLevel.None)))
 
   it.scoped("validations carry the caller's metric tags (Effect.tagMetrics), on every path", () =>
