@@ -477,7 +477,9 @@ const makeResolved = (source: Source, settings: Resolved): Effect.Effect<Service
         Effect.onExit((exit) =>
           Exit.isSuccess(exit) ? Effect.void : Effect.zipRight(
             updateState((s) => s.inflight === deferred ? { ...s, inflight: undefined } : s),
-            Deferred.fail(deferred, Cause.isInterrupted(exit.cause) ? closedError : failed(exit.cause))
+            Cause.isInterrupted(exit.cause)
+              ? Effect.zipRight(Metric.increment(metrics.fetchInterrupted), Deferred.fail(deferred, closedError))
+              : Deferred.fail(deferred, failed(exit.cause))
           )
         ),
         Effect.withSpan("JwksCache.refresh", { attributes: { "jwks.source": source.name, trigger } }),

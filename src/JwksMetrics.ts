@@ -69,7 +69,8 @@ export const validationDuration = Metric.summary({
 })
 
 /**
- * JWKS fetches, tagged `source`, `outcome` and, on failures, the `JwksError` `reason`.
+ * JWKS fetches, tagged `source`, `outcome` (`success`, `failure`, or `interrupted`: cut short as the cache closed)
+ * and, on failures, the `JwksError` `reason`.
  *
  * @since 0.1.0
  * @category metrics
@@ -279,6 +280,7 @@ export const forSource = (source: string) => {
   const fetched = tag(fetches)
   return {
     fetchSucceeded: Metric.tagged(fetched, "outcome", "success"),
+    fetchInterrupted: Metric.tagged(fetched, "outcome", "interrupted"),
     fetchFailed: (reason: JwksReason) => Metric.tagged(Metric.tagged(fetched, "outcome", "failure"), "reason", reason),
     fetchDuration: tag(fetchDuration),
     keySetAge: tag(keySetAge),

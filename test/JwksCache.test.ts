@@ -994,6 +994,24 @@ describe("JwksCache stale serving and closing", () => {
       expect((yield* cache.status).servingStale).toBe(false)
     })))
 
+  it.scoped("a fetch cut short by the scope closing is counted in fetches_total, as interrupted", () =>
+    withIdp(Effect.gen(function*() {
+      const idp = yield* FakeIdp.FakeIdp
+      yield* idp.setFault(FakeIdp.Fault.hang)
+      const scope = yield* Scope.make()
+      const source = yield* JwksSource.http(idp.jwksUri)
+      const cache = yield* JwksCache.make(source, { backgroundRefresh: false }).pipe(Scope.extend(scope))
+      const fetched = Metric.tagged(JwksMetrics.fetches, "source", idp.jwksUri)
+      const waiting = yield* Effect.fork(Effect.either(cache.get("any", "RS256")))
+      yield* waitFor("the hanging fetch", Effect.map(idp.fetchCount, (n) => n === 1))
+      yield* Scope.close(scope, Exit.void)
+      yield* Fiber.join(waiting)
+      const counted = (outcome: string) =>
+        Effect.map(Metric.value(Metric.tagged(fetched, "outcome", outcome)), (c) => c.count)
+      expect({ status: (yield* cache.status).fetches, interrupted: yield* counted("interrupted") })
+        .toEqual({ status: 1, interrupted: 1 })
+    })))
+
   it.scoped("a closed cache answers from a fresh set, then fails as closed: no stale serving, no fetch", () =>
     withIdp(Effect.gen(function*() {
       const idp = yield* FakeIdp.FakeIdp
