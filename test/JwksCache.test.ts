@@ -998,17 +998,21 @@ describe("JwksCache stale serving and closing", () => {
     withIdp(Effect.gen(function*() {
       const idp = yield* FakeIdp.FakeIdp
       yield* idp.setFault(FakeIdp.Fault.hang)
+      // Metrics are global and the fake IdP's URL is every test's: counted before and after.
+      const interrupted = Metric.tagged(
+        Metric.tagged(JwksMetrics.fetches, "source", idp.jwksUri),
+        "outcome",
+        "interrupted"
+      )
+      const before = (yield* Metric.value(interrupted)).count
       const scope = yield* Scope.make()
       const source = yield* JwksSource.http(idp.jwksUri)
       const cache = yield* JwksCache.make(source, { backgroundRefresh: false }).pipe(Scope.extend(scope))
-      const fetched = Metric.tagged(JwksMetrics.fetches, "source", idp.jwksUri)
       const waiting = yield* Effect.fork(Effect.either(cache.get("any", "RS256")))
       yield* waitFor("the hanging fetch", Effect.map(idp.fetchCount, (n) => n === 1))
       yield* Scope.close(scope, Exit.void)
       yield* Fiber.join(waiting)
-      const counted = (outcome: string) =>
-        Effect.map(Metric.value(Metric.tagged(fetched, "outcome", outcome)), (c) => c.count)
-      expect({ status: (yield* cache.status).fetches, interrupted: yield* counted("interrupted") })
+      expect({ status: (yield* cache.status).fetches, interrupted: (yield* Metric.value(interrupted)).count - before })
         .toEqual({ status: 1, interrupted: 1 })
     })))
 
