@@ -1183,13 +1183,27 @@ export const multi = (validators: ReadonlyArray<Service>): Service => {
     return validators.find((candidate) => candidate.acceptsIssuer(iss)) ??
       fail("IssuerMismatch", "no validator accepts the token's issuer")
   }
-  /** A token refused by the router itself is a validation too: counted as the chosen validator would count it. */
-  const routeCounted = (token: string, clock: Clock.Clock, labels: ReadonlyArray<MetricLabel.MetricLabel>) => {
+  /**
+   * A token refused by the router itself is a validation too: counted as the chosen validator would count it. An
+   * issuer rule that throws on the unverified `iss` is a defect, counted as one and answered as one (never a
+   * synchronous throw).
+   */
+  const routeCounted = (
+    token: string,
+    clock: Clock.Clock,
+    labels: ReadonlyArray<MetricLabel.MetricLabel>
+  ): Service | Exit.Exit<never, TokenValidationError> => {
     const started = clock.unsafeCurrentTimeNanos()
-    const routed = route(token)
+    const millis = () => Number(clock.unsafeCurrentTimeNanos() - started) / 1_000_000
+    let routed: Service | Exit.Exit<never, TokenValidationError>
+    try {
+      routed = route(token)
+    } catch (defect) {
+      JwksMetrics.unsafeRecordValidation("defect", millis(), labels)
+      return Exit.die(defect)
+    }
     if (Exit.isExit(routed) && Exit.isFailure(routed) && Cause.isFailType(routed.cause)) {
-      const millis = Number(clock.unsafeCurrentTimeNanos() - started) / 1_000_000
-      JwksMetrics.unsafeRecordValidation(routed.cause.error.reason, millis, labels)
+      JwksMetrics.unsafeRecordValidation(routed.cause.error.reason, millis(), labels)
     }
     return routed
   }
@@ -1205,13 +1219,7 @@ export const multi = (validators: ReadonlyArray<Service>): Service => {
   }
   // `toPromise` answers from memory through the chosen validator's own measured validation, when it has one.
   measuredOf.set(service, (token, clock, labels) => {
-    let routed: Service | Exit.Exit<never, TokenValidationError>
-    try {
-      routed = routeCounted(token, clock, labels)
-    } catch (defect) {
-      // An issuer rule throwing on an unverified iss: a defect, as in `validate`, never a synchronous throw.
-      return Exit.die(defect)
-    }
+    const routed = routeCounted(token, clock, labels)
     if (Exit.isExit(routed)) return routed
     const measured = measuredOf.get(routed)
     return measured === undefined ? routed.validate(token) : measured(token, clock, labels)

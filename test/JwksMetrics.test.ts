@@ -98,6 +98,40 @@ describe("JwksMetrics", () => {
       expect(latency.max).toBeGreaterThanOrEqual(1000)
     }).pipe(Logger.withMinimumLogLevel(LogLevel.None)))
 
+  it.scoped("an issuer rule that throws is counted as a defect, alone, behind multi and through toPromise", () =>
+    Effect.gen(function*() {
+      const idp = yield* FakeIdp.FakeIdp
+      const keys = yield* JwksCache.make(yield* JwksSource.http(idp.jwksUri), { backgroundRefresh: false })
+      // A rule with a bug, asked by multi's routing too (it has no `accepts`).
+      const issuer: TokenValidator.IssuerRule = {
+        description: "buggy",
+        matches: () => {
+          throw new Error("a bug in the issuer rule")
+        }
+      }
+      const validator = yield* TokenValidator.make(TokenValidator.fromCache(keys), { issuer, audience: idp.audience })
+      const multi = TokenValidator.multi([validator])
+      const token = yield* idp.sign({})
+      const defects = (tenant: string) => count(JwksMetrics.validations, { outcome: "defect", tenant })
+      yield* Effect.exit(validator.validate(token).pipe(Effect.tagMetrics("tenant", "rule-alone")))
+      yield* Effect.exit(multi.validate(token).pipe(Effect.tagMetrics("tenant", "rule-multi")))
+      const runtime = yield* Effect.runtime<never>().pipe(Effect.tagMetrics("tenant", "rule-promise"))
+      const viaPromise = yield* Effect.promise(() =>
+        TokenValidator.toPromise(runtime)(multi)(token).then(() => "resolved", () => "rejected")
+      )
+      const latency = yield* Metric.value(Metric.tagged(JwksMetrics.validationDuration, "tenant", "rule-multi"))
+      expect({
+        viaPromise,
+        alone: yield* defects("rule-alone"),
+        multi: yield* defects("rule-multi"),
+        promise: yield* defects("rule-promise"),
+        multiLatencies: latency.count
+      }).toEqual({ viaPromise: "rejected", alone: 1, multi: 1, promise: 1, multiLatencies: 1 })
+    }).pipe(
+      Effect.provide(FakeIdp.layerTest({ issuer: "https://metrics-rule.example.test" })),
+      Logger.withMinimumLogLevel(LogLevel.None)
+    ))
+
   it.scoped("validations carry the caller's metric tags (Effect.tagMetrics), on every path", () =>
     Effect.gen(function*() {
       const { idp, validator } = yield* setup("https://metrics-3.example.test", { backgroundRefresh: false })
