@@ -377,12 +377,30 @@ const verification: Record<
   Ed25519: { hash: null, options: {} }
 }
 
+/** The keys each made by {@link anyOf}: whether the next import can carry it over. */
+const membersOf = new WeakMap<Key, ReadonlyArray<Key>>()
+
 /** Keys that share a kid, as one key for `alg` that verifies with any of them (tried in the set's order). */
-const anyOf = (keys: ReadonlyArray<Key>, alg: Algorithm): Key => ({
-  ...keys[0]!,
-  algorithms: new Set([alg]),
-  verify: (tokenAlg, data, signature) => keys.some((key) => key.verify(tokenAlg, data, signature))
-})
+const anyOf = (keys: ReadonlyArray<Key>, alg: Algorithm): Key => {
+  const key: Key = {
+    ...keys[0]!,
+    algorithms: new Set([alg]),
+    verify: (tokenAlg, data, signature) => keys.some((key) => key.verify(tokenAlg, data, signature))
+  }
+  membersOf.set(key, keys)
+  return key
+}
+
+/** The keys, the same public key published twice counted once (the first). */
+const distinctKeys = (keys: ReadonlyArray<Key>): ReadonlyArray<Key> => {
+  const seen = new Set<string>()
+  return keys.filter((key) => {
+    const material = JSON.stringify([key.kty, key.crv, key.jwk.n, key.jwk.e, key.jwk.x, key.jwk.y])
+    if (seen.has(material)) return false
+    seen.add(material)
+    return true
+  })
+}
 
 /** What makes two published keys the same key: identity, public material and what it may verify. */
 const sameKeyAs = (jwk: Jwk, algorithms: Iterable<Algorithm>): string =>
@@ -510,19 +528,26 @@ export const importKeySet = (
       else same.push(key)
     }
     const sharedKids = new Map<string, Map<Algorithm, Key>>()
+    const newlyShared = new Map<string, Array<Algorithm>>()
     for (const [kid, same] of byKid) {
       if (same.length < 2) continue
       for (const alg of new Set(same.flatMap((key) => [...key.algorithms]))) {
-        const fitting = same.filter((key) => key.algorithms.has(alg))
+        const fitting = distinctKeys(same.filter((key) => key.algorithms.has(alg)))
         if (fitting.length < 2) continue
+        // Carried over while its keys are: a remembered token of that kid stays remembered across a refresh.
+        const carried = options?.previous?.sharedKids?.get(kid)?.get(alg)
+        const members = carried === undefined ? undefined : membersOf.get(carried)
+        const unchanged = members !== undefined && members.length === fitting.length &&
+          members.every((key, i) => key === fitting[i])
         let byAlg = sharedKids.get(kid)
         if (byAlg === undefined) sharedKids.set(kid, byAlg = new Map())
-        byAlg.set(alg, anyOf(fitting, alg))
+        byAlg.set(alg, unchanged ? carried! : anyOf(fitting, alg))
+        if (!unchanged) newlyShared.set(kid, [...(newlyShared.get(kid) ?? []), alg])
       }
     }
-    for (const [kid, byAlg] of sharedKids) {
+    for (const [kid, algorithms] of newlyShared) {
       yield* Effect.logWarning(
-        `Keys sharing kid "${kid}" may verify the same algorithms (${[...byAlg.keys()].join(", ")}): ` +
+        `Keys sharing kid "${kid}" may verify the same algorithms (${algorithms.join(", ")}): ` +
           "a token of that kid is tried with each"
       )
     }

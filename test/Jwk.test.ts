@@ -603,6 +603,32 @@ describe("Jwk", () => {
         expect(logs.filter((line) => line.includes("kid \"same\""))).toHaveLength(1)
       }))
 
+    it.effect("a shared kid's key is carried over by an import that changes nothing; one key listed twice is one", () =>
+      Effect.gen(function*() {
+        const other = generateKeyPairSync("ec", { namedCurve: "P-256" })
+        const shared = [key(ec256, { kid: "same" }), { ...other.publicKey.export({ format: "jwk" }), kid: "same" }]
+        const [before, firstLogs] = yield* withLogs(importSet(shared))
+        // Carried over (a remembered token of that kid stays remembered), and not warned about again.
+        const [after, laterLogs] = yield* withLogs(importSet(shared, { previous: before }))
+        // The same public key twice under one kid: one key, checked once, no warning.
+        const [twice, twiceLogs] = yield* withLogs(importSet([key(ec256, { kid: "dup" }), key(ec256, { kid: "dup" })]))
+        let checks = 0
+        for (const listed of twice.keys) {
+          const verify = listed.verify
+          ;(listed as { verify: Jwk.Key["verify"] }).verify = (alg, data, signature) => {
+            checks++
+            return verify(alg, data, signature)
+          }
+        }
+        Jwk.select(twice, "dup", "ES256")!.verify("ES256", Buffer.from("data"), Buffer.alloc(64, 1))
+        const warnings = (logs: ReadonlyArray<string>) => logs.filter((line) => line.includes("sharing kid")).length
+        expect({
+          carried: Jwk.select(after, "same", "ES256") === Jwk.select(before, "same", "ES256"),
+          warnings: [warnings(firstLogs), warnings(laterLogs), warnings(twiceLogs)],
+          checks
+        }).toEqual({ carried: true, warnings: [1, 0, 0], checks: 1 })
+      }))
+
     it.effect("without a kid, picks the only compatible key and refuses to guess between several", () =>
       Effect.gen(function*() {
         const set = yield* makeSet
