@@ -570,12 +570,16 @@ const makeResolved = (source: Source, settings: Resolved): Effect.Effect<Service
 
     /**
      * Fetches now, or joins the fetch under way, unless the cache is closed or backing off. A request passes the set it
-     * found not fresh (`seen`, none when the cache was cold): if another fetch has brought a newer one since, that one
-     * is the answer, decided in the same step as the plan, so that no request starts a second fetch for it.
+     * found not fresh (`seen.set`, none when the cache was cold): if another fetch has brought a newer one since, that
+     * one goes to `seen.onNewer` instead, decided in the same step as the plan, so that no request starts a second
+     * fetch for it.
      */
     const refreshWith = (
       trigger: Trigger,
-      seen?: { readonly set: Jwk.KeySet | undefined }
+      seen?: {
+        readonly set: Jwk.KeySet | undefined
+        readonly onNewer: (newer: Loaded) => Effect.Effect<Loaded, JwksError>
+      }
     ): Effect.Effect<Loaded, JwksError> =>
       Effect.uninterruptibleMask((restore) =>
         Effect.flatMap(
@@ -591,7 +595,7 @@ const makeResolved = (source: Source, settings: Resolved): Effect.Effect<Service
                 (planned) =>
                   Either.isEither(planned)
                     ? Effect.flatMap(started(planned, mine, trigger), (fetch) => restore(Deferred.await(fetch)))
-                    : Effect.succeed(planned)
+                    : restore(seen!.onNewer(planned))
               ))
         )
       )
@@ -610,8 +614,15 @@ const makeResolved = (source: Source, settings: Resolved): Effect.Effect<Service
           const expired = { ...seen, expiredAt }
           yield* updateState((st) => st.current === seen ? { ...st, current: expired } : st)
         }
-        const result = yield* Effect.either(refreshWith("request", { set: seen?.set }))
-        if (result._tag === "Right") return result.right
+        // A newer set is judged as any: served if fresh (by the clock now: this request may have waited), else renewed,
+        // stale keys included; that answer is final.
+        let newer = false
+        const onNewer = (loaded: Loaded) => {
+          newer = true
+          return Effect.flatMap(Clock.currentTimeMillis, (later) => freshOrRenew(loaded, later))
+        }
+        const result = yield* Effect.either(refreshWith("request", { set: seen?.set, onNewer }))
+        if (result._tag === "Right" || newer) return yield* result
         const { closed, current } = yield* getState
         // Stale keys stand in for an identity provider that cannot answer, not for a cache whose scope has closed. A
         // fetch cut short by the closing answers its waiters with `closedError` before the state says closed (its

@@ -830,6 +830,55 @@ describe("JwksCache under interruption and defects", () => {
       expect(wrong).toEqual([])
     })))
 
+  it.scoped("a newer set a paused request takes is judged by the clock of its return: refetched, or Stale, not served", () =>
+    withIdp(Effect.gen(function*() {
+      const idp = yield* FakeIdp.FakeIdp
+      const kid = yield* idp.currentKid
+      const jwks = yield* idp.jwks
+      const answers: Array<string> = []
+      for (const idpDown of [false, true]) {
+        let calls = 0
+        const source = JwksSource.make(
+          "counted",
+          Effect.suspend(() =>
+            ++calls > 2 && idpDown
+              ? Effect.fail(new JwksError({ reason: "HttpStatus", status: 503, source: "counted" }))
+              : Effect.succeed(jwks)
+          )
+        )
+        // A custom strategy (the load and 2 validations, 10 minutes at most) whose next step waits for `gate` once.
+        let gate: Deferred.Deferred<void> | undefined
+        const schedule = Schedule.recurs(2).pipe(Schedule.tapOutput(() =>
+          Effect.suspend(() => {
+            const waitFor = gate
+            gate = undefined
+            return waitFor === undefined ? Effect.void : Deferred.await(waitFor)
+          })
+        ))
+        const cache = yield* JwksCache.make(source, {
+          cacheStrategy: CacheStrategy.fromSchedule(schedule, { interval: "10 minutes" }),
+          maxStale: "30 minutes",
+          backgroundRefresh: false
+        })
+        yield* cache.get(kid, "RS256")
+        yield* cache.recordSuccess
+        const released = yield* Deferred.make<void>()
+        gate = released
+        // A request whose freshness step waits; meanwhile a second set loads, and an hour goes by: that set expired
+        // 50 minutes ago, past its 30 minutes of stale serving.
+        const request = yield* Effect.fork(Effect.either(cache.get(kid, "RS256")))
+        yield* settle
+        yield* cache.refresh
+        yield* TestClock.adjust("1 hour")
+        yield* Deferred.succeed(released, void 0)
+        const answer = yield* Fiber.join(request)
+        answers.push(
+          `${idpDown ? "down" : "up"}: ${Either.isLeft(answer) ? answer.left.reason : "key"} after ${calls} fetches`
+        )
+      }
+      expect(answers).toEqual(["up: key after 3 fetches", "down: Stale after 3 fetches"])
+    })))
+
   it.scoped("closing the scope during a fetch answers that the cache is closed, even if the source dies as it stops", () =>
     Effect.gen(function*() {
       const scope = yield* Scope.make()
