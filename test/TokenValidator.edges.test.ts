@@ -1,0 +1,152 @@
+/**
+ * Edge cases pinned after a mutation-testing review: behaviour of `TokenValidator` that the suite left unpinned (each test fails on one
+ * mutation of `src/TokenValidator.ts` that the rest of the suite does not catch).
+ */
+import { describe, expect, it } from "@effect/vitest"
+import * as Effect from "effect/Effect"
+import * as Option from "effect/Option"
+import { generateKeyPairSync, type KeyObject, sign } from "node:crypto"
+import * as JwksCache from "../src/JwksCache.js"
+import * as JwksSource from "../src/JwksSource.js"
+import { TokenValidationError } from "../src/TokenValidationError.js"
+import * as TokenValidator from "../src/TokenValidator.js"
+
+const ISSUER = "https://review.example.test"
+const AUDIENCE = "review-api"
+
+const b64 = (value: string | Uint8Array): string => Buffer.from(value).toString("base64url")
+
+interface Pair {
+  readonly privateKey: KeyObject
+  readonly jwk: Record<string, unknown>
+}
+
+const rsaPair = (modulusLength: number, kid = "k1"): Pair => {
+  const { privateKey, publicKey } = generateKeyPairSync("rsa", { modulusLength })
+  return { privateKey, jwk: { ...publicKey.export({ format: "jwk" }), kid, alg: "RS256", use: "sig" } }
+}
+
+const rsa2048 = rsaPair(2048)
+
+/** A compact RS256 JWS with exactly this header and these claims (no library in between to refuse odd headers). */
+const signRaw = (pair: Pair, claims: Record<string, unknown>, header: Record<string, unknown> = {}): string => {
+  const input = `${b64(JSON.stringify({ alg: "RS256", kid: pair.jwk.kid, ...header }))}.${b64(JSON.stringify(claims))}`
+  return `${input}.${b64(sign("sha256", Buffer.from(input), pair.privateKey))}`
+}
+
+/** Claims valid at the TestClock's start (time 0). */
+const claims = (extra: Record<string, unknown> = {}) => ({
+  iss: ISSUER,
+  aud: AUDIENCE,
+  sub: "alice",
+  exp: 3600,
+  ...extra
+})
+
+const validatorOver = (jwks: ReadonlyArray<Record<string, unknown>>, options: Partial<TokenValidator.Options> = {}) =>
+  Effect.gen(function*() {
+    const cache = yield* JwksCache.make(JwksSource.fromKeySet({ keys: jwks }), { backgroundRefresh: false })
+    return yield* TokenValidator.make(TokenValidator.fromCache(cache), {
+      issuer: ISSUER,
+      audience: AUDIENCE,
+      ...options
+    })
+  })
+
+const reasonOf = <A, R>(effect: Effect.Effect<A, unknown, R>) =>
+  Effect.map(
+    Effect.flip(effect),
+    (error) => error instanceof TokenValidationError ? error.reason : `not a TokenValidationError: ${String(error)}`
+  )
+
+describe("TokenValidator edge cases", () => {
+  // Mutation: the canonical-base64url mask for a 4n+3 segment, `0b11` -> `0b1`. A 4096-bit RSA signature is 512
+  // bytes, 683 characters: its last character has two unused bits, and setting either must not give the token a
+  // second spelling that verifies.
+  it.scoped("a 4096-bit RSA signature with either unused low bit set is Malformed", () =>
+    Effect.gen(function*() {
+      const rsa4096 = rsaPair(4096, "big")
+      const validator = yield* validatorOver([rsa4096.jwk])
+      const token = signRaw(rsa4096, claims())
+      const signature = token.slice(token.lastIndexOf(".") + 1)
+      expect(signature.length % 4).toBe(3)
+      expect((yield* validator.validate(token)).id).toBe("alice")
+      const alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
+      const last = alphabet.indexOf(token[token.length - 1]!)
+      expect(last & 0b11).toBe(0)
+      for (const unused of [0b01, 0b10, 0b11]) {
+        const respelled = token.slice(0, -1) + alphabet[last | unused]
+        expect(Buffer.from(respelled.slice(token.lastIndexOf(".") + 1), "base64url")).toEqual(
+          Buffer.from(signature, "base64url")
+        )
+        expect(yield* reasonOf(validator.validate(respelled))).toBe("Malformed")
+      }
+    }), 60_000)
+
+  // Mutation: `options.allowAnyAudience === true && strings(options.audience).length === 0` -> drop the second
+  // operand. allowAnyAudience only skips the check "when no audience is given".
+  it.scoped("allowAnyAudience does not switch off an audience that is given", () =>
+    Effect.gen(function*() {
+      const validator = yield* validatorOver([rsa2048.jwk], { audience: AUDIENCE, allowAnyAudience: true })
+      expect((yield* validator.validate(signRaw(rsa2048, claims()))).id).toBe("alice")
+      expect(yield* reasonOf(validator.validate(signRaw(rsa2048, claims({ aud: "someone-else" })))))
+        .toBe("AudienceMismatch")
+    }))
+
+  // Mutation: `if (key !== seen.key)` -> `if (key === undefined)`. A remembered token must be verified again when
+  // the key the cache serves for its kid is another one (the IdP replaced a key under the same kid).
+  it.scoped("a remembered token is checked again when its kid now names another key", () =>
+    Effect.gen(function*() {
+      const replacement = rsaPair(2048, "k1")
+      let published: ReadonlyArray<Record<string, unknown>> = [rsa2048.jwk]
+      const cache = yield* JwksCache.make(
+        JwksSource.make("test", Effect.sync(() => ({ keys: published }))),
+        { backgroundRefresh: false }
+      )
+      const validator = yield* TokenValidator.make(TokenValidator.fromCache(cache), {
+        issuer: ISSUER,
+        audience: AUDIENCE
+      })
+      const token = signRaw(rsa2048, claims())
+      expect((yield* validator.validate(token)).id).toBe("alice")
+      published = [replacement.jwk]
+      yield* cache.refresh
+      expect(yield* reasonOf(validator.validate(token))).toBe("InvalidSignature")
+      expect((yield* validator.validate(signRaw(replacement, claims()))).id).toBe("alice")
+    }))
+
+  // Mutation: drop `if (token.endsWith(".")) return fail("Malformed", ...)`. A token with no signature is refused
+  // by its shape, before any key is looked up ("nothing reaches a key or the network before the cheap checks pass").
+  it.effect("a token with an empty signature is Malformed, and no key is looked up", () =>
+    Effect.gen(function*() {
+      let lookups = 0
+      const resolver: TokenValidator.KeyResolver = {
+        get: () =>
+          Effect.sync(() => {
+            lookups++
+            return Option.some<TokenValidator.VerificationKey>({ verify: () => false })
+          }),
+        recordSuccess: Effect.void
+      }
+      const validator = yield* TokenValidator.make(resolver, { issuer: ISSUER, audience: AUDIENCE })
+      const token = signRaw(rsa2048, claims())
+      const unsigned = token.slice(0, token.lastIndexOf(".") + 1)
+      expect(yield* reasonOf(validator.validate(unsigned))).toBe("Malformed")
+      expect(lookups).toBe(0)
+    }))
+
+  // Mutation: `Math.max(...caps)` -> `Math.min(...caps)` in `multi`. The router's cap is the largest of its
+  // validators': a token within its own validator's larger cap is routed, not refused as TooLarge.
+  it.scoped("multi routes a token within the largest cap of its validators", () =>
+    Effect.gen(function*() {
+      const cache = yield* JwksCache.make(JwksSource.fromKeySet({ keys: [rsa2048.jwk] }), { backgroundRefresh: false })
+      const keys = TokenValidator.fromCache(cache)
+      const large = yield* TokenValidator.make(keys, { issuer: ISSUER, audience: AUDIENCE, maxTokenBytes: 64 * 1024 })
+      const small = yield* TokenValidator.make(keys, { issuer: "https://other.example.test", audience: AUDIENCE })
+      const router = TokenValidator.multi([small, large])
+      const token = signRaw(rsa2048, claims({ padding: "x".repeat(20_000) }))
+      expect(token.length).toBeGreaterThan(TokenValidator.defaults.maxTokenBytes)
+      expect((yield* router.validate(token)).id).toBe("alice")
+      expect(yield* reasonOf(small.validate(token))).toBe("TooLarge")
+    }))
+})
