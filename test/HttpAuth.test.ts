@@ -529,6 +529,73 @@ describe("HttpAuth", () => {
         }
       ))
 
+    /** The middleware over `app`, with the stub validator. */
+    const stubbed = <E>(app: HttpApp.Default<E, HttpAuth.CurrentPrincipal>) =>
+      HttpApp.toWebHandler(HttpAuth.middleware()(app).pipe(Effect.provide(ValidatorStub)))
+    const call = (handler: (request: Request) => Promise<Response>, authorization?: string) =>
+      Effect.promise(() =>
+        handler(new Request("http://localhost/", { headers: authorization === undefined ? {} : { authorization } }))
+      )
+
+    // Mutation: `groups.every(...)` -> `groups.some(...)` in requireGroups. Every group named is required.
+    it.effect("requireGroups with several groups refuses a principal that has only one of them", () =>
+      Effect.gen(function*() {
+        const forbidden = yield* Effect.exit(
+          Effect.provideService(HttpAuth.requireGroups("staff", "admin"), HttpAuth.CurrentPrincipal, alicePrincipal)
+        )
+        expect(forbidden._tag).toBe("Failure")
+        const allowed = yield* Effect.provideService(
+          HttpAuth.requireGroups("staff"),
+          HttpAuth.CurrentPrincipal,
+          alicePrincipal
+        )
+        expect(allowed.id).toBe("alice")
+        // Through the middleware too: 403.
+        const guarded = stubbed(
+          Effect.zipRight(HttpAuth.requireGroups("staff", "admin"), HttpServerResponse.text("ok"))
+        )
+        expect((yield* call(guarded, "Bearer good")).status).toBe(403)
+      }))
+
+    // Mutation: `separator !== 0x20 && separator !== 0x09` -> `separator !== 0x20`. The scheme may be followed by a
+    // tab as well as a space (the parser trims both as optional white space).
+    it.effect("a tab right after the scheme separates it from the token", () =>
+      Effect.gen(function*() {
+        const handler = stubbed(
+          Effect.flatMap(HttpAuth.CurrentPrincipal, (principal) => HttpServerResponse.text(principal.id))
+        )
+        expect((yield* call(handler, "Bearer\tgood")).status).toBe(200)
+        expect((yield* call(handler, "Bearer good")).status).toBe(200)
+        expect((yield* call(handler, "Bearergood")).status).toBe(401)
+      }))
+
+    // Mutation: drop `statusOf(error) === response.status` in carriedError. A response of the app's own whose body
+    // looks like one of this module's errors gets that error's headers only if its status is that error's.
+    it.effect("challengeHeaders adds nothing to a response whose status is not its body's error's", () =>
+      Effect.gen(function*() {
+        const app = Effect.zipRight(
+          HttpAuth.challengeHeaders,
+          Effect.succeed(HttpServerResponse.unsafeJson(
+            { error: "temporarily_unavailable", error_description: "not really" },
+            { status: 401 }
+          ))
+        )
+        const response = yield* Effect.promise(() => HttpApp.toWebHandler(app)(new Request("http://localhost/")))
+        expect(response.status).toBe(401)
+        expect(response.headers.get("retry-after")).toBeNull()
+        expect(response.headers.get("www-authenticate")).toBeNull()
+        // Control: the same body with its own status gets its headers.
+        const matching = Effect.zipRight(
+          HttpAuth.challengeHeaders,
+          Effect.succeed(HttpServerResponse.unsafeJson(
+            { error: "temporarily_unavailable", error_description: "down" },
+            { status: 503 }
+          ))
+        )
+        const control = yield* Effect.promise(() => HttpApp.toWebHandler(matching)(new Request("http://localhost/")))
+        expect(control.headers.get("retry-after")).toBe("30")
+      }))
+
     it.effect("guards given no groups or scopes refuse everyone; a huge Retry-After stays a whole number", () =>
       Effect.gen(function*() {
         // As a list read from configuration would be, once empty.

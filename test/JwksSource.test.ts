@@ -364,7 +364,7 @@ describe("JwksSource", () => {
         expect(requests).toEqual([`GET ${jwksUrl}`])
       }))
 
-    it.effect("with the fetch client, asks fetch not to follow redirects and keeps the app's RequestInit", () =>
+    it.effect("with the fetch client, asks fetch not to follow redirects, whatever the app's RequestInit says", () =>
       Effect.gen(function*() {
         const inits: Array<RequestInit | undefined> = []
         const fakeFetch = (async (_input: string | URL | Request, init?: RequestInit) => {
@@ -378,7 +378,12 @@ describe("JwksSource", () => {
           Effect.flatMap(Effect.orDie(JwksSource.http(jwksUrl)), (source) => source.fetch).pipe(
             Effect.provide(FetchHttpClient.layer),
             Effect.provideService(FetchHttpClient.Fetch, fakeFetch),
-            Effect.provideService(FetchHttpClient.RequestInit, { credentials: "omit", keepalive: true })
+            // The app's own options are kept, but not its `redirect: "follow"`.
+            Effect.provideService(FetchHttpClient.RequestInit, {
+              credentials: "omit",
+              keepalive: true,
+              redirect: "follow"
+            })
           )
         )
         expect(error.reason).toBe("HttpStatus")
