@@ -1043,6 +1043,21 @@ describe("TokenValidator", () => {
         expect(seen.map((header) => header.n)).toEqual([...Array.from({ length: 100 }, (_, i) => i), 0, 99])
         expect(Object.isFrozen(seen[0])).toBe(true)
       }))
+    it.scoped("the decoded headers kept are bounded: past 64 distinct ones, the first is decoded anew", () =>
+      Effect.gen(function*() {
+        const seen: Array<TokenValidator.Header> = []
+        const { signRaw, validator } = yield* localSetup({
+          tokenCache: 0,
+          check: (_, header) => Effect.sync(() => void seen.push(header))
+        })
+        const payload = `{"iss":"${localIssuer}","aud":"${localAudience}","sub":"s","exp":1e10}`
+        const tokens = []
+        for (let i = 0; i < 100; i++) tokens.push(yield* signRaw(payload, { n: i }))
+        for (const token of [...tokens, tokens[99]!, tokens[0]!]) yield* validator.validate(token)
+        // The 100th header is still kept (the same object again); the first was forgotten with the rest at 64.
+        expect({ lastKept: seen[100] === seen[99], firstForgotten: seen[101] !== seen[0] })
+          .toEqual({ lastKept: true, firstForgotten: true })
+      }))
   })
 
   describe("what user code and callers can do", () => {
