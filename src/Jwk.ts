@@ -476,7 +476,12 @@ export const importKeySet = (
     }
     const allowed = new Set(options?.algorithms ?? Algorithm.literals)
     const minRsaBits = options?.minRsaBits ?? importDefaults.minRsaBits
-    const previous = new Map(options?.previous?.keys.map((key) => [sameKeyAs(key.jwk, key.algorithms), key]))
+    // The first of a key listed twice, as `distinctKeys` keeps, so that a combined key of a shared kid carries over.
+    const previous = new Map<string, Key>()
+    for (const key of options?.previous?.keys ?? []) {
+      const same = sameKeyAs(key.jwk, key.algorithms)
+      if (!previous.has(same)) previous.set(same, key)
+    }
     // Ed25519 points already checked for the set this one replaces: the check costs ~0.2 ms a key.
     const checkedPoints = new Set(
       options?.previous?.keys.flatMap((key) => key.kty === "OKP" && key.jwk.x !== undefined ? [key.jwk.x] : [])
