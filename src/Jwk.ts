@@ -385,26 +385,26 @@ const anyOf = (keys: ReadonlyArray<Key>, alg: Algorithm): Key => {
   const key: Key = {
     ...keys[0]!,
     algorithms: new Set([alg]),
-    verify: (tokenAlg, data, signature) => keys.some((key) => key.verify(tokenAlg, data, signature))
+    verify: (tokenAlg, data, signature) => keys.some((member) => member.verify(tokenAlg, data, signature))
   }
   membersOf.set(key, keys)
   return key
 }
 
-/** The keys, the same public key published twice counted once (the first). */
+/** What makes two published keys the same key: identity, public material and what it may verify. */
+const sameKeyAs = (jwk: Jwk, algorithms: Iterable<Algorithm>): string =>
+  JSON.stringify([jwk.kid, jwk.kty, jwk.crv, jwk.n, jwk.e, jwk.x, jwk.y, [...algorithms]])
+
+/** Keys of one kid, the same public key published twice counted once (the first). */
 const distinctKeys = (keys: ReadonlyArray<Key>): ReadonlyArray<Key> => {
   const seen = new Set<string>()
   return keys.filter((key) => {
-    const material = JSON.stringify([key.kty, key.crv, key.jwk.n, key.jwk.e, key.jwk.x, key.jwk.y])
+    const material = sameKeyAs(key.jwk, [])
     if (seen.has(material)) return false
     seen.add(material)
     return true
   })
 }
-
-/** What makes two published keys the same key: identity, public material and what it may verify. */
-const sameKeyAs = (jwk: Jwk, algorithms: Iterable<Algorithm>): string =>
-  JSON.stringify([jwk.kid, jwk.kty, jwk.crv, jwk.n, jwk.e, jwk.x, jwk.y, [...algorithms]])
 
 const importKey = (jwk: Jwk, algorithms: ReadonlyArray<Algorithm>) =>
   Effect.try(() => {
