@@ -23,6 +23,7 @@ import * as Deferred from "effect/Deferred"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
+import * as ExecutionStrategy from "effect/ExecutionStrategy"
 import * as Exit from "effect/Exit"
 import * as FiberRef from "effect/FiberRef"
 import * as HashSet from "effect/HashSet"
@@ -34,7 +35,7 @@ import * as Queue from "effect/Queue"
 import * as Random from "effect/Random"
 import * as Schedule from "effect/Schedule"
 import * as ScheduleIntervals from "effect/ScheduleIntervals"
-import type * as Scope from "effect/Scope"
+import * as Scope from "effect/Scope"
 import * as CacheStrategy from "./CacheStrategy.js"
 import * as ConfigInternal from "./internal/config.js"
 import * as Jwk from "./Jwk.js"
@@ -381,6 +382,10 @@ const makeResolved = (source: Source, settings: Resolved): Effect.Effect<Service
         (s) => s.inflight === undefined ? Effect.void : Deferred.fail(s.inflight, closedError)
       )
     )
+    // The fetches' own scope: it closes after the background fiber (forked below, so interrupted first) and before
+    // the finalizer above. A fetch cut short by the closing answers its waiters, and the background fiber is no
+    // longer one of them: it would log the answer as a failed refresh and start the next.
+    const fetchScope = yield* Scope.fork(scope, ExecutionStrategy.sequential)
     /** Wakes the background fiber: a new set was loaded, a fetch failed, or the usage threshold was crossed. */
     const wake = yield* Queue.sliding<void>(1)
     const intervalMillis = strategy.interval === undefined ? undefined : Duration.toMillis(strategy.interval)
@@ -564,7 +569,7 @@ const makeResolved = (source: Source, settings: Resolved): Effect.Effect<Service
     ): Effect.Effect<Deferred.Deferred<Loaded, JwksError>, JwksError> => {
       if (planned._tag === "Left") return Effect.fail(planned.left)
       return planned.right === mine
-        ? Effect.as(Effect.forkIn(Effect.interruptible(ownMetrics(runFetch(mine, trigger))), scope), mine)
+        ? Effect.as(Effect.forkIn(Effect.interruptible(ownMetrics(runFetch(mine, trigger))), fetchScope), mine)
         : Effect.succeed(planned.right)
     }
 

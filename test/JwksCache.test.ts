@@ -892,6 +892,31 @@ describe("JwksCache under interruption and defects", () => {
       expect(error.message).toContain("the cache is closed")
     }))
 
+  it.scoped("closing the scope during the initial load: no failed load logged or counted, no second load begun", () =>
+    Effect.gen(function*() {
+      const lines: Array<string> = []
+      const logger = Logger.make(({ logLevel, message }) => {
+        lines.push(`${logLevel.label} ${Array.isArray(message) ? message[0] : message}`)
+      })
+      const scope = yield* Scope.make()
+      let fetches = 0
+      const source = JwksSource.make("closing-during-initial-load", Effect.suspend(() => (fetches++, Effect.never)))
+      yield* JwksCache.make(source, {}).pipe(
+        Scope.extend(scope),
+        Effect.provide(Logger.replace(Logger.defaultLogger, logger))
+      )
+      yield* waitFor("the initial load", Effect.sync(() => fetches === 1))
+      yield* Scope.close(scope, Exit.void)
+      yield* settle
+      expect(lines).toEqual(["INFO Performing initial JWKS load"])
+      const failed = JwksMetrics.backgroundRefreshes.pipe(
+        Metric.tagged("source", source.name),
+        Metric.tagged("outcome", "failure")
+      )
+      expect((yield* Metric.value(failed)).count).toBe(0)
+      expect(fetches).toBe(1)
+    }))
+
   it.scoped("a background refresh that dies is retried; background refreshing goes on", () =>
     withIdp(Effect.gen(function*() {
       const idp = yield* FakeIdp.FakeIdp
