@@ -306,6 +306,8 @@ interface State {
   readonly lastKidRefetchAt: number
   readonly lastRefresh: Status["lastRefresh"]
   readonly servingStale: boolean
+  /** Set when a request found the stale window spent, until a fetch succeeds: the refusals are logged once. */
+  readonly staleSpent: boolean
   readonly fetches: number
   /** Set when the cache's scope closes: no fetch starts after. */
   readonly closed: boolean
@@ -318,6 +320,7 @@ const initialState: State = {
   lastKidRefetchAt: Number.NEGATIVE_INFINITY,
   lastRefresh: undefined,
   servingStale: false,
+  staleSpent: false,
   fetches: 0,
   closed: false
 }
@@ -380,7 +383,7 @@ const makeResolved = (source: Source, settings: Resolved): Effect.Effect<Service
       Effect.flatMap(
         updateState((s) => ({ ...s, closed: true, inflight: undefined })),
         (s) => s.inflight === undefined ? Effect.void : Deferred.fail(s.inflight, closedError)
-      )
+      ).pipe(Effect.zipRight(Effect.logInfo("JWKS cache closed")), annotate)
     )
     // The fetches' own scope: it closes after the background fiber (forked below, so interrupted first) and before
     // the finalizer above. A fetch cut short by the closing answers its waiters, and the background fiber is no
@@ -395,10 +398,8 @@ const makeResolved = (source: Source, settings: Resolved): Effect.Effect<Service
 
     const load = Effect.gen(function*() {
       const jwks = yield* source.fetch
-      const set = yield* Jwk.importKeySet(jwks, source.name, {
-        algorithms: settings.algorithms,
-        previous: (yield* getState).current?.set
-      })
+      const previous = (yield* getState).current?.set
+      const set = yield* Jwk.importKeySet(jwks, source.name, { algorithms: settings.algorithms, previous })
       const loadedAt = yield* Clock.currentTimeMillis
       const tracker = yield* CacheStrategy.track(strategy, loadedAt)
       const jitter = settings.backgroundRefreshJitter === 0 ? 0 : yield* Random.next
@@ -409,6 +410,17 @@ const makeResolved = (source: Source, settings: Resolved): Effect.Effect<Service
       yield* Effect.logDebug("JWKS loaded").pipe(
         Effect.annotateLogs({ keys: set.keys.length, skipped: set.skipped })
       )
+      if (previous !== undefined) {
+        const before = kidsOf(previous)
+        const after = kidsOf(set)
+        const added = [...after].filter((kid) => !before.has(kid))
+        const removed = [...before].filter((kid) => !after.has(kid))
+        if (added.length > 0 || removed.length > 0) {
+          yield* Effect.logInfo("JWKS key set changed").pipe(
+            Effect.annotateLogs({ added: kidList(added), removed: kidList(removed) })
+          )
+        }
+      }
       return { set, loadedAt, tracker, refreshAt, expiredAt: undefined, usageWake: { sent: false } } satisfies Loaded
     })
 
@@ -455,6 +467,7 @@ const makeResolved = (source: Source, settings: Resolved): Effect.Effect<Service
               inflight: undefined,
               failure: undefined,
               servingStale: false,
+              staleSpent: false,
               lastRefresh: { at: new Date(now), outcome: "success" as const }
             }))
           } else {
@@ -468,7 +481,8 @@ const makeResolved = (source: Source, settings: Resolved): Effect.Effect<Service
               failure: { error, retryAt: retryAt.at, retry: retryAt.state },
               lastRefresh: { at: new Date(now), outcome: "failure" as const, error: error.message }
             }))
-            yield* Effect.logWarning(
+            // With no keys at all, every validation fails: an error, where a failure beside good keys is a warning.
+            yield* ((yield* getState).current === undefined ? Effect.logError : Effect.logWarning)(
               `JWKS fetch failed (${trigger}); next attempt in ${seconds(retryAt.at - now)}`,
               error
             )
@@ -483,7 +497,14 @@ const makeResolved = (source: Source, settings: Resolved): Effect.Effect<Service
           Exit.isSuccess(exit) ? Effect.void : Effect.zipRight(
             updateState((s) => s.inflight === deferred ? { ...s, inflight: undefined } : s),
             Cause.isInterrupted(exit.cause)
-              ? Effect.zipRight(Metric.increment(metrics.fetchInterrupted), Deferred.fail(deferred, closedError))
+              ? Effect.zipRight(
+                Metric.increment(metrics.fetchInterrupted),
+                // Logged after the waiters have their answer: a logger that throws cannot leave them waiting.
+                Effect.zipRight(
+                  Deferred.fail(deferred, closedError),
+                  Effect.logInfo(`JWKS fetch (${trigger}) cut short: the cache is closing`)
+                )
+              )
               : Deferred.fail(deferred, failed(exit.cause))
           )
         ),
@@ -635,7 +656,13 @@ const makeResolved = (source: Source, settings: Resolved): Effect.Effect<Service
         if (current === undefined || closed || result.left === closedError) return yield* result.left
         const staleUntil = (current.expiredAt ?? now) + settings.maxStale
         if (now >= staleUntil) {
-          yield* updateState((st) => ({ ...st, servingStale: false }))
+          const wasSpent = (yield* updateState((st) => ({ ...st, servingStale: false, staleSpent: true }))).staleSpent
+          if (!wasSpent) {
+            yield* Effect.logError(
+              `Stale JWKS spent at ${new Date(staleUntil).toISOString()}: tokens are refused until a fetch succeeds`,
+              result.left
+            )
+          }
           return yield* new JwksError({
             reason: "Stale",
             source: source.name,
@@ -685,7 +712,9 @@ const makeResolved = (source: Source, settings: Resolved): Effect.Effect<Service
             ),
             (decided): Effect.Effect<Option.Option<Jwk.Key>> => {
               if (decided === "throttled") {
-                return annotate(Effect.logDebug("Unknown kid: refetch throttled").pipe(Effect.annotateLogs({ kid })))
+                return annotate(
+                  Effect.logDebug("Unknown kid: refetch throttled").pipe(Effect.annotateLogs(kidAnnotation(kid)))
+                )
                   .pipe(
                     Effect.zipRight(ownMetrics(Metric.increment(metrics.unknownKidThrottled))),
                     Effect.as(Option.none())
@@ -695,9 +724,10 @@ const makeResolved = (source: Source, settings: Resolved): Effect.Effect<Service
               // Logged and counted only where this call starts the fetch, not where it joins one or is backing off.
               const starts = Either.isRight(decided) && decided.right === mine
               const announce = starts
-                ? annotate(Effect.logInfo("Unknown kid: refetching JWKS").pipe(Effect.annotateLogs({ kid }))).pipe(
-                  Effect.zipRight(ownMetrics(Metric.increment(metrics.unknownKidRefetches)))
-                )
+                ? annotate(Effect.logInfo("Unknown kid: refetching JWKS").pipe(Effect.annotateLogs(kidAnnotation(kid))))
+                  .pipe(
+                    Effect.zipRight(ownMetrics(Metric.increment(metrics.unknownKidRefetches)))
+                  )
                 : Effect.void
               /** The key, once the fetch waited for is done. */
               const keyFrom = (loaded: Either.Either<Loaded, JwksError>): Effect.Effect<Option.Option<Jwk.Key>> => {
@@ -769,7 +799,7 @@ const makeResolved = (source: Source, settings: Resolved): Effect.Effect<Service
       const s = yield* getState
       const current = s.current
       const fresh = current === undefined ? false : yield* current.tracker.isFresh(now)
-      if (current !== undefined) yield* Metric.set(metrics.keySetAge, (now - current.loadedAt) / 1000)
+      if (current !== undefined) yield* ownMetrics(Metric.set(metrics.keySetAge, (now - current.loadedAt) / 1000))
       return {
         source: source.name,
         strategy: strategy._tag,
@@ -834,7 +864,9 @@ const makeResolved = (source: Source, settings: Resolved): Effect.Effect<Service
         if (result._tag === "Right") {
           yield* Effect.logInfo(initial ? "Initial JWKS load completed" : "Background JWKS refresh completed")
         } else {
-          yield* Effect.logWarning(initial ? "Initial JWKS load failed" : "Background JWKS refresh failed", result.left)
+          yield* initial
+            ? Effect.logError("Initial JWKS load failed", result.left)
+            : Effect.logWarning("Background JWKS refresh failed", result.left)
         }
         // Take a wake-up left by this very refresh, so the next wait starts clean.
         yield* Queue.poll(wake)
@@ -860,6 +892,26 @@ const makeResolved = (source: Source, settings: Resolved): Effect.Effect<Service
       status
     } satisfies Service
   }).pipe(Effect.annotateLogs({ module: "JwksCache", source: source.name }))
+
+/** The key ids of a set. */
+const kidsOf = (set: Jwk.KeySet): ReadonlySet<string> =>
+  new Set(set.keys.flatMap((key) => key.kid === undefined ? [] : [key.kid]))
+
+/** Key ids for a log line: at most 10, each cut as {@link kidAnnotation} cuts one, and how many more. */
+const kidList = (kids: ReadonlyArray<string>): string => {
+  const shown = kids.slice(0, 10).map((kid) => kidAnnotation(kid).kid).join(", ")
+  return kids.length > 10 ? `${shown} and ${kids.length - 10} more` : shown
+}
+
+/** The maximum length of a kid in a log line: a token's kid is the sender's choice, up to the token's size cap. */
+const maxLoggedKid = 64
+
+/** A kid for a log line: cut to {@link maxLoggedKid} characters, its full length said when cut. */
+const kidAnnotation = (kid: string | undefined): { readonly kid: string | undefined } => ({
+  kid: kid === undefined || kid.length <= maxLoggedKid
+    ? kid
+    : `${kid.slice(0, maxLoggedKid)}... (${kid.length} characters)`
+})
 
 const seconds = (millis: number): string => `${Math.round(millis / 100) / 10} seconds`
 

@@ -69,6 +69,23 @@ const waitForFetches = (idp: FakeIdp.FakeIdp["Type"], count: number) =>
 const waitForSleepUntil = (at: number) =>
   waitFor(`a sleep until ${at}`, Effect.map(TestClock.sleeps(), Chunk.some((instant) => instant === at)))
 
+/** A logger that keeps every line (Debug and up): its level, first message part and annotations. */
+const captureLogs = () => {
+  const lines: Array<
+    { readonly level: string; readonly message: string; readonly annotations: Record<string, unknown> }
+  > = []
+  const logger = Logger.make(({ annotations, logLevel, message }) => {
+    const first = Array.isArray(message) ? message[0] : message
+    lines.push({ level: logLevel.label, message: String(first), annotations: Object.fromEntries(annotations) })
+  })
+  const apply = <A, E, R>(self: Effect.Effect<A, E, R>) =>
+    self.pipe(Logger.withMinimumLogLevel(LogLevel.Debug), Effect.provide(Logger.replace(Logger.defaultLogger, logger)))
+  /** The lines of the cache itself, as `LEVEL message`. */
+  const cacheLines = () =>
+    lines.filter((line) => line.annotations.module === "JwksCache").map((line) => `${line.level} ${line.message}`)
+  return { lines, apply, cacheLines }
+}
+
 const minutes = (n: number) => Duration.toMillis(Duration.minutes(n))
 const seconds = (n: number) => Duration.toMillis(Duration.seconds(n))
 
@@ -892,30 +909,30 @@ describe("JwksCache under interruption and defects", () => {
       expect(error.message).toContain("the cache is closed")
     }))
 
-  it.scoped("closing the scope during the initial load: no failed load logged or counted, no second load begun", () =>
-    Effect.gen(function*() {
-      const lines: Array<string> = []
-      const logger = Logger.make(({ logLevel, message }) => {
-        lines.push(`${logLevel.label} ${Array.isArray(message) ? message[0] : message}`)
-      })
+  it.scoped("closing the scope during the initial load: no failed load logged or counted, no second load begun", () => {
+    const { apply, cacheLines } = captureLogs()
+    return Effect.gen(function*() {
       const scope = yield* Scope.make()
       let fetches = 0
       const source = JwksSource.make("closing-during-initial-load", Effect.suspend(() => (fetches++, Effect.never)))
-      yield* JwksCache.make(source, {}).pipe(
-        Scope.extend(scope),
-        Effect.provide(Logger.replace(Logger.defaultLogger, logger))
-      )
+      yield* JwksCache.make(source, {}).pipe(Scope.extend(scope), apply)
       yield* waitFor("the initial load", Effect.sync(() => fetches === 1))
       yield* Scope.close(scope, Exit.void)
       yield* settle
-      expect(lines).toEqual(["INFO Performing initial JWKS load"])
+      expect(cacheLines()).toEqual([
+        "DEBUG Background JWKS refresh task scheduled",
+        "INFO Performing initial JWKS load",
+        "INFO JWKS fetch (background) cut short: the cache is closing",
+        "INFO JWKS cache closed"
+      ])
       const failed = JwksMetrics.backgroundRefreshes.pipe(
         Metric.tagged("source", source.name),
         Metric.tagged("outcome", "failure")
       )
       expect((yield* Metric.value(failed)).count).toBe(0)
       expect(fetches).toBe(1)
-    }))
+    })
+  })
 
   it.scoped("a background refresh that dies is retried; background refreshing goes on", () =>
     withIdp(Effect.gen(function*() {
@@ -1320,6 +1337,99 @@ describe("JwksCache observability", () => {
       Effect.provide(Logger.replace(Logger.defaultLogger, logger))
     )
   })
+
+  it.scoped("a fetch that changes the kids logs those added and removed; one that changes nothing does not", () => {
+    const { apply, lines } = captureLogs()
+    return withIdp(Effect.gen(function*() {
+      const { cache, idp, kid } = yield* makeCache({ backgroundRefresh: false })
+      yield* cache.refresh
+      yield* cache.refresh
+      expect(lines.filter((line) => line.message === "JWKS key set changed")).toEqual([])
+      const rotated = yield* idp.rotate("replace")
+      yield* cache.refresh
+      const changed = lines.filter((line) => line.message === "JWKS key set changed")
+      expect(
+        changed.map(({ annotations, level }) => ({ level, added: annotations.added, removed: annotations.removed }))
+      )
+        .toEqual([{ level: "INFO", added: rotated, removed: kid }])
+    })).pipe(apply)
+  })
+
+  it.scoped("a kid from a token is cut to 64 characters in the cache's log lines", () => {
+    const { apply, lines } = captureLogs()
+    return withIdp(Effect.gen(function*() {
+      const { cache } = yield* makeCache({ backgroundRefresh: false })
+      yield* cache.refresh
+      const kid = "k".repeat(10_000)
+      yield* cache.get(kid, "RS256")
+      yield* cache.get(kid, "RS256") // throttled
+      const logged = lines.filter((line) => line.message.startsWith("Unknown kid")).map((line) => line.annotations.kid)
+      expect(logged).toEqual(Array(2).fill(`${"k".repeat(64)}... (10000 characters)`))
+    })).pipe(apply)
+  })
+
+  it.scoped("a failed fetch is an error while the cache has no keys, a warning beside good ones", () => {
+    const { apply, lines } = captureLogs()
+    const failures = () =>
+      lines.filter((line) => line.message.startsWith("JWKS fetch failed")).map((line) => line.level)
+    return withIdp(Effect.gen(function*() {
+      const { cache, idp } = yield* makeCache({ backgroundRefresh: false })
+      yield* idp.failNext(FakeIdp.Fault.status(503))
+      yield* Effect.flip(cache.refresh)
+      expect(failures()).toEqual(["ERROR"])
+      yield* TestClock.adjust("1 minute")
+      yield* cache.refresh
+      yield* idp.failNext(FakeIdp.Fault.status(503))
+      yield* Effect.flip(cache.refresh)
+      expect(failures()).toEqual(["ERROR", "WARN"])
+    })).pipe(apply)
+  })
+
+  it.scoped("the stale window running out is logged once, as an error; a success ends that", () => {
+    const { apply, lines } = captureLogs()
+    const spent = () => lines.filter((line) => line.message.startsWith("Stale JWKS spent")).map((line) => line.level)
+    return withIdp(Effect.gen(function*() {
+      const { cache, idp, kid } = yield* makeCache({
+        strategy: "time",
+        interval: "20 minutes",
+        backgroundRefresh: false,
+        maxStale: "10 minutes"
+      })
+      yield* cache.get(kid, "RS256")
+      yield* idp.setFault(FakeIdp.Fault.status(503))
+      yield* TestClock.adjust("21 minutes")
+      expect(isSome(yield* cache.get(kid, "RS256"))).toBe(true) // stale
+      expect(spent()).toEqual([])
+      yield* TestClock.adjust("10 minutes")
+      for (let i = 0; i < 3; i++) {
+        expectJwksError(yield* Effect.flip(cache.keys), "Stale")
+        yield* TestClock.adjust("10 minutes") // past any backoff: each request fetches
+      }
+      expect(spent()).toEqual(["ERROR"])
+      expect(lines.find((line) => line.message.startsWith("Stale JWKS spent"))!.message).toBe(
+        `Stale JWKS spent at ${new Date(minutes(30)).toISOString()}: tokens are refused until a fetch succeeds`
+      )
+      yield* idp.setFault(undefined)
+      yield* cache.refresh
+      yield* idp.setFault(FakeIdp.Fault.status(503))
+      yield* TestClock.adjust("21 minutes")
+      expect(isSome(yield* cache.get(kid, "RS256"))).toBe(true) // stale again
+      yield* TestClock.adjust("10 minutes")
+      yield* Effect.flip(cache.keys)
+      expect(spent()).toEqual(["ERROR", "ERROR"])
+    })).pipe(apply)
+  })
+
+  it.scoped("a status read under the caller's metric tags sets the age gauge of the source's own series", () =>
+    withIdp(Effect.gen(function*() {
+      const { cache, idp } = yield* makeCache({ backgroundRefresh: false, strategy: "time" })
+      yield* cache.refresh
+      yield* TestClock.adjust("10 minutes")
+      yield* cache.status.pipe(Effect.tagMetrics("route", "/cache-info"))
+      const age = Metric.tagged(JwksMetrics.keySetAge, "source", idp.jwksUri)
+      expect((yield* Metric.value(age)).value).toBe(600)
+      expect((yield* Metric.value(Metric.tagged(age, "route", "/cache-info"))).value).toBe(0)
+    })))
 
   it.scoped("status reports the key ids, load time, expiry, uses left and freshness", () =>
     withIdp(Effect.gen(function*() {
