@@ -36,6 +36,7 @@ import { globalValue } from "effect/GlobalValue"
 import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
 import * as Schema from "effect/Schema"
+import * as ConfigInternal from "./internal/config.js"
 import * as JwksCache from "./JwksCache.js"
 import type { Principal } from "./Principal.js"
 import type * as TokenValidationError from "./TokenValidationError.js"
@@ -77,7 +78,7 @@ export class CurrentPrincipal extends Context.Tag("effect-jwks/CurrentPrincipal"
  * ```
  */
 export interface Options {
-  /** The `realm` of every `WWW-Authenticate` challenge. Default `"api"`. */
+  /** The `realm` of every `WWW-Authenticate` challenge. Default `"api"`, also for a value that is not a string. */
   readonly realm?: string | undefined
   /**
    * The `Retry-After` of a 503 (keys unavailable), rounded up to whole seconds, at most 2^31 - 1. Default 30 seconds,
@@ -109,12 +110,17 @@ interface Settings {
 /** `Retry-After` is a whole number of seconds (RFC 9110): a huge duration would print as `1e+21`. */
 const maxRetryAfterSeconds = 2 ** 31 - 1
 
+/**
+ * Junk from untyped config falls back to the defaults rather than break every refusal: a NaN retry (Effect reads it
+ * as zero: "retry at once", in an outage) or a realm that is not a string (a 500 for each 401).
+ */
 const resolve = (options: Options | undefined): Settings => {
-  const retryAfter = Duration.decodeUnknown(options?.retryAfter ?? defaults.retryAfter)
+  const retryAfter = ConfigInternal.decodeDuration(options?.retryAfter ?? defaults.retryAfter)
   const seconds = retryAfter._tag === "Some" && Duration.isFinite(retryAfter.value)
     ? Math.min(maxRetryAfterSeconds, Math.max(0, Math.ceil(Duration.toMillis(retryAfter.value) / 1000)))
     : Duration.toSeconds(defaults.retryAfter)
-  return { realm: options?.realm ?? defaults.realm, retryAfterSeconds: seconds }
+  const realm = typeof options?.realm === "string" ? options.realm : defaults.realm
+  return { realm, retryAfterSeconds: seconds }
 }
 
 /**
@@ -417,6 +423,16 @@ const carriedError = (response: HttpServerResponse.HttpServerResponse): AuthErro
 }
 
 /**
+ * The settings whose challenge handler this fiber has installed: one handler per request and settings, not one per
+ * refusal. (Each handler is one more link of the platform's chain, run nested: an app that recovers from thousands
+ * of refusals in one request, filtering a list by a guard, would overflow the stack when the response goes out.)
+ */
+const challengeInstalled = globalValue(
+  Symbol.for("effect-jwks/HttpAuth/challengeInstalled"),
+  () => FiberRef.unsafeMake<Settings | undefined>(undefined)
+)
+
+/**
  * Installs, for the current request, a pre-response handler that adds the headers (`WWW-Authenticate`,
  * `Retry-After`, `Cache-Control: no-store`) of the error of this module that the response turns out to carry
  * (read back from its status and JSON body), whichever fiber failed with it and however the server is wired
@@ -444,18 +460,21 @@ const carriedError = (response: HttpServerResponse.HttpServerResponse): AuthErro
  * ```
  */
 export const challengeHeaders: Effect.Effect<void> = Effect.flatMap(
-  FiberRef.get(currentSettings),
-  (settings) =>
-    HttpApp.appendPreResponseHandler((_request, response) => {
-      const error = carriedError(response)
-      if (error === undefined) return Effect.succeed(response)
-      const missing = Object.entries(headersOf(error, settings)).filter(([name]) =>
-        response.headers[name] === undefined
-      )
-      return Effect.succeed(
-        missing.length === 0 ? response : HttpServerResponse.setHeaders(response, Object.fromEntries(missing))
-      )
-    })
+  Effect.zip(FiberRef.get(currentSettings), FiberRef.get(challengeInstalled)),
+  ([settings, installed]) =>
+    installed === settings ? Effect.void : Effect.zipRight(
+      FiberRef.set(challengeInstalled, settings),
+      HttpApp.appendPreResponseHandler((_request, response) => {
+        const error = carriedError(response)
+        if (error === undefined) return Effect.succeed(response)
+        const missing = Object.entries(headersOf(error, settings)).filter(([name]) =>
+          response.headers[name] === undefined
+        )
+        return Effect.succeed(
+          missing.length === 0 ? response : HttpServerResponse.setHeaders(response, Object.fromEntries(missing))
+        )
+      })
+    )
 )
 
 /** A guard's refusal, with the challenge for its request fiber (see {@link challengeHeaders}). */

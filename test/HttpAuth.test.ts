@@ -537,6 +537,36 @@ describe("HttpAuth", () => {
         handler(new Request("http://localhost/", { headers: authorization === undefined ? {} : { authorization } }))
       )
 
+    it.effect(
+      "a request that recovers from 20,000 guard refusals is answered, and a last one still gets its challenge",
+      () =>
+        Effect.gen(function*() {
+          // The `Forbidden` pattern (a reduced view for non-admins) applied to each item of a list: each refusal used to
+          // append one more pre-response handler, and the chain overflowed the stack as the response went out (no answer).
+          const visible = Effect.filter(Array.from({ length: 20_000 }, (_, i) => i), () =>
+            HttpAuth.requireGroups("admin").pipe(
+              Effect.as(true),
+              Effect.catchTag("Forbidden", () =>
+                Effect.succeed(false))
+            ))
+          const listed = yield* call(
+            stubbed(Effect.flatMap(visible, (items) =>
+              HttpServerResponse.json({ visible: items.length }))),
+            "Bearer good"
+          )
+          expect([listed.status, yield* Effect.promise(() => listed.text())]).toEqual([200, `{"visible":0}`])
+          const refused = yield* call(
+            stubbed(
+              Effect.zipRight(visible, Effect.zipRight(HttpAuth.requireGroups("admin"), HttpServerResponse.empty()))
+            ),
+            "Bearer good"
+          )
+          expect(refused.status).toBe(403)
+          expect(refused.headers.get("www-authenticate")).toContain(`error="insufficient_scope"`)
+        }),
+      20_000
+    )
+
     // Mutation: `groups.every(...)` -> `groups.some(...)` in requireGroups. Every group named is required.
     it.effect("requireGroups with several groups refuses a principal that has only one of them", () =>
       Effect.gen(function*() {
@@ -594,6 +624,22 @@ describe("HttpAuth", () => {
         )
         const control = yield* Effect.promise(() => HttpApp.toWebHandler(matching)(new Request("http://localhost/")))
         expect(control.headers.get("retry-after")).toBe("30")
+      }))
+
+    it.effect("options of the wrong type from untyped config fall back to the defaults", () =>
+      Effect.gen(function*() {
+        // `Number(process.env.RETRY)` of an unset variable, a realm read from JSON as a number.
+        const junk = { retryAfter: Number.NaN, realm: 42 } as unknown as HttpAuth.Options
+        const handler = HttpApp.toWebHandler(
+          HttpAuth.middleware(junk)(HttpServerResponse.text("ok")).pipe(Effect.provide(ValidatorStub))
+        )
+        const unavailable = yield* call(handler, "Bearer down")
+        expect([unavailable.status, unavailable.headers.get("retry-after")]).toEqual([503, "30"])
+        const refused = yield* call(handler, "Bearer bad")
+        expect([refused.status, refused.headers.get("www-authenticate")]).toEqual([
+          401,
+          `Bearer realm="api", error="invalid_token", error_description="the token is malformed"`
+        ])
       }))
 
     it.effect("guards given no groups or scopes refuse everyone; a huge Retry-After stays a whole number", () =>
