@@ -15,7 +15,7 @@ import * as Either from "effect/Either"
 import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
 import * as Redacted from "effect/Redacted"
-import { createHmac, createSecretKey, timingSafeEqual } from "node:crypto"
+import { createHmac, createPublicKey, createSecretKey, timingSafeEqual, X509Certificate } from "node:crypto"
 import { list, literalList } from "../internal/config.js"
 import * as MemoryAnswers from "../internal/memoryAnswers.js"
 import * as TokenValidator from "../TokenValidator.js"
@@ -94,6 +94,43 @@ const secretBytes = (secret: Options["secret"]): Either.Either<Uint8Array<ArrayB
   return Either.left(bad("secret", "expected a Redacted string or a Uint8Array"))
 }
 
+/** Whether `parse` takes `bytes` without throwing. */
+const parses = (parse: () => unknown): boolean => {
+  try {
+    parse()
+    return true
+  } catch {
+    return false
+  }
+}
+
+/**
+ * What kind of published key material `bytes` is, if any: a PEM block (a public key, a certificate), an SSH public
+ * key, a JWK or JWK Set, a DER public key or certificate. Such a "secret" is known to everyone: as an HMAC key it lets
+ * anyone sign (RFC 8725, section 2.1), as when a setting once holding an IdP's public key moves to `JWT_SECRET`.
+ */
+const publishedKind = (bytes: Uint8Array): string | undefined => {
+  const text = Buffer.from(bytes).toString("latin1").trim()
+  if (text.includes("-----BEGIN ")) return "a PEM block"
+  if (/^(ssh-(rsa|dss|ed25519|ed448)|ecdsa-sha2-[a-z0-9]+) AAAA/.test(text)) return "an SSH public key"
+  if (text.startsWith("{")) {
+    let json: unknown
+    try {
+      json = JSON.parse(text)
+    } catch {
+      json = undefined
+    }
+    if (typeof json === "object" && json !== null && ("kty" in json || "keys" in json)) return "a JWK"
+  }
+  const der = Buffer.from(bytes)
+  if (
+    parses(() => createPublicKey({ key: der, format: "der", type: "spki" })) ||
+    parses(() => createPublicKey({ key: der, format: "der", type: "pkcs1" })) ||
+    parses(() => new X509Certificate(der))
+  ) return "a DER public key or certificate"
+  return undefined
+}
+
 /**
  * Checks the algorithms and the secret and imports the secret once, as a `node:crypto` secret `KeyObject`; HMACs are
  * compared in constant time. The raw copy is zeroed after import.
@@ -130,7 +167,12 @@ export const keyResolver = (
       }
     }
     const bytes = yield* secretBytes(secret)
-    return yield* importAll(bytes, new Set(algorithms)).pipe(Effect.ensuring(Effect.sync(() => bytes.fill(0))))
+    return yield* Effect.suspend(() => {
+      const kind = publishedKind(bytes)
+      return kind === undefined
+        ? importAll(bytes, new Set(algorithms))
+        : Effect.fail(bad("secret", `the secret is ${kind}: key material that is published, so anyone could sign`))
+    }).pipe(Effect.ensuring(Effect.sync(() => bytes.fill(0))))
   })
 
 const importAll = (bytes: Uint8Array<ArrayBuffer>, algorithms: ReadonlySet<Algorithm>) =>

@@ -7,6 +7,7 @@ import * as Layer from "effect/Layer"
 import * as Redacted from "effect/Redacted"
 import * as TestClock from "effect/TestClock"
 import { SignJWT } from "jose"
+import { generateKeyPairSync } from "node:crypto"
 import * as Oidc from "../../src/providers/Oidc.js"
 import * as SharedSecret from "../../src/providers/SharedSecret.js"
 import * as FakeIdp from "../../src/testing/FakeIdp.js"
@@ -137,6 +138,34 @@ describe("SharedSecret", () => {
       const error = yield* Effect.flip(make({ secret: Redacted.make("hunter2") }))
       expect(String(error)).not.toContain("hunter2")
       expect(error._op === "InvalidData" && error.message).toContain("at least 32 bytes, got 7")
+    }))
+
+  it.effect("refuses published key material as the secret: a public key (PEM, DER, SSH) or a JWK", () =>
+    Effect.gen(function*() {
+      // RFC 8725, section 2.1: an IdP's public key moved into JWT_SECRET would let anyone sign HS256 tokens with it.
+      const { publicKey } = generateKeyPairSync("rsa", { modulusLength: 2048 })
+      const ec = generateKeyPairSync("ec", { namedCurve: "P-256" }).publicKey
+      const pem = publicKey.export({ type: "spki", format: "pem" }) as string
+      const forged = yield* signHs({}, { secret: pem })
+      const secrets: ReadonlyArray<Redacted.Redacted<string> | Uint8Array> = [
+        Redacted.make(pem),
+        Redacted.make(`\n${publicKey.export({ type: "pkcs1", format: "pem" })}`),
+        Redacted.make(JSON.stringify(ec.export({ format: "jwk" }))),
+        Redacted.make(JSON.stringify({ keys: [publicKey.export({ format: "jwk" })] })),
+        Redacted.make(`ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAI${"A".repeat(43)} user@host`),
+        new Uint8Array(publicKey.export({ type: "spki", format: "der" })),
+        new Uint8Array(publicKey.export({ type: "pkcs1", format: "der" }))
+      ]
+      for (const secret of secrets) {
+        const error = yield* Effect.flip(make({ secret }))
+        expect(error._op === "InvalidData" && [error.path, error.message]).toEqual([
+          ["secret"],
+          expect.stringMatching(/^the secret is .+: key material that is published, so anyone could sign$/)
+        ])
+      }
+      // A secret that merely mentions such things, or is JSON of another shape, is a secret.
+      const validator = yield* make({ secret: Redacted.make(`{"password":"${SECRET}"}`) })
+      expect(yield* refusal(validator.validate(forged))).toBe("TokenValidationError:InvalidSignature")
     }))
 
   describe("layerConfig", () => {
