@@ -245,6 +245,10 @@ const fraction = (
  */
 export const resolve = (options: Options = {}): Either.Either<Resolved, ConfigError.ConfigError> =>
   Either.gen(function*() {
+    // `null` from parsed JSON gets no default: named here rather than crash below.
+    if (typeof options !== "object" || options === null) {
+      return yield* Either.left(ConfigError.InvalidData([], "expected the cache's options as an object"))
+    }
     const strategy = options.cacheStrategy === undefined
       ? yield* CacheStrategy.fromSettings(options)
       : yield* CacheStrategy.check(options.cacheStrategy, ["cacheStrategy"])

@@ -1194,6 +1194,9 @@ describe("JwksCache settings", () => {
           CacheStrategy.fromSchedule(Schedule.forever)
         ]
       ) expect(Either.isRight(JwksCache.resolve({ cacheStrategy }))).toBe(true)
+      // Options that are null (parsed JSON) get no default: refused, not crashed on.
+      const nothing = JwksCache.resolve(null as unknown as JwksCache.Options)
+      expect(Either.isLeft(nothing) && nothing.left._op).toBe("InvalidData")
     }))
 
   it.scoped("accepts the edges of the ranges", () =>

@@ -41,6 +41,13 @@ export const maxTimerMillis = 2 ** 31 - 1
 
 /**
  * @internal
+ * Whether a URL or issuer as given holds white space or control characters: `new URL` trims and drops them, but an
+ * issuer is compared with tokens exactly, so a stray newline from an env file would refuse every token.
+ */
+export const hasSpaceOrControl = (text: string): boolean => /[\s\u0000-\u001f\u007f]/.test(text)
+
+/**
+ * @internal
  * A duration option, decoded without `Duration.decode`'s forgiveness: a negative or `NaN` number, a `"-5 minutes"`
  * string or a `[seconds, nanos]` pair with a negative or non-finite part is `None`, where Duration reads each as zero
  * (or worse), which would hide the mistake. Anything else as `Duration.decodeUnknown` reads it.

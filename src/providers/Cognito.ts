@@ -19,6 +19,7 @@ import * as Exit from "effect/Exit"
 import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
 import type * as Scope from "effect/Scope"
+import { hasSpaceOrControl } from "../internal/config.js"
 import { jwksValidator } from "../internal/provider.js"
 import * as JwksCache from "../JwksCache.js"
 import * as JwksSource from "../JwksSource.js"
@@ -130,6 +131,10 @@ export const endpoints = (
   if (options.endpoint !== undefined && typeof options.endpoint !== "string") {
     return bad("endpoint", "expected an http(s) URL")
   }
+  // The issuer is made from it and compared with tokens exactly: `new URL` below would drop a stray newline.
+  if (options.endpoint !== undefined && hasSpaceOrControl(options.endpoint)) {
+    return bad("endpoint", "the endpoint contains white space or control characters")
+  }
   const base = (options.endpoint ?? `https://cognito-idp.${poolRegion}.amazonaws.com`).replace(/\/+$/, "")
   const url = (() => {
     try {
@@ -195,6 +200,12 @@ export const make = (
     const clientIds = yield* checkClient(options.clientId)
     const tokenUse = yield* checkTokenUse(options.tokenUse)
     yield* JwksSource.checkHttpOptions(options.http, ["http"])
+    // Wrapped below, where the validator's own check of it would see only the wrapper.
+    if (options.check !== undefined && typeof options.check !== "function") {
+      return yield* Effect.fail(
+        ConfigError.InvalidData(["check"], "expected a function from the claims to an effect")
+      )
+    }
     const {
       cache,
       check,
@@ -297,7 +308,7 @@ export const config: Config.Config<Options> = Config.all({
     Config.mapOrFail((text) => {
       const ids = text.split(",").map((id) => id.trim()).filter((id) => id.length > 0)
       return ids.length === 0
-        ? Either.left(ConfigError.InvalidData(["COGNITO_CLIENT_ID"], "expected one or more app client ids"))
+        ? Either.left(ConfigError.InvalidData([], "expected one or more app client ids"))
         : Either.right(ids)
     })
   ),

@@ -27,7 +27,7 @@ import * as Either from "effect/Either"
 import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
 import type * as Scope from "effect/Scope"
-import { list } from "../internal/config.js"
+import { hasSpaceOrControl, list } from "../internal/config.js"
 import { jwksValidator } from "../internal/provider.js"
 import * as JwksCache from "../JwksCache.js"
 import type * as JwksSource from "../JwksSource.js"
@@ -150,6 +150,10 @@ export const tenancy = (
   const bad = (path: string, message: string) => Either.left(ConfigError.InvalidData([path], message))
   if (options.authority !== undefined && typeof options.authority !== "string") {
     return bad("authority", "expected an http(s) URL such as https://login.microsoftonline.com")
+  }
+  // The issuer is made from it and compared with tokens exactly: `new URL` below would drop a stray newline.
+  if (options.authority !== undefined && hasSpaceOrControl(options.authority)) {
+    return bad("authority", "the authority contains white space or control characters")
   }
   const authority = (options.authority ?? defaults.authority).replace(/\/+$/, "")
   const url = (() => {

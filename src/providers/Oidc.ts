@@ -18,7 +18,7 @@ import * as Option from "effect/Option"
 import * as Ref from "effect/Ref"
 import * as Schema from "effect/Schema"
 import type * as Scope from "effect/Scope"
-import { list } from "../internal/config.js"
+import { hasSpaceOrControl, list } from "../internal/config.js"
 import { fetchJson } from "../internal/fetchJson.js"
 import { jwksValidator } from "../internal/provider.js"
 import * as JwksCache from "../JwksCache.js"
@@ -198,6 +198,9 @@ export const discoverySource = (
 
 const checkUrl = (path: string, value: string | URL | undefined): Either.Either<void, ConfigError.ConfigError> => {
   if (value === undefined) return Either.void
+  if (typeof value !== "string" && !(value instanceof URL)) {
+    return Either.left(ConfigError.InvalidData([path], "expected an http(s) URL"))
+  }
   const url = parseUrl(value.toString())
   return url !== undefined && (url.protocol === "https:" || url.protocol === "http:")
     ? Either.void
@@ -210,7 +213,7 @@ const checkIssuer = (issuer: string): Either.Either<void, ConfigError.ConfigErro
   }
   // `new URL` trims spaces and drops tabs and newlines, but tokens and the discovery document are compared with the
   // issuer exactly: an `OIDC_ISSUER` with a stray newline would pass here and then refuse every token.
-  return /[\s\u0000-\u001f\u007f]/.test(issuer)
+  return hasSpaceOrControl(issuer)
     ? Either.left(ConfigError.InvalidData(["issuer"], "the issuer contains white space or control characters"))
     : Either.void
 }

@@ -156,7 +156,7 @@ export const keyResolver = (
   algorithms: ReadonlyArray<Algorithm> = defaults.algorithms
 ): Effect.Effect<TokenValidator.KeyResolver, ConfigError.ConfigError> =>
   Effect.gen(function*() {
-    if (algorithms.length === 0) {
+    if (!Array.isArray(algorithms) || algorithms.length === 0) {
       return yield* Effect.fail(bad("algorithms", "expected at least one of HS256, HS384, HS512"))
     }
     for (const alg of algorithms) {

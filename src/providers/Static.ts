@@ -167,7 +167,7 @@ export const config: Config.Config<Options> = Config.all({
     Config.mapOrFail((text) =>
       Either.mapLeft(
         decodeJwks(text),
-        () => ConfigError.InvalidData(["JWT_JWKS"], "expected a JSON key set: {\"keys\": [...]}")
+        () => ConfigError.InvalidData([], "expected a JSON key set: {\"keys\": [...]}")
       )
     )
   ),

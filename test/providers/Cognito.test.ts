@@ -235,6 +235,13 @@ describe("Cognito", () => {
       expect(yield* path({ ...base, endpoint: "localhost:9229" })).toEqual(["endpoint"])
       expect(yield* path({ ...base, algorithms: [] })).toEqual(["algorithms"])
       expect(yield* path({ ...base, endpoint: 42 } as unknown as Cognito.Options)).toEqual(["endpoint"])
+      // `new URL` drops a stray newline (an env file's), but the issuer made from the endpoint would keep it.
+      expect(yield* path({ ...base, endpoint: "https://cognito.example.test\n" })).toEqual(["endpoint"])
+      // Wrapped by Cognito's own check: a `check` of the wrong type would otherwise die on every token.
+      expect(yield* path({ ...base, check: null } as unknown as Cognito.Options)).toEqual(["check"])
+      expect(yield* path({ ...base, cache: null } as unknown as Cognito.Options)).toEqual(["cache"])
+      // No algorithm a key set can verify: every token would be refused.
+      expect(yield* path({ ...base, algorithms: ["HS256"] })).toEqual(["algorithms"])
       expect(yield* path({ ...base, http: { timeout: "five seconds" as "5 seconds" } })).toEqual(["http", "timeout"])
       expect(yield* path({ ...base, http: { maxBytes: -1 } })).toEqual(["http", "maxBytes"])
     }).pipe(Effect.provide(Idp)))
@@ -278,6 +285,9 @@ describe("Cognito", () => {
         expect(ConfigError.isConfigError(yield* build({ ...all, COGNITO_TOKEN_USE: "refresh" }))).toBe(true)
         expect(ConfigError.isConfigError(yield* build({ ...all, COGNITO_USER_POOL_ID: "nope" }))).toBe(true)
         expect(ConfigError.isConfigError(yield* build({ ...all, COGNITO_REGION: "us-east-1" }))).toBe(true)
+        // Named once, as every variable is (Config adds the variable's name to the path).
+        const noClient = yield* build({ ...all, COGNITO_CLIENT_ID: " , " })
+        expect(noClient._op === "InvalidData" && noClient.path).toEqual(["COGNITO_CLIENT_ID"])
       }).pipe(Effect.provide(Idp)))
   })
 })

@@ -5,6 +5,7 @@ import { describe, expect, it } from "@effect/vitest"
 import * as ConfigError from "effect/ConfigError"
 import * as ConfigProvider from "effect/ConfigProvider"
 import * as Effect from "effect/Effect"
+import * as Either from "effect/Either"
 import * as Layer from "effect/Layer"
 import * as EntraId from "../../src/providers/EntraId.js"
 import * as FakeIdp from "../../src/testing/FakeIdp.js"
@@ -279,6 +280,12 @@ describe("EntraId", () => {
       expect(yield* untyped({ tenantId: "common", allowedTenants: TENANT })).toEqual(["allowedTenants"])
       expect(yield* untyped({ tenantId: "common", allowedTenants: null })).toEqual(["allowedTenants"])
       expect(yield* untyped({ tenantId: TENANT, authority: 42 })).toEqual(["authority"])
+      expect(yield* untyped({ tenantId: TENANT, authority: "https://login.example.test\n" })).toEqual(["authority"])
+      expect(Either.isLeft(EntraId.tenancy({ tenantId: "common", authority: "https://login.example.test\n" }))).toBe(
+        true
+      )
+      expect(yield* untyped({ tenantId: TENANT, cache: null })).toEqual(["cache"])
+      expect(yield* untyped({ tenantId: TENANT, algorithms: ["HS256", "HS512"] })).toEqual(["algorithms"])
       expect(yield* path({ tenantId: TENANT, audience: AUDIENCE, http: { maxBytes: Number.NaN } })).toEqual([
         "http",
         "maxBytes"

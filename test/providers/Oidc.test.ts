@@ -261,6 +261,16 @@ describe("Oidc", () => {
       expect(notUrl._op === "InvalidData" && notUrl.path).toEqual(["issuer"])
       const ftp = yield* bad({ issuer: ISSUER, audience: AUDIENCE, jwksUri: "ftp://idp.example/keys" })
       expect(ftp._op === "InvalidData" && ftp.path).toEqual(["jwksUri"])
+      // Values of the wrong type (parsed JSON's null) are refused, not crashed on.
+      const untyped = (options: Record<string, unknown>) =>
+        Effect.map(
+          bad({ issuer: ISSUER, audience: AUDIENCE, ...options } as Oidc.Options),
+          (error) => error._op === "InvalidData" ? error.path : error._op
+        )
+      expect(yield* untyped({ jwksUri: null })).toEqual(["jwksUri"])
+      expect(yield* untyped({ discoveryUrl: null })).toEqual(["discoveryUrl"])
+      expect(yield* untyped({ cache: null })).toEqual(["cache"])
+      expect(yield* untyped({ algorithms: ["HS256"] })).toEqual(["algorithms"])
       const badCache = yield* bad({ issuer: ISSUER, audience: AUDIENCE, cache: { backgroundRefreshThreshold: 2 } })
       expect(ConfigError.isConfigError(badCache)).toBe(true)
       // `new URL` would accept these, but the issuer is compared exactly: every token would then be refused.

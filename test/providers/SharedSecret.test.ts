@@ -132,6 +132,7 @@ describe("SharedSecret", () => {
       expect(yield* path({ secret: new Uint8Array(0) })).toEqual(["secret"])
       expect(yield* path({ algorithms: ["RS256" as "HS256"] })).toEqual(["algorithms"])
       expect(yield* path({ algorithms: [] })).toEqual(["algorithms"])
+      expect(yield* path({ algorithms: 5 } as unknown as Partial<SharedSecret.Options>)).toEqual(["algorithms"])
       expect(yield* path({ audience: undefined })).toEqual(["audience"])
       expect(yield* path({ issuer: "" })).toEqual(["issuer"])
       // The error never shows the secret.

@@ -120,6 +120,9 @@ describe("Static", () => {
         expect(ConfigError.isConfigError(yield* build({ ...all, JWT_ALGORITHMS: "HS256" }))).toBe(true)
         // RS256 by default, and the set holds EC keys only.
         expect(ConfigError.isConfigError(yield* build(all))).toBe(true)
+        // Named once, as every variable is (Config adds the variable's name to the path).
+        const notASet = yield* build({ ...all, JWT_JWKS: "{\"kty\":\"EC\"}" })
+        expect(notASet._op === "InvalidData" && notASet.path).toEqual(["JWT_JWKS"])
       }).pipe(Effect.provide(Idp)))
   })
 })
