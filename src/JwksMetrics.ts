@@ -2,7 +2,8 @@
  * Every metric this library records, as Effect `Metric`s (export them with `@effect/opentelemetry` or read them with
  * `Metric.value`), plus a {@link snapshot} of the figures most dashboards start with.
  *
- * Names are prefixed `effect_jwks_`. Key-cache metrics carry a `source` tag (the JWKS URL, or `static`).
+ * Names are prefixed `effect_jwks_`. Key-cache metrics carry a `source` tag (the JWKS URL without user info or query,
+ * or `static`).
  * Metrics live in Effect's global registry: counts add up across every validator of the process.
  *
  * @since 0.1.0

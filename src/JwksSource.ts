@@ -13,7 +13,7 @@ import * as Either from "effect/Either"
 import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
 import { maxTimerMillis } from "./internal/config.js"
-import { fetchJson, type FetchOptions } from "./internal/fetchJson.js"
+import { displayUrl, fetchJson, type FetchOptions } from "./internal/fetchJson.js"
 import { JsonWebKeySet } from "./Jwk.js"
 import { JwksError } from "./JwksError.js"
 
@@ -131,12 +131,15 @@ export const http = (
 /**
  * @internal
  */
-export const fromHttpClient = (client: HttpClient.HttpClient, url: string, options: FetchOptions): Service => ({
-  name: url,
-  fetch: fetchJson(client, url, JsonWebKeySet, options).pipe(
-    Effect.withSpan("JwksSource.fetch", { attributes: { "jwks.url": url } })
-  )
-})
+export const fromHttpClient = (client: HttpClient.HttpClient, url: string, options: FetchOptions): Service => {
+  const name = displayUrl(url)
+  return {
+    name,
+    fetch: fetchJson(client, url, JsonWebKeySet, options).pipe(
+      Effect.withSpan("JwksSource.fetch", { attributes: { "jwks.url": name } })
+    )
+  }
+}
 
 /**
  * @since 0.1.0

@@ -8,9 +8,12 @@ import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import * as Fiber from "effect/Fiber"
+import * as Logger from "effect/Logger"
+import * as Metric from "effect/Metric"
 import * as Option from "effect/Option"
 import * as TestClock from "effect/TestClock"
 import * as Jwk from "../src/Jwk.js"
+import * as JwksCache from "../src/JwksCache.js"
 import { JwksError } from "../src/JwksError.js"
 import * as JwksSource from "../src/JwksSource.js"
 import * as FakeIdp from "../src/testing/FakeIdp.js"
@@ -83,6 +86,36 @@ const streamedBody = (chunks: number, chunkSize: number) => {
 
 describe("JwksSource", () => {
   describe("http", () => {
+    it.scoped("names its URL without user info or query: a key in them stays out of names, errors, metrics, logs", () =>
+      Effect.gen(function*() {
+        // An API gateway in front of the IdP that takes its key in the query string.
+        const secret = "s3cr3t-subscription-key"
+        const url = `https://reader:${secret}@keys.example.test/tenant/jwks.json?subscription-key=${secret}#${secret}`
+        const { client, requests } = clientOf(() => new Response("unavailable", { status: 503 }))
+        const source = yield* Effect.provideService(JwksSource.http(url), HttpClient.HttpClient, client)
+        expect(source.name).toBe("https://keys.example.test/tenant/jwks.json?redacted")
+        const lines: Array<string> = []
+        const logger = Logger.make(({ annotations, message }) => {
+          lines.push(`${JSON.stringify(message)} ${JSON.stringify(Object.fromEntries(annotations))}`)
+        })
+        const cache = yield* JwksCache.make(source, { backgroundRefresh: false }).pipe(
+          Effect.provide(Logger.replace(Logger.defaultLogger, logger))
+        )
+        const error = yield* Effect.flip(
+          cache.refresh.pipe(Effect.provide(Logger.replace(Logger.defaultLogger, logger)))
+        )
+        // The request itself goes to the whole URL.
+        expect(requests).toHaveLength(1)
+        expect(requests[0]).toContain(`subscription-key=${secret}`)
+        expect(error.source).toBe(source.name)
+        const labels = (yield* Metric.snapshot).flatMap(({ metricKey }) =>
+          metricKey.name.startsWith("effect_jwks_") ? metricKey.tags.map((tag) => tag.value) : []
+        )
+        expect(labels).toContain(source.name)
+        expect(lines.length).toBeGreaterThan(0)
+        expect([...labels, ...lines, error.message, String(error)].filter((text) => text.includes(secret))).toEqual([])
+      }))
+
     it.effect("fetches the published key set, and again on each fetch", () =>
       Effect.gen(function*() {
         const idp = yield* FakeIdp.FakeIdp

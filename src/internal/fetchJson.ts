@@ -62,6 +62,23 @@ const shapeIssue = (error: ParseResult.ParseError): string => {
   return path.length === 0 ? "the JSON does not have the expected shape" : `unexpected value at ${path.join(".")}`
 }
 
+/**
+ * @internal
+ * A URL as logs, metric labels, span attributes and errors show it: without user info, query or fragment, where a
+ * gateway's API key or a password would sit (metrics backends are often read without authentication). A query is
+ * marked `?redacted`, so that two URLs differing in it are not mistaken for one.
+ */
+export const displayUrl = (url: string): string => {
+  let parsed: URL
+  try {
+    parsed = new URL(url)
+  } catch {
+    return url
+  }
+  if (parsed.username === "" && parsed.password === "" && parsed.search === "" && parsed.hash === "") return url
+  return `${parsed.origin}${parsed.pathname}${parsed.search === "" ? "" : "?redacted"}`
+}
+
 /** @internal */
 export const fetchJson = <A, I>(
   client: HttpClient.HttpClient,
@@ -69,8 +86,9 @@ export const fetchJson = <A, I>(
   schema: Schema.Schema<A, I>,
   options: FetchOptions
 ): Effect.Effect<A, JwksError> => {
+  const source = displayUrl(url)
   const fail = (reason: JwksError["reason"], description?: string, extra?: { status?: number; cause?: unknown }) =>
-    new JwksError({ reason, source: url, ...(description === undefined ? {} : { description }), ...extra })
+    new JwksError({ reason, source, ...(description === undefined ? {} : { description }), ...extra })
   const decodeShape = Schema.decodeUnknown(schema)
   return Effect.gen(function*() {
     const response = yield* withoutRedirects(client.execute(HttpClientRequest.get(url, { acceptJson: true })))

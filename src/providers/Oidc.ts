@@ -19,7 +19,7 @@ import * as Ref from "effect/Ref"
 import * as Schema from "effect/Schema"
 import type * as Scope from "effect/Scope"
 import { hasSpaceOrControl, list } from "../internal/config.js"
-import { fetchJson } from "../internal/fetchJson.js"
+import { displayUrl, fetchJson } from "../internal/fetchJson.js"
 import { jwksValidator } from "../internal/provider.js"
 import * as JwksCache from "../JwksCache.js"
 import { JwksError } from "../JwksError.js"
@@ -164,6 +164,7 @@ export const discoverySource = (
     const http = yield* JwksSource.checkHttpOptions(options?.http, ["http"])
     const client = yield* HttpClient.HttpClient
     const url = (options?.discoveryUrl ?? discoveryUrlOf(issuer)).toString()
+    const shown = displayUrl(url)
     const discovered = yield* Ref.make(Option.none<JwksSource.Service>())
 
     const discover = fetchJson(client, url, DiscoveryDocument, http).pipe(
@@ -172,7 +173,7 @@ export const discoverySource = (
         (document) =>
           new JwksError({
             reason: "IssuerMismatch",
-            source: url,
+            source: shown,
             description: `the discovery document names the issuer ${excerpt(document.issuer)}, not ${issuer}`
           })
       ),
@@ -183,12 +184,12 @@ export const discoverySource = (
           Effect.logDebug("OIDC discovery completed").pipe(Effect.annotateLogs({ jwks_uri: source.name }))
         )
       ),
-      Effect.withSpan("Oidc.discover", { attributes: { "oidc.discovery_url": url } }),
-      Effect.annotateLogs({ module: "Oidc", discovery: url })
+      Effect.withSpan("Oidc.discover", { attributes: { "oidc.discovery_url": shown } }),
+      Effect.annotateLogs({ module: "Oidc", discovery: shown })
     )
 
     return JwksSource.make(
-      url,
+      shown,
       Effect.flatMap(
         Effect.flatMap(Ref.get(discovered), Option.match({ onNone: () => discover, onSome: Effect.succeed })),
         (source) => source.fetch

@@ -223,6 +223,10 @@ describe("Oidc", () => {
       yield* source.fetch
       expect(yield* idp.discoveryCount).toBe(1)
       expect(yield* idp.fetchCount).toBe(2)
+      // A discovery URL with a key in its query is named without it (metric labels, logs, errors).
+      const keyed = yield* Oidc.discoverySource(ISSUER, { discoveryUrl: `${idp.discoveryUrl}?code=s3cr3t` })
+      expect(keyed.name).toBe(`${idp.discoveryUrl}?redacted`)
+      expect((yield* keyed.fetch).keys.length).toBe(1)
     }).pipe(Effect.provide(Idp)))
 
   it.scoped("refuses an HS256 token even when HS256 is allowed: a key set never verifies HMAC", () =>
