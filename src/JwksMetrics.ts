@@ -308,7 +308,12 @@ export interface Snapshot {
   readonly unanswered: { readonly interrupted: number; readonly defect: number }
   /** Validated over total, 0 to 1; 1 when nothing was validated yet. */
   readonly successRate: number
+  /** Over every validation, whatever the caller's metric tags. */
   readonly averageMs: number
+  /**
+   * Quantiles over the last 5 minutes of the series with the most validations: quantiles do not add up across the
+   * series of the caller's `Effect.tagMetrics` tags (read a tagged series with `Metric.value`).
+   */
   readonly p50Ms: number
   readonly p95Ms: number
   readonly p99Ms: number

@@ -1214,7 +1214,14 @@ export const multi = (validators: ReadonlyArray<Service>): Service => {
       Effect.withFiberRuntime((fiber) => {
         const clock = Context.get(fiber.currentDefaultServices, Clock.Clock)
         const routed = routeCounted(token, clock, fiber.getFiberRef(FiberRef.currentMetricLabels))
-        return Exit.isExit(routed) ? routed : routed.validate(token)
+        if (!Exit.isExit(routed)) return routed.validate(token)
+        if (!isTraced(fiber.currentTracer, fiber.getFiberRef(FiberRef.currentTracerEnabled))) return routed
+        // A refusal by the router has its span, as any validation: no validator was chosen, so no issuer on it.
+        return Effect.useSpan("TokenValidator.validate", { captureStackTrace: false }, (span) => {
+          const cause = Exit.isFailure(routed) ? routed.cause : undefined
+          span.attribute("outcome", cause !== undefined && Cause.isFailType(cause) ? cause.error.reason : "defect")
+          return routed
+        })
       })
   }
   // `toPromise` answers from memory through the chosen validator's own measured validation, when it has one.
