@@ -629,7 +629,9 @@ export const layerBearer = (options?: Options): Layer.Layer<Authentication, neve
  * Bearer authentication for `HttpRouter` apps: validates `Authorization: Bearer <token>` with the `TokenValidator` in
  * context, runs the wrapped app with {@link CurrentPrincipal}, and answers 401 / 403 / 503 itself (403 when a guard in
  * the app fails). Apply it to the protected routes with `HttpRouter.use`, to one handler with `pipe`, or to a whole
- * app as the middleware of `HttpServer.serve`.
+ * app as the middleware of `HttpServer.serve`. Every error of this module that reaches it is answered as this
+ * request's: map one the app got from elsewhere (a call to another service guarded by it) to an error of your own,
+ * or the caller is told that its own token is bad.
  *
  * @since 0.1.0
  * @category middleware
