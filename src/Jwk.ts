@@ -79,7 +79,7 @@ const Base64Url = Schema.String.pipe(Schema.pattern(/^[A-Za-z0-9_-]*$/), Schema.
 
 /**
  * One JSON Web Key as published in a key set. Only the public members this library reads are kept; private members
- * (`d`, `p`, `q`, ...) are dropped on decoding and never imported.
+ * (`d`, `p`, `q`, ...) are dropped on decoding and never imported (`importKeySet` warns of a key published with them).
  *
  * @since 0.1.0
  * @category schemas
@@ -513,6 +513,13 @@ export const importKeySet = (
         skipped++
         yield* Effect.logWarning(`Skipping key ${label}: it could not be imported`, imported.left)
         continue
+      }
+      // Only its public part is imported, but a private key in a set that anyone may read is no longer private.
+      if (typeof raw === "object" && raw !== null && "d" in raw) {
+        yield* Effect.logWarning(
+          `Key ${label} is published with its private part (d): whoever can read the set can sign with it; ` +
+            "only its public part is used"
+        )
       }
       keys.push({ kid: jwk.kid, kty: jwk.kty, crv: jwk.crv, ...imported.right, jwk })
     }

@@ -360,20 +360,31 @@ describe("Jwk", () => {
         }
       }))
 
-    it.effect("never imports the private members of a published private key", () =>
+    it.effect("never imports the private members of a published private key, and warns of each such key once", () =>
       Effect.gen(function*() {
         expect(rsa.private).toHaveProperty("d")
         expect(ec256.private).toHaveProperty("d")
-        const set = yield* importSet([
+        const published = [
           { ...rsa.private, kid: "rsa" },
           { ...ec256.private, kid: "ec" },
-          { ...ed25519.private, kid: "ed" }
-        ])
-        expect(set.keys.map((k) => k.kid)).toEqual(["rsa", "ec", "ed"])
+          { ...ed25519.private, kid: "ed" },
+          key(ec384, { kid: "public" })
+        ]
+        const [set, logs] = yield* withLogs(importSet(published))
+        expect(set.keys.map((k) => k.kid)).toEqual(["rsa", "ec", "ed", "public"])
         for (const k of set.keys) {
           for (const member of ["d", "p", "q", "dp", "dq", "qi"]) expect(k.jwk).not.toHaveProperty(member)
           expect(k.keyObject.type).toBe("public")
         }
+        // Whoever reads the set can sign with such a key: said once per key, not at every refresh that carries it over.
+        expect(logs).toEqual(
+          ["rsa", "ec", "ed"].map((kid) =>
+            `Key "${kid}" is published with its private part (d): whoever can read the set can sign with it; ` +
+            "only its public part is used"
+          )
+        )
+        const [, again] = yield* withLogs(importSet(published, { previous: set }))
+        expect(again).toEqual([])
       }))
 
     it.effect("imports only the algorithms of the algorithms option", () =>
