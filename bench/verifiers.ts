@@ -5,6 +5,7 @@
 import * as FetchHttpClient from "@effect/platform/FetchHttpClient"
 import { JwtVerifier } from "aws-jwt-verify"
 import { JwksCache, JwksSource, TokenValidator } from "effect-jwks"
+import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import * as Logger from "effect/Logger"
 import * as LogLevel from "effect/LogLevel"
@@ -303,8 +304,12 @@ const effectJwks = (variant: {
   readonly name: string
   readonly cache: JwksCache.Options
   readonly tokenCache: number
-  /** `runPromise`: `runtime.runPromise(validator.validate(token))`; `toPromise`: `TokenValidator.toPromise`. */
-  readonly call?: "runPromise" | "toPromise"
+  /**
+   * `runPromise`: `runtime.runPromise(validator.validate(token))` through the `ManagedRuntime` that built it;
+   * `Effect.runPromise`: `Effect.runPromise(validator.validate(token))`, the form issue #5's targets name (the
+   * validation needs no service, so the default runtime runs it); `toPromise`: `TokenValidator.toPromise`.
+   */
+  readonly call?: "runPromise" | "Effect.runPromise" | "toPromise"
   readonly notes?: ReadonlyArray<string>
 }) => ({
   id: variant.id,
@@ -324,6 +329,8 @@ const effectJwks = (variant: {
     const validator = await runtime.runPromise(TokenValidator.TokenValidator)
     const validate = variant.call === "toPromise"
       ? TokenValidator.toPromise(await runtime.runtime())(validator)
+      : variant.call === "Effect.runPromise"
+      ? (token: string) => Effect.runPromise(validator.validate(token))
       : (token: string) => runtime.runPromise(validator.validate(token))
     return {
       name: variant.name,
@@ -376,6 +383,17 @@ export const contestants: ReadonlyArray<Contestant> = [
     name: "effect-jwks (strategy: time, tokenCache: 0)",
     cache: { strategy: "time" },
     tokenCache: 0
+  }),
+  effectJwks({
+    id: "effect-jwks-effect-runpromise-time",
+    name: "effect-jwks Effect.runPromise (strategy: time, tokenCache: 0)",
+    cache: { strategy: "time" },
+    tokenCache: 0,
+    call: "Effect.runPromise",
+    notes: [
+      "Effect.runPromise(validator.validate(token)), the call form of the issue's targets: the default runtime, where " +
+      "the rows above run in the ManagedRuntime that built the validator (a few more fiber refs to copy per fiber)"
+    ]
   }),
   effectJwks({
     id: "effect-jwks-promise-token-cache-time",

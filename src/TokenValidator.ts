@@ -949,6 +949,8 @@ const unsafeMake = (keys: KeyResolver, options: Options): Service => {
     const claims = deepFreeze(read)
     return andThen(accept(claims, header, now), (tokenType) => {
       const principal = toPrincipal(claims, tokenType, usernameClaims, groupsClaim)
+      // Shared only once remembered: with the token cache off, the caller's is the one just built.
+      if (remembered.capacity <= 0) return Exit.succeed(principal)
       remembered.set(token, { key, header, claims, principal })
       return Exit.succeed(reuse(principal))
     })

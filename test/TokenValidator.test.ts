@@ -2,8 +2,6 @@ import type * as HttpClient from "@effect/platform/HttpClient"
 import { describe, expect, it } from "@effect/vitest"
 import * as Cause from "effect/Cause"
 import * as ConfigError from "effect/ConfigError"
-import * as Context from "effect/Context"
-import * as DefaultServices from "effect/DefaultServices"
 import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
 import * as Exit from "effect/Exit"
@@ -14,7 +12,6 @@ import * as Predicate from "effect/Predicate"
 import type * as Scope from "effect/Scope"
 import * as Supervisor from "effect/Supervisor"
 import * as TestClock from "effect/TestClock"
-import * as Tracer from "effect/Tracer"
 import { CompactSign, type CryptoKey, exportJWK, exportSPKI, generateKeyPair, importJWK, type JWK, SignJWT } from "jose"
 import * as JwksCache from "../src/JwksCache.js"
 import { isJwksError } from "../src/JwksError.js"
@@ -24,6 +21,7 @@ import { Principal } from "../src/Principal.js"
 import * as FakeIdp from "../src/testing/FakeIdp.js"
 import { isTokenValidationError, TokenValidationError } from "../src/TokenValidationError.js"
 import * as TokenValidator from "../src/TokenValidator.js"
+import { recording } from "./support/tracing.js"
 
 type Reason = TokenValidationError["reason"]
 
@@ -102,22 +100,6 @@ const localSetup = (options: Partial<TokenValidator.Options> = {}) =>
       )
     return { validator, signRaw, privateKey: privateKey as CryptoKey }
   })
-
-/** A tracer of our own (so not Effect's built-in one) that keeps every span it makes, built by the built-in one. */
-const recording = () => {
-  const builtIn = Context.get(DefaultServices.liveServices, Tracer.Tracer)
-  const spans: Array<Tracer.Span> = []
-  const tracer = Tracer.make({
-    span: (...args) => {
-      const span = builtIn.span(...args)
-      spans.push(span)
-      return span
-    },
-    context: builtIn.context
-  })
-  const named = (name: string) => spans.filter((span) => span.name === name)
-  return { tracer, spans, named }
-}
 
 /** User code that throws. */
 const assertNever = (): never => {

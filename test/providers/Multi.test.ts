@@ -2,12 +2,9 @@ import * as HttpClient from "@effect/platform/HttpClient"
 import * as HttpClientError from "@effect/platform/HttpClientError"
 import * as HttpClientResponse from "@effect/platform/HttpClientResponse"
 import { describe, expect, it } from "@effect/vitest"
-import * as Context from "effect/Context"
-import * as DefaultServices from "effect/DefaultServices"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import * as Supervisor from "effect/Supervisor"
-import * as Tracer from "effect/Tracer"
 import * as JwksCache from "../../src/JwksCache.js"
 import * as JwksSource from "../../src/JwksSource.js"
 import * as Cognito from "../../src/providers/Cognito.js"
@@ -15,6 +12,7 @@ import * as EntraId from "../../src/providers/EntraId.js"
 import * as Oidc from "../../src/providers/Oidc.js"
 import * as FakeIdp from "../../src/testing/FakeIdp.js"
 import * as TokenValidator from "../../src/TokenValidator.js"
+import { recording } from "../support/tracing.js"
 
 const OIDC_ISSUER = "https://login.example.test/realms/main"
 const POOL = "eu-west-1_AbCdEf123"
@@ -116,16 +114,7 @@ describe("multi-issuer", () => {
       expect(yield* refusal(TokenValidator.validate(templated))).toBe("TokenValidationError:IssuerMismatch")
       expect(yield* oidc.fetchCount).toBe(0)
       // A validation as any: it has its span when a tracer is installed, ended, with its outcome.
-      const builtIn = Context.get(DefaultServices.liveServices, Tracer.Tracer)
-      const spans: Array<Tracer.Span> = []
-      const tracer = Tracer.make({
-        span: (...args) => {
-          const span = builtIn.span(...args)
-          spans.push(span)
-          return span
-        },
-        context: builtIn.context
-      })
+      const { spans, tracer } = recording()
       yield* Effect.flip(TokenValidator.validate(stranger).pipe(Effect.withTracer(tracer)))
       expect(spans.map((span) => [span.name, span.attributes.get("outcome"), span.status._tag])).toEqual([
         ["TokenValidator.validate", "IssuerMismatch", "Ended"]
