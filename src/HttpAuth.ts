@@ -423,13 +423,18 @@ const carriedError = (response: HttpServerResponse.HttpServerResponse): AuthErro
 }
 
 /**
- * The settings whose challenge handler this fiber has installed: one handler per request and settings, not one per
- * refusal. (Each handler is one more link of the platform's chain, run nested: an app that recovers from thousands
- * of refusals in one request, filtering a list by a guard, would overflow the stack when the response goes out.)
+ * The challenge handler this fiber installed last: for which settings, and the platform's handler chain it left. One
+ * handler per request and settings, not one per refusal: each is one more link of the chain, run nested, and an app
+ * that recovers from thousands of refusals in one request (a list filtered by a guard) would overflow the stack when
+ * the response goes out. The chain is compared too: a fiber joined since (one that added a handler of its own) may
+ * have brought a chain without ours, and then it is installed again.
  */
 const challengeInstalled = globalValue(
   Symbol.for("effect-jwks/HttpAuth/challengeInstalled"),
-  () => FiberRef.unsafeMake<Settings | undefined>(undefined)
+  () =>
+    FiberRef.unsafeMake<
+      { readonly settings: Settings; readonly chain: Option.Option<HttpApp.PreResponseHandler> } | undefined
+    >(undefined)
 )
 
 /**
@@ -460,21 +465,30 @@ const challengeInstalled = globalValue(
  * ```
  */
 export const challengeHeaders: Effect.Effect<void> = Effect.flatMap(
-  Effect.zip(FiberRef.get(currentSettings), FiberRef.get(challengeInstalled)),
-  ([settings, installed]) =>
-    installed === settings ? Effect.void : Effect.zipRight(
-      FiberRef.set(challengeInstalled, settings),
-      HttpApp.appendPreResponseHandler((_request, response) => {
-        const error = carriedError(response)
-        if (error === undefined) return Effect.succeed(response)
-        const missing = Object.entries(headersOf(error, settings)).filter(([name]) =>
-          response.headers[name] === undefined
+  Effect.all([
+    FiberRef.get(currentSettings),
+    FiberRef.get(challengeInstalled),
+    FiberRef.get(HttpApp.currentPreResponseHandlers)
+  ]),
+  ([settings, installed, chain]) =>
+    installed !== undefined && installed.settings === settings && installed.chain === chain ?
+      Effect.void :
+      Effect.zipRight(
+        HttpApp.appendPreResponseHandler((_request, response) => {
+          const error = carriedError(response)
+          if (error === undefined) return Effect.succeed(response)
+          const missing = Object.entries(headersOf(error, settings)).filter(([name]) =>
+            response.headers[name] === undefined
+          )
+          return Effect.succeed(
+            missing.length === 0 ? response : HttpServerResponse.setHeaders(response, Object.fromEntries(missing))
+          )
+        }),
+        Effect.flatMap(
+          FiberRef.get(HttpApp.currentPreResponseHandlers),
+          (withOurs) => FiberRef.set(challengeInstalled, { settings, chain: withOurs })
         )
-        return Effect.succeed(
-          missing.length === 0 ? response : HttpServerResponse.setHeaders(response, Object.fromEntries(missing))
-        )
-      })
-    )
+      )
 )
 
 /** A guard's refusal, with the challenge for its request fiber (see {@link challengeHeaders}). */

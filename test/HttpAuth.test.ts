@@ -14,6 +14,7 @@ import * as HttpServerResponse from "@effect/platform/HttpServerResponse"
 import { describe, expect, it } from "@effect/vitest"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
+import * as Fiber from "effect/Fiber"
 import * as Layer from "effect/Layer"
 import * as Logger from "effect/Logger"
 import * as LogLevel from "effect/LogLevel"
@@ -457,6 +458,7 @@ describe("HttpAuth", () => {
         .add(HttpApiEndpoint.get("maintenance", "/maintenance").addSuccess(Schema.String))
         .add(HttpApiEndpoint.get("revoked", "/revoked").addSuccess(Schema.String))
         .add(HttpApiEndpoint.get("many", "/many").addSuccess(Schema.String))
+        .add(HttpApiEndpoint.get("joined", "/joined").addSuccess(Schema.String))
         .middleware(HttpAuth.Authentication)
     ) {}
     /** Enough long scopes that the guard's 403 body passes a few KiB. */
@@ -479,7 +481,21 @@ describe("HttpAuth", () => {
               { error: "invalid_token", error_description: "the token was revoked" },
               { status: 401, headers: { "www-authenticate": `Bearer ${metadata}, error="invalid_token"` } }
             )))
-          .handle("many", () => Effect.as(HttpAuth.requireScopes(...manyScopes), "ok"))).pipe(
+          .handle("many", () => Effect.as(HttpAuth.requireScopes(...manyScopes), "ok"))
+          // A refusal recovered from, then a fiber of the app's joined (one that added a response handler of its own,
+          // as `HttpApiBuilder.securitySetCookie` does), then the refusal that is the answer.
+          .handle("joined", () =>
+            Effect.gen(function*() {
+              const fiber = yield* Effect.fork(
+                HttpApp.appendPreResponseHandler((_request, response) =>
+                  Effect.succeed(HttpServerResponse.setHeader(response, "x-app", "kept"))
+                )
+              )
+              yield* Effect.yieldNow()
+              yield* Effect.either(HttpAuth.requireGroups("admin"))
+              yield* Fiber.join(fiber)
+              return yield* Effect.as(HttpAuth.requireGroups("admin"), "never")
+            }))).pipe(
           Layer.provide(authentication),
           Layer.provide(ValidatorStub)
         )
@@ -700,6 +716,13 @@ describe("HttpAuth", () => {
             challenge: `Bearer realm="api", error="insufficient_scope"`
           })
           expect(await answer(handler, "/me", "whatever")).toEqual({ status: 200, challenge: null })
+          // The joined fiber brought a handler chain without the challenge's: it is installed again.
+          const joined = await handler(new Request("http://localhost/joined"))
+          expect([joined.status, joined.headers.get("www-authenticate"), joined.headers.get("x-app")]).toEqual([
+            403,
+            `Bearer realm="api", error="insufficient_scope"`,
+            "kept"
+          ])
         })
         // A child fiber's handler dies with it: the app's Authentication installs one for the request.
         yield* serveWith(
