@@ -1,5 +1,6 @@
 import * as FetchHttpClient from "@effect/platform/FetchHttpClient"
 import * as HttpClient from "@effect/platform/HttpClient"
+import * as HttpClientError from "@effect/platform/HttpClientError"
 import type * as HttpClientRequest from "@effect/platform/HttpClientRequest"
 import * as HttpClientResponse from "@effect/platform/HttpClientResponse"
 import { describe, expect, it } from "@effect/vitest"
@@ -17,6 +18,7 @@ import * as JwksCache from "../src/JwksCache.js"
 import { JwksError } from "../src/JwksError.js"
 import * as JwksSource from "../src/JwksSource.js"
 import * as FakeIdp from "../src/testing/FakeIdp.js"
+import { recording } from "./support/tracing.js"
 
 const IdpLive = FakeIdp.layerTest({ algorithm: "ES256" })
 
@@ -93,16 +95,17 @@ describe("JwksSource", () => {
         const url = `https://reader:${secret}@keys.example.test/tenant/jwks.json?subscription-key=${secret}#${secret}`
         const { client, requests } = clientOf(() => new Response("unavailable", { status: 503 }))
         const source = yield* Effect.provideService(JwksSource.http(url), HttpClient.HttpClient, client)
-        expect(source.name).toBe("https://keys.example.test/tenant/jwks.json?redacted")
+        expect(source.name).toMatch(/^https:\/\/keys\.example\.test\/tenant\/jwks\.json\?redacted-[0-9a-f]{8}$/)
         const lines: Array<string> = []
         const logger = Logger.make(({ annotations, message }) => {
           lines.push(`${JSON.stringify(message)} ${JSON.stringify(Object.fromEntries(annotations))}`)
         })
+        const { spans, tracer } = recording()
         const cache = yield* JwksCache.make(source, { backgroundRefresh: false }).pipe(
           Effect.provide(Logger.replace(Logger.defaultLogger, logger))
         )
         const error = yield* Effect.flip(
-          cache.refresh.pipe(Effect.provide(Logger.replace(Logger.defaultLogger, logger)))
+          cache.refresh.pipe(Effect.provide(Logger.replace(Logger.defaultLogger, logger)), Effect.withTracer(tracer))
         )
         // The request itself goes to the whole URL.
         expect(requests).toHaveLength(1)
@@ -113,7 +116,51 @@ describe("JwksSource", () => {
         )
         expect(labels).toContain(source.name)
         expect(lines.length).toBeGreaterThan(0)
-        expect([...labels, ...lines, error.message, String(error)].filter((text) => text.includes(secret))).toEqual([])
+        // Spans: ours, named redacted; the platform's own client span (which records the whole URL) is not made.
+        expect(spans.map((span) => span.name)).toEqual(["JwksCache.refresh", "JwksSource.fetch"])
+        const spanText = spans.flatMap((span) => [...span.attributes.values()].map(String))
+        expect(
+          [...labels, ...lines, ...spanText, error.message, String(error)].filter((text) => text.includes(secret))
+        ).toEqual([])
+      }))
+
+    it.effect("a URL named redacted: queries that differ keep two names; a relative one is cut as text; causes quote no URL", () =>
+      Effect.gen(function*() {
+        const secret = "s3cr3t"
+        const name = (url: string) =>
+          Effect.map(
+            Effect.provideService(JwksSource.http(url), HttpClient.HttpClient, clientOf(() => new Response("")).client),
+            (source) => source.name
+          )
+        // Azure AD B2C publishes each policy's keys at one path, told apart by ?p=.
+        const signIn = yield* name(`${jwksUrl}?p=B2C_1_signin`)
+        const signUp = yield* name(`${jwksUrl}?p=B2C_1_signup`)
+        expect(signIn).not.toBe(signUp)
+        expect([signIn, signUp].every((shown) => shown.startsWith(`${jwksUrl}?redacted-`))).toBe(true)
+        expect(yield* name(jwksUrl)).toBe(jwksUrl)
+        // For an HttpClient that prepends the gateway's base URL.
+        expect(yield* name(`/tenant/jwks.json?key=${secret}#${secret}`)).toMatch(
+          /^\/tenant\/jwks\.json\?redacted-[0-9a-f]{8}$/
+        )
+        // A transport error's message may quote the URL (fetch refusing one with credentials does): withheld.
+        const url = `https://reader:${secret}@keys.example.test/jwks.json`
+        const failing = HttpClient.make((request) =>
+          Effect.fail(
+            new HttpClientError.RequestError({
+              request,
+              reason: "Transport",
+              cause: new TypeError(`Request cannot be constructed from a URL that includes credentials: ${url}`)
+            })
+          )
+        )
+        const error = yield* Effect.flip(
+          Effect.flatMap(Effect.orDie(JwksSource.http(url)), (source) => source.fetch).pipe(
+            Effect.provideService(HttpClient.HttpClient, failing)
+          )
+        )
+        expect(error.reason).toBe("Unreachable")
+        expect(Cause.pretty(Cause.fail(error), { renderErrorCause: true })).not.toContain(secret)
+        expect(String(error.cause)).toContain("TypeError")
       }))
 
     it.effect("fetches the published key set, and again on each fetch", () =>

@@ -9,6 +9,7 @@ import * as HttpClient from "@effect/platform/HttpClient"
 import * as HttpClientRequest from "@effect/platform/HttpClientRequest"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
+import * as Hash from "effect/Hash"
 import * as Option from "effect/Option"
 import * as ParseResult from "effect/ParseResult"
 import * as Schema from "effect/Schema"
@@ -66,17 +67,41 @@ const shapeIssue = (error: ParseResult.ParseError): string => {
  * @internal
  * A URL as logs, metric labels, span attributes and errors show it: without user info, query or fragment, where a
  * gateway's API key or a password would sit (metrics backends are often read without authentication). A query is
- * marked `?redacted`, so that two URLs differing in it are not mistaken for one.
+ * shown as `?redacted-` and a short hash of it (Effect's `Hash.string`, 31 bits: not a secret's digest, only enough
+ * that two URLs differing in their query, Azure AD B2C's `?p=<policy>` say, keep two names). A URL that does not
+ * parse (a relative one, for a client that prepends its base) is cut as text.
  */
 export const displayUrl = (url: string): string => {
-  let parsed: URL
+  let parsed: URL | undefined
   try {
     parsed = new URL(url)
   } catch {
-    return url
+    parsed = undefined
+  }
+  const query = parsed === undefined ? /\?[^#]*/.exec(url)?.[0] ?? "" : parsed.search
+  const shownQuery = query === "" ? "" : `?redacted-${(Hash.string(query) >>> 0).toString(16).padStart(8, "0")}`
+  if (parsed === undefined) {
+    // `scheme://user:password@`: the user info goes; the path is kept up to the query or fragment.
+    const base = url.replace(/^([A-Za-z][A-Za-z0-9+.-]*:\/\/)[^/?#]*@/, "$1").split(/[?#]/, 1)[0]!
+    return `${base}${shownQuery}`
   }
   if (parsed.username === "" && parsed.password === "" && parsed.search === "" && parsed.hash === "") return url
-  return `${parsed.origin}${parsed.pathname}${parsed.search === "" ? "" : "?redacted"}`
+  return `${parsed.origin}${parsed.pathname}${shownQuery}`
+}
+
+/**
+ * The error of a transport failure, for a URL shown redacted: its name and code at each level, without messages,
+ * which may quote the URL (`fetch` refusing one with credentials does).
+ */
+const redactedCause = (cause: unknown, depth = 0): unknown => {
+  if (!(cause instanceof Error) || depth > 3) return undefined
+  const code = (cause as { readonly code?: unknown }).code
+  return new Error(
+    `${cause.name}${typeof code === "string" ? ` ${code}` : ""} (message withheld: it may show the URL)`,
+    {
+      cause: redactedCause(cause.cause, depth + 1)
+    }
+  )
 }
 
 /** @internal */
@@ -87,11 +112,16 @@ export const fetchJson = <A, I>(
   options: FetchOptions
 ): Effect.Effect<A, JwksError> => {
   const source = displayUrl(url)
+  const redacted = source !== url
   const fail = (reason: JwksError["reason"], description?: string, extra?: { status?: number; cause?: unknown }) =>
     new JwksError({ reason, source, ...(description === undefined ? {} : { description }), ...extra })
   const decodeShape = Schema.decodeUnknown(schema)
   return Effect.gen(function*() {
-    const response = yield* withoutRedirects(client.execute(HttpClientRequest.get(url, { acceptJson: true })))
+    const request = client.execute(HttpClientRequest.get(url, { acceptJson: true }))
+    // The platform's own `http.client` span records the whole URL: none for a URL that carries what is redacted.
+    const response = yield* withoutRedirects(
+      redacted ? Effect.locally(request, HttpClient.currentTracerDisabledWhen, () => true) : request
+    )
     if (response.status !== 200) {
       return yield* fail("HttpStatus", "expected 200", { status: response.status })
     }
@@ -136,7 +166,8 @@ export const fetchJson = <A, I>(
     return yield* Effect.mapError(decodeShape(json), (error) => fail("InvalidShape", shapeIssue(error)))
   }).pipe(
     Effect.catchTags({
-      RequestError: (error) => Effect.fail(fail("Unreachable", error.reason, { cause: error.cause })),
+      RequestError: (error) =>
+        Effect.fail(fail("Unreachable", error.reason, { cause: redacted ? redactedCause(error.cause) : error.cause })),
       ResponseError: (error) => Effect.fail(fail("Unreachable", `${error.reason} while reading the body`))
     }),
     Effect.timeoutFail({

@@ -205,7 +205,9 @@ const checkUrl = (path: string, value: string | URL | undefined): Either.Either<
   const url = parseUrl(value.toString())
   return url !== undefined && (url.protocol === "https:" || url.protocol === "http:")
     ? Either.void
-    : Either.left(ConfigError.InvalidData([path], `expected an http(s) URL, got ${excerpt(value.toString())}`))
+    : Either.left(
+      ConfigError.InvalidData([path], `expected an http(s) URL, got ${excerpt(displayUrl(value.toString()))}`)
+    )
 }
 
 const checkIssuer = (issuer: string): Either.Either<void, ConfigError.ConfigError> => {
