@@ -79,7 +79,8 @@ const Base64Url = Schema.String.pipe(Schema.pattern(/^[A-Za-z0-9_-]*$/), Schema.
 
 /**
  * One JSON Web Key as published in a key set. Only the public members this library reads are kept; private members
- * (`d`, `p`, `q`, ...) are dropped on decoding and never imported (`importKeySet` warns of a key published with them).
+ * (`d`, `p`, `q`, `dp`, `dq`, `qi`, `oth`) are dropped on decoding and never imported (`importKeySet` warns, once per
+ * key, of one published with any of them).
  *
  * @since 0.1.0
  * @category schemas
@@ -432,6 +433,27 @@ const importKey = (jwk: Jwk, algorithms: ReadonlyArray<Algorithm>) =>
     return { keyObject, verify, algorithms: new Set(algorithms) }
   })
 
+/** The private members of an RSA, EC or OKP JWK (RFC 7518, sections 6.2.2 and 6.3.2; RFC 8037). */
+const privateMembers = ["d", "p", "q", "dp", "dq", "qi", "oth"] as const
+
+/** The keys already warned of for a private part: once per key, not at every refresh that carries it over. */
+const warnedPrivate = new WeakSet<Key>()
+
+/**
+ * Warns that `raw` (the published JWK of `key`) has private members: only its public part is imported, but a private
+ * key in a set that anyone may read is no longer private.
+ */
+const warnOfPrivatePart = (raw: unknown, key: Key, label: string): Effect.Effect<void> => {
+  if (warnedPrivate.has(key) || typeof raw !== "object" || raw === null) return Effect.void
+  const found = privateMembers.filter((member) => member in raw)
+  if (found.length === 0) return Effect.void
+  warnedPrivate.add(key)
+  return Effect.logWarning(
+    `Key ${label} is published with its private part (${found.join(", ")}): whoever can read the set can sign ` +
+      "with it; only its public part is used"
+  )
+}
+
 /**
  * Decodes and imports each key of a published set. A key that is malformed, of a type or algorithm this library
  * does not verify with, meant for encryption, or too weak is skipped and logged; the set fails only when no usable
@@ -505,6 +527,8 @@ export const importKeySet = (
       }
       const unchanged = previous.get(sameKeyAs(jwk, algorithms))
       if (unchanged !== undefined) {
+        // A key the set had, now published with its private part (leaked since): warned of as a new one would be.
+        yield* warnOfPrivatePart(raw, unchanged, label)
         keys.push(unchanged)
         continue
       }
@@ -514,14 +538,9 @@ export const importKeySet = (
         yield* Effect.logWarning(`Skipping key ${label}: it could not be imported`, imported.left)
         continue
       }
-      // Only its public part is imported, but a private key in a set that anyone may read is no longer private.
-      if (typeof raw === "object" && raw !== null && "d" in raw) {
-        yield* Effect.logWarning(
-          `Key ${label} is published with its private part (d): whoever can read the set can sign with it; ` +
-            "only its public part is used"
-        )
-      }
-      keys.push({ kid: jwk.kid, kty: jwk.kty, crv: jwk.crv, ...imported.right, jwk })
+      const key: Key = { kid: jwk.kid, kty: jwk.kty, crv: jwk.crv, ...imported.right, jwk }
+      yield* warnOfPrivatePart(raw, key, label)
+      keys.push(key)
     }
     if (keys.length === 0) {
       return yield* new JwksError({

@@ -377,14 +377,21 @@ describe("Jwk", () => {
           expect(k.keyObject.type).toBe("public")
         }
         // Whoever reads the set can sign with such a key: said once per key, not at every refresh that carries it over.
-        expect(logs).toEqual(
-          ["rsa", "ec", "ed"].map((kid) =>
-            `Key "${kid}" is published with its private part (d): whoever can read the set can sign with it; ` +
-            "only its public part is used"
-          )
-        )
+        const warning = (kid: string, members: string) =>
+          `Key "${kid}" is published with its private part (${members}): whoever can read the set can sign with it; ` +
+          "only its public part is used"
+        expect(logs).toEqual([warning("rsa", "d, p, q, dp, dq, qi"), warning("ec", "d"), warning("ed", "d")])
         const [, again] = yield* withLogs(importSet(published, { previous: set }))
         expect(again).toEqual([])
+        // A key the set already had, published later with its private part (leaked since): warned of then.
+        const before = yield* importSet([key(rsa, { kid: "later" })])
+        const [carried, leaked] = yield* withLogs(importSet([{ ...rsa.private, kid: "later" }], { previous: before }))
+        expect(carried.keys[0]).toBe(before.keys[0])
+        expect(leaked).toEqual([warning("later", "d, p, q, dp, dq, qi")])
+        // The primes without d are as good as d.
+        const { d: _d, ...primes } = rsa.private
+        const [, primesOnly] = yield* withLogs(importSet([{ ...primes, kid: "primes" }]))
+        expect(primesOnly).toEqual([warning("primes", "p, q, dp, dq, qi")])
       }))
 
     it.effect("imports only the algorithms of the algorithms option", () =>
