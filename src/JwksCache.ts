@@ -415,10 +415,12 @@ const makeResolved = (source: Source, settings: Resolved): Effect.Effect<Service
         Effect.annotateLogs({ keys: set.keys.length, skipped: set.skipped })
       )
       if (previous !== undefined) {
-        const before = kidsOf(previous)
-        const after = kidsOf(set)
-        const added = [...after].filter((kid) => !before.has(kid))
-        const removed = [...before].filter((kid) => !after.has(kid))
+        // By key, not by kid: an unchanged key is carried over as the same object, so new material under a kid it
+        // had, and keys without a kid, show as changes too.
+        const before = new Set(previous.keys)
+        const after = new Set(set.keys)
+        const added = [...after].filter((key) => !before.has(key)).map(kidOf)
+        const removed = [...before].filter((key) => !after.has(key)).map(kidOf)
         if (added.length > 0 || removed.length > 0) {
           yield* Effect.logInfo("JWKS key set changed").pipe(
             Effect.annotateLogs({ added: kidList(added), removed: kidList(removed) })
@@ -897,9 +899,8 @@ const makeResolved = (source: Source, settings: Resolved): Effect.Effect<Service
     } satisfies Service
   }).pipe(Effect.annotateLogs({ module: "JwksCache", source: source.name }))
 
-/** The key ids of a set. */
-const kidsOf = (set: Jwk.KeySet): ReadonlySet<string> =>
-  new Set(set.keys.flatMap((key) => key.kid === undefined ? [] : [key.kid]))
+/** A key's id for a log line. */
+const kidOf = (key: Jwk.Key): string => key.kid ?? "(no kid)"
 
 /** Key ids for a log line: at most 10, each cut as {@link kidAnnotation} cuts one, and how many more. */
 const kidList = (kids: ReadonlyArray<string>): string => {

@@ -19,6 +19,7 @@ import * as Random from "effect/Random"
 import * as Schedule from "effect/Schedule"
 import * as Scope from "effect/Scope"
 import * as TestClock from "effect/TestClock"
+import { generateKeyPairSync } from "node:crypto"
 import { vi } from "vitest"
 import * as CacheStrategy from "../src/CacheStrategy.js"
 import type * as Jwk from "../src/Jwk.js"
@@ -1356,6 +1357,28 @@ describe("JwksCache observability", () => {
       )
         .toEqual([{ level: "INFO", added: rotated, removed: kid }])
     })).pipe(apply)
+  })
+
+  it.scoped("new key material under a kid the set had, and keys without a kid, are key set changes too", () => {
+    const { apply, lines } = captureLogs()
+    const ecKey = () => generateKeyPairSync("ec", { namedCurve: "P-256" }).publicKey.export({ format: "jwk" })
+    let published: ReadonlyArray<object> = []
+    const source = JwksSource.make("changing-material", Effect.sync(() => ({ keys: published })))
+    return Effect.gen(function*() {
+      const cache = yield* JwksCache.make(source, { backgroundRefresh: false, algorithms: ["ES256"] })
+      const changes = () =>
+        lines.filter((line) => line.message === "JWKS key set changed").map(({ annotations }) => [
+          annotations.added,
+          annotations.removed
+        ])
+      published = [{ ...ecKey(), kid: "same" }, ecKey()]
+      yield* cache.refresh
+      published = [{ ...ecKey(), kid: "same" }, published[1]!]
+      yield* cache.refresh
+      published = [published[0]!, ecKey()]
+      yield* cache.refresh
+      expect(changes()).toEqual([["same", "same"], ["(no kid)", "(no kid)"]])
+    }).pipe(apply)
   })
 
   it.scoped("a kid from a token is cut to 64 characters in the cache's log lines", () => {
