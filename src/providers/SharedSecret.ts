@@ -94,7 +94,7 @@ const secretBytes = (secret: Options["secret"]): Either.Either<Uint8Array<ArrayB
   return Either.left(bad("secret", "expected a Redacted string or a Uint8Array"))
 }
 
-/** Whether `parse` takes `bytes` without throwing. */
+/** Whether `parse` takes its input without throwing. */
 const parses = (parse: () => unknown): boolean => {
   try {
     parse()
@@ -104,30 +104,66 @@ const parses = (parse: () => unknown): boolean => {
   }
 }
 
+/** Whether `der` is a public key (SPKI or PKCS #1) or an X.509 certificate. */
+const isDerPublicKey = (der: Buffer): boolean =>
+  parses(() => createPublicKey({ key: der, format: "der", type: "spki" })) ||
+  parses(() => createPublicKey({ key: der, format: "der", type: "pkcs1" })) ||
+  parses(() => new X509Certificate(der))
+
+const sshPrefixes = ["ssh-rsa ", "ssh-dss ", "ssh-ed25519 ", "ssh-ed448 ", "ecdsa-sha2-"]
+
+/** Whether `view` from `start` to `end` is base64 or base64url text, padded or not (checked without a copy). */
+const isBase64Text = (view: Buffer, start: number, end: number): boolean => {
+  let padding = 0
+  for (let i = end - 1; i >= start && view[i] === 0x3d && padding < 2; i--) padding++
+  for (let i = start; i < end - padding; i++) {
+    const c = view[i]!
+    const alphabet = (c >= 0x41 && c <= 0x5a) || (c >= 0x61 && c <= 0x7a) || (c >= 0x30 && c <= 0x39) ||
+      c === 0x2b || c === 0x2f || c === 0x2d || c === 0x5f
+    if (!alphabet) return false
+  }
+  return true
+}
+
 /**
- * What kind of published key material `bytes` is, if any: a PEM block (a public key, a certificate), an SSH public
- * key, a JWK or JWK Set, a DER public key or certificate. Such a "secret" is known to everyone: as an HMAC key it lets
- * anyone sign (RFC 8725, section 2.1), as when a setting once holding an IdP's public key moves to `JWT_SECRET`.
+ * Why `bytes` cannot be an HMAC secret, if it cannot: it is published key material (a PEM block, an SSH public key, a
+ * JWK or JWK Set, a DER public key or certificate, or such DER in base64 text, as Keycloak shows a realm's key), known
+ * to everyone, so that as an HMAC key it lets anyone sign (RFC 8725, section 2.1), as when a setting that once held an
+ * IdP's public key moves to `JWT_SECRET`; or it is a symmetric JWK, whose secret is its `k`. Read through a view of
+ * the bytes, not a copy (a small `Buffer` copy is cut from Node's shared pool, where zeroing the secret after import
+ * would not reach it), except JSON and base64 text, read as text; a decoded copy is zeroed. 58 characters of base64
+ * are the least for a DER public key (Ed25519's, 44 bytes).
  */
-const publishedKind = (bytes: Uint8Array): string | undefined => {
-  const text = Buffer.from(bytes).toString("latin1").trim()
-  if (text.includes("-----BEGIN ")) return "a PEM block"
-  if (/^(ssh-(rsa|dss|ed25519|ed448)|ecdsa-sha2-[a-z0-9]+) AAAA/.test(text)) return "an SSH public key"
-  if (text.startsWith("{")) {
+const refusedSecret = (bytes: Uint8Array<ArrayBuffer>): string | undefined => {
+  const view = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength)
+  let start = 0
+  while (start < view.length && (view[start] === 0x20 || (view[start]! >= 0x09 && view[start]! <= 0x0d))) start++
+  const published = (kind: string) => `the secret is ${kind}: key material that is published, so anyone could sign`
+  if (view.includes("-----BEGIN ", start, "latin1")) return published("a PEM block")
+  if (sshPrefixes.some((prefix) => view.indexOf(prefix, start, "latin1") === start)) {
+    return published("an SSH public key")
+  }
+  if (view[start] === 0x7b) { // "{": JSON, read as text
     let json: unknown
     try {
-      json = JSON.parse(text)
+      json = JSON.parse(view.toString("utf8"))
     } catch {
       json = undefined
     }
-    if (typeof json === "object" && json !== null && ("kty" in json || "keys" in json)) return "a JWK"
+    if (typeof json === "object" && json !== null && "kty" in json && json.kty === "oct") {
+      return "the secret is a symmetric JWK: give its k, base64url-decoded, as the secret"
+    }
+    if (typeof json === "object" && json !== null && ("kty" in json || "keys" in json)) return published("a JWK")
   }
-  const der = Buffer.from(bytes)
-  if (
-    parses(() => createPublicKey({ key: der, format: "der", type: "spki" })) ||
-    parses(() => createPublicKey({ key: der, format: "der", type: "pkcs1" })) ||
-    parses(() => new X509Certificate(der))
-  ) return "a DER public key or certificate"
+  if (isDerPublicKey(view)) return published("a DER public key or certificate")
+  let end = view.length
+  while (end > start && (view[end - 1] === 0x20 || (view[end - 1]! >= 0x09 && view[end - 1]! <= 0x0d))) end--
+  if (end - start >= 58 && isBase64Text(view, start, end)) {
+    const der = Buffer.from(view.toString("latin1", start, end), "base64")
+    const isKey = isDerPublicKey(der)
+    der.fill(0)
+    if (isKey) return published("a DER public key or certificate in base64")
+  }
   return undefined
 }
 
@@ -168,10 +204,8 @@ export const keyResolver = (
     }
     const bytes = yield* secretBytes(secret)
     return yield* Effect.suspend(() => {
-      const kind = publishedKind(bytes)
-      return kind === undefined
-        ? importAll(bytes, new Set(algorithms))
-        : Effect.fail(bad("secret", `the secret is ${kind}: key material that is published, so anyone could sign`))
+      const refused = refusedSecret(bytes)
+      return refused === undefined ? importAll(bytes, new Set(algorithms)) : Effect.fail(bad("secret", refused))
     }).pipe(Effect.ensuring(Effect.sync(() => bytes.fill(0))))
   })
 

@@ -7,7 +7,7 @@ import * as Layer from "effect/Layer"
 import * as Redacted from "effect/Redacted"
 import * as TestClock from "effect/TestClock"
 import { SignJWT } from "jose"
-import { generateKeyPairSync } from "node:crypto"
+import { generateKeyPairSync, randomBytes } from "node:crypto"
 import * as Oidc from "../../src/providers/Oidc.js"
 import * as SharedSecret from "../../src/providers/SharedSecret.js"
 import * as FakeIdp from "../../src/testing/FakeIdp.js"
@@ -155,7 +155,10 @@ describe("SharedSecret", () => {
         Redacted.make(JSON.stringify({ keys: [publicKey.export({ format: "jwk" })] })),
         Redacted.make(`ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAI${"A".repeat(43)} user@host`),
         new Uint8Array(publicKey.export({ type: "spki", format: "der" })),
-        new Uint8Array(publicKey.export({ type: "pkcs1", format: "der" }))
+        new Uint8Array(publicKey.export({ type: "pkcs1", format: "der" })),
+        // Keycloak shows a realm's public key as base64 DER without PEM armor; an x5c entry is a certificate so.
+        Redacted.make(publicKey.export({ type: "spki", format: "der" }).toString("base64")),
+        Redacted.make(`${ec.export({ type: "spki", format: "der" }).toString("base64url")}\n`)
       ]
       for (const secret of secrets) {
         const error = yield* Effect.flip(make({ secret }))
@@ -164,9 +167,29 @@ describe("SharedSecret", () => {
           expect.stringMatching(/^the secret is .+: key material that is published, so anyone could sign$/)
         ])
       }
+      // A symmetric JWK is a secret, not published: its k is the secret to give.
+      const oct = yield* Effect.flip(make({ secret: Redacted.make(JSON.stringify({ kty: "oct", k: "c2VjcmV0" })) }))
+      expect(oct._op === "InvalidData" && oct.message).toContain("a symmetric JWK: give its k")
+      // Base64 text that is not a key (openssl rand -base64 48) is a secret.
+      yield* make({ secret: Redacted.make(randomBytes(48).toString("base64")) })
       // A secret that merely mentions such things, or is JSON of another shape, is a secret.
       const validator = yield* make({ secret: Redacted.make(`{"password":"${SECRET}"}`) })
       expect(yield* refusal(validator.validate(forged))).toBe("TokenValidationError:InvalidSignature")
+    }))
+
+  it.effect("leaves no copy of a byte secret in Node's shared Buffer pool (the one it keeps is zeroed)", () =>
+    Effect.gen(function*() {
+      // Made outside the pool (randomBytes(64) would be cut from it).
+      const expected = new Uint8Array(64)
+      crypto.getRandomValues(expected)
+      const given = new Uint8Array(expected)
+      yield* make({ secret: given })
+      given.fill(0)
+      // The slab small Buffers are cut from: any small Buffer's `.buffer` is all of it. Searched without copying.
+      const slab = new Uint8Array(Buffer.allocUnsafe(8).buffer)
+      expect(slab.byteLength).toBe(Buffer.poolSize)
+      const found = slab.some((_, i) => expected.every((byte, j) => slab[i + j] === byte))
+      expect(found).toBe(false)
     }))
 
   describe("layerConfig", () => {
