@@ -138,6 +138,25 @@ describe("JwksSource", () => {
         expect(signIn).not.toBe(signUp)
         expect([signIn, signUp].every((shown) => shown.startsWith(`${jwksUrl}?redacted-`))).toBe(true)
         expect(yield* name(jwksUrl)).toBe(jwksUrl)
+        // User info the parser would misread: a password with `/`, `?` or `#` (the host's end to it), a scheme left out
+        // (read as `user:`), a protocol-relative URL. Cut as text, never half of it shown.
+        for (
+          const url of [
+            `https://reader:ab/${secret}@keys.example.test/jwks.json`,
+            `https://reader:ab?${secret}@keys.example.test/jwks.json?k=1`,
+            `https://reader:ab#${secret}@keys.example.test/jwks.json`,
+            `reader:${secret}@keys.example.test/jwks.json`,
+            `//reader:${secret}@keys.example.test/jwks.json`
+          ]
+        ) {
+          const shown = yield* name(url)
+          expect(shown, url).not.toContain(secret)
+          expect(shown, url).toContain("keys.example.test/jwks.json")
+        }
+        // An `@` in the query is the query's: hashed with it, the host kept.
+        expect(yield* name(`${jwksUrl}?email=a@b.example`)).toMatch(
+          /^https:\/\/keys\.example\.test\/jwks\.json\?redacted-/
+        )
         // For an HttpClient that prepends the gateway's base URL.
         expect(yield* name(`/tenant/jwks.json?key=${secret}#${secret}`)).toMatch(
           /^\/tenant\/jwks\.json\?redacted-[0-9a-f]{8}$/

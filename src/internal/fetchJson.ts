@@ -68,8 +68,12 @@ const shapeIssue = (error: ParseResult.ParseError): string => {
  * A URL as logs, metric labels, span attributes and errors show it: without user info, query or fragment, where a
  * gateway's API key or a password would sit (metrics backends are often read without authentication). A query is
  * shown as `?redacted-` and a short hash of it (Effect's `Hash.string`, 31 bits: not a secret's digest, only enough
- * that two URLs differing in their query, Azure AD B2C's `?p=<policy>` say, keep two names). A URL that does not
- * parse (a relative one, for a client that prepends its base) is cut as text.
+ * that two URLs differing in their query, Azure AD B2C's `?p=<policy>` say, keep two names).
+ *
+ * Only a URL that parses as http(s), without user info or an `@` before its query, is read as a URL. Anything else (a
+ * relative URL, for a client that prepends its base; a password with a `/`, `?` or `#` in it, which the parser would
+ * read as the host's end; a scheme left out, which it would read as `user:`) is cut as text, user info up to the last
+ * `@`: over-cutting a name is harmless, leaving half a password in it is not.
  */
 export const displayUrl = (url: string): string => {
   let parsed: URL | undefined
@@ -78,15 +82,24 @@ export const displayUrl = (url: string): string => {
   } catch {
     parsed = undefined
   }
-  const query = parsed === undefined ? /\?[^#]*/.exec(url)?.[0] ?? "" : parsed.search
-  const shownQuery = query === "" ? "" : `?redacted-${(Hash.string(query) >>> 0).toString(16).padStart(8, "0")}`
-  if (parsed === undefined) {
-    // `scheme://user:password@`: the user info goes; the path is kept up to the query or fragment.
-    const base = url.replace(/^([A-Za-z][A-Za-z0-9+.-]*:\/\/)[^/?#]*@/, "$1").split(/[?#]/, 1)[0]!
-    return `${base}${shownQuery}`
+  const hashed = (query: string) =>
+    query === "" ? "" : `?redacted-${(Hash.string(query) >>> 0).toString(16).padStart(8, "0")}`
+  // An `@` in the query or fragment is the query's (hashed below); anywhere before them it may end user info.
+  const beforeQuery = url.split(/[?#]/, 1)[0]!
+  if (
+    parsed !== undefined && (parsed.protocol === "https:" || parsed.protocol === "http:") &&
+    parsed.username === "" && parsed.password === "" && !beforeQuery.includes("@")
+  ) {
+    if (parsed.search === "" && parsed.hash === "") return url
+    return `${parsed.origin}${parsed.pathname}${hashed(parsed.search)}`
   }
-  if (parsed.username === "" && parsed.password === "" && parsed.search === "" && parsed.hash === "") return url
-  return `${parsed.origin}${parsed.pathname}${shownQuery}`
+  const scheme = /^[A-Za-z][A-Za-z0-9+.-]*:\/\//.exec(url)?.[0] ?? (url.startsWith("//") ? "//" : "")
+  const afterScheme = url.slice(scheme.length)
+  const rest = afterScheme.slice(afterScheme.lastIndexOf("@") + 1)
+  const cut = rest.search(/[?#]/)
+  if (cut === -1) return `${scheme}${rest}`
+  const query = rest[cut] === "?" ? rest.slice(cut).split("#", 1)[0]! : ""
+  return `${scheme}${rest.slice(0, cut)}${hashed(query)}`
 }
 
 /**
