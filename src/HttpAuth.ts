@@ -423,19 +423,14 @@ const carriedError = (response: HttpServerResponse.HttpServerResponse): AuthErro
 }
 
 /**
- * The challenge handler this fiber installed last: for which settings, and the platform's handler chain it left. One
- * handler per request and settings, not one per refusal: each is one more link of the chain, run nested, and an app
+ * The handler chains known to hold the challenge handler, with the settings it was installed for. One handler per
+ * request and settings, not one per refusal: each is one more link of the platform's chain, run nested, and an app
  * that recovers from thousands of refusals in one request (a list filtered by a guard) would overflow the stack when
- * the response goes out. The chain is compared too: a fiber joined since (one that added a handler of its own) may
- * have brought a chain without ours, and then it is installed again.
+ * the response goes out. Kept by chain, not by fiber: a chain is never changed, only replaced, so one known to hold
+ * the handler always does, whether a fiber joined since brought another (installed again) or a scoped chain was left
+ * (known again).
  */
-const challengeInstalled = globalValue(
-  Symbol.for("effect-jwks/HttpAuth/challengeInstalled"),
-  () =>
-    FiberRef.unsafeMake<
-      { readonly settings: Settings; readonly chain: Option.Option<HttpApp.PreResponseHandler> } | undefined
-    >(undefined)
-)
+const challengeChains = new WeakMap<object, Settings>()
 
 /**
  * Installs, for the current request, a pre-response handler that adds the headers (`WWW-Authenticate`,
@@ -465,30 +460,24 @@ const challengeInstalled = globalValue(
  * ```
  */
 export const challengeHeaders: Effect.Effect<void> = Effect.flatMap(
-  Effect.all([
-    FiberRef.get(currentSettings),
-    FiberRef.get(challengeInstalled),
-    FiberRef.get(HttpApp.currentPreResponseHandlers)
-  ]),
-  ([settings, installed, chain]) =>
-    installed !== undefined && installed.settings === settings && installed.chain === chain ?
-      Effect.void :
-      Effect.zipRight(
-        HttpApp.appendPreResponseHandler((_request, response) => {
-          const error = carriedError(response)
-          if (error === undefined) return Effect.succeed(response)
-          const missing = Object.entries(headersOf(error, settings)).filter(([name]) =>
-            response.headers[name] === undefined
-          )
-          return Effect.succeed(
-            missing.length === 0 ? response : HttpServerResponse.setHeaders(response, Object.fromEntries(missing))
-          )
-        }),
-        Effect.flatMap(
-          FiberRef.get(HttpApp.currentPreResponseHandlers),
-          (withOurs) => FiberRef.set(challengeInstalled, { settings, chain: withOurs })
+  Effect.zip(FiberRef.get(currentSettings), FiberRef.get(HttpApp.currentPreResponseHandlers)),
+  ([settings, chain]) =>
+    challengeChains.get(chain) === settings ? Effect.void : Effect.zipRight(
+      HttpApp.appendPreResponseHandler((_request, response) => {
+        const error = carriedError(response)
+        if (error === undefined) return Effect.succeed(response)
+        const missing = Object.entries(headersOf(error, settings)).filter(([name]) =>
+          response.headers[name] === undefined
         )
+        return Effect.succeed(
+          missing.length === 0 ? response : HttpServerResponse.setHeaders(response, Object.fromEntries(missing))
+        )
+      }),
+      Effect.flatMap(
+        FiberRef.get(HttpApp.currentPreResponseHandlers),
+        (withOurs) => Effect.sync(() => challengeChains.set(withOurs, settings))
       )
+    )
 )
 
 /** A guard's refusal, with the challenge for its request fiber (see {@link challengeHeaders}). */

@@ -583,6 +583,33 @@ describe("HttpAuth", () => {
       20_000
     )
 
+    it.effect(
+      "refusals recovered inside and outside a scoped response handler, 10,000 times: answered, one challenge",
+      () =>
+        Effect.gen(function*() {
+          // A sub-step with a response handler of its own (the chain is restored after it): a chain remembered per fiber
+          // was the scoped one, and each refusal outside it appended the challenge handler again.
+          const recovered = Effect.either(HttpAuth.requireGroups("admin"))
+          const scoped = HttpApp.withPreResponseHandler(recovered, (_request, response) => Effect.succeed(response))
+          const steps = Effect.forEach(Array.from({ length: 10_000 }), () => Effect.zipRight(scoped, recovered), {
+            discard: true
+          })
+          const listed = yield* call(stubbed(Effect.zipRight(steps, HttpServerResponse.text("ok"))), "Bearer good")
+          expect(listed.status).toBe(200)
+          const refused = yield* call(
+            stubbed(
+              Effect.zipRight(steps, Effect.zipRight(HttpAuth.requireGroups("admin"), HttpServerResponse.empty()))
+            ),
+            "Bearer good"
+          )
+          expect([refused.status, refused.headers.get("www-authenticate")]).toEqual([
+            403,
+            `Bearer realm="api", error="insufficient_scope"`
+          ])
+        }),
+      20_000
+    )
+
     // Mutation: `groups.every(...)` -> `groups.some(...)` in requireGroups. Every group named is required.
     it.effect("requireGroups with several groups refuses a principal that has only one of them", () =>
       Effect.gen(function*() {
