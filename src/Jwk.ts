@@ -498,7 +498,8 @@ export const importKeySet = (
     }
     const allowed = new Set(options?.algorithms ?? Algorithm.literals)
     const minRsaBits = options?.minRsaBits ?? importDefaults.minRsaBits
-    // The first of a key listed twice, as `distinctKeys` keeps, so that a combined key of a shared kid carries over.
+    // The first of a key listed twice, as `distinctKeys` keeps, so that a combined key of a shared kid carries over;
+    // the keys of this import join them as they are made.
     const previous = new Map<string, Key>()
     for (const key of options?.previous?.keys ?? []) {
       const same = sameKeyAs(key.jwk, key.algorithms)
@@ -525,7 +526,8 @@ export const importKeySet = (
         yield* Effect.logDebug(`Skipping key ${label}: ${algorithms}`)
         continue
       }
-      const unchanged = previous.get(sameKeyAs(jwk, algorithms))
+      const same = sameKeyAs(jwk, algorithms)
+      const unchanged = previous.get(same)
       if (unchanged !== undefined) {
         // A key the set had, now published with its private part (leaked since): warned of as a new one would be.
         yield* warnOfPrivatePart(raw, unchanged, label)
@@ -541,6 +543,8 @@ export const importKeySet = (
       const key: Key = { kid: jwk.kid, kty: jwk.kty, crv: jwk.crv, ...imported.right, jwk }
       yield* warnOfPrivatePart(raw, key, label)
       keys.push(key)
+      // A key listed again further down is this one, as it will be in the next import (no change to report then).
+      previous.set(same, key)
     }
     if (keys.length === 0) {
       return yield* new JwksError({

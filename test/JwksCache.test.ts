@@ -1371,13 +1371,20 @@ describe("JwksCache observability", () => {
           annotations.added,
           annotations.removed
         ])
+      // The same key listed twice (once with use: "sig"): no change, however often it is fetched.
+      const twice = { ...ecKey(), kid: "twice" }
+      published = [twice, { ...twice, use: "sig" }]
+      yield* cache.refresh
+      yield* cache.refresh
+      yield* cache.refresh
+      expect(changes()).toEqual([])
       published = [{ ...ecKey(), kid: "same" }, ecKey()]
       yield* cache.refresh
       published = [{ ...ecKey(), kid: "same" }, published[1]!]
       yield* cache.refresh
       published = [published[0]!, ecKey()]
       yield* cache.refresh
-      expect(changes()).toEqual([["same", "same"], ["(no kid)", "(no kid)"]])
+      expect(changes()).toEqual([["same, (no kid)", "twice"], ["same", "same"], ["(no kid)", "(no kid)"]])
     }).pipe(apply)
   })
 
