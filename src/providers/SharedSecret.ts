@@ -110,55 +110,84 @@ const isDerPublicKey = (der: Buffer): boolean =>
   parses(() => createPublicKey({ key: der, format: "der", type: "pkcs1" })) ||
   parses(() => new X509Certificate(der))
 
-const sshPrefixes = ["ssh-rsa ", "ssh-dss ", "ssh-ed25519 ", "ssh-ed448 ", "ecdsa-sha2-"]
+const isSpace = (c: number | undefined): boolean => c === 0x20 || (c !== undefined && c >= 0x09 && c <= 0x0d)
+const isLowerAlnum = (c: number): boolean => (c >= 0x61 && c <= 0x7a) || (c >= 0x30 && c <= 0x39)
 
-/** Whether `view` from `start` to `end` is base64 or base64url text, padded or not (checked without a copy). */
-const isBase64Text = (view: Buffer, start: number, end: number): boolean => {
-  let padding = 0
-  for (let i = end - 1; i >= start && view[i] === 0x3d && padding < 2; i--) padding++
-  for (let i = start; i < end - padding; i++) {
-    const c = view[i]!
-    const alphabet = (c >= 0x41 && c <= 0x5a) || (c >= 0x61 && c <= 0x7a) || (c >= 0x30 && c <= 0x39) ||
-      c === 0x2b || c === 0x2f || c === 0x2d || c === 0x5f
-    if (!alphabet) return false
+/**
+ * Whether `view` from `start` is an OpenSSH public key line: a key type (`ssh-ed25519`, `ecdsa-sha2-nistp256`,
+ * `sk-ssh-ed25519@openssh.com`, a `-cert-v01@openssh.com` one), a space, then the base64 of the key, which starts
+ * with `AAAA` (the type's length). Matched byte by byte, without a copy.
+ */
+const isSshKey = (view: Buffer, start: number): boolean => {
+  let i = start
+  while (i < view.length && (isLowerAlnum(view[i]!) || view[i] === 0x2d)) i++
+  if (i === start || i - start > 64) return false
+  if (view[i] === 0x40) { // "@domain"
+    const domain = ++i
+    while (i < view.length && (isLowerAlnum(view[i]!) || view[i] === 0x2d || view[i] === 0x2e)) i++
+    if (i === domain) return false
   }
-  return true
+  return view[i] === 0x20 && view.indexOf("AAAA", i + 1, "latin1") === i + 1
 }
 
 /**
+ * Whether `view` from `start` to `end` is base64 or base64url text, padded or not, line breaks and spaces allowed
+ * between (a PEM body without its armor), and how many characters of the alphabet it has. Checked without a copy.
+ */
+const base64Length = (view: Buffer, start: number, end: number): number | undefined => {
+  let padding = 0
+  for (let i = end - 1; i >= start && view[i] === 0x3d && padding < 2; i--) padding++
+  let count = 0
+  for (let i = start; i < end - padding; i++) {
+    const c = view[i]!
+    if ((c >= 0x41 && c <= 0x5a) || (c >= 0x61 && c <= 0x7a) || (c >= 0x30 && c <= 0x39)) count++
+    else if (c === 0x2b || c === 0x2f || c === 0x2d || c === 0x5f) count++
+    else if (!isSpace(c)) return undefined
+  }
+  return count
+}
+
+/** A parsed JSON value's symmetric JWK, itself or one of its set's keys. */
+const isSymmetricJwk = (json: object): boolean =>
+  ("kty" in json && json.kty === "oct") ||
+  ("keys" in json && Array.isArray(json.keys) &&
+    json.keys.some((key: unknown) => typeof key === "object" && key !== null && "kty" in key && key.kty === "oct"))
+
+/**
  * Why `bytes` cannot be an HMAC secret, if it cannot: it is published key material (a PEM block, an SSH public key, a
- * JWK or JWK Set, a DER public key or certificate, or such DER in base64 text, as Keycloak shows a realm's key), known
- * to everyone, so that as an HMAC key it lets anyone sign (RFC 8725, section 2.1), as when a setting that once held an
- * IdP's public key moves to `JWT_SECRET`; or it is a symmetric JWK, whose secret is its `k`. Read through a view of
- * the bytes, not a copy (a small `Buffer` copy is cut from Node's shared pool, where zeroing the secret after import
- * would not reach it), except JSON and base64 text, read as text; a decoded copy is zeroed. 58 characters of base64
- * are the least for a DER public key (Ed25519's, 44 bytes).
+ * JWK or JWK Set, a DER public key or certificate, or such DER in base64 text, as Keycloak shows a realm's key or as
+ * a PEM body is without its armor), known to everyone, so that as an HMAC key it lets anyone sign (RFC 8725, section
+ * 2.1), as when a setting that once held an IdP's public key moves to `JWT_SECRET`; or it is a symmetric JWK, whose
+ * secret is its `k`. Read through a view of the bytes, not a copy (a small `Buffer` copy is cut from Node's shared
+ * pool, where zeroing the secret after import would not reach it), except JSON and base64 text, read as text; a
+ * decoded copy is zeroed. 58 characters of base64 are the least for a DER public key (Ed25519's, 44 bytes).
  */
 const refusedSecret = (bytes: Uint8Array<ArrayBuffer>): string | undefined => {
   const view = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength)
   let start = 0
-  while (start < view.length && (view[start] === 0x20 || (view[start]! >= 0x09 && view[start]! <= 0x0d))) start++
+  // White space, and a UTF-8 byte order mark (a file saved by an editor that writes one).
+  if (view[0] === 0xef && view[1] === 0xbb && view[2] === 0xbf) start = 3
+  while (start < view.length && isSpace(view[start])) start++
+  let end = view.length
+  while (end > start && isSpace(view[end - 1])) end--
   const published = (kind: string) => `the secret is ${kind}: key material that is published, so anyone could sign`
   if (view.includes("-----BEGIN ", start, "latin1")) return published("a PEM block")
-  if (sshPrefixes.some((prefix) => view.indexOf(prefix, start, "latin1") === start)) {
-    return published("an SSH public key")
-  }
+  if (isSshKey(view, start)) return published("an SSH public key")
   if (view[start] === 0x7b) { // "{": JSON, read as text
     let json: unknown
     try {
-      json = JSON.parse(view.toString("utf8"))
+      json = JSON.parse(view.toString("utf8", start, end))
     } catch {
       json = undefined
     }
-    if (typeof json === "object" && json !== null && "kty" in json && json.kty === "oct") {
+    if (typeof json === "object" && json !== null && isSymmetricJwk(json)) {
       return "the secret is a symmetric JWK: give its k, base64url-decoded, as the secret"
     }
     if (typeof json === "object" && json !== null && ("kty" in json || "keys" in json)) return published("a JWK")
   }
   if (isDerPublicKey(view)) return published("a DER public key or certificate")
-  let end = view.length
-  while (end > start && (view[end - 1] === 0x20 || (view[end - 1]! >= 0x09 && view[end - 1]! <= 0x0d))) end--
-  if (end - start >= 58 && isBase64Text(view, start, end)) {
+  if ((base64Length(view, start, end) ?? 0) >= 58) {
+    // Node's base64 decoder skips the line breaks.
     const der = Buffer.from(view.toString("latin1", start, end), "base64")
     const isKey = isDerPublicKey(der)
     der.fill(0)

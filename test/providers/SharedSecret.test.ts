@@ -158,7 +158,13 @@ describe("SharedSecret", () => {
         new Uint8Array(publicKey.export({ type: "pkcs1", format: "der" })),
         // Keycloak shows a realm's public key as base64 DER without PEM armor; an x5c entry is a certificate so.
         Redacted.make(publicKey.export({ type: "spki", format: "der" }).toString("base64")),
-        Redacted.make(`${ec.export({ type: "spki", format: "der" }).toString("base64url")}\n`)
+        Redacted.make(`${ec.export({ type: "spki", format: "der" }).toString("base64url")}\n`),
+        // A PEM body without its armor, wrapped at 64 characters (CRLF): as predictable as the PEM itself.
+        Redacted.make(publicKey.export({ type: "spki", format: "der" }).toString("base64").replace(/.{64}/g, "$&\r\n")),
+        // A JWK saved with a byte order mark; OpenSSH's security-key and certificate key types.
+        Redacted.make(`\uFEFF${JSON.stringify(ec.export({ format: "jwk" }))}`),
+        Redacted.make(`sk-ssh-ed25519@openssh.com AAAAGnNrLXNzaC1lZDI1NTE5QG9wZW5zc2guY29t user@host`),
+        Redacted.make(`ssh-ed25519-cert-v01@openssh.com AAAAIHNzaC1lZDI1NTE5LWNlcnQtdjAxQG9wZW5zc2guY29t`)
       ]
       for (const secret of secrets) {
         const error = yield* Effect.flip(make({ secret }))
@@ -168,8 +174,10 @@ describe("SharedSecret", () => {
         ])
       }
       // A symmetric JWK is a secret, not published: its k is the secret to give.
-      const oct = yield* Effect.flip(make({ secret: Redacted.make(JSON.stringify({ kty: "oct", k: "c2VjcmV0" })) }))
-      expect(oct._op === "InvalidData" && oct.message).toContain("a symmetric JWK: give its k")
+      for (const jwk of [{ kty: "oct", k: "c2VjcmV0" }, { keys: [{ kty: "oct", k: "c2VjcmV0" }] }]) {
+        const oct = yield* Effect.flip(make({ secret: Redacted.make(JSON.stringify(jwk)) }))
+        expect(oct._op === "InvalidData" && oct.message).toContain("a symmetric JWK: give its k")
+      }
       // Base64 text that is not a key (openssl rand -base64 48) is a secret.
       yield* make({ secret: Redacted.make(randomBytes(48).toString("base64")) })
       // A secret that merely mentions such things, or is JSON of another shape, is a secret.
