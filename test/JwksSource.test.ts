@@ -138,25 +138,39 @@ describe("JwksSource", () => {
         expect(signIn).not.toBe(signUp)
         expect([signIn, signUp].every((shown) => shown.startsWith(`${jwksUrl}?redacted-`))).toBe(true)
         expect(yield* name(jwksUrl)).toBe(jwksUrl)
-        // User info the parser would misread: a password with `/`, `?` or `#` (the host's end to it), a scheme left out
-        // (read as `user:`), a protocol-relative URL. Cut as text, never half of it shown.
+        // User info the parser would misread: a password with `/`, `?` or `#` (the host's end to it, and what precedes
+        // it a host and a port), a scheme left out (read as `user:`), a protocol-relative URL. Replaced by a hash.
         for (
           const url of [
             `https://reader:ab/${secret}@keys.example.test/jwks.json`,
             `https://reader:ab?${secret}@keys.example.test/jwks.json?k=1`,
             `https://reader:ab#${secret}@keys.example.test/jwks.json`,
+            `https://reader:8080#${secret}@keys.example.test/jwks.json`,
+            `https://reader8080?${secret}@keys.example.test/jwks.json`,
             `reader:${secret}@keys.example.test/jwks.json`,
             `//reader:${secret}@keys.example.test/jwks.json`
           ]
         ) {
           const shown = yield* name(url)
           expect(shown, url).not.toContain(secret)
-          expect(shown, url).toContain("keys.example.test/jwks.json")
+          expect(shown, url).not.toContain("reader")
+          expect(shown, url).toMatch(/redacted-[0-9a-f]{8}@keys\.example\.test\/jwks\.json/)
         }
-        // An `@` in the query is the query's: hashed with it, the host kept.
-        expect(yield* name(`${jwksUrl}?email=a@b.example`)).toMatch(
-          /^https:\/\/keys\.example\.test\/jwks\.json\?redacted-/
-        )
+        // Plain user info, found by the parser: dropped, the rest shown as parsed.
+        expect(yield* name(`https://reader:${secret}@keys.example.test/jwks.json`)).toBe(jwksUrl)
+        // Any other `@` (in a path or a query) cannot be told from a password's: all before it hashed, and two IdPs
+        // still keep two names.
+        for (
+          const [a, b] of [
+            ["https://idp-a.example/users/@me/jwks", "https://idp-b.example/users/@me/jwks"],
+            [`${jwksUrl}?hint=a@b.example`, `https://reader:${secret}@keys.example.test/jwks.json?hint=a@b.example`]
+          ]
+        ) {
+          const [shownA, shownB] = [yield* name(a), yield* name(b)]
+          expect(shownA).toMatch(/redacted-[0-9a-f]{8}@/)
+          expect(shownA).not.toBe(shownB)
+          expect(shownB).not.toContain(secret)
+        }
         // For an HttpClient that prepends the gateway's base URL.
         expect(yield* name(`/tenant/jwks.json?key=${secret}#${secret}`)).toMatch(
           /^\/tenant\/jwks\.json\?redacted-[0-9a-f]{8}$/

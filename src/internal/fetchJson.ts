@@ -70,10 +70,11 @@ const shapeIssue = (error: ParseResult.ParseError): string => {
  * shown as `?redacted-` and a short hash of it (Effect's `Hash.string`, 31 bits: not a secret's digest, only enough
  * that two URLs differing in their query, Azure AD B2C's `?p=<policy>` say, keep two names).
  *
- * Only a URL that parses as http(s), without user info or an `@` before its query, is read as a URL. Anything else (a
- * relative URL, for a client that prepends its base; a password with a `/`, `?` or `#` in it, which the parser would
- * read as the host's end; a scheme left out, which it would read as `user:`) is cut as text, user info up to the last
- * `@`: over-cutting a name is harmless, leaving half a password in it is not.
+ * An `@` makes a URL ambiguous: the parser ends the authority at the first `/`, `?` or `#`, so a password holding one
+ * (base64 does) is read as a host, a port, a path or a query, and no text rule tells `https://host/a?q=x@y` from such
+ * a password. So a URL with an `@` is shown as the parser reads it only when the parser found the user info itself and
+ * no other `@` follows. Otherwise everything up to the last `@` is replaced by `redacted-` and a hash of it: nothing of
+ * it shown, and two such URLs still told apart (`https://idp.example/users/@me/jwks` shows as `https://redacted-…@me/jwks`).
  */
 export const displayUrl = (url: string): string => {
   let parsed: URL | undefined
@@ -82,24 +83,35 @@ export const displayUrl = (url: string): string => {
   } catch {
     parsed = undefined
   }
-  const hashed = (query: string) =>
-    query === "" ? "" : `?redacted-${(Hash.string(query) >>> 0).toString(16).padStart(8, "0")}`
-  // An `@` in the query or fragment is the query's (hashed below); anywhere before them it may end user info.
-  const beforeQuery = url.split(/[?#]/, 1)[0]!
-  if (
-    parsed !== undefined && (parsed.protocol === "https:" || parsed.protocol === "http:") &&
-    parsed.username === "" && parsed.password === "" && !beforeQuery.includes("@")
-  ) {
-    if (parsed.search === "" && parsed.hash === "") return url
-    return `${parsed.origin}${parsed.pathname}${hashed(parsed.search)}`
+  const hashOf = (text: string) => (Hash.string(text) >>> 0).toString(16).padStart(8, "0")
+  const withQuery = (base: string, query: string) =>
+    query === "" || query === "?" ? base : `${base}?redacted-${hashOf(query)}`
+  const isHttp = parsed !== undefined && (parsed.protocol === "https:" || parsed.protocol === "http:")
+  const at = url.indexOf("@")
+  if (parsed !== undefined && isHttp) {
+    const clean = at === -1 ||
+      ((parsed.username !== "" || parsed.password !== "") && url.indexOf("@", at + 1) === -1)
+    if (clean) {
+      if (at === -1 && parsed.search === "" && parsed.hash === "") return url
+      return withQuery(`${parsed.origin}${parsed.pathname}`, parsed.search)
+    }
+  }
+  // A relative path has no authority: only its query and fragment go.
+  if (url.startsWith("/") && !url.startsWith("//")) {
+    const cut = url.search(/[?#]/)
+    return cut === -1 ? url : withQuery(url.slice(0, cut), url[cut] === "?" ? url.slice(cut).split("#", 1)[0]! : "")
   }
   const scheme = /^[A-Za-z][A-Za-z0-9+.-]*:\/\//.exec(url)?.[0] ?? (url.startsWith("//") ? "//" : "")
   const afterScheme = url.slice(scheme.length)
-  const rest = afterScheme.slice(afterScheme.lastIndexOf("@") + 1)
+  const last = afterScheme.lastIndexOf("@")
+  const hidden = last === -1 ? "" : `redacted-${hashOf(afterScheme.slice(0, last))}@`
+  const rest = afterScheme.slice(last + 1)
   const cut = rest.search(/[?#]/)
-  if (cut === -1) return `${scheme}${rest}`
-  const query = rest[cut] === "?" ? rest.slice(cut).split("#", 1)[0]! : ""
-  return `${scheme}${rest.slice(0, cut)}${hashed(query)}`
+  if (cut === -1) return `${scheme}${hidden}${rest}`
+  return withQuery(
+    `${scheme}${hidden}${rest.slice(0, cut)}`,
+    rest[cut] === "?" ? rest.slice(cut).split("#", 1)[0]! : ""
+  )
 }
 
 /**
