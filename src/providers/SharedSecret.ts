@@ -112,13 +112,16 @@ const isDerPublicKey = (der: Buffer): boolean =>
 
 const isSpace = (c: number | undefined): boolean => c === 0x20 || (c !== undefined && c >= 0x09 && c <= 0x0d)
 const isLowerAlnum = (c: number): boolean => (c >= 0x61 && c <= 0x7a) || (c >= 0x30 && c <= 0x39)
+const isBase64Char = (c: number): boolean =>
+  (c >= 0x41 && c <= 0x5a) || (c >= 0x61 && c <= 0x7a) || (c >= 0x30 && c <= 0x39) || c === 0x2b || c === 0x2f ||
+  c === 0x2d || c === 0x5f || c === 0x3d
 
 /**
- * Whether `view` from `start` is an OpenSSH public key line: a key type (`ssh-ed25519`, `ecdsa-sha2-nistp256`,
- * `sk-ssh-ed25519@openssh.com`, a `-cert-v01@openssh.com` one), a space, then the base64 of the key, which starts
- * with `AAAA` (the type's length). Matched byte by byte, without a copy.
+ * Whether `view` from `start` is an OpenSSH public key: a key type (`ssh-ed25519`, `ecdsa-sha2-nistp256`,
+ * `sk-ssh-ed25519@openssh.com`, a `-cert-v01@openssh.com` one), a space or tab, then the base64 of the key, which
+ * starts with `AAAA` (the type's length). Matched byte by byte, without a copy.
  */
-const isSshKey = (view: Buffer, start: number): boolean => {
+const isSshKeyAt = (view: Buffer, start: number): boolean => {
   let i = start
   while (i < view.length && (isLowerAlnum(view[i]!) || view[i] === 0x2d)) i++
   if (i === start || i - start > 64) return false
@@ -127,7 +130,23 @@ const isSshKey = (view: Buffer, start: number): boolean => {
     while (i < view.length && (isLowerAlnum(view[i]!) || view[i] === 0x2d || view[i] === 0x2e)) i++
     if (i === domain) return false
   }
-  return view[i] === 0x20 && view.indexOf("AAAA", i + 1, "latin1") === i + 1
+  if (!(view[i] === 0x20 || view[i] === 0x09) || view.indexOf("AAAA", i + 1, "latin1") !== i + 1) return false
+  // The key itself: 68 base64 characters for Ed25519's, the shortest (a passphrase's "word AAAA" is not one).
+  let key = i + 1
+  while (key < view.length && isBase64Char(view[key]!)) key++
+  return key - (i + 1) >= 68
+}
+
+/**
+ * Whether the first line of `view` from `start` holds an OpenSSH public key, at its start or after a space or tab (an
+ * `authorized_keys` line puts options first: `restrict,from="10.0.0.0/8" ssh-ed25519 AAAA...`).
+ */
+const isSshKey = (view: Buffer, start: number): boolean => {
+  if (isSshKeyAt(view, start)) return true
+  for (let i = start; i < view.length && i < start + 4096 && view[i] !== 0x0a; i++) {
+    if ((view[i] === 0x20 || view[i] === 0x09) && isSshKeyAt(view, i + 1)) return true
+  }
+  return false
 }
 
 /**
@@ -140,8 +159,7 @@ const base64Length = (view: Buffer, start: number, end: number): number | undefi
   let count = 0
   for (let i = start; i < end - padding; i++) {
     const c = view[i]!
-    if ((c >= 0x41 && c <= 0x5a) || (c >= 0x61 && c <= 0x7a) || (c >= 0x30 && c <= 0x39)) count++
-    else if (c === 0x2b || c === 0x2f || c === 0x2d || c === 0x5f) count++
+    if (isBase64Char(c) && c !== 0x3d) count++
     else if (!isSpace(c)) return undefined
   }
   return count
@@ -171,7 +189,10 @@ const refusedSecret = (bytes: Uint8Array<ArrayBuffer>): string | undefined => {
   let end = view.length
   while (end > start && isSpace(view[end - 1])) end--
   const published = (kind: string) => `the secret is ${kind}: key material that is published, so anyone could sign`
-  if (view.includes("-----BEGIN ", start, "latin1")) return published("a PEM block")
+  // PEM, and RFC 4716's SSH public key file (`ssh-keygen -e`), whose armor has four dashes.
+  if (view.includes("-----BEGIN ", start, "latin1") || view.includes("---- BEGIN SSH2 PUBLIC KEY", start, "latin1")) {
+    return published("a PEM block")
+  }
   if (isSshKey(view, start)) return published("an SSH public key")
   if (view[start] === 0x7b) { // "{": JSON, read as text
     let json: unknown

@@ -43,6 +43,16 @@ const signHs = (
     )
   })
 
+/** An OpenSSH public key's base64: its type, then a 32-byte key (and any further strings), each length-prefixed. */
+const sshKey = (type: string, ...more: ReadonlyArray<string>): string => {
+  const field = (bytes: Uint8Array) => Buffer.concat([Buffer.from([0, 0, 0, bytes.length]), bytes])
+  return Buffer.concat([
+    field(Buffer.from(type)),
+    field(randomBytes(32)),
+    ...more.map((text) => field(Buffer.from(text)))
+  ]).toString("base64")
+}
+
 const make = (options: Partial<SharedSecret.Options> = {}) =>
   SharedSecret.make({ secret: Redacted.make(SECRET), issuer: ISSUER, audience: AUDIENCE, ...options })
 
@@ -153,7 +163,7 @@ describe("SharedSecret", () => {
         Redacted.make(`\n${publicKey.export({ type: "pkcs1", format: "pem" })}`),
         Redacted.make(JSON.stringify(ec.export({ format: "jwk" }))),
         Redacted.make(JSON.stringify({ keys: [publicKey.export({ format: "jwk" })] })),
-        Redacted.make(`ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAI${"A".repeat(43)} user@host`),
+        Redacted.make(`ssh-ed25519 ${sshKey("ssh-ed25519")} user@host`),
         new Uint8Array(publicKey.export({ type: "spki", format: "der" })),
         new Uint8Array(publicKey.export({ type: "pkcs1", format: "der" })),
         // Keycloak shows a realm's public key as base64 DER without PEM armor; an x5c entry is a certificate so.
@@ -163,8 +173,13 @@ describe("SharedSecret", () => {
         Redacted.make(publicKey.export({ type: "spki", format: "der" }).toString("base64").replace(/.{64}/g, "$&\r\n")),
         // A JWK saved with a byte order mark; OpenSSH's security-key and certificate key types.
         Redacted.make(`\uFEFF${JSON.stringify(ec.export({ format: "jwk" }))}`),
-        Redacted.make(`sk-ssh-ed25519@openssh.com AAAAGnNrLXNzaC1lZDI1NTE5QG9wZW5zc2guY29t user@host`),
-        Redacted.make(`ssh-ed25519-cert-v01@openssh.com AAAAIHNzaC1lZDI1NTE5LWNlcnQtdjAxQG9wZW5zc2guY29t`)
+        Redacted.make(`sk-ssh-ed25519@openssh.com ${sshKey("sk-ssh-ed25519@openssh.com", "ssh:")} user@host`),
+        Redacted.make(`ssh-ed25519-cert-v01@openssh.com ${sshKey("ssh-ed25519-cert-v01@openssh.com")}`),
+        // An authorized_keys line with options first, a tab between the fields; RFC 4716's file (`ssh-keygen -e`).
+        Redacted.make(`restrict,from="10.0.0.0/8" ssh-ed25519\t${sshKey("ssh-ed25519")}`),
+        Redacted.make(
+          `---- BEGIN SSH2 PUBLIC KEY ----\n${sshKey("ssh-ed25519")}\n---- END SSH2 PUBLIC KEY ----\n`
+        )
       ]
       for (const secret of secrets) {
         const error = yield* Effect.flip(make({ secret }))
@@ -178,8 +193,9 @@ describe("SharedSecret", () => {
         const oct = yield* Effect.flip(make({ secret: Redacted.make(JSON.stringify(jwk)) }))
         expect(oct._op === "InvalidData" && oct.message).toContain("a symmetric JWK: give its k")
       }
-      // Base64 text that is not a key (openssl rand -base64 48) is a secret.
+      // Base64 text that is not a key (openssl rand -base64 48) is a secret, as is a passphrase with "word AAAA" in it.
       yield* make({ secret: Redacted.make(randomBytes(48).toString("base64")) })
+      yield* make({ secret: Redacted.make("correct horse AAAA battery staple, and 32 bytes of it") })
       // A secret that merely mentions such things, or is JSON of another shape, is a secret.
       const validator = yield* make({ secret: Redacted.make(`{"password":"${SECRET}"}`) })
       expect(yield* refusal(validator.validate(forged))).toBe("TokenValidationError:InvalidSignature")
