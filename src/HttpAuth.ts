@@ -266,10 +266,53 @@ export class ServiceUnavailable
 }
 
 /**
+ * 400: the request carries more than one credential (several `Authorization` headers, which Node would otherwise
+ * reduce to the first and fetch-style servers join), so which one counts is ambiguous (RFC 6750, section 3.1:
+ * `error: "invalid_request"`). The HTTP body is `{ error, error_description }`; no token is validated.
+ *
+ * @since 0.1.0
+ * @category errors
+ * @example
+ * ```ts
+ * import { Effect } from "effect"
+ * import type * as HttpAuth from "effect-jwks/HttpAuth"
+ *
+ * // A call through an `HttpApiClient`: a proxy between added a second Authorization header.
+ * declare const getMe: Effect.Effect<string, HttpAuth.AuthError>
+ * const me = getMe.pipe(Effect.catchTag("BadRequest", (e) => Effect.die(`misconfigured proxy: ${e.error_description}`)))
+ * ```
+ */
+export class BadRequest extends Schema.TaggedError<BadRequest>("effect-jwks/HttpAuth/BadRequest")(
+  "BadRequest",
+  {
+    error: Schema.Literal("invalid_request").pipe(
+      Schema.propertySignature,
+      Schema.withConstructorDefault(() => "invalid_request" as const)
+    ),
+    error_description: Schema.String
+  },
+  HttpApiSchema.annotations({ status: 400 })
+) {
+  /**
+   * @since 0.1.0
+   */
+  override get message(): string {
+    return `${this.error}: ${this.error_description}`
+  }
+
+  /**
+   * @since 0.1.0
+   */
+  [HttpServerRespondable.symbol]() {
+    return respond(this)
+  }
+}
+
+/**
  * @since 0.1.0
  * @category errors
  */
-export type AuthError = Unauthorized | Forbidden | ServiceUnavailable
+export type AuthError = Unauthorized | Forbidden | ServiceUnavailable | BadRequest
 
 /**
  * @since 0.1.0
@@ -285,7 +328,7 @@ export type AuthError = Unauthorized | Forbidden | ServiceUnavailable
  * ```
  */
 export const isAuthError = (u: unknown): u is AuthError =>
-  u instanceof Unauthorized || u instanceof Forbidden || u instanceof ServiceUnavailable
+  u instanceof Unauthorized || u instanceof Forbidden || u instanceof ServiceUnavailable || u instanceof BadRequest
 
 /** The same error on the wire: `{ error, error_description }` without `_tag`, with its status. */
 const wire = <Self extends AuthError, F extends Schema.Struct.Fields>(
@@ -302,7 +345,7 @@ const wire = <Self extends AuthError, F extends Schema.Struct.Fields>(
   }).annotations(HttpApiSchema.annotations({ status, identifier, description }))
 
 /**
- * The failure schema of {@link Authentication}: the three errors as their RFC 6750 bodies (no `_tag`), with their
+ * The failure schema of {@link Authentication}: the four errors as their RFC 6750 bodies (no `_tag`), with their
  * statuses. Every group or endpoint guarded by the middleware can fail with them, so handlers can use the guards
  * without `addError`.
  *
@@ -322,6 +365,7 @@ export const Failure: Schema.Schema<
   | { readonly error: "unauthorized" | "invalid_token"; readonly error_description: string }
   | { readonly error: "insufficient_scope"; readonly error_description: string; readonly scope?: string }
   | { readonly error: "temporarily_unavailable"; readonly error_description: string }
+  | { readonly error: "invalid_request"; readonly error_description: string }
 > = Schema.Union(
   wire(
     Unauthorized,
@@ -347,6 +391,13 @@ export const Failure: Schema.Schema<
     503,
     "BearerUnavailable",
     "The signing keys could not be had; retry later"
+  ),
+  wire(
+    BadRequest,
+    { error: Schema.Literal("invalid_request"), error_description: Schema.String },
+    400,
+    "BearerBadRequest",
+    "More than one credential: which one counts is ambiguous"
   )
 )
 
@@ -367,7 +418,7 @@ const challenge = (realm: string, params: ReadonlyArray<readonly [string, string
   ].join(", ")
 
 const statusOf = (error: AuthError): number =>
-  error._tag === "Unauthorized" ? 401 : error._tag === "Forbidden" ? 403 : 503
+  error._tag === "Unauthorized" ? 401 : error._tag === "Forbidden" ? 403 : error._tag === "BadRequest" ? 400 : 503
 
 const body = (error: AuthError): Record<string, string> =>
   error._tag === "Forbidden" && error.scope !== undefined
@@ -390,6 +441,14 @@ const headersOf = (error: AuthError, settings: Settings): Record<string, string>
       }
     case "ServiceUnavailable":
       return { "retry-after": String(settings.retryAfterSeconds), "cache-control": "no-store" }
+    case "BadRequest":
+      return {
+        "www-authenticate": challenge(settings.realm, [
+          ["error", error.error],
+          ["error_description", error.error_description]
+        ]),
+        "cache-control": "no-store"
+      }
   }
 }
 
@@ -409,7 +468,9 @@ const utf8 = new TextDecoder()
  * body only, from the error's schema). Anything else (another error, a body of the app's own) is `undefined`.
  */
 const carriedError = (response: HttpServerResponse.HttpServerResponse): AuthError | undefined => {
-  if (response.status !== 401 && response.status !== 403 && response.status !== 503) return undefined
+  if (response.status !== 400 && response.status !== 401 && response.status !== 403 && response.status !== 503) {
+    return undefined
+  }
   const body = response.body
   if (body._tag !== "Uint8Array" || body.body.length > maxErrorBodyBytes) return undefined
   let json: unknown
@@ -534,11 +595,31 @@ const trimOws = (value: string): string => {
   return value.slice(start, end)
 }
 
+/**
+ * Whether the request has more than one `Authorization` field. Node keeps the first in `headers` (the rest are only in
+ * its `rawHeaders`, read when the platform's request has them); fetch-style servers join them with `, `, and a comma
+ * is in no bearer token: either way, one request with two credentials. (A comma in another scheme's credentials, a
+ * Digest one's, is that scheme's business: such a request has no bearer token.)
+ */
+const hasSeveralCredentials = (request: HttpServerRequest.HttpServerRequest): boolean => {
+  if (bearerToken(request.headers.authorization)?.includes(",") === true) return true
+  const raw = (request.source as { readonly rawHeaders?: unknown } | undefined)?.rawHeaders
+  if (!Array.isArray(raw)) return false
+  let count = 0
+  for (let i = 0; i < raw.length; i += 2) {
+    if (typeof raw[i] === "string" && raw[i].toLowerCase() === "authorization" && ++count > 1) return true
+  }
+  return false
+}
+
+const severalCredentials = new BadRequest({ error_description: "the request has more than one credential" })
+
 const authenticate = (
   validator: TokenValidator.Service,
-  authorization: string | undefined
-): Effect.Effect<Principal, Unauthorized | ServiceUnavailable> => {
-  const token = bearerToken(authorization)
+  request: HttpServerRequest.HttpServerRequest
+): Effect.Effect<Principal, Unauthorized | ServiceUnavailable | BadRequest> => {
+  if (hasSeveralCredentials(request)) return Effect.fail(severalCredentials)
+  const token = bearerToken(request.headers.authorization)
   if (token === undefined) return Effect.fail(missingToken)
   return validator.validate(token).pipe(
     Effect.catchTags({
@@ -563,7 +644,8 @@ const authenticate = (
 /**
  * The bearer-token middleware of an `HttpApi`: add it to a group or endpoint (`.middleware(HttpAuth.Authentication)`)
  * and its handlers can read {@link CurrentPrincipal}. Its failures ({@link Failure}) are the RFC 6750 answers:
- * 401, 403 (from the guards) and 503. Implemented by {@link layerBearer}.
+ * 401, 403 (from the guards), 503, and 400 for a request with more than one credential. Implemented by
+ * {@link layerBearer}.
  *
  * @since 0.1.0
  * @category middleware
@@ -621,7 +703,7 @@ export const layerBearer = (options?: Options): Layer.Layer<Authentication, neve
             Effect.zipRight(FiberRef.set(currentSettings, settings), challengeHeaders),
             Effect.flatMap(
               HttpServerRequest.HttpServerRequest,
-              (request) => authenticate(validator, request.headers.authorization)
+              (request) => authenticate(validator, request)
             )
           )
       }))
@@ -630,7 +712,7 @@ export const layerBearer = (options?: Options): Layer.Layer<Authentication, neve
 
 /**
  * Bearer authentication for `HttpRouter` apps: validates `Authorization: Bearer <token>` with the `TokenValidator` in
- * context, runs the wrapped app with {@link CurrentPrincipal}, and answers 401 / 403 / 503 itself (403 when a guard in
+ * context, runs the wrapped app with {@link CurrentPrincipal}, and answers 400 / 401 / 403 / 503 itself (403 when a guard in
  * the app fails). Apply it to the protected routes with `HttpRouter.use`, to one handler with `pipe`, or to a whole
  * app as the middleware of `HttpServer.serve`. Every error of this module that reaches it is answered as this
  * request's: map one the app got from elsewhere (a call to another service guarded by it) to an error of your own,
@@ -660,7 +742,7 @@ export const middleware = (options?: Options) => {
   > =>
     Effect.flatMap(
       Effect.zip(TokenValidator.TokenValidator, HttpServerRequest.HttpServerRequest),
-      ([validator, request]) => authenticate(validator, request.headers.authorization)
+      ([validator, request]) => authenticate(validator, request)
     ).pipe(
       Effect.flatMap((principal) => Effect.provideService(app, CurrentPrincipal, principal)),
       Effect.catchAll((error) => isAuthError(error) ? Effect.succeed(toResponse(error, settings)) : Effect.fail(error)),

@@ -19,7 +19,7 @@ import * as Layer from "effect/Layer"
 import * as Logger from "effect/Logger"
 import * as LogLevel from "effect/LogLevel"
 import * as Schema from "effect/Schema"
-import { createServer } from "node:http"
+import { createServer, request as nodeRequest } from "node:http"
 import * as HttpAuth from "../src/HttpAuth.js"
 import * as JwksCache from "../src/JwksCache.js"
 import { JwksError } from "../src/JwksError.js"
@@ -138,9 +138,9 @@ const TestLive = (
   server: Layer.Layer<never, never, any>,
   cache?: JwksCache.Options,
   idpDown?: boolean
-): Layer.Layer<HttpClient.HttpClient | FakeIdp.FakeIdp | JwksCache.JwksCache> =>
+): Layer.Layer<HttpClient.HttpClient | FakeIdp.FakeIdp | JwksCache.JwksCache | HttpServer.HttpServer> =>
   Layer.mergeAll(server, HttpServer.layerTestClient.pipe(Layer.provide(FetchHttpClient.layer))).pipe(
-    Layer.provide(NodeHttpServer.layer(() => createServer(), { port: 0, host: "127.0.0.1" })),
+    Layer.provideMerge(NodeHttpServer.layer(() => createServer(), { port: 0, host: "127.0.0.1" })),
     Layer.provideMerge(ValidatorLive(cache, idpDown)),
     // the cache's warnings about the IdP being down are expected here
     Layer.provide(Logger.minimumLogLevel(LogLevel.Error))
@@ -203,6 +203,33 @@ describe.each(suites)("HttpAuth: $name", ({ realm, retryAfter, server }) => {
         expect(response.status).toBe(401)
         expect(response.headers["www-authenticate"]).toBe(`Bearer realm="${realm}"`)
       }
+    }).pipe(Effect.provide(Live())))
+
+  it.live("two Authorization headers: 400 invalid_request, neither token validated (Node keeps only the first)", () =>
+    Effect.gen(function*() {
+      const server = yield* HttpServer.HttpServer
+      const port = (server.address as HttpServer.TcpAddress).port
+      const good = yield* sign(alice)
+      const send = (authorization: ReadonlyArray<string>) =>
+        Effect.async<{ status: number | undefined; challenge: string | undefined }>((resume) => {
+          const request = nodeRequest({ host: "127.0.0.1", port, path: "/me" }, (response) => {
+            response.resume()
+            response.on("end", () =>
+              resume(Effect.succeed({
+                status: response.statusCode,
+                challenge: response.headers["www-authenticate"]
+              })))
+          })
+          // Two header lines, as a client or a proxy that adds its own may send.
+          request.setHeader("authorization", [...authorization])
+          request.end()
+        })
+      expect(yield* send([`Bearer ${good}`, "Bearer someone-else's"])).toEqual({
+        status: 400,
+        challenge:
+          `Bearer realm="${realm}", error="invalid_request", error_description="the request has more than one credential"`
+      })
+      expect((yield* send([`Bearer ${good}`])).status).toBe(200)
     }).pipe(Effect.provide(Live())))
 
   it.live("malformed token: 401 invalid_token", () =>
@@ -609,6 +636,30 @@ describe("HttpAuth", () => {
         }),
       20_000
     )
+
+    it.effect("a fetch-style server joins two Authorization headers: 400 invalid_request; a Digest header's commas are its own", () =>
+      Effect.gen(function*() {
+        const twice = new Headers([["authorization", "Bearer good"], ["authorization", "Bearer evil"]])
+        const bodyOf = { error: "invalid_request", error_description: "the request has more than one credential" }
+        const router = stubbed(HttpServerResponse.text("ok"))
+        const api = HttpApiBuilder.toWebHandler(
+          HttpApiBuilder.api(GuardApi).pipe(
+            Layer.provide(GuardLive(HttpAuth.layerBearer())),
+            Layer.merge(HttpServer.layerContext)
+          )
+        )
+        for (const handler of [router, (request: Request) => api.handler(request)]) {
+          const response = yield* Effect.promise(() => handler(new Request("http://localhost/me", { headers: twice })))
+          expect([response.status, yield* Effect.promise(() => response.json())]).toEqual([400, bodyOf])
+          expect(response.headers.get("www-authenticate")).toBe(
+            `Bearer realm="api", error="invalid_request", error_description="${bodyOf.error_description}"`
+          )
+        }
+        yield* Effect.promise(() => api.dispose())
+        // Another scheme is not a bearer credential, commas and all: the realm-only challenge, as for no token.
+        const digest = yield* call(router, `Digest username="alice", realm="api", nonce="abc", response="def"`)
+        expect([digest.status, digest.headers.get("www-authenticate")]).toEqual([401, `Bearer realm="api"`])
+      }))
 
     // Mutation: `groups.every(...)` -> `groups.some(...)` in requireGroups. Every group named is required.
     it.effect("requireGroups with several groups refuses a principal that has only one of them", () =>
