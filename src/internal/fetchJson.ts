@@ -63,18 +63,28 @@ const shapeIssue = (error: ParseResult.ParseError): string => {
   return path.length === 0 ? "the JSON does not have the expected shape" : `unexpected value at ${path.join(".")}`
 }
 
+/** A key of this process's own for hashing what may hold a password: a guess cannot be checked against the name. */
+const processKey = Array.from(crypto.getRandomValues(new Uint8Array(16)), (byte) => byte.toString(16)).join("")
+
+const hashOf = (text: string): string => (Hash.string(text) >>> 0).toString(16).padStart(8, "0")
+
+/** A query as a name shows it: `?redacted-` and a short hash (none for an empty query). */
+const shownQuery = (query: string): string => query === "" || query === "?" ? "" : `?redacted-${hashOf(query)}`
+
 /**
  * @internal
  * A URL as logs, metric labels, span attributes and errors show it: without user info, query or fragment, where a
  * gateway's API key or a password would sit (metrics backends are often read without authentication). A query is
  * shown as `?redacted-` and a short hash of it (Effect's `Hash.string`, 31 bits: not a secret's digest, only enough
- * that two URLs differing in their query, Azure AD B2C's `?p=<policy>` say, keep two names).
+ * that two URLs differing in their query, Azure AD B2C's `?p=<policy>` say, keep two names, the same in every run).
  *
- * An `@` makes a URL ambiguous: the parser ends the authority at the first `/`, `?` or `#`, so a password holding one
- * (base64 does) is read as a host, a port, a path or a query, and no text rule tells `https://host/a?q=x@y` from such
- * a password. So a URL with an `@` is shown as the parser reads it only when the parser found the user info itself and
- * no other `@` follows. Otherwise everything up to the last `@` is replaced by `redacted-` and a hash of it: nothing of
- * it shown, and two such URLs still told apart (`https://idp.example/users/@me/jwks` shows as `https://redacted-…@me/jwks`).
+ * An `@` the parser does not read as user info is usually a path's (Firebase's JWKS URL ends in
+ * `securetoken@system.gserviceaccount.com`) or a query's, but it may end a password holding a `/`, `?` or `#`, which
+ * the parser reads as the authority's end. The URL is shown as parsed when its authority cannot hold such a password's
+ * start: no `:` in it, and a path after it. Otherwise (`https://reader:8080/pw@host`, `https://host?x@y`, a URL that
+ * does not parse or is not http(s)) nothing after the scheme is shown but `redacted-` and a hash keyed for this process,
+ * so that two such URLs keep two names and no guess of a password can be checked against one. (A user name alone
+ * holding a `/`, `https://to/ken@host`, cannot be told from a path, and is shown.)
  */
 export const displayUrl = (url: string): string => {
   let parsed: URL | undefined
@@ -83,35 +93,26 @@ export const displayUrl = (url: string): string => {
   } catch {
     parsed = undefined
   }
-  const hashOf = (text: string) => (Hash.string(text) >>> 0).toString(16).padStart(8, "0")
-  const withQuery = (base: string, query: string) =>
-    query === "" || query === "?" ? base : `${base}?redacted-${hashOf(query)}`
-  const isHttp = parsed !== undefined && (parsed.protocol === "https:" || parsed.protocol === "http:")
   const at = url.indexOf("@")
-  if (parsed !== undefined && isHttp) {
-    const clean = at === -1 ||
-      ((parsed.username !== "" || parsed.password !== "") && url.indexOf("@", at + 1) === -1)
+  if (parsed !== undefined && (parsed.protocol === "https:" || parsed.protocol === "http:")) {
+    const hasUserInfo = parsed.username !== "" || parsed.password !== ""
+    const authority = /^[A-Za-z][A-Za-z0-9+.-]*:\/\/([^/\\?#]*)(.?)/.exec(url)
+    const clean = at === -1 || hasUserInfo ||
+      (authority !== null && !authority[1]!.includes(":") && (authority[2] === "/" || authority[2] === "\\"))
     if (clean) {
       if (at === -1 && parsed.search === "" && parsed.hash === "") return url
-      return withQuery(`${parsed.origin}${parsed.pathname}`, parsed.search)
+      return `${parsed.origin}${parsed.pathname}${shownQuery(parsed.search)}`
     }
   }
-  // A relative path has no authority: only its query and fragment go.
-  if (url.startsWith("/") && !url.startsWith("//")) {
+  // A relative path has no authority: its query and fragment go, as an absolute URL's do.
+  if (url.startsWith("/") && !url.startsWith("//") || at === -1) {
     const cut = url.search(/[?#]/)
-    return cut === -1 ? url : withQuery(url.slice(0, cut), url[cut] === "?" ? url.slice(cut).split("#", 1)[0]! : "")
+    return cut === -1
+      ? url
+      : `${url.slice(0, cut)}${shownQuery(url[cut] === "?" ? url.slice(cut).split("#", 1)[0]! : "")}`
   }
   const scheme = /^[A-Za-z][A-Za-z0-9+.-]*:\/\//.exec(url)?.[0] ?? (url.startsWith("//") ? "//" : "")
-  const afterScheme = url.slice(scheme.length)
-  const last = afterScheme.lastIndexOf("@")
-  const hidden = last === -1 ? "" : `redacted-${hashOf(afterScheme.slice(0, last))}@`
-  const rest = afterScheme.slice(last + 1)
-  const cut = rest.search(/[?#]/)
-  if (cut === -1) return `${scheme}${hidden}${rest}`
-  return withQuery(
-    `${scheme}${hidden}${rest.slice(0, cut)}`,
-    rest[cut] === "?" ? rest.slice(cut).split("#", 1)[0]! : ""
-  )
+  return `${scheme}redacted-${hashOf(processKey + url.slice(scheme.length))}`
 }
 
 /**
