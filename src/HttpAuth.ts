@@ -468,9 +468,8 @@ const utf8 = new TextDecoder()
  * body only, from the error's schema). Anything else (another error, a body of the app's own) is `undefined`.
  */
 const carriedError = (response: HttpServerResponse.HttpServerResponse): AuthError | undefined => {
-  if (response.status !== 400 && response.status !== 401 && response.status !== 403 && response.status !== 503) {
-    return undefined
-  }
+  // Not 400: an app's own `invalid_request` (OAuth's error shape) is common, and ours is answered where it is raised.
+  if (response.status !== 401 && response.status !== 403 && response.status !== 503) return undefined
   const body = response.body
   if (body._tag !== "Uint8Array" || body.body.length > maxErrorBodyBytes) return undefined
   let json: unknown
@@ -602,7 +601,10 @@ const trimOws = (value: string): string => {
  * Digest one's, is that scheme's business: such a request has no bearer token.)
  */
 const hasSeveralCredentials = (request: HttpServerRequest.HttpServerRequest): boolean => {
-  if (bearerToken(request.headers.authorization)?.includes(",") === true) return true
+  const authorization = request.headers.authorization
+  if (bearerToken(authorization)?.includes(",") === true) return true
+  // Another scheme's credentials joined with a bearer one (`Basic ..., Bearer ...`).
+  if (authorization !== undefined && /,[ \t]*bearer[ \t]/i.test(authorization)) return true
   const raw = (request.source as { readonly rawHeaders?: unknown } | undefined)?.rawHeaders
   if (!Array.isArray(raw)) return false
   let count = 0
@@ -701,9 +703,16 @@ export const layerBearer = (options?: Options): Layer.Layer<Authentication, neve
         bearer: (_credential) =>
           Effect.zipRight(
             Effect.zipRight(FiberRef.set(currentSettings, settings), challengeHeaders),
-            Effect.flatMap(
-              HttpServerRequest.HttpServerRequest,
-              (request) => authenticate(validator, request)
+            Effect.flatMap(HttpServerRequest.HttpServerRequest, (request) => authenticate(validator, request)).pipe(
+              // Its headers put on here, where it is raised: a 400 is not read back (see `carriedError`).
+              Effect.tapErrorTag("BadRequest", (error) =>
+                HttpApp.appendPreResponseHandler((_request, response) =>
+                  Effect.succeed(
+                    response.status === 400
+                      ? HttpServerResponse.setHeaders(response, headersOf(error, settings))
+                      : response
+                  )
+                ))
             )
           )
       }))

@@ -486,6 +486,7 @@ describe("HttpAuth", () => {
         .add(HttpApiEndpoint.get("revoked", "/revoked").addSuccess(Schema.String))
         .add(HttpApiEndpoint.get("many", "/many").addSuccess(Schema.String))
         .add(HttpApiEndpoint.get("joined", "/joined").addSuccess(Schema.String))
+        .add(HttpApiEndpoint.get("search", "/search").addSuccess(Schema.String))
         .middleware(HttpAuth.Authentication)
     ) {}
     /** Enough long scopes that the guard's 403 body passes a few KiB. */
@@ -498,6 +499,12 @@ describe("HttpAuth", () => {
           .handle("admin", () => Effect.map(HttpAuth.requireGroups("admin"), (principal) => principal.id))
           .handle("parallel", () => Effect.as(inParallel, "written"))
           // Responses of the app's own, in the shape of this module's errors, with headers of their own.
+          // The app's own 400 in OAuth's error shape (RFC 6749, section 5.2): the caller's token is fine.
+          .handle("search", () =>
+            Effect.succeed(HttpServerResponse.unsafeJson(
+              { error: "invalid_request", error_description: "'from' is after 'to'" },
+              { status: 400 }
+            )))
           .handle("maintenance", () =>
             Effect.succeed(HttpServerResponse.unsafeJson(
               { error: "temporarily_unavailable", error_description: "down for maintenance until 18:00" },
@@ -655,6 +662,19 @@ describe("HttpAuth", () => {
             `Bearer realm="api", error="invalid_request", error_description="${bodyOf.error_description}"`
           )
         }
+        // Another scheme's credentials joined with a bearer one are two credentials too.
+        const basicAndBearer = new Headers([["authorization", "Basic YWxpY2U6cHc="], ["authorization", "Bearer good"]])
+        const mixed = yield* Effect.promise(() => router(new Request("http://localhost/", { headers: basicAndBearer })))
+        expect(mixed.status).toBe(400)
+        // The app's own 400 in the same shape gets no challenge: only the one raised by the authentication does.
+        const own = yield* Effect.promise(() =>
+          api.handler(new Request("http://localhost/search", { headers: { authorization: "Bearer good" } }))
+        )
+        expect([own.status, own.headers.get("www-authenticate"), own.headers.get("cache-control")]).toEqual([
+          400,
+          null,
+          null
+        ])
         yield* Effect.promise(() => api.dispose())
         // Another scheme is not a bearer credential, commas and all: the realm-only challenge, as for no token.
         const digest = yield* call(router, `Digest username="alice", realm="api", nonce="abc", response="def"`)
