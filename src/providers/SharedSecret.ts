@@ -130,21 +130,30 @@ const isSshKeyAt = (view: Buffer, start: number): boolean => {
     while (i < view.length && (isLowerAlnum(view[i]!) || view[i] === 0x2d || view[i] === 0x2e)) i++
     if (i === domain) return false
   }
-  if (!(view[i] === 0x20 || view[i] === 0x09) || view.indexOf("AAAA", i + 1, "latin1") !== i + 1) return false
+  const blanks = i
+  while (view[i] === 0x20 || view[i] === 0x09) i++
+  if (i === blanks || view.indexOf("AAAA", i, "latin1") !== i) return false
   // The key itself: 68 base64 characters for Ed25519's, the shortest (a passphrase's "word AAAA" is not one).
-  let key = i + 1
+  let key = i
   while (key < view.length && isBase64Char(view[key]!)) key++
-  return key - (i + 1) >= 68
+  return key - i >= 68
 }
 
 /**
- * Whether the first line of `view` from `start` holds an OpenSSH public key, at its start or after a space or tab (an
- * `authorized_keys` line puts options first: `restrict,from="10.0.0.0/8" ssh-ed25519 AAAA...`).
+ * Whether a line of `view` from `start` holds an OpenSSH public key, at its start or after a space or tab (an
+ * `authorized_keys` line puts options first: `restrict,from="10.0.0.0/8" ssh-ed25519 AAAA...`; its file may begin
+ * with `#` comments).
  */
 const isSshKey = (view: Buffer, start: number): boolean => {
-  if (isSshKeyAt(view, start)) return true
-  for (let i = start; i < view.length && i < start + 4096 && view[i] !== 0x0a; i++) {
-    if ((view[i] === 0x20 || view[i] === 0x09) && isSshKeyAt(view, i + 1)) return true
+  let lineStart = true
+  for (let i = start; i < view.length; i++) {
+    const c = view[i]
+    if (c === 0x0a || c === 0x0d) {
+      lineStart = true
+      continue
+    }
+    if ((lineStart || c === 0x20 || c === 0x09) && isSshKeyAt(view, lineStart && !isSpace(c) ? i : i + 1)) return true
+    lineStart = false
   }
   return false
 }

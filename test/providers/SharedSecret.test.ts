@@ -177,6 +177,7 @@ describe("SharedSecret", () => {
         Redacted.make(`ssh-ed25519-cert-v01@openssh.com ${sshKey("ssh-ed25519-cert-v01@openssh.com")}`),
         // An authorized_keys line with options first, a tab between the fields; RFC 4716's file (`ssh-keygen -e`).
         Redacted.make(`restrict,from="10.0.0.0/8" ssh-ed25519\t${sshKey("ssh-ed25519")}`),
+        Redacted.make(`# deploy keys\nssh-ed25519  \t${sshKey("ssh-ed25519")} ci@example\n`),
         Redacted.make(
           `---- BEGIN SSH2 PUBLIC KEY ----\n${sshKey("ssh-ed25519")}\n---- END SSH2 PUBLIC KEY ----\n`
         )
