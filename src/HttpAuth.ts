@@ -6,7 +6,8 @@
  *   from the reason (never from the token);
  * - no keys to decide with (`JwksError`): 503 with `Retry-After`;
  * - a token without a required group or scope (`requireGroups`, `requireScopes`): 403 with
- *   `error="insufficient_scope"` (and `scope="..."` for scopes).
+ *   `error="insufficient_scope"` (and `scope="..."` for scopes);
+ * - more than one credential (several `Authorization` headers): 400 with `error="invalid_request"`, no token validated.
  *
  * Two integrations share that behaviour. For `HttpApi`, the {@link Authentication} middleware (bearer security,
  * implemented by {@link layerBearer}) provides {@link CurrentPrincipal} to the handlers of every group or endpoint it
