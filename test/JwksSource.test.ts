@@ -150,7 +150,14 @@ describe("JwksSource", () => {
           `https://reader8080?${secret}@keys.example.test/jwks.json`,
           `https://keys.example.test?x=a@${secret}`,
           `reader:${secret}@keys.example.test/jwks.json`,
-          `//reader:${secret}@keys.example.test/jwks.json`
+          `//reader:${secret}@keys.example.test/jwks.json`,
+          // A password holding `@` and `/` (the parser reads only its start as one), a user name holding `/` or `\`
+          // before `:password`, slashes the parser skips after the scheme.
+          `https://svc:p@ss/word-${secret}@keys.example.test/jwks.json`,
+          `https://alice@example.com:2024/${secret}@keys.example.test/jwks.json`,
+          `https://ab/cd:${secret}@keys.example.test/jwks.json`,
+          `https://CORP\\svc-jwks:${secret}@keys.example.test/jwks.json`,
+          `https:///reader:12/${secret}@keys.example.test/jwks.json`
         ]
         const shown = new Set<string>()
         for (const url of ambiguous) {

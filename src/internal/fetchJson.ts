@@ -80,11 +80,11 @@ const shownQuery = (query: string): string => query === "" || query === "?" ? ""
  *
  * An `@` the parser does not read as user info is usually a path's (Firebase's JWKS URL ends in
  * `securetoken@system.gserviceaccount.com`) or a query's, but it may end a password holding a `/`, `?` or `#`, which
- * the parser reads as the authority's end. The URL is shown as parsed when its authority cannot hold such a password's
- * start: no `:` in it, and a path after it. Otherwise (`https://reader:8080/pw@host`, `https://host?x@y`, a URL that
- * does not parse or is not http(s)) nothing after the scheme is shown but `redacted-` and a hash keyed for this process,
- * so that two such URLs keep two names and no guess of a password can be checked against one. (A user name alone
- * holding a `/`, `https://to/ken@host`, cannot be told from a path, and is shown.)
+ * the parser reads as the authority's end. The URL is shown as parsed when it has an authority, then a path, and no
+ * `:` up to its last `@` (a password follows a `:`). Otherwise (`https://reader:8080/pw@host`, `https://host?x@y`, a
+ * URL that does not parse or is not http(s)) nothing after the scheme is shown but `redacted-` and a hash keyed for
+ * this process, so that two such URLs keep two names and no guess of a password can be checked against one. (A user
+ * name alone holding a `/`, `https://to/ken@host`, cannot be told from a path, and is shown.)
  */
 export const displayUrl = (url: string): string => {
   let parsed: URL | undefined
@@ -95,10 +95,14 @@ export const displayUrl = (url: string): string => {
   }
   const at = url.indexOf("@")
   if (parsed !== undefined && (parsed.protocol === "https:" || parsed.protocol === "http:")) {
-    const hasUserInfo = parsed.username !== "" || parsed.password !== ""
-    const authority = /^[A-Za-z][A-Za-z0-9+.-]*:\/\/([^/\\?#]*)(.?)/.exec(url)
-    const clean = at === -1 || hasUserInfo ||
-      (authority !== null && !authority[1]!.includes(":") && (authority[2] === "/" || authority[2] === "\\"))
+    const last = url.lastIndexOf("@")
+    // The parser's user info, when no other `@` follows (a password holding `@` and `/` is read only in part).
+    const userInfoOnly = (parsed.username !== "" || parsed.password !== "") && last === at
+    const authority = /^[A-Za-z][A-Za-z0-9+.-]*:\/\/([^/\\?#]+)([/\\])/.exec(url)
+    // An `@` in a path or query: an authority, then a path, and no `:` up to the last `@` (where a password would be).
+    const atInPath = authority !== null &&
+      !url.slice(authority[0].length - authority[1]!.length - 1, last).includes(":")
+    const clean = at === -1 || userInfoOnly || atInPath
     if (clean) {
       if (at === -1 && parsed.search === "" && parsed.hash === "") return url
       return `${parsed.origin}${parsed.pathname}${shownQuery(parsed.search)}`
