@@ -469,8 +469,9 @@ const utf8 = new TextDecoder()
  * body only, from the error's schema). Anything else (another error, a body of the app's own) is `undefined`.
  */
 const carriedError = (response: HttpServerResponse.HttpServerResponse): AuthError | undefined => {
-  // Not 400: an app's own `invalid_request` (OAuth's error shape) is common, and ours is answered where it is raised.
-  if (response.status !== 401 && response.status !== 403 && response.status !== 503) return undefined
+  if (response.status !== 400 && response.status !== 401 && response.status !== 403 && response.status !== 503) {
+    return undefined
+  }
   const body = response.body
   if (body._tag !== "Uint8Array" || body.body.length > maxErrorBodyBytes) return undefined
   let json: unknown
@@ -480,6 +481,8 @@ const carriedError = (response: HttpServerResponse.HttpServerResponse): AuthErro
     return undefined
   }
   const error = Option.getOrUndefined(decodeFailure(json))
+  // A 400 only as this library answers one: an app's own `invalid_request` (OAuth's error shape) is common.
+  if (error?._tag === "BadRequest" && error.error_description !== severalCredentials.error_description) return undefined
   return error !== undefined && statusOf(error) === response.status ? error : undefined
 }
 
@@ -499,7 +502,9 @@ const challengeChains = new WeakMap<object, Settings>()
  * (read back from its status and JSON body), whichever fiber failed with it and however the server is wired
  * (`HttpApiBuilder`, `HttpLayerRouter`). Judged from the response itself, so a refusal the handler recovered from
  * adds nothing to a later response of the app's own; and a header the response already has is kept, so an app can
- * write its own challenge (with RFC 9728's `resource_metadata`, say).
+ * write its own challenge (with RFC 9728's `resource_metadata`, say). A 400 counts only with this library's own
+ * {@link BadRequest} body: `invalid_request` is OAuth's shape for any bad request, and an app's own must not get a
+ * bearer challenge.
  *
  * {@link layerBearer} installs it for every request, and a refusing guard for its own request fiber. An app that
  * implements {@link Authentication} itself runs it in its implementation, so that a guard refused in a child fiber
@@ -704,17 +709,7 @@ export const layerBearer = (options?: Options): Layer.Layer<Authentication, neve
         bearer: (_credential) =>
           Effect.zipRight(
             Effect.zipRight(FiberRef.set(currentSettings, settings), challengeHeaders),
-            Effect.flatMap(HttpServerRequest.HttpServerRequest, (request) => authenticate(validator, request)).pipe(
-              // Its headers put on here, where it is raised: a 400 is not read back (see `carriedError`).
-              Effect.tapErrorTag("BadRequest", (error) =>
-                HttpApp.appendPreResponseHandler((_request, response) =>
-                  Effect.succeed(
-                    response.status === 400
-                      ? HttpServerResponse.setHeaders(response, headersOf(error, settings))
-                      : response
-                  )
-                ))
-            )
+            Effect.flatMap(HttpServerRequest.HttpServerRequest, (request) => authenticate(validator, request))
           )
       }))
   )

@@ -487,6 +487,11 @@ describe("HttpAuth", () => {
         .add(HttpApiEndpoint.get("many", "/many").addSuccess(Schema.String))
         .add(HttpApiEndpoint.get("joined", "/joined").addSuccess(Schema.String))
         .add(HttpApiEndpoint.get("search", "/search").addSuccess(Schema.String))
+        .add(
+          HttpApiEndpoint.get("find", "/find").setUrlParams(Schema.Struct({ n: Schema.NumberFromString })).addSuccess(
+            Schema.String
+          )
+        )
         .middleware(HttpAuth.Authentication)
     ) {}
     /** Enough long scopes that the guard's 403 body passes a few KiB. */
@@ -505,6 +510,7 @@ describe("HttpAuth", () => {
               { error: "invalid_request", error_description: "'from' is after 'to'" },
               { status: 400 }
             )))
+          .handle("find", ({ urlParams }) => Effect.succeed(String(urlParams.n)))
           .handle("maintenance", () =>
             Effect.succeed(HttpServerResponse.unsafeJson(
               { error: "temporarily_unavailable", error_description: "down for maintenance until 18:00" },
@@ -679,6 +685,56 @@ describe("HttpAuth", () => {
         // Another scheme is not a bearer credential, commas and all: the realm-only challenge, as for no token.
         const digest = yield* call(router, `Digest username="alice", realm="api", nonce="abc", response="def"`)
         expect([digest.status, digest.headers.get("www-authenticate")]).toEqual([401, `Bearer realm="api"`])
+      }))
+
+    it.effect("a 400 gets the invalid_request challenge only as this library answers it, never over the app's own", () =>
+      Effect.gen(function*() {
+        const twice = () => new Headers([["authorization", "Basic YWxpY2U6cHc="], ["authorization", "Bearer good"]])
+        // An Authentication of the app's own over layerBearer's: a guest when the bearer one refuses (a session, say).
+        const bearerOrGuest = Layer.effect(
+          HttpAuth.Authentication,
+          Effect.map(HttpAuth.Authentication, (bearer) =>
+            HttpAuth.Authentication.of({
+              bearer: (credential) => Effect.catchAll(bearer.bearer(credential), () => Effect.succeed(alicePrincipal))
+            }))
+        ).pipe(Layer.provide(HttpAuth.layerBearer()))
+        const metadata =
+          `Bearer realm="api", resource_metadata="https://api.example.com/.well-known/oauth-protected-resource"`
+        // The app writes its own challenge on 400 and 401 (as the RFC 9728 test above does on 401).
+        const withMetadata = HttpApiBuilder.middleware((app) =>
+          Effect.zipRight(
+            HttpApp.appendPreResponseHandler((_request, response) =>
+              Effect.succeed(
+                response.status === 400 || response.status === 401
+                  ? HttpServerResponse.setHeader(response, "www-authenticate", metadata)
+                  : response
+              )
+            ),
+            app
+          )
+        )
+        const web = (authentication: typeof bearerOrGuest, extra: Layer.Layer<never> = Layer.empty) =>
+          HttpApiBuilder.toWebHandler(
+            HttpApiBuilder.api(GuardApi).pipe(
+              Layer.provide(GuardLive(authentication)),
+              Layer.provide(extra),
+              Layer.merge(HttpServer.layerContext)
+            )
+          )
+        // The refusal recovered from, then the platform's own 400 (a bad query parameter): no challenge on it.
+        yield* serveWith(() => web(bearerOrGuest), async (handler) => {
+          const decodeError = await handler(new Request("http://localhost/find?n=abc", { headers: twice() }))
+          expect([
+            decodeError.status,
+            decodeError.headers.get("www-authenticate"),
+            decodeError.headers.get("cache-control")
+          ]).toEqual([400, null, null])
+        })
+        // A challenge the app wrote itself is kept, on the 400 as on the 401.
+        yield* serveWith(() => web(HttpAuth.layerBearer(), withMetadata), async (handler) => {
+          const refused = await handler(new Request("http://localhost/me", { headers: twice() }))
+          expect([refused.status, refused.headers.get("www-authenticate")]).toEqual([400, metadata])
+        })
       }))
 
     // Mutation: `groups.every(...)` -> `groups.some(...)` in requireGroups. Every group named is required.
