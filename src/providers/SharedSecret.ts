@@ -132,7 +132,10 @@ const isSshKeyAt = (view: Buffer, start: number): boolean => {
   }
   const blanks = i
   while (view[i] === 0x20 || view[i] === 0x09) i++
-  if (i === blanks || view.indexOf("AAAA", i, "latin1") !== i) return false
+  // Compared in place: an `indexOf` would search the rest of the secret from each of its blanks.
+  if (i === blanks || view[i] !== 0x41 || view[i + 1] !== 0x41 || view[i + 2] !== 0x41 || view[i + 3] !== 0x41) {
+    return false
+  }
   // The key itself: 68 base64 characters for Ed25519's, the shortest (a passphrase's "word AAAA" is not one).
   let key = i
   while (key < view.length && isBase64Char(view[key]!)) key++
