@@ -157,7 +157,13 @@ describe("JwksSource", () => {
           `https://alice@example.com:2024/${secret}@keys.example.test/jwks.json`,
           `https://ab/cd:${secret}@keys.example.test/jwks.json`,
           `https://CORP\\svc-jwks:${secret}@keys.example.test/jwks.json`,
-          `https:///reader:12/${secret}@keys.example.test/jwks.json`
+          `https:///reader:12/${secret}@keys.example.test/jwks.json`,
+          // `//` spelled `/\` or with a tab between (the parser reads both as `//`), and an `@` written `%40` or full
+          // width in a URL that does not parse.
+          `/\\reader:${secret}@keys.example.test/jwks.json`,
+          `/\t/reader:${secret}@keys.example.test/jwks.json`,
+          `https://reader:${secret}%40keys.example.test/jwks.json`,
+          `https://reader:${secret}\uFF20keys.example.test/jwks.json`
         ]
         const shown = new Set<string>()
         for (const url of ambiguous) {

@@ -108,8 +108,13 @@ export const displayUrl = (url: string): string => {
       return `${parsed.origin}${parsed.pathname}${shownQuery(parsed.search)}`
     }
   }
-  // A relative path has no authority: its query and fragment go, as an absolute URL's do.
-  if (url.startsWith("/") && !url.startsWith("//") || at === -1) {
+  // A relative path has no authority: its query and fragment go, as an absolute URL's do. (The parser drops tabs and
+  // line breaks and reads `\` as `/`: `/\user:pw@host` is a URL with user info, resolved against a browser's page.)
+  const bare = url.replace(/[\t\n\r]/g, "")
+  const relativePath = bare.startsWith("/") && bare[1] !== "/" && bare[1] !== "\\"
+  // Any `@` counts here, written `%40` or full-width too: a URL that does not parse is shown as text otherwise.
+  const anyAt = at !== -1 || url.normalize("NFKC").replace(/%40/gi, "@").includes("@")
+  if (relativePath || !anyAt) {
     const cut = url.search(/[?#]/)
     return cut === -1
       ? url
