@@ -601,14 +601,14 @@ const trimOws = (value: string): string => {
 }
 
 /**
- * Whether the request has more than one `Authorization` field. Node keeps the first in `headers` (the rest are only in
- * its `rawHeaders`, read when the platform's request has them); fetch-style servers join them with `, `, and a comma
- * is in no bearer token: either way, one request with two credentials. (A comma in another scheme's credentials, a
+ * Whether the request (with its bearer `token`, if any) has more than one `Authorization` field. Node keeps the first
+ * in `headers` (the rest are only in its `rawHeaders`, read when the platform's request has them); fetch-style servers
+ * join them with `, `, and a comma is in no bearer token: either way, one request with two credentials. (A comma in another scheme's credentials, a
  * Digest one's, is that scheme's business: such a request has no bearer token.)
  */
-const hasSeveralCredentials = (request: HttpServerRequest.HttpServerRequest): boolean => {
+const hasSeveralCredentials = (request: HttpServerRequest.HttpServerRequest, token: string | undefined): boolean => {
   const authorization = request.headers.authorization
-  if (bearerToken(authorization)?.includes(",") === true) return true
+  if (token?.includes(",") === true) return true
   // Another scheme's credentials joined with a bearer one (`Basic ..., Bearer ...`).
   if (authorization !== undefined && /,[ \t]*bearer[ \t]/i.test(authorization)) return true
   const raw = (request.source as { readonly rawHeaders?: unknown } | undefined)?.rawHeaders
@@ -626,8 +626,8 @@ const authenticate = (
   validator: TokenValidator.Service,
   request: HttpServerRequest.HttpServerRequest
 ): Effect.Effect<Principal, Unauthorized | ServiceUnavailable | BadRequest> => {
-  if (hasSeveralCredentials(request)) return Effect.fail(severalCredentials)
   const token = bearerToken(request.headers.authorization)
+  if (hasSeveralCredentials(request, token)) return Effect.fail(severalCredentials)
   if (token === undefined) return Effect.fail(missingToken)
   return validator.validate(token).pipe(
     Effect.catchTags({
