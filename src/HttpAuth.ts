@@ -36,6 +36,7 @@ import * as FiberRef from "effect/FiberRef"
 import { globalValue } from "effect/GlobalValue"
 import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
+import * as ParseResult from "effect/ParseResult"
 import * as Schema from "effect/Schema"
 import * as ConfigInternal from "./internal/config.js"
 import * as JwksCache from "./JwksCache.js"
@@ -132,6 +133,22 @@ const currentSettings = globalValue(
   Symbol.for("effect-jwks/HttpAuth/currentSettings"),
   () => FiberRef.unsafeMake<Settings>(resolve(undefined))
 )
+
+/**
+ * Marks the errors read from another service's answer: decoded through {@link Failure}, as an `HttpApiClient` of an
+ * API guarded by {@link Authentication} reads them. Such an error says the other service refused this server's call,
+ * not that this request's token is bad, so none of them is ever answered as this request's (see {@link Failure}).
+ * A mark on the error itself, not a set of errors: Effect fails with a proxy of the error when a span is current
+ * (as it is in a server's request), and the proxy reads the error's properties.
+ */
+const receivedMark = Symbol("effect-jwks/HttpAuth/received")
+
+const markReceived = (error: AuthError): void => {
+  Object.defineProperty(error, receivedMark, { value: true })
+}
+
+const isReceived = (error: AuthError): boolean =>
+  (error as { readonly [receivedMark]?: boolean })[receivedMark] === true
 
 // -----------------------------------------------------------------------------
 // Errors
@@ -331,7 +348,10 @@ export type AuthError = Unauthorized | Forbidden | ServiceUnavailable | BadReque
 export const isAuthError = (u: unknown): u is AuthError =>
   u instanceof Unauthorized || u instanceof Forbidden || u instanceof ServiceUnavailable || u instanceof BadRequest
 
-/** The same error on the wire: `{ error, error_description }` without `_tag`, with its status. */
+/**
+ * The same error on the wire: `{ error, error_description }` without `_tag`, with its status. A decoded one is
+ * marked received; encoding a received one fails, so that `HttpApi` does not send it as this request's answer.
+ */
 const wire = <Self extends AuthError, F extends Schema.Struct.Fields>(
   self: Schema.Schema<Self, any, never> & { new(props: any): Self },
   fields: F,
@@ -339,16 +359,31 @@ const wire = <Self extends AuthError, F extends Schema.Struct.Fields>(
   identifier: string,
   description: string
 ) =>
-  Schema.transform(Schema.Struct(fields), Schema.typeSchema(self), {
+  Schema.transformOrFail(Schema.Struct(fields), Schema.typeSchema(self), {
     strict: false,
-    decode: (body) => new self(body),
-    encode: (error) => body(error)
+    decode: (body) => {
+      const error = new self(body)
+      markReceived(error)
+      return ParseResult.succeed(error)
+    },
+    encode: (error, _, ast) =>
+      isReceived(error)
+        ? ParseResult.fail(new ParseResult.Forbidden(ast, error, notOurs))
+        : ParseResult.succeed(body(error))
   }).annotations(HttpApiSchema.annotations({ status, identifier, description }))
+
+const notOurs = "an auth error received from another service is not this request's"
 
 /**
  * The failure schema of {@link Authentication}: the four errors as their RFC 6750 bodies (no `_tag`), with their
  * statuses. Every group or endpoint guarded by the middleware can fail with them, so handlers can use the guards
  * without `addError`.
+ *
+ * An error decoded through it (by an `HttpApiClient` calling another service guarded by `Authentication`) is marked
+ * as received: it tells of that service refusing this server's call, not of this request's token. If a handler lets
+ * one through, the answer is a 500 (as for any error the app did not handle; logged as a warning), never a 401 or 403
+ * with this server's challenge, which would tell the caller that its own token is bad. Encoding a received error
+ * fails. To pass such a refusal on deliberately, construct a new error of your choice from it.
  *
  * @since 0.1.0
  * @category schemas
@@ -457,7 +492,17 @@ const toResponse = (error: AuthError, settings: Settings): HttpServerResponse.Ht
   HttpServerResponse.unsafeJson(body(error), { status: statusOf(error), headers: headersOf(error, settings) })
 
 const respond = (error: AuthError): Effect.Effect<HttpServerResponse.HttpServerResponse> =>
-  Effect.map(FiberRef.get(currentSettings), (settings) => toResponse(error, settings))
+  isReceived(error)
+    ? Effect.as(
+      Effect.logWarning(
+        "An auth error received from another service reached the response: answered 500, not as this request's"
+      ).pipe(Effect.annotateLogs({ module: "HttpAuth", error: error.error })),
+      internalServerError
+    )
+    : Effect.map(FiberRef.get(currentSettings), (settings) => toResponse(error, settings))
+
+/** What the platform answers for a failure that is not the request's to show. */
+const internalServerError = HttpServerResponse.empty({ status: 500 })
 
 const decodeFailure = Schema.decodeUnknownOption(Failure)
 /** Bodies of this module's errors are small; the app's own larger bodies are not parsed. */
@@ -719,9 +764,9 @@ export const layerBearer = (options?: Options): Layer.Layer<Authentication, neve
  * Bearer authentication for `HttpRouter` apps: validates `Authorization: Bearer <token>` with the `TokenValidator` in
  * context, runs the wrapped app with {@link CurrentPrincipal}, and answers 400 / 401 / 403 / 503 itself (403 when a guard in
  * the app fails). Apply it to the protected routes with `HttpRouter.use`, to one handler with `pipe`, or to a whole
- * app as the middleware of `HttpServer.serve`. Every error of this module that reaches it is answered as this
- * request's: map one the app got from elsewhere (a call to another service guarded by it) to an error of your own,
- * or the caller is told that its own token is bad.
+ * app as the middleware of `HttpServer.serve`. An error of this module that the app got from another service (decoded
+ * through {@link Failure} by an `HttpApiClient`) is not this request's: it is left to the platform, a 500 (see
+ * {@link Failure}).
  *
  * @since 0.1.0
  * @category middleware
@@ -750,7 +795,14 @@ export const middleware = (options?: Options) => {
       ([validator, request]) => authenticate(validator, request)
     ).pipe(
       Effect.flatMap((principal) => Effect.provideService(app, CurrentPrincipal, principal)),
-      Effect.catchAll((error) => isAuthError(error) ? Effect.succeed(toResponse(error, settings)) : Effect.fail(error)),
+      Effect.catchAll((error) =>
+        !isAuthError(error)
+          ? Effect.fail(error)
+          // Not this request's: left to the platform, which answers it 500 (through the error's `respond`).
+          : isReceived(error)
+          ? Effect.die(error)
+          : Effect.succeed(toResponse(error, settings))
+      ),
       Effect.locally(currentSettings, settings)
     ) as HttpApp.Default<
       Exclude<E, AuthError>,

@@ -2,11 +2,13 @@ import * as NodeHttpServer from "@effect/platform-node/NodeHttpServer"
 import * as FetchHttpClient from "@effect/platform/FetchHttpClient"
 import * as HttpApi from "@effect/platform/HttpApi"
 import * as HttpApiBuilder from "@effect/platform/HttpApiBuilder"
+import * as HttpApiClient from "@effect/platform/HttpApiClient"
 import * as HttpApiEndpoint from "@effect/platform/HttpApiEndpoint"
 import * as HttpApiError from "@effect/platform/HttpApiError"
 import * as HttpApiGroup from "@effect/platform/HttpApiGroup"
 import * as HttpApp from "@effect/platform/HttpApp"
 import * as HttpClient from "@effect/platform/HttpClient"
+import * as HttpClientRequest from "@effect/platform/HttpClientRequest"
 import * as HttpLayerRouter from "@effect/platform/HttpLayerRouter"
 import * as HttpRouter from "@effect/platform/HttpRouter"
 import * as HttpServer from "@effect/platform/HttpServer"
@@ -14,12 +16,14 @@ import * as HttpServerResponse from "@effect/platform/HttpServerResponse"
 import { describe, expect, it } from "@effect/vitest"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
+import * as Either from "effect/Either"
 import * as Fiber from "effect/Fiber"
 import * as Layer from "effect/Layer"
 import * as Logger from "effect/Logger"
 import * as LogLevel from "effect/LogLevel"
 import * as Schema from "effect/Schema"
 import { createServer, request as nodeRequest } from "node:http"
+import { afterAll } from "vitest"
 import * as HttpAuth from "../src/HttpAuth.js"
 import * as JwksCache from "../src/JwksCache.js"
 import { JwksError } from "../src/JwksError.js"
@@ -943,5 +947,102 @@ describe("HttpAuth", () => {
           }
         )
       }))
+
+    describe("an auth error from another guarded service (an HttpApiClient's) is not this request's", () => {
+      // The other service: GuardApi behind the same middleware, reached through an HttpApiClient whose fetch is its
+      // web handler.
+      const orders = HttpApiBuilder.toWebHandler(
+        HttpApiBuilder.api(GuardApi).pipe(
+          Layer.provide(GuardLive(HttpAuth.layerBearer({ realm: "orders" }))),
+          Layer.merge(HttpServer.layerContext)
+        )
+      )
+      const callOrders = (path: "me" | "admin", token?: string) =>
+        HttpApiClient.make(GuardApi, {
+          baseUrl: "http://orders.internal",
+          transformClient: token === undefined
+            ? undefined
+            : HttpClient.mapRequest(HttpClientRequest.bearerToken(token))
+        }).pipe(
+          Effect.flatMap((client) => client.private[path]()),
+          // The transport's and the decoder's errors are not the point here.
+          Effect.catchAll((error) => HttpAuth.isAuthError(error) ? Effect.fail(error) : Effect.die(error)),
+          Effect.provide(FetchHttpClient.layer),
+          Effect.provideService(FetchHttpClient.Fetch, (input, init) => orders.handler(new Request(input, init)))
+        )
+      afterAll(() => orders.dispose())
+      const warnings: Array<string> = []
+      const WarningsLive = Logger.replace(
+        Logger.defaultLogger,
+        Logger.make(({ logLevel, message }) => {
+          if (logLevel._tag === "Warning") warnings.push(String(message))
+        })
+      )
+      class FrontApi extends HttpApi.make("front").add(
+        HttpApiGroup.make("front")
+          .add(HttpApiEndpoint.get("anonymous", "/anonymous").addSuccess(Schema.String))
+          .add(HttpApiEndpoint.get("admin", "/admin").addSuccess(Schema.String))
+          .add(HttpApiEndpoint.get("passedOn", "/passed-on").addSuccess(Schema.String))
+          .middleware(HttpAuth.Authentication)
+      ) {}
+      const FrontLive = HttpApiBuilder.group(FrontApi, "front", (handlers) =>
+        handlers
+          // Calls without a token of its own: the orders service answers 401.
+          .handle("anonymous", () => callOrders("me"))
+          // Calls with a token that lacks the orders service's admin group: 403.
+          .handle("admin", () => callOrders("admin", "good"))
+          // Passes the refusal on deliberately, as a new error of its own.
+          .handle("passedOn", () =>
+            Effect.catchAll(callOrders("me"), (error) =>
+              Effect.fail(
+                new HttpAuth.Unauthorized({ error: "invalid_token", error_description: `orders: ${error.error}` })
+              )))).pipe(Layer.provide(HttpAuth.layerBearer({ realm: "front" })), Layer.provide(ValidatorStub))
+
+      it.effect("HttpApi: 500 without a challenge, and a warning; passed on as a new error, the app's own answer", () =>
+        Effect.gen(function*() {
+          warnings.length = 0
+          const front = HttpApiBuilder.toWebHandler(
+            HttpApiBuilder.api(FrontApi).pipe(
+              Layer.provide(FrontLive),
+              Layer.merge(HttpServer.layerContext),
+              Layer.merge(WarningsLive)
+            )
+          )
+          yield* serveWith(() => front, async (handler) => {
+            // The caller's token is good: it is not told otherwise.
+            expect(await answer(handler, "/anonymous", "good")).toEqual({ status: 500, challenge: null })
+            expect(await answer(handler, "/admin", "good")).toEqual({ status: 500, challenge: null })
+            expect(await answer(handler, "/passed-on", "good")).toEqual({
+              status: 401,
+              challenge: `Bearer realm="front", error="invalid_token", error_description="orders: unauthorized"`
+            })
+            // The front's own refusals are unchanged.
+            expect(await answer(handler, "/anonymous")).toEqual({ status: 401, challenge: `Bearer realm="front"` })
+          })
+          expect(warnings).toEqual([
+            "An auth error received from another service reached the response: answered 500, not as this request's",
+            "An auth error received from another service reached the response: answered 500, not as this request's"
+          ])
+        }))
+
+      it.effect("HttpRouter: 500 without a challenge through the middleware, and without it", () =>
+        Effect.gen(function*() {
+          const app = Effect.zipRight(callOrders("admin", "good"), HttpServerResponse.text("ok"))
+          const guarded = yield* call(stubbed(app), "Bearer good")
+          expect([guarded.status, guarded.headers.get("www-authenticate")]).toEqual([500, null])
+          const plain = yield* call(HttpApp.toWebHandler(app), "Bearer good")
+          expect([plain.status, plain.headers.get("www-authenticate")]).toEqual([500, null])
+          // The middleware's own refusal, for contrast.
+          const refused = yield* call(stubbed(app))
+          expect([refused.status, refused.headers.get("www-authenticate")]).toEqual([401, `Bearer realm="api"`])
+        }))
+
+      it("the failure schema marks what it decodes: such an error does not encode", () => {
+        const decoded = Schema.decodeUnknownSync(HttpAuth.Failure)({ error: "invalid_token", error_description: "z" })
+        expect(Either.isLeft(Schema.encodeEither(HttpAuth.Failure)(decoded))).toBe(true)
+        const own = new HttpAuth.Unauthorized({ error: "invalid_token", error_description: "z" })
+        expect(Schema.encodeSync(HttpAuth.Failure)(own)).toEqual({ error: "invalid_token", error_description: "z" })
+      })
+    })
   })
 })

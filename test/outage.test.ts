@@ -169,8 +169,8 @@ describe("outage: a real IdP server goes down, hangs, comes back and rotates", (
       const recovered = (yield* cache.status).lastRefresh?.outcome
 
       // Rotation, old key still published. The traffic switches to the new key once no fetch begun before the
-      // rotation is still travelling: a new kid that joins such a fetch is refused (SECURITY.md, "Open findings"), a
-      // race this test does not set out to exercise.
+      // rotation is still travelling: a new kid that joins such a fetch waits for one more fetch of its own (a race
+      // proved in test/JwksCache.test.ts, which this test does not set out to exercise).
       const rotated = yield* idp.rotate("overlap")
       for (let i = 0; wire.inflight > 0 && i < 200; i++) yield* Effect.sleep(Duration.millis(2))
       token = yield* idp.sign({ sub: "alice" }, { expiresIn: "1 hour" })
