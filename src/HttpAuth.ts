@@ -38,6 +38,7 @@ import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
 import * as ParseResult from "effect/ParseResult"
 import * as Schema from "effect/Schema"
+import * as AST from "effect/SchemaAST"
 import * as ConfigInternal from "./internal/config.js"
 import * as JwksCache from "./JwksCache.js"
 import type { Principal } from "./Principal.js"
@@ -150,6 +151,56 @@ const markReceived = (error: AuthError): void => {
 const isReceived = (error: AuthError): boolean =>
   (error as { readonly [receivedMark]?: boolean })[receivedMark] === true
 
+const notOurs = "an auth error received from another service is not this request's"
+
+/**
+ * Encodes `error`, unless it is a received one encoded for an HTTP server's answer (a `HttpServerRequest` in
+ * context: `HttpApi` rendering a handler's failure). That encoding fails, and the platform falls back to the error's
+ * own rendering: a 500. Elsewhere (a workflow's journal, a queue, `Schema.encodeSync`) it encodes as any error.
+ */
+const encodeUnlessReceived = <I>(
+  error: AuthError,
+  ast: AST.AST,
+  encoded: () => I
+): Effect.Effect<I, ParseResult.ParseIssue> =>
+  isReceived(error)
+    ? Effect.flatMap(
+      Effect.serviceOption(HttpServerRequest.HttpServerRequest),
+      (request) =>
+        Option.isSome(request)
+          ? ParseResult.fail(new ParseResult.Forbidden(ast, error, notOurs))
+          : ParseResult.succeed(encoded())
+    )
+    : ParseResult.succeed(encoded())
+
+const guardedAsts = new WeakMap<object, AST.Transformation>()
+
+/**
+ * An error class's own schema (`{ _tag, error, error_description }` on the wire, with its status), guarded as
+ * {@link Failure} is: what it decodes is marked received, and a received error does not encode for an HTTP answer.
+ * Else an API that declares the class (`addError(HttpAuth.Unauthorized)`), or a service whose answers a client reads
+ * through it, would pass another service's refusal on as this request's.
+ */
+const guardedAst = (self: object, base: AST.Transformation): AST.Transformation => {
+  const known = guardedAsts.get(self)
+  if (known !== undefined) return known
+  const guarded = Schema.transformOrFail(
+    Schema.make<AuthError>(base),
+    Schema.make<AuthError>(AST.typeAST(base)),
+    {
+      strict: true,
+      decode: (error) => {
+        markReceived(error)
+        return ParseResult.succeed(error)
+      },
+      encode: (error, _, ast) => encodeUnlessReceived(error, ast, () => error)
+    }
+  ).annotations({ ...base.annotations, identifier: (self as { readonly identifier: string }).identifier })
+    .ast as AST.Transformation
+  guardedAsts.set(self, guarded)
+  return guarded
+}
+
 // -----------------------------------------------------------------------------
 // Errors
 // -----------------------------------------------------------------------------
@@ -183,6 +234,15 @@ export class Unauthorized extends Schema.TaggedError<Unauthorized>("effect-jwks/
    */
   override get message(): string {
     return `${this.error}: ${this.error_description}`
+  }
+
+  /**
+   * The class as a schema, guarded as {@link Failure} is.
+   *
+   * @since 0.1.0
+   */
+  static override get ast(): AST.Transformation {
+    return guardedAst(this, super.ast)
   }
 
   /**
@@ -231,6 +291,15 @@ export class Forbidden extends Schema.TaggedError<Forbidden>("effect-jwks/HttpAu
   }
 
   /**
+   * The class as a schema, guarded as {@link Failure} is.
+   *
+   * @since 0.1.0
+   */
+  static override get ast(): AST.Transformation {
+    return guardedAst(this, super.ast)
+  }
+
+  /**
    * @since 0.1.0
    */
   [HttpServerRespondable.symbol]() {
@@ -273,6 +342,15 @@ export class ServiceUnavailable
    */
   override get message(): string {
     return `${this.error}: ${this.error_description}`
+  }
+
+  /**
+   * The class as a schema, guarded as {@link Failure} is.
+   *
+   * @since 0.1.0
+   */
+  static override get ast(): AST.Transformation {
+    return guardedAst(this, super.ast)
   }
 
   /**
@@ -319,6 +397,15 @@ export class BadRequest extends Schema.TaggedError<BadRequest>("effect-jwks/Http
   }
 
   /**
+   * The class as a schema, guarded as {@link Failure} is.
+   *
+   * @since 0.1.0
+   */
+  static override get ast(): AST.Transformation {
+    return guardedAst(this, super.ast)
+  }
+
+  /**
    * @since 0.1.0
    */
   [HttpServerRespondable.symbol]() {
@@ -350,7 +437,7 @@ export const isAuthError = (u: unknown): u is AuthError =>
 
 /**
  * The same error on the wire: `{ error, error_description }` without `_tag`, with its status. A decoded one is
- * marked received; encoding a received one fails, so that `HttpApi` does not send it as this request's answer.
+ * marked received, and a received one does not encode for an HTTP answer (see `encodeUnlessReceived`).
  */
 const wire = <Self extends AuthError, F extends Schema.Struct.Fields>(
   self: Schema.Schema<Self, any, never> & { new(props: any): Self },
@@ -366,24 +453,21 @@ const wire = <Self extends AuthError, F extends Schema.Struct.Fields>(
       markReceived(error)
       return ParseResult.succeed(error)
     },
-    encode: (error, _, ast) =>
-      isReceived(error)
-        ? ParseResult.fail(new ParseResult.Forbidden(ast, error, notOurs))
-        : ParseResult.succeed(body(error))
+    encode: (error, _, ast) => encodeUnlessReceived(error, ast, () => body(error))
   }).annotations(HttpApiSchema.annotations({ status, identifier, description }))
-
-const notOurs = "an auth error received from another service is not this request's"
 
 /**
  * The failure schema of {@link Authentication}: the four errors as their RFC 6750 bodies (no `_tag`), with their
  * statuses. Every group or endpoint guarded by the middleware can fail with them, so handlers can use the guards
  * without `addError`.
  *
- * An error decoded through it (by an `HttpApiClient` calling another service guarded by `Authentication`) is marked
- * as received: it tells of that service refusing this server's call, not of this request's token. If a handler lets
- * one through, the answer is a 500 (as for any error the app did not handle; logged as a warning), never a 401 or 403
- * with this server's challenge, which would tell the caller that its own token is bad. Encoding a received error
- * fails. To pass such a refusal on deliberately, construct a new error of your choice from it.
+ * An error decoded through it (by an `HttpApiClient` calling another service guarded by `Authentication`), or through
+ * the error classes' own schemas, is marked as received: it tells of that service refusing this server's call, not of
+ * this request's token. If a handler lets one through, the answer is a 500 (as for any error the app did not handle;
+ * logged as a warning), never a 401 or 403 with this server's challenge, which would tell the caller that its own
+ * token is bad: neither schema encodes a received error for an HTTP server's answer (with an `HttpServerRequest` in
+ * context), though both do elsewhere (a workflow's journal, a queue). To pass such a refusal on deliberately,
+ * construct a new error of your choice from it. A schema of the app's own that encodes it is the app's choice.
  *
  * @since 0.1.0
  * @category schemas

@@ -12,6 +12,7 @@ import * as HttpClientRequest from "@effect/platform/HttpClientRequest"
 import * as HttpLayerRouter from "@effect/platform/HttpLayerRouter"
 import * as HttpRouter from "@effect/platform/HttpRouter"
 import * as HttpServer from "@effect/platform/HttpServer"
+import * as HttpServerRequest from "@effect/platform/HttpServerRequest"
 import * as HttpServerResponse from "@effect/platform/HttpServerResponse"
 import { describe, expect, it } from "@effect/vitest"
 import * as Duration from "effect/Duration"
@@ -970,7 +971,33 @@ describe("HttpAuth", () => {
           Effect.provide(FetchHttpClient.layer),
           Effect.provideService(FetchHttpClient.Fetch, (input, init) => orders.handler(new Request(input, init)))
         )
-      afterAll(() => orders.dispose())
+      // Another, whose API also declares the 401 class (a body with `_tag`): a client decodes its refusal through
+      // the class's own schema.
+      class DeclaringApi extends HttpApi.make("declaring").add(
+        HttpApiGroup.make("private").add(HttpApiEndpoint.get("me", "/me").addSuccess(Schema.String)).middleware(
+          HttpAuth.Authentication
+        )
+      ).addError(HttpAuth.Unauthorized) {}
+      const declaring = HttpApiBuilder.toWebHandler(
+        HttpApiBuilder.api(DeclaringApi).pipe(
+          Layer.provide(
+            HttpApiBuilder.group(
+              DeclaringApi,
+              "private",
+              (handlers) => handlers.handle("me", () => Effect.succeed("me"))
+            )
+              .pipe(Layer.provide(HttpAuth.layerBearer({ realm: "declaring" })), Layer.provide(ValidatorStub))
+          ),
+          Layer.merge(HttpServer.layerContext)
+        )
+      )
+      const callDeclaring = HttpApiClient.make(DeclaringApi, { baseUrl: "http://declaring.internal" }).pipe(
+        Effect.flatMap((client) => client.private.me()),
+        Effect.catchAll((error) => HttpAuth.isAuthError(error) ? Effect.fail(error) : Effect.die(error)),
+        Effect.provide(FetchHttpClient.layer),
+        Effect.provideService(FetchHttpClient.Fetch, (input, init) => declaring.handler(new Request(input, init)))
+      )
+      afterAll(() => Promise.all([orders.dispose(), declaring.dispose()]))
       const warnings: Array<string> = []
       const WarningsLive = Logger.replace(
         Logger.defaultLogger,
@@ -978,19 +1005,25 @@ describe("HttpAuth", () => {
           if (logLevel._tag === "Warning") warnings.push(String(message))
         })
       )
+      // The front also declares the classes (they carry their statuses), which another schema of the API's errors
+      // must not use to encode a received error either.
       class FrontApi extends HttpApi.make("front").add(
         HttpApiGroup.make("front")
           .add(HttpApiEndpoint.get("anonymous", "/anonymous").addSuccess(Schema.String))
           .add(HttpApiEndpoint.get("admin", "/admin").addSuccess(Schema.String))
+          .add(HttpApiEndpoint.get("declared", "/declared").addSuccess(Schema.String).addError(HttpAuth.Unauthorized))
+          .add(HttpApiEndpoint.get("viaClass", "/via-class").addSuccess(Schema.String))
           .add(HttpApiEndpoint.get("passedOn", "/passed-on").addSuccess(Schema.String))
           .middleware(HttpAuth.Authentication)
-      ) {}
+      ).addError(HttpAuth.Forbidden) {}
       const FrontLive = HttpApiBuilder.group(FrontApi, "front", (handlers) =>
         handlers
           // Calls without a token of its own: the orders service answers 401.
           .handle("anonymous", () => callOrders("me"))
           // Calls with a token that lacks the orders service's admin group: 403.
           .handle("admin", () => callOrders("admin", "good"))
+          .handle("declared", () => callOrders("me"))
+          .handle("viaClass", () => callDeclaring)
           // Passes the refusal on deliberately, as a new error of its own.
           .handle("passedOn", () =>
             Effect.catchAll(callOrders("me"), (error) =>
@@ -1012,6 +1045,8 @@ describe("HttpAuth", () => {
             // The caller's token is good: it is not told otherwise.
             expect(await answer(handler, "/anonymous", "good")).toEqual({ status: 500, challenge: null })
             expect(await answer(handler, "/admin", "good")).toEqual({ status: 500, challenge: null })
+            expect(await answer(handler, "/declared", "good")).toEqual({ status: 500, challenge: null })
+            expect(await answer(handler, "/via-class", "good")).toEqual({ status: 500, challenge: null })
             expect(await answer(handler, "/passed-on", "good")).toEqual({
               status: 401,
               challenge: `Bearer realm="front", error="invalid_token", error_description="orders: unauthorized"`
@@ -1019,10 +1054,13 @@ describe("HttpAuth", () => {
             // The front's own refusals are unchanged.
             expect(await answer(handler, "/anonymous")).toEqual({ status: 401, challenge: `Bearer realm="front"` })
           })
-          expect(warnings).toEqual([
-            "An auth error received from another service reached the response: answered 500, not as this request's",
-            "An auth error received from another service reached the response: answered 500, not as this request's"
-          ])
+          expect(warnings).toEqual(
+            Array.from(
+              { length: 4 },
+              () =>
+                "An auth error received from another service reached the response: answered 500, not as this request's"
+            )
+          )
         }))
 
       it.effect("HttpRouter: 500 without a challenge through the middleware, and without it", () =>
@@ -1032,17 +1070,41 @@ describe("HttpAuth", () => {
           expect([guarded.status, guarded.headers.get("www-authenticate")]).toEqual([500, null])
           const plain = yield* call(HttpApp.toWebHandler(app), "Bearer good")
           expect([plain.status, plain.headers.get("www-authenticate")]).toEqual([500, null])
+          const viaClass = yield* call(
+            stubbed(Effect.zipRight(callDeclaring, HttpServerResponse.text("ok"))),
+            "Bearer good"
+          )
+          expect([viaClass.status, viaClass.headers.get("www-authenticate")]).toEqual([500, null])
           // The middleware's own refusal, for contrast.
           const refused = yield* call(stubbed(app))
           expect([refused.status, refused.headers.get("www-authenticate")]).toEqual([401, `Bearer realm="api"`])
         }))
 
-      it("the failure schema marks what it decodes: such an error does not encode", () => {
-        const decoded = Schema.decodeUnknownSync(HttpAuth.Failure)({ error: "invalid_token", error_description: "z" })
-        expect(Either.isLeft(Schema.encodeEither(HttpAuth.Failure)(decoded))).toBe(true)
-        const own = new HttpAuth.Unauthorized({ error: "invalid_token", error_description: "z" })
-        expect(Schema.encodeSync(HttpAuth.Failure)(own)).toEqual({ error: "invalid_token", error_description: "z" })
-      })
+      it.effect("the schemas mark what they decode; such an error encodes anywhere but for an HTTP server's answer", () =>
+        Effect.gen(function*() {
+          const body = { error: "invalid_token", error_description: "z" } as const
+          const received = Schema.decodeUnknownSync(HttpAuth.Failure)(body)
+          const viaClass = Schema.decodeUnknownSync(HttpAuth.Unauthorized)({ _tag: "Unauthorized", ...body })
+          const own = new HttpAuth.Unauthorized(body)
+          // Outside a request (a workflow's journal, a queue): as any error.
+          expect(yield* Schema.encode(HttpAuth.Failure)(received)).toEqual(body)
+          expect(Schema.encodeSync(HttpAuth.Failure)(received)).toEqual(body)
+          expect(yield* Schema.encode(HttpAuth.Unauthorized)(viaClass)).toEqual({ _tag: "Unauthorized", ...body })
+          // For an HTTP server's answer: refused, by Failure and by the class's own schema.
+          const answering = Effect.provideService(
+            HttpServerRequest.HttpServerRequest,
+            HttpServerRequest.fromWeb(new Request("http://localhost/"))
+          )
+          for (const error of [received, viaClass] as Array<HttpAuth.Unauthorized>) {
+            expect(Either.isLeft(yield* answering(Effect.either(Schema.encode(HttpAuth.Failure)(error))))).toBe(true)
+            expect(Either.isLeft(yield* answering(Effect.either(Schema.encode(HttpAuth.Unauthorized)(error))))).toBe(
+              true
+            )
+          }
+          // An error the app constructs encodes everywhere.
+          expect(yield* answering(Schema.encode(HttpAuth.Failure)(own))).toEqual(body)
+          expect(yield* answering(Schema.encode(HttpAuth.Unauthorized)(own))).toEqual({ _tag: "Unauthorized", ...body })
+        }))
     })
   })
 })
