@@ -430,18 +430,21 @@ const makeResolved = (source: Source, settings: Resolved): Effect.Effect<Service
       return { set, loadedAt, tracker, refreshAt, expiredAt: undefined, usageWake: { sent: false } } satisfies Loaded
     })
 
-    /** The error of a fetch that failed: its JwksError, or `Unreachable` for one that died or was interrupted. */
-    const failed = (cause: Cause.Cause<JwksError>): JwksError =>
-      Option.getOrElse(
-        Cause.failureOption(cause),
-        () =>
-          new JwksError({
-            reason: "Unreachable",
-            source: source.name,
-            description: "the fetch died",
-            cause: Cause.squash(cause)
-          })
-      )
+    /**
+     * The error of a fetch that failed: its JwksError, or `Unreachable` for one that died or was interrupted, or that
+     * failed with something else (a source of the app's, in JavaScript, whose type promised a JwksError).
+     */
+    const failed = (cause: Cause.Cause<JwksError>): JwksError => {
+      const failure: unknown = Option.getOrUndefined(Cause.failureOption(cause))
+      return failure instanceof JwksError ? failure : new JwksError({
+        reason: "Unreachable",
+        source: source.name,
+        description: failure === undefined
+          ? "the fetch died"
+          : "the fetch failed with something other than a JwksError",
+        cause: failure ?? Cause.squash(cause)
+      })
+    }
 
     /** Whether this fiber has been interrupted: for a fetch, only the cache's scope does that, as it closes. */
     const beingInterrupted = Effect.map(Effect.descriptor, (fiber) => HashSet.size(fiber.interruptors) > 0)

@@ -701,6 +701,17 @@ describe("JwksCache under interruption and defects", () => {
       expect(status.lastRefresh?.error).toContain("the fetch died")
     })))
 
+  it.scoped("a source that fails with something other than a JwksError (JavaScript): Unreachable, never a defect", () =>
+    Effect.gen(function*() {
+      // The type promises a JwksError; a source written in JavaScript can fail with anything.
+      const source = JwksSource.make("untyped", Effect.fail(new Error("socket hang up") as unknown as JwksError))
+      const cache = yield* JwksCache.make(source, { backgroundRefresh: false })
+      // Twice: the second answer is the failure the cache kept (it was rethrown as is: a TypeError, a defect).
+      expectJwksError(yield* Effect.flip(cache.get("k1", "RS256")), "Unreachable")
+      expectJwksError(yield* Effect.flip(cache.get("k1", "RS256")), "Unreachable")
+      expect((yield* cache.status).lastRefresh?.error).toContain("something other than a JwksError")
+    }))
+
   it.scoped("a retry schedule that throws: the fetch's own error, then the default backoff, never a fetch loop", () =>
     withIdp(Effect.gen(function*() {
       const retry = Schedule.recurWhile((_: JwksError): boolean => {

@@ -1,3 +1,4 @@
+import * as NodeHttpClient from "@effect/platform-node/NodeHttpClient"
 import * as FetchHttpClient from "@effect/platform/FetchHttpClient"
 import * as HttpClient from "@effect/platform/HttpClient"
 import * as HttpClientError from "@effect/platform/HttpClientError"
@@ -5,6 +6,7 @@ import type * as HttpClientRequest from "@effect/platform/HttpClientRequest"
 import * as HttpClientResponse from "@effect/platform/HttpClientResponse"
 import { describe, expect, it } from "@effect/vitest"
 import * as Cause from "effect/Cause"
+import type * as Context from "effect/Context"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
@@ -13,6 +15,8 @@ import * as Logger from "effect/Logger"
 import * as Metric from "effect/Metric"
 import * as Option from "effect/Option"
 import * as TestClock from "effect/TestClock"
+import { createServer } from "node:http"
+import type { AddressInfo } from "node:net"
 import * as Jwk from "../src/Jwk.js"
 import * as JwksCache from "../src/JwksCache.js"
 import { JwksError } from "../src/JwksError.js"
@@ -513,6 +517,58 @@ describe("JwksSource", () => {
         expect(inits[0]).toMatchObject({ redirect: "manual", credentials: "omit", keepalive: true, method: "GET" })
       }))
 
+    it.effect("a client that follows redirects itself (HttpClient.followRedirects): HttpStatus, the keys there unused", () =>
+      Effect.gen(function*() {
+        const attacker = "https://attacker.example.test/jwks.json"
+        const { client, requests } = clientOf((_, url) =>
+          url.href === jwksUrl
+            ? new Response(null, { status: 302, headers: { location: attacker } })
+            : Response.json({ keys: [{ kty: "EC", crv: "P-256", x: "x", y: "y", kid: "attacker" }] })
+        )
+        const error = yield* failureOf(fetchWith(HttpClient.followRedirects(client)))
+        expect([error.reason, error.description]).toEqual([
+          "HttpStatus",
+          "the answer is for another URL: redirects are not followed"
+        ])
+        // The app's client asked there; the answer is not used.
+        expect(requests).toEqual([`GET ${jwksUrl}`, `GET ${attacker}`])
+      }))
+
+    it.effect("with the undici client, asks its dispatcher to make no redirect, keeping the app's options", () =>
+      Effect.gen(function*() {
+        // A dispatcher may carry undici's redirect interceptor, which follows unless the request says 0.
+        const seen: Array<Record<string, unknown>> = []
+        const dispatcher = {
+          request: (options: Record<string, unknown>) => {
+            seen.push(options)
+            return Promise.reject(new Error("no network here"))
+          }
+        } as unknown as Context.Tag.Service<typeof NodeHttpClient.Dispatcher>
+        const error = yield* failureOf(
+          Effect.flatMap(Effect.orDie(JwksSource.http(jwksUrl)), (source) => source.fetch).pipe(
+            Effect.provide(NodeHttpClient.layerUndiciWithoutDispatcher),
+            Effect.provideService(NodeHttpClient.Dispatcher, dispatcher),
+            // An app's own options (undici 7 refuses a nonzero `maxRedirections` here, so none of that).
+            Effect.provideService(
+              NodeHttpClient.UndiciRequestOptions,
+              { blocking: false } as unknown as Context.Tag.Service<NodeHttpClient.UndiciRequestOptions>
+            )
+          )
+        )
+        expect(error.reason).toBe("Unreachable")
+        expect(seen).toHaveLength(1)
+        expect(seen[0]).toMatchObject({ maxRedirections: 0, blocking: false, method: "GET" })
+      }))
+
+    it.effect("a client failing with something other than an HttpClientError (its own timeout): Unreachable", () =>
+      Effect.gen(function*() {
+        // What an app's client built with combinators of its own (here `Effect.timeout`) fails with.
+        const client = HttpClient.make(() => Effect.fail(new Cause.TimeoutException() as never))
+        const error = yield* failureOf(fetchWith(client))
+        expect([error.reason, error.description]).toEqual(["Unreachable", "the HTTP client failed"])
+        expect(error.cause).toBeInstanceOf(Cause.TimeoutException)
+      }))
+
     it.effect("no failure is ever a defect", () =>
       Effect.gen(function*() {
         const faults: ReadonlyArray<readonly [FakeIdp.Fault, JwksError["reason"]]> = [
@@ -554,6 +610,58 @@ describe("JwksSource", () => {
         )
         expect(set).toEqual(yield* idp.jwks)
       }).pipe(Effect.provide(IdpLive)))
+  })
+
+  describe("http over loopback", () => {
+    /** A server answering `status` and `headers`, then 1 KiB every 20 ms for as long as the client stays. */
+    const endless = (status: number, headers: Record<string, string>) =>
+      Effect.acquireRelease(
+        Effect.promise(async () => {
+          const sockets: Array<{ closed: boolean }> = []
+          const server = createServer((_request, response) => {
+            response.writeHead(status, headers)
+            const timer = setInterval(() => response.write(Buffer.alloc(1024, 0x20)), 20)
+            response.on("close", () => clearInterval(timer))
+          })
+          server.on("connection", (socket) => {
+            const entry = { closed: false }
+            sockets.push(entry)
+            socket.on("close", () => (entry.closed = true))
+          })
+          await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve))
+          return { server, sockets, url: `http://127.0.0.1:${(server.address() as AddressInfo).port}/jwks.json` }
+        }),
+        ({ server }) => Effect.promise(() => new Promise<void>((resolve) => server.close(() => resolve())))
+      )
+    /** Real time: a socket is closed by its peer, not by a clock. Up to 3 seconds. */
+    const closedSoon = (sockets: ReadonlyArray<{ readonly closed: boolean }>) =>
+      Effect.gen(function*() {
+        for (let i = 0; i < 150 && !sockets.every((socket) => socket.closed); i++) yield* Effect.sleep("20 millis")
+        return sockets.length > 0 && sockets.every((socket) => socket.closed)
+      })
+    const clients = [
+      ["FetchHttpClient", FetchHttpClient.layer],
+      ["NodeHttpClient (node:http)", NodeHttpClient.layer],
+      ["NodeHttpClient (undici)", NodeHttpClient.layerUndici]
+    ] as const
+
+    for (const [name, client] of clients) {
+      it.scopedLive(`${name}: a refusal before the body is read closes the connection (a 503, a length over the cap)`, () =>
+        Effect.gen(function*() {
+          // Left unread, a body keeps its connection open until the response is garbage-collected: a hostile server
+          // would keep one per failed fetch.
+          const cases = [
+            [503, { "content-type": "text/plain" }, "HttpStatus"],
+            [200, { "content-type": "application/json", "content-length": String(2 ** 30) }, "TooLarge"]
+          ] as const
+          for (const [status, headers, reason] of cases) {
+            const { sockets, url } = yield* endless(status, headers)
+            const source = yield* Effect.orDie(JwksSource.http(url, { timeout: "3 seconds" }))
+            expect((yield* failureOf(source.fetch)).reason).toBe(reason)
+            expect(yield* closedSoon(sockets)).toBe(true)
+          }
+        }).pipe(Effect.provide(client)))
+    }
   })
 
   describe("static", () => {

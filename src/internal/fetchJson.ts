@@ -7,6 +7,8 @@
 import * as FetchHttpClient from "@effect/platform/FetchHttpClient"
 import * as HttpClient from "@effect/platform/HttpClient"
 import * as HttpClientRequest from "@effect/platform/HttpClientRequest"
+import type * as HttpClientResponse from "@effect/platform/HttpClientResponse"
+import * as Context from "effect/Context"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Hash from "effect/Hash"
@@ -26,19 +28,36 @@ const decodeJson = Schema.decodeUnknown(Schema.parseJson())
 const utf8 = new TextDecoder("utf-8", { fatal: true })
 
 /**
+ * The request options `@effect/platform-node`'s undici client reads from the context (its `UndiciRequestOptions`), by
+ * key, so that this library does not depend on the Node platform.
+ */
+const UndiciOptions = Context.GenericTag<{ readonly _: unique symbol }, Readonly<Record<string, unknown>>>(
+  "@effect/platform-node/NodeHttpClient/undiciOptions"
+)
+
+/**
  * `fetch` follows redirects unless told otherwise, which would take the keys from wherever a 3xx points. Ask the
- * fetch client (when it is the one provided) to hand the redirect back instead, keeping the app's other options.
- * Other clients do not follow redirects unless wrapped with `HttpClient.followRedirects`.
+ * fetch client (when it is the one provided) to hand the redirect back instead, and undici's (whose dispatcher may
+ * have a redirect interceptor) to make none, keeping the app's other options. A client wrapped with
+ * `HttpClient.followRedirects` follows anyway: its answer is refused (see `fetchJson`).
  */
 const withoutRedirects = <A, E, R>(effect: Effect.Effect<A, E, R>): Effect.Effect<A, E, R> =>
   Effect.flatMap(
-    Effect.serviceOption(FetchHttpClient.RequestInit),
-    (init) =>
-      Effect.provideService(effect, FetchHttpClient.RequestInit, {
-        ...Option.getOrUndefined(init),
-        redirect: "manual"
-      })
+    Effect.zip(Effect.serviceOption(FetchHttpClient.RequestInit), Effect.serviceOption(UndiciOptions)),
+    ([init, undici]) =>
+      effect.pipe(
+        Effect.provideService(FetchHttpClient.RequestInit, { ...Option.getOrUndefined(init), redirect: "manual" }),
+        Effect.provideService(UndiciOptions, { ...Option.getOrUndefined(undici), maxRedirections: 0 })
+      )
   )
+
+/**
+ * Ends a response whose body is not read: the platform aborts a request when its body stream is interrupted, where
+ * an unread body keeps its connection open (a hostile server's for as long as it likes) until the response is
+ * garbage-collected.
+ */
+const discard = (response: HttpClientResponse.HttpClientResponse): Effect.Effect<void> =>
+  Effect.ignore(Stream.runDrain(Stream.interruptWhen(response.stream, Effect.void)))
 
 /** Joins the body's chunks without Node's `Buffer`, so that the library runs wherever `HttpClient` does. */
 const concat = (chunks: ReadonlyArray<Uint8Array>, size: number): Uint8Array => {
@@ -152,16 +171,25 @@ export const fetchJson = <A, I>(
     new JwksError({ reason, source, ...(description === undefined ? {} : { description }), ...extra })
   const decodeShape = Schema.decodeUnknown(schema)
   return Effect.gen(function*() {
-    const request = client.execute(HttpClientRequest.get(url, { acceptJson: true }))
+    const request = HttpClientRequest.get(url, { acceptJson: true })
+    const execute = client.execute(request)
     // The platform's own `http.client` span records the whole URL: none for a URL that carries what is redacted.
     const response = yield* withoutRedirects(
-      redacted ? Effect.locally(request, HttpClient.currentTracerDisabledWhen, () => true) : request
+      redacted ? Effect.locally(execute, HttpClient.currentTracerDisabledWhen, () => true) : execute
     )
+    if (response.request.url !== request.url) {
+      // An app's client that follows redirects (`HttpClient.followRedirects`) answers for another URL: refused as the
+      // 3xx it followed would have been. (So is the answer of a client that rewrites the URL.)
+      yield* discard(response)
+      return yield* fail("HttpStatus", "the answer is for another URL: redirects are not followed")
+    }
     if (response.status !== 200) {
+      yield* discard(response)
       return yield* fail("HttpStatus", "expected 200", { status: response.status })
     }
     const declared = Number(response.headers["content-length"])
     if (Number.isFinite(declared) && declared > options.maxBytes) {
+      yield* discard(response)
       return yield* fail("TooLarge", `content-length ${declared} exceeds the limit of ${options.maxBytes} bytes`)
     }
     // Built only when needed: a JwksError checks its fields as it is constructed, ~0.1 ms of a refresh's event-loop time.
@@ -205,6 +233,15 @@ export const fetchJson = <A, I>(
         Effect.fail(fail("Unreachable", error.reason, { cause: redacted ? redactedCause(error.cause) : error.cause })),
       ResponseError: (error) => Effect.fail(fail("Unreachable", `${error.reason} while reading the body`))
     }),
+    // What the type does not show: an app's client built with combinators of its own (a `TimeoutException` of its own
+    // timeout), or written in JavaScript, can fail with anything. Callers get a JwksError, as for any failed fetch.
+    Effect.catchAll((error: unknown) =>
+      Effect.fail(
+        error instanceof JwksError
+          ? error
+          : fail("Unreachable", "the HTTP client failed", { cause: redacted ? redactedCause(error) : error })
+      )
+    ),
     Effect.timeoutFail({
       duration: options.timeout,
       onTimeout: () => fail("Timeout", `no complete answer within ${Duration.format(options.timeout)}`)
