@@ -3,8 +3,9 @@
  * discovery, or at a configured JWKS URL, and tokens checked against the issuer and audience.
  *
  * Discovery is lazy: it runs inside the key source, on the first key fetch, so an app boots while its identity
- * provider is down (its first validations answer `JwksError` until the provider is back). Its result is kept after
- * the first success; a failed discovery is tried again at the next key fetch, under the cache's backoff.
+ * provider is down (its first validations answer `JwksError` until the provider is back). Its result is kept while
+ * the discovered `jwks_uri` answers; a failed discovery, or a failed key fetch from that `jwks_uri`, sends the next key
+ * fetch (under the cache's backoff) to discovery again.
  *
  * @since 0.1.0
  */
@@ -137,7 +138,8 @@ const excerpt = (text: string): string => text.length > 200 ? `${text.slice(0, 2
 
 /**
  * A key source that finds the key set through OIDC discovery. The discovery document is fetched on the first key
- * fetch, not before, and kept after the first success; until then each key fetch tries discovery again. A document
+ * fetch, not before, and kept while its `jwks_uri` answers; until the first success, and after a key fetch from it
+ * fails, the next key fetch tries discovery again (an IdP that fixed or moved its `jwks_uri` is followed). A document
  * whose `issuer` is not `issuer` exactly fails with a `JwksError` of reason `IssuerMismatch` (OpenID Connect
  * Discovery 1.0, section 4.3); its other failures are those of any fetch (`Unreachable`, `HttpStatus`,
  * `InvalidShape`, ...), with the discovery URL as their source. An `issuer` that is not a URL or holds white space,
@@ -192,7 +194,9 @@ export const discoverySource = (
       shown,
       Effect.flatMap(
         Effect.flatMap(Ref.get(discovered), Option.match({ onNone: () => discover, onSome: Effect.succeed })),
-        (source) => source.fetch
+        // A key set that cannot be had from the discovered `jwks_uri` sends the next fetch (under the cache's
+        // backoff) to discovery again: an IdP that fixed or moved it is followed without a restart.
+        (source) => Effect.tapError(source.fetch, () => Ref.set(discovered, Option.none()))
       )
     )
   })

@@ -183,6 +183,31 @@ describe("Oidc", () => {
       expect(yield* idp.fetchCount).toBe(1)
     }).pipe(Effect.provide(Idp)))
 
+  it.scoped("discovers again after a key fetch from the discovered jwks_uri fails: a fixed document is followed", () =>
+    Effect.gen(function*() {
+      const idp = yield* FakeIdp.FakeIdp
+      // At first the document names a jwks_uri that answers 404; the IdP then fixes it.
+      const broken = yield* Ref.make(true)
+      const client = clientWith(idp, (reply) =>
+        Effect.map(
+          Ref.get(broken),
+          (isBroken) => isBroken ? json({ issuer: ISSUER, jwks_uri: `${ISSUER}/protocol/openid-connect/certz` }) : reply
+        ))
+      const validator = yield* Oidc.make({ issuer: ISSUER, audience: AUDIENCE, cache: onDemand }).pipe(
+        Effect.provideService(HttpClient.HttpClient, client)
+      )
+      const token = yield* idp.sign()
+      expect(yield* refusal(validator.validate(token))).toBe("JwksError:HttpStatus")
+      yield* Ref.set(broken, false)
+      yield* TestClock.adjust("10 seconds") // past the cache's backoff
+      expect((yield* validator.validate(token)).id).toBe("user-1")
+      expect(yield* idp.discoveryCount).toBe(2)
+      // Kept while it answers.
+      yield* TestClock.adjust("30 minutes")
+      expect((yield* validator.validate(yield* idp.sign())).id).toBe("user-1")
+      expect(yield* idp.discoveryCount).toBe(2)
+    }).pipe(Effect.provide(Idp)))
+
   it.scoped("refuses a discovered jwks_uri over plain http to a remote host", () =>
     Effect.gen(function*() {
       const idp = yield* FakeIdp.FakeIdp
