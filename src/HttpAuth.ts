@@ -151,33 +151,44 @@ const markReceived = (error: AuthError): void => {
 const isReceived = (error: AuthError): boolean =>
   (error as { readonly [receivedMark]?: boolean })[receivedMark] === true
 
-const notOurs = "an auth error received from another service is not this request's"
+/**
+ * The answers (status and body) of the received errors encoded while the current request is answered. A response
+ * found to carry one of them is answered 500 (see {@link challengeHeaders}).
+ */
+const receivedAnswers = globalValue(
+  Symbol.for("effect-jwks/HttpAuth/receivedAnswers"),
+  () => FiberRef.unsafeMake<ReadonlySet<string>>(new Set())
+)
+
+const answerOf = (error: AuthError): string => JSON.stringify([statusOf(error), body(error)])
 
 /**
- * Encodes `error`, unless it is a received one encoded for an HTTP server's answer (a `HttpServerRequest` in
- * context: `HttpApi` rendering a handler's failure). That encoding fails, and the platform falls back to the error's
- * own rendering: a 500. Elsewhere (a workflow's journal, a queue, `Schema.encodeSync`) it encodes as any error.
+ * Encodes `error`. A received one encoded while an HTTP server answers a request (an `HttpServerRequest` in context)
+ * is noted for that request, with the handler that reads the response back: if the response turns out to carry it
+ * (how `HttpApi` renders a handler's failure), the answer is a 500. Encoded into anything else (a success body, an
+ * error of the app's own, an RPC answer, a workflow's journal) it is left as it is.
  */
-const encodeUnlessReceived = <I>(
-  error: AuthError,
-  ast: AST.AST,
-  encoded: () => I
-): Effect.Effect<I, ParseResult.ParseIssue> =>
-  isReceived(error)
-    ? Effect.flatMap(
+const encodeNoting = <I>(error: AuthError, encoded: () => I): Effect.Effect<I, ParseResult.ParseIssue> => {
+  if (!isReceived(error)) return ParseResult.succeed(encoded())
+  const answer = answerOf(error)
+  return Effect.as(
+    Effect.flatMap(
       Effect.serviceOption(HttpServerRequest.HttpServerRequest),
       (request) =>
-        Option.isSome(request)
-          ? ParseResult.fail(new ParseResult.Forbidden(ast, error, notOurs))
-          : ParseResult.succeed(encoded())
-    )
-    : ParseResult.succeed(encoded())
+        Option.isNone(request) ? Effect.void : Effect.zipRight(
+          FiberRef.update(receivedAnswers, (answers) => answers.has(answer) ? answers : new Set([...answers, answer])),
+          challengeHeaders
+        )
+    ),
+    encoded()
+  )
+}
 
 const guardedAsts = new WeakMap<object, AST.Transformation>()
 
 /**
  * An error class's own schema (`{ _tag, error, error_description }` on the wire, with its status), guarded as
- * {@link Failure} is: what it decodes is marked received, and a received error does not encode for an HTTP answer.
+ * {@link Failure} is: what it decodes is marked received, and a received error encoded for a request is noted for it.
  * Else an API that declares the class (`addError(HttpAuth.Unauthorized)`), or a service whose answers a client reads
  * through it, would pass another service's refusal on as this request's.
  */
@@ -193,7 +204,7 @@ const guardedAst = (self: object, base: AST.Transformation): AST.Transformation 
         markReceived(error)
         return ParseResult.succeed(error)
       },
-      encode: (error, _, ast) => encodeUnlessReceived(error, ast, () => error)
+      encode: (error) => encodeNoting(error, () => error)
     }
   ).annotations({ ...base.annotations, identifier: (self as { readonly identifier: string }).identifier })
     .ast as AST.Transformation
@@ -437,7 +448,7 @@ export const isAuthError = (u: unknown): u is AuthError =>
 
 /**
  * The same error on the wire: `{ error, error_description }` without `_tag`, with its status. A decoded one is
- * marked received, and a received one does not encode for an HTTP answer (see `encodeUnlessReceived`).
+ * marked received, and a received one encoded for a request is noted for it (see `encodeNoting`).
  */
 const wire = <Self extends AuthError, F extends Schema.Struct.Fields>(
   self: Schema.Schema<Self, any, never> & { new(props: any): Self },
@@ -453,7 +464,7 @@ const wire = <Self extends AuthError, F extends Schema.Struct.Fields>(
       markReceived(error)
       return ParseResult.succeed(error)
     },
-    encode: (error, _, ast) => encodeUnlessReceived(error, ast, () => body(error))
+    encode: (error) => encodeNoting(error, () => body(error))
   }).annotations(HttpApiSchema.annotations({ status, identifier, description }))
 
 /**
@@ -465,9 +476,10 @@ const wire = <Self extends AuthError, F extends Schema.Struct.Fields>(
  * the error classes' own schemas, is marked as received: it tells of that service refusing this server's call, not of
  * this request's token. If a handler lets one through, the answer is a 500 (as for any error the app did not handle;
  * logged as a warning), never a 401 or 403 with this server's challenge, which would tell the caller that its own
- * token is bad: neither schema encodes a received error for an HTTP server's answer (with an `HttpServerRequest` in
- * context), though both do elsewhere (a workflow's journal, a queue). To pass such a refusal on deliberately,
- * construct a new error of your choice from it. A schema of the app's own that encodes it is the app's choice.
+ * token is bad. (In an `HttpApi`, which renders the error from its schema, the response is read back: one carrying
+ * the status and body of a received error this request encoded becomes the 500.) Anywhere else a received error
+ * encodes as any other: in a success body, inside an error of the app's own, in an RPC answer or a workflow's
+ * journal. To pass such a refusal on as this request's deliberately, construct a new error from it.
  *
  * @since 0.1.0
  * @category schemas
@@ -577,16 +589,17 @@ const toResponse = (error: AuthError, settings: Settings): HttpServerResponse.Ht
 
 const respond = (error: AuthError): Effect.Effect<HttpServerResponse.HttpServerResponse> =>
   isReceived(error)
-    ? Effect.as(
-      Effect.logWarning(
-        "An auth error received from another service reached the response: answered 500, not as this request's"
-      ).pipe(Effect.annotateLogs({ module: "HttpAuth", error: error.error })),
-      internalServerError
-    )
+    ? answeredAs500(error)
     : Effect.map(FiberRef.get(currentSettings), (settings) => toResponse(error, settings))
 
-/** What the platform answers for a failure that is not the request's to show. */
-const internalServerError = HttpServerResponse.empty({ status: 500 })
+/** The answer to a received error: what the platform answers for a failure that is not the request's to show. */
+const answeredAs500 = (error: AuthError): Effect.Effect<HttpServerResponse.HttpServerResponse> =>
+  Effect.as(
+    Effect.logWarning(
+      "An auth error received from another service reached the response: answered 500, not as this request's"
+    ).pipe(Effect.annotateLogs({ module: "HttpAuth", error: error.error })),
+    HttpServerResponse.empty({ status: 500 })
+  )
 
 const decodeFailure = Schema.decodeUnknownOption(Failure)
 /** Bodies of this module's errors are small; the app's own larger bodies are not parsed. */
@@ -661,12 +674,16 @@ export const challengeHeaders: Effect.Effect<void> = Effect.flatMap(
       HttpApp.appendPreResponseHandler((_request, response) => {
         const error = carriedError(response)
         if (error === undefined) return Effect.succeed(response)
-        const missing = Object.entries(headersOf(error, settings)).filter(([name]) =>
-          response.headers[name] === undefined
-        )
-        return Effect.succeed(
-          missing.length === 0 ? response : HttpServerResponse.setHeaders(response, Object.fromEntries(missing))
-        )
+        return Effect.flatMap(FiberRef.get(receivedAnswers), (received) => {
+          // The answer of a received error this request encoded (see `encodeNoting`): not this request's.
+          if (received.has(answerOf(error))) return answeredAs500(error)
+          const missing = Object.entries(headersOf(error, settings)).filter(([name]) =>
+            response.headers[name] === undefined
+          )
+          return Effect.succeed(
+            missing.length === 0 ? response : HttpServerResponse.setHeaders(response, Object.fromEntries(missing))
+          )
+        })
       }),
       Effect.flatMap(
         FiberRef.get(HttpApp.currentPreResponseHandlers),

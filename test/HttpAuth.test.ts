@@ -13,11 +13,11 @@ import * as HttpLayerRouter from "@effect/platform/HttpLayerRouter"
 import * as HttpRouter from "@effect/platform/HttpRouter"
 import * as HttpServer from "@effect/platform/HttpServer"
 import * as HttpServerRequest from "@effect/platform/HttpServerRequest"
+import * as HttpServerRespondable from "@effect/platform/HttpServerRespondable"
 import * as HttpServerResponse from "@effect/platform/HttpServerResponse"
 import { describe, expect, it } from "@effect/vitest"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
-import * as Either from "effect/Either"
 import * as Fiber from "effect/Fiber"
 import * as Layer from "effect/Layer"
 import * as Logger from "effect/Logger"
@@ -1080,31 +1080,76 @@ describe("HttpAuth", () => {
           expect([refused.status, refused.headers.get("www-authenticate")]).toEqual([401, `Bearer realm="api"`])
         }))
 
-      it.effect("the schemas mark what they decode; such an error encodes anywhere but for an HTTP server's answer", () =>
+      it.effect("a received error reported in a success body or inside an error of the app's own: as the app answers", () =>
+        Effect.gen(function*() {
+          // An aggregator reporting each service's outcome, and an error of the app's own (502) carrying the refusal:
+          // the received error is encoded while the request is answered, and is not the answer.
+          class UpstreamRefused extends Schema.TaggedError<UpstreamRefused>()("UpstreamRefused", {
+            upstream: HttpAuth.Failure
+          }) {}
+          const Report = Schema.Struct({ outcome: Schema.Either({ right: Schema.String, left: HttpAuth.Failure }) })
+          class ReportApi extends HttpApi.make("report").add(
+            HttpApiGroup.make("report")
+              .add(HttpApiEndpoint.get("status", "/status").addSuccess(Report))
+              .add(
+                HttpApiEndpoint.get("wrapped", "/wrapped").addSuccess(Schema.String).addError(UpstreamRefused, {
+                  status: 502
+                })
+              )
+              .middleware(HttpAuth.Authentication)
+          ) {}
+          const ReportLive = HttpApiBuilder.group(ReportApi, "report", (handlers) =>
+            handlers
+              .handle("status", () => Effect.map(Effect.either(callOrders("me")), (outcome) => ({ outcome })))
+              .handle("wrapped", () =>
+                Effect.catchAll(callOrders("me"), (upstream) => Effect.fail(new UpstreamRefused({ upstream }))))).pipe(
+              Layer.provide(HttpAuth.layerBearer()),
+              Layer.provide(ValidatorStub)
+            )
+          yield* serveWith(
+            () =>
+              HttpApiBuilder.toWebHandler(
+                HttpApiBuilder.api(ReportApi).pipe(Layer.provide(ReportLive), Layer.merge(HttpServer.layerContext))
+              ),
+            async (handler) => {
+              const headers = { authorization: "Bearer good" }
+              const status = await handler(new Request("http://localhost/status", { headers }))
+              expect([status.status, await status.json()]).toEqual([200, {
+                outcome: {
+                  _tag: "Left",
+                  left: { error: "unauthorized", error_description: "a bearer token is required" }
+                }
+              }])
+              const wrapped = await handler(new Request("http://localhost/wrapped", { headers }))
+              expect([wrapped.status, wrapped.headers.get("www-authenticate")]).toEqual([502, null])
+            }
+          )
+        }))
+
+      it.effect("the schemas mark what they decode; a received error encodes as any other, answering a request too", () =>
         Effect.gen(function*() {
           const body = { error: "invalid_token", error_description: "z" } as const
           const received = Schema.decodeUnknownSync(HttpAuth.Failure)(body)
           const viaClass = Schema.decodeUnknownSync(HttpAuth.Unauthorized)({ _tag: "Unauthorized", ...body })
           const own = new HttpAuth.Unauthorized(body)
-          // Outside a request (a workflow's journal, a queue): as any error.
-          expect(yield* Schema.encode(HttpAuth.Failure)(received)).toEqual(body)
-          expect(Schema.encodeSync(HttpAuth.Failure)(received)).toEqual(body)
-          expect(yield* Schema.encode(HttpAuth.Unauthorized)(viaClass)).toEqual({ _tag: "Unauthorized", ...body })
-          // For an HTTP server's answer: refused, by Failure and by the class's own schema.
+          // Marked: answered 500 by its own rendering; the one constructed here is this request's 401.
+          expect((yield* HttpServerRespondable.toResponse(received)).status).toBe(500)
+          expect((yield* HttpServerRespondable.toResponse(viaClass)).status).toBe(500)
+          expect((yield* HttpServerRespondable.toResponse(own)).status).toBe(401)
+          // Encoded as any error, outside a request (a queue) and while one is answered (an RPC answer, a journal).
           const answering = Effect.provideService(
             HttpServerRequest.HttpServerRequest,
             HttpServerRequest.fromWeb(new Request("http://localhost/"))
           )
-          for (const error of [received, viaClass] as Array<HttpAuth.Unauthorized>) {
-            expect(Either.isLeft(yield* answering(Effect.either(Schema.encode(HttpAuth.Failure)(error))))).toBe(true)
-            expect(Either.isLeft(yield* answering(Effect.either(Schema.encode(HttpAuth.Unauthorized)(error))))).toBe(
-              true
-            )
+          for (const error of [received, viaClass, own] as Array<HttpAuth.Unauthorized>) {
+            expect(Schema.encodeSync(HttpAuth.Failure)(error)).toEqual(body)
+            expect(yield* answering(Schema.encode(HttpAuth.Failure)(error))).toEqual(body)
+            expect(yield* answering(Schema.encode(HttpAuth.Unauthorized)(error))).toEqual({
+              _tag: "Unauthorized",
+              ...body
+            })
           }
-          // An error the app constructs encodes everywhere.
-          expect(yield* answering(Schema.encode(HttpAuth.Failure)(own))).toEqual(body)
-          expect(yield* answering(Schema.encode(HttpAuth.Unauthorized)(own))).toEqual({ _tag: "Unauthorized", ...body })
-        }))
+        }).pipe(Effect.provide(Logger.remove(Logger.defaultLogger))))
     })
   })
 })
