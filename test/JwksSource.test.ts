@@ -2,7 +2,7 @@ import * as NodeHttpClient from "@effect/platform-node/NodeHttpClient"
 import * as FetchHttpClient from "@effect/platform/FetchHttpClient"
 import * as HttpClient from "@effect/platform/HttpClient"
 import * as HttpClientError from "@effect/platform/HttpClientError"
-import type * as HttpClientRequest from "@effect/platform/HttpClientRequest"
+import * as HttpClientRequest from "@effect/platform/HttpClientRequest"
 import * as HttpClientResponse from "@effect/platform/HttpClientResponse"
 import { describe, expect, it } from "@effect/vitest"
 import * as Cause from "effect/Cause"
@@ -534,6 +534,40 @@ describe("JwksSource", () => {
         expect(requests).toEqual([`GET ${jwksUrl}`, `GET ${attacker}`])
       }))
 
+    it.effect("a client that follows a redirect to the same path with another query: HttpStatus too", () =>
+      Effect.gen(function*() {
+        const { client, requests } = clientOf((_, url) =>
+          url.search === ""
+            ? new Response(null, { status: 302, headers: { location: "/jwks.json?tenant=attacker" } })
+            : Response.json({ keys: [{ kty: "EC", crv: "P-256", x: "x", y: "y", kid: "attacker" }] })
+        )
+        expect((yield* failureOf(fetchWith(HttpClient.followRedirects(client)))).reason).toBe("HttpStatus")
+        expect(requests).toEqual([`GET ${jwksUrl}`, `GET ${jwksUrl}?tenant=attacker`])
+      }))
+
+    it.effect("a client that prepares the URL itself (a gateway key in the query) is answered for it, query or not", () =>
+      Effect.gen(function*() {
+        const idp = yield* FakeIdp.FakeIdp
+        const base = yield* HttpClient.HttpClient
+        const clients = [
+          HttpClient.mapRequest(base, HttpClientRequest.appendUrlParam("subscription-key", "k")),
+          HttpClient.mapRequest(base, (request) => {
+            const url = new URL(request.url)
+            url.searchParams.set("subscription-key", "k")
+            return HttpClientRequest.setUrl(request, url)
+          })
+        ]
+        // Azure AD B2C's key set URL names its policy in the query.
+        for (const url of [idp.jwksUri, `${idp.jwksUri}?p=b2c_1_signin`]) {
+          for (const client of clients) {
+            const set = yield* Effect.flatMap(Effect.orDie(JwksSource.http(url)), (source) => source.fetch).pipe(
+              Effect.provideService(HttpClient.HttpClient, client)
+            )
+            expect(set.keys).toHaveLength(1)
+          }
+        }
+      }).pipe(Effect.provide(IdpLive)))
+
     it.effect("with the undici client, asks its dispatcher to make no redirect, keeping the app's options", () =>
       Effect.gen(function*() {
         // A dispatcher may carry undici's redirect interceptor, which follows unless the request says 0.
@@ -644,6 +678,36 @@ describe("JwksSource", () => {
       ["NodeHttpClient (node:http)", NodeHttpClient.layer],
       ["NodeHttpClient (undici)", NodeHttpClient.layerUndici]
     ] as const
+
+    it.scopedLive("a fetch of the app's own that follows the redirect anyway (drops redirect: manual): HttpStatus", () =>
+      Effect.gen(function*() {
+        const { server, url } = yield* Effect.acquireRelease(
+          Effect.promise(async () => {
+            const server = createServer((request, response) => {
+              if (request.url === "/jwks.json") return response.writeHead(302, { location: "/elsewhere.json" }).end()
+              response.writeHead(200, { "content-type": "application/json" })
+              response.end(JSON.stringify({ keys: [{ kty: "EC", crv: "P-256", x: "x", y: "y", kid: "attacker" }] }))
+            })
+            await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve))
+            return { server, url: `http://127.0.0.1:${(server.address() as AddressInfo).port}/jwks.json` }
+          }),
+          ({ server }) => Effect.promise(() => new Promise<void>((resolve) => server.close(() => resolve())))
+        )
+        // A wrapper (instrumentation, say) that passes the method, headers and signal on, but not `redirect`.
+        const wrapper = ((input: string | URL | Request, init?: RequestInit) =>
+          globalThis.fetch(input, {
+            ...(init?.method === undefined ? {} : { method: init.method }),
+            ...(init?.headers === undefined ? {} : { headers: init.headers }),
+            signal: init?.signal ?? null
+          })) as typeof globalThis.fetch
+        const error = yield* Effect.flatMap(Effect.orDie(JwksSource.http(url)), (source) => failureOf(source.fetch))
+          .pipe(
+            Effect.provide(FetchHttpClient.layer),
+            Effect.provideService(FetchHttpClient.Fetch, wrapper)
+          )
+        expect(error.reason).toBe("HttpStatus")
+        server.closeAllConnections()
+      }))
 
     for (const [name, client] of clients) {
       it.scopedLive(`${name}: a refusal before the body is read closes the connection (a 503, a length over the cap)`, () =>

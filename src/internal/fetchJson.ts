@@ -6,6 +6,7 @@
  */
 import * as FetchHttpClient from "@effect/platform/FetchHttpClient"
 import * as HttpClient from "@effect/platform/HttpClient"
+import type * as HttpClientError from "@effect/platform/HttpClientError"
 import * as HttpClientRequest from "@effect/platform/HttpClientRequest"
 import type * as HttpClientResponse from "@effect/platform/HttpClientResponse"
 import * as Context from "effect/Context"
@@ -50,6 +51,57 @@ const withoutRedirects = <A, E, R>(effect: Effect.Effect<A, E, R>): Effect.Effec
         Effect.provideService(UndiciOptions, { ...Option.getOrUndefined(undici), maxRedirections: 0 })
       )
   )
+
+/** The platform's clients (`HttpClient.make`) run a request through these; a client's own `mapRequest` is in the first. */
+interface Stages {
+  readonly preprocess?: (
+    request: HttpClientRequest.HttpClientRequest
+  ) => Effect.Effect<HttpClientRequest.HttpClientRequest, unknown>
+  readonly postprocess?: (
+    request: Effect.Effect<HttpClientRequest.HttpClientRequest, unknown>
+  ) => Effect.Effect<HttpClientResponse.HttpClientResponse, HttpClientError.HttpClientError>
+}
+
+/**
+ * `client.execute(request)`, noting the request as the app's client prepared it (its own `mapRequest`s applied, a
+ * gateway key added to the URL, say): an answer is judged against that, not against the URL as given.
+ */
+const executing = (client: HttpClient.HttpClient, request: HttpClientRequest.HttpClientRequest) => {
+  let prepared = request
+  const { postprocess, preprocess } = client as Stages
+  const execute = preprocess === undefined || postprocess === undefined
+    ? client.execute(request)
+    : postprocess(Effect.tap(preprocess(request), (ready) => Effect.sync(() => (prepared = ready))))
+  return { execute, prepared: () => prepared }
+}
+
+const href = (request: HttpClientRequest.HttpClientRequest): string =>
+  Option.match(HttpClientRequest.toUrl(request), { onNone: () => request.url, onSome: (url) => url.href })
+
+/**
+ * Whether `fetch` followed a redirect for this response: its web `Response` (the platform's response holds it as
+ * `source`, inside the wrapper that aborts the request on interruption, as `original`) says so.
+ */
+const fetchRedirected = (response: HttpClientResponse.HttpClientResponse): boolean => {
+  let current: unknown = response
+  for (let depth = 0; depth < 4 && typeof current === "object" && current !== null; depth++) {
+    const { original, source } = current as { readonly original?: unknown; readonly source?: unknown }
+    if (typeof source === "object" && source !== null && (source as { redirected?: unknown }).redirected === true) {
+      return true
+    }
+    current = original
+  }
+  return false
+}
+
+/**
+ * Whether the answer is for another URL than the one asked: the app's client followed a redirect itself (wrapped in
+ * `HttpClient.followRedirects`, or a `fetch` of its own that does not pass on `redirect: "manual"`).
+ */
+const followedRedirect = (
+  response: HttpClientResponse.HttpClientResponse,
+  prepared: HttpClientRequest.HttpClientRequest
+): boolean => href(response.request) !== href(prepared) || fetchRedirected(response)
 
 /**
  * Ends a response whose body is not read: the platform aborts a request when its body stream is interrupted, where
@@ -171,15 +223,13 @@ export const fetchJson = <A, I>(
     new JwksError({ reason, source, ...(description === undefined ? {} : { description }), ...extra })
   const decodeShape = Schema.decodeUnknown(schema)
   return Effect.gen(function*() {
-    const request = HttpClientRequest.get(url, { acceptJson: true })
-    const execute = client.execute(request)
+    const { execute, prepared } = executing(client, HttpClientRequest.get(url, { acceptJson: true }))
     // The platform's own `http.client` span records the whole URL: none for a URL that carries what is redacted.
     const response = yield* withoutRedirects(
       redacted ? Effect.locally(execute, HttpClient.currentTracerDisabledWhen, () => true) : execute
     )
-    if (response.request.url !== request.url) {
-      // An app's client that follows redirects (`HttpClient.followRedirects`) answers for another URL: refused as the
-      // 3xx it followed would have been. (So is the answer of a client that rewrites the URL.)
+    if (followedRedirect(response, prepared())) {
+      // Refused as the 3xx it followed would have been.
       yield* discard(response)
       return yield* fail("HttpStatus", "the answer is for another URL: redirects are not followed")
     }
