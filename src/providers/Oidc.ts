@@ -3,15 +3,18 @@
  * discovery, or at a configured JWKS URL, and tokens checked against the issuer and audience.
  *
  * Discovery is lazy: it runs inside the key source, on the first key fetch, so an app boots while its identity
- * provider is down (its first validations answer `JwksError` until the provider is back). Its result is kept while
- * the discovered `jwks_uri` answers; a failed discovery, or a failed key fetch from that `jwks_uri`, sends the next key
- * fetch (under the cache's backoff) to discovery again.
+ * provider is down (its first validations answer `JwksError` until the provider is back). Its result is kept after
+ * the first success; a failed discovery is tried again at the next key fetch, under the cache's backoff. While key
+ * fetches from the discovered `jwks_uri` fail, discovery is asked again at most once every 5 minutes (see
+ * {@link discoverySource}).
  *
  * @since 0.1.0
  */
 import * as HttpClient from "@effect/platform/HttpClient"
+import * as Clock from "effect/Clock"
 import * as Config from "effect/Config"
 import * as ConfigError from "effect/ConfigError"
+import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
 import * as Layer from "effect/Layer"
@@ -138,8 +141,11 @@ const excerpt = (text: string): string => text.length > 200 ? `${text.slice(0, 2
 
 /**
  * A key source that finds the key set through OIDC discovery. The discovery document is fetched on the first key
- * fetch, not before, and kept while its `jwks_uri` answers; until the first success, and after a key fetch from it
- * fails, the next key fetch tries discovery again (an IdP that fixed or moved its `jwks_uri` is followed). A document
+ * fetch, not before, and kept after the first success; until then each key fetch tries discovery again. While key
+ * fetches from the discovered `jwks_uri` fail (HTTP, not key import), a key fetch asks discovery again, at most once
+ * every 5 minutes, and falls back to the known `jwks_uri` if discovery fails too: an IdP that fixed or moved its
+ * `jwks_uri` is followed without a restart, and an outage of the key endpoint costs at most one discovery request
+ * per 5 minutes. A document
  * whose `issuer` is not `issuer` exactly fails with a `JwksError` of reason `IssuerMismatch` (OpenID Connect
  * Discovery 1.0, section 4.3); its other failures are those of any fetch (`Unreachable`, `HttpStatus`,
  * `InvalidShape`, ...), with the discovery URL as their source. An `issuer` that is not a URL or holds white space,
@@ -167,7 +173,12 @@ export const discoverySource = (
     const client = yield* HttpClient.HttpClient
     const url = (options?.discoveryUrl ?? discoveryUrlOf(issuer)).toString()
     const shown = displayUrl(url)
-    const discovered = yield* Ref.make(Option.none<JwksSource.Service>())
+    /** The discovered key source; whether a key fetch from it failed since; when discovery was last asked. */
+    const state = yield* Ref.make<{
+      readonly source: JwksSource.Service | undefined
+      readonly failing: boolean
+      readonly askedAt: number
+    }>({ source: undefined, failing: false, askedAt: 0 })
 
     const discover = fetchJson(client, url, DiscoveryDocument, http).pipe(
       Effect.filterOrFail(
@@ -182,7 +193,7 @@ export const discoverySource = (
       Effect.map((document) => JwksSource.fromHttpClient(client, document.jwks_uri, http)),
       Effect.tap((source) =>
         Effect.zipRight(
-          Ref.set(discovered, Option.some(source)),
+          Effect.flatMap(Clock.currentTimeMillis, (askedAt) => Ref.set(state, { source, failing: false, askedAt })),
           Effect.logDebug("OIDC discovery completed").pipe(Effect.annotateLogs({ jwks_uri: source.name }))
         )
       ),
@@ -190,16 +201,32 @@ export const discoverySource = (
       Effect.annotateLogs({ module: "Oidc", discovery: shown })
     )
 
+    /**
+     * The key source to fetch from: discovered at the first fetch; discovered again, at most once per
+     * `rediscoverEvery`, while fetches from it fail (an IdP that fixed or moved its `jwks_uri` is followed), falling
+     * back to it when discovery fails too.
+     */
+    const current = Effect.gen(function*() {
+      const now = yield* Clock.currentTimeMillis
+      const { askedAt, failing, source } = yield* Ref.get(state)
+      if (source === undefined) return yield* discover
+      if (!failing || now - askedAt < Duration.toMillis(rediscoverEvery)) return source
+      yield* Ref.update(state, (s) => ({ ...s, askedAt: now }))
+      return yield* Effect.orElseSucceed(discover, () => source)
+    })
+
     return JwksSource.make(
       shown,
-      Effect.flatMap(
-        Effect.flatMap(Ref.get(discovered), Option.match({ onNone: () => discover, onSome: Effect.succeed })),
-        // A key set that cannot be had from the discovered `jwks_uri` sends the next fetch (under the cache's
-        // backoff) to discovery again: an IdP that fixed or moved it is followed without a restart.
-        (source) => Effect.tapError(source.fetch, () => Ref.set(discovered, Option.none()))
-      )
+      Effect.flatMap(current, (source) =>
+        Effect.tapBoth(source.fetch, {
+          onFailure: () => Ref.update(state, (s) => s.source === source ? { ...s, failing: true } : s),
+          onSuccess: () => Ref.update(state, (s) => s.source === source ? { ...s, failing: false } : s)
+        }))
     )
   })
+
+/** How often a key source whose fetches fail may send discovery to the IdP again. */
+const rediscoverEvery = Duration.minutes(5)
 
 const checkUrl = (path: string, value: string | URL | undefined): Either.Either<void, ConfigError.ConfigError> => {
   if (value === undefined) return Either.void

@@ -199,13 +199,46 @@ describe("Oidc", () => {
       const token = yield* idp.sign()
       expect(yield* refusal(validator.validate(token))).toBe("JwksError:HttpStatus")
       yield* Ref.set(broken, false)
-      yield* TestClock.adjust("10 seconds") // past the cache's backoff
+      // Within 5 minutes of the last discovery, the known jwks_uri is asked again (past the cache's backoff).
+      yield* TestClock.adjust("10 seconds")
+      expect(yield* refusal(validator.validate(token))).toBe("JwksError:HttpStatus")
+      expect(yield* idp.discoveryCount).toBe(1)
+      yield* TestClock.adjust("5 minutes")
       expect((yield* validator.validate(token)).id).toBe("user-1")
       expect(yield* idp.discoveryCount).toBe(2)
       // Kept while it answers.
       yield* TestClock.adjust("30 minutes")
       expect((yield* validator.validate(yield* idp.sign())).id).toBe("user-1")
       expect(yield* idp.discoveryCount).toBe(2)
+    }).pipe(Effect.provide(Idp)))
+
+  it.scoped("while the key endpoint fails, discovery at most once per 5 minutes, and the known jwks_uri if it fails", () =>
+    Effect.gen(function*() {
+      const idp = yield* FakeIdp.FakeIdp
+      const discoveryDown = yield* Ref.make(false)
+      const client = clientWith(idp, (reply) =>
+        Effect.map(
+          Ref.get(discoveryDown),
+          (down) => down ? { status: 503, headers: { "content-type": "text/plain" }, body: "busy" } : reply
+        ))
+      const validator = yield* Oidc.make({ issuer: ISSUER, audience: AUDIENCE, cache: onDemand }).pipe(
+        Effect.provideService(HttpClient.HttpClient, client)
+      )
+      const token = yield* idp.sign()
+      // The key endpoint is down for a while: each retry of the cache's backoff asks it, not discovery each time.
+      yield* idp.setFault(FakeIdp.Fault.status(503))
+      for (let i = 0; i < 6; i++) {
+        expect(yield* refusal(validator.validate(token))).toBe("JwksError:HttpStatus")
+        yield* TestClock.adjust("1 minute")
+      }
+      expect(yield* idp.discoveryCount).toBe(2) // the first, and one 5 minutes on
+      expect(yield* idp.fetchCount).toBe(6)
+      // Now discovery is down and the key endpoint back: the known jwks_uri answers.
+      yield* Ref.set(discoveryDown, true)
+      yield* idp.setFault(undefined)
+      yield* TestClock.adjust("5 minutes")
+      expect((yield* validator.validate(token)).id).toBe("user-1")
+      expect(yield* idp.discoveryCount).toBe(3)
     }).pipe(Effect.provide(Idp)))
 
   it.scoped("refuses a discovered jwks_uri over plain http to a remote host", () =>
