@@ -34,6 +34,7 @@ import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as FiberRef from "effect/FiberRef"
 import { globalValue } from "effect/GlobalValue"
+import * as HashSet from "effect/HashSet"
 import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
 import * as ParseResult from "effect/ParseResult"
@@ -152,34 +153,57 @@ const isReceived = (error: AuthError): boolean =>
   (error as { readonly [receivedMark]?: boolean })[receivedMark] === true
 
 /**
- * The answers (status and body) of the received errors encoded while the current request is answered. A response
- * found to carry one of them is answered 500 (see {@link challengeHeaders}).
+ * The answers (status and body) of the received errors encoded while the current request is answered, last encoding
+ * first: an error of this request's own encoded later with the same answer takes it back. A response found to carry
+ * a noted answer is answered 500 (see {@link challengeHeaders}). Past `maxNotedAnswers` distinct answers (a stream
+ * reporting other services' refusals for hours), `overflow` stands for all of them: any answer of ours is then a 500.
  */
+interface Noted {
+  readonly answers: HashSet.HashSet<string>
+  readonly overflow: boolean
+}
+
+const maxNotedAnswers = 256
+
 const receivedAnswers = globalValue(
   Symbol.for("effect-jwks/HttpAuth/receivedAnswers"),
-  () => FiberRef.unsafeMake<ReadonlySet<string>>(new Set())
+  () => FiberRef.unsafeMake<Noted>({ answers: HashSet.empty(), overflow: false })
 )
 
 const answerOf = (error: AuthError): string => JSON.stringify([statusOf(error), body(error)])
+
+const isNoted = (noted: Noted, error: AuthError): boolean =>
+  noted.overflow || HashSet.has(noted.answers, answerOf(error))
+
+const note = (error: AuthError) => (noted: Noted): Noted => {
+  const answer = answerOf(error)
+  if (noted.overflow || HashSet.has(noted.answers, answer)) return noted
+  return HashSet.size(noted.answers) >= maxNotedAnswers
+    ? { answers: HashSet.empty(), overflow: true }
+    : { answers: HashSet.add(noted.answers, answer), overflow: false }
+}
+
+const takeBack = (error: AuthError) => (noted: Noted): Noted =>
+  noted.overflow || !HashSet.has(noted.answers, answerOf(error))
+    ? noted
+    : { answers: HashSet.remove(noted.answers, answerOf(error)), overflow: false }
 
 /**
  * Encodes `error`. A received one encoded while an HTTP server answers a request (an `HttpServerRequest` in context)
  * is noted for that request, with the handler that reads the response back: if the response turns out to carry it
  * (how `HttpApi` renders a handler's failure), the answer is a 500. Encoded into anything else (a success body, an
- * error of the app's own, an RPC answer, a workflow's journal) it is left as it is.
+ * error of the app's own, an RPC answer, a workflow's journal) it is left as it is. An error of this request's own
+ * encoded later takes its answer back (`HttpApi` encodes the request's failure last).
  */
 const encodeNoting = <I>(error: AuthError, encoded: () => I): Effect.Effect<I, ParseResult.ParseIssue> => {
-  if (!isReceived(error)) return ParseResult.succeed(encoded())
-  const answer = answerOf(error)
+  const received = isReceived(error)
   return Effect.as(
-    Effect.flatMap(
-      Effect.serviceOption(HttpServerRequest.HttpServerRequest),
-      (request) =>
-        Option.isNone(request) ? Effect.void : Effect.zipRight(
-          FiberRef.update(receivedAnswers, (answers) => answers.has(answer) ? answers : new Set([...answers, answer])),
-          challengeHeaders
-        )
-    ),
+    Effect.flatMap(Effect.serviceOption(HttpServerRequest.HttpServerRequest), (request) =>
+      Option.isNone(request)
+        ? Effect.void
+        : received
+        ? Effect.zipRight(FiberRef.update(receivedAnswers, note(error)), challengeHeaders)
+        : FiberRef.update(receivedAnswers, takeBack(error))),
     encoded()
   )
 }
@@ -477,7 +501,8 @@ const wire = <Self extends AuthError, F extends Schema.Struct.Fields>(
  * this request's token. If a handler lets one through, the answer is a 500 (as for any error the app did not handle;
  * logged as a warning), never a 401 or 403 with this server's challenge, which would tell the caller that its own
  * token is bad. (In an `HttpApi`, which renders the error from its schema, the response is read back: one carrying
- * the status and body of a received error this request encoded becomes the 500.) Anywhere else a received error
+ * the status and body of a received error this request encoded becomes the 500; past 256 distinct such answers in
+ * one request, any answer of this module's does.) Anywhere else a received error
  * encodes as any other: in a success body, inside an error of the app's own, in an RPC answer or a workflow's
  * journal. To pass such a refusal on as this request's deliberately, construct a new error from it.
  *
@@ -592,14 +617,34 @@ const respond = (error: AuthError): Effect.Effect<HttpServerResponse.HttpServerR
     ? answeredAs500(error)
     : Effect.map(FiberRef.get(currentSettings), (settings) => toResponse(error, settings))
 
-/** The answer to a received error: what the platform answers for a failure that is not the request's to show. */
-const answeredAs500 = (error: AuthError): Effect.Effect<HttpServerResponse.HttpServerResponse> =>
+/**
+ * The answer to a received error: what the platform answers for a failure that is not the request's to show, an empty
+ * 500. Read back from a response, it keeps the headers earlier handlers put on it (CORS, say), not those of the body
+ * or the challenge.
+ */
+const answeredAs500 = (
+  error: AuthError,
+  headers: Readonly<Record<string, string>> = {}
+): Effect.Effect<HttpServerResponse.HttpServerResponse> =>
   Effect.as(
     Effect.logWarning(
       "An auth error received from another service reached the response: answered 500, not as this request's"
     ).pipe(Effect.annotateLogs({ module: "HttpAuth", error: error.error })),
-    HttpServerResponse.empty({ status: 500 })
+    HttpServerResponse.empty({
+      status: 500,
+      headers: Object.fromEntries(Object.entries(headers).filter(([name]) => !answerHeaders.has(name)))
+    })
   )
+
+/** The headers of an error's answer: its body's, and those this module adds. */
+const answerHeaders = new Set([
+  "content-type",
+  "content-length",
+  "content-encoding",
+  "www-authenticate",
+  "retry-after",
+  "cache-control"
+])
 
 const decodeFailure = Schema.decodeUnknownOption(Failure)
 /** Bodies of this module's errors are small; the app's own larger bodies are not parsed. */
@@ -611,11 +656,20 @@ const utf8 = new TextDecoder()
  * body only, from the error's schema). Anything else (another error, a body of the app's own) is `undefined`.
  */
 const carriedError = (response: HttpServerResponse.HttpServerResponse): AuthError | undefined => {
+  const error = readError(response, maxErrorBodyBytes)
+  // A 400 only as this library answers one: an app's own `invalid_request` (OAuth's error shape) is common.
+  return error?._tag === "BadRequest" && error.error_description !== severalCredentials.error_description
+    ? undefined
+    : error
+}
+
+/** An error of this module's shape that the response carries, of a body up to `maxBytes`: its status and body. */
+const readError = (response: HttpServerResponse.HttpServerResponse, maxBytes: number): AuthError | undefined => {
   if (response.status !== 400 && response.status !== 401 && response.status !== 403 && response.status !== 503) {
     return undefined
   }
   const body = response.body
-  if (body._tag !== "Uint8Array" || body.body.length > maxErrorBodyBytes) return undefined
+  if (body._tag !== "Uint8Array" || body.body.length > maxBytes) return undefined
   let json: unknown
   try {
     json = JSON.parse(utf8.decode(body.body))
@@ -623,8 +677,6 @@ const carriedError = (response: HttpServerResponse.HttpServerResponse): AuthErro
     return undefined
   }
   const error = Option.getOrUndefined(decodeFailure(json))
-  // A 400 only as this library answers one: an app's own `invalid_request` (OAuth's error shape) is common.
-  if (error?._tag === "BadRequest" && error.error_description !== severalCredentials.error_description) return undefined
   return error !== undefined && statusOf(error) === response.status ? error : undefined
 }
 
@@ -671,12 +723,14 @@ export const challengeHeaders: Effect.Effect<void> = Effect.flatMap(
   Effect.zip(FiberRef.get(currentSettings), FiberRef.get(HttpApp.currentPreResponseHandlers)),
   ([settings, chain]) =>
     challengeChains.get(chain) === settings ? Effect.void : Effect.zipRight(
-      HttpApp.appendPreResponseHandler((_request, response) => {
-        const error = carriedError(response)
-        if (error === undefined) return Effect.succeed(response)
-        return Effect.flatMap(FiberRef.get(receivedAnswers), (received) => {
-          // The answer of a received error this request encoded (see `encodeNoting`): not this request's.
-          if (received.has(answerOf(error))) return answeredAs500(error)
+      HttpApp.appendPreResponseHandler((_request, response) =>
+        Effect.flatMap(FiberRef.get(receivedAnswers), (noted) => {
+          // The answer of a received error this request encoded (see `encodeNoting`), whatever its size and
+          // description: not this request's.
+          const read = noted.overflow || HashSet.size(noted.answers) > 0 ? readError(response, Infinity) : undefined
+          if (read !== undefined && isNoted(noted, read)) return answeredAs500(read, response.headers)
+          const error = carriedError(response)
+          if (error === undefined) return Effect.succeed(response)
           const missing = Object.entries(headersOf(error, settings)).filter(([name]) =>
             response.headers[name] === undefined
           )
@@ -684,7 +738,7 @@ export const challengeHeaders: Effect.Effect<void> = Effect.flatMap(
             missing.length === 0 ? response : HttpServerResponse.setHeaders(response, Object.fromEntries(missing))
           )
         })
-      }),
+      ),
       Effect.flatMap(
         FiberRef.get(HttpApp.currentPreResponseHandlers),
         (withOurs) => Effect.sync(() => challengeChains.set(withOurs, settings))
