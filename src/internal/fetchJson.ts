@@ -54,29 +54,37 @@ const withoutRedirects = <A, E, R>(effect: Effect.Effect<A, E, R>): Effect.Effec
 
 /** The platform's clients (`HttpClient.make`) run a request through these; a client's own `mapRequest` is in the first. */
 interface Stages {
-  readonly preprocess?: (
+  readonly preprocess: (
     request: HttpClientRequest.HttpClientRequest
   ) => Effect.Effect<HttpClientRequest.HttpClientRequest, unknown>
-  readonly postprocess?: (
+  readonly postprocess: (
     request: Effect.Effect<HttpClientRequest.HttpClientRequest, unknown>
   ) => Effect.Effect<HttpClientResponse.HttpClientResponse, HttpClientError.HttpClientError>
 }
 
+/** The prototype of the platform's clients: an object of the app's own (its own `execute`) is not one. */
+const platformClient: unknown = Object.getPrototypeOf(HttpClient.make(() => Effect.die("never run")))
+
 /**
- * `client.execute(request)`, noting the request as the app's client prepared it (its own `mapRequest`s applied, a
- * gateway key added to the URL, say): an answer is judged against that, not against the URL as given.
+ * `client.execute(request)`, noting the request as a platform client prepared it (its `mapRequest`s applied: a
+ * gateway key added to the URL, say), to judge the answer's URL against: all of it for a platform client; for a client
+ * object of the app's own, which may add to the query unseen, its origin and path.
  */
 const executing = (client: HttpClient.HttpClient, request: HttpClientRequest.HttpClientRequest) => {
+  if (Object.getPrototypeOf(client) !== platformClient) {
+    return { execute: client.execute(request), asked: () => request, whole: false }
+  }
   let prepared = request
-  const { postprocess, preprocess } = client as Stages
-  const execute = preprocess === undefined || postprocess === undefined
-    ? client.execute(request)
-    : postprocess(Effect.tap(preprocess(request), (ready) => Effect.sync(() => (prepared = ready))))
-  return { execute, prepared: () => prepared }
+  const { postprocess, preprocess } = client as unknown as Stages
+  const execute = postprocess(Effect.tap(preprocess(request), (ready) => Effect.sync(() => (prepared = ready))))
+  return { execute, asked: () => prepared, whole: true }
 }
 
-const href = (request: HttpClientRequest.HttpClientRequest): string =>
-  Option.match(HttpClientRequest.toUrl(request), { onNone: () => request.url, onSome: (url) => url.href })
+const urlOf = (request: HttpClientRequest.HttpClientRequest, whole: boolean): string =>
+  Option.match(HttpClientRequest.toUrl(request), {
+    onNone: () => request.url,
+    onSome: (url) => whole ? url.href : `${url.origin}${url.pathname}`
+  })
 
 /**
  * Whether `fetch` followed a redirect for this response: its web `Response` (the platform's response holds it as
@@ -96,12 +104,14 @@ const fetchRedirected = (response: HttpClientResponse.HttpClientResponse): boole
 
 /**
  * Whether the answer is for another URL than the one asked: the app's client followed a redirect itself (wrapped in
- * `HttpClient.followRedirects`, or a `fetch` of its own that does not pass on `redirect: "manual"`).
+ * `HttpClient.followRedirects`, or a `fetch` of its own that does not pass on `redirect: "manual"` and returns the
+ * `Response` it got; one that builds a new `Response` hides the redirect, so such a `fetch` must pass `redirect` on).
  */
 const followedRedirect = (
   response: HttpClientResponse.HttpClientResponse,
-  prepared: HttpClientRequest.HttpClientRequest
-): boolean => href(response.request) !== href(prepared) || fetchRedirected(response)
+  asked: HttpClientRequest.HttpClientRequest,
+  whole: boolean
+): boolean => urlOf(response.request, whole) !== urlOf(asked, whole) || fetchRedirected(response)
 
 /**
  * Ends a response whose body is not read: the platform aborts a request when its body stream is interrupted, where
@@ -223,12 +233,12 @@ export const fetchJson = <A, I>(
     new JwksError({ reason, source, ...(description === undefined ? {} : { description }), ...extra })
   const decodeShape = Schema.decodeUnknown(schema)
   return Effect.gen(function*() {
-    const { execute, prepared } = executing(client, HttpClientRequest.get(url, { acceptJson: true }))
+    const { asked, execute, whole } = executing(client, HttpClientRequest.get(url, { acceptJson: true }))
     // The platform's own `http.client` span records the whole URL: none for a URL that carries what is redacted.
     const response = yield* withoutRedirects(
       redacted ? Effect.locally(execute, HttpClient.currentTracerDisabledWhen, () => true) : execute
     )
-    if (followedRedirect(response, prepared())) {
+    if (followedRedirect(response, asked(), whole)) {
       // Refused as the 3xx it followed would have been.
       yield* discard(response)
       return yield* fail("HttpStatus", "the answer is for another URL: redirects are not followed")
