@@ -206,14 +206,17 @@ export const discoverySource = (
      * `rediscoverEvery`, while fetches from it fail (an IdP that fixed or moved its `jwks_uri` is followed), falling
      * back to it when discovery fails too.
      */
-    const current = Effect.gen(function*() {
-      const now = yield* Clock.currentTimeMillis
-      const { askedAt, failing, source } = yield* Ref.get(state)
-      if (source === undefined) return yield* discover
-      if (!failing || now - askedAt < Duration.toMillis(rediscoverEvery)) return source
-      yield* Ref.update(state, (s) => ({ ...s, askedAt: now }))
-      return yield* Effect.orElseSucceed(discover, () => source)
-    })
+    const current = Effect.flatMap(Clock.currentTimeMillis, (now) =>
+      Effect.flatten(Ref.modify(state, (s) => {
+        const { askedAt, failing, source } = s
+        if (source === undefined) return [discover, s]
+        // A clock stepped back (an NTP correction) counts as time gone by, not as a wait as long as the step.
+        if (!failing || (now >= askedAt && now - askedAt < Duration.toMillis(rediscoverEvery))) {
+          return [Effect.succeed(source), s]
+        }
+        // Claimed in the same step as the check: concurrent callers of a source used directly ask once.
+        return [Effect.orElseSucceed(discover, () => source), { ...s, askedAt: now }]
+      })))
 
     return JwksSource.make(
       shown,
