@@ -34,7 +34,6 @@ import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as FiberRef from "effect/FiberRef"
 import { globalValue } from "effect/GlobalValue"
-import * as HashSet from "effect/HashSet"
 import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
 import * as ParseResult from "effect/ParseResult"
@@ -153,40 +152,26 @@ const isReceived = (error: AuthError): boolean =>
   (error as { readonly [receivedMark]?: boolean })[receivedMark] === true
 
 /**
- * The answers (status and body) of the received errors encoded while the current request is answered, last encoding
- * first: an error of this request's own encoded later with the same answer takes it back. A response found to carry
- * a noted answer is answered 500 (see {@link challengeHeaders}). Past `maxNotedAnswers` distinct answers (a stream
- * reporting other services' refusals for hours), `overflow` stands for all of them: any answer of ours is then a 500.
+ * The answer (status and body) of the last error of this module encoded or rendered while the current request is
+ * answered, and whether it was a received one. `HttpApi` encodes the request's failure last, so a response carrying
+ * the answer of a last error that was received is that error's rendering: answered 500 (see
+ * {@link challengeHeaders}). Errors encoded before it (into a success body, a journal) are not the answer, and this
+ * request's own refusal rendered after them takes their place.
  */
-interface Noted {
-  readonly answers: HashSet.HashSet<string>
-  readonly overflow: boolean
+interface Last {
+  readonly answer: string
+  readonly received: boolean
 }
 
-const maxNotedAnswers = 256
-
-const receivedAnswers = globalValue(
-  Symbol.for("effect-jwks/HttpAuth/receivedAnswers"),
-  () => FiberRef.unsafeMake<Noted>({ answers: HashSet.empty(), overflow: false })
+const lastAnswer = globalValue(
+  Symbol.for("effect-jwks/HttpAuth/lastAnswer"),
+  () => FiberRef.unsafeMake<Last | undefined>(undefined)
 )
 
 const answerOf = (error: AuthError): string => JSON.stringify([statusOf(error), body(error)])
 
-const isNoted = (noted: Noted, error: AuthError): boolean =>
-  noted.overflow || HashSet.has(noted.answers, answerOf(error))
-
-const note = (error: AuthError) => (noted: Noted): Noted => {
-  const answer = answerOf(error)
-  if (noted.overflow || HashSet.has(noted.answers, answer)) return noted
-  return HashSet.size(noted.answers) >= maxNotedAnswers
-    ? { answers: HashSet.empty(), overflow: true }
-    : { answers: HashSet.add(noted.answers, answer), overflow: false }
-}
-
-const takeBack = (error: AuthError) => (noted: Noted): Noted =>
-  noted.overflow || !HashSet.has(noted.answers, answerOf(error))
-    ? noted
-    : { answers: HashSet.remove(noted.answers, answerOf(error)), overflow: false }
+const recordAnswer = (error: AuthError): Effect.Effect<void> =>
+  FiberRef.set(lastAnswer, { answer: answerOf(error), received: isReceived(error) })
 
 /**
  * Encodes `error`. A received one encoded while an HTTP server answers a request (an `HttpServerRequest` in context)
@@ -195,18 +180,16 @@ const takeBack = (error: AuthError) => (noted: Noted): Noted =>
  * error of the app's own, an RPC answer, a workflow's journal) it is left as it is. An error of this request's own
  * encoded later takes its answer back (`HttpApi` encodes the request's failure last).
  */
-const encodeNoting = <I>(error: AuthError, encoded: () => I): Effect.Effect<I, ParseResult.ParseIssue> => {
-  const received = isReceived(error)
-  return Effect.as(
+const encodeNoting = <I>(error: AuthError, encoded: () => I): Effect.Effect<I, ParseResult.ParseIssue> =>
+  Effect.as(
     Effect.flatMap(Effect.serviceOption(HttpServerRequest.HttpServerRequest), (request) =>
       Option.isNone(request)
         ? Effect.void
-        : received
-        ? Effect.zipRight(FiberRef.update(receivedAnswers, note(error)), challengeHeaders)
-        : FiberRef.update(receivedAnswers, takeBack(error))),
+        : isReceived(error)
+        ? Effect.zipRight(recordAnswer(error), challengeHeaders)
+        : recordAnswer(error)),
     encoded()
   )
-}
 
 const guardedAsts = new WeakMap<object, AST.Transformation>()
 
@@ -501,8 +484,7 @@ const wire = <Self extends AuthError, F extends Schema.Struct.Fields>(
  * this request's token. If a handler lets one through, the answer is a 500 (as for any error the app did not handle;
  * logged as a warning), never a 401 or 403 with this server's challenge, which would tell the caller that its own
  * token is bad. (In an `HttpApi`, which renders the error from its schema, the response is read back: one carrying
- * the status and body of a received error this request encoded becomes the 500; past 256 distinct such answers in
- * one request, any answer of this module's does.) Anywhere else a received error
+ * the status and body of the received error this request encoded last becomes the 500.) Anywhere else a received error
  * encodes as any other: in a success body, inside an error of the app's own, in an RPC answer or a workflow's
  * journal. To pass such a refusal on as this request's deliberately, construct a new error from it.
  *
@@ -615,7 +597,10 @@ const toResponse = (error: AuthError, settings: Settings): HttpServerResponse.Ht
 const respond = (error: AuthError): Effect.Effect<HttpServerResponse.HttpServerResponse> =>
   isReceived(error)
     ? answeredAs500(error)
-    : Effect.map(FiberRef.get(currentSettings), (settings) => toResponse(error, settings))
+    : Effect.zipRight(
+      recordAnswer(error),
+      Effect.map(FiberRef.get(currentSettings), (settings) => toResponse(error, settings))
+    )
 
 /**
  * The answer to a received error: what the platform answers for a failure that is not the request's to show, an empty
@@ -724,11 +709,11 @@ export const challengeHeaders: Effect.Effect<void> = Effect.flatMap(
   ([settings, chain]) =>
     challengeChains.get(chain) === settings ? Effect.void : Effect.zipRight(
       HttpApp.appendPreResponseHandler((_request, response) =>
-        Effect.flatMap(FiberRef.get(receivedAnswers), (noted) => {
-          // The answer of a received error this request encoded (see `encodeNoting`), whatever its size and
-          // description: not this request's.
-          const read = noted.overflow || HashSet.size(noted.answers) > 0 ? readError(response, Infinity) : undefined
-          if (read !== undefined && isNoted(noted, read)) return answeredAs500(read, response.headers)
+        Effect.flatMap(FiberRef.get(lastAnswer), (last) => {
+          // The rendering of a received error (see `lastAnswer`), whatever its size and description: not this
+          // request's.
+          const read = last?.received === true ? readError(response, Infinity) : undefined
+          if (read !== undefined && answerOf(read) === last?.answer) return answeredAs500(read, response.headers)
           const error = carriedError(response)
           if (error === undefined) return Effect.succeed(response)
           const missing = Object.entries(headersOf(error, settings)).filter(([name]) =>
@@ -956,7 +941,7 @@ export const middleware = (options?: Options) => {
           // Not this request's: left to the platform, which answers it 500 (through the error's `respond`).
           : isReceived(error)
           ? Effect.die(error)
-          : Effect.succeed(toResponse(error, settings))
+          : Effect.as(recordAnswer(error), toResponse(error, settings))
       ),
       Effect.locally(currentSettings, settings)
     ) as HttpApp.Default<

@@ -7,7 +7,10 @@ import * as HttpApi from "@effect/platform/HttpApi"
 import * as HttpApiBuilder from "@effect/platform/HttpApiBuilder"
 import * as HttpApiEndpoint from "@effect/platform/HttpApiEndpoint"
 import * as HttpApiGroup from "@effect/platform/HttpApiGroup"
+import * as HttpApiSchema from "@effect/platform/HttpApiSchema"
+import * as HttpApp from "@effect/platform/HttpApp"
 import * as HttpServer from "@effect/platform/HttpServer"
+import * as HttpServerResponse from "@effect/platform/HttpServerResponse"
 import { describe, expect, it } from "@effect/vitest"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
@@ -42,6 +45,12 @@ const ValidatorStub = Layer.succeed(TokenValidator.TokenValidator, {
 })
 
 const Report = Schema.Struct({ outcomes: Schema.Array(HttpAuth.Failure) })
+
+/** The app's own validation error, in OAuth's shape (common): not this module's. */
+class AppBadRequest extends Schema.TaggedError<AppBadRequest>()("AppBadRequest", {
+  error: Schema.Literal("invalid_request"),
+  error_description: Schema.String
+}, HttpApiSchema.annotations({ status: 400 })) {}
 const forbidden = { error: "insufficient_scope", error_description: "the token lacks a required group" }
 const distinct = 1000
 
@@ -52,6 +61,9 @@ class FrontApi extends HttpApi.make("front").add(
     .add(HttpApiEndpoint.get("audited", "/audited").addSuccess(Schema.String))
     .add(HttpApiEndpoint.get("report", "/report").addSuccess(Report))
     .add(HttpApiEndpoint.get("reportThenRefused", "/report-then-refused").addSuccess(Report))
+    .add(
+      HttpApiEndpoint.get("reportThenBadRequest", "/report-then-bad-request").addSuccess(Report).addError(AppBadRequest)
+    )
     .middleware(HttpAuth.Authentication)
 ) {}
 
@@ -77,6 +89,11 @@ const FrontLive = HttpApiBuilder.group(FrontApi, "front", (handlers) =>
       Effect.gen(function*() {
         yield* Effect.orDie(Schema.encode(Report)({ outcomes: refusals() }))
         return yield* Effect.as(HttpAuth.requireGroups("admin"), { outcomes: [] })
+      }))
+    .handle("reportThenBadRequest", () =>
+      Effect.gen(function*() {
+        yield* Effect.orDie(Schema.encode(Report)({ outcomes: refusals() }))
+        return yield* new AppBadRequest({ error: "invalid_request", error_description: "the parameter 'q' is missing" })
       }))).pipe(Layer.provide(HttpAuth.layerBearer()), Layer.provide(ValidatorStub))
 
 const refusals = () =>
@@ -121,14 +138,37 @@ describe("HttpAuth: received errors in an HttpApi", () => {
       ])
     }))
 
-  it.effect("a report of 1,000 distinct received refusals: 200 with every one; a refusal after it: 500, not 403", () =>
+  it.effect("a report of 1,000 distinct received refusals: 200 with every one; this request's refusal after it: 403", () =>
     serve(front, async (get) => {
       const report = await get("/report")
       expect(report.status).toBe(200)
       expect(((await report.json()) as { outcomes: Array<unknown> }).outcomes).toHaveLength(distinct)
-      // Past the answers a request notes one by one, any answer of this module's is taken for a received one:
-      // refused all the same, as a 500 (documented).
-      expect((await get("/report-then-refused")).status).toBe(500)
+      const refused = await get("/report-then-refused")
+      expect([refused.status, refused.headers.get("www-authenticate")]).toEqual([
+        403,
+        `Bearer realm="api", error="insufficient_scope"`
+      ])
+      // The app's own OAuth-shaped 400 after such a report: its own answer.
+      expect((await get("/report-then-bad-request")).status).toBe(400)
+    }))
+
+  it.effect("HttpRouter: this request's own refusal after an identical received one was encoded: 403", () =>
+    Effect.gen(function*() {
+      const app = Effect.gen(function*() {
+        yield* Effect.orDie(Schema.encode(HttpAuth.Failure)(received(forbidden)))
+        yield* HttpAuth.requireGroups("admin")
+        return HttpServerResponse.text("never")
+      })
+      const web = HttpApp.toWebHandler(
+        HttpAuth.middleware()(app).pipe(Effect.provide(Layer.merge(ValidatorStub, Logger.remove(Logger.defaultLogger))))
+      )
+      const response = yield* Effect.promise(() =>
+        web(new Request("http://localhost/", { headers: { authorization: "Bearer good" } }))
+      )
+      expect([response.status, response.headers.get("www-authenticate")]).toEqual([
+        403,
+        `Bearer realm="api", error="insufficient_scope"`
+      ])
     }))
 
   it.effect("the 500 keeps the headers earlier handlers put on the response (CORS), as the platform's own 500 does", () =>
