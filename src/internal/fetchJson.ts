@@ -62,8 +62,17 @@ interface Stages {
   ) => Effect.Effect<HttpClientResponse.HttpClientResponse, HttpClientError.HttpClientError>
 }
 
-/** The prototype of the platform's clients: an object of the app's own (its own `execute`) is not one. */
-const platformClient: unknown = Object.getPrototypeOf(HttpClient.make(() => Effect.die("never run")))
+/**
+ * Whether `client` is one of the platform's (`HttpClient.make`'s, from either of its builds: its type id is a
+ * registered symbol), which run a request through its stages; an object of the app's own, even a copy of one or one
+ * inheriting from one, has an `execute` of its own that must be the one called.
+ */
+const isPlatformClient = (client: HttpClient.HttpClient): boolean => {
+  const prototype: unknown = Object.getPrototypeOf(client)
+  const { postprocess, preprocess } = client as Partial<Stages>
+  return typeof prototype === "object" && prototype !== null && Object.hasOwn(prototype, HttpClient.TypeId) &&
+    typeof preprocess === "function" && typeof postprocess === "function"
+}
 
 /**
  * `client.execute(request)`, noting the request as a platform client prepared it (its `mapRequest`s applied: a
@@ -71,7 +80,7 @@ const platformClient: unknown = Object.getPrototypeOf(HttpClient.make(() => Effe
  * object of the app's own, which may add to the query unseen, its origin and path.
  */
 const executing = (client: HttpClient.HttpClient, request: HttpClientRequest.HttpClientRequest) => {
-  if (Object.getPrototypeOf(client) !== platformClient) {
+  if (!isPlatformClient(client)) {
     return { execute: client.execute(request), asked: () => request, whole: false }
   }
   let prepared = request
