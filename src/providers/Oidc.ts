@@ -210,8 +210,9 @@ export const discoverySource = (
       Effect.flatten(Ref.modify(state, (s) => {
         const { askedAt, failing, source } = s
         if (source === undefined) return [discover, s]
-        // A clock stepped back (an NTP correction) counts as time gone by, not as a wait as long as the step.
-        if (!failing || (now >= askedAt && now - askedAt < Duration.toMillis(rediscoverEvery))) {
+        // A clock stepped back (an NTP correction) counts as time gone by, not as a wait as long as the step; a
+        // caller that read the clock a moment before another's claim is not such a step.
+        if (!failing || Math.abs(now - askedAt) < Duration.toMillis(rediscoverEvery)) {
           return [Effect.succeed(source), s]
         }
         // Claimed in the same step as the check: concurrent callers of a source used directly ask once.
