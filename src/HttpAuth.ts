@@ -34,6 +34,7 @@ import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as FiberRef from "effect/FiberRef"
 import { globalValue } from "effect/GlobalValue"
+import * as HashSet from "effect/HashSet"
 import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
 import * as ParseResult from "effect/ParseResult"
@@ -152,33 +153,68 @@ const isReceived = (error: AuthError): boolean =>
   (error as { readonly [receivedMark]?: boolean })[receivedMark] === true
 
 /**
- * The answer (status and body) of the last error of this module encoded or rendered while the current request is
- * answered, and whether it was a received one. `HttpApi` encodes the request's failure last, so a response carrying
- * the answer of a last error that was received is that error's rendering: answered 500 (see
- * {@link challengeHeaders}). Errors encoded before it (into a success body, a journal) are not the answer, and this
- * request's own refusal rendered after them takes their place.
+ * The answers (status and body) of the received errors encoded while the current request is answered. A response
+ * carrying one of them is answered 500 (see {@link challengeHeaders}), whatever was encoded after it: `HttpApi`
+ * encodes the request's failure, and middleware may encode more before the response goes out. An error of this
+ * request's own encoded or rendered later with the same answer takes it back. Past `maxNoted` distinct answers (a
+ * stream reporting other services' refusals for hours), `overflow` stands for all of them: any answer of this module's
+ * is then a 500.
  */
-interface Last {
-  readonly answer: string
-  readonly received: boolean
+interface Noted {
+  readonly answers: HashSet.HashSet<string>
+  readonly overflow: boolean
 }
 
-const lastAnswer = globalValue(
-  Symbol.for("effect-jwks/HttpAuth/lastAnswer"),
-  () => FiberRef.unsafeMake<Last | undefined>(undefined)
+const maxNoted = 4096
+
+const noted = globalValue(
+  Symbol.for("effect-jwks/HttpAuth/noted"),
+  () =>
+    FiberRef.unsafeMake<Noted>({ answers: HashSet.empty(), overflow: false }, {
+      // A fiber joined after the request's failure was encoded (a middleware's side task) adds its notes to the
+      // request's, never replaces them.
+      join: (parent, child) =>
+        parent.overflow || child.overflow
+          ? { answers: HashSet.empty(), overflow: true }
+          : { answers: HashSet.union(parent.answers, child.answers), overflow: false }
+    })
 )
+
+/**
+ * The responses this module rendered for an error of the request's own (`HttpAuth.middleware`, the errors' own
+ * rendering): never taken for a received error's, whatever is noted.
+ */
+const ownResponses = new WeakSet<HttpServerResponse.HttpServerResponse>()
+
+const ownResponse = (response: HttpServerResponse.HttpServerResponse): HttpServerResponse.HttpServerResponse => {
+  ownResponses.add(response)
+  return response
+}
 
 const answerOf = (error: AuthError): string => JSON.stringify([statusOf(error), body(error)])
 
+/** Notes a received error's answer, or takes back the answer of an error of this request's own. */
 const recordAnswer = (error: AuthError): Effect.Effect<void> =>
-  FiberRef.set(lastAnswer, { answer: answerOf(error), received: isReceived(error) })
+  FiberRef.update(noted, (current) => {
+    if (current.overflow) return current
+    const answer = answerOf(error)
+    if (!isReceived(error)) {
+      return HashSet.has(current.answers, answer)
+        ? { answers: HashSet.remove(current.answers, answer), overflow: false }
+        : current
+    }
+    if (HashSet.has(current.answers, answer)) return current
+    return HashSet.size(current.answers) >= maxNoted
+      ? { answers: HashSet.empty(), overflow: true }
+      : { answers: HashSet.add(current.answers, answer), overflow: false }
+  })
 
 /**
  * Encodes `error`. A received one encoded while an HTTP server answers a request (an `HttpServerRequest` in context)
  * is noted for that request, with the handler that reads the response back: if the response turns out to carry it
  * (how `HttpApi` renders a handler's failure), the answer is a 500. Encoded into anything else (a success body, an
  * error of the app's own, an RPC answer, a workflow's journal) it is left as it is. An error of this request's own
- * encoded later takes its answer back (`HttpApi` encodes the request's failure last).
+ * encoded later with the same answer takes it back.
  */
 const encodeNoting = <I>(error: AuthError, encoded: () => I): Effect.Effect<I, ParseResult.ParseIssue> =>
   Effect.as(
@@ -484,7 +520,8 @@ const wire = <Self extends AuthError, F extends Schema.Struct.Fields>(
  * this request's token. If a handler lets one through, the answer is a 500 (as for any error the app did not handle;
  * logged as a warning), never a 401 or 403 with this server's challenge, which would tell the caller that its own
  * token is bad. (In an `HttpApi`, which renders the error from its schema, the response is read back: one carrying
- * the status and body of the received error this request encoded last becomes the 500.) Anywhere else a received error
+ * the status and body of a received error this request encoded becomes the 500, unless an error of this request's own
+ * with that very answer was encoded or rendered after it.) Anywhere else a received error
  * encodes as any other: in a success body, inside an error of the app's own, in an RPC answer or a workflow's
  * journal. To pass such a refusal on as this request's deliberately, construct a new error from it.
  *
@@ -599,7 +636,7 @@ const respond = (error: AuthError): Effect.Effect<HttpServerResponse.HttpServerR
     ? answeredAs500(error)
     : Effect.zipRight(
       recordAnswer(error),
-      Effect.map(FiberRef.get(currentSettings), (settings) => toResponse(error, settings))
+      Effect.map(FiberRef.get(currentSettings), (settings) => ownResponse(toResponse(error, settings)))
     )
 
 /**
@@ -709,13 +746,15 @@ export const challengeHeaders: Effect.Effect<void> = Effect.flatMap(
   ([settings, chain]) =>
     challengeChains.get(chain) === settings ? Effect.void : Effect.zipRight(
       HttpApp.appendPreResponseHandler((_request, response) =>
-        Effect.flatMap(FiberRef.get(lastAnswer), (last) => {
-          // The rendering of a received error (see `lastAnswer`), whatever its size and description: not this
-          // request's.
-          const read = last?.received === true ? readError(response, Infinity) : undefined
-          if (read !== undefined && answerOf(read) === last?.answer) return answeredAs500(read, response.headers)
+        Effect.flatMap(FiberRef.get(noted), ({ answers, overflow }) => {
+          // The rendering of a received error (see `noted`), whatever its size and description: not this request's.
+          const read = HashSet.size(answers) > 0 && !ownResponses.has(response)
+            ? readError(response, Infinity)
+            : undefined
+          if (read !== undefined && HashSet.has(answers, answerOf(read))) return answeredAs500(read, response.headers)
           const error = carriedError(response)
           if (error === undefined) return Effect.succeed(response)
+          if (overflow && !ownResponses.has(response)) return answeredAs500(error, response.headers)
           const missing = Object.entries(headersOf(error, settings)).filter(([name]) =>
             response.headers[name] === undefined
           )
@@ -941,7 +980,7 @@ export const middleware = (options?: Options) => {
           // Not this request's: left to the platform, which answers it 500 (through the error's `respond`).
           : isReceived(error)
           ? Effect.die(error)
-          : Effect.as(recordAnswer(error), toResponse(error, settings))
+          : Effect.as(recordAnswer(error), ownResponse(toResponse(error, settings)))
       ),
       Effect.locally(currentSettings, settings)
     ) as HttpApp.Default<
