@@ -102,7 +102,8 @@ export const checkHttpOptions = (
 /**
  * A source that GETs the key set from `url` with the app's `HttpClient`. Each failure is a `JwksError` with its own
  * reason: `Unreachable`, `Timeout`, `HttpStatus` (anything but 200; redirects are not followed, and an answer for
- * another URL, from a client that follows them itself, is refused), `TooLarge`, `InvalidJson`, `InvalidShape`. A
+ * another URL, from a client that follows them itself, is refused: for a client object of the app's own, not made by
+ * `HttpClient.make`, another origin or path), `TooLarge`, `InvalidJson`, `InvalidShape`. A
  * `timeout` outside 1 ms to 2^31 - 1 ms (about 24.8 days), or a `maxBytes` that is not a positive whole number, is a
  * `ConfigError` naming it.
  *

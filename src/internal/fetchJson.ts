@@ -80,12 +80,20 @@ const isPlatformClient = (client: HttpClient.HttpClient): boolean => {
  * object of the app's own, which may add to the query unseen, its origin and path.
  */
 const executing = (client: HttpClient.HttpClient, request: HttpClientRequest.HttpClientRequest) => {
+  // A client that throws (a bug of the app's, or JavaScript) fails the fetch, as any failure the type does not show
+  // (see `fetchJson`'s last `catchAll`).
+  const guarded = (
+    execute: () => Effect.Effect<HttpClientResponse.HttpClientResponse, HttpClientError.HttpClientError>
+  ): Effect.Effect<HttpClientResponse.HttpClientResponse, HttpClientError.HttpClientError> =>
+    Effect.catchAllDefect(Effect.suspend(execute), (defect) => Effect.fail(defect as HttpClientError.HttpClientError))
   if (!isPlatformClient(client)) {
-    return { execute: client.execute(request), asked: () => request, whole: false }
+    return { execute: guarded(() => client.execute(request)), asked: () => request, whole: false }
   }
   let prepared = request
   const { postprocess, preprocess } = client as unknown as Stages
-  const execute = postprocess(Effect.tap(preprocess(request), (ready) => Effect.sync(() => (prepared = ready))))
+  const execute = guarded(() =>
+    postprocess(Effect.tap(preprocess(request), (ready) => Effect.sync(() => (prepared = ready))))
+  )
   return { execute, asked: () => prepared, whole: true }
 }
 
