@@ -12,6 +12,7 @@ import * as HttpLayerRouter from "@effect/platform/HttpLayerRouter"
 import * as HttpServer from "@effect/platform/HttpServer"
 import * as HttpServerResponse from "@effect/platform/HttpServerResponse"
 import { describe, expect, it } from "@effect/vitest"
+import * as Deferred from "effect/Deferred"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import * as Logger from "effect/Logger"
@@ -48,8 +49,26 @@ const ValidatorStub = Layer.succeed(TokenValidator.TokenValidator, {
  * answering: for a caller without a token the downstream refuses with the very answer this server gives. The
  * downstream outcome is journaled (encoded through `HttpAuth.Failure`) while the request is answered.
  */
-const journalDownstream = (body: unknown) =>
-  Effect.zipRight(Effect.sleep("20 millis"), Effect.orDie(Schema.encode(HttpAuth.Failure)(received(body))))
+const journalDownstream = (body: unknown) => Effect.orDie(Schema.encode(HttpAuth.Failure)(received(body)))
+
+/**
+ * `app` with `task` beside it in a fiber of its own, forked before `app` runs and doing its work once `app` has
+ * answered, then joined: the side task's fiber refs are those from before the answer.
+ */
+const alongside = <E, R>(
+  app: Effect.Effect<HttpServerResponse.HttpServerResponse, E, R>,
+  task: Effect.Effect<unknown>
+) =>
+  Effect.flatMap(Deferred.make<void>(), (answered) =>
+    Effect.map(
+      Effect.all([
+        Effect.ensuring(app, Deferred.succeed(answered, undefined)),
+        Effect.zipRight(Deferred.await(answered), task)
+      ], {
+        concurrency: "unbounded"
+      }),
+      ([response]) => response
+    ))
 
 const missingToken = { error: "unauthorized", error_description: "a bearer token is required" }
 
@@ -64,10 +83,7 @@ describe("HttpAuth: the order of encodings in a request", () => {
     Effect.gen(function*() {
       const app = HttpAuth.middleware()(HttpServerResponse.text("me"))
       // An app middleware around the authenticated routes: the downstream call runs alongside.
-      const withDownstream = Effect.map(
-        Effect.all([app, journalDownstream(missingToken)], { concurrency: "unbounded" }),
-        ([response]) => response
-      )
+      const withDownstream = alongside(app, journalDownstream(missingToken))
       const web = HttpApp.toWebHandler(
         withDownstream.pipe(Effect.provide(Layer.merge(ValidatorStub, Logger.remove(Logger.defaultLogger))))
       )
@@ -137,13 +153,7 @@ describe("HttpAuth: the order of encodings in a request", () => {
 
   it.effect("HttpApi answering a received 401, side task joined after it (concurrent global middleware): 500", () =>
     serveLayerRouter(
-      (app) =>
-        Effect.map(
-          Effect.all([app, journalDownstream({ error: "insufficient_scope", error_description: "other" })], {
-            concurrency: "unbounded"
-          }),
-          ([response]) => response
-        ),
+      (app) => alongside(app, journalDownstream({ error: "insufficient_scope", error_description: "other" })),
       async (handler) => {
         expect(await answer(handler, "good")).toEqual({ status: 500, challenge: null })
       }

@@ -78,7 +78,10 @@ describe("Oidc rediscovery claim vs. the clock read before it", () => {
           while ((yield* Ref.get(discoveries)) < 2) yield* Effect.yieldNow()
           // A resumes: its time is 1 ms before B's claim.
           yield* Deferred.succeed(gateA, void 0)
-          yield* Effect.sleep("50 millis")
+          // Until A is done (it takes the known source) or has asked discovery too (then it waits at the gate).
+          for (let i = 0; i < 10_000 && a.unsafePoll() === null && (yield* Ref.get(discoveries)) === 2; i++) {
+            yield* Effect.yieldNow()
+          }
           const count = yield* Ref.get(discoveries)
           yield* Deferred.succeed(discoveryGate, void 0)
           yield* Fiber.join(a)
