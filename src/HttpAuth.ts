@@ -34,7 +34,6 @@ import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as FiberRef from "effect/FiberRef"
 import { globalValue } from "effect/GlobalValue"
-import * as HashSet from "effect/HashSet"
 import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
 import * as ParseResult from "effect/ParseResult"
@@ -153,68 +152,77 @@ const isReceived = (error: AuthError): boolean =>
   (error as { readonly [receivedMark]?: boolean })[receivedMark] === true
 
 /**
- * The answers (status and body) of the received errors encoded while the current request is answered. A response
- * carrying one of them is answered 500 (see {@link challengeHeaders}), whatever was encoded after it: `HttpApi`
- * encodes the request's failure, and middleware may encode more before the response goes out. An error of this
- * request's own encoded or rendered later with the same answer takes it back. Past `maxNoted` distinct answers (a
- * stream reporting other services' refusals for hours), `overflow` stands for all of them: any answer of this module's
- * is then a 500.
+ * The answers (status and body) of this module's errors encoded (by its schemas) or rendered (by
+ * {@link middleware}, or an error's own rendering) while the current request is answered: those of received errors,
+ * and those of the request's own. A response carrying a received one's answer, and no answer of the request's own, is
+ * answered 500 (see {@link challengeHeaders}): whatever the order, whichever fiber of the request encoded it.
+ *
+ * One mutable record per request, shared by the request's fibers (a child forks with the same record; a record made
+ * in a child is merged into the parent's on join), so that noting costs a set insertion however the request's work
+ * is split. Past `maxAnswers` distinct answers of a kind (a stream reporting other services' refusals for hours),
+ * that kind's `overflow` stands for all of them: for received answers, any answer of this module's is then a 500; for
+ * the request's own, none counts as its own any more.
  */
-interface Noted {
-  readonly answers: HashSet.HashSet<string>
-  readonly overflow: boolean
+interface Answers {
+  readonly received: Set<string>
+  readonly own: Set<string>
+  receivedOverflow: boolean
+  ownOverflow: boolean
 }
 
-const maxNoted = 4096
+const maxAnswers = 4096
 
-const noted = globalValue(
-  Symbol.for("effect-jwks/HttpAuth/noted"),
+const newAnswers = (): Answers => ({ received: new Set(), own: new Set(), receivedOverflow: false, ownOverflow: false })
+
+const addAnswer = (answers: Answers, kind: "received" | "own", answer: string): void => {
+  const set = answers[kind]
+  if (set.has(answer)) return
+  if (set.size < maxAnswers) set.add(answer)
+  else if (kind === "received") answers.receivedOverflow = true
+  else answers.ownOverflow = true
+}
+
+const requestAnswers = globalValue(
+  Symbol.for("effect-jwks/HttpAuth/requestAnswers"),
   () =>
-    FiberRef.unsafeMake<Noted>({ answers: HashSet.empty(), overflow: false }, {
-      // A fiber joined after the request's failure was encoded (a middleware's side task) adds its notes to the
-      // request's, never replaces them.
-      join: (parent, child) =>
-        parent.overflow || child.overflow
-          ? { answers: HashSet.empty(), overflow: true }
-          : { answers: HashSet.union(parent.answers, child.answers), overflow: false }
+    FiberRef.unsafeMake<Answers | undefined>(undefined, {
+      join: (parent, child) => {
+        if (parent === undefined || child === undefined || parent === child) return parent ?? child
+        for (const answer of child.received) addAnswer(parent, "received", answer)
+        for (const answer of child.own) addAnswer(parent, "own", answer)
+        parent.receivedOverflow ||= child.receivedOverflow
+        parent.ownOverflow ||= child.ownOverflow
+        return parent
+      }
     })
 )
 
-/**
- * The responses this module rendered for an error of the request's own (`HttpAuth.middleware`, the errors' own
- * rendering): never taken for a received error's, whatever is noted.
- */
-const ownResponses = new WeakSet<HttpServerResponse.HttpServerResponse>()
-
-const ownResponse = (response: HttpServerResponse.HttpServerResponse): HttpServerResponse.HttpServerResponse => {
-  ownResponses.add(response)
-  return response
-}
+/** The current request's record, made if it has none yet. */
+const currentAnswers: Effect.Effect<Answers> = Effect.flatMap(
+  FiberRef.get(requestAnswers),
+  (answers) => {
+    if (answers !== undefined) return Effect.succeed(answers)
+    const made = newAnswers()
+    return Effect.as(FiberRef.set(requestAnswers, made), made)
+  }
+)
 
 const answerOf = (error: AuthError): string => JSON.stringify([statusOf(error), body(error)])
 
-/** Notes a received error's answer, or takes back the answer of an error of this request's own. */
+/** Notes `error`'s answer for the current request: received, or the request's own. */
 const recordAnswer = (error: AuthError): Effect.Effect<void> =>
-  FiberRef.update(noted, (current) => {
-    if (current.overflow) return current
-    const answer = answerOf(error)
-    if (!isReceived(error)) {
-      return HashSet.has(current.answers, answer)
-        ? { answers: HashSet.remove(current.answers, answer), overflow: false }
-        : current
-    }
-    if (HashSet.has(current.answers, answer)) return current
-    return HashSet.size(current.answers) >= maxNoted
-      ? { answers: HashSet.empty(), overflow: true }
-      : { answers: HashSet.add(current.answers, answer), overflow: false }
-  })
+  Effect.map(currentAnswers, (answers) => addAnswer(answers, isReceived(error) ? "received" : "own", answerOf(error)))
+
+/** Whether a response carrying `answer` is a received error's rendering, not one of the request's own. */
+const isReceivedAnswer = (answers: Answers, answer: string): boolean =>
+  (answers.receivedOverflow || answers.received.has(answer)) && (answers.ownOverflow || !answers.own.has(answer))
 
 /**
  * Encodes `error`. A received one encoded while an HTTP server answers a request (an `HttpServerRequest` in context)
  * is noted for that request, with the handler that reads the response back: if the response turns out to carry it
  * (how `HttpApi` renders a handler's failure), the answer is a 500. Encoded into anything else (a success body, an
- * error of the app's own, an RPC answer, a workflow's journal) it is left as it is. An error of this request's own
- * encoded later with the same answer takes it back.
+ * error of the app's own, an RPC answer, a workflow's journal) it is left as it is. An error of this request's own is
+ * noted as such: a response carrying an answer of the request's own is never taken for a received error's.
  */
 const encodeNoting = <I>(error: AuthError, encoded: () => I): Effect.Effect<I, ParseResult.ParseIssue> =>
   Effect.as(
@@ -521,7 +529,7 @@ const wire = <Self extends AuthError, F extends Schema.Struct.Fields>(
  * logged as a warning), never a 401 or 403 with this server's challenge, which would tell the caller that its own
  * token is bad. (In an `HttpApi`, which renders the error from its schema, the response is read back: one carrying
  * the status and body of a received error this request encoded becomes the 500, unless an error of this request's own
- * with that very answer was encoded or rendered after it.) Anywhere else a received error
+ * with that very answer was encoded or rendered in it too.) Anywhere else a received error
  * encodes as any other: in a success body, inside an error of the app's own, in an RPC answer or a workflow's
  * journal. To pass such a refusal on as this request's deliberately, construct a new error from it.
  *
@@ -636,7 +644,7 @@ const respond = (error: AuthError): Effect.Effect<HttpServerResponse.HttpServerR
     ? answeredAs500(error)
     : Effect.zipRight(
       recordAnswer(error),
-      Effect.map(FiberRef.get(currentSettings), (settings) => ownResponse(toResponse(error, settings)))
+      Effect.map(FiberRef.get(currentSettings), (settings) => toResponse(error, settings))
     )
 
 /**
@@ -742,19 +750,26 @@ const challengeChains = new WeakMap<object, Settings>()
  * ```
  */
 export const challengeHeaders: Effect.Effect<void> = Effect.flatMap(
-  Effect.zip(FiberRef.get(currentSettings), FiberRef.get(HttpApp.currentPreResponseHandlers)),
+  // The request's record of answers, made here (in the request's fiber, for a guarded request) so that every fiber
+  // of the request shares it.
+  Effect.zipRight(
+    currentAnswers,
+    Effect.zip(FiberRef.get(currentSettings), FiberRef.get(HttpApp.currentPreResponseHandlers))
+  ),
   ([settings, chain]) =>
     challengeChains.get(chain) === settings ? Effect.void : Effect.zipRight(
       HttpApp.appendPreResponseHandler((_request, response) =>
-        Effect.flatMap(FiberRef.get(noted), ({ answers, overflow }) => {
-          // The rendering of a received error (see `noted`), whatever its size and description: not this request's.
-          const read = HashSet.size(answers) > 0 && !ownResponses.has(response)
-            ? readError(response, Infinity)
-            : undefined
-          if (read !== undefined && HashSet.has(answers, answerOf(read))) return answeredAs500(read, response.headers)
+        Effect.flatMap(FiberRef.get(requestAnswers), (answers) => {
+          // The rendering of a received error (see `requestAnswers`), whatever its size and description: not this
+          // request's.
+          if (answers !== undefined && (answers.received.size > 0 || answers.receivedOverflow)) {
+            const read = readError(response, Infinity)
+            if (read !== undefined && isReceivedAnswer(answers, answerOf(read))) {
+              return answeredAs500(read, response.headers)
+            }
+          }
           const error = carriedError(response)
           if (error === undefined) return Effect.succeed(response)
-          if (overflow && !ownResponses.has(response)) return answeredAs500(error, response.headers)
           const missing = Object.entries(headersOf(error, settings)).filter(([name]) =>
             response.headers[name] === undefined
           )
@@ -970,7 +985,8 @@ export const middleware = (options?: Options) => {
     Exclude<R, CurrentPrincipal> | TokenValidator.TokenValidator | HttpServerRequest.HttpServerRequest
   > =>
     Effect.flatMap(
-      Effect.zip(TokenValidator.TokenValidator, HttpServerRequest.HttpServerRequest),
+      // The request's record of answers, shared by the app's fibers (see `requestAnswers`).
+      Effect.zipLeft(Effect.zip(TokenValidator.TokenValidator, HttpServerRequest.HttpServerRequest), currentAnswers),
       ([validator, request]) => authenticate(validator, request)
     ).pipe(
       Effect.flatMap((principal) => Effect.provideService(app, CurrentPrincipal, principal)),
@@ -980,7 +996,7 @@ export const middleware = (options?: Options) => {
           // Not this request's: left to the platform, which answers it 500 (through the error's `respond`).
           : isReceived(error)
           ? Effect.die(error)
-          : Effect.as(recordAnswer(error), ownResponse(toResponse(error, settings)))
+          : Effect.as(recordAnswer(error), toResponse(error, settings))
       ),
       Effect.locally(currentSettings, settings)
     ) as HttpApp.Default<

@@ -14,6 +14,7 @@ import * as HttpServerResponse from "@effect/platform/HttpServerResponse"
 import { describe, expect, it } from "@effect/vitest"
 import * as Deferred from "effect/Deferred"
 import * as Effect from "effect/Effect"
+import * as Fiber from "effect/Fiber"
 import * as Layer from "effect/Layer"
 import * as Logger from "effect/Logger"
 import * as Schema from "effect/Schema"
@@ -162,5 +163,37 @@ describe("HttpAuth: the order of encodings in a request", () => {
   it.effect("control: the same HttpApi without the middleware's journaling answers the received 401 as 500", () =>
     serveLayerRouter((app) => app, async (handler) => {
       expect(await answer(handler, "good")).toEqual({ status: 500, challenge: null })
+    }))
+
+  it.effect("HttpApi's own 401 with the downstream's identical refusal journaled beside it, or before it in a child: 401", () =>
+    Effect.gen(function*() {
+      const withChallenge = { status: 401, challenge: `Bearer realm="api"` }
+      const globals: ReadonlyArray<(app: HttpApp.Default) => HttpApp.Default> = [
+        (app) => alongside(app, journalDownstream(missingToken)),
+        // Journaled first, then the app in a fiber of its own (a middleware's fork, or its timeout).
+        (app) => Effect.zipRight(journalDownstream(missingToken), Effect.flatMap(Effect.fork(app), Fiber.join)),
+        (app) =>
+          Effect.zipRight(
+            journalDownstream(missingToken),
+            Effect.flatten(Effect.timeout(app, "10 seconds"))
+          ) as HttpApp.Default
+      ]
+      for (const global of globals) {
+        yield* serveLayerRouter(global, async (handler) => {
+          expect(await answer(handler)).toEqual(withChallenge)
+        })
+      }
+    }))
+
+  it.effect("HttpAuth.middleware's own 401, an outer middleware journals the identical refusal and adds a header: 401", () =>
+    Effect.gen(function*() {
+      const outer = HttpAuth.middleware()(HttpServerResponse.text("me")).pipe(
+        Effect.tap(() => journalDownstream(missingToken)),
+        Effect.map((response) => HttpServerResponse.setHeader(response, "x-request-id", "1"))
+      )
+      const web = HttpApp.toWebHandler(
+        outer.pipe(Effect.provide(Layer.merge(ValidatorStub, Logger.remove(Logger.defaultLogger))))
+      )
+      expect(yield* Effect.promise(() => answer(web))).toEqual({ status: 401, challenge: `Bearer realm="api"` })
     }))
 })

@@ -64,6 +64,8 @@ class FrontApi extends HttpApi.make("front").add(
     .add(
       HttpApiEndpoint.get("reportThenBadRequest", "/report-then-bad-request").addSuccess(Report).addError(AppBadRequest)
     )
+    .add(HttpApiEndpoint.get("overflowLarge", "/overflow-large").addSuccess(Schema.String))
+    .add(HttpApiEndpoint.get("overflowBadRequest", "/overflow-bad-request").addSuccess(Schema.String))
     .middleware(HttpAuth.Authentication)
 ) {}
 
@@ -90,14 +92,28 @@ const FrontLive = HttpApiBuilder.group(FrontApi, "front", (handlers) =>
         yield* Effect.orDie(Schema.encode(Report)({ outcomes: refusals() }))
         return yield* Effect.as(HttpAuth.requireGroups("admin"), { outcomes: [] })
       }))
+    // Past the 4096 answers a request notes one by one: a received error let through is still a 500, whatever its
+    // size or description.
+    .handle("overflowLarge", () =>
+      Effect.gen(function*() {
+        yield* Effect.orDie(Schema.encode(Report)({ outcomes: refusals(4097) }))
+        return yield* Effect.fail(received({ error: "invalid_token", error_description: "x".repeat(70_000) }))
+      }))
+    .handle("overflowBadRequest", () =>
+      Effect.gen(function*() {
+        yield* Effect.orDie(Schema.encode(Report)({ outcomes: refusals(4097) }))
+        return yield* Effect.fail(
+          received({ error: "invalid_request", error_description: "the parameter 'q' is missing" })
+        )
+      }))
     .handle("reportThenBadRequest", () =>
       Effect.gen(function*() {
         yield* Effect.orDie(Schema.encode(Report)({ outcomes: refusals() }))
         return yield* new AppBadRequest({ error: "invalid_request", error_description: "the parameter 'q' is missing" })
       }))).pipe(Layer.provide(HttpAuth.layerBearer()), Layer.provide(ValidatorStub))
 
-const refusals = () =>
-  Array.from({ length: distinct }, (_, i) => received({ error: "invalid_token", error_description: `resource ${i}` }))
+const refusals = (count = distinct) =>
+  Array.from({ length: count }, (_, i) => received({ error: "invalid_token", error_description: `resource ${i}` }))
 
 const serve = <A>(
   layer: Layer.Layer<HttpApi.Api, never, never>,
@@ -123,10 +139,12 @@ const serve = <A>(
 const front = HttpApiBuilder.api(FrontApi).pipe(Layer.provide(FrontLive))
 
 describe("HttpAuth: received errors in an HttpApi", () => {
-  it.effect("a received 401 with a body over 64 KiB, or a 400 of any description: 500", () =>
+  it.effect("a received 401 with a body over 64 KiB, or a 400 of any description: 500, past 4096 noted answers too", () =>
     serve(front, async (get) => {
       expect((await get("/large")).status).toBe(500)
       expect((await get("/bad-request")).status).toBe(500)
+      expect((await get("/overflow-large")).status).toBe(500)
+      expect((await get("/overflow-bad-request")).status).toBe(500)
     }))
 
   it.effect("this request's own refusal after an identical received one was encoded: 403 with its challenge", () =>
