@@ -594,6 +594,23 @@ describe("JwksSource", () => {
         expect(seen[0]).toMatchObject({ maxRedirections: 0, blocking: false, method: "GET" })
       }))
 
+    it.effect("a client that refuses statuses itself (filterStatusOk): HttpStatus with the status, the body ended", () =>
+      Effect.gen(function*() {
+        const signals: Array<AbortSignal> = []
+        const base = HttpClient.make((request, _url, signal) =>
+          Effect.sync(() => {
+            signals.push(signal)
+            return HttpClientResponse.fromWeb(request, new Response("down for maintenance", { status: 503 }))
+          })
+        )
+        for (const client of [base, HttpClient.filterStatusOk(base)]) {
+          const error = yield* failureOf(fetchWith(client))
+          expect([error.reason, error.status]).toEqual(["HttpStatus", 503])
+        }
+        // The request aborted, its connection not left to the garbage collector.
+        expect(signals.map((signal) => signal.aborted)).toEqual([true, true])
+      }))
+
     it.effect("a client failing with something other than an HttpClientError (its own timeout): Unreachable", () =>
       Effect.gen(function*() {
         // What an app's client built with combinators of its own (here `Effect.timeout`) fails with.

@@ -308,7 +308,15 @@ export const fetchJson = <A, I>(
     Effect.catchTags({
       RequestError: (error) =>
         Effect.fail(fail("Unreachable", error.reason, { cause: redacted ? redactedCause(error.cause) : error.cause })),
-      ResponseError: (error) => Effect.fail(fail("Unreachable", `${error.reason} while reading the body`))
+      ResponseError: (error) =>
+        error.reason === "StatusCode"
+          // An app's client that refuses statuses itself (`HttpClient.filterStatusOk`): the status, as any other
+          // refused answer, its body ended.
+          ? Effect.zipRight(
+            discard(error.response),
+            Effect.fail(fail("HttpStatus", "expected 200", { status: error.response.status }))
+          )
+          : Effect.fail(fail("Unreachable", `${error.reason} while reading the body`))
     }),
     // What the type does not show: an app's client built with combinators of its own (a `TimeoutException` of its own
     // timeout), or written in JavaScript, can fail with anything. Callers get a JwksError, as for any failed fetch.
