@@ -153,65 +153,68 @@ const isReceived = (error: AuthError): boolean =>
 
 /**
  * The answers (status and body) of this module's errors encoded (by its schemas) or rendered (by
- * {@link middleware}, or an error's own rendering) while the current request is answered: those of received errors,
- * and those of the request's own. A response carrying a received one's answer, and no answer of the request's own, is
- * answered 500 (see {@link challengeHeaders}): whatever the order, whichever fiber of the request encoded it.
+ * {@link middleware}, or an error's own rendering) while a request is answered: those of received errors, and those
+ * of the request's own. A response carrying a received one's answer, and no answer of the request's own, is answered
+ * 500 (see {@link challengeHeaders}): whatever the order, whichever fiber of the request encoded it.
  *
- * One mutable record per request, shared by the request's fibers (a child forks with the same record; a record made
- * in a child is merged into the parent's on join), so that noting costs a set insertion however the request's work
- * is split. Past `maxAnswers` distinct answers of a kind (a stream reporting other services' refusals for hours),
- * that kind's `overflow` stands for all of them: for received answers, any answer of this module's is then a 500; for
- * the request's own, none counts as its own any more.
+ * Kept by request (by the request's `source`, the same for the request a router hands a mounted app), not by fiber:
+ * fiber refs travel between requests (a fiber one request started and another joins, a memoized effect, a runtime
+ * built after a render at boot). Nothing is noted outside a request. Past `maxAnswerChars` characters of a kind (a
+ * stream reporting other services' refusals for hours, or long ones), that kind's overflow stands for all of them:
+ * for received answers, any answer of this module's is then a 500; for the request's own, none counts as its own.
  */
 interface Answers {
   readonly received: Set<string>
   readonly own: Set<string>
+  receivedChars: number
+  ownChars: number
   receivedOverflow: boolean
   ownOverflow: boolean
 }
 
-const maxAnswers = 4096
+const maxAnswerChars = 1024 * 1024
 
-const newAnswers = (): Answers => ({ received: new Set(), own: new Set(), receivedOverflow: false, ownOverflow: false })
+const answersByRequest = new WeakMap<object, Answers>()
 
-const addAnswer = (answers: Answers, kind: "received" | "own", answer: string): void => {
-  const set = answers[kind]
-  if (set.has(answer)) return
-  if (set.size < maxAnswers) set.add(answer)
-  else if (kind === "received") answers.receivedOverflow = true
-  else answers.ownOverflow = true
-}
+const requestKey = (request: HttpServerRequest.HttpServerRequest): object =>
+  typeof request.source === "object" && request.source !== null ? request.source : request
 
-const requestAnswers = globalValue(
-  Symbol.for("effect-jwks/HttpAuth/requestAnswers"),
-  () =>
-    FiberRef.unsafeMake<Answers | undefined>(undefined, {
-      join: (parent, child) => {
-        if (parent === undefined || child === undefined || parent === child) return parent ?? child
-        for (const answer of child.received) addAnswer(parent, "received", answer)
-        for (const answer of child.own) addAnswer(parent, "own", answer)
-        parent.receivedOverflow ||= child.receivedOverflow
-        parent.ownOverflow ||= child.ownOverflow
-        return parent
-      }
-    })
-)
-
-/** The current request's record, made if it has none yet. */
-const currentAnswers: Effect.Effect<Answers> = Effect.flatMap(
-  FiberRef.get(requestAnswers),
-  (answers) => {
-    if (answers !== undefined) return Effect.succeed(answers)
-    const made = newAnswers()
-    return Effect.as(FiberRef.set(requestAnswers, made), made)
+const answersOf = (request: HttpServerRequest.HttpServerRequest): Answers => {
+  const key = requestKey(request)
+  const known = answersByRequest.get(key)
+  if (known !== undefined) return known
+  const made: Answers = {
+    received: new Set(),
+    own: new Set(),
+    receivedChars: 0,
+    ownChars: 0,
+    receivedOverflow: false,
+    ownOverflow: false
   }
-)
+  answersByRequest.set(key, made)
+  return made
+}
 
 const answerOf = (error: AuthError): string => JSON.stringify([statusOf(error), body(error)])
 
-/** Notes `error`'s answer for the current request: received, or the request's own. */
+/** Notes `error`'s answer for the request being answered, if any: received, or the request's own. */
 const recordAnswer = (error: AuthError): Effect.Effect<void> =>
-  Effect.map(currentAnswers, (answers) => addAnswer(answers, isReceived(error) ? "received" : "own", answerOf(error)))
+  Effect.map(Effect.serviceOption(HttpServerRequest.HttpServerRequest), (request) => {
+    if (Option.isNone(request)) return
+    const answers = answersOf(request.value)
+    const answer = answerOf(error)
+    if (isReceived(error)) {
+      if (answers.receivedOverflow || answers.received.has(answer)) return
+      answers.receivedChars += answer.length
+      if (answers.receivedChars > maxAnswerChars) answers.receivedOverflow = true
+      else answers.received.add(answer)
+    } else {
+      if (answers.ownOverflow || answers.own.has(answer)) return
+      answers.ownChars += answer.length
+      if (answers.ownChars > maxAnswerChars) answers.ownOverflow = true
+      else answers.own.add(answer)
+    }
+  })
 
 /** Whether a response carrying `answer` is a received error's rendering, not one of the request's own. */
 const isReceivedAnswer = (answers: Answers, answer: string): boolean =>
@@ -527,7 +530,8 @@ const wire = <Self extends AuthError, F extends Schema.Struct.Fields>(
  * the error classes' own schemas, is marked as received: it tells of that service refusing this server's call, not of
  * this request's token. If a handler lets one through, the answer is a 500 (as for any error the app did not handle;
  * logged as a warning), never a 401 or 403 with this server's challenge, which would tell the caller that its own
- * token is bad. (In an `HttpApi`, which renders the error from its schema, the response is read back: one carrying
+ * token is bad. (In an `HttpApi`, which renders the error from its schema, the response is read back, as long as the
+ * request's fiber joins the one that ran the handler (see {@link challengeHeaders}): one carrying
  * the status and body of a received error this request encoded becomes the 500, unless an error of this request's own
  * with that very answer was encoded or rendered in it too.) Anywhere else a received error
  * encodes as any other: in a success body, inside an error of the app's own, in an RPC answer or a workflow's
@@ -723,7 +727,8 @@ const challengeChains = new WeakMap<object, Settings>()
 /**
  * Installs, for the current request, a pre-response handler that adds the headers (`WWW-Authenticate`,
  * `Retry-After`, `Cache-Control: no-store`) of the error of this module that the response turns out to carry
- * (read back from its status and JSON body), whichever fiber failed with it and however the server is wired
+ * (read back from its status and JSON body), whichever fiber failed with it (as long as the request's fiber joins
+ * it: the platform keeps these handlers per fiber, so an app run in a fiber that is only awaited loses them) and however the server is wired
  * (`HttpApiBuilder`, `HttpLayerRouter`). Judged from the response itself, so a refusal the handler recovered from
  * adds nothing to a later response of the app's own; and a header the response already has is kept, so an app can
  * write its own challenge (with RFC 9728's `resource_metadata`, say). A 400 counts only with this library's own
@@ -750,17 +755,13 @@ const challengeChains = new WeakMap<object, Settings>()
  * ```
  */
 export const challengeHeaders: Effect.Effect<void> = Effect.flatMap(
-  // The request's record of answers, made here (in the request's fiber, for a guarded request) so that every fiber
-  // of the request shares it.
-  Effect.zipRight(
-    currentAnswers,
-    Effect.zip(FiberRef.get(currentSettings), FiberRef.get(HttpApp.currentPreResponseHandlers))
-  ),
+  Effect.zip(FiberRef.get(currentSettings), FiberRef.get(HttpApp.currentPreResponseHandlers)),
   ([settings, chain]) =>
     challengeChains.get(chain) === settings ? Effect.void : Effect.zipRight(
-      HttpApp.appendPreResponseHandler((_request, response) =>
-        Effect.flatMap(FiberRef.get(requestAnswers), (answers) => {
-          // The rendering of a received error (see `requestAnswers`), whatever its size and description: not this
+      HttpApp.appendPreResponseHandler((request, response) =>
+        Effect.suspend(() => {
+          const answers = answersByRequest.get(requestKey(request))
+          // The rendering of a received error (see `answersByRequest`), whatever its size and description: not this
           // request's.
           if (answers !== undefined && (answers.received.size > 0 || answers.receivedOverflow)) {
             const read = readError(response, Infinity)
@@ -985,8 +986,7 @@ export const middleware = (options?: Options) => {
     Exclude<R, CurrentPrincipal> | TokenValidator.TokenValidator | HttpServerRequest.HttpServerRequest
   > =>
     Effect.flatMap(
-      // The request's record of answers, shared by the app's fibers (see `requestAnswers`).
-      Effect.zipLeft(Effect.zip(TokenValidator.TokenValidator, HttpServerRequest.HttpServerRequest), currentAnswers),
+      Effect.zip(TokenValidator.TokenValidator, HttpServerRequest.HttpServerRequest),
       ([validator, request]) => authenticate(validator, request)
     ).pipe(
       Effect.flatMap((principal) => Effect.provideService(app, CurrentPrincipal, principal)),
