@@ -13,34 +13,7 @@ import * as Logger from "effect/Logger"
 import * as Schema from "effect/Schema"
 import { createServer } from "node:http"
 import * as HttpAuth from "../src/HttpAuth.js"
-import { Principal } from "../src/Principal.js"
-import * as TokenValidator from "../src/TokenValidator.js"
-
-const received = (body: unknown) => Schema.decodeUnknownSync(HttpAuth.Failure)(body)
-const expired = { error: "invalid_token", error_description: "the token has expired" }
-
-const ValidatorStub = Layer.succeed(TokenValidator.TokenValidator, {
-  acceptsIssuer: () => true,
-  keyStatus: Effect.succeed([]),
-  validate: (token: string) =>
-    token === "good"
-      ? Effect.succeed(
-        new Principal({
-          id: "alice",
-          name: undefined,
-          email: undefined,
-          groups: [],
-          scopes: [],
-          tokenType: "access",
-          clientId: undefined,
-          isMachine: false,
-          issuer: "https://idp.example",
-          expiresAt: new Date(Date.now() + 3600_000),
-          claims: {}
-        })
-      )
-      : Effect.fail({ _tag: "TokenValidationError", reason: "Expired" } as never)
-} as unknown as TokenValidator.Service)
+import { expired, received, ValidatorStub } from "./support/receivedErrors.js"
 
 class Api extends HttpApi.make("api").add(
   HttpApiGroup.make("g")

@@ -19,31 +19,7 @@ import * as Layer from "effect/Layer"
 import * as Logger from "effect/Logger"
 import * as Schema from "effect/Schema"
 import * as HttpAuth from "../src/HttpAuth.js"
-import { Principal } from "../src/Principal.js"
-import * as TokenValidator from "../src/TokenValidator.js"
-
-const received = (body: unknown) => Schema.decodeUnknownSync(HttpAuth.Failure)(body)
-
-const ValidatorStub = Layer.succeed(TokenValidator.TokenValidator, {
-  acceptsIssuer: () => true,
-  keyStatus: Effect.succeed([]),
-  validate: () =>
-    Effect.succeed(
-      new Principal({
-        id: "alice",
-        name: undefined,
-        email: undefined,
-        groups: [],
-        scopes: [],
-        tokenType: "access",
-        clientId: undefined,
-        isMachine: false,
-        issuer: "https://idp.example",
-        expiresAt: new Date(Date.now() + 3600_000),
-        claims: {}
-      })
-    )
-})
+import { missingToken, received, ValidatorStub } from "./support/receivedErrors.js"
 
 /**
  * A BFF forwards the caller's credentials to a downstream service guarded by this library, concurrently with
@@ -70,8 +46,6 @@ const alongside = <E, R>(
       }),
       ([response]) => response
     ))
-
-const missingToken = { error: "unauthorized", error_description: "a bearer token is required" }
 
 const answer = async (handler: (request: Request) => Promise<Response>, token?: string) => {
   const headers: Record<string, string> = token === undefined ? {} : { authorization: `Bearer ${token}` }

@@ -17,32 +17,7 @@ import * as Layer from "effect/Layer"
 import * as Logger from "effect/Logger"
 import * as Schema from "effect/Schema"
 import * as HttpAuth from "../src/HttpAuth.js"
-import { Principal } from "../src/Principal.js"
-import * as TokenValidator from "../src/TokenValidator.js"
-
-/** What an HttpApiClient of a guarded API hands the handler. */
-const received = (body: unknown) => Schema.decodeUnknownSync(HttpAuth.Failure)(body)
-
-const ValidatorStub = Layer.succeed(TokenValidator.TokenValidator, {
-  acceptsIssuer: () => true,
-  keyStatus: Effect.succeed([]),
-  validate: () =>
-    Effect.succeed(
-      new Principal({
-        id: "alice",
-        name: undefined,
-        email: undefined,
-        groups: [],
-        scopes: [],
-        tokenType: "access",
-        clientId: undefined,
-        isMachine: false,
-        issuer: "https://idp.example",
-        expiresAt: new Date(Date.now() + 3600_000),
-        claims: {}
-      })
-    )
-})
+import { forbidden, received, ValidatorStub } from "./support/receivedErrors.js"
 
 const Report = Schema.Struct({ outcomes: Schema.Array(HttpAuth.Failure) })
 
@@ -51,7 +26,6 @@ class AppBadRequest extends Schema.TaggedError<AppBadRequest>()("AppBadRequest",
   error: Schema.Literal("invalid_request"),
   error_description: Schema.String
 }, HttpApiSchema.annotations({ status: 400 })) {}
-const forbidden = { error: "insufficient_scope", error_description: "the token lacks a required group" }
 const distinct = 1000
 
 class FrontApi extends HttpApi.make("front").add(
