@@ -217,8 +217,14 @@ const recordAnswer = (error: AuthError): Effect.Effect<void> =>
   })
 
 /** Whether a response carrying `answer` is a received error's rendering, not one of the request's own. */
-const isReceivedAnswer = (answers: Answers, answer: string): boolean =>
-  (answers.receivedOverflow || answers.received.has(answer)) && (answers.ownOverflow || !answers.own.has(answer))
+const hasReceived = (answers: Answers | undefined, answer: string): boolean =>
+  answers !== undefined && (answers.receivedOverflow || answers.received.has(answer))
+
+const hasOwn = (answers: Answers | undefined, answer: string): boolean =>
+  answers !== undefined && !answers.ownOverflow && answers.own.has(answer)
+
+const hasAnyReceived = (answers: Answers | undefined): boolean =>
+  answers !== undefined && (answers.received.size > 0 || answers.receivedOverflow)
 
 /**
  * Encodes `error`. A received one encoded while an HTTP server answers a request (an `HttpServerRequest` in context)
@@ -728,7 +734,8 @@ const challengeChains = new WeakMap<object, Settings>()
  * Installs, for the current request, a pre-response handler that adds the headers (`WWW-Authenticate`,
  * `Retry-After`, `Cache-Control: no-store`) of the error of this module that the response turns out to carry
  * (read back from its status and JSON body), whichever fiber failed with it (as long as the request's fiber joins
- * it: the platform keeps these handlers per fiber, so an app run in a fiber that is only awaited loses them) and however the server is wired
+ * it: the platform keeps these handlers per fiber, so an app run in a fiber that is only awaited loses them) and however the
+ * server is wired
  * (`HttpApiBuilder`, `HttpLayerRouter`). Judged from the response itself, so a refusal the handler recovered from
  * adds nothing to a later response of the app's own; and a header the response already has is kept, so an app can
  * write its own challenge (with RFC 9728's `resource_metadata`, say). A 400 counts only with this library's own
@@ -755,17 +762,33 @@ const challengeChains = new WeakMap<object, Settings>()
  * ```
  */
 export const challengeHeaders: Effect.Effect<void> = Effect.flatMap(
-  Effect.zip(FiberRef.get(currentSettings), FiberRef.get(HttpApp.currentPreResponseHandlers)),
-  ([settings, chain]) =>
+  Effect.all([
+    FiberRef.get(currentSettings),
+    FiberRef.get(HttpApp.currentPreResponseHandlers),
+    Effect.serviceOption(HttpServerRequest.HttpServerRequest)
+  ]),
+  ([settings, chain, installedFor]) =>
     challengeChains.get(chain) === settings ? Effect.void : Effect.zipRight(
       HttpApp.appendPreResponseHandler((request, response) =>
         Effect.suspend(() => {
-          const answers = answersByRequest.get(requestKey(request))
+          // The answers noted for the request the server made, and for the one the app saw if a middleware handed it
+          // another (rebuilt, not `modify`d): received answers from either, the request's own only from the first
+          // (this handler may have come with a fiber of another request). Judged once: a request object answered
+          // twice starts afresh.
+          const key = requestKey(request)
+          const answers = answersByRequest.get(key)
+          const appKey = Option.isSome(installedFor) ? requestKey(installedFor.value) : key
+          const appAnswers = appKey === key ? undefined : answersByRequest.get(appKey)
+          answersByRequest.delete(key)
           // The rendering of a received error (see `answersByRequest`), whatever its size and description: not this
           // request's.
-          if (answers !== undefined && (answers.received.size > 0 || answers.receivedOverflow)) {
+          if (hasAnyReceived(answers) || hasAnyReceived(appAnswers)) {
             const read = readError(response, Infinity)
-            if (read !== undefined && isReceivedAnswer(answers, answerOf(read))) {
+            const answer = read === undefined ? undefined : answerOf(read)
+            if (
+              read !== undefined && answer !== undefined &&
+              (hasReceived(answers, answer) || hasReceived(appAnswers, answer)) && !hasOwn(answers, answer)
+            ) {
               return answeredAs500(read, response.headers)
             }
           }

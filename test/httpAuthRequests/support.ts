@@ -28,3 +28,17 @@ export const serveApi = (
       await web.dispose()
     }
   })
+
+/** A response's status, challenge and body. */
+export type Answer = { status: number; challenge: string | null; body: string }
+
+export const answerOf = async (response: Response): Promise<Answer> => ({
+  status: response.status,
+  challenge: response.headers.get("www-authenticate"),
+  body: await response.text()
+})
+
+export const Quiet = Logger.remove(Logger.defaultLogger)
+
+export const webOf = (layer: Layer.Layer<HttpApi.Api, never, never>) =>
+  HttpApiBuilder.toWebHandler(layer.pipe(Layer.merge(HttpServer.layerContext), Layer.merge(Quiet)))
