@@ -16,9 +16,11 @@
  *
  * `HttpApi` encodes errors into a response from their schema alone (status and body), so {@link layerBearer} (and a
  * guard that refuses) installs, for the request, a pre-response handler that reads the error back from the response's
- * status and body and adds the headers it lacks: whichever fiber failed, however the server is wired, and nothing on a
- * response of the app's own (after a refusal the handler recovered from, say); see {@link challengeHeaders}. The errors
- * are also `HttpServerRespondable`, so a plain router renders them the same way.
+ * status and body and adds the headers it lacks: whichever fiber failed (one the request's fiber joins), however the
+ * server is wired, and nothing on a response of the app's own (after a refusal the handler recovered from, say); see
+ * {@link challengeHeaders}. The errors are also `HttpServerRespondable`, so a plain router renders them the same way.
+ * An error received from another service (decoded by an `HttpApiClient`) is never answered as the request's own: see
+ * {@link Failure}.
  *
  * @since 0.1.0
  */
