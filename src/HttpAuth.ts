@@ -166,12 +166,15 @@ const isReceived = (error: AuthError): boolean =>
  * for received answers, any answer of this module's is then a 500; for the request's own, none counts as its own.
  */
 interface Answers {
-  readonly received: Set<string>
-  readonly own: Set<string>
-  receivedChars: number
-  ownChars: number
-  receivedOverflow: boolean
-  ownOverflow: boolean
+  readonly received: Noted
+  readonly own: Noted
+}
+
+/** The answers of one kind, their length so far, and whether they outgrew the cap. */
+interface Noted {
+  readonly answers: Set<string>
+  chars: number
+  overflow: boolean
 }
 
 const maxAnswerChars = 1024 * 1024
@@ -181,18 +184,13 @@ const answersByRequest = new WeakMap<object, Answers>()
 const requestKey = (request: HttpServerRequest.HttpServerRequest): object =>
   typeof request.source === "object" && request.source !== null ? request.source : request
 
+const noted = (): Noted => ({ answers: new Set(), chars: 0, overflow: false })
+
 const answersOf = (request: HttpServerRequest.HttpServerRequest): Answers => {
   const key = requestKey(request)
   const known = answersByRequest.get(key)
   if (known !== undefined) return known
-  const made: Answers = {
-    received: new Set(),
-    own: new Set(),
-    receivedChars: 0,
-    ownChars: 0,
-    receivedOverflow: false,
-    ownOverflow: false
-  }
+  const made: Answers = { received: noted(), own: noted() }
   answersByRequest.set(key, made)
   return made
 }
@@ -203,30 +201,24 @@ const answerOf = (error: AuthError): string => JSON.stringify([statusOf(error), 
 const recordAnswer = (error: AuthError): Effect.Effect<void> =>
   Effect.map(Effect.serviceOption(HttpServerRequest.HttpServerRequest), (request) => {
     if (Option.isNone(request)) return
-    const answers = answersOf(request.value)
+    const kind = isReceived(error) ? answersOf(request.value).received : answersOf(request.value).own
     const answer = answerOf(error)
-    if (isReceived(error)) {
-      if (answers.receivedOverflow || answers.received.has(answer)) return
-      answers.receivedChars += answer.length
-      if (answers.receivedChars > maxAnswerChars) answers.receivedOverflow = true
-      else answers.received.add(answer)
-    } else {
-      if (answers.ownOverflow || answers.own.has(answer)) return
-      answers.ownChars += answer.length
-      if (answers.ownChars > maxAnswerChars) answers.ownOverflow = true
-      else answers.own.add(answer)
-    }
+    if (kind.overflow || kind.answers.has(answer)) return
+    kind.chars += answer.length
+    if (kind.chars > maxAnswerChars) kind.overflow = true
+    else kind.answers.add(answer)
   })
 
-/** Whether a response carrying `answer` is a received error's rendering, not one of the request's own. */
+/** Whether `answer` was noted among those of a received error (any, past the cap). */
 const hasReceived = (answers: Answers | undefined, answer: string): boolean =>
-  answers !== undefined && (answers.receivedOverflow || answers.received.has(answer))
+  answers !== undefined && (answers.received.overflow || answers.received.answers.has(answer))
 
+/** Whether `answer` was noted among the request's own (none counts past the cap). */
 const hasOwn = (answers: Answers | undefined, answer: string): boolean =>
-  answers !== undefined && !answers.ownOverflow && answers.own.has(answer)
+  answers !== undefined && !answers.own.overflow && answers.own.answers.has(answer)
 
 const hasAnyReceived = (answers: Answers | undefined): boolean =>
-  answers !== undefined && (answers.received.size > 0 || answers.receivedOverflow)
+  answers !== undefined && (answers.received.answers.size > 0 || answers.received.overflow)
 
 /**
  * Encodes `error`. A received one encoded while an HTTP server answers a request (an `HttpServerRequest` in context)
