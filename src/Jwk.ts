@@ -4,11 +4,13 @@
  *
  * @since 0.1.0
  */
+import * as Cause from "effect/Cause"
 import * as ConfigError from "effect/ConfigError"
 import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
 import * as Schema from "effect/Schema"
 import { constants, createPublicKey, type JsonWebKey, type KeyObject, verify as verifySignature } from "node:crypto"
+import { printable } from "./internal/printable.js"
 import { JwksError } from "./JwksError.js"
 
 /**
@@ -437,6 +439,9 @@ const importKey = (jwk: Jwk, algorithms: ReadonlyArray<Algorithm>) =>
 const privateMembers = ["d", "p", "q", "dp", "dq", "qi", "oth"] as const
 
 /** The keys already warned of for a private part: once per key, not at every refresh that carries it over. */
+/** The longest kid a log line shows (a cut one says its full length). */
+const maxLoggedKid = 64
+
 const warnedPrivate = new WeakSet<Key>()
 
 /**
@@ -519,11 +524,12 @@ export const importKeySet = (
         continue
       }
       const jwk = decoded.right
-      const label = jwk.kid === undefined ? `#${index}` : `"${jwk.kid}"`
+      // The set is the IdP's word, or a hostile server's: its text reaches a log line escaped and cut.
+      const label = jwk.kid === undefined ? `#${index}` : `"${printable(jwk.kid, maxLoggedKid)}"`
       const algorithms = usableAlgorithms(jwk, allowed, minRsaBits, checkedPoints)
       if (typeof algorithms === "string") {
         skipped++
-        yield* Effect.logDebug(`Skipping key ${label}: ${algorithms}`)
+        yield* Effect.logDebug(`Skipping key ${label}: ${printable(algorithms, 256)}`)
         continue
       }
       const same = sameKeyAs(jwk, algorithms)
@@ -537,7 +543,7 @@ export const importKeySet = (
       const imported = yield* Effect.either(importKey(jwk, algorithms))
       if (imported._tag === "Left") {
         skipped++
-        yield* Effect.logWarning(`Skipping key ${label}: it could not be imported`, imported.left)
+        yield* Effect.logWarning(`Skipping key ${label}: it could not be imported`, Cause.fail(imported.left))
         continue
       }
       const key: Key = { kid: jwk.kid, kty: jwk.kty, crv: jwk.crv, ...imported.right, jwk }
@@ -582,7 +588,9 @@ export const importKeySet = (
     }
     for (const [kid, algorithms] of newlyShared) {
       yield* Effect.logWarning(
-        `Keys sharing kid "${kid}" may verify the same algorithms (${algorithms.join(", ")}): ` +
+        `Keys sharing kid "${printable(kid, maxLoggedKid)}" may verify the same algorithms (${
+          algorithms.join(", ")
+        }): ` +
           "a token of that kid is tried with each"
       )
     }

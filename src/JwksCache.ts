@@ -38,6 +38,7 @@ import * as ScheduleIntervals from "effect/ScheduleIntervals"
 import * as Scope from "effect/Scope"
 import * as CacheStrategy from "./CacheStrategy.js"
 import * as ConfigInternal from "./internal/config.js"
+import { printable } from "./internal/printable.js"
 import * as Jwk from "./Jwk.js"
 import { JwksError } from "./JwksError.js"
 import * as JwksMetrics from "./JwksMetrics.js"
@@ -493,7 +494,7 @@ const makeResolved = (source: Source, settings: Resolved): Effect.Effect<Service
             // With no keys at all, every validation fails: an error, where a failure beside good keys is a warning.
             yield* ((yield* getState).current === undefined ? Effect.logError : Effect.logWarning)(
               `JWKS fetch failed (${trigger}); next attempt in ${seconds(retryAt.at - now)}`,
-              error
+              Cause.fail(error)
             )
           }
           yield* Queue.offer(wake, void 0)
@@ -507,7 +508,10 @@ const makeResolved = (source: Source, settings: Resolved): Effect.Effect<Service
             updateState((s) => s.inflight === deferred ? { ...s, inflight: undefined } : s),
             Cause.isInterrupted(exit.cause)
               ? Effect.zipRight(
-                Metric.increment(metrics.fetchInterrupted),
+                Effect.zipRight(
+                  Metric.increment(metrics.fetchInterrupted),
+                  Effect.annotateCurrentSpan("outcome", "interrupted")
+                ),
                 // Logged after the waiters have their answer: a logger that throws cannot leave them waiting.
                 Effect.zipRight(
                   Deferred.fail(deferred, closedError),
@@ -669,7 +673,7 @@ const makeResolved = (source: Source, settings: Resolved): Effect.Effect<Service
           if (!wasSpent) {
             yield* Effect.logError(
               `Stale JWKS spent at ${new Date(staleUntil).toISOString()}: tokens are refused until a fetch succeeds`,
-              result.left
+              Cause.fail(result.left)
             )
           }
           return yield* new JwksError({
@@ -684,7 +688,10 @@ const makeResolved = (source: Source, settings: Resolved): Effect.Effect<Service
         yield* ownMetrics(Metric.increment(metrics.staleServes))
         const wasStale = (yield* updateState((st) => ({ ...st, servingStale: true }))).servingStale
         if (!wasStale) {
-          yield* Effect.logWarning(`Serving stale JWKS until ${new Date(staleUntil).toISOString()}`, result.left)
+          yield* Effect.logWarning(
+            `Serving stale JWKS until ${new Date(staleUntil).toISOString()}`,
+            Cause.fail(result.left)
+          )
         }
         return current
       }).pipe(annotate)
@@ -874,8 +881,8 @@ const makeResolved = (source: Source, settings: Resolved): Effect.Effect<Service
           yield* Effect.logInfo(initial ? "Initial JWKS load completed" : "Background JWKS refresh completed")
         } else {
           yield* initial
-            ? Effect.logError("Initial JWKS load failed", result.left)
-            : Effect.logWarning("Background JWKS refresh failed", result.left)
+            ? Effect.logError("Initial JWKS load failed", Cause.fail(result.left))
+            : Effect.logWarning("Background JWKS refresh failed", Cause.fail(result.left))
         }
         // Take a wake-up left by this very refresh, so the next wait starts clean.
         yield* Queue.poll(wake)
@@ -914,11 +921,12 @@ const kidList = (kids: ReadonlyArray<string>): string => {
 /** The maximum length of a kid in a log line: a token's kid is the sender's choice, up to the token's size cap. */
 const maxLoggedKid = 64
 
-/** A kid for a log line: cut to {@link maxLoggedKid} characters, its full length said when cut. */
+/**
+ * A kid for a log line: cut to {@link maxLoggedKid} characters, its full length said when cut, and line breaks and
+ * other controls escaped (a token's kid is read before its signature: anyone could write a line of their own in it).
+ */
 const kidAnnotation = (kid: string | undefined): { readonly kid: string | undefined } => ({
-  kid: kid === undefined || kid.length <= maxLoggedKid
-    ? kid
-    : `${kid.slice(0, maxLoggedKid)}... (${kid.length} characters)`
+  kid: kid === undefined ? kid : printable(kid, maxLoggedKid)
 })
 
 const seconds = (millis: number): string => `${Math.round(millis / 100) / 10} seconds`

@@ -18,6 +18,7 @@ import * as ParseResult from "effect/ParseResult"
 import * as Schema from "effect/Schema"
 import * as Stream from "effect/Stream"
 import { JwksError } from "../JwksError.js"
+import { printable } from "./printable.js"
 
 /** @internal */
 export interface FetchOptions {
@@ -182,9 +183,13 @@ const shownQuery = (query: string): string => query === "" || query === "?" ? ""
  * `:` up to its last `@` (a password follows a `:`). Otherwise (`https://reader:8080/pw@host`, `https://host?x@y`, a
  * URL that does not parse or is not http(s)) nothing after the scheme is shown but `redacted-` and a hash keyed for
  * this process, so that two such URLs keep two names and no guess of a password can be checked against one. (A user
- * name alone holding a `/`, `https://to/ken@host`, cannot be told from a path, and is shown.)
+ * name alone holding a `/`, `https://to/ken@host`, cannot be told from a path, and is shown.) Tabs, line breaks and
+ * other controls, which the parser drops, are shown escaped (`\u000a`): a discovered `jwks_uri` is a document's word.
  */
-export const displayUrl = (url: string): string => {
+export const displayUrl = (url: string): string => printable(shownUrl(url))
+
+/** {@link displayUrl}, before its line breaks and other controls are escaped (the parser drops tabs and line breaks). */
+const shownUrl = (url: string): string => {
   let parsed: URL | undefined
   try {
     parsed = new URL(url)

@@ -24,6 +24,7 @@ import * as Schema from "effect/Schema"
 import type * as Scope from "effect/Scope"
 import { hasSpaceOrControl, list } from "../internal/config.js"
 import { displayUrl, fetchJson } from "../internal/fetchJson.js"
+import { printable } from "../internal/printable.js"
 import { jwksValidator } from "../internal/provider.js"
 import * as JwksCache from "../JwksCache.js"
 import { JwksError } from "../JwksError.js"
@@ -137,7 +138,8 @@ export type DiscoveryDocument = typeof DiscoveryDocument.Type
 export const discoveryUrlOf = (issuer: string): string =>
   `${issuer.replace(/\/+$/, "")}/.well-known/openid-configuration`
 
-const excerpt = (text: string): string => text.length > 200 ? `${text.slice(0, 200)}...` : text
+/** Text of a discovery document (or a URL) for an error message: controls escaped, cut to 200 characters. */
+const excerpt = (text: string): string => printable(text, 200)
 
 /**
  * A key source that finds the key set through OIDC discovery. The discovery document is fetched on the first key
