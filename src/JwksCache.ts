@@ -397,9 +397,10 @@ const makeResolved = (source: Source, settings: Resolved): Effect.Effect<Service
     /** Wakes the background fiber: a new set was loaded, a fetch failed, or the usage threshold was crossed. */
     const wake = yield* Queue.sliding<void>(1)
     const intervalMillis = strategy.interval === undefined ? undefined : Duration.toMillis(strategy.interval)
+    // The product as written in decimal (100 × 0.29 is 28.999999999999996 in binary floating point).
     const usageThreshold = strategy.usages === undefined
       ? undefined
-      : Math.max(1, Math.floor(strategy.usages * settings.backgroundRefreshThreshold))
+      : Math.max(1, Math.floor(Number((strategy.usages * settings.backgroundRefreshThreshold).toPrecision(12))))
 
     const load = Effect.gen(function*() {
       const jwks = yield* source.fetch

@@ -394,6 +394,21 @@ describe("JwksCache background refresh", () => {
       expect(yield* idp.fetchCount).toBe(2)
     })))
 
+  it.scoped("wakes at floor(usages × threshold) as written in decimal: the 29th of 100 at 0.29, not the 28th", () =>
+    withIdp(Effect.gen(function*() {
+      // 100 × 0.29 is 28.999999999999996 in binary floating point.
+      const { cache, idp, kid } = yield* makeCache({ strategy: "usage", usages: 100, backgroundRefreshThreshold: 0.29 })
+      yield* waitForFetches(idp, 1)
+      for (let i = 0; i < 28; i++) {
+        expect(isSome(yield* cache.get(kid, "RS256"))).toBe(true)
+        yield* cache.recordSuccess
+      }
+      yield* settle
+      expect(yield* idp.fetchCount).toBe(1)
+      yield* cache.recordSuccess
+      yield* waitForFetches(idp, 2)
+    })))
+
   it.scoped("closing the scope interrupts the background fiber", () =>
     withIdp(Effect.gen(function*() {
       const idp = yield* FakeIdp.FakeIdp
