@@ -964,6 +964,35 @@ const variables = {
   unknownKidThrottle: ["JWKS_CACHE", "UNKNOWN_KID_THROTTLE"]
 }
 
+/** How each variable of {@link variables} is read. */
+const readers: { readonly [Name in keyof typeof variables]: Config.Config<Options[Name]> } = {
+  strategy: Config.literal("time", "usage", "both")("STRATEGY"),
+  interval: ConfigInternal.duration("INTERVAL"),
+  usages: Config.integer("USAGES"),
+  backgroundRefresh: Config.boolean("BACKGROUND_REFRESH"),
+  backgroundRefreshThreshold: Config.number("BACKGROUND_REFRESH_THRESHOLD"),
+  maxStale: ConfigInternal.duration("MAX_STALE"),
+  unknownKidThrottle: ConfigInternal.duration("UNKNOWN_KID_THROTTLE")
+}
+
+/** The variables, each optional, but those in `skip` (set in code), unchecked: an absent one is `undefined`. */
+const readVariables = (skip: ReadonlySet<string>): Config.Config<Options> =>
+  Config.nested(
+    Config.all(
+      Object.fromEntries(
+        Object.entries(readers).map(([name, reader]) => [
+          name,
+          skip.has(name) ? Config.succeed(Option.none()) : Config.option(reader as Config.Config<unknown>)
+        ])
+      )
+    ),
+    "JWKS_CACHE"
+  ).pipe(
+    Config.map((read) =>
+      Object.fromEntries(Object.entries(read).map(([name, value]) => [name, Option.getOrUndefined(value)])) as Options
+    )
+  )
+
 /**
  * The cache options from configuration (by default the environment), each optional: `STRATEGY`, `INTERVAL`,
  * `USAGES`, `BACKGROUND_REFRESH`, `BACKGROUND_REFRESH_THRESHOLD`, `MAX_STALE`, `UNKNOWN_KID_THROTTLE`, under the
@@ -981,34 +1010,16 @@ const variables = {
  * // { strategy: "usage", usages: 5000, interval: undefined, ... }
  * ```
  */
-export const config: Config.Config<Options> = Config.nested(
-  Config.all({
-    strategy: Config.option(Config.literal("time", "usage", "both")("STRATEGY")),
-    interval: Config.option(ConfigInternal.duration("INTERVAL")),
-    usages: Config.option(Config.integer("USAGES")),
-    backgroundRefresh: Config.option(Config.boolean("BACKGROUND_REFRESH")),
-    backgroundRefreshThreshold: Config.option(Config.number("BACKGROUND_REFRESH_THRESHOLD")),
-    maxStale: Config.option(ConfigInternal.duration("MAX_STALE")),
-    unknownKidThrottle: Config.option(ConfigInternal.duration("UNKNOWN_KID_THROTTLE"))
-  }),
-  "JWKS_CACHE"
-).pipe(
-  Config.map((read): Options => ({
-    strategy: Option.getOrUndefined(read.strategy),
-    interval: Option.getOrUndefined(read.interval),
-    usages: Option.getOrUndefined(read.usages),
-    backgroundRefresh: Option.getOrUndefined(read.backgroundRefresh),
-    backgroundRefreshThreshold: Option.getOrUndefined(read.backgroundRefreshThreshold),
-    maxStale: Option.getOrUndefined(read.maxStale),
-    unknownKidThrottle: Option.getOrUndefined(read.unknownKidThrottle)
-  })),
-  Config.mapOrFail((options) =>
+export const config: Config.Config<Options> = Config.mapOrFail(
+  readVariables(new Set()),
+  (options) =>
     Either.mapBoth(resolve(options), { onLeft: ConfigInternal.renameInvalid(variables), onRight: () => options })
-  )
 )
 
 /**
- * A cache whose options come from configuration (see {@link config}); `overrides` win over what is read.
+ * A cache whose options come from configuration (see {@link config}); `overrides` win over what is read: a variable
+ * whose option the code sets is not read at all (with `cacheStrategy`, neither are `STRATEGY`, `INTERVAL` and
+ * `USAGES`), so a value there that would be refused fails nothing.
  *
  * @since 0.1.0
  * @category layers
@@ -1024,9 +1035,16 @@ export const layerConfig = (overrides?: Options): Layer.Layer<JwksCache, ConfigE
   Layer.scoped(
     JwksCache,
     Effect.gen(function*() {
-      const read = yield* config
-      const source = yield* JwksSource
-      return yield* make(source, { ...read, ...dropUndefined(overrides ?? {}) })
+      const given = dropUndefined(overrides ?? {})
+      // A variable whose option the code sets is not read (`cacheStrategy` sets the strategy, interval and usages),
+      // so one that is set but unusable fails nothing; the others are checked with the code's options.
+      const set = new Set(Object.keys(given))
+      if (given.cacheStrategy !== undefined) { for (const name of ["strategy", "interval", "usages"]) set.add(name) }
+      const options = { ...(yield* readVariables(set)), ...given }
+      const names = Object.fromEntries(Object.entries(variables).filter(([name]) => !set.has(name)))
+      const checked = resolve(options)
+      if (Either.isLeft(checked)) return yield* Effect.fail(ConfigInternal.renameInvalid(names)(checked.left))
+      return yield* make(yield* JwksSource, options)
     })
   )
 

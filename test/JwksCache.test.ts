@@ -1294,6 +1294,43 @@ describe("JwksCache settings", () => {
       expect(yield* idp.fetchCount).toBe(0)
     })))
 
+  it.scoped("layerConfig: a variable whose option the code sets is not read; the others are checked with the code's", () =>
+    withIdp(Effect.gen(function*() {
+      const idp = yield* FakeIdp.FakeIdp
+      const build = (overrides: JwksCache.Options, variables: ReadonlyArray<readonly [string, string]>) =>
+        Effect.gen(function*() {
+          const cache = yield* JwksCache.JwksCache
+          return yield* cache.status
+        }).pipe(
+          Effect.provide(
+            JwksCache.layerConfig({ backgroundRefresh: false, ...overrides }).pipe(
+              Layer.provide(JwksSource.layerHttp(idp.jwksUri))
+            )
+          ),
+          Effect.withConfigProvider(env(variables)),
+          Effect.either
+        )
+      const usages = yield* build({ usages: 5000 }, [["JWKS_CACHE_USAGES", "0"], ["JWKS_CACHE_STRATEGY", "usage"]])
+      expect(Either.getOrThrow(usages).usages).toBe(5000)
+      const unreadable = yield* build({ usages: 5000 }, [["JWKS_CACHE_USAGES", "many"]])
+      expect(Either.isRight(unreadable)).toBe(true)
+      // `cacheStrategy` sets the strategy, interval and usages: none of their variables is read.
+      const strategy = yield* build({ cacheStrategy: CacheStrategy.time("5 minutes") }, [
+        ["JWKS_CACHE_INTERVAL", "0 seconds"],
+        ["JWKS_CACHE_STRATEGY", "sometimes"]
+      ])
+      expect(Either.getOrThrow(strategy).strategy).toBe("Time")
+      // A variable the code does not set is still checked, and named.
+      const refused = yield* build({ usages: 5000 }, [["JWKS_CACHE_BACKGROUND_REFRESH_THRESHOLD", "2"]])
+      expect(Either.isLeft(refused) && String(refused.left)).toContain("JWKS_CACHE.BACKGROUND_REFRESH_THRESHOLD")
+      // Checked together: usages from the code, and a strategy from the environment that counts none.
+      const together = yield* build({ usages: 10 }, [["JWKS_CACHE_STRATEGY", "time"], [
+        "JWKS_CACHE_INTERVAL",
+        "1 minute"
+      ]])
+      expect(Either.getOrThrow(together).usages).toBeUndefined()
+    })))
+
   it.effect("a negative duration from the environment is a ConfigError, never read as zero", () =>
     Effect.gen(function*() {
       // Effect's Config.duration reads "-30 seconds" as zero: a throttle of zero is no throttle at all.
