@@ -181,7 +181,9 @@ export interface Options {
    * Header `typ` values of the `+jwt` kind, besides `at+jwt` and `id_token+jwt`, to accept (compared without case,
    * with or without `application/`). By default a token whose `typ` names another kind of JWT (`logout+jwt`,
    * `secevent+jwt`, `dpop+jwt`, ...) is refused as `TokenType`, whatever its claims: an explicit loosening, for an IdP
-   * that marks its access tokens with a type of its own.
+   * that marks its access tokens with a type of its own. So is a token with an `events` claim (a security event or a
+   * logout token, which may be typed just `JWT`) or a `typ` claim of `Logout` (Keycloak's), unless its header `typ`
+   * is listed here.
    */
   readonly acceptTyp?: ReadonlyArray<string> | undefined
   /**
@@ -828,11 +830,21 @@ const unsafeMake = (keys: KeyResolver, options: Options): Service => {
     }
     // Explicit typing (RFC 8725, section 3.11): a `+jwt` type other than an access or id token's names another kind
     // of JWT (a logout token, a security event, a DPoP proof), never a bearer credential, whatever its claims suggest.
-    if (header.typ !== undefined) {
-      const typ = mediaType(header.typ)
-      if (typ.endsWith("+jwt") && typ !== "at+jwt" && typ !== "id_token+jwt" && !acceptTyp.has(typ)) {
-        return refusal("TokenType", `a token of type ${JSON.stringify(header.typ.slice(0, 64))} is not a bearer token`)
-      }
+    const typ = header.typ === undefined ? undefined : mediaType(header.typ)
+    if (
+      typ !== undefined && typ.endsWith("+jwt") && typ !== "at+jwt" && typ !== "id_token+jwt" && !acceptTyp.has(typ)
+    ) {
+      return refusal("TokenType", `a token of type ${JSON.stringify(header.typ!.slice(0, 64))} is not a bearer token`)
+    }
+    // The same kinds typed only `JWT`, or not at all (the header `typ` of a logout token is only recommended): an
+    // `events` claim is what every security event token has (RFC 8417, section 2.2), a logout token too (OpenID
+    // Connect Back-Channel Logout 1.0, section 2.4); Keycloak names its logout tokens in a `typ` claim as well.
+    if (
+      (claims.events !== undefined ||
+        (typeof claims.typ === "string" && claims.typ.toLowerCase() === "logout")) &&
+      (typ === undefined || !acceptTyp.has(typ))
+    ) {
+      return refusal("TokenType", "a security event or logout token is not a bearer token")
     }
     const tokenType = classify(claims, header)
     if (tokenType === "refresh") return refusal("TokenType", "refresh tokens are not bearer credentials")

@@ -696,6 +696,28 @@ describe("TokenValidator", () => {
         yield* refused(validator, own, "TokenType")
       }))
 
+    test("TokenType: a security event or logout token typed just JWT, or not at all, is refused; acceptTyp lets one in", () =>
+      Effect.gen(function*() {
+        const { idp, validator } = yield* setup()
+        const logout = { sid: "s-1", events: { "http://schemas.openid.net/event/backchannel-logout": {} } }
+        const event = { events: { "https://schemas.openid.net/secevent/risc/event-type/account-disabled": {} } }
+        for (const typ of ["JWT", undefined]) {
+          yield* refused(validator, yield* idp.sign(logout, { header: { typ } }), "TokenType")
+          yield* refused(validator, yield* idp.sign({ ...event, scope: "read" }, { header: { typ } }), "TokenType")
+          // Keycloak's logout token names itself in a typ claim.
+          yield* refused(validator, yield* idp.sign({ typ: "Logout", sid: "s-1" }, { header: { typ } }), "TokenType")
+        }
+        // A remembered token is judged by the same rules: the first use is refused, so is the second.
+        const remembered = yield* idp.sign(logout)
+        yield* refused(validator, remembered, "TokenType")
+        yield* refused(validator, remembered, "TokenType")
+        // An endpoint that takes logout tokens says so by their type.
+        const endpoint = yield* setup({ acceptTyp: ["logout+jwt"] })
+        const typed = yield* endpoint.validator.validate(yield* idp.sign(logout, { header: { typ: "logout+jwt" } }))
+        expect(typed.claims.sid).toBe("s-1")
+        yield* refused(endpoint.validator, yield* idp.sign(logout, { header: { typ: "JWT" } }), "TokenType")
+      }))
+
     test("make refuses options of the wrong type or value with a ConfigError naming them", () =>
       Effect.sync(() => {
         const base: TokenValidator.Options = { issuer: "https://idp.example", audience: "api" }
