@@ -4,7 +4,8 @@
  *
  * Only HMAC algorithms are allowed here, and no key-set provider ever verifies an HMAC token, so a token cannot be
  * moved from one kind of key to the other (algorithm confusion). The secret must be at least as long as the hash
- * (32, 48 or 64 bytes, RFC 7518 section 3.2).
+ * (32, 48 or 64 bytes, RFC 7518 section 3.2), and neither published key material (a public key, a JWK) nor one or
+ * two byte values repeated.
  *
  * @since 0.1.0
  */
@@ -177,18 +178,34 @@ const base64Length = (view: Buffer, start: number, end: number): number | undefi
   return count
 }
 
-/** A parsed JSON value's symmetric JWK, itself or one of its set's keys. */
-const isSymmetricJwk = (json: object): boolean =>
-  ("kty" in json && json.kty === "oct") ||
-  ("keys" in json && Array.isArray(json.keys) &&
-    json.keys.some((key: unknown) => typeof key === "object" && key !== null && "kty" in key && key.kty === "oct"))
+/**
+ * The `kty` values of the JWKs in a parsed JSON value: itself, or found a few levels down (a set's `keys`, the array
+ * of keys copied alone, a set under `jwks` as client metadata holds it, RFC 7591), looking at a bounded number of
+ * values.
+ */
+const jwkTypes = (json: unknown): Set<unknown> => {
+  const types = new Set<unknown>()
+  let level: Array<unknown> = [json]
+  let seen = 0
+  for (let depth = 0; depth < 4 && level.length > 0 && seen < 1000; depth++) {
+    const next: Array<unknown> = []
+    for (const value of level) {
+      if (++seen > 1000) break
+      if (typeof value !== "object" || value === null) continue
+      if (!Array.isArray(value) && "kty" in value) types.add(value.kty)
+      next.push(...(Array.isArray(value) ? value : Object.values(value)))
+    }
+    level = next
+  }
+  return types
+}
 
 /**
  * Why `bytes` cannot be an HMAC secret, if it cannot: it is published key material (a PEM block, an SSH public key, a
- * JWK or JWK Set, a DER public key or certificate, or such DER in base64 text, as Keycloak shows a realm's key or as
- * a PEM body is without its armor), known to everyone, so that as an HMAC key it lets anyone sign (RFC 8725, section
- * 2.1), as when a setting that once held an IdP's public key moves to `JWT_SECRET`; or it is a symmetric JWK, whose
- * secret is its `k`. Read through a view of the bytes, not a copy (a small `Buffer` copy is cut from Node's shared
+ * JWK or JWK Set, alone or in JSON, a DER public key or certificate, or such DER in base64 text, as Keycloak shows a
+ * realm's key or as a PEM body is without its armor), known to everyone, so that as an HMAC key it lets anyone sign
+ * (RFC 8725, section 2.1), as when a setting that once held an IdP's public key moves to `JWT_SECRET`; it is a
+ * symmetric JWK, whose secret is its `k`; or it is one or two byte values repeated. Read through a view of the bytes, not a copy (a small `Buffer` copy is cut from Node's shared
  * pool, where zeroing the secret after import would not reach it), except JSON and base64 text, read as text; a
  * decoded copy is zeroed. 58 characters of base64 are the least for a DER public key (Ed25519's, 44 bytes).
  */
@@ -206,19 +223,23 @@ const refusedSecret = (bytes: Uint8Array<ArrayBuffer>): string | undefined => {
     return published("a PEM block")
   }
   if (isSshKey(view, start)) return published("an SSH public key")
-  if (view[start] === 0x7b) { // "{": JSON, read as text
+  if (view[start] === 0x7b || view[start] === 0x5b) { // "{" or "[": JSON, read as text
     let json: unknown
     try {
       json = JSON.parse(view.toString("utf8", start, end))
     } catch {
       json = undefined
     }
-    if (typeof json === "object" && json !== null && isSymmetricJwk(json)) {
-      return "the secret is a symmetric JWK: give its k, base64url-decoded, as the secret"
-    }
-    if (typeof json === "object" && json !== null && ("kty" in json || "keys" in json)) return published("a JWK")
+    const types = jwkTypes(json)
+    if (types.has("oct")) return "the secret is a symmetric JWK: give its k, base64url-decoded, as the secret"
+    if (types.size > 0 || (typeof json === "object" && json !== null && "keys" in json)) return published("a JWK")
   }
   if (isDerPublicKey(view)) return published("a DER public key or certificate")
+  // Not a measure of entropy (no test of bytes can tell a password from a random key), only the degenerate case: a
+  // buffer never filled, or one character repeated, which anyone can guess (RFC 8725, section 3.5).
+  if (view.length >= 32 && new Set(view).size < 3) {
+    return "the secret is one or two byte values repeated: anyone could guess it"
+  }
   if ((base64Length(view, start, end) ?? 0) >= 58) {
     // Node's base64 decoder skips the line breaks.
     const der = Buffer.from(view.toString("latin1", start, end), "base64")

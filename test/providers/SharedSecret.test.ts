@@ -16,7 +16,7 @@ import * as TokenValidator from "../../src/TokenValidator.js"
 const ISSUER = "https://auth.example.test"
 const AUDIENCE = "orders-api"
 const SECRET = "correct horse battery staple, 32+ bytes of it"
-const SECRET_64 = "a".repeat(64)
+const SECRET_64 = "0f1e2d3c4b5a69788796a5b4c3d2e1f00f1e2d3c4b5a69788796a5b4c3d2e1f0"
 
 const refusal = <A, E extends { readonly _tag: string; readonly reason: string }, R>(effect: Effect.Effect<A, E, R>) =>
   Effect.map(Effect.flip(effect), (error) => `${error._tag}:${error.reason}`)
@@ -151,6 +151,26 @@ describe("SharedSecret", () => {
       expect(error._op === "InvalidData" && error.message).toContain("at least 32 bytes, got 7")
     }))
 
+  it.effect("refuses a secret of one or two byte values repeated (a buffer never filled), whatever its length", () =>
+    Effect.gen(function*() {
+      for (
+        const secret of [
+          new Uint8Array(32),
+          new Uint8Array(64).fill(0x41),
+          Redacted.make("ab".repeat(32)),
+          Redacted.make(" 0".repeat(40))
+        ]
+      ) {
+        const error = yield* Effect.flip(make({ secret, algorithms: ["HS256"] }))
+        expect(error._op === "InvalidData" && [error.path, error.message]).toEqual([
+          ["secret"],
+          "the secret is one or two byte values repeated: anyone could guess it"
+        ])
+      }
+      // Three values is past what this check judges (no check of bytes can measure entropy).
+      yield* make({ secret: Redacted.make("abc".repeat(11)) })
+    }))
+
   it.effect("refuses published key material as the secret: a public key (PEM, DER, SSH) or a JWK", () =>
     Effect.gen(function*() {
       // RFC 8725, section 2.1: an IdP's public key moved into JWT_SECRET would let anyone sign HS256 tokens with it.
@@ -163,6 +183,9 @@ describe("SharedSecret", () => {
         Redacted.make(`\n${publicKey.export({ type: "pkcs1", format: "pem" })}`),
         Redacted.make(JSON.stringify(ec.export({ format: "jwk" }))),
         Redacted.make(JSON.stringify({ keys: [publicKey.export({ format: "jwk" })] })),
+        // A set's keys copied alone, and a set under jwks, as client metadata holds it (RFC 7591).
+        Redacted.make(JSON.stringify([publicKey.export({ format: "jwk" })], null, 2)),
+        Redacted.make(JSON.stringify({ client_id: "c", jwks: { keys: [ec.export({ format: "jwk" })] } })),
         Redacted.make(`ssh-ed25519 ${sshKey("ssh-ed25519")} user@host`),
         new Uint8Array(publicKey.export({ type: "spki", format: "der" })),
         new Uint8Array(publicKey.export({ type: "pkcs1", format: "der" })),
@@ -190,7 +213,14 @@ describe("SharedSecret", () => {
         ])
       }
       // A symmetric JWK is a secret, not published: its k is the secret to give.
-      for (const jwk of [{ kty: "oct", k: "c2VjcmV0" }, { keys: [{ kty: "oct", k: "c2VjcmV0" }] }]) {
+      for (
+        const jwk of [
+          { kty: "oct", k: "c2VjcmV0" },
+          { keys: [{ kty: "oct", k: "c2VjcmV0" }] },
+          [{ kty: "oct", k: "c2VjcmV0" }],
+          { jwks: { keys: [{ kty: "oct", k: "c2VjcmV0" }] } }
+        ]
+      ) {
         const oct = yield* Effect.flip(make({ secret: Redacted.make(JSON.stringify(jwk)) }))
         expect(oct._op === "InvalidData" && oct.message).toContain("a symmetric JWK: give its k")
       }
