@@ -187,6 +187,13 @@ export interface Options {
    */
   readonly acceptTyp?: ReadonlyArray<string> | undefined
   /**
+   * Accept tokens bound to a key of their holder (a `cnf` claim: DPoP, RFC 9449; a client certificate, RFC 8705) as
+   * plain bearer tokens. By default they are refused as `TokenType`: this library does not check the proof of
+   * possession that such a token is only good with, so accepting one would let whoever copied it use it. An explicit
+   * loosening, for an app that checks the binding itself (in `check`, or before).
+   */
+  readonly allowBoundTokens?: boolean | undefined
+  /**
    * A last check of your own on the verified claims. A failure refuses the token: a description becomes a
    * `CustomCheck` error, a `TokenValidationError` (for a more precise reason) is kept as it is. A check that answers
    * at once (`Effect.void`, `Effect.fail(...)`, any `Exit`) is decided without running an effect: `toPromise` then
@@ -686,6 +693,9 @@ export const checkOptions = (options: Options): Either.Either<void, ConfigError.
   if (options.acceptTyp !== undefined && !isListOf(options.acceptTyp, isNonEmptyString)) {
     return bad("acceptTyp", "expected a list of typ values")
   }
+  if (options.allowBoundTokens !== undefined && typeof options.allowBoundTokens !== "boolean") {
+    return bad("allowBoundTokens", "expected true or false")
+  }
   if (options.check !== undefined && typeof options.check !== "function") {
     return bad("check", "expected a function from the claims to an effect")
   }
@@ -787,6 +797,7 @@ const unsafeMake = (keys: KeyResolver, options: Options): Service => {
   const required = options.requiredClaims ?? []
   const tokenTypes = options.tokenTypes
   const acceptTyp: ReadonlySet<string> = new Set((options.acceptTyp ?? []).map(mediaType))
+  const allowBoundTokens = options.allowBoundTokens === true
   const usernameClaims = options.principal?.username ?? defaults.username
   const groupsClaim = options.principal?.groups ?? defaults.groups
   const remembered = new Lru<string, Verified>(options.tokenCache ?? defaults.tokenCache)
@@ -845,6 +856,10 @@ const unsafeMake = (keys: KeyResolver, options: Options): Service => {
       (typ === undefined || !acceptTyp.has(typ))
     ) {
       return refusal("TokenType", "a security event or logout token is not a bearer token")
+    }
+    // Sender-constrained (RFC 7800's `cnf`): good only with a proof of possession, which is not checked here.
+    if (claims.cnf !== undefined && !allowBoundTokens) {
+      return refusal("TokenType", "the token is bound to its holder's key (cnf), whose proof is not checked here")
     }
     const tokenType = classify(claims, header)
     if (tokenType === "refresh") return refusal("TokenType", "refresh tokens are not bearer credentials")

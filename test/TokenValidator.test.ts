@@ -718,6 +718,31 @@ describe("TokenValidator", () => {
         yield* refused(endpoint.validator, yield* idp.sign(logout, { header: { typ: "JWT" } }), "TokenType")
       }))
 
+    test("TokenType: a token bound to its holder's key (cnf) is refused; allowBoundTokens lets it in", () =>
+      Effect.gen(function*() {
+        const { idp, validator } = yield* setup()
+        const bound = [
+          { cnf: { jkt: "0ZcOCORZNYy-DWpqq30jZyJGHTN0d2HglBV3uiguA4I" } }, // DPoP (RFC 9449)
+          { cnf: { "x5t#S256": "bwcK0esc3ACC3DB2Y5_lESsXE8o9ltc05O89jdN-dg2" } } // a client certificate (RFC 8705)
+        ]
+        for (const claims of bound) {
+          const token = yield* idp.sign({ ...claims, scope: "read" })
+          yield* refused(validator, token, "TokenType")
+          yield* refused(validator, token, "TokenType") // remembered or not
+        }
+        const loosened = yield* setup({ allowBoundTokens: true })
+        const principal = yield* loosened.validator.validate(yield* idp.sign({ ...bound[0]!, scope: "read" }))
+        expect(principal.claims.cnf).toEqual(bound[0]!.cnf)
+        const checked = TokenValidator.checkOptions({
+          issuer: idp.issuer,
+          audience: idp.audience,
+          allowBoundTokens: "yes" as unknown as boolean
+        })
+        expect(Either.isLeft(checked) && checked.left._op === "InvalidData" && checked.left.path).toEqual([
+          "allowBoundTokens"
+        ])
+      }))
+
     test("make refuses options of the wrong type or value with a ConfigError naming them", () =>
       Effect.sync(() => {
         const base: TokenValidator.Options = { issuer: "https://idp.example", audience: "api" }
