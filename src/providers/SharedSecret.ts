@@ -4,8 +4,8 @@
  *
  * Only HMAC algorithms are allowed here, and no key-set provider ever verifies an HMAC token, so a token cannot be
  * moved from one kind of key to the other (algorithm confusion). The secret must be at least as long as the hash
- * (32, 48 or 64 bytes, RFC 7518 section 3.2), and neither published key material (a public key, a JWK) nor one or
- * two byte values repeated.
+ * (32, 48 or 64 bytes, RFC 7518 section 3.2), and neither published key material (a public key, a JWK) nor a
+ * pattern of at most 4 bytes repeated.
  *
  * @since 0.1.0
  */
@@ -186,18 +186,31 @@ const base64Length = (view: Buffer, start: number, end: number): number | undefi
 const jwkTypes = (json: unknown): Set<unknown> => {
   const types = new Set<unknown>()
   let level: Array<unknown> = [json]
-  let seen = 0
-  for (let depth = 0; depth < 4 && level.length > 0 && seen < 1000; depth++) {
+  let budget = 1000
+  for (let depth = 0; depth < 4 && level.length > 0; depth++) {
     const next: Array<unknown> = []
     for (const value of level) {
-      if (++seen > 1000) break
+      if (budget-- <= 0) return types
       if (typeof value !== "object" || value === null) continue
-      if (!Array.isArray(value) && "kty" in value) types.add(value.kty)
-      next.push(...(Array.isArray(value) ? value : Object.values(value)))
+      if (!Array.isArray(value) && Object.hasOwn(value, "kty")) types.add((value as { readonly kty: unknown }).kty)
+      for (const member of Array.isArray(value) ? value : Object.values(value)) {
+        if (next.length >= budget) break
+        next.push(member)
+      }
     }
     level = next
   }
   return types
+}
+
+/** Whether `view[start..end)` is a pattern of at most 4 bytes repeated (a buffer never filled, `"ab"` over and over). */
+const isRepeated = (view: Uint8Array, start: number, end: number): boolean => {
+  for (let period = 1; period <= 4; period++) {
+    let repeated = true
+    for (let i = start + period; i < end && repeated; i++) repeated = view[i] === view[i - period]
+    if (repeated) return true
+  }
+  return false
 }
 
 /**
@@ -205,9 +218,9 @@ const jwkTypes = (json: unknown): Set<unknown> => {
  * JWK or JWK Set, alone or in JSON, a DER public key or certificate, or such DER in base64 text, as Keycloak shows a
  * realm's key or as a PEM body is without its armor), known to everyone, so that as an HMAC key it lets anyone sign
  * (RFC 8725, section 2.1), as when a setting that once held an IdP's public key moves to `JWT_SECRET`; it is a
- * symmetric JWK, whose secret is its `k`; or it is one or two byte values repeated. Read through a view of the bytes, not a copy (a small `Buffer` copy is cut from Node's shared
- * pool, where zeroing the secret after import would not reach it), except JSON and base64 text, read as text; a
- * decoded copy is zeroed. 58 characters of base64 are the least for a DER public key (Ed25519's, 44 bytes).
+ * symmetric JWK, whose secret is its `k`; or it is a pattern of at most 4 bytes repeated. Read through a view of the
+ * bytes, not a copy (a small `Buffer` copy is cut from Node's shared pool, where zeroing the secret after import would
+ * not reach it), except JSON and base64 text, read as text; a decoded copy is zeroed. 58 characters of base64 are the least for a DER public key (Ed25519's, 44 bytes).
  */
 const refusedSecret = (bytes: Uint8Array<ArrayBuffer>): string | undefined => {
   const view = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength)
@@ -232,13 +245,14 @@ const refusedSecret = (bytes: Uint8Array<ArrayBuffer>): string | undefined => {
     }
     const types = jwkTypes(json)
     if (types.has("oct")) return "the secret is a symmetric JWK: give its k, base64url-decoded, as the secret"
-    if (types.size > 0 || (typeof json === "object" && json !== null && "keys" in json)) return published("a JWK")
+    const isSet = typeof json === "object" && json !== null && !Array.isArray(json) && Object.hasOwn(json, "keys")
+    if (types.size > 0 || isSet) return published("a JWK")
   }
   if (isDerPublicKey(view)) return published("a DER public key or certificate")
   // Not a measure of entropy (no test of bytes can tell a password from a random key), only the degenerate case: a
-  // buffer never filled, or one character repeated, which anyone can guess (RFC 8725, section 3.5).
-  if (view.length >= 32 && new Set(view).size < 3) {
-    return "the secret is one or two byte values repeated: anyone could guess it"
+  // buffer never filled, or a character or a few repeated, which anyone can guess (RFC 8725, section 3.5).
+  if (end - start >= 32 && isRepeated(view, start, end)) {
+    return "the secret is a pattern of at most 4 bytes repeated: anyone could guess it"
   }
   if ((base64Length(view, start, end) ?? 0) >= 58) {
     // Node's base64 decoder skips the line breaks.

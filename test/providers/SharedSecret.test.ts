@@ -1,8 +1,10 @@
 import { describe, expect, it } from "@effect/vitest"
+import * as Cause from "effect/Cause"
 import * as Clock from "effect/Clock"
 import * as ConfigError from "effect/ConfigError"
 import * as ConfigProvider from "effect/ConfigProvider"
 import * as Effect from "effect/Effect"
+import * as Exit from "effect/Exit"
 import * as Layer from "effect/Layer"
 import * as Redacted from "effect/Redacted"
 import * as TestClock from "effect/TestClock"
@@ -151,24 +153,38 @@ describe("SharedSecret", () => {
       expect(error._op === "InvalidData" && error.message).toContain("at least 32 bytes, got 7")
     }))
 
-  it.effect("refuses a secret of one or two byte values repeated (a buffer never filled), whatever its length", () =>
+  it.effect("refuses a secret that is a pattern of at most 4 bytes repeated (a buffer never filled), whatever its length", () =>
     Effect.gen(function*() {
       for (
         const secret of [
           new Uint8Array(32),
           new Uint8Array(64).fill(0x41),
           Redacted.make("ab".repeat(32)),
-          Redacted.make(" 0".repeat(40))
+          Redacted.make("€".repeat(32)),
+          Redacted.make("abcd".repeat(8)),
+          // White space around it is not part of the pattern (a line ending in a file or a variable).
+          Redacted.make(`${"a".repeat(64)}\r\n`)
         ]
       ) {
         const error = yield* Effect.flip(make({ secret, algorithms: ["HS256"] }))
         expect(error._op === "InvalidData" && [error.path, error.message]).toEqual([
           ["secret"],
-          "the secret is one or two byte values repeated: anyone could guess it"
+          "the secret is a pattern of at most 4 bytes repeated: anyone could guess it"
         ])
       }
-      // Three values is past what this check judges (no check of bytes can measure entropy).
-      yield* make({ secret: Redacted.make("abc".repeat(11)) })
+      // A longer pattern is past what this check judges (no check of bytes can measure entropy).
+      yield* make({ secret: Redacted.make("abcde".repeat(7)) })
+    }))
+
+  it.effect("a JSON secret is judged by the JWKs in it, a few levels down, and never dies however large", () =>
+    Effect.gen(function*() {
+      // JSON that holds no JWK is a secret: an array of words, an array of numbers.
+      yield* make({ secret: Redacted.make(JSON.stringify(["correct", "horse", "battery", "staple", "and", "more"])) })
+      yield* make({ secret: Redacted.make(JSON.stringify(Array.from({ length: 40 }, (_, i) => i))) })
+      // A huge array (past what a spread into a call takes): a secret or a ConfigError, never a defect.
+      const huge = JSON.stringify(Array.from({ length: 300_000 }, (_, i) => i % 251))
+      const exit = yield* Effect.exit(make({ secret: Redacted.make(huge) }))
+      expect(Exit.isSuccess(exit) || Cause.isFailType(exit.cause)).toBe(true)
     }))
 
   it.effect("refuses published key material as the secret: a public key (PEM, DER, SSH) or a JWK", () =>
