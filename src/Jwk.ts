@@ -10,7 +10,7 @@ import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
 import * as Schema from "effect/Schema"
 import { constants, createPublicKey, type JsonWebKey, type KeyObject, verify as verifySignature } from "node:crypto"
-import { printable } from "./internal/printable.js"
+import { printable, shownKid } from "./internal/printable.js"
 import { JwksError } from "./JwksError.js"
 
 /**
@@ -439,9 +439,6 @@ const importKey = (jwk: Jwk, algorithms: ReadonlyArray<Algorithm>) =>
 const privateMembers = ["d", "p", "q", "dp", "dq", "qi", "oth"] as const
 
 /** The keys already warned of for a private part: once per key, not at every refresh that carries it over. */
-/** The longest kid a log line shows (a cut one says its full length). */
-const maxLoggedKid = 64
-
 const warnedPrivate = new WeakSet<Key>()
 
 /**
@@ -525,7 +522,7 @@ export const importKeySet = (
       }
       const jwk = decoded.right
       // The set is the IdP's word, or a hostile server's: its text reaches a log line escaped and cut.
-      const label = jwk.kid === undefined ? `#${index}` : `"${printable(jwk.kid, maxLoggedKid)}"`
+      const label = jwk.kid === undefined ? `#${index}` : `"${shownKid(jwk.kid)}"`
       const algorithms = usableAlgorithms(jwk, allowed, minRsaBits, checkedPoints)
       if (typeof algorithms === "string") {
         skipped++
@@ -588,9 +585,7 @@ export const importKeySet = (
     }
     for (const [kid, algorithms] of newlyShared) {
       yield* Effect.logWarning(
-        `Keys sharing kid "${printable(kid, maxLoggedKid)}" may verify the same algorithms (${
-          algorithms.join(", ")
-        }): ` +
+        `Keys sharing kid "${shownKid(kid)}" may verify the same algorithms (${algorithms.join(", ")}): ` +
           "a token of that kid is tried with each"
       )
     }

@@ -38,7 +38,7 @@ import * as ScheduleIntervals from "effect/ScheduleIntervals"
 import * as Scope from "effect/Scope"
 import * as CacheStrategy from "./CacheStrategy.js"
 import * as ConfigInternal from "./internal/config.js"
-import { printable } from "./internal/printable.js"
+import { shownKid } from "./internal/printable.js"
 import * as Jwk from "./Jwk.js"
 import { JwksError } from "./JwksError.js"
 import * as JwksMetrics from "./JwksMetrics.js"
@@ -397,10 +397,9 @@ const makeResolved = (source: Source, settings: Resolved): Effect.Effect<Service
     /** Wakes the background fiber: a new set was loaded, a fetch failed, or the usage threshold was crossed. */
     const wake = yield* Queue.sliding<void>(1)
     const intervalMillis = strategy.interval === undefined ? undefined : Duration.toMillis(strategy.interval)
-    // The product as written in decimal (100 × 0.29 is 28.999999999999996 in binary floating point).
     const usageThreshold = strategy.usages === undefined
       ? undefined
-      : Math.max(1, Math.floor(Number((strategy.usages * settings.backgroundRefreshThreshold).toPrecision(12))))
+      : Math.max(1, floorTimes(strategy.usages, settings.backgroundRefreshThreshold))
 
     const load = Effect.gen(function*() {
       const jwks = yield* source.fetch
@@ -919,15 +918,21 @@ const kidList = (kids: ReadonlyArray<string>): string => {
   return kids.length > 10 ? `${shown} and ${kids.length - 10} more` : shown
 }
 
-/** The maximum length of a kid in a log line: a token's kid is the sender's choice, up to the token's size cap. */
-const maxLoggedKid = 64
-
 /**
- * A kid for a log line: cut to {@link maxLoggedKid} characters, its full length said when cut, and line breaks and
- * other controls escaped (a token's kid is read before its signature: anyone could write a line of their own in it).
+ * `floor(count × fraction)`, with `fraction` as written in decimal (`String` gives the shortest spelling that reads
+ * back as it), exactly: in binary floating point 100 × 0.29 is 28.999999999999996.
  */
+const floorTimes = (count: number, fraction: number): number => {
+  const [mantissa = "0", exponent = "0"] = String(fraction).split("e")
+  const [whole = "0", decimals = ""] = mantissa.split(".")
+  const scale = decimals.length - Number(exponent)
+  const product = BigInt(count) * BigInt(whole + decimals)
+  return Number(scale >= 0 ? product / BigInt(10) ** BigInt(scale) : product * BigInt(10) ** BigInt(-scale))
+}
+
+/** A kid for a log line, as {@link shownKid} shows it. */
 const kidAnnotation = (kid: string | undefined): { readonly kid: string | undefined } => ({
-  kid: kid === undefined ? kid : printable(kid, maxLoggedKid)
+  kid: kid === undefined ? kid : shownKid(kid)
 })
 
 const seconds = (millis: number): string => `${Math.round(millis / 100) / 10} seconds`
@@ -1018,8 +1023,9 @@ export const config: Config.Config<Options> = Config.mapOrFail(
 
 /**
  * A cache whose options come from configuration (see {@link config}); `overrides` win over what is read: a variable
- * whose option the code sets is not read at all (with `cacheStrategy`, neither are `STRATEGY`, `INTERVAL` and
- * `USAGES`), so a value there that would be refused fails nothing.
+ * whose option the code sets, or makes moot, is not read at all (with `cacheStrategy`, neither are `STRATEGY`,
+ * `INTERVAL` and `USAGES`; with `strategy: "time"`, `USAGES`; with `"usage"`, `INTERVAL`), so a value there that would
+ * be refused fails nothing.
  *
  * @since 0.1.0
  * @category layers
@@ -1036,10 +1042,18 @@ export const layerConfig = (overrides?: Options): Layer.Layer<JwksCache, ConfigE
     JwksCache,
     Effect.gen(function*() {
       const given = dropUndefined(overrides ?? {})
-      // A variable whose option the code sets is not read (`cacheStrategy` sets the strategy, interval and usages),
-      // so one that is set but unusable fails nothing; the others are checked with the code's options.
+      // A variable whose option the code sets, or makes moot, is not read (`cacheStrategy` sets the strategy, interval
+      // and usages; a `time` strategy counts no usages, a `usage` one has no interval), so one that is set but
+      // unusable fails nothing; the others are checked with the code's options.
       const set = new Set(Object.keys(given))
-      if (given.cacheStrategy !== undefined) { for (const name of ["strategy", "interval", "usages"]) set.add(name) }
+      const moot = given.cacheStrategy !== undefined
+        ? ["strategy", "interval", "usages"]
+        : given.strategy === "time"
+        ? ["usages"]
+        : given.strategy === "usage"
+        ? ["interval"]
+        : []
+      for (const name of moot) set.add(name)
       const options = { ...(yield* readVariables(set)), ...given }
       const names = Object.fromEntries(Object.entries(variables).filter(([name]) => !set.has(name)))
       const checked = resolve(options)

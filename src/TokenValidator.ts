@@ -37,6 +37,7 @@ import * as Tracer from "effect/Tracer"
 import { decodeDuration } from "./internal/config.js"
 import { Lru } from "./internal/lru.js"
 import * as MemoryAnswers from "./internal/memoryAnswers.js"
+import { printable, shownKid } from "./internal/printable.js"
 import * as Jwk from "./Jwk.js"
 import * as JwksCache from "./JwksCache.js"
 import type { JwksError } from "./JwksError.js"
@@ -845,13 +846,13 @@ const unsafeMake = (keys: KeyResolver, options: Options): Service => {
     if (
       typ !== undefined && typ.endsWith("+jwt") && typ !== "at+jwt" && typ !== "id_token+jwt" && !acceptTyp.has(typ)
     ) {
-      return refusal("TokenType", `a token of type ${JSON.stringify(header.typ!.slice(0, 64))} is not a bearer token`)
+      return refusal("TokenType", `a token of type "${printable(header.typ!, 64)}" is not a bearer token`)
     }
     // The same kinds typed only `JWT`, or not at all (the header `typ` of a logout token is only recommended): an
-    // `events` claim is what every security event token has (RFC 8417, section 2.2), a logout token too (OpenID
-    // Connect Back-Channel Logout 1.0, section 2.4); Keycloak names its logout tokens in a `typ` claim as well.
+    // `events` claim (a JSON object) is what every security event token has (RFC 8417, section 2.2), a logout token
+    // too (OpenID Connect Back-Channel Logout 1.0, section 2.4); Keycloak names its logout tokens in a `typ` claim.
     if (
-      (claims.events !== undefined ||
+      (Predicate.isObject(claims.events) && !Array.isArray(claims.events) ||
         (typeof claims.typ === "string" && claims.typ.toLowerCase() === "logout")) &&
       (typ === undefined || !acceptTyp.has(typ))
     ) {
@@ -933,7 +934,7 @@ const unsafeMake = (keys: KeyResolver, options: Options): Service => {
     const header = readHeader(token.slice(0, first))
     if (header === undefined) return fail("Malformed", "the token's header is not a JSON object with an alg")
     if (header.alg === "none" || !allowed.has(header.alg)) {
-      return fail("AlgorithmNotAllowed", `alg ${JSON.stringify(header.alg.slice(0, 16))} is not allowed`)
+      return fail("AlgorithmNotAllowed", `alg "${printable(header.alg, 16)}" is not allowed`)
     }
     if (header.crit !== undefined) return fail("Malformed", "the token has critical header extensions")
     if (header.b64 !== undefined && header.b64 !== true) {
@@ -942,7 +943,7 @@ const unsafeMake = (keys: KeyResolver, options: Options): Service => {
     if (token.endsWith(".")) return fail("Malformed", "the token has no signature")
     const alg = header.alg as SigningAlgorithm
     span?.attribute("jwt.alg", alg)
-    span?.attribute("jwt.kid", header.kid ?? "")
+    span?.attribute("jwt.kid", header.kid === undefined ? "" : shownKid(header.kid))
     return withKey(header.kid, alg, now, (key, at) =>
       key === undefined
         ? fail("NoMatchingKey", "no key of the set fits the token's kid and alg")
@@ -986,7 +987,7 @@ const unsafeMake = (keys: KeyResolver, options: Options): Service => {
   /** A remembered token, if its key is still the one the cache serves for it; else the whole path again. */
   const verifyRemembered = (token: string, seen: Verified, now: number, span: Tracer.Span | undefined) => {
     span?.attribute("jwt.alg", seen.header.alg)
-    span?.attribute("jwt.kid", seen.header.kid ?? "")
+    span?.attribute("jwt.kid", seen.header.kid === undefined ? "" : shownKid(seen.header.kid))
     span?.attribute("jwt.remembered", true)
     return withKey(
       seen.header.kid,

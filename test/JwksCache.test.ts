@@ -407,6 +407,14 @@ describe("JwksCache background refresh", () => {
       expect(yield* idp.fetchCount).toBe(1)
       yield* cache.recordSuccess
       yield* waitForFetches(idp, 2)
+      // Twelve nines and more: still below the last use (1000 × 0.99999999999999 is 999.99999999999).
+      const nines = yield* makeCache({ strategy: "usage", usages: 1000, backgroundRefreshThreshold: 0.99999999999999 })
+      expect(isSome(yield* nines.cache.get(nines.kid, "RS256"))).toBe(true)
+      for (let i = 0; i < 998; i++) yield* nines.cache.recordSuccess
+      yield* settle
+      expect(yield* idp.fetchCount).toBe(3)
+      yield* nines.cache.recordSuccess
+      yield* waitForFetches(idp, 4)
     })))
 
   it.scoped("closing the scope interrupts the background fiber", () =>
@@ -1315,6 +1323,11 @@ describe("JwksCache settings", () => {
       const unreadable = yield* build({ usages: 5000 }, [["JWKS_CACHE_USAGES", "many"]])
       expect(Either.isRight(unreadable)).toBe(true)
       // `cacheStrategy` sets the strategy, interval and usages: none of their variables is read.
+      // A strategy set in code makes the other's variable moot: a time strategy counts no usages.
+      const time = yield* build({ strategy: "time", interval: "5 minutes" }, [["JWKS_CACHE_USAGES", "0"]])
+      expect(Either.getOrThrow(time).usages).toBeUndefined()
+      const usage = yield* build({ strategy: "usage" }, [["JWKS_CACHE_INTERVAL", "-1 minute"]])
+      expect(Either.getOrThrow(usage).interval).toBeUndefined()
       const strategy = yield* build({ cacheStrategy: CacheStrategy.time("5 minutes") }, [
         ["JWKS_CACHE_INTERVAL", "0 seconds"],
         ["JWKS_CACHE_STRATEGY", "sometimes"]

@@ -707,6 +707,8 @@ describe("TokenValidator", () => {
           // Keycloak's logout token names itself in a typ claim.
           yield* refused(validator, yield* idp.sign({ typ: "Logout", sid: "s-1" }, { header: { typ } }), "TokenType")
         }
+        // An app's own claim of that name that is not an object is not RFC 8417's.
+        expect((yield* validator.validate(yield* idp.sign({ events: ["signup"], scope: "read" }))).id).toBe("user-1")
         // A remembered token is judged by the same rules: the first use is refused, so is the second.
         const remembered = yield* idp.sign(logout)
         yield* refused(validator, remembered, "TokenType")

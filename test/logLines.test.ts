@@ -60,6 +60,41 @@ describe("log lines of text that others chose", () => {
     }).pipe(withIdp("https://log-kid.example.test"), logs.use)
   })
 
+  it.scoped("a token's kid is shown the same in its span as in the log line, and two kids are never shown alike", () => {
+    const logs = capturing()
+    const traces = recording()
+    return Effect.gen(function*() {
+      const idp = yield* FakeIdp.FakeIdp
+      const { validator } = yield* validatorOf(idp, { unknownKidThrottle: 0 })
+      yield* validator.validate(yield* idp.sign({}))
+      // A line break, and text that spells its escape; and a right-to-left override, which reorders what one reads.
+      const kids = ["a\nb", "a\\u000ab", "admin\u202egnp.exe"]
+      for (const kid of kids) {
+        yield* Effect.flip(validator.validate(yield* idp.sign({}, { kid })).pipe(Effect.withTracer(traces.tracer)))
+      }
+      const logged = logs.entries.filter((entry) => entry.message === "Unknown kid: refetching JWKS")
+        .map((entry) => entry.annotations.kid)
+      expect(logged).toEqual(["a\\u000ab", "a\\u005cu000ab", "admin\\u202egnp.exe"])
+      expect(traces.named("TokenValidator.validate").map((span) => span.attributes.get("jwt.kid"))).toEqual(logged)
+    }).pipe(withIdp("https://log-kid-span.example.test"), logs.use)
+  })
+
+  it.scoped("an alg or a typ, read before the signature or not, is escaped in the refusal's message", () =>
+    Effect.gen(function*() {
+      const idp = yield* FakeIdp.FakeIdp
+      const { validator } = yield* validatorOf(idp)
+      const part = (value: unknown) => Buffer.from(JSON.stringify(value)).toString("base64url")
+      for (const alg of ["RS256\u2028x", "RS256\u0085x"]) {
+        const error = yield* Effect.flip(validator.validate(`${part({ alg })}.${part({})}.${part("signature")}`))
+        expect(error._tag === "TokenValidationError" && error.reason).toBe("AlgorithmNotAllowed")
+        expect(error.message).toMatch(/^AlgorithmNotAllowed: alg "RS256\\u(2028|0085)x" is not allowed$/)
+      }
+      const typed = yield* idp.sign({}, { header: { typ: "a\u2029b+jwt" } })
+      expect((yield* Effect.flip(validator.validate(typed))).message).toBe(
+        "TokenType: a token of type \"a\\u2029b+jwt\" is not a bearer token"
+      )
+    }).pipe(withIdp("https://log-alg.example.test")))
+
   it.scoped("a kid cut for a log line is not cut inside a character", () => {
     const logs = capturing()
     return Effect.gen(function*() {
