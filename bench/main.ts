@@ -22,6 +22,7 @@ import { readFileSync, writeFileSync } from "node:fs"
 import * as os from "node:os"
 import { performance } from "node:perf_hooks"
 import { type Alg, algorithms, type Fixture, makeFixture } from "./setup.js"
+import { revision } from "./stats.js"
 import { type Contestant, contestants, type Verifier, type Verify } from "./verifiers.js"
 
 interface Settings {
@@ -85,9 +86,19 @@ const median = (values: ReadonlyArray<number>): number => {
   return sorted.length % 2 === 1 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2
 }
 
-const rotate = <A>(items: ReadonlyArray<A>, by: number): ReadonlyArray<A> => {
-  const k = by % items.length
-  return [...items.slice(k), ...items.slice(0, k)]
+/**
+ * `items` in the order of round `round`: a shuffle seeded by the round (the same in every run), so that no verifier
+ * always runs right after the same other one (whose garbage or warm caches it would inherit).
+ */
+const orderOf = <A>(items: ReadonlyArray<A>, round: number): ReadonlyArray<A> => {
+  const order = [...items]
+  let seed = (round + 1) * 2654435761
+  for (let i = order.length - 1; i > 0; i--) {
+    seed = (Math.imul(seed, 1103515245) + 12345) >>> 0
+    const j = seed % (i + 1)
+    ;[order[i], order[j]] = [order[j]!, order[i]!]
+  }
+  return order
 }
 
 /** An error with its causes (`cause`, or fast-jwt's `originalError`). */
@@ -257,6 +268,46 @@ const summarize = (entry: Entry, reference: Entry, alg: Alg): AlgResult | undefi
   }
 }
 
+/**
+ * Issue #5's target 1 for the rows of effect-jwks it names (`Effect.runPromise(validate)`) and the one for callers
+ * outside Effect (`toPromise`), tokens checked in full: at least 0.85x raw node:crypto and no slower than
+ * aws-jwt-verify. Judged round by round (each round's ratio of the two batches run side by side), so that the spread
+ * shows whether a verdict is a tie.
+ */
+const targetOne = (entries: ReadonlyArray<Entry>) => {
+  const byId = new Map(entries.map((entry) => [entry.contestant.id, entry]))
+  const wall = (id: string, alg: Alg) => byId.get(id)?.rounds[alg].map((sample) => sample.wall) ?? []
+  const paired = (id: string, against: string, alg: Alg) => {
+    const [mine, theirs] = [wall(id, alg), wall(against, alg)]
+    return mine.length === 0 || mine.length !== theirs.length ? [] : mine.map((value, i) => value / theirs[i]!)
+  }
+  const spread = (values: ReadonlyArray<number>) =>
+    values.length === 0
+      ? undefined
+      : { median: median(values), min: Math.min(...values), max: Math.max(...values) }
+  const shown = (s: ReturnType<typeof spread>) =>
+    s === undefined ? "n/a" : `${s.median.toFixed(2)} [${s.min.toFixed(2)}, ${s.max.toFixed(2)}]`
+  const lines: Array<string> = []
+  const figures: Array<Record<string, unknown>> = []
+  for (const id of ["effect-jwks-effect-runpromise-time", "effect-jwks-promise-time"]) {
+    for (const alg of algorithms) {
+      const vsRaw = spread(paired(id, "raw-node-crypto", alg))
+      const vsAws = spread(paired(id, "aws-jwt-verify", alg))
+      if (vsRaw === undefined) continue
+      const met = vsRaw.median >= 0.85 && (vsAws?.median ?? 0) >= 1
+      lines.push(
+        `${byId.get(id)!.verifier.name}, ${alg}: vs raw ${shown(vsRaw)}, vs aws-jwt-verify ${shown(vsAws)}: ` +
+          (met ? "met" : "missed") +
+          (vsAws !== undefined && vsAws.min < 1 && vsAws.max > 1
+            ? " (against aws-jwt-verify, rounds go both ways)"
+            : "")
+      )
+      figures.push({ id, alg, vsRaw, vsAwsJwtVerify: vsAws, met })
+    }
+  }
+  return { lines, figures }
+}
+
 const ops = (value: number | undefined) => (value === undefined ? "n/a" : Math.round(value).toLocaleString("en-US"))
 const ratio = (value: number | undefined) => (value === undefined ? "n/a" : `${value.toFixed(2)}×`)
 const ms = (value: number | undefined) => (value === undefined ? "n/a" : value.toFixed(1))
@@ -278,11 +329,17 @@ const main = async () => {
     node: process.version,
     platform: `${os.platform()} ${os.release()} ${os.arch()}`,
     memoryGiB: Math.round(os.totalmem() / 2 ** 30),
-    loadAverageAtStart: os.loadavg()
+    loadAverageAtStart: os.loadavg(),
+    revision: revision()
   }
   const versions = Object.fromEntries(packages.map((name) => [name, versionOf(name)]))
   console.log(`# JWT verifier benchmark${quick ? " (--quick)" : ""}\n`)
-  console.log(`Machine: ${machine.cpu}, ${machine.cores} cores, Node ${machine.node}, ${machine.platform}`)
+  console.log(
+    `Machine: ${machine.cpu}, ${machine.cores} cores, Node ${machine.node}, ${machine.platform}; code ` +
+      `${machine.revision?.commit.slice(0, 7) ?? "unknown"}${
+        machine.revision?.sourcesChanged ? " with uncommitted changes" : ""
+      }`
+  )
   console.log(`Versions: ${Object.entries(versions).map(([name, version]) => `${name} ${version}`).join(", ")}`)
   console.log(
     `Settings: pool of ${settings.poolSize} tokens per alg, batches of ~${settings.batchMs} ms, ` +
@@ -324,7 +381,7 @@ const main = async () => {
     await phase("throughput rounds", async () => {
       for (let round = 0; round < settings.rounds; round++) {
         for (const alg of algorithms) {
-          for (const entry of rotate(entries, round)) {
+          for (const entry of orderOf(entries, round)) {
             const verify = entry.verify[alg]
             if (verify === undefined) continue
             const size = entry.batch[alg]!.size
@@ -362,7 +419,7 @@ const main = async () => {
     await phase("concurrency rounds", async () => {
       for (let round = 0; round < settings.concurrencyRounds; round++) {
         for (const alg of algorithms) {
-          for (const entry of rotate(entries, round)) {
+          for (const entry of orderOf(entries, round)) {
             const verify = entry.verify[alg]
             if (verify === undefined || round >= concurrencyRounds(entry, alg)) continue
             entry.concurrent[alg].push(await runConcurrent(verify, fixture.tokens[alg].pool, settings.concurrency))
@@ -404,7 +461,9 @@ const main = async () => {
         `node:crypto.verify; concurrent: median wall time of ${settings.concurrency} validations started at once.`
     )
 
-    console.log("\nThe same batches by this process's CPU time (all threads), which a busy machine disturbs less:\n")
+    console.log(
+      "\nThe same batches by this process's CPU time (all threads, so V8's background GC and compiler work count against the row that runs), which other processes disturb less:\n"
+    )
     console.log(
       `| verifier | RS256 ops/CPU-s | vs raw | ES256 ops/CPU-s | vs raw | ` +
         `${settings.concurrency}-concurrent CPU ms (RS256 / ES256) |`
@@ -417,6 +476,12 @@ const main = async () => {
           `${ms(row.RS256?.medianConcurrentCpuMs)} / ${ms(row.ES256?.medianConcurrentCpuMs)} |`
       )
     }
+
+    const verdicts = targetOne(entries)
+    console.log(
+      `\nIssue #5, target 1 (each round's ratio of the two batches run side by side; median [min, max] over the rounds):`
+    )
+    for (const line of verdicts.lines) console.log(`- ${line}`)
 
     console.log("\nJWKS requests per verifier (after warm-up → end of run):")
     for (const row of summary) {
@@ -446,6 +511,7 @@ const main = async () => {
       reference: reference.contestant.id,
       phasesSeconds: phases,
       durationSeconds,
+      targetOne: verdicts.figures,
       verifiers: summary
     }
     writeFileSync(file, JSON.stringify(results, null, 2) + "\n")

@@ -1,6 +1,7 @@
 /**
- * Small helpers the scenario scripts share: percentiles, the machine, number formatting.
+ * Small helpers the scenario scripts share: percentiles, the machine and the code measured, number formatting.
  */
+import { execFileSync } from "node:child_process"
 import * as os from "node:os"
 
 /** The `q` quantile (0 to 1) of ascending `sorted`, by nearest rank; `NaN` when empty. */
@@ -38,6 +39,19 @@ export const rounded = (d: Distribution, digits = 3): Distribution => ({
   max: round(d.max, digits)
 })
 
+/**
+ * The commit measured, and whether the library's sources differed from it (the scripts build `dist/` from the working
+ * tree): a figure in the docs can then be traced to the code it was measured on.
+ */
+export const revision = (): { readonly commit: string; readonly sourcesChanged: boolean } | undefined => {
+  try {
+    const git = (...args: ReadonlyArray<string>) => execFileSync("git", args, { encoding: "utf8" }).trim()
+    return { commit: git("rev-parse", "HEAD"), sourcesChanged: git("status", "--porcelain", "--", "src") !== "" }
+  } catch {
+    return undefined
+  }
+}
+
 export const machine = () => {
   const cpus = os.cpus()
   return {
@@ -45,13 +59,17 @@ export const machine = () => {
     cores: cpus.length,
     node: process.version,
     platform: `${os.platform()} ${os.release()} ${os.arch()}`,
-    loadAverage: os.loadavg()
+    loadAverage: os.loadavg(),
+    revision: revision()
   }
 }
 
 export const describeMachine = (info: ReturnType<typeof machine>): string =>
   `${info.cpu}, ${info.cores} cores, Node ${info.node}, ${info.platform}; load average ` +
-  info.loadAverage.map((load) => load.toFixed(2)).join(" ")
+  info.loadAverage.map((load) => load.toFixed(2)).join(" ") +
+  (info.revision === undefined
+    ? ""
+    : `; code ${info.revision.commit.slice(0, 7)}${info.revision.sourcesChanged ? " with uncommitted changes" : ""}`)
 
 /** Milliseconds with two decimals below 10, one below 100, none above. */
 export const ms = (value: number): string =>

@@ -1,6 +1,7 @@
 /**
  * The contestants. Each checks the signature, `iss`, `aud` and `exp` of a token, and is built with its library's
- * usual API and defaults; `make` also loads its keys (the first fetch happens there, not in the timed loops).
+ * usual API and defaults. Each has its keys before anything is timed: loaded by `make`, or by the correctness check
+ * that runs before the warm-up (the verifiers that fetch on first use).
  */
 import * as FetchHttpClient from "@effect/platform/FetchHttpClient"
 import { JwtVerifier } from "aws-jwt-verify"
