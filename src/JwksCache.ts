@@ -1023,9 +1023,9 @@ export const config: Config.Config<Options> = Config.mapOrFail(
 
 /**
  * A cache whose options come from configuration (see {@link config}); `overrides` win over what is read: a variable
- * whose option the code sets, or makes moot, is not read at all (with `cacheStrategy`, neither are `STRATEGY`,
- * `INTERVAL` and `USAGES`; with `strategy: "time"`, `USAGES`; with `"usage"`, `INTERVAL`), so a value there that would
- * be refused fails nothing.
+ * whose option the code sets is not read at all, nor one that the code's strategy leaves unused (with `cacheStrategy`,
+ * neither `STRATEGY`, `INTERVAL` nor `USAGES`; with `strategy: "time"`, `USAGES`; with `"usage"`, `INTERVAL`), so a
+ * value there that would be refused fails nothing. Every other variable that is set is read and checked.
  *
  * @since 0.1.0
  * @category layers
@@ -1042,9 +1042,9 @@ export const layerConfig = (overrides?: Options): Layer.Layer<JwksCache, ConfigE
     JwksCache,
     Effect.gen(function*() {
       const given = dropUndefined(overrides ?? {})
-      // A variable whose option the code sets, or makes moot, is not read (`cacheStrategy` sets the strategy, interval
-      // and usages; a `time` strategy counts no usages, a `usage` one has no interval), so one that is set but
-      // unusable fails nothing; the others are checked with the code's options.
+      // A variable whose option the code sets is not read, nor one the code's strategy leaves unused (`cacheStrategy`
+      // sets the strategy, interval and usages; a `time` strategy counts no usages, a `usage` one has no interval), so
+      // one that is set but unusable fails nothing; the others are checked with the code's options.
       const set = new Set(Object.keys(given))
       const moot = given.cacheStrategy !== undefined
         ? ["strategy", "interval", "usages"]

@@ -67,14 +67,21 @@ describe("log lines of text that others chose", () => {
       const idp = yield* FakeIdp.FakeIdp
       const { validator } = yield* validatorOf(idp, { unknownKidThrottle: 0 })
       yield* validator.validate(yield* idp.sign({}))
-      // A line break, and text that spells its escape; and a right-to-left override, which reorders what one reads.
-      const kids = ["a\nb", "a\\u000ab", "admin\u202egnp.exe"]
+      // A line break, and text that spells its escape; a right-to-left override, which reorders what one reads; a
+      // zero-width space and a tag character, which hide.
+      const kids = ["a\nb", "a\\u000ab", "admin\u202egnp.exe", "adm\u200bin", "admin\u{E0041}"]
       for (const kid of kids) {
         yield* Effect.flip(validator.validate(yield* idp.sign({}, { kid })).pipe(Effect.withTracer(traces.tracer)))
       }
       const logged = logs.entries.filter((entry) => entry.message === "Unknown kid: refetching JWKS")
         .map((entry) => entry.annotations.kid)
-      expect(logged).toEqual(["a\\u000ab", "a\\u005cu000ab", "admin\\u202egnp.exe"])
+      expect(logged).toEqual([
+        "a\\u000ab",
+        "a\\u005cu000ab",
+        "admin\\u202egnp.exe",
+        "adm\\u200bin",
+        "admin\\udb40\\udc41"
+      ])
       expect(traces.named("TokenValidator.validate").map((span) => span.attributes.get("jwt.kid"))).toEqual(logged)
     }).pipe(withIdp("https://log-kid-span.example.test"), logs.use)
   })

@@ -5,15 +5,20 @@
  */
 
 /**
- * What could end a log line or pass for another, reorder what a reader sees, or that a strict UTF-8 sink refuses: C0
- * and C1 controls, DEL, the Unicode line and paragraph separators, the bidirectional marks, embeddings, overrides and
- * isolates, and a surrogate without its pair; and the backslash, so that an escape cannot be told from text that
- * spells one.
+ * What could end a log line or pass for another, reorder what a reader sees or hide from it, or that a strict UTF-8
+ * sink refuses: C0 and C1 controls, DEL, the Unicode line and paragraph separators, every invisible format character
+ * (`Cf`: bidirectional marks, embeddings, overrides and isolates; zero-width spaces and joiners; the byte order mark;
+ * the soft hyphen; the tag characters, which can spell a hidden text), and a surrogate without its pair; and the
+ * backslash, so that an escape cannot be told from text that spells one.
  */
-const unprintable =
-  /[\u0000-\u001f\u005c\u007f-\u009f\u061c\u200e\u200f\u2028-\u202e\u2066-\u2069]|[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/g
+const unprintable = /[\p{Cc}\p{Cf}\u005c\u2028\u2029]|\p{Cs}/gu
 
-const escape = (character: string): string => `\\u${character.charCodeAt(0).toString(16).padStart(4, "0")}`
+/** `\uXXXX` for each UTF-16 unit of `character` (a tag character is two). */
+const escape = (character: string): string =>
+  Array.from(
+    { length: character.length },
+    (_, i) => `\\u${character.charCodeAt(i).toString(16).padStart(4, "0")}`
+  ).join("")
 
 /**
  * @internal

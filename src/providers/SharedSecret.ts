@@ -5,7 +5,7 @@
  * Only HMAC algorithms are allowed here, and no key-set provider ever verifies an HMAC token, so a token cannot be
  * moved from one kind of key to the other (algorithm confusion). The secret must be at least as long as the hash
  * (32, 48 or 64 bytes, RFC 7518 section 3.2), and neither published key material (a public key, a JWK) nor a
- * pattern of at most 4 bytes repeated.
+ * pattern of at most 4 bytes repeated (white space around it aside), nor white space alone.
  *
  * @since 0.1.0
  */
@@ -203,7 +203,10 @@ const jwkTypes = (json: unknown): Set<unknown> => {
   return types
 }
 
-/** Whether `view[start..end)` is a pattern of at most 4 bytes repeated (a buffer never filled, `"ab"` over and over). */
+/**
+ * Whether `view[start..end)` is a pattern of at most 4 bytes repeated (a buffer never filled, `"ab"` over and over),
+ * or nothing but white space (an empty range).
+ */
 const isRepeated = (view: Uint8Array, start: number, end: number): boolean => {
   for (let period = 1; period <= 4; period++) {
     let repeated = true
@@ -250,8 +253,9 @@ const refusedSecret = (bytes: Uint8Array<ArrayBuffer>): string | undefined => {
   }
   if (isDerPublicKey(view)) return published("a DER public key or certificate")
   // Not a measure of entropy (no test of bytes can tell a password from a random key), only the degenerate case: a
-  // buffer never filled, or a character or a few repeated, which anyone can guess (RFC 8725, section 3.5).
-  if (end - start >= 32 && isRepeated(view, start, end)) {
+  // buffer never filled, a character or a few repeated, or white space alone, which anyone can guess (RFC 8725,
+  // section 3.5).
+  if (view.length >= 32 && isRepeated(view, start, end)) {
     return "the secret is a pattern of at most 4 bytes repeated: anyone could guess it"
   }
   if ((base64Length(view, start, end) ?? 0) >= 58) {

@@ -153,7 +153,7 @@ describe("SharedSecret", () => {
       expect(error._op === "InvalidData" && error.message).toContain("at least 32 bytes, got 7")
     }))
 
-  it.effect("refuses a secret that is a pattern of at most 4 bytes repeated (a buffer never filled), whatever its length", () =>
+  it.effect("refuses a secret that is a pattern of at most 4 bytes repeated (a buffer never filled) or white space, whatever its length", () =>
     Effect.gen(function*() {
       for (
         const secret of [
@@ -162,8 +162,13 @@ describe("SharedSecret", () => {
           Redacted.make("ab".repeat(32)),
           Redacted.make("€".repeat(32)),
           Redacted.make("abcd".repeat(8)),
-          // White space around it is not part of the pattern (a line ending in a file or a variable).
-          Redacted.make(`${"a".repeat(64)}\r\n`)
+          // White space around it is not part of the pattern (a line ending in a file or a variable), even where the
+          // pattern alone is shorter than the least secret; white space alone is no secret either.
+          Redacted.make(`${"a".repeat(64)}\r\n`),
+          Redacted.make(`${"a".repeat(31)}\n`),
+          Redacted.make(" ".repeat(64)),
+          Redacted.make(`\uFEFF${" ".repeat(40)}`),
+          Redacted.make("\t\n".repeat(32))
         ]
       ) {
         const error = yield* Effect.flip(make({ secret, algorithms: ["HS256"] }))
