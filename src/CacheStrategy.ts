@@ -236,6 +236,17 @@ export const check = (
     : Either.right(strategy)
 
 /**
+ * How the strategy's settings are read, each from its variable: here and in `JwksCache.config`.
+ *
+ * @internal
+ */
+export const readers = {
+  strategy: Config.literal("time", "usage", "both")("STRATEGY"),
+  interval: ConfigInternal.duration("INTERVAL"),
+  usages: Config.integer("USAGES")
+}
+
+/**
  * Reads the strategy from configuration (by default the environment): `STRATEGY` (`time` | `usage` | `both`),
  * `INTERVAL` (a duration such as `20 minutes`) and `USAGES`, each optional. Nest it to add a prefix, as
  * `JwksCache.config` does with `JWKS_CACHE`.
@@ -252,9 +263,9 @@ export const check = (
  * ```
  */
 export const config: Config.Config<CacheStrategy> = Config.all({
-  strategy: Config.literal("time", "usage", "both")("STRATEGY").pipe(Config.withDefault(defaults.strategy)),
-  interval: ConfigInternal.duration("INTERVAL").pipe(Config.withDefault(defaults.interval)),
-  usages: Config.integer("USAGES").pipe(Config.withDefault(defaults.usages))
+  strategy: readers.strategy.pipe(Config.withDefault(defaults.strategy)),
+  interval: readers.interval.pipe(Config.withDefault(defaults.interval)),
+  usages: readers.usages.pipe(Config.withDefault(defaults.usages))
 }).pipe(
   Config.mapOrFail((settings) =>
     Either.mapLeft(

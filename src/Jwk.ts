@@ -320,6 +320,9 @@ const isEd25519PublicKey = (x: string): boolean => {
   return Y !== Z
 }
 
+/** A member of a published JWK (the IdP's word, or a hostile server's) as a log line shows it. */
+const shown = (value: string | undefined): string => value === undefined ? "(none)" : printable(value, 32)
+
 /**
  * Why a published key was skipped, or the algorithms it may verify.
  */
@@ -330,21 +333,23 @@ const usableAlgorithms = (
   checkedPoints: ReadonlySet<string>
 ): ReadonlyArray<Algorithm> | string => {
   if (jwk.kty === "oct") return "symmetric keys are never taken from a key set"
-  if (jwk.use !== undefined && jwk.use !== "sig") return `use is "${jwk.use}", not "sig"`
+  if (jwk.use !== undefined && jwk.use !== "sig") return `use is "${shown(jwk.use)}", not "sig"`
   if (jwk.key_ops !== undefined && !jwk.key_ops.includes("verify")) return "key_ops does not include \"verify\""
   const forType = algorithmsFor(jwk.kty, jwk.crv)
-  if (forType.length === 0) return `unsupported key type ${jwk.kty}${jwk.crv === undefined ? "" : ` (${jwk.crv})`}`
+  if (forType.length === 0) {
+    return `unsupported key type ${shown(jwk.kty)}${jwk.crv === undefined ? "" : ` (${shown(jwk.crv)})`}`
+  }
   if (jwk.kty === "RSA") {
     if (jwk.n === undefined || jwk.e === undefined) return "RSA key without n or e"
     if (modulusBits(jwk.n) < minRsaBits) return `RSA modulus shorter than ${minRsaBits} bits`
     if (!isRsaExponent(jwk.e)) return "RSA exponent is not an odd number from 3 to 2^256"
   } else if (jwk.x === undefined || (jwk.kty === "EC" && jwk.y === undefined)) {
-    return `${jwk.kty} key without its coordinates`
+    return `${shown(jwk.kty)} key without its coordinates`
   } else if (jwk.kty === "OKP" && !checkedPoints.has(jwk.x) && !isEd25519PublicKey(jwk.x)) {
     return "Ed25519 key that is not a point of the curve outside its small subgroup"
   }
   const candidates = jwk.alg === undefined ? forType : forType.filter((alg) => alg === jwk.alg)
-  if (candidates.length === 0) return `alg ${jwk.alg} does not fit a ${jwk.kty} key`
+  if (candidates.length === 0) return `alg ${shown(jwk.alg)} does not fit a ${shown(jwk.kty)} key`
   const usable = candidates.filter((alg) => allowed.has(alg))
   return usable.length === 0 ? `alg ${candidates.join("/")} is not allowed` : usable
 }
@@ -526,7 +531,7 @@ export const importKeySet = (
       const algorithms = usableAlgorithms(jwk, allowed, minRsaBits, checkedPoints)
       if (typeof algorithms === "string") {
         skipped++
-        yield* Effect.logDebug(`Skipping key ${label}: ${printable(algorithms, 256)}`)
+        yield* Effect.logDebug(`Skipping key ${label}: ${algorithms}`)
         continue
       }
       const same = sameKeyAs(jwk, algorithms)

@@ -420,8 +420,8 @@ const makeResolved = (source: Source, settings: Resolved): Effect.Effect<Service
         // had, and keys without a kid, show as changes too.
         const before = new Set(previous.keys)
         const after = new Set(set.keys)
-        const added = [...after].filter((key) => !before.has(key)).map(kidOf)
-        const removed = [...before].filter((key) => !after.has(key)).map(kidOf)
+        const added = [...after].filter((key) => !before.has(key)).map((key) => key.kid)
+        const removed = [...before].filter((key) => !after.has(key)).map((key) => key.kid)
         if (added.length > 0 || removed.length > 0) {
           yield* Effect.logInfo("JWKS key set changed").pipe(
             Effect.annotateLogs({ added: kidList(added), removed: kidList(removed) })
@@ -909,12 +909,12 @@ const makeResolved = (source: Source, settings: Resolved): Effect.Effect<Service
     } satisfies Service
   }).pipe(Effect.annotateLogs({ module: "JwksCache", source: source.name }))
 
-/** A key's id for a log line. */
-const kidOf = (key: Jwk.Key): string => key.kid ?? "(no kid)"
-
-/** Key ids for a log line: at most 10, each cut as {@link kidAnnotation} cuts one, and how many more. */
-const kidList = (kids: ReadonlyArray<string>): string => {
-  const shown = kids.slice(0, 10).map((kid) => kidAnnotation(kid).kid).join(", ")
+/**
+ * Key ids for a log line: at most 10, each quoted and shown as {@link shownKid} shows one (so that no kid reads as two,
+ * nor as a key without one), and how many more.
+ */
+const kidList = (kids: ReadonlyArray<string | undefined>): string => {
+  const shown = kids.slice(0, 10).map((kid) => kid === undefined ? "(no kid)" : `"${shownKid(kid)}"`).join(", ")
   return kids.length > 10 ? `${shown} and ${kids.length - 10} more` : shown
 }
 
@@ -971,9 +971,7 @@ const variables = {
 
 /** How each variable of {@link variables} is read. */
 const readers: { readonly [Name in keyof typeof variables]: Config.Config<Options[Name]> } = {
-  strategy: Config.literal("time", "usage", "both")("STRATEGY"),
-  interval: ConfigInternal.duration("INTERVAL"),
-  usages: Config.integer("USAGES"),
+  ...CacheStrategy.readers,
   backgroundRefresh: Config.boolean("BACKGROUND_REFRESH"),
   backgroundRefreshThreshold: Config.number("BACKGROUND_REFRESH_THRESHOLD"),
   maxStale: ConfigInternal.duration("MAX_STALE"),

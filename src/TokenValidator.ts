@@ -491,6 +491,23 @@ export const peekClaims = (token: string): Option.Option<RegisteredClaims> => {
   return Option.fromNullable(text === undefined ? undefined : readClaims(text))
 }
 
+/**
+ * Whether an `events` claim is a security event's: a JSON object (RFC 8417, section 2.2), or one written as a JSON
+ * string, as Sign in with Apple's server-to-server notifications carry it. An app's own claim of that name of another
+ * shape (a list, say) is not.
+ */
+const isEventsClaim = (events: unknown): boolean => {
+  if (typeof events === "string") {
+    if (!events.trimStart().startsWith("{")) return false
+    try {
+      events = JSON.parse(events)
+    } catch {
+      return false
+    }
+  }
+  return Predicate.isObject(events) && !Array.isArray(events)
+}
+
 /** A header `typ` in lower case without the optional `application/` (RFC 7515, section 4.1.9). */
 const mediaType = (typ: string): string => {
   const lower = typ.toLowerCase()
@@ -849,10 +866,10 @@ const unsafeMake = (keys: KeyResolver, options: Options): Service => {
       return refusal("TokenType", `a token of type "${printable(header.typ!, 64)}" is not a bearer token`)
     }
     // The same kinds typed only `JWT`, or not at all (the header `typ` of a logout token is only recommended): an
-    // `events` claim (a JSON object) is what every security event token has (RFC 8417, section 2.2), a logout token
-    // too (OpenID Connect Back-Channel Logout 1.0, section 2.4); Keycloak names its logout tokens in a `typ` claim.
+    // `events` claim is what every security event token has (RFC 8417, section 2.2), a logout token too (OpenID
+    // Connect Back-Channel Logout 1.0, section 2.4); Keycloak names its logout tokens in a `typ` claim.
     if (
-      (Predicate.isObject(claims.events) && !Array.isArray(claims.events) ||
+      (isEventsClaim(claims.events) ||
         (typeof claims.typ === "string" && claims.typ.toLowerCase() === "logout")) &&
       (typ === undefined || !acceptTyp.has(typ))
     ) {

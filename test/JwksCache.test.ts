@@ -1431,7 +1431,7 @@ describe("JwksCache observability", () => {
       expect(
         changed.map(({ annotations, level }) => ({ level, added: annotations.added, removed: annotations.removed }))
       )
-        .toEqual([{ level: "INFO", added: rotated, removed: kid }])
+        .toEqual([{ level: "INFO", added: `"${rotated}"`, removed: `"${kid}"` }])
     })).pipe(apply)
   })
 
@@ -1460,7 +1460,10 @@ describe("JwksCache observability", () => {
       yield* cache.refresh
       published = [published[0]!, ecKey()]
       yield* cache.refresh
-      expect(changes()).toEqual([["same, (no kid)", "twice"], ["same", "same"], ["(no kid)", "(no kid)"]])
+      expect(changes()).toEqual([["\"same\", (no kid)", "\"twice\""], ["\"same\"", "\"same\""], [
+        "(no kid)",
+        "(no kid)"
+      ]])
     }).pipe(apply)
   })
 

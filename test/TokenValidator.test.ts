@@ -707,8 +707,13 @@ describe("TokenValidator", () => {
           // Keycloak's logout token names itself in a typ claim.
           yield* refused(validator, yield* idp.sign({ typ: "Logout", sid: "s-1" }, { header: { typ } }), "TokenType")
         }
+        // Sign in with Apple's server-to-server notifications write the events object as a JSON string.
+        const apple = JSON.stringify({ type: "consent-revoked", sub: "user-1", event_time: 1 })
+        yield* refused(validator, yield* idp.sign({ events: apple }), "TokenType")
         // An app's own claim of that name that is not an object is not RFC 8417's.
-        expect((yield* validator.validate(yield* idp.sign({ events: ["signup"], scope: "read" }))).id).toBe("user-1")
+        for (const events of [["signup"], "signup", "[1]"]) {
+          expect((yield* validator.validate(yield* idp.sign({ events, scope: "read" }))).id).toBe("user-1")
+        }
         // A remembered token is judged by the same rules: the first use is refused, so is the second.
         const remembered = yield* idp.sign(logout)
         yield* refused(validator, remembered, "TokenType")

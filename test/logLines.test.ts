@@ -53,7 +53,7 @@ describe("log lines of text that others chose", () => {
       expect(lines.map((entry) => entry.level)).toEqual(["INFO", "DEBUG"])
       for (const entry of lines) {
         expect(entry.annotations.kid).toBe(
-          "k1\\u000atimestamp=2030-01-01T00:00:00.000Z level=ERROR message=\"keys ... (71 characters)"
+          "k1\\u000atimestamp=2030-01-01T00:00:00.000Z level=ERROR message=\\u0022keys ... (71 characters)"
         )
         expect(entry.line).not.toMatch(lineBreaking)
       }
@@ -69,7 +69,17 @@ describe("log lines of text that others chose", () => {
       yield* validator.validate(yield* idp.sign({}))
       // A line break, and text that spells its escape; a right-to-left override, which reorders what one reads; a
       // zero-width space and a tag character, which hide.
-      const kids = ["a\nb", "a\\u000ab", "admin\u202egnp.exe", "adm\u200bin", "admin\u{E0041}"]
+      const kids = [
+        "a\nb",
+        "a\\u000ab",
+        "admin\u202egnp.exe",
+        "adm\u200bin",
+        "admin\u{E0041}",
+        // A variation selector and a filler, which show as nothing; a double quote, which would end a quoted kid.
+        "adm\uFE0Fin",
+        "adm\u3164in",
+        "k1\" and \"k2"
+      ]
       for (const kid of kids) {
         yield* Effect.flip(validator.validate(yield* idp.sign({}, { kid })).pipe(Effect.withTracer(traces.tracer)))
       }
@@ -80,7 +90,10 @@ describe("log lines of text that others chose", () => {
         "a\\u005cu000ab",
         "admin\\u202egnp.exe",
         "adm\\u200bin",
-        "admin\\udb40\\udc41"
+        "admin\\udb40\\udc41",
+        "adm\\ufe0fin",
+        "adm\\u3164in",
+        "k1\\u0022 and \\u0022k2"
       ])
       expect(traces.named("TokenValidator.validate").map((span) => span.attributes.get("jwt.kid"))).toEqual(logged)
     }).pipe(withIdp("https://log-kid-span.example.test"), logs.use)
@@ -129,13 +142,17 @@ describe("log lines of text that others chose", () => {
       yield* Ref.set(published, [
         good,
         { ...good, kid: injected },
+        // One kid, which a list joined by commas would show as two.
+        { ...good, kid: "a, b" },
         // Skipped (a symmetric key), and one that cannot be imported (not a point of its curve).
         { kty: "oct", k: "AAAA", kid: `${injected}-oct` },
         { kty: "EC", crv: "P-256", x: "AAAA", y: "AAAA", kid: `${injected}-ec` }
       ])
       yield* cache.refresh
       const changed = logs.entries.find((entry) => entry.message === "JWKS key set changed")
-      expect(changed?.annotations.added).toMatch(/^k1\\u000atimestamp=/)
+      expect(changed?.annotations.added).toBe(
+        "\"k1\\u000atimestamp=2030-01-01T00:00:00.000Z level=ERROR message=\\u0022keys ... (71 characters)\", \"a, b\""
+      )
       const skipped = logs.entries.filter((entry) => entry.message.startsWith("Skipping key"))
       expect(skipped.map((entry) => entry.level)).toEqual(["DEBUG", "WARN"])
       for (const entry of [changed!, ...skipped]) {
@@ -289,8 +306,8 @@ describe("spans and metrics of text that others chose", () => {
           yield* Effect.flip(validator.validate(yield* idp.sign({}, { kid: `forged-${i}` })))
           yield* Effect.flip(validator.validate(yield* idp.sign({ iss: `https://forged-${i}.example` })))
           yield* Effect.flip(validator.validate(yield* idp.sign({}, { header: { typ: `forged-${i}+jwt` } })))
-          const claims = Buffer.from(JSON.stringify({ i })).toString("base64url")
-          yield* Effect.flip(validator.validate(`eyJhbGciOiJub25lIn0.${claims}.`))
+          const part = (value: unknown) => Buffer.from(JSON.stringify(value)).toString("base64url")
+          yield* Effect.flip(validator.validate(`${part({ alg: `RS${i}` })}.${part({ i })}.${part("signature")}`))
         })
       yield* forgeries(0)
       const before = new Set(yield* series)

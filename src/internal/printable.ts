@@ -8,10 +8,12 @@
  * What could end a log line or pass for another, reorder what a reader sees or hide from it, or that a strict UTF-8
  * sink refuses: C0 and C1 controls, DEL, the Unicode line and paragraph separators, every invisible format character
  * (`Cf`: bidirectional marks, embeddings, overrides and isolates; zero-width spaces and joiners; the byte order mark;
- * the soft hyphen; the tag characters, which can spell a hidden text), and a surrogate without its pair; and the
- * backslash, so that an escape cannot be told from text that spells one.
+ * the soft hyphen; the tag characters, which can spell a hidden text) and every other character Unicode says to show
+ * as nothing (`Default_Ignorable_Code_Point`: variation selectors, fillers), and a surrogate without its pair; and the
+ * backslash and the double quote, so that an escape cannot be told from text that spells one, nor a quoted value end
+ * early.
  */
-const unprintable = /[\p{Cc}\p{Cf}\u005c\u2028\u2029]|\p{Cs}/gu
+const unprintable = /[\p{Cc}\p{Cf}\p{Default_Ignorable_Code_Point}\u0022\u005c\u2028\u2029]|\p{Cs}/gu
 
 /** `\uXXXX` for each UTF-16 unit of `character` (a tag character is two). */
 const escape = (character: string): string =>

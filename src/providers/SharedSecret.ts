@@ -187,10 +187,18 @@ const jwkTypes = (json: unknown): Set<unknown> => {
   const types = new Set<unknown>()
   let level: Array<unknown> = [json]
   let budget = 1000
-  for (let depth = 0; depth < 4 && level.length > 0; depth++) {
+  for (let depth = 0; depth < 8 && level.length > 0; depth++) {
     const next: Array<unknown> = []
-    for (const value of level) {
+    for (let value of level) {
       if (budget-- <= 0) return types
+      // JSON kept as a string inside JSON (a JWK stored double-encoded) is read too.
+      if (typeof value === "string" && value.length <= 65_536 && /^\s*[[{]/.test(value)) {
+        try {
+          value = JSON.parse(value)
+        } catch {
+          continue
+        }
+      }
       if (typeof value !== "object" || value === null) continue
       if (!Array.isArray(value) && Object.hasOwn(value, "kty")) types.add((value as { readonly kty: unknown }).kty)
       for (const member of Array.isArray(value) ? value : Object.values(value)) {
@@ -201,6 +209,32 @@ const jwkTypes = (json: unknown): Set<unknown> => {
     level = next
   }
   return types
+}
+
+/**
+ * The UTF-8 encodings of what JavaScript's `trim` removes beyond ASCII white space: the no-break space, the Unicode
+ * spaces, the line and paragraph separators, and the byte order mark.
+ */
+const unicodeSpaces: ReadonlyArray<ReadonlyArray<number>> = [
+  [0xc2, 0xa0],
+  [0xe1, 0x9a, 0x80],
+  ...Array.from({ length: 11 }, (_, i) => [0xe2, 0x80, 0x80 + i]),
+  [0xe2, 0x80, 0xa8],
+  [0xe2, 0x80, 0xa9],
+  [0xe2, 0x80, 0xaf],
+  [0xe2, 0x81, 0x9f],
+  [0xe3, 0x80, 0x80],
+  [0xef, 0xbb, 0xbf]
+]
+
+/** The length of the white space that starts at `at` (`forward`) or ends there, 0 if none. */
+const spaceAt = (view: Uint8Array, at: number, forward: boolean): number => {
+  if (isSpace(view[forward ? at : at - 1])) return 1
+  for (const bytes of unicodeSpaces) {
+    const from = forward ? at : at - bytes.length
+    if (from >= 0 && bytes.every((byte, i) => view[from + i] === byte)) return bytes.length
+  }
+  return 0
 }
 
 /**
@@ -223,23 +257,24 @@ const isRepeated = (view: Uint8Array, start: number, end: number): boolean => {
  * (RFC 8725, section 2.1), as when a setting that once held an IdP's public key moves to `JWT_SECRET`; it is a
  * symmetric JWK, whose secret is its `k`; or it is a pattern of at most 4 bytes repeated. Read through a view of the
  * bytes, not a copy (a small `Buffer` copy is cut from Node's shared pool, where zeroing the secret after import would
- * not reach it), except JSON and base64 text, read as text; a decoded copy is zeroed. 58 characters of base64 are the least for a DER public key (Ed25519's, 44 bytes).
+ * not reach it), except JSON and base64 text, read as text; a decoded copy is zeroed. 58 characters of base64 are the
+ * least for a DER public key (Ed25519's, 44 bytes).
  */
 const refusedSecret = (bytes: Uint8Array<ArrayBuffer>): string | undefined => {
   const view = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength)
+  // White space around it, as `trim` sees it: a UTF-8 byte order mark too (a file saved by an editor that writes one).
   let start = 0
-  // White space, and a UTF-8 byte order mark (a file saved by an editor that writes one).
-  if (view[0] === 0xef && view[1] === 0xbb && view[2] === 0xbf) start = 3
-  while (start < view.length && isSpace(view[start])) start++
+  for (let step; start < view.length && (step = spaceAt(view, start, true)) > 0;) start += step
   let end = view.length
-  while (end > start && isSpace(view[end - 1])) end--
+  for (let step; end > start && (step = spaceAt(view, end, false)) > 0;) end -= step
   const published = (kind: string) => `the secret is ${kind}: key material that is published, so anyone could sign`
   // PEM, and RFC 4716's SSH public key file (`ssh-keygen -e`), whose armor has four dashes.
   if (view.includes("-----BEGIN ", start, "latin1") || view.includes("---- BEGIN SSH2 PUBLIC KEY", start, "latin1")) {
     return published("a PEM block")
   }
   if (isSshKey(view, start)) return published("an SSH public key")
-  if (view[start] === 0x7b || view[start] === 0x5b) { // "{" or "[": JSON, read as text
+  // "{", "[" or a quote: JSON (or JSON kept as a JSON string), read as text.
+  if (view[start] === 0x7b || view[start] === 0x5b || view[start] === 0x22) {
     let json: unknown
     try {
       json = JSON.parse(view.toString("utf8", start, end))

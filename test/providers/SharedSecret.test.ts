@@ -168,7 +168,12 @@ describe("SharedSecret", () => {
           Redacted.make(`${"a".repeat(31)}\n`),
           Redacted.make(" ".repeat(64)),
           Redacted.make(`\uFEFF${" ".repeat(40)}`),
-          Redacted.make("\t\n".repeat(32))
+          Redacted.make("\t\n".repeat(32)),
+          // White space as JavaScript's trim sees it: a no-break space, a byte order mark anywhere around it, the
+          // ideographic space.
+          Redacted.make(`${"a".repeat(64)}\u00a0`),
+          Redacted.make(` \uFEFF${"a".repeat(64)}\uFEFF`),
+          Redacted.make("\u00a0\u3000".repeat(8))
         ]
       ) {
         const error = yield* Effect.flip(make({ secret, algorithms: ["HS256"] }))
@@ -207,6 +212,12 @@ describe("SharedSecret", () => {
         // A set's keys copied alone, and a set under jwks, as client metadata holds it (RFC 7591).
         Redacted.make(JSON.stringify([publicKey.export({ format: "jwk" })], null, 2)),
         Redacted.make(JSON.stringify({ client_id: "c", jwks: { keys: [ec.export({ format: "jwk" })] } })),
+        // Deeper: a Vault `kv get -format=json` answer, `terraform output -json`; and a JWK kept as a JSON string.
+        Redacted.make(
+          JSON.stringify({ request_id: "r", data: { data: { keys: [publicKey.export({ format: "jwk" })] } } })
+        ),
+        Redacted.make(JSON.stringify({ jwks: { type: "object", value: { keys: [ec.export({ format: "jwk" })] } } })),
+        Redacted.make(JSON.stringify(JSON.stringify(ec.export({ format: "jwk" })))),
         Redacted.make(`ssh-ed25519 ${sshKey("ssh-ed25519")} user@host`),
         new Uint8Array(publicKey.export({ type: "spki", format: "der" })),
         new Uint8Array(publicKey.export({ type: "pkcs1", format: "der" })),
