@@ -6,7 +6,9 @@
  * - **Stable keys**: a refresh that publishes a key unchanged keeps the very same `Jwk.Key` (see `Jwk.importKeySet`).
  * - **Single flight**: callers that need a refresh share one fetch, however many they are.
  * - **Background refresh**: a fiber in the layer's scope refreshes at `backgroundRefreshThreshold` of the set's
- *   lifetime (16 minutes of 20 by default), and again after every refresh, success or failure.
+ *   lifetime (16 minutes of 20 by default), and again after every refresh, success or failure. Nobody waits for it, so
+ *   it gives the event loop back between its steps (before the request, after the answer, after its body, after
+ *   decoding, after the key import): a validation that arrives meanwhile waits for one step at most.
  * - **Unknown `kid`**: a token signed by a key the set lacks triggers one refetch (a rotation), throttled to one per
  *   `unknownKidThrottle` so that forged kids cannot storm the identity provider.
  * - **Backoff**: after a failed fetch nobody fetches again before the `retry` schedule allows it.
@@ -38,6 +40,7 @@ import * as ScheduleIntervals from "effect/ScheduleIntervals"
 import * as Scope from "effect/Scope"
 import * as CacheStrategy from "./CacheStrategy.js"
 import * as ConfigInternal from "./internal/config.js"
+import * as Pace from "./internal/pace.js"
 import { shownKid } from "./internal/printable.js"
 import * as Jwk from "./Jwk.js"
 import { JwksError } from "./JwksError.js"
@@ -403,8 +406,10 @@ const makeResolved = (source: Source, settings: Resolved): Effect.Effect<Service
 
     const load = Effect.gen(function*() {
       const jwks = yield* source.fetch
+      yield* Pace.step
       const previous = (yield* getState).current?.set
       const set = yield* Jwk.importKeySet(jwks, source.name, { algorithms: settings.algorithms, previous })
+      yield* Pace.step
       const loadedAt = yield* Clock.currentTimeMillis
       const tracker = yield* CacheStrategy.track(strategy, loadedAt)
       const jitter = settings.backgroundRefreshJitter === 0 ? 0 : yield* Random.next
@@ -875,7 +880,11 @@ const makeResolved = (source: Source, settings: Resolved): Effect.Effect<Service
         }
         const initial = (yield* getState).current === undefined
         yield* Effect.logInfo(initial ? "Performing initial JWKS load" : "Performing background JWKS refresh")
-        const result = yield* Effect.either(refreshWith("background"))
+        // Nobody waits for a refresh ahead of expiry: it gives the event loop back between its steps (see `pace.ts`),
+        // so that no validation waits behind it either. The initial load is not paced: requests may be waiting for it.
+        const result = yield* Effect.either(
+          initial ? refreshWith("background") : Pace.paced(Effect.zipRight(Pace.step, refreshWith("background")))
+        )
         yield* Metric.increment(result._tag === "Right" ? metrics.backgroundSucceeded : metrics.backgroundFailed)
         if (result._tag === "Right") {
           yield* Effect.logInfo(initial ? "Initial JWKS load completed" : "Background JWKS refresh completed")

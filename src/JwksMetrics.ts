@@ -94,7 +94,8 @@ export const fetches = Metric.counter("effect_jwks_fetches_total", {
 })
 
 /**
- * JWKS fetch latency in milliseconds (the fetch and the key import), tagged `source`.
+ * JWKS fetch latency in milliseconds (the fetch and the key import), tagged `source`. A background refresh's includes
+ * the turns it gives the event loop between its steps (a millisecond or so each, more on a busy thread).
  *
  * @since 0.1.0
  * @category metrics

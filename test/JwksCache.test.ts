@@ -1,6 +1,7 @@
 import * as HttpClient from "@effect/platform/HttpClient"
 import { afterEach, describe, expect, it } from "@effect/vitest"
 import * as Chunk from "effect/Chunk"
+import * as Clock from "effect/Clock"
 import * as ConfigError from "effect/ConfigError"
 import * as ConfigProvider from "effect/ConfigProvider"
 import * as Deferred from "effect/Deferred"
@@ -448,6 +449,70 @@ describe("JwksCache background refresh", () => {
       expectJwksError(yield* Effect.flip(cache.get("any", "RS256")), "Unreachable")
       yield* settle
       expect(yield* idp.fetchCount).toBe(1)
+    })))
+
+  it.scoped("a refresh ahead of expiry gives the event loop back between its steps; a fetch that callers wait for does not", () =>
+    withIdp(Effect.gen(function*() {
+      const idp = yield* FakeIdp.FakeIdp
+      // What the fetch does, in order: a zero sleep is a turn of the event loop on the live clock (at once here).
+      const events: Array<string> = []
+      const clock = yield* Effect.clock
+      const recording: Clock.Clock = {
+        [Clock.ClockTypeId]: Clock.ClockTypeId,
+        unsafeCurrentTimeMillis: () => clock.unsafeCurrentTimeMillis(),
+        unsafeCurrentTimeNanos: () => clock.unsafeCurrentTimeNanos(),
+        currentTimeMillis: clock.currentTimeMillis,
+        currentTimeNanos: clock.currentTimeNanos,
+        sleep: (duration) => {
+          if (Duration.toMillis(duration) === 0) events.push("yield")
+          return clock.sleep(duration)
+        }
+      }
+      const client = HttpClient.transform(yield* HttpClient.HttpClient, (response) =>
+        Effect.zipRight(
+          Effect.sync(() => events.push("request")),
+          Effect.tap(response, () => Effect.sync(() => events.push("response")))
+        ))
+      const build = (options: JwksCache.Options) =>
+        Effect.gen(function*() {
+          const source = yield* Effect.provideService(JwksSource.http(idp.jwksUri), HttpClient.HttpClient, client)
+          return yield* JwksCache.make(source, options)
+        }).pipe(Effect.withClock(recording))
+      const kid = yield* idp.currentKid
+
+      const scope = yield* Scope.make()
+      const background = yield* build({ strategy: "time", interval: "10 minutes", backgroundRefreshJitter: 0 }).pipe(
+        Scope.extend(scope)
+      )
+      yield* waitForSleepUntil(minutes(8))
+      // The initial load: requests may be waiting for it.
+      expect(events).toEqual(["request", "response"])
+      events.length = 0
+      yield* TestClock.adjust(minutes(8))
+      yield* waitForSleepUntil(minutes(16))
+      // Before the fetch, before the request, after the answer, after its body, after its decoding, after the import.
+      expect(events).toEqual(["yield", "yield", "request", "response", "yield", "yield", "yield", "yield"])
+      expect((yield* background.status).loadedAt?.getTime()).toBe(minutes(8))
+      yield* Scope.close(scope, Exit.void)
+      events.length = 0
+
+      // Fetches that callers wait for: an expired set, an unknown kid, a refresh asked for.
+      const onDemand = yield* build({ strategy: "time", interval: "10 minutes", backgroundRefresh: false })
+      expect(isSome(yield* onDemand.get(kid, "RS256"))).toBe(true)
+      yield* TestClock.adjust(minutes(10))
+      expect(isSome(yield* onDemand.get(kid, "RS256"))).toBe(true)
+      expect(Option.isNone(yield* onDemand.get("unknown", "RS256"))).toBe(true)
+      yield* onDemand.refresh
+      expect(events).toEqual([
+        "request",
+        "response",
+        "request",
+        "response",
+        "request",
+        "response",
+        "request",
+        "response"
+      ])
     })))
 })
 

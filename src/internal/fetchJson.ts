@@ -18,6 +18,7 @@ import * as ParseResult from "effect/ParseResult"
 import * as Schema from "effect/Schema"
 import * as Stream from "effect/Stream"
 import { JwksError } from "../JwksError.js"
+import * as Pace from "./pace.js"
 import { printable } from "./printable.js"
 
 /** @internal */
@@ -255,11 +256,14 @@ export const fetchJson = <A, I>(
     new JwksError({ reason, source, ...(description === undefined ? {} : { description }), ...extra })
   const decodeShape = Schema.decodeUnknown(schema)
   return Effect.gen(function*() {
+    // The steps of a paced fetch (a background refresh): see `pace.ts`.
+    yield* Pace.step
     const { asked, execute, whole } = executing(client, HttpClientRequest.get(url, { acceptJson: true }))
     // The platform's own `http.client` span records the whole URL: none for a URL that carries what is redacted.
     const response = yield* withoutRedirects(
       redacted ? Effect.locally(execute, HttpClient.currentTracerDisabledWhen, () => true) : execute
     )
+    yield* Pace.step
     if (followedRedirect(response, asked(), whole)) {
       // Refused as the 3xx it followed would have been.
       yield* discard(response)
@@ -301,6 +305,7 @@ export const fetchJson = <A, I>(
           ),
           (body) => concat(body.chunks, body.size)
         )
+    yield* Pace.step
     const text = yield* Effect.try({
       try: () => utf8.decode(bytes),
       catch: (cause) => fail("InvalidJson", "body is not UTF-8", { cause })
