@@ -15,12 +15,18 @@
  * so the time a call waited for a busy event loop counts. "Across a refresh" are the validations that overlap a
  * JWKS fetch (from `windowMs` before the server receives it to `windowMs` after it answers).
  *
+ * A third configuration is the **floor**: what any client that refreshes on the validating thread pays at the least.
+ * Raw `node:crypto` checks each token (against the key the last fetch brought), and a timer refetches the set at the
+ * same times as the library's background refresh: a bare `fetch`, `response.json()` and a `createPublicKey` per key,
+ * in one go, with no checks of the answer and no bookkeeping.
+ *
  * Prints a table, writes `bench/refresh-latency.json` and draws `bench/refresh-latency.svg`.
  * Flags: `--seconds N` (default 8).
  */
+import { createPublicKey, type JsonWebKey, type KeyObject, verify as nodeVerify } from "node:crypto"
 import { writeFileSync } from "node:fs"
 import { performance } from "node:perf_hooks"
-import { type EffectJwks, makeEffectJwks } from "./effectJwks.js"
+import { makeEffectJwks } from "./effectJwks.js"
 import { type Fixture, makeFixture, serveJwksOnWorker } from "./setup.js"
 import { describeMachine, type Distribution, distribution, machine, ms, round, rounded } from "./stats.js"
 
@@ -48,13 +54,72 @@ const settings = {
 interface Config {
   readonly id: string
   readonly label: string
+  /** effect-jwks with background refresh on or off, or the floor (see the top of the file). */
+  readonly client: "effect-jwks" | "floor"
   readonly backgroundRefresh: boolean
 }
 
 const configs: ReadonlyArray<Config> = [
-  { id: "on", label: `background refresh on (threshold ${settings.threshold})`, backgroundRefresh: true },
-  { id: "off", label: "background refresh off", backgroundRefresh: false }
+  {
+    id: "on",
+    label: `background refresh on (threshold ${settings.threshold})`,
+    client: "effect-jwks",
+    backgroundRefresh: true
+  },
+  { id: "off", label: "background refresh off", client: "effect-jwks", backgroundRefresh: false },
+  {
+    id: "floor",
+    label: "floor: raw node:crypto, a bare fetch at the same times",
+    client: "floor",
+    backgroundRefresh: true
+  }
 ]
+
+/** What the driver calls: `attempt` resolves to `"ok"` or the reason of a refusal. */
+interface Client {
+  readonly attempt: (token: string) => Promise<string>
+  readonly close: () => Promise<void>
+}
+
+/**
+ * The floor's client: raw `node:crypto` against the RS256 key of the last set fetched, which a timer refetches
+ * `threshold` of the interval after each answer, as the library's background fiber does (without its jitter).
+ */
+const makeFloor = async (fixture: Fixture, url: string): Promise<Client> => {
+  let key: KeyObject | undefined
+  let timer: ReturnType<typeof setTimeout> | undefined
+  let closed = false
+  const load = async () => {
+    const response = await fetch(url)
+    const set = (await response.json()) as { readonly keys: ReadonlyArray<JsonWebKey & { readonly kid?: string }> }
+    const keys = new Map(set.keys.map((jwk) => [jwk.kid, createPublicKey({ key: jwk, format: "jwk" })]))
+    key = keys.get(fixture.keys.RS256.kid)
+    if (!closed) timer = setTimeout(load, settings.intervalSeconds * 1000 * settings.threshold)
+  }
+  await load()
+  const verify = (token: string): string => {
+    const [header, payload, signature] = token.split(".")
+    const signed = nodeVerify(
+      "sha256",
+      Buffer.from(`${header}.${payload}`),
+      key!,
+      Buffer.from(signature ?? "", "base64url")
+    )
+    if (!signed) return "signature"
+    const claims = JSON.parse(Buffer.from(payload ?? "", "base64url").toString("utf8"))
+    if (claims.iss !== fixture.issuer) return "iss"
+    if (claims.aud !== fixture.audience) return "aud"
+    if (typeof claims.exp !== "number" || claims.exp <= Date.now() / 1000) return "exp"
+    return "ok"
+  }
+  return {
+    attempt: async (token) => verify(token),
+    close: async () => {
+      closed = true
+      clearTimeout(timer)
+    }
+  }
+}
 
 interface Sample {
   /** When the validation was called, ms since the run's start. */
@@ -92,7 +157,7 @@ const yieldToEventLoop = () => new Promise<void>((resolve) => setImmediate(resol
  * being measured. A call's latency runs from its *scheduled* arrival to its answer, so a call held up because the
  * event loop was busy (with a refresh, say) counts the wait.
  */
-const drive = async (validator: EffectJwks, pool: ReadonlyArray<string>, durationMs: number) => {
+const drive = async (validator: Pick<Client, "attempt">, pool: ReadonlyArray<string>, durationMs: number) => {
   const samples: Array<Sample> = []
   const refused: Record<string, number> = {}
   const inFlight = new Set<Promise<void>>()
@@ -125,18 +190,20 @@ const drive = async (validator: EffectJwks, pool: ReadonlyArray<string>, duratio
 const run = async (fixture: Fixture, config: Config): Promise<Run> => {
   const label = `refresh-${config.id}`
   const pool = fixture.tokens.RS256.pool
-  const validator = await makeEffectJwks({
-    jwksUrl: fixture.jwksUrl(label),
-    // Every signature checked: a remembered token (the default cache of 1000 holds the whole pool) would make p50
-    // the cost of a cache hit, a smaller base for the target's ratio than a validation's.
-    validator: { issuer: fixture.issuer, audience: fixture.audience, algorithms: ["RS256", "ES256"], tokenCache: 0 },
-    cache: {
-      strategy: "time",
-      interval: `${settings.intervalSeconds} seconds`,
-      backgroundRefresh: config.backgroundRefresh,
-      backgroundRefreshThreshold: settings.threshold
-    }
-  })
+  const validator: Client = config.client === "floor" ?
+    await makeFloor(fixture, fixture.jwksUrl(label)) :
+    await makeEffectJwks({
+      jwksUrl: fixture.jwksUrl(label),
+      // Every signature checked: a remembered token (the default cache of 1000 holds the whole pool) would make p50
+      // the cost of a cache hit, a smaller base for the target's ratio than a validation's.
+      validator: { issuer: fixture.issuer, audience: fixture.audience, algorithms: ["RS256", "ES256"], tokenCache: 0 },
+      cache: {
+        strategy: "time",
+        interval: `${settings.intervalSeconds} seconds`,
+        backgroundRefresh: config.backgroundRefresh,
+        backgroundRefreshThreshold: settings.threshold
+      }
+    })
   try {
     // Warm-up: the first call loads the set; then the same arrivals for a while, so that the timed part starts hot.
     const first = await validator.attempt(pool[0]!)
@@ -228,12 +295,12 @@ const escapeXml = (text: string) => text.replace(/&/g, "&amp;").replace(/</g, "&
 
 /** A hand-drawn chart: time on x, latency on a log y axis, one line per configuration, the fetches marked. */
 const chart = (runs: ReadonlyArray<Run>): string => {
-  const colors = ["#1f77b4", "#d62728"]
+  const colors = ["#1f77b4", "#d62728", "#2ca02c"]
   const width = 960
   const height = 440
   const left = 64
   const right = 24
-  const top = 96
+  const top = 130
   const bottom = 52
   const plotWidth = width - left - right
   const plotHeight = height - top - bottom
@@ -321,7 +388,7 @@ const chart = (runs: ReadonlyArray<Run>): string => {
     )
   })
   out.push(
-    `<text x="${left + plotWidth}" y="${top - 22}" text-anchor="end" fill="#555">▼ and dashed line: a JWKS ` +
+    `<text x="${left}" y="${40 + runs.length * 18}" fill="#555">▼ and dashed line: a JWKS ` +
       `fetch reaches the server (shaded until it answers), in the colour of its run</text>`,
     "</svg>"
   )
@@ -366,7 +433,7 @@ const main = async () => {
     `\nAcross a refresh: the validations that overlap a JWKS fetch, from ${settings.windowMs} ms before the server ` +
       `receives it to ${settings.windowMs} ms after it answers; elsewhere: all the others.`
   )
-  const [on, off] = runs as [Run, Run]
+  const [on, off, floor] = runs as [Run, Run, Run]
   const onRatio = on.acrossRefresh.p99 / on.overall.p50
   const spike = off.acrossRefresh.max >= settings.jwksDelayMs / 2
   console.log(
@@ -378,6 +445,12 @@ const main = async () => {
       `${(off.acrossRefresh.max / off.overall.p50).toFixed(0)}× its p50 (${
         spike ? "the blocking refresh shows" : "no spike: unexpected"
       }); p99 across a refresh ${(off.acrossRefresh.p99 / off.overall.p50).toFixed(1)}× p50.`
+  )
+  console.log(
+    `Against the floor (a bare fetch, unpaced, at the same times): p99 across a refresh ` +
+      `${ms(floor.acrossRefresh.p99)} ms (max ${ms(floor.acrossRefresh.max)}, p99 elsewhere ` +
+      `${ms(floor.elsewhere.p99)}); effect-jwks, background on: ${ms(on.acrossRefresh.p99)} ms (max ` +
+      `${ms(on.acrossRefresh.max)}, p99 elsewhere ${ms(on.elsewhere.p99)}).`
   )
   if (cost !== undefined) {
     console.log(
