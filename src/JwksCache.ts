@@ -6,8 +6,8 @@
  * - **Stable keys**: a refresh that publishes a key unchanged keeps the very same `Jwk.Key` (see `Jwk.importKeySet`).
  * - **Single flight**: callers that need a refresh share one fetch, however many they are.
  * - **Background refresh**: a fiber in the layer's scope refreshes at `backgroundRefreshThreshold` of the set's
- *   lifetime (16 minutes of 20 by default), and again after every refresh, success or failure. Nobody waits for it, so
- *   it gives the event loop back between its steps (before the request, after the answer, after its body, after
+ *   lifetime (16 minutes of 20 by default), and again after every refresh, success or failure. While nobody waits for
+ *   it, it gives the event loop back between its steps (before the request, after the answer, after its body, after
  *   decoding, after the key import): a validation that arrives meanwhile waits for one step at most.
  * - **Unknown `kid`**: a token signed by a key the set lacks triggers one refetch (a rotation), throttled to one per
  *   `unknownKidThrottle` so that forged kids cannot storm the identity provider.
@@ -307,9 +307,15 @@ interface RetryState {
   readonly fallback: unknown
 }
 
+/** A fetch under way: its waiters' answer, and its pacing (on for a background refresh until someone joins it). */
+interface Inflight {
+  readonly deferred: Deferred.Deferred<Loaded, JwksError>
+  readonly pace: Pace.Pace
+}
+
 interface State {
   readonly current: Loaded | undefined
-  readonly inflight: Deferred.Deferred<Loaded, JwksError> | undefined
+  readonly inflight: Inflight | undefined
   readonly failure: Failure | undefined
   readonly lastKidRefetchAt: number
   readonly lastRefresh: Status["lastRefresh"]
@@ -390,7 +396,7 @@ const makeResolved = (source: Source, settings: Resolved): Effect.Effect<Service
     yield* Effect.addFinalizer(() =>
       Effect.flatMap(
         updateState((s) => ({ ...s, closed: true, inflight: undefined })),
-        (s) => s.inflight === undefined ? Effect.void : Deferred.fail(s.inflight, closedError)
+        (s) => s.inflight === undefined ? Effect.void : Deferred.fail(s.inflight.deferred, closedError)
       ).pipe(Effect.zipRight(Effect.logInfo("JWKS cache closed")), annotate)
     )
     // The fetches' own scope: it closes after the background fiber (forked below, so interrupted first) and before
@@ -510,7 +516,7 @@ const makeResolved = (source: Source, settings: Resolved): Effect.Effect<Service
         // still get an answer and the next caller may fetch. (`Deferred.fail` of a done deferred does nothing.)
         Effect.onExit((exit) =>
           Exit.isSuccess(exit) ? Effect.void : Effect.zipRight(
-            updateState((s) => s.inflight === deferred ? { ...s, inflight: undefined } : s),
+            updateState((s) => s.inflight?.deferred === deferred ? { ...s, inflight: undefined } : s),
             Cause.isInterrupted(exit.cause)
               ? Effect.zipRight(
                 Effect.zipRight(
@@ -579,8 +585,8 @@ const makeResolved = (source: Source, settings: Resolved): Effect.Effect<Service
     const plan = (
       s: State,
       now: number,
-      mine: Deferred.Deferred<Loaded, JwksError>
-    ): [Either.Either<Deferred.Deferred<Loaded, JwksError>, JwksError>, State] => {
+      mine: Inflight
+    ): [Either.Either<Inflight, JwksError>, State] => {
       if (s.closed) return [Either.left(closedError), s]
       if (s.inflight !== undefined) return [Either.right(s.inflight), s]
       if (s.failure !== undefined && now < s.failure.retryAt) return [Either.left(s.failure.error), s]
@@ -602,14 +608,21 @@ const makeResolved = (source: Source, settings: Resolved): Effect.Effect<Service
      * timeout interrupts it).
      */
     const started = (
-      planned: Either.Either<Deferred.Deferred<Loaded, JwksError>, JwksError>,
-      mine: Deferred.Deferred<Loaded, JwksError>,
+      planned: Either.Either<Inflight, JwksError>,
+      mine: Inflight,
       trigger: Trigger
     ): Effect.Effect<Deferred.Deferred<Loaded, JwksError>, JwksError> => {
       if (planned._tag === "Left") return Effect.fail(planned.left)
       return planned.right === mine
-        ? Effect.as(Effect.forkIn(Effect.interruptible(ownMetrics(runFetch(mine, trigger))), fetchScope), mine)
-        : Effect.succeed(planned.right)
+        ? Effect.as(
+          Effect.forkIn(
+            Effect.interruptible(ownMetrics(Pace.within(mine.pace, runFetch(mine.deferred, trigger)))),
+            fetchScope
+          ),
+          mine.deferred
+        )
+        // Joining a fetch under way: it has a waiter now, so it runs its steps left in one go.
+        : Effect.as(Pace.stop(planned.right.pace), planned.right.deferred)
     }
 
     /**
@@ -623,15 +636,19 @@ const makeResolved = (source: Source, settings: Resolved): Effect.Effect<Service
       seen?: {
         readonly set: Jwk.KeySet | undefined
         readonly onNewer: (newer: Loaded) => Effect.Effect<Loaded, JwksError>
-      }
+      },
+      paced = false
     ): Effect.Effect<Loaded, JwksError> =>
       Effect.uninterruptibleMask((restore) =>
         Effect.flatMap(
-          Deferred.make<Loaded, JwksError>(),
+          Effect.map(
+            Deferred.make<Loaded, JwksError>(),
+            (deferred): Inflight => ({ deferred, pace: Pace.make(paced) })
+          ),
           (mine) =>
             Effect.flatMap(Clock.currentTimeMillis, (now) =>
               Effect.flatMap(
-                modifyState((s): [Loaded | Either.Either<Deferred.Deferred<Loaded, JwksError>, JwksError>, State] =>
+                modifyState((s): [Loaded | Either.Either<Inflight, JwksError>, State] =>
                   seen !== undefined && s.current !== undefined && s.current.set !== seen.set
                     ? [s.current, s]
                     : plan(s, now, mine)
@@ -718,10 +735,11 @@ const makeResolved = (source: Source, settings: Resolved): Effect.Effect<Service
       joinedMayRetry = true
     ): Effect.Effect<Option.Option<Jwk.Key>> =>
       Effect.uninterruptibleMask((restore) =>
-        Effect.flatMap(Deferred.make<Loaded, JwksError>(), (mine) =>
-          Effect.flatMap(
+        Effect.flatMap(Deferred.make<Loaded, JwksError>(), (deferred) => {
+          const mine: Inflight = { deferred, pace: Pace.make(false) }
+          return Effect.flatMap(
             modifyState(
-              (s): [Jwk.Key | "throttled" | Either.Either<Deferred.Deferred<Loaded, JwksError>, JwksError>, State] => {
+              (s): [Jwk.Key | "throttled" | Either.Either<Inflight, JwksError>, State] => {
                 const present = s.current === undefined ? undefined : Jwk.select(s.current.set, kid, alg)
                 if (present !== undefined) return [present, s]
                 if (s.inflight === undefined && now - s.lastKidRefetchAt < settings.unknownKidThrottle) {
@@ -769,7 +787,8 @@ const makeResolved = (source: Source, settings: Resolved): Effect.Effect<Service
                   keyFrom
                 )))
             }
-          ))
+          )
+        })
       )
 
     const get = (kid: string | undefined, alg: Jwk.Algorithm): Effect.Effect<Option.Option<Jwk.Key>, JwksError> =>
@@ -881,10 +900,9 @@ const makeResolved = (source: Source, settings: Resolved): Effect.Effect<Service
         const initial = (yield* getState).current === undefined
         yield* Effect.logInfo(initial ? "Performing initial JWKS load" : "Performing background JWKS refresh")
         // Nobody waits for a refresh ahead of expiry: it gives the event loop back between its steps (see `pace.ts`),
-        // so that no validation waits behind it either. The initial load is not paced: requests may be waiting for it.
-        const result = yield* Effect.either(
-          initial ? refreshWith("background") : Pace.paced(Effect.zipRight(Pace.step, refreshWith("background")))
-        )
+        // so that no validation waits behind it either, until a caller joins it. The initial load is not paced:
+        // requests may be waiting for it.
+        const result = yield* Effect.either(refreshWith("background", undefined, !initial))
         yield* Metric.increment(result._tag === "Right" ? metrics.backgroundSucceeded : metrics.backgroundFailed)
         if (result._tag === "Right") {
           yield* Effect.logInfo(initial ? "Initial JWKS load completed" : "Background JWKS refresh completed")

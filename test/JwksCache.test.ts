@@ -1,4 +1,5 @@
 import * as HttpClient from "@effect/platform/HttpClient"
+import * as HttpClientResponse from "@effect/platform/HttpClientResponse"
 import { afterEach, describe, expect, it } from "@effect/vitest"
 import * as Chunk from "effect/Chunk"
 import * as Clock from "effect/Clock"
@@ -450,11 +451,19 @@ describe("JwksCache background refresh", () => {
       yield* settle
       expect(yield* idp.fetchCount).toBe(1)
     })))
+})
 
-  it.scoped("a refresh ahead of expiry gives the event loop back between its steps; a fetch that callers wait for does not", () =>
-    withIdp(Effect.gen(function*() {
+// Single flight, unknown kids, backoff -----------------------------------------------------------------------------
+
+describe("JwksCache background refresh, paced", () => {
+  /**
+   * A cache over the fake IdP whose fiber clock records each zero sleep (a turn of the event loop on the live clock,
+   * at once under TestClock) as "yield", and whose HTTP client records "request" and "response". While `gate` is set
+   * the IdP's answer waits for it. `onYield` may replace a zero sleep.
+   */
+  const recorded = (options: JwksCache.Options, onYield?: (events: ReadonlyArray<string>) => Effect.Effect<void>) =>
+    Effect.gen(function*() {
       const idp = yield* FakeIdp.FakeIdp
-      // What the fetch does, in order: a zero sleep is a turn of the event loop on the live clock (at once here).
       const events: Array<string> = []
       const clock = yield* Effect.clock
       const recording: Clock.Clock = {
@@ -464,45 +473,81 @@ describe("JwksCache background refresh", () => {
         currentTimeMillis: clock.currentTimeMillis,
         currentTimeNanos: clock.currentTimeNanos,
         sleep: (duration) => {
-          if (Duration.toMillis(duration) === 0) events.push("yield")
-          return clock.sleep(duration)
+          if (Duration.toMillis(duration) !== 0) return clock.sleep(duration)
+          events.push("yield")
+          return onYield?.(events) ?? clock.sleep(duration)
         }
       }
+      const gate: { current: Deferred.Deferred<void> | undefined } = { current: undefined }
       const client = HttpClient.transform(yield* HttpClient.HttpClient, (response) =>
         Effect.zipRight(
           Effect.sync(() => events.push("request")),
-          Effect.tap(response, () => Effect.sync(() => events.push("response")))
+          Effect.zipRight(
+            Effect.suspend(() => gate.current === undefined ? Effect.void : Deferred.await(gate.current)),
+            Effect.tap(response, () => Effect.sync(() => events.push("response")))
+          )
         ))
-      const build = (options: JwksCache.Options) =>
-        Effect.gen(function*() {
-          const source = yield* Effect.provideService(JwksSource.http(idp.jwksUri), HttpClient.HttpClient, client)
-          return yield* JwksCache.make(source, options)
-        }).pipe(Effect.withClock(recording))
-      const kid = yield* idp.currentKid
+      const source = yield* Effect.provideService(JwksSource.http(idp.jwksUri), HttpClient.HttpClient, client)
+      const cache = yield* JwksCache.make(source, options).pipe(Effect.withClock(recording))
+      /** Runs `effect` on the recording clock, as the cache's own fibers do. */
+      const recorded = <A, E, R>(effect: Effect.Effect<A, E, R>) => Effect.withClock(effect, recording)
+      return { cache, events, gate, idp, recorded }
+    })
 
-      const scope = yield* Scope.make()
-      const background = yield* build({ strategy: "time", interval: "10 minutes", backgroundRefreshJitter: 0 }).pipe(
-        Scope.extend(scope)
-      )
+  it.scoped("a refresh ahead of expiry gives the event loop back between its steps; the initial load does not", () =>
+    withIdp(Effect.gen(function*() {
+      const { cache, events } = yield* recorded({
+        strategy: "time",
+        interval: "10 minutes",
+        backgroundRefreshJitter: 0
+      })
       yield* waitForSleepUntil(minutes(8))
       // The initial load: requests may be waiting for it.
       expect(events).toEqual(["request", "response"])
       events.length = 0
       yield* TestClock.adjust(minutes(8))
       yield* waitForSleepUntil(minutes(16))
-      // Before the fetch, before the request, after the answer, after its body, after its decoding, after the import.
-      expect(events).toEqual(["yield", "yield", "request", "response", "yield", "yield", "yield", "yield"])
-      expect((yield* background.status).loadedAt?.getTime()).toBe(minutes(8))
-      yield* Scope.close(scope, Exit.void)
-      events.length = 0
+      // Before the request, after the answer, after its body, after its decoding, after the key import.
+      expect(events).toEqual(["yield", "request", "response", "yield", "yield", "yield", "yield"])
+      expect((yield* cache.status).loadedAt?.getTime()).toBe(minutes(8))
+    })))
 
-      // Fetches that callers wait for: an expired set, an unknown kid, a refresh asked for.
-      const onDemand = yield* build({ strategy: "time", interval: "10 minutes", backgroundRefresh: false })
-      expect(isSome(yield* onDemand.get(kid, "RS256"))).toBe(true)
+  it.scoped("a request that joins a paced refresh stops its pacing: the steps left run in one go", () =>
+    withIdp(Effect.gen(function*() {
+      const { cache, events, gate, idp, recorded: onClock } = yield* recorded({
+        strategy: "time",
+        interval: "10 minutes",
+        backgroundRefreshJitter: 0
+      })
+      yield* waitForSleepUntil(minutes(8))
+      events.length = 0
+      gate.current = yield* Deferred.make<void>()
+      yield* TestClock.adjust(minutes(8))
+      yield* waitFor("the refresh's request", Effect.sync(() => events.includes("request")))
+      // The IdP rotates; a token signed by the new key arrives while the refresh waits for the IdP: it joins it.
+      const kid = yield* idp.rotate("overlap")
+      const waiting = yield* Effect.fork(onClock(cache.get(kid, "RS256")))
+      yield* settle
+      expect(Option.isNone(yield* Fiber.poll(waiting))).toBe(true)
+      expect(events).toEqual(["yield", "request"])
+      yield* Deferred.succeed(gate.current, void 0)
+      expect(isSome(yield* Fiber.join(waiting))).toBe(true)
+      expect(events).toEqual(["yield", "request", "response"])
+    })))
+
+  it.scoped("fetches that callers wait for are not paced: an expired set, an unknown kid, refresh", () =>
+    withIdp(Effect.gen(function*() {
+      const { cache, events, idp, recorded: onClock } = yield* recorded({
+        strategy: "time",
+        interval: "10 minutes",
+        backgroundRefresh: false
+      })
+      const kid = yield* idp.currentKid
+      expect(isSome(yield* onClock(cache.get(kid, "RS256")))).toBe(true)
       yield* TestClock.adjust(minutes(10))
-      expect(isSome(yield* onDemand.get(kid, "RS256"))).toBe(true)
-      expect(Option.isNone(yield* onDemand.get("unknown", "RS256"))).toBe(true)
-      yield* onDemand.refresh
+      expect(isSome(yield* onClock(cache.get(kid, "RS256")))).toBe(true)
+      expect(Option.isNone(yield* onClock(cache.get("unknown", "RS256")))).toBe(true)
+      yield* onClock(cache.refresh)
       expect(events).toEqual([
         "request",
         "response",
@@ -514,9 +559,33 @@ describe("JwksCache background refresh", () => {
         "response"
       ])
     })))
-})
 
-// Single flight, unknown kids, backoff -----------------------------------------------------------------------------
+  it.scoped("a paced refresh cut short between the answer and its body ends the request", () =>
+    withIdp(Effect.gen(function*() {
+      const idp = yield* FakeIdp.FakeIdp
+      const signals: Array<AbortSignal> = []
+      const client = HttpClient.make((request, url, signal) => {
+        signals.push(signal)
+        return Effect.map(
+          idp.handle({ method: request.method, url }),
+          (answer) => HttpClientResponse.fromWeb(request, new Response(answer.body, answer))
+        )
+      })
+      // The step right after the answer never ends: the closing scope finds the refresh there.
+      const scope = yield* Scope.make()
+      const { events } = yield* recorded(
+        { strategy: "time", interval: "10 minutes", backgroundRefreshJitter: 0 },
+        (events) => events.at(-2) === "response" ? Effect.never : Effect.void
+      ).pipe(Effect.provideService(HttpClient.HttpClient, client), Scope.extend(scope))
+      yield* waitForSleepUntil(minutes(8))
+      events.length = 0
+      yield* TestClock.adjust(minutes(8))
+      yield* waitFor("the step after the answer", Effect.sync(() => events.at(-1) === "yield" && signals.length === 2))
+      expect(signals[1]!.aborted).toBe(false)
+      yield* Scope.close(scope, Exit.void)
+      expect(signals[1]!.aborted).toBe(true)
+    })))
+})
 
 describe("JwksCache background refresh on the live clock", () => {
   // TestClock sleeps any length; the live clock's timers keep at most 2^31 - 1 ms (about 24.8 days), and Effect takes

@@ -263,7 +263,8 @@ export const fetchJson = <A, I>(
     const response = yield* withoutRedirects(
       redacted ? Effect.locally(execute, HttpClient.currentTracerDisabledWhen, () => true) : execute
     )
-    yield* Pace.step
+    // The platform ends a request interrupted while it is sent or its body read, not in between: here, the answer.
+    yield* Effect.onInterrupt(Pace.step, () => discard(response))
     if (followedRedirect(response, asked(), whole)) {
       // Refused as the 3xx it followed would have been.
       yield* discard(response)

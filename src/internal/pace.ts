@@ -5,26 +5,40 @@
  * A refresh is a few milliseconds of JavaScript on the thread that also validates tokens: building the request, the
  * HTTP client's own work, reading and decoding the body, importing the keys, the bookkeeping. Run in one go, each half
  * of it (before the request leaves, after the answer comes) holds up every validation that arrives meanwhile by up to
- * its whole length. Nobody waits for a background refresh, so it waits instead: between its steps it sleeps for zero,
- * which on the live clock is a timer, a turn of the event loop in which the requests that arrived are served. Under
- * `TestClock` a zero sleep ends at once, so tests see the same steps in the same order.
+ * its whole length. While nobody waits for a refresh, it waits instead: between its steps it sleeps for zero, which on
+ * the live clock is a timer, a turn of the event loop in which the requests that arrived are served. Under `TestClock`
+ * a zero sleep ends at once, so tests see the same steps in the same order.
  *
- * A fetch that callers wait for (a cold cache, an unknown kid, an expired set) is not paced: its waiters would wait a
- * turn of the event loop more for each step.
+ * A caller that joins the fetch (a request that found the set expired, an unknown kid, `refresh`) turns its pacing
+ * off for the steps left: it would wait a turn of the event loop more for each.
  */
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as FiberRef from "effect/FiberRef"
 
-/** Whether the fetch this fiber runs is paced. Forked fibers inherit it: a fetch runs in a fiber of its own. */
-const pacedRef = FiberRef.unsafeMake(false)
+/** @internal One fetch's pacing: on while nobody waits for the fetch. */
+export interface Pace {
+  on: boolean
+}
 
-/** @internal Runs `effect` paced: each {@link step} in it waits for a turn of the event loop. */
-export const paced = <A, E, R>(effect: Effect.Effect<A, E, R>): Effect.Effect<A, E, R> =>
-  Effect.locally(effect, pacedRef, true)
+/** @internal */
+export const make = (on: boolean): Pace => ({ on })
 
-/** @internal A point between two steps of a fetch: in a paced one, the rest waits for a turn of the event loop. */
+/** The pacing of the fetch this fiber runs. A fetch runs in a fiber of its own, which inherits it (the same cell). */
+const currentPace = FiberRef.unsafeMake<Pace | undefined>(undefined)
+
+/** @internal Runs `effect` with `pace`: each {@link step} in it waits for a turn of the event loop while it is on. */
+export const within = <A, E, R>(pace: Pace, effect: Effect.Effect<A, E, R>): Effect.Effect<A, E, R> =>
+  Effect.locally(effect, currentPace, pace)
+
+/** @internal Someone waits for the fetch: the steps left run in one go. */
+export const stop = (pace: Pace): Effect.Effect<void> =>
+  Effect.sync(() => {
+    pace.on = false
+  })
+
+/** @internal A point between two steps of a fetch: while its pacing is on, the rest waits for a turn of the event loop. */
 export const step: Effect.Effect<void> = Effect.flatMap(
-  FiberRef.get(pacedRef),
-  (on) => on ? Effect.sleep(Duration.zero) : Effect.void
+  FiberRef.get(currentPace),
+  (pace) => pace?.on === true ? Effect.sleep(Duration.zero) : Effect.void
 )
