@@ -411,6 +411,8 @@ const makeResolved = (source: Source, settings: Resolved): Effect.Effect<Service
       : Math.max(1, floorTimes(strategy.usages, settings.backgroundRefreshThreshold))
 
     const load = Effect.gen(function*() {
+      // The steps of a paced fetch (a background refresh nobody has joined): see `pace.ts`.
+      yield* Pace.step
       const jwks = yield* source.fetch
       yield* Pace.step
       const previous = (yield* getState).current?.set
