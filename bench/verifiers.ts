@@ -96,6 +96,27 @@ const rawNode: Contestant = {
   }
 }
 
+/**
+ * 1b. The raw row's very work, called as `Effect.runPromise(Effect.sync(...))` per token: the fiber each call starts
+ * and nothing else. No validation called this way (the form issue #5's targets name) can be faster.
+ */
+const rawNodeInRunPromise: Contestant = {
+  id: "raw-node-crypto-runpromise",
+  make: async (fixture) => {
+    const raw = await rawNode.make(fixture)
+    return {
+      name: "raw node:crypto.verify in Effect.runPromise(Effect.sync(...))",
+      mode: "async",
+      algorithms: both,
+      notes: ["the raw row's work through one Effect.runPromise per token: the most that call form can reach"],
+      verify: (alg) => {
+        const verify = raw.verify(alg)
+        return (token) => Effect.runPromise(Effect.sync(() => verify(token)))
+      }
+    }
+  }
+}
+
 /** 2. WebCrypto `crypto.subtle.verify` with a ready `CryptoKey`. */
 const rawWebCrypto: Contestant = {
   id: "raw-webcrypto",
@@ -347,6 +368,7 @@ const effectJwks = (variant: {
 /** Every contestant, the reference (`raw-node-crypto`) first. */
 export const contestants: ReadonlyArray<Contestant> = [
   rawNode,
+  rawNodeInRunPromise,
   rawWebCrypto,
   joseLocal,
   joseRemote,
