@@ -7,8 +7,8 @@
  * - **Single flight**: callers that need a refresh share one fetch, however many they are.
  * - **Background refresh**: a fiber in the layer's scope refreshes at `backgroundRefreshThreshold` of the set's
  *   lifetime (16 minutes of 20 by default), and again after every refresh, success or failure. While nobody waits for
- *   it, it gives the event loop back between its steps (before the request, after the answer, after its body, after
- *   decoding, after the key import): a validation that arrives meanwhile waits for one step at most.
+ *   it, it gives the event loop back between its steps (before the fetch, before the request, after the answer, after
+ *   its body, after decoding, after the key import): a validation that arrives meanwhile waits for one step at most.
  * - **Unknown `kid`**: a token signed by a key the set lacks triggers one refetch (a rotation), throttled to one per
  *   `unknownKidThrottle` so that forged kids cannot storm the identity provider.
  * - **Backoff**: after a failed fetch nobody fetches again before the `retry` schedule allows it.

@@ -48,7 +48,10 @@ export class JwksSource extends Context.Tag("effect-jwks/JwksSource")<JwksSource
  * ```
  */
 export interface HttpOptions {
-  /** The whole exchange, from request to the last byte of the body. Default 5 seconds. */
+  /**
+   * The whole exchange, from request to the last byte of the body (for a background refresh, with the turns it gives
+   * the event loop between its steps). Default 5 seconds.
+   */
   readonly timeout?: Duration.DurationInput | undefined
   /** A longer body is refused as `TooLarge`, without reading past the limit. Default 512 KiB. */
   readonly maxBytes?: number | undefined

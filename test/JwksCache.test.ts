@@ -461,7 +461,11 @@ describe("JwksCache background refresh, paced", () => {
    * at once under TestClock) as "yield", and whose HTTP client records "request" and "response". While `gate` is set
    * the IdP's answer waits for it. `onYield` may replace a zero sleep.
    */
-  const recorded = (options: JwksCache.Options, onYield?: (events: ReadonlyArray<string>) => Effect.Effect<void>) =>
+  const recorded = (
+    options: JwksCache.Options,
+    onYield?: (events: ReadonlyArray<string>) => Effect.Effect<void>,
+    http?: JwksSource.HttpOptions
+  ) =>
     Effect.gen(function*() {
       const idp = yield* FakeIdp.FakeIdp
       const events: Array<string> = []
@@ -487,7 +491,7 @@ describe("JwksCache background refresh, paced", () => {
             Effect.tap(response, () => Effect.sync(() => events.push("response")))
           )
         ))
-      const source = yield* Effect.provideService(JwksSource.http(idp.jwksUri), HttpClient.HttpClient, client)
+      const source = yield* Effect.provideService(JwksSource.http(idp.jwksUri, http), HttpClient.HttpClient, client)
       const cache = yield* JwksCache.make(source, options).pipe(Effect.withClock(recording))
       /** Runs `effect` on the recording clock, as the cache's own fibers do. */
       const recorded = <A, E, R>(effect: Effect.Effect<A, E, R>) => Effect.withClock(effect, recording)
@@ -512,27 +516,75 @@ describe("JwksCache background refresh, paced", () => {
       expect((yield* cache.status).loadedAt?.getTime()).toBe(minutes(8))
     })))
 
-  it.scoped("a request that joins a paced refresh stops its pacing: the steps left run in one go", () =>
+  /**
+   * The ways a caller joins a refresh under way, each after the refresh has sent its request: what is done first (on
+   * the test's fiber), then the call that joins.
+   */
+  const joins: ReadonlyArray<
+    readonly [
+      string,
+      (cache: JwksCache.Service, idp: FakeIdp.FakeIdp["Type"]) => Effect.Effect<Effect.Effect<unknown, unknown>>
+    ]
+  > = [
+    [
+      "a token whose kid the set lacks",
+      (cache, idp) =>
+        Effect.map(
+          idp.rotate("overlap"),
+          (kid) =>
+            Effect.flatMap(cache.get(kid, "RS256"), (key) =>
+              isSome(key) ? Effect.void : Effect.dieMessage("the new key was not found"))
+        )
+    ],
+    ["a request that finds the set expired", (cache, idp) =>
+      Effect.zipRight(
+        TestClock.adjust(minutes(2)),
+        Effect.map(idp.currentKid, (kid) => cache.get(kid, "RS256"))
+      )],
+    ["refresh", (cache) => Effect.succeed(cache.refresh)]
+  ]
+
+  for (const [name, join] of joins) {
+    it.scoped(`a caller that joins a paced refresh stops its pacing: ${name}`, () =>
+      withIdp(Effect.gen(function*() {
+        const { cache, events, gate, idp, recorded: onClock } = yield* recorded(
+          { strategy: "time", interval: "10 minutes", backgroundRefreshJitter: 0 },
+          undefined,
+          { timeout: "1 hour" }
+        )
+        yield* waitForSleepUntil(minutes(8))
+        events.length = 0
+        gate.current = yield* Deferred.make<void>()
+        yield* TestClock.adjust(minutes(8))
+        yield* waitFor("the refresh's request", Effect.sync(() => events.includes("request")))
+        const waiting = yield* Effect.fork(onClock(yield* join(cache, idp)))
+        yield* settle
+        expect(Option.isNone(yield* Fiber.poll(waiting))).toBe(true)
+        expect(events).toEqual(["yield", "yield", "request"])
+        yield* Deferred.succeed(gate.current, void 0)
+        yield* Fiber.join(waiting)
+        expect(events).toEqual(["yield", "yield", "request", "response"])
+      })))
+  }
+
+  it.scoped("a caller that joins a paced refresh during a step does not wait for the step to end", () =>
     withIdp(Effect.gen(function*() {
-      const { cache, events, gate, idp, recorded: onClock } = yield* recorded({
-        strategy: "time",
-        interval: "10 minutes",
-        backgroundRefreshJitter: 0
-      })
+      // The step after the answer stands for a long turn of the event loop: it ends only when told.
+      const turn = yield* Deferred.make<void>()
+      yield* Effect.addFinalizer(() => Deferred.succeed(turn, void 0))
+      const { cache, events, recorded: onClock } = yield* recorded(
+        { strategy: "time", interval: "10 minutes", backgroundRefreshJitter: 0 },
+        (events) => events.at(-2) === "response" ? Deferred.await(turn) : Effect.void
+      )
       yield* waitForSleepUntil(minutes(8))
       events.length = 0
-      gate.current = yield* Deferred.make<void>()
       yield* TestClock.adjust(minutes(8))
-      yield* waitFor("the refresh's request", Effect.sync(() => events.includes("request")))
-      // The IdP rotates; a token signed by the new key arrives while the refresh waits for the IdP: it joins it.
-      const kid = yield* idp.rotate("overlap")
-      const waiting = yield* Effect.fork(onClock(cache.get(kid, "RS256")))
+      yield* waitFor("the step after the answer", Effect.sync(() => events.length === 5))
+      expect(events).toEqual(["yield", "yield", "request", "response", "yield"])
+      const joined = yield* Effect.fork(onClock(cache.refresh))
       yield* settle
-      expect(Option.isNone(yield* Fiber.poll(waiting))).toBe(true)
-      expect(events).toEqual(["yield", "yield", "request"])
-      yield* Deferred.succeed(gate.current, void 0)
-      expect(isSome(yield* Fiber.join(waiting))).toBe(true)
-      expect(events).toEqual(["yield", "yield", "request", "response"])
+      expect(Option.isSome(yield* Fiber.poll(joined))).toBe(true)
+      expect(events).toEqual(["yield", "yield", "request", "response", "yield"])
     })))
 
   it.scoped("fetches that callers wait for are not paced: an expired set, an unknown kid, refresh", () =>

@@ -12,17 +12,20 @@
  * A caller that joins the fetch (a request that found the set expired, an unknown kid, `refresh`) turns its pacing
  * off for the steps left: it would wait a turn of the event loop more for each.
  */
+import * as Deferred from "effect/Deferred"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
+import * as FiberId from "effect/FiberId"
 import * as FiberRef from "effect/FiberRef"
 
-/** @internal One fetch's pacing: on while nobody waits for the fetch. */
+/** @internal One fetch's pacing: on while nobody waits for the fetch; `stopped` ends a step under way. */
 export interface Pace {
   on: boolean
+  readonly stopped: Deferred.Deferred<void>
 }
 
 /** @internal */
-export const make = (on: boolean): Pace => ({ on })
+export const make = (on: boolean): Pace => ({ on, stopped: Deferred.unsafeMake(FiberId.none) })
 
 /** The pacing of the fetch this fiber runs. A fetch runs in a fiber of its own, which inherits it (the same cell). */
 const currentPace = FiberRef.unsafeMake<Pace | undefined>(undefined)
@@ -31,14 +34,15 @@ const currentPace = FiberRef.unsafeMake<Pace | undefined>(undefined)
 export const within = <A, E, R>(pace: Pace, effect: Effect.Effect<A, E, R>): Effect.Effect<A, E, R> =>
   Effect.locally(effect, currentPace, pace)
 
-/** @internal Someone waits for the fetch: the steps left run in one go. */
+/** @internal Someone waits for the fetch: the step under way ends now, and the steps left run in one go. */
 export const stop = (pace: Pace): Effect.Effect<void> =>
-  Effect.sync(() => {
+  Effect.suspend(() => {
     pace.on = false
+    return Effect.asVoid(Deferred.succeed(pace.stopped, void 0))
   })
 
 /** @internal A point between two steps of a fetch: while its pacing is on, the rest waits for a turn of the event loop. */
 export const step: Effect.Effect<void> = Effect.flatMap(
   FiberRef.get(currentPace),
-  (pace) => pace?.on === true ? Effect.sleep(Duration.zero) : Effect.void
+  (pace) => pace?.on === true ? Effect.race(Effect.sleep(Duration.zero), Deferred.await(pace.stopped)) : Effect.void
 )
