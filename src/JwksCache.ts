@@ -80,7 +80,8 @@ export interface Options extends CacheStrategy.Settings {
   /**
    * When to try again after a failed fetch. Default: exponential from 1 second, doubling, capped at 5 minutes, then
    * jittered by ±20%, so 4 to 6 minutes at most. A schedule of yours that ends is started over; where it gives no
-   * delay even so (done from its start for this error, or "at once"), the default one stands in for that attempt.
+   * delay even so (done from its start for this error, or "at once"), the default one stands in for that attempt. A
+   * 429 or 503 answer's `Retry-After` is waited for too, up to 5 minutes: the next attempt is the later of the two.
    */
   readonly retry?: Schedule.Schedule<unknown, JwksError> | undefined
   /** Import keys for these algorithms only. Default: all of `Jwk.Algorithm`. */
@@ -112,6 +113,9 @@ export const defaults = {
     Schedule.jittered
   ) as Schedule.Schedule<unknown, JwksError>
 } as const
+
+/** The longest wait an identity provider's `Retry-After` gets: about the default schedule's own longest delay. */
+const maxRetryAfter = Duration.toMillis(Duration.minutes(5))
 
 /**
  * What the cache is doing, for a status endpoint.
@@ -572,12 +576,16 @@ const makeResolved = (source: Source, settings: Resolved): Effect.Effect<Service
             )
           )
         )
+        // A 429 or 503 that asked for a wait (`Retry-After`) gets it, up to `maxRetryAfter`: never sooner than the
+        // schedule's own time, so that an answer asking for none cannot hasten a retry.
+        const asked = (at: number) =>
+          error.retryAfter === undefined ? at : Math.max(at, now + Math.min(error.retryAfter * 1000, maxRetryAfter))
         if (own.at !== undefined) {
-          return { at: own.at, state: { own: own.state, fallback: previous?.retry.fallback } }
+          return { at: asked(own.at), state: { own: own.state, fallback: previous?.retry.fallback } }
         }
         const fallback = yield* stepRetry(defaults.retry, previous?.retry.fallback, error, now)
         // The default schedule never ends and its least delay is about 0.8 s; the second is a guard all the same.
-        return { at: fallback.at ?? now + 1000, state: { own: own.state, fallback: fallback.state } }
+        return { at: asked(fallback.at ?? now + 1000), state: { own: own.state, fallback: fallback.state } }
       })
 
     /**

@@ -90,6 +90,11 @@ export class JwksError extends Schema.TaggedError<JwksError>("effect-jwks/JwksEr
   description: Schema.optional(Schema.String),
   /** The HTTP status, for `HttpStatus`. */
   status: Schema.optional(Schema.Number),
+  /**
+   * For a 429 or 503 answer with a `Retry-After` header: the wait it asked for, in whole seconds (an HTTP date is
+   * counted from the clock). The cache waits at least that long, up to 5 minutes, before it fetches again.
+   */
+  retryAfter: Schema.optional(Schema.Number),
   cause: Schema.optional(Schema.Defect)
 }) {
   /**

@@ -814,6 +814,36 @@ describe("JwksCache fetches", () => {
       expect(isSome(yield* cache.get(kid, "RS256"))).toBe(true)
       expect(yield* idp.fetchCount).toBe(6)
     })))
+  /** A refused answer, its Retry-After, when the next fetch may go (ms after the failure), and the error's field. */
+  const retryAfters: ReadonlyArray<readonly [string, number, string | undefined, number, number | undefined]> = [
+    ["a 429 that asks for 60 seconds", 429, "60", seconds(60), 60],
+    ["a 503 that asks for 90 seconds as an HTTP date", 503, new Date(seconds(90)).toUTCString(), seconds(90), 90],
+    ["a 429 that asks for years: 5 minutes", 429, "999999999999", minutes(5), 2 ** 31 - 1],
+    ["a 429 that asks for no wait: the schedule's 1 second", 429, "0", seconds(1), 0],
+    ["a 503 whose Retry-After does not read: the schedule's", 503, "soon", seconds(1), undefined],
+    ["a 503 whose date is past: the schedule's", 503, "Thu, 01 Jan 1970 00:00:00 GMT", seconds(1), undefined],
+    ["a 500 with a Retry-After: not asked for, the schedule's", 500, "60", seconds(1), undefined]
+  ]
+
+  for (const [name, status, retryAfter, next, field] of retryAfters) {
+    it.scoped(`the identity provider's Retry-After holds the next fetch back: ${name}`, () =>
+      withIdp(Effect.gen(function*() {
+        const idp = yield* FakeIdp.FakeIdp
+        yield* idp.setFault(FakeIdp.Fault.status(status, { retryAfter }))
+        const { cache, kid } = yield* makeCache({ backgroundRefresh: false, retry: Schedule.exponential("1 second") })
+        const error = yield* Effect.flip(cache.get(kid, "RS256"))
+        expectJwksError(error, "HttpStatus")
+        expect(error.status).toBe(status)
+        expect(error.retryAfter).toBe(field)
+        yield* idp.setFault(undefined)
+        yield* TestClock.adjust(next - 1)
+        expectJwksError(yield* Effect.flip(cache.get(kid, "RS256")), "HttpStatus")
+        expect(yield* idp.fetchCount).toBe(1)
+        yield* TestClock.adjust(1)
+        expect(isSome(yield* cache.get(kid, "RS256"))).toBe(true)
+        expect(yield* idp.fetchCount).toBe(2)
+      })))
+  }
 })
 
 // Interrupted callers and dying fetches ----------------------------------------------------------------------------

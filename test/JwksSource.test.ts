@@ -594,18 +594,21 @@ describe("JwksSource", () => {
         expect(seen[0]).toMatchObject({ maxRedirections: 0, blocking: false, method: "GET" })
       }))
 
-    it.effect("a client that refuses statuses itself (filterStatusOk): HttpStatus with the status, the body ended", () =>
+    it.effect("a client that refuses statuses itself (filterStatusOk): HttpStatus with the status and its Retry-After, the body ended", () =>
       Effect.gen(function*() {
         const signals: Array<AbortSignal> = []
         const base = HttpClient.make((request, _url, signal) =>
           Effect.sync(() => {
             signals.push(signal)
-            return HttpClientResponse.fromWeb(request, new Response("down for maintenance", { status: 503 }))
+            return HttpClientResponse.fromWeb(
+              request,
+              new Response("down for maintenance", { status: 503, headers: { "retry-after": "120" } })
+            )
           })
         )
         for (const client of [base, HttpClient.filterStatusOk(base)]) {
           const error = yield* failureOf(fetchWith(client))
-          expect([error.reason, error.status]).toEqual(["HttpStatus", 503])
+          expect([error.reason, error.status, error.retryAfter]).toEqual(["HttpStatus", 503, 120])
         }
         // The request aborted, its connection not left to the garbage collector.
         expect(signals.map((signal) => signal.aborted)).toEqual([true, true])

@@ -9,6 +9,7 @@ import * as HttpClient from "@effect/platform/HttpClient"
 import type * as HttpClientError from "@effect/platform/HttpClientError"
 import * as HttpClientRequest from "@effect/platform/HttpClientRequest"
 import type * as HttpClientResponse from "@effect/platform/HttpClientResponse"
+import * as Clock from "effect/Clock"
 import * as Context from "effect/Context"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
@@ -151,6 +152,44 @@ const concat = (chunks: ReadonlyArray<Uint8Array>, size: number): Uint8Array => 
   return out
 }
 
+/** The most `Retry-After` seconds kept (what a timer can wait, as HttpAuth's own). */
+const maxRetryAfterSeconds = 2 ** 31 - 1
+
+/**
+ * The wait a 429 or 503 answer asks for in its `Retry-After` (RFC 9110, section 10.2.3), in whole seconds: a number
+ * of seconds, or an HTTP date (ending in `GMT`, as every form of one does) counted from `now`. Another status, a value
+ * that does not read as either, or a date already past asks for nothing.
+ */
+const retryAfterOf = (response: HttpClientResponse.HttpClientResponse, now: number): number | undefined => {
+  if (response.status !== 429 && response.status !== 503) return undefined
+  const value = response.headers["retry-after"]?.trim()
+  if (value === undefined) return undefined
+  if (/^\d+$/.test(value)) return Math.min(Number(value), maxRetryAfterSeconds)
+  if (!/ GMT$/.test(value)) return undefined
+  const wait = Math.ceil((Date.parse(value) - now) / 1000)
+  return Number.isFinite(wait) && wait > 0 ? Math.min(wait, maxRetryAfterSeconds) : undefined
+}
+
+/** What a fetch's error may carry besides its reason and description. */
+interface FailExtra {
+  readonly status?: number
+  readonly retryAfter?: number
+  readonly cause?: unknown
+}
+
+/** A refused status's error, with the wait it asked for. */
+const statusError = (
+  fail: (reason: JwksError["reason"], description?: string, extra?: FailExtra) => JwksError,
+  response: HttpClientResponse.HttpClientResponse
+): Effect.Effect<JwksError> =>
+  Effect.map(Clock.currentTimeMillis, (now) => {
+    const retryAfter = retryAfterOf(response, now)
+    return fail("HttpStatus", "expected 200", {
+      status: response.status,
+      ...(retryAfter === undefined ? {} : { retryAfter })
+    })
+  })
+
 /** Where the shape went wrong, by path only: never the value, which may be hostile and huge. */
 const shapeIssue = (error: ParseResult.ParseError): string => {
   const path: Array<string> = []
@@ -252,7 +291,7 @@ export const fetchJson = <A, I>(
 ): Effect.Effect<A, JwksError> => {
   const source = displayUrl(url)
   const redacted = source !== url
-  const fail = (reason: JwksError["reason"], description?: string, extra?: { status?: number; cause?: unknown }) =>
+  const fail = (reason: JwksError["reason"], description?: string, extra?: FailExtra) =>
     new JwksError({ reason, source, ...(description === undefined ? {} : { description }), ...extra })
   const decodeShape = Schema.decodeUnknown(schema)
   return Effect.gen(function*() {
@@ -272,7 +311,7 @@ export const fetchJson = <A, I>(
     }
     if (response.status !== 200) {
       yield* discard(response)
-      return yield* fail("HttpStatus", "expected 200", { status: response.status })
+      return yield* Effect.flip(statusError(fail, response))
     }
     const declared = Number(response.headers["content-length"])
     if (Number.isFinite(declared) && declared > options.maxBytes) {
@@ -323,10 +362,7 @@ export const fetchJson = <A, I>(
         error.reason === "StatusCode"
           // An app's client that refuses statuses itself (`HttpClient.filterStatusOk`): the status, as any other
           // refused answer, its body ended.
-          ? Effect.zipRight(
-            discard(error.response),
-            Effect.fail(fail("HttpStatus", "expected 200", { status: error.response.status }))
-          )
+          ? Effect.zipRight(discard(error.response), Effect.flip(statusError(fail, error.response)))
           : Effect.fail(fail("Unreachable", `${error.reason} while reading the body`))
     }),
     // What the type does not show: an app's client built with combinators of its own (a `TimeoutException` of its own

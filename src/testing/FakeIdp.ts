@@ -41,7 +41,7 @@ export type Algorithm = "RS256" | "ES256"
  * A way for the JWKS endpoint to misbehave. Faults apply to the JWKS endpoint only; the discovery document is always
  * served normally.
  *
- * - `Status`: that status (200 to 599) with a short text body.
+ * - `Status`: that status (200 to 599) with a short text body, and a `Retry-After` header if `retryAfter` is given.
  * - `Hang`: never answer (`Effect.never`), so the client's timeout has to fire.
  * - `InvalidJson`: 200 with a truncated, unparseable body (still labelled `application/json`).
  * - `WrongShape`: 200 with JSON that is not a key set: `{"keys":"nope"}`.
@@ -53,7 +53,7 @@ export type Algorithm = "RS256" | "ES256"
  * @category models
  */
 export type Fault =
-  | { readonly _tag: "Status"; readonly status: number }
+  | { readonly _tag: "Status"; readonly status: number; readonly retryAfter?: string | undefined }
   | { readonly _tag: "Hang" }
   | { readonly _tag: "InvalidJson" }
   | { readonly _tag: "WrongShape" }
@@ -80,7 +80,8 @@ export type Fault =
  * @category constructors
  */
 export const Fault: {
-  readonly status: (status: number) => Fault
+  /** An answer with `status`, and a `Retry-After` header when `retryAfter` is given (seconds, or an HTTP date). */
+  readonly status: (status: number, options?: { readonly retryAfter?: string | undefined }) => Fault
   readonly hang: Fault
   readonly invalidJson: Fault
   readonly wrongShape: Fault
@@ -88,7 +89,7 @@ export const Fault: {
   readonly oversized: (bytes: number) => Fault
   readonly latency: (delay: Duration.DurationInput) => Fault
 } = {
-  status: (status) => ({ _tag: "Status", status }),
+  status: (status, options) => ({ _tag: "Status", status, retryAfter: options?.retryAfter }),
   hang: { _tag: "Hang" },
   invalidJson: { _tag: "InvalidJson" },
   wrongShape: { _tag: "WrongShape" },
@@ -434,8 +435,14 @@ export const make = (options: Options = {}): Effect.Effect<FakeIdp["Type"]> =>
     const serveJwks: Effect.Effect<Reply> = Effect.flatMap(nextFault, (fault): Effect.Effect<Reply> => {
       if (fault === undefined) return Effect.map(jwks, json)
       switch (fault._tag) {
-        case "Status":
-          return Effect.succeed(text(fault.status, `FakeIdp fault: status ${fault.status}`))
+        case "Status": {
+          const answer = text(fault.status, `FakeIdp fault: status ${fault.status}`)
+          return Effect.succeed(
+            fault.retryAfter === undefined
+              ? answer
+              : { ...answer, headers: { ...answer.headers, "retry-after": fault.retryAfter } }
+          )
+        }
         case "Hang":
           return Effect.never
         case "InvalidJson":
