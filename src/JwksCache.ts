@@ -81,7 +81,8 @@ export interface Options extends CacheStrategy.Settings {
    * When to try again after a failed fetch. Default: exponential from 1 second, doubling, capped at 5 minutes, then
    * jittered by ±20%, so 4 to 6 minutes at most. A schedule of yours that ends is started over; where it gives no
    * delay even so (done from its start for this error, or "at once"), the default one stands in for that attempt. A
-   * 429 or 503 answer's `Retry-After` is waited for too, up to 5 minutes: the next attempt is the later of the two.
+   * 429 or 503 answer's `Retry-After` is waited for too, up to 5 minutes (30 seconds while the cache has no keys at
+   * all): the next attempt is the later of the two.
    */
   readonly retry?: Schedule.Schedule<unknown, JwksError> | undefined
   /** Import keys for these algorithms only. Default: all of `Jwk.Algorithm`. */
@@ -114,8 +115,12 @@ export const defaults = {
   ) as Schedule.Schedule<unknown, JwksError>
 } as const
 
-/** The longest wait an identity provider's `Retry-After` gets: about the default schedule's own longest delay. */
-const maxRetryAfter = Duration.toMillis(Duration.minutes(5))
+/**
+ * The longest wait an identity provider's `Retry-After` gets: about the default schedule's own longest delay while the
+ * cache has keys to serve; while it has none, every request is refused meanwhile, so no longer than the `Retry-After`
+ * that `HttpAuth` gives its own clients by default.
+ */
+const maxRetryAfter = { warm: Duration.toMillis(Duration.minutes(5)), cold: Duration.toMillis(Duration.seconds(30)) }
 
 /**
  * What the cache is doing, for a status endpoint.
@@ -500,8 +505,8 @@ const makeResolved = (source: Source, settings: Resolved): Effect.Effect<Service
           } else {
             const error = failed(exit.cause)
             yield* Metric.increment(metrics.fetchFailed(error.reason))
-            const previous = (yield* getState).failure
-            const retryAt = yield* nextRetry(previous, error, now)
+            const { current, failure: previous } = yield* getState
+            const retryAt = yield* nextRetry(previous, error, now, current === undefined)
             yield* updateState((s) => ({
               ...s,
               inflight: undefined,
@@ -566,7 +571,7 @@ const makeResolved = (source: Source, settings: Resolved): Effect.Effect<Service
      * (until a success), so neither an alternation of reasons nor a run of immediate steps resets a backoff: without
      * a delay, every caller and the background fiber would fetch again at once, in a loop.
      */
-    const nextRetry = (previous: Failure | undefined, error: JwksError, now: number) =>
+    const nextRetry = (previous: Failure | undefined, error: JwksError, now: number, cold: boolean) =>
       Effect.gen(function*() {
         const own = yield* stepRetry(settings.retry, previous?.retry.own, error, now).pipe(
           Effect.catchAllDefect((defect) =>
@@ -577,9 +582,12 @@ const makeResolved = (source: Source, settings: Resolved): Effect.Effect<Service
           )
         )
         // A 429 or 503 that asked for a wait (`Retry-After`) gets it, up to `maxRetryAfter`: never sooner than the
-        // schedule's own time, so that an answer asking for none cannot hasten a retry.
+        // schedule's own time, so that an answer asking for none cannot hasten a retry. (A source of the app's may
+        // build its error as it likes: only a number of seconds counts.)
+        const limit = cold ? maxRetryAfter.cold : maxRetryAfter.warm
+        const wait = error.retryAfter
         const asked = (at: number) =>
-          error.retryAfter === undefined ? at : Math.max(at, now + Math.min(error.retryAfter * 1000, maxRetryAfter))
+          typeof wait === "number" && wait >= 0 ? Math.max(at, now + Math.min(wait * 1000, limit)) : at
         if (own.at !== undefined) {
           return { at: asked(own.at), state: { own: own.state, fallback: previous?.retry.fallback } }
         }

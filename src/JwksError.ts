@@ -92,9 +92,10 @@ export class JwksError extends Schema.TaggedError<JwksError>("effect-jwks/JwksEr
   status: Schema.optional(Schema.Number),
   /**
    * For a 429 or 503 answer with a `Retry-After` header: the wait it asked for, in whole seconds (an HTTP date is
-   * counted from the clock). The cache waits at least that long, up to 5 minutes, before it fetches again.
+   * counted from the clock). The cache waits that long before it fetches again, up to a limit (see
+   * `JwksCache.Options.retry`).
    */
-  retryAfter: Schema.optional(Schema.Number),
+  retryAfter: Schema.optional(Schema.NonNegativeInt),
   cause: Schema.optional(Schema.Defect)
 }) {
   /**

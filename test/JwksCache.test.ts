@@ -817,9 +817,11 @@ describe("JwksCache fetches", () => {
   /** A refused answer, its Retry-After, when the next fetch may go (ms after the failure), and the error's field. */
   const retryAfters: ReadonlyArray<readonly [string, number, string | undefined, number, number | undefined]> = [
     ["a 429 that asks for 60 seconds", 429, "60", seconds(60), 60],
-    ["a 503 that asks for 90 seconds as an HTTP date", 503, new Date(seconds(90)).toUTCString(), seconds(90), 90],
+    ["a 503 that asks for 90 seconds as an HTTP date", 503, "Thu, 01 Jan 1970 00:11:30 GMT", seconds(90), 90],
+    ["a 503 that asks for 90 seconds as an asctime date", 503, "Thu Jan  1 00:11:30 1970", seconds(90), 90],
     ["a 429 that asks for years: 5 minutes", 429, "999999999999", minutes(5), 2 ** 31 - 1],
     ["a 429 that asks for no wait: the schedule's 1 second", 429, "0", seconds(1), 0],
+    ["a 503 with two Retry-After headers, joined: the schedule's", 503, "60, 120", seconds(1), undefined],
     ["a 503 whose Retry-After does not read: the schedule's", 503, "soon", seconds(1), undefined],
     ["a 503 whose date is past: the schedule's", 503, "Thu, 01 Jan 1970 00:00:00 GMT", seconds(1), undefined],
     ["a 500 with a Retry-After: not asked for, the schedule's", 500, "60", seconds(1), undefined]
@@ -829,21 +831,68 @@ describe("JwksCache fetches", () => {
     it.scoped(`the identity provider's Retry-After holds the next fetch back: ${name}`, () =>
       withIdp(Effect.gen(function*() {
         const idp = yield* FakeIdp.FakeIdp
+        const { cache, kid } = yield* makeCache({
+          strategy: "time",
+          interval: "10 minutes",
+          backgroundRefresh: false,
+          retry: Schedule.exponential("1 second")
+        })
+        expect(isSome(yield* cache.get(kid, "RS256"))).toBe(true)
+        // Ten minutes on, the set expired: the refresh is refused (the stale set would still serve requests).
+        yield* TestClock.adjust(minutes(10))
         yield* idp.setFault(FakeIdp.Fault.status(status, { retryAfter }))
-        const { cache, kid } = yield* makeCache({ backgroundRefresh: false, retry: Schedule.exponential("1 second") })
-        const error = yield* Effect.flip(cache.get(kid, "RS256"))
+        const error = yield* Effect.flip(cache.refresh)
         expectJwksError(error, "HttpStatus")
-        expect(error.status).toBe(status)
-        expect(error.retryAfter).toBe(field)
+        expect([error.status, error.retryAfter]).toEqual([status, field])
         yield* idp.setFault(undefined)
         yield* TestClock.adjust(next - 1)
-        expectJwksError(yield* Effect.flip(cache.get(kid, "RS256")), "HttpStatus")
-        expect(yield* idp.fetchCount).toBe(1)
-        yield* TestClock.adjust(1)
-        expect(isSome(yield* cache.get(kid, "RS256"))).toBe(true)
+        expectJwksError(yield* Effect.flip(cache.refresh), "HttpStatus")
         expect(yield* idp.fetchCount).toBe(2)
+        yield* TestClock.adjust(1)
+        yield* cache.refresh
+        expect(yield* idp.fetchCount).toBe(3)
       })))
   }
+
+  it.scoped("a Retry-After also holds back the default schedule; a cache with no keys at all waits 30 seconds at most", () =>
+    withIdp(Effect.gen(function*() {
+      const idp = yield* FakeIdp.FakeIdp
+      yield* idp.setFault(FakeIdp.Fault.status(503, { retryAfter: "300" }))
+      // The default schedule (about 1 second first), no keys yet: every request is refused until the next fetch.
+      const { cache, kid } = yield* makeCache({ backgroundRefresh: false })
+      expectJwksError(yield* Effect.flip(cache.get(kid, "RS256")), "HttpStatus")
+      yield* idp.setFault(undefined)
+      yield* TestClock.adjust(seconds(30) - 1)
+      expectJwksError(yield* Effect.flip(cache.get(kid, "RS256")), "HttpStatus")
+      expect(yield* idp.fetchCount).toBe(1)
+      yield* TestClock.adjust(1)
+      expect(isSome(yield* cache.get(kid, "RS256"))).toBe(true)
+      expect(yield* idp.fetchCount).toBe(2)
+
+      // With keys, the same answer holds the next fetch back 5 minutes, the default schedule's 1 second too.
+      yield* idp.setFault(FakeIdp.Fault.status(503, { retryAfter: "300" }))
+      expectJwksError(yield* Effect.flip(cache.refresh), "HttpStatus")
+      yield* idp.setFault(undefined)
+      yield* TestClock.adjust(minutes(5) - 1)
+      expectJwksError(yield* Effect.flip(cache.refresh), "HttpStatus")
+      expect(yield* idp.fetchCount).toBe(3)
+      yield* TestClock.adjust(1)
+      yield* cache.refresh
+      expect(yield* idp.fetchCount).toBe(4)
+    })))
+
+  it.effect("a source's error with a wait that is not a number of seconds keeps the backoff", () =>
+    Effect.gen(function*() {
+      let fetches = 0
+      // Built without its checks, as JavaScript may: the schema refuses NaN.
+      const error = new JwksError({ reason: "HttpStatus", source: "custom", status: 429, retryAfter: Number.NaN }, true)
+      const source = JwksSource.make("custom", Effect.suspend(() => (fetches++, Effect.fail(error))))
+      const cache = yield* JwksCache.make(source, { backgroundRefresh: false })
+      yield* Effect.flip(cache.get("any", "RS256"))
+      for (let i = 0; i < 5; i++) yield* Effect.flip(cache.get("any", "RS256"))
+      expect(fetches).toBe(1)
+      expect(() => new JwksError({ reason: "HttpStatus", source: "custom", retryAfter: Number.NaN })).toThrow()
+    }).pipe(Effect.scoped, Logger.withMinimumLogLevel(LogLevel.None)))
 })
 
 // Interrupted callers and dying fetches ----------------------------------------------------------------------------

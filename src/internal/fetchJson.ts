@@ -155,18 +155,22 @@ const concat = (chunks: ReadonlyArray<Uint8Array>, size: number): Uint8Array => 
 /** The most `Retry-After` seconds kept (what a timer can wait, as HttpAuth's own). */
 const maxRetryAfterSeconds = 2 ** 31 - 1
 
+/** asctime's date (`Sun Nov  6 08:49:37 1994`), the one form of an HTTP date without a zone: it is in GMT. */
+const asctime = /^[A-Z][a-z]{2} [A-Z][a-z]{2} [ \d]\d \d{2}:\d{2}:\d{2} \d{4}$/
+
 /**
  * The wait a 429 or 503 answer asks for in its `Retry-After` (RFC 9110, section 10.2.3), in whole seconds: a number
- * of seconds, or an HTTP date (ending in `GMT`, as every form of one does) counted from `now`. Another status, a value
- * that does not read as either, or a date already past asks for nothing.
+ * of seconds, or an HTTP date (any of its three forms, RFC 9110 section 5.6.7) counted from `now`. Another status, a
+ * value that does not read as either (two headers joined by a comma), or a date already past asks for nothing.
  */
 const retryAfterOf = (response: HttpClientResponse.HttpClientResponse, now: number): number | undefined => {
   if (response.status !== 429 && response.status !== 503) return undefined
   const value = response.headers["retry-after"]?.trim()
   if (value === undefined) return undefined
   if (/^\d+$/.test(value)) return Math.min(Number(value), maxRetryAfterSeconds)
-  if (!/ GMT$/.test(value)) return undefined
-  const wait = Math.ceil((Date.parse(value) - now) / 1000)
+  const date = / GMT$/.test(value) ? value : asctime.test(value) ? `${value} GMT` : undefined
+  if (date === undefined) return undefined
+  const wait = Math.ceil((Date.parse(date) - now) / 1000)
   return Number.isFinite(wait) && wait > 0 ? Math.min(wait, maxRetryAfterSeconds) : undefined
 }
 
