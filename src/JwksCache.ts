@@ -81,8 +81,8 @@ export interface Options extends CacheStrategy.Settings {
    * When to try again after a failed fetch. Default: exponential from 1 second, doubling, capped at 5 minutes, then
    * jittered by ±20%, so 4 to 6 minutes at most. A schedule of yours that ends is started over; where it gives no
    * delay even so (done from its start for this error, or "at once"), the default one stands in for that attempt. A
-   * 429 or 503 answer's `Retry-After` is waited for too, up to 5 minutes (30 seconds while the cache has no keys at
-   * all): the next attempt is the later of the two.
+   * 429 or 503 answer's `Retry-After` is waited for too, up to 5 minutes but no longer than the keys held can still
+   * serve (fresh, then stale within `maxStale`), 30 seconds at least: the next attempt is the later of the two.
    */
   readonly retry?: Schedule.Schedule<unknown, JwksError> | undefined
   /** Import keys for these algorithms only. Default: all of `Jwk.Algorithm`. */
@@ -116,11 +116,12 @@ export const defaults = {
 } as const
 
 /**
- * The longest wait an identity provider's `Retry-After` gets: about the default schedule's own longest delay while the
- * cache has keys to serve; while it has none, every request is refused meanwhile, so no longer than the `Retry-After`
- * that `HttpAuth` gives its own clients by default.
+ * The longest wait an identity provider's `Retry-After` gets: about the default schedule's own longest delay, but no
+ * longer than the keys held can still answer requests (fresh, then stale within `maxStale`), and of that never less
+ * than the `Retry-After` that `HttpAuth` gives its own clients by default: a cache with nothing to serve refuses
+ * every request meanwhile.
  */
-const maxRetryAfter = { warm: Duration.toMillis(Duration.minutes(5)), cold: Duration.toMillis(Duration.seconds(30)) }
+const maxRetryAfter = { most: Duration.toMillis(Duration.minutes(5)), least: Duration.toMillis(Duration.seconds(30)) }
 
 /**
  * What the cache is doing, for a status endpoint.
@@ -454,6 +455,17 @@ const makeResolved = (source: Source, settings: Resolved): Effect.Effect<Service
     })
 
     /**
+     * Until when `current` can answer requests: fresh until it expires (at the end of its interval, as stale serving
+     * counts; a set that expires by use only is taken as expiring now), then stale within `maxStale`. Nothing held:
+     * now.
+     */
+    const servableUntil = (current: Loaded | undefined, now: number): number => {
+      if (current === undefined) return now
+      const expiry = current.expiredAt ?? (intervalMillis === undefined ? now : current.loadedAt + intervalMillis)
+      return expiry + settings.maxStale
+    }
+
+    /**
      * The error of a fetch that failed: its JwksError, or `Unreachable` for one that died or was interrupted, or that
      * failed with something else (a source of the app's, in JavaScript, whose type promised a JwksError).
      */
@@ -506,7 +518,7 @@ const makeResolved = (source: Source, settings: Resolved): Effect.Effect<Service
             const error = failed(exit.cause)
             yield* Metric.increment(metrics.fetchFailed(error.reason))
             const { current, failure: previous } = yield* getState
-            const retryAt = yield* nextRetry(previous, error, now, current === undefined)
+            const retryAt = yield* nextRetry(previous, error, now, servableUntil(current, now))
             yield* updateState((s) => ({
               ...s,
               inflight: undefined,
@@ -571,7 +583,7 @@ const makeResolved = (source: Source, settings: Resolved): Effect.Effect<Service
      * (until a success), so neither an alternation of reasons nor a run of immediate steps resets a backoff: without
      * a delay, every caller and the background fiber would fetch again at once, in a loop.
      */
-    const nextRetry = (previous: Failure | undefined, error: JwksError, now: number, cold: boolean) =>
+    const nextRetry = (previous: Failure | undefined, error: JwksError, now: number, servableUntil: number) =>
       Effect.gen(function*() {
         const own = yield* stepRetry(settings.retry, previous?.retry.own, error, now).pipe(
           Effect.catchAllDefect((defect) =>
@@ -584,7 +596,7 @@ const makeResolved = (source: Source, settings: Resolved): Effect.Effect<Service
         // A 429 or 503 that asked for a wait (`Retry-After`) gets it, up to `maxRetryAfter`: never sooner than the
         // schedule's own time, so that an answer asking for none cannot hasten a retry. (A source of the app's may
         // build its error as it likes: only a number of seconds counts.)
-        const limit = cold ? maxRetryAfter.cold : maxRetryAfter.warm
+        const limit = Math.min(maxRetryAfter.most, Math.max(maxRetryAfter.least, servableUntil - now))
         const wait = error.retryAfter
         const asked = (at: number) =>
           typeof wait === "number" && wait >= 0 ? Math.max(at, now + Math.min(wait * 1000, limit)) : at

@@ -824,6 +824,7 @@ describe("JwksCache fetches", () => {
     ["a 503 with two Retry-After headers, joined: the schedule's", 503, "60, 120", seconds(1), undefined],
     ["a 503 whose Retry-After does not read: the schedule's", 503, "soon", seconds(1), undefined],
     ["a 503 whose date is past: the schedule's", 503, "Thu, 01 Jan 1970 00:00:00 GMT", seconds(1), undefined],
+    ["a 503 whose date is no HTTP date: the schedule's", 503, "1971 GMT", seconds(1), undefined],
     ["a 500 with a Retry-After: not asked for, the schedule's", 500, "60", seconds(1), undefined]
   ]
 
@@ -854,32 +855,63 @@ describe("JwksCache fetches", () => {
       })))
   }
 
-  it.scoped("a Retry-After also holds back the default schedule; a cache with no keys at all waits 30 seconds at most", () =>
+  it.scoped("a Retry-After also holds back the default schedule, itself or standing in for one that gives no delay", () =>
     withIdp(Effect.gen(function*() {
       const idp = yield* FakeIdp.FakeIdp
-      yield* idp.setFault(FakeIdp.Fault.status(503, { retryAfter: "300" }))
-      // The default schedule (about 1 second first), no keys yet: every request is refused until the next fetch.
-      const { cache, kid } = yield* makeCache({ backgroundRefresh: false })
-      expectJwksError(yield* Effect.flip(cache.get(kid, "RS256")), "HttpStatus")
-      yield* idp.setFault(undefined)
-      yield* TestClock.adjust(seconds(30) - 1)
-      expectJwksError(yield* Effect.flip(cache.get(kid, "RS256")), "HttpStatus")
-      expect(yield* idp.fetchCount).toBe(1)
-      yield* TestClock.adjust(1)
-      expect(isSome(yield* cache.get(kid, "RS256"))).toBe(true)
-      expect(yield* idp.fetchCount).toBe(2)
-
-      // With keys, the same answer holds the next fetch back 5 minutes, the default schedule's 1 second too.
-      yield* idp.setFault(FakeIdp.Fault.status(503, { retryAfter: "300" }))
-      expectJwksError(yield* Effect.flip(cache.refresh), "HttpStatus")
-      yield* idp.setFault(undefined)
-      yield* TestClock.adjust(minutes(5) - 1)
-      expectJwksError(yield* Effect.flip(cache.refresh), "HttpStatus")
-      expect(yield* idp.fetchCount).toBe(3)
-      yield* TestClock.adjust(1)
-      yield* cache.refresh
-      expect(yield* idp.fetchCount).toBe(4)
+      for (const retry of [undefined, Schedule.recurs(0)]) {
+        const { cache, kid } = yield* makeCache({
+          strategy: "time",
+          interval: "10 minutes",
+          backgroundRefresh: false,
+          retry
+        })
+        expect(isSome(yield* cache.get(kid, "RS256"))).toBe(true)
+        const before = yield* idp.fetchCount
+        yield* idp.setFault(FakeIdp.Fault.status(503, { retryAfter: "60" }))
+        expectJwksError(yield* Effect.flip(cache.refresh), "HttpStatus")
+        yield* idp.setFault(undefined)
+        yield* TestClock.adjust(seconds(60) - 1)
+        expectJwksError(yield* Effect.flip(cache.refresh), "HttpStatus")
+        yield* TestClock.adjust(1)
+        yield* cache.refresh
+        expect((yield* idp.fetchCount) - before).toBe(2)
+      }
     })))
+
+  /** Keys held, and how long the IdP's 503 `Retry-After: 300` holds the next fetch back. */
+  const servable: ReadonlyArray<readonly [string, JwksCache.Options, number, number]> = [
+    ["none: 30 seconds", {}, 0, seconds(30)],
+    ["a set past its stale window: 30 seconds", { maxStale: "1 minute" }, minutes(12), seconds(30)],
+    ["a set expired, maxStale 0: 30 seconds", { maxStale: 0 }, minutes(10), seconds(30)],
+    ["a set stale for 1 more minute: 1 minute", { maxStale: "1 minute" }, minutes(10), minutes(1)],
+    ["a set fresh for 2 more minutes, maxStale 0: 2 minutes", { maxStale: 0 }, minutes(8), minutes(2)],
+    ["a set that serves long enough: 5 minutes", {}, minutes(10), minutes(5)]
+  ]
+
+  for (const [name, options, failAt, held] of servable) {
+    it.scoped(`a Retry-After holds the next fetch back no longer than the keys held can serve: ${name}`, () =>
+      withIdp(Effect.gen(function*() {
+        const idp = yield* FakeIdp.FakeIdp
+        const { cache, kid } = yield* makeCache({
+          strategy: "time",
+          interval: "10 minutes",
+          backgroundRefresh: false,
+          retry: Schedule.exponential("1 second"),
+          ...options
+        })
+        if (failAt > 0) expect(isSome(yield* cache.get(kid, "RS256"))).toBe(true)
+        yield* TestClock.adjust(failAt)
+        const before = yield* idp.fetchCount
+        yield* idp.setFault(FakeIdp.Fault.status(503, { retryAfter: "300" }))
+        expectJwksError(yield* Effect.flip(cache.refresh), "HttpStatus")
+        yield* idp.setFault(undefined)
+        yield* TestClock.adjust(held - 1)
+        expectJwksError(yield* Effect.flip(cache.refresh), "HttpStatus")
+        yield* TestClock.adjust(1)
+        yield* cache.refresh
+        expect((yield* idp.fetchCount) - before).toBe(2)
+      })))
+  }
 
   it.effect("a source's error with a wait that is not a number of seconds keeps the backoff", () =>
     Effect.gen(function*() {

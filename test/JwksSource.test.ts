@@ -614,6 +614,17 @@ describe("JwksSource", () => {
         expect(signals.map((signal) => signal.aborted)).toEqual([true, true])
       }))
 
+    it.effect("a client of the app's whose Retry-After is not a string: HttpStatus without a wait, never a defect", () =>
+      Effect.gen(function*() {
+        const client = HttpClient.make((request) => {
+          const web = HttpClientResponse.fromWeb(request, new Response("slow down", { status: 429 }))
+          // As a JavaScript client may hand it back: a number where a string belongs.
+          return Effect.succeed(Object.create(web, { headers: { value: { "retry-after": 120 } } }))
+        })
+        const error = yield* failureOf(fetchWith(client))
+        expect([error.reason, error.status, error.retryAfter]).toEqual(["HttpStatus", 429, undefined])
+      }))
+
     it.effect("a client failing with something other than an HttpClientError (its own timeout): Unreachable", () =>
       Effect.gen(function*() {
         // What an app's client built with combinators of its own (here `Effect.timeout`) fails with.

@@ -155,7 +155,9 @@ const concat = (chunks: ReadonlyArray<Uint8Array>, size: number): Uint8Array => 
 /** The most `Retry-After` seconds kept (what a timer can wait, as HttpAuth's own). */
 const maxRetryAfterSeconds = 2 ** 31 - 1
 
-/** asctime's date (`Sun Nov  6 08:49:37 1994`), the one form of an HTTP date without a zone: it is in GMT. */
+/** The three forms of an HTTP date (RFC 9110, section 5.6.7): IMF-fixdate, RFC 850's, and asctime's, which is in GMT. */
+const imfFixdate = /^[A-Z][a-z]{2}, \d{2} [A-Z][a-z]{2} \d{4} \d{2}:\d{2}:\d{2} GMT$/
+const rfc850Date = /^[A-Z][a-z]{5,8}, \d{2}-[A-Z][a-z]{2}-\d{2} \d{2}:\d{2}:\d{2} GMT$/
 const asctime = /^[A-Z][a-z]{2} [A-Z][a-z]{2} [ \d]\d \d{2}:\d{2}:\d{2} \d{4}$/
 
 /**
@@ -165,10 +167,16 @@ const asctime = /^[A-Z][a-z]{2} [A-Z][a-z]{2} [ \d]\d \d{2}:\d{2}:\d{2} \d{4}$/
  */
 const retryAfterOf = (response: HttpClientResponse.HttpClientResponse, now: number): number | undefined => {
   if (response.status !== 429 && response.status !== 503) return undefined
-  const value = response.headers["retry-after"]?.trim()
-  if (value === undefined) return undefined
+  // A client of the app's, in JavaScript, may hand back anything as a header.
+  const header: unknown = response.headers["retry-after"]
+  if (typeof header !== "string") return undefined
+  const value = header.trim()
   if (/^\d+$/.test(value)) return Math.min(Number(value), maxRetryAfterSeconds)
-  const date = / GMT$/.test(value) ? value : asctime.test(value) ? `${value} GMT` : undefined
+  const date = imfFixdate.test(value) || rfc850Date.test(value)
+    ? value
+    : asctime.test(value)
+    ? `${value} GMT`
+    : undefined
   if (date === undefined) return undefined
   const wait = Math.ceil((Date.parse(date) - now) / 1000)
   return Number.isFinite(wait) && wait > 0 ? Math.min(wait, maxRetryAfterSeconds) : undefined
