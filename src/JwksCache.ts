@@ -455,13 +455,15 @@ const makeResolved = (source: Source, settings: Resolved): Effect.Effect<Service
     })
 
     /**
-     * Until when `current` can answer requests: fresh until it expires (at the end of its interval, as stale serving
-     * counts; a set that expires by use only is taken as expiring now), then stale within `maxStale`. Nothing held:
-     * now.
+     * Until when `current` (`fresh` now or not) can answer requests: until it expires, then stale within `maxStale`.
+     * Its expiry is when a request found it expired; else, for a fresh set that expires by time only, the end of its
+     * interval; else (spent, or one that may run out by use at any time) now, or the end of its interval if that is
+     * past, as stale serving counts it. Nothing held: now.
      */
-    const servableUntil = (current: Loaded | undefined, now: number): number => {
+    const servableUntil = (current: Loaded | undefined, fresh: boolean, now: number): number => {
       if (current === undefined) return now
-      const expiry = current.expiredAt ?? (intervalMillis === undefined ? now : current.loadedAt + intervalMillis)
+      const intervalEnd = intervalMillis === undefined ? now : current.loadedAt + intervalMillis
+      const expiry = current.expiredAt ?? (fresh && strategy._tag === "Time" ? intervalEnd : Math.min(now, intervalEnd))
       return expiry + settings.maxStale
     }
 
@@ -518,7 +520,8 @@ const makeResolved = (source: Source, settings: Resolved): Effect.Effect<Service
             const error = failed(exit.cause)
             yield* Metric.increment(metrics.fetchFailed(error.reason))
             const { current, failure: previous } = yield* getState
-            const retryAt = yield* nextRetry(previous, error, now, servableUntil(current, now))
+            const fresh = current === undefined ? false : yield* current.tracker.isFresh(now)
+            const retryAt = yield* nextRetry(previous, error, now, servableUntil(current, fresh, now))
             yield* updateState((s) => ({
               ...s,
               inflight: undefined,

@@ -819,6 +819,7 @@ describe("JwksCache fetches", () => {
     ["a 429 that asks for 60 seconds", 429, "60", seconds(60), 60],
     ["a 503 that asks for 90 seconds as an HTTP date", 503, "Thu, 01 Jan 1970 00:11:30 GMT", seconds(90), 90],
     ["a 503 that asks for 90 seconds as an asctime date", 503, "Thu Jan  1 00:11:30 1970", seconds(90), 90],
+    ["a 503 that asks for 90 seconds as an RFC 850 date", 503, "Thursday, 01-Jan-70 00:11:30 GMT", seconds(90), 90],
     ["a 429 that asks for years: 5 minutes", 429, "999999999999", minutes(5), 2 ** 31 - 1],
     ["a 429 that asks for no wait: the schedule's 1 second", 429, "0", seconds(1), 0],
     ["a 503 with two Retry-After headers, joined: the schedule's", 503, "60, 120", seconds(1), undefined],
@@ -912,6 +913,82 @@ describe("JwksCache fetches", () => {
         expect((yield* idp.fetchCount) - before).toBe(2)
       })))
   }
+
+  /** Strategies whose set has served all 3 of its validations: with maxStale 0 it answers nothing. */
+  const spentBy: ReadonlyArray<readonly [string, JwksCache.Options]> = [
+    ["usage", { strategy: "usage", usages: 3 }],
+    ["both", { strategy: "both", interval: "20 minutes", usages: 3 }],
+    ["custom", { cacheStrategy: CacheStrategy.fromSchedule(Schedule.recurs(4), { interval: "20 minutes" }) }]
+  ]
+
+  for (const [name, options] of spentBy) {
+    it.scoped(`a Retry-After holds a set spent by use, not yet found so by a request, 30 seconds at most: ${name}`, () =>
+      withIdp(Effect.gen(function*() {
+        const idp = yield* FakeIdp.FakeIdp
+        const { cache, kid } = yield* makeCache({
+          ...options,
+          maxStale: 0,
+          backgroundRefresh: false,
+          retry: Schedule.exponential("1 second")
+        })
+        for (let i = 0; i < 3; i++) {
+          expect(isSome(yield* cache.get(kid, "RS256"))).toBe(true)
+          yield* cache.recordSuccess
+        }
+        yield* idp.setFault(FakeIdp.Fault.status(503, { retryAfter: "300" }))
+        expectJwksError(yield* Effect.flip(cache.refresh), "HttpStatus")
+        yield* idp.setFault(undefined)
+        yield* TestClock.adjust(seconds(30) - 1)
+        expectJwksError(yield* Effect.flip(cache.get(kid, "RS256")), "Stale")
+        yield* TestClock.adjust(1)
+        expect(isSome(yield* cache.get(kid, "RS256"))).toBe(true)
+        expect(yield* idp.fetchCount).toBe(3)
+      })))
+  }
+
+  it.scoped("a Retry-After holds a set found spent by a request 30 seconds at most; a fresh usage-only set too", () =>
+    withIdp(Effect.gen(function*() {
+      const idp = yield* FakeIdp.FakeIdp
+      const spent = yield* makeCache({
+        strategy: "both",
+        interval: "20 minutes",
+        usages: 3,
+        maxStale: 0,
+        backgroundRefresh: false,
+        retry: Schedule.exponential("1 second")
+      })
+      for (let i = 0; i < 3; i++) {
+        expect(isSome(yield* spent.cache.get(spent.kid, "RS256"))).toBe(true)
+        yield* spent.cache.recordSuccess
+      }
+      yield* TestClock.adjust(minutes(1))
+      yield* idp.setFault(FakeIdp.Fault.status(503, { retryAfter: "300" }))
+      expectJwksError(yield* Effect.flip(spent.cache.get(spent.kid, "RS256")), "Stale")
+      yield* idp.setFault(undefined)
+      yield* TestClock.adjust(seconds(30) - 1)
+      expectJwksError(yield* Effect.flip(spent.cache.get(spent.kid, "RS256")), "Stale")
+      yield* TestClock.adjust(1)
+      expect(isSome(yield* spent.cache.get(spent.kid, "RS256"))).toBe(true)
+
+      // Usage only, fresh: it may run out at any time, so it counts as expiring now.
+      const fresh = yield* makeCache({
+        strategy: "usage",
+        usages: 100,
+        maxStale: 0,
+        backgroundRefresh: false,
+        retry: Schedule.exponential("1 second")
+      })
+      expect(isSome(yield* fresh.cache.get(fresh.kid, "RS256"))).toBe(true)
+      const before = yield* idp.fetchCount
+      yield* idp.setFault(FakeIdp.Fault.status(503, { retryAfter: "300" }))
+      expectJwksError(yield* Effect.flip(fresh.cache.refresh), "HttpStatus")
+      yield* idp.setFault(undefined)
+      yield* TestClock.adjust(seconds(30) - 1)
+      expectJwksError(yield* Effect.flip(fresh.cache.refresh), "HttpStatus")
+      yield* TestClock.adjust(1)
+      yield* fresh.cache.refresh
+      expect((yield* idp.fetchCount) - before).toBe(2)
+    })))
 
   it.effect("a source's error with a wait that is not a number of seconds keeps the backoff", () =>
     Effect.gen(function*() {
