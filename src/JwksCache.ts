@@ -455,15 +455,15 @@ const makeResolved = (source: Source, settings: Resolved): Effect.Effect<Service
     })
 
     /**
-     * Until when `current` (`fresh` now or not) can answer requests: until it expires, then stale within `maxStale`.
-     * Its expiry is when a request found it expired; else, for a fresh set that expires by time only, the end of its
-     * interval; else (spent, or one that may run out by use at any time) now, or the end of its interval if that is
-     * past, as stale serving counts it. Nothing held: now.
+     * Until when `current` can answer requests: until it expires, then stale within `maxStale`. Its expiry is when a
+     * request found it expired; else, for a set that expires by time only, the end of its interval; else (a set that
+     * may be spent by use, which is not asked here: a custom strategy's schedule is the app's code) now, or the end
+     * of its interval if that is past, as stale serving counts it. Nothing held: now.
      */
-    const servableUntil = (current: Loaded | undefined, fresh: boolean, now: number): number => {
+    const servableUntil = (current: Loaded | undefined, now: number): number => {
       if (current === undefined) return now
       const intervalEnd = intervalMillis === undefined ? now : current.loadedAt + intervalMillis
-      const expiry = current.expiredAt ?? (fresh && strategy._tag === "Time" ? intervalEnd : Math.min(now, intervalEnd))
+      const expiry = current.expiredAt ?? (strategy._tag === "Time" ? intervalEnd : Math.min(now, intervalEnd))
       return expiry + settings.maxStale
     }
 
@@ -520,8 +520,7 @@ const makeResolved = (source: Source, settings: Resolved): Effect.Effect<Service
             const error = failed(exit.cause)
             yield* Metric.increment(metrics.fetchFailed(error.reason))
             const { current, failure: previous } = yield* getState
-            const fresh = current === undefined ? false : yield* current.tracker.isFresh(now)
-            const retryAt = yield* nextRetry(previous, error, now, servableUntil(current, fresh, now))
+            const retryAt = yield* nextRetry(previous, error, now, servableUntil(current, now))
             yield* updateState((s) => ({
               ...s,
               inflight: undefined,

@@ -990,6 +990,30 @@ describe("JwksCache fetches", () => {
       expect((yield* idp.fetchCount) - before).toBe(2)
     })))
 
+  it.scoped("a failed fetch's bookkeeping never steps a custom strategy's schedule: a broken one cannot undo the backoff", () =>
+    withIdp(Effect.gen(function*() {
+      const idp = yield* FakeIdp.FakeIdp
+      let broken = false
+      const schedule = Schedule.check(Schedule.forever, () => {
+        if (broken) throw new Error("a bug in the strategy's schedule")
+        return true
+      })
+      const { cache } = yield* makeCache({
+        cacheStrategy: CacheStrategy.fromSchedule(schedule, { interval: "10 minutes" }),
+        backgroundRefresh: false
+      })
+      yield* cache.refresh
+      broken = true
+      for (const retryAfter of [undefined, "60"]) {
+        yield* idp.setFault(FakeIdp.Fault.status(503, { retryAfter }))
+        const before = yield* idp.fetchCount
+        expectJwksError(yield* Effect.flip(cache.refresh), "HttpStatus")
+        expectJwksError(yield* Effect.flip(cache.refresh), "HttpStatus")
+        expect((yield* idp.fetchCount) - before).toBe(1)
+        yield* TestClock.adjust(minutes(1))
+      }
+    })))
+
   it.effect("a source's error with a wait that is not a number of seconds keeps the backoff", () =>
     Effect.gen(function*() {
       let fetches = 0
