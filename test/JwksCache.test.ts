@@ -94,6 +94,15 @@ const seconds = (n: number) => Duration.toMillis(Duration.seconds(n))
 
 const isSome = <A>(option: Option.Option<A>) => Option.isSome(option)
 
+/** Serves `times` validations from the set: each a get that finds the RS256 key, then its success recorded. */
+const serve = (cache: JwksCache.Service, kid: string, times: number) =>
+  Effect.gen(function*() {
+    for (let i = 0; i < times; i++) {
+      expect(isSome(yield* cache.get(kid, "RS256"))).toBe(true)
+      yield* cache.recordSuccess
+    }
+  })
+
 const expectJwksError = (error: unknown, reason: JwksError["reason"]) => {
   expect(error).toBeInstanceOf(JwksError)
   expect((error as JwksError).reason).toBe(reason)
@@ -151,10 +160,7 @@ describe("JwksCache strategies (background refresh off)", () => {
         usages: 100,
         backgroundRefresh: false
       })
-      for (let i = 0; i < 3; i++) {
-        expect(isSome(yield* cache.get(kid, "RS256"))).toBe(true)
-        yield* cache.recordSuccess
-      }
+      yield* serve(cache, kid, 3)
       yield* TestClock.adjust(minutes(1) - 1)
       expect(isSome(yield* cache.get(kid, "RS256"))).toBe(true)
       expect(yield* idp.fetchCount).toBe(1)
@@ -174,10 +180,7 @@ describe("JwksCache strategies (background refresh off)", () => {
         usages: 3,
         backgroundRefresh: false
       })
-      for (let i = 0; i < 3; i++) {
-        expect(isSome(yield* cache.get(kid, "RS256"))).toBe(true)
-        yield* cache.recordSuccess
-      }
+      yield* serve(cache, kid, 3)
       expect(yield* idp.fetchCount).toBe(1)
       yield* TestClock.adjust("1 minute")
       expect(isSome(yield* cache.get(kid, "RS256"))).toBe(true)
@@ -192,10 +195,7 @@ describe("JwksCache strategies (background refresh off)", () => {
       )
       const { cache, idp, kid } = yield* makeCache({ cacheStrategy: strategy, backgroundRefresh: false })
       // Ten validations do not end the set while its 5 minutes run.
-      for (let i = 0; i < 10; i++) {
-        expect(isSome(yield* cache.get(kid, "RS256"))).toBe(true)
-        yield* cache.recordSuccess
-      }
+      yield* serve(cache, kid, 10)
       yield* TestClock.adjust(minutes(5) - 1)
       expect(isSome(yield* cache.get(kid, "RS256"))).toBe(true)
       expect(yield* idp.fetchCount).toBe(1)
@@ -206,10 +206,7 @@ describe("JwksCache strategies (background refresh off)", () => {
 
       // The 5 minutes alone do not end the second set either: it still has validations left.
       yield* TestClock.adjust("1 hour")
-      for (let i = 0; i < 10; i++) {
-        expect(isSome(yield* cache.get(kid, "RS256"))).toBe(true)
-        yield* cache.recordSuccess
-      }
+      yield* serve(cache, kid, 10)
       expect(yield* idp.fetchCount).toBe(2)
       expect(isSome(yield* cache.get(kid, "RS256"))).toBe(true)
       expect(yield* idp.fetchCount).toBe(3)
@@ -381,10 +378,7 @@ describe("JwksCache background refresh", () => {
     withIdp(Effect.gen(function*() {
       const { cache, idp, kid } = yield* makeCache({ strategy: "usage", usages: 10 })
       yield* waitForFetches(idp, 1)
-      for (let i = 0; i < 7; i++) {
-        expect(isSome(yield* cache.get(kid, "RS256"))).toBe(true)
-        yield* cache.recordSuccess
-      }
+      yield* serve(cache, kid, 7)
       yield* settle
       expect(yield* idp.fetchCount).toBe(1)
       expect((yield* cache.status).usesLeft).toBe(3)
@@ -401,10 +395,7 @@ describe("JwksCache background refresh", () => {
       // 100 × 0.29 is 28.999999999999996 in binary floating point.
       const { cache, idp, kid } = yield* makeCache({ strategy: "usage", usages: 100, backgroundRefreshThreshold: 0.29 })
       yield* waitForFetches(idp, 1)
-      for (let i = 0; i < 28; i++) {
-        expect(isSome(yield* cache.get(kid, "RS256"))).toBe(true)
-        yield* cache.recordSuccess
-      }
+      yield* serve(cache, kid, 28)
       yield* settle
       expect(yield* idp.fetchCount).toBe(1)
       yield* cache.recordSuccess
@@ -931,10 +922,7 @@ describe("JwksCache fetches", () => {
           backgroundRefresh: false,
           retry: Schedule.exponential("1 second")
         })
-        for (let i = 0; i < 3; i++) {
-          expect(isSome(yield* cache.get(kid, "RS256"))).toBe(true)
-          yield* cache.recordSuccess
-        }
+        yield* serve(cache, kid, 3)
         yield* idp.setFault(FakeIdp.Fault.status(503, { retryAfter: "300" }))
         expectJwksError(yield* Effect.flip(cache.refresh), "HttpStatus")
         yield* idp.setFault(undefined)
@@ -957,10 +945,7 @@ describe("JwksCache fetches", () => {
         backgroundRefresh: false,
         retry: Schedule.exponential("1 second")
       })
-      for (let i = 0; i < 3; i++) {
-        expect(isSome(yield* spent.cache.get(spent.kid, "RS256"))).toBe(true)
-        yield* spent.cache.recordSuccess
-      }
+      yield* serve(spent.cache, spent.kid, 3)
       yield* TestClock.adjust(minutes(1))
       yield* idp.setFault(FakeIdp.Fault.status(503, { retryAfter: "300" }))
       expectJwksError(yield* Effect.flip(spent.cache.get(spent.kid, "RS256")), "Stale")
@@ -1965,10 +1950,7 @@ describe("JwksCache observability", () => {
 
       yield* TestClock.adjust("1 minute")
       const rotated = yield* idp.rotate("overlap")
-      for (let i = 0; i < 3; i++) {
-        expect(isSome(yield* cache.get(kid, "RS256"))).toBe(true)
-        yield* cache.recordSuccess
-      }
+      yield* serve(cache, kid, 3)
       const warm = yield* cache.status
       expect(warm.keyIds).toEqual([kid, rotated])
       expect(warm.loadedAt?.getTime()).toBe(minutes(1))
