@@ -24,8 +24,11 @@ export interface Pace {
   readonly stopped: Deferred.Deferred<void>
 }
 
+/** The pacing of every fetch that starts unpaced: nothing to stop, so one cell serves them all. */
+const off: Pace = { on: false, stopped: Deferred.unsafeMake(FiberId.none) }
+
 /** @internal */
-export const make = (on: boolean): Pace => ({ on, stopped: Deferred.unsafeMake(FiberId.none) })
+export const make = (on: boolean): Pace => on ? { on, stopped: Deferred.unsafeMake(FiberId.none) } : off
 
 /** The pacing of the fetch this fiber runs. A fetch runs in a fiber of its own, which inherits it (the same cell). */
 const currentPace = FiberRef.unsafeMake<Pace | undefined>(undefined)
