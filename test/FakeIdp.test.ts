@@ -287,6 +287,27 @@ describe("FakeIdp", () => {
         expect(yield* idp.fetchCount).toBe(0)
         expect(yield* idp.discoveryCount).toBe(0)
       }).pipe(Effect.provide(FakeIdp.layerTest())))
+
+    it.effect("a fault no request could be answered with is a defect where it is set, and nothing is queued", () =>
+      Effect.gen(function*() {
+        const idp = yield* FakeIdp.FakeIdp
+        const defect = (effect: Effect.Effect<void>) =>
+          Effect.map(Effect.exit(effect), (exit) => {
+            expect(Exit.isFailure(exit) && Cause.isDie(exit.cause)).toBe(true)
+            return Exit.isFailure(exit) ? Cause.pretty(exit.cause) : ""
+          })
+        expect(yield* defect(idp.setFault(FakeIdp.Fault.status(503, { retryAfter: "1\r\nSet-Cookie: a=b" }))))
+          .toMatch(/FakeIdp\.setFault: retryAfter/)
+        expect(yield* defect(idp.failNext(FakeIdp.Fault.status(700)))).toMatch(/FakeIdp\.failNext: status .* 700/)
+        expect(yield* defect(idp.failNext(FakeIdp.Fault.status(503), Infinity))).toMatch(/times/)
+        expect(yield* defect(idp.setFault(FakeIdp.Fault.oversized(Infinity)))).toMatch(/oversized/)
+        expect(yield* defect(idp.setFault(FakeIdp.Fault.latency("soon" as never)))).toMatch(/latency/)
+        expect((yield* getJwks).status).toBe(200)
+        yield* idp.failNext(FakeIdp.Fault.status(429, { retryAfter: "Sun, 06 Nov 1994 08:49:37 GMT" }))
+        const limited = yield* getJwks
+        expect([limited.status, limited.headers["retry-after"]]).toEqual([429, "Sun, 06 Nov 1994 08:49:37 GMT"])
+        expect(yield* idp.fetchCount).toBe(2)
+      }).pipe(Effect.provide(FakeIdp.layerTest())))
   })
 
   describe("server form", () => {

@@ -24,6 +24,7 @@ import * as Context from "effect/Context"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
+import * as Option from "effect/Option"
 import * as Ref from "effect/Ref"
 import * as SynchronizedRef from "effect/SynchronizedRef"
 import type { CryptoKey, JWTHeaderParameters } from "jose"
@@ -229,9 +230,15 @@ export class FakeIdp extends Context.Tag("effect-jwks/testing/FakeIdp")<FakeIdp,
   readonly publishedKids: Effect.Effect<ReadonlyArray<string>>
   /** The key set as served (without faults). */
   readonly jwks: Effect.Effect<{ readonly keys: ReadonlyArray<Record<string, unknown>> }>
-  /** Sets a fault for every JWKS request until it is cleared with `undefined`. */
+  /**
+   * Sets a fault for every JWKS request until it is cleared with `undefined`. A fault no request could be answered
+   * with (a status outside 200 to 599, a `retryAfter` with a line break or non-ASCII) is a defect here.
+   */
   readonly setFault: (fault: Fault | undefined) => Effect.Effect<void>
-  /** Queues a fault for the next `times` (default 1) JWKS requests; queued faults come before `setFault`'s. */
+  /**
+   * Queues a fault for the next `times` (default 1) JWKS requests; queued faults come before `setFault`'s. Faults are
+   * checked as by `setFault`.
+   */
   readonly failNext: (fault: Fault, times?: number) => Effect.Effect<void>
   /** How many requests reached the JWKS endpoint, whatever they were answered with. */
   readonly fetchCount: Effect.Effect<number>
@@ -497,15 +504,61 @@ export const make = (options: Options = {}): Effect.Effect<FakeIdp["Type"]> =>
       currentKid: Effect.map(SynchronizedRef.get(keys), (state) => state.current.kid),
       publishedKids: Effect.map(SynchronizedRef.get(keys), (state) => state.published.map((key) => key.kid)),
       jwks,
-      setFault: (fault) => Ref.set(persistentFault, fault),
+      setFault: (fault) =>
+        fault === undefined
+          ? Ref.set(persistentFault, undefined)
+          : Effect.zipRight(checkFault("setFault", fault), Ref.set(persistentFault, fault)),
       failNext: (fault, times = 1) =>
-        Ref.update(pendingFaults, (queue) => [...queue, ...Array.from({ length: Math.max(0, times) }, () => fault)]),
+        Effect.zipRight(
+          checkFault("failNext", fault),
+          Number.isSafeInteger(times)
+            ? Ref.update(
+              pendingFaults,
+              (queue) => [...queue, ...Array.from({ length: Math.max(0, times) }, () => fault)]
+            )
+            : Effect.dieMessage(`FakeIdp.failNext: times must be a whole number, got ${times}`)
+        ),
       fetchCount: Ref.get(fetches),
       discoveryCount: Ref.get(discoveries),
       resetCounts: Effect.zipRight(Ref.set(fetches, 0), Ref.set(discoveries, 0)),
       handle
     })
   })
+
+/**
+ * A fault the endpoint can serve, or a defect naming what is wrong with it where the test set it, rather than where a
+ * request meets it: a status the platform cannot send, a `Retry-After` that is not a header value (a line break would
+ * add a header of its own), a padding no string can hold, a delay that is not a duration.
+ */
+const checkFault = (method: string, fault: Fault): Effect.Effect<void> => {
+  const wrong = (what: string) => Effect.dieMessage(`FakeIdp.${method}: ${what}`)
+  switch (fault._tag) {
+    case "Status":
+      if (!Number.isInteger(fault.status) || fault.status < 200 || fault.status > 599) {
+        return wrong(`status must be a whole number from 200 to 599, got ${fault.status}`)
+      }
+      return fault.retryAfter === undefined ||
+          (typeof fault.retryAfter === "string" && headerValue.test(fault.retryAfter))
+        ? Effect.void
+        : wrong("retryAfter must be printable ASCII on one line (seconds, or an HTTP date)")
+    case "Oversized":
+      return Number.isSafeInteger(fault.bytes) && fault.bytes <= maxPadding
+        ? Effect.void
+        : wrong(`oversized bytes must be a whole number up to ${maxPadding}, got ${fault.bytes}`)
+    case "Latency":
+      return Option.isSome(Duration.decodeUnknown(fault.delay))
+        ? Effect.void
+        : wrong("latency delay must be a Duration")
+    default:
+      return Effect.void
+  }
+}
+
+/** A header value the platform sends as given: visible ASCII and spaces, no line break. */
+const headerValue = /^[\x20-\x7e]*$/
+
+/** The largest `Fault.oversized` padding: far past any size cap, still a string V8 can build. */
+const maxPadding = 100_000_000
 
 /**
  * A `FakeIdp` with a fresh key pair, on its own; pair it with `layerHttpClient` or use `layerTest`.
@@ -541,6 +594,7 @@ const nullBodyStatuses = new Set([101, 103, 204, 205, 304])
  * import * as Oidc from "effect-jwks/providers/Oidc"
  * import * as FakeIdp from "effect-jwks/testing/FakeIdp"
  * import * as Layer from "effect/Layer"
+import * as Option from "effect/Option"
  *
  * // A validator that discovers the fake's keys, and the fake itself for the test to sign tokens with. The client
  * // goes to the validator alone: a test of a server has a client of its own (NodeHttpServer.layerTest's).
@@ -622,6 +676,7 @@ const issuerOf = (address: HttpServer.Address): Effect.Effect<string, HttpServer
  * import * as NodeHttpServer from "@effect/platform-node/NodeHttpServer"
  * import * as FakeIdp from "effect-jwks/testing/FakeIdp"
  * import * as Layer from "effect/Layer"
+import * as Option from "effect/Option"
  * import { createServer } from "node:http"
  *
  * const IdpLive = FakeIdp.layerServer({ audience: "my-api" }).pipe(
