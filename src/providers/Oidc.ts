@@ -147,7 +147,8 @@ const excerpt = (text: string): string => printable(text, 200)
  * fetches from the discovered `jwks_uri` fail (HTTP, not key import), a key fetch asks discovery again, at most once
  * every 5 minutes, and falls back to the known `jwks_uri` if discovery fails too: an IdP that fixed or moved its
  * `jwks_uri` is followed without a restart, and an outage of the key endpoint costs at most one discovery request
- * per 5 minutes. A document
+ * per 5 minutes; a discovery answered with a `Retry-After` (429, 503) fails that fetch instead, so that the cache waits as
+ * asked. A document
  * whose `issuer` is not `issuer` exactly fails with a `JwksError` of reason `IssuerMismatch` (OpenID Connect
  * Discovery 1.0, section 4.3); its other failures are those of any fetch (`Unreachable`, `HttpStatus`,
  * `InvalidShape`, ...), with the discovery URL as their source. An `issuer` that is not a URL or holds white space,
@@ -217,8 +218,13 @@ export const discoverySource = (
         if (!failing || Math.abs(now - askedAt) < Duration.toMillis(rediscoverEvery)) {
           return [Effect.succeed(source), s]
         }
-        // Claimed in the same step as the check: concurrent callers of a source used directly ask once.
-        return [Effect.orElseSucceed(discover, () => source), { ...s, askedAt: now }]
+        // Claimed in the same step as the check: concurrent callers of a source used directly ask once. A discovery
+        // refused with a `Retry-After` (429, 503) is the IdP asking for a pause: its answer, not a request to the known
+        // jwks_uri (which has been failing), is this fetch's, so the cache holds its next fetch back as asked.
+        return [
+          Effect.catchAll(discover, (error) => error.retryAfter === undefined ? Effect.succeed(source) : error),
+          { ...s, askedAt: now }
+        ]
       })))
 
     return JwksSource.make(

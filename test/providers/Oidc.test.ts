@@ -241,6 +241,49 @@ describe("Oidc", () => {
       expect(yield* idp.discoveryCount).toBe(3)
     }).pipe(Effect.provide(Idp)))
 
+  it.scoped("a rediscovery refused with a Retry-After fails that fetch, and the cache waits as asked", () =>
+    Effect.gen(function*() {
+      const idp = yield* FakeIdp.FakeIdp
+      const limited = yield* Ref.make(false)
+      const client = clientWith(idp, (reply) =>
+        Effect.map(
+          Ref.get(limited),
+          (isLimited) =>
+            isLimited
+              ? { status: 429, headers: { "content-type": "text/plain", "retry-after": "120" }, body: "slow down" }
+              : reply
+        ))
+      const validator = yield* Oidc.make({ issuer: ISSUER, audience: AUDIENCE, cache: onDemand }).pipe(
+        Effect.provideService(HttpClient.HttpClient, client)
+      )
+      const token = yield* idp.sign()
+      yield* idp.setFault(FakeIdp.Fault.status(503))
+      expect(yield* refusal(validator.validate(token))).toBe("JwksError:HttpStatus")
+      expect([yield* idp.discoveryCount, yield* idp.fetchCount]).toEqual([1, 1])
+      // Five minutes on, discovery is due again and answers 429: no request to the failing jwks_uri follows it.
+      yield* Ref.set(limited, true)
+      yield* idp.setFault(undefined)
+      yield* TestClock.adjust("5 minutes")
+      console.log(
+        "DBG",
+        yield* Effect.either(validator.validate(token)),
+        yield* idp.discoveryCount,
+        yield* idp.fetchCount,
+        JSON.stringify(yield* validator.keyStatus)
+      )
+      const error = yield* Effect.flip(validator.validate(token))
+      expect(error).toMatchObject({ _tag: "JwksError", reason: "HttpStatus", retryAfter: 120 })
+      expect([yield* idp.discoveryCount, yield* idp.fetchCount]).toEqual([2, 1])
+      // The next fetch waits as asked, here 30 seconds, all a cache with no keys to serve holds back (JwksCache's
+      // limit); then the known jwks_uri, now answering, serves.
+      yield* TestClock.adjust("29 seconds")
+      expect(yield* refusal(validator.validate(token))).toBe("JwksError:HttpStatus")
+      expect([yield* idp.discoveryCount, yield* idp.fetchCount]).toEqual([2, 1])
+      yield* TestClock.adjust("1 second")
+      expect((yield* validator.validate(token)).id).toBe("user-1")
+      expect([yield* idp.discoveryCount, yield* idp.fetchCount]).toEqual([2, 2])
+    }).pipe(Effect.provide(Idp)))
+
   it.scoped("refuses a discovered jwks_uri over plain http to a remote host", () =>
     Effect.gen(function*() {
       const idp = yield* FakeIdp.FakeIdp
