@@ -253,21 +253,47 @@ const isRepeated = (view: Uint8Array, start: number, end: number): boolean => {
 /**
  * Why `bytes` cannot be an HMAC secret, if it cannot: it is published key material (a PEM block, an SSH public key, a
  * JWK or JWK Set, alone or in JSON, a DER public key or certificate, or such DER in base64 text, as Keycloak shows a
- * realm's key or as a PEM body is without its armor), known to everyone, so that as an HMAC key it lets anyone sign
- * (RFC 8725, section 2.1), as when a setting that once held an IdP's public key moves to `JWT_SECRET`; it is a
- * symmetric JWK, whose secret is its `k`; or it is a pattern of at most 4 bytes repeated. Read through a view of the
- * bytes, not a copy (a small `Buffer` copy is cut from Node's shared pool, where zeroing the secret after import would
- * not reach it), except JSON and base64 text, read as text; a decoded copy is zeroed. 58 characters of base64 are the
- * least for a DER public key (Ed25519's, 44 bytes).
+ * realm's key or as a PEM body is without its armor; the text forms in quotes too), known to everyone, so that as an
+ * HMAC key it lets anyone sign (RFC 8725, section 2.1), as when a setting that once held an IdP's public key moves to
+ * `JWT_SECRET`; it is a symmetric JWK, whose secret is its `k`; or it is a pattern of at most 4 bytes repeated. Read
+ * through a view of the bytes, not a copy (a small `Buffer` copy is cut from Node's shared pool, where zeroing the
+ * secret after import would not reach it), except JSON and base64 text, read as text; a decoded copy is zeroed. 58
+ * characters of base64 are the least for a DER public key (Ed25519's, 44 bytes).
  */
 const refusedSecret = (bytes: Uint8Array<ArrayBuffer>): string | undefined => {
   const view = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength)
   // White space around it, as `trim` sees it: a UTF-8 byte order mark too (a file saved by an editor that writes one).
-  let start = 0
-  for (let step; start < view.length && (step = spaceAt(view, start, true)) > 0;) start += step
-  let end = view.length
+  let [start, end] = trimmed(view, 0, view.length)
+  const refused = refusedText(view, start, end)
+  if (refused !== undefined) return refused
+  if (isDerPublicKey(view)) return published("a DER public key or certificate")
+  // Not a measure of entropy (no test of bytes can tell a password from a random key), only the degenerate case: a
+  // buffer never filled, a character or a few repeated, or white space alone, which anyone can guess (RFC 8725,
+  // section 3.5).
+  if (view.length >= 32 && isRepeated(view, start, end)) {
+    return "the secret is a pattern of at most 4 bytes repeated: anyone could guess it"
+  }
+  // The same text in quotes, as an env file read by a tool that keeps them hands it over (`docker --env-file` with
+  // `JWT_SECRET="MIIBIjANBg..."`): an attacker with the public key guesses the quotes as easily.
+  const quote = view[start]
+  if (end - start >= 2 && (quote === 0x22 || quote === 0x27) && view[end - 1] === quote) {
+    ;[start, end] = trimmed(view, start + 1, end - 1)
+    return refusedText(view, start, end)
+  }
+  return undefined
+}
+
+const published = (kind: string) => `the secret is ${kind}: key material that is published, so anyone could sign`
+
+/** `view[start..end)` without the white space around it, as `trim` sees it. */
+const trimmed = (view: Buffer, start: number, end: number): readonly [number, number] => {
+  for (let step; start < end && (step = spaceAt(view, start, true)) > 0;) start += step
   for (let step; end > start && (step = spaceAt(view, end, false)) > 0;) end -= step
-  const published = (kind: string) => `the secret is ${kind}: key material that is published, so anyone could sign`
+  return [start, end]
+}
+
+/** Why the text `view[start..end)` is key material (see `refusedSecret`), if it is. */
+const refusedText = (view: Buffer, start: number, end: number): string | undefined => {
   // PEM, and RFC 4716's SSH public key file (`ssh-keygen -e`), whose armor has four dashes.
   if (view.includes("-----BEGIN ", start, "latin1") || view.includes("---- BEGIN SSH2 PUBLIC KEY", start, "latin1")) {
     return published("a PEM block")
@@ -285,13 +311,6 @@ const refusedSecret = (bytes: Uint8Array<ArrayBuffer>): string | undefined => {
     if (types.has("oct")) return "the secret is a symmetric JWK: give its k, base64url-decoded, as the secret"
     const isSet = typeof json === "object" && json !== null && !Array.isArray(json) && Object.hasOwn(json, "keys")
     if (types.size > 0 || isSet) return published("a JWK")
-  }
-  if (isDerPublicKey(view)) return published("a DER public key or certificate")
-  // Not a measure of entropy (no test of bytes can tell a password from a random key), only the degenerate case: a
-  // buffer never filled, a character or a few repeated, or white space alone, which anyone can guess (RFC 8725,
-  // section 3.5).
-  if (view.length >= 32 && isRepeated(view, start, end)) {
-    return "the secret is a pattern of at most 4 bytes repeated: anyone could guess it"
   }
   if ((base64Length(view, start, end) ?? 0) >= 58) {
     // Node's base64 decoder skips the line breaks.

@@ -235,7 +235,12 @@ describe("SharedSecret", () => {
         Redacted.make(`# deploy keys\nssh-ed25519  \t${sshKey("ssh-ed25519")} ci@example\n`),
         Redacted.make(
           `---- BEGIN SSH2 PUBLIC KEY ----\n${sshKey("ssh-ed25519")}\n---- END SSH2 PUBLIC KEY ----\n`
-        )
+        ),
+        // The same in quotes, as an env file read by a tool that keeps them (`docker --env-file`) hands it over.
+        Redacted.make(`"${publicKey.export({ type: "spki", format: "der" }).toString("base64")}"`),
+        Redacted.make(` '${publicKey.export({ type: "spki", format: "der" }).toString("base64")}'\n`),
+        Redacted.make(`'${JSON.stringify(ec.export({ format: "jwk" }))}'`),
+        Redacted.make(`"ssh-ed25519 ${sshKey("ssh-ed25519")}"`)
       ]
       for (const secret of secrets) {
         const error = yield* Effect.flip(make({ secret }))
@@ -258,6 +263,7 @@ describe("SharedSecret", () => {
       }
       // Base64 text that is not a key (openssl rand -base64 48) is a secret, as is a passphrase with "word AAAA" in it.
       yield* make({ secret: Redacted.make(randomBytes(48).toString("base64")) })
+      yield* make({ secret: Redacted.make(`"${randomBytes(48).toString("base64")}"`) })
       yield* make({ secret: Redacted.make("correct horse AAAA battery staple, and 32 bytes of it") })
       // A secret that merely mentions such things, or is JSON of another shape, is a secret.
       const validator = yield* make({ secret: Redacted.make(`{"password":"${SECRET}"}`) })
