@@ -87,7 +87,28 @@ const typeCheck = (examples: ReadonlyArray<Example>): Array<string> => {
   })
 }
 
+/** The lines inside the doc comments of `file` that do not start with `*`: code pasted into a comment by an edit. */
+const strayLinesOf = (file: string): Array<string> => {
+  const stray: Array<string> = []
+  let inside = false
+  fs.readFileSync(file, "utf8").split("\n").forEach((line, index) => {
+    if (!inside) {
+      inside = /^\s*\/\*\*/.test(line) && !/\*\//.test(line.replace(/^\s*\/\*\*/, ""))
+    } else {
+      if (!/^\s*\*/.test(line)) stray.push(`${path.relative(root, file)}:${index + 1}: ${line}`)
+      if (/\*\//.test(line)) inside = false
+    }
+  })
+  return stray
+}
+
 describe("doc comment examples", () => {
+  it("every line inside a doc comment of src/ is a comment line", () => {
+    const files = sources(path.join(root, "src"))
+    expect(files.length).toBeGreaterThan(20)
+    expect(files.flatMap(strayLinesOf)).toEqual([])
+  })
+
   it("every @example in src/ type-checks against the current API", () => {
     const examples = sources(path.join(root, "src")).flatMap(examplesOf)
     expect(examples.length).toBeGreaterThan(100)

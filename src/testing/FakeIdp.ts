@@ -594,7 +594,6 @@ const nullBodyStatuses = new Set([101, 103, 204, 205, 304])
  * import * as Oidc from "effect-jwks/providers/Oidc"
  * import * as FakeIdp from "effect-jwks/testing/FakeIdp"
  * import * as Layer from "effect/Layer"
-import * as Option from "effect/Option"
  *
  * // A validator that discovers the fake's keys, and the fake itself for the test to sign tokens with. The client
  * // goes to the validator alone: a test of a server has a client of its own (NodeHttpServer.layerTest's).
@@ -676,7 +675,6 @@ const issuerOf = (address: HttpServer.Address): Effect.Effect<string, HttpServer
  * import * as NodeHttpServer from "@effect/platform-node/NodeHttpServer"
  * import * as FakeIdp from "effect-jwks/testing/FakeIdp"
  * import * as Layer from "effect/Layer"
-import * as Option from "effect/Option"
  * import { createServer } from "node:http"
  *
  * const IdpLive = FakeIdp.layerServer({ audience: "my-api" }).pipe(
