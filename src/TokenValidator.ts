@@ -74,7 +74,8 @@ export interface VerificationKey {
 /**
  * Where a validator gets its keys: a `JwksCache`, or a fixed key (a shared secret). The resolvers this library
  * builds (`fromCache`, the static and shared-secret providers) also answer from memory, so that a validation with a
- * fresh key set builds no effect; any other resolver, including one spread from ours, is asked through `get`.
+ * fresh key set builds no effect; any other resolver, including one spread from ours, is asked through `get`. Ours
+ * are frozen: a `get` of your own goes on a copy (`{ ...resolver, get }`), never in place.
  *
  * @since 0.1.0
  * @category models
@@ -285,6 +286,9 @@ export const RegisteredClaims = Schema.Struct(
 export type RegisteredClaims = typeof RegisteredClaims.Type
 
 /**
+ * A validator. Those this library builds are frozen: to wrap `validate` (a deny list by `jti`, say), build a new
+ * service (`{ ...validator, validate }`), which `toPromise` and `multi` then run as given.
+ *
  * @since 0.1.0
  * @category models
  */
@@ -1091,7 +1095,8 @@ const unsafeMake = (keys: KeyResolver, options: Options): Service => {
     acceptsIssuer: issuer.accepts,
     keyStatus: keys.status === undefined ? Effect.succeed([]) : Effect.map(keys.status, (status) => [status])
   }
-  measuredOf.set(service, (token, clock, labels) => measured(token, clock, labels, undefined))
+  // Frozen: `toPromise` and `multi` answer through `measured`, which an app's `validate` put in place would not reach.
+  measuredOf.set(Object.freeze(service), (token, clock, labels) => measured(token, clock, labels, undefined))
   maxTokenBytesOf.set(service, maxTokenBytes)
   return service
 }
@@ -1272,7 +1277,7 @@ export const multi = (validators: ReadonlyArray<Service>): Service => {
       })
   }
   // `toPromise` answers from memory through the chosen validator's own measured validation, when it has one.
-  measuredOf.set(service, (token, clock, labels) => {
+  measuredOf.set(Object.freeze(service), (token, clock, labels) => {
     const routed = routeCounted(token, clock, labels)
     if (Exit.isExit(routed)) return routed
     const measured = measuredOf.get(routed)

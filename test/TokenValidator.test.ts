@@ -13,11 +13,13 @@ import type * as Scope from "effect/Scope"
 import * as Supervisor from "effect/Supervisor"
 import * as TestClock from "effect/TestClock"
 import { CompactSign, type CryptoKey, exportJWK, exportSPKI, generateKeyPair, importJWK, type JWK, SignJWT } from "jose"
+import * as Jwk from "../src/Jwk.js"
 import * as JwksCache from "../src/JwksCache.js"
 import { isJwksError } from "../src/JwksError.js"
 import * as JwksMetrics from "../src/JwksMetrics.js"
 import * as JwksSource from "../src/JwksSource.js"
 import { Principal } from "../src/Principal.js"
+import * as Static from "../src/providers/Static.js"
 import * as FakeIdp from "../src/testing/FakeIdp.js"
 import { isTokenValidationError, TokenValidationError } from "../src/TokenValidationError.js"
 import * as TokenValidator from "../src/TokenValidator.js"
@@ -1128,6 +1130,33 @@ describe("TokenValidator", () => {
         )
         yield* cache.refresh // the set is fresh and in memory
         yield* refused(validator, yield* idp.sign({}), "NoMatchingKey")
+      }))
+
+    test("our resolvers and validators are frozen: a get or validate of the app's goes on a copy, which is run", () =>
+      Effect.gen(function*() {
+        const { cache, idp, validator } = yield* setup()
+        const set = yield* Jwk.importKeySet(yield* idp.jwks, "static")
+        const denied = () =>
+          Effect.fail(new TokenValidationError({ reason: "CustomCheck", description: "jti is on the deny list" }))
+        // Put in place, a policy would be skipped while the set answers from memory: it throws instead.
+        for (const resolver of [TokenValidator.fromCache(cache), Static.keyResolver(set)]) {
+          expect(() => Object.assign(resolver, { get: () => Effect.succeedNone })).toThrow(TypeError)
+        }
+        expect(() => Object.assign(validator, { validate: denied })).toThrow(TypeError)
+        const routed = TokenValidator.multi([validator])
+        expect(() => Object.assign(routed, { validate: denied })).toThrow(TypeError)
+        // On a copy, it is what validates, through toPromise too (which runs `validate` as given).
+        const token = yield* idp.sign({ jti: "denied" })
+        yield* validator.validate(token) // the set is fresh and in memory
+        const copy = { ...validator, validate: denied }
+        const runtime = yield* Effect.runtime<never>()
+        const rejection = yield* Effect.promise(() =>
+          TokenValidator.toPromise(runtime)(copy)(token).then(
+            () => "accepted",
+            (error: TokenValidationError) => error.reason
+          )
+        )
+        expect(rejection).toBe("CustomCheck")
       }))
 
     test("claims and headers are frozen: a caller cannot stretch a remembered token's life", () =>
