@@ -629,7 +629,8 @@ export const select = (set: KeySet, kid: string | undefined, alg: Algorithm): Ke
   }
   let found: Key | undefined
   for (const key of set.keys) {
-    if (!key.algorithms.has(alg)) continue
+    if (!key.algorithms.has(alg) || key === found) continue
+    // Two keys could verify it: not guessed. (One key listed twice is one key: the import shares its object.)
     if (found !== undefined) return undefined
     found = key
   }

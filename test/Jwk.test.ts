@@ -669,6 +669,12 @@ describe("Jwk", () => {
         expect(Jwk.select(set, undefined, "RS256")).toBeUndefined()
         // None.
         expect(Jwk.select(set, undefined, "EdDSA")).toBeUndefined()
+        // One kid-less key listed twice is one key, not two to guess between; two distinct ones are.
+        const twice = yield* importSet([key(ec256), key(ec256)])
+        expect(twice.keys).toHaveLength(2)
+        expect(Jwk.select(twice, undefined, "ES256")).toBe(twice.keys[0])
+        const other = generateKeyPairSync("ec", { namedCurve: "P-256" }).publicKey.export({ format: "jwk" })
+        expect(Jwk.select(yield* importSet([key(ec256), other, key(ec256)]), undefined, "ES256")).toBeUndefined()
       }))
   })
 })
