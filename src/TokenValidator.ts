@@ -519,9 +519,10 @@ const mediaType = (typ: string): string => {
 }
 
 /**
- * What kind of token the claims describe: `token_use` when present (Cognito), else a `typ` of `at+jwt` (RFC 9068)
- * or `id_token+jwt`, or a `typ` claim (Keycloak's `Bearer` / `ID` / `Refresh`), else `nonce` or `at_hash` mean an id
- * token and `scope`, `scp` or `client_id` an access token.
+ * What kind of token the claims describe: a refresh token when anything says so (a `token_use` of `refresh`, a `typ`
+ * claim of `Refresh` or `Offline`), whatever else does; else `token_use` when present (Cognito), else a `typ` of
+ * `at+jwt` (RFC 9068) or `id_token+jwt`, or a `typ` claim (Keycloak's `Bearer` / `ID`), else `nonce` or `at_hash`
+ * mean an id token and `scope`, `scp` or `client_id` an access token.
  *
  * @since 0.1.0
  * @category utils
@@ -536,15 +537,16 @@ const mediaType = (typ: string): string => {
  */
 export const classify = (claims: Claims, header: Header): TokenType => {
   const use = claims.token_use
-  if (use === "id" || use === "access" || use === "refresh") return use
+  const claimTyp = typeof claims.typ === "string" ? claims.typ.toLowerCase() : undefined
+  // A refresh token is never a bearer credential: a marker of one decides, whatever another says.
+  if (use === "refresh" || claimTyp === "refresh" || claimTyp === "offline") return "refresh"
+  if (use === "id" || use === "access") return use
   if (header.typ !== undefined) {
     const typ = mediaType(header.typ)
     if (typ === "at+jwt") return "access"
     // Not registered, but what an IdP that types its id tokens explicitly (Connect2id) writes.
     if (typ === "id_token+jwt") return "id"
   }
-  const claimTyp = typeof claims.typ === "string" ? claims.typ.toLowerCase() : undefined
-  if (claimTyp === "refresh" || claimTyp === "offline") return "refresh"
   if (claimTyp === "id") return "id"
   if (claimTyp === "bearer") return "access"
   if (claims.nonce !== undefined || claims.at_hash !== undefined) return "id"

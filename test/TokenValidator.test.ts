@@ -659,6 +659,10 @@ describe("TokenValidator", () => {
         yield* refused(validator, yield* idp.sign({ typ: "Offline", scope: "offline_access" }), "TokenType")
         const open = yield* setup({ tokenTypes: ["id", "access", "unknown"] })
         yield* refused(open.validator, yield* idp.sign({ typ: "Refresh" }), "TokenType")
+        // A refresh marker decides whatever another marker says.
+        yield* refused(validator, yield* idp.sign({ typ: "Refresh" }, { header: { typ: "at+jwt" } }), "TokenType")
+        yield* refused(validator, yield* idp.sign({ typ: "Offline", token_use: "access" }), "TokenType")
+        yield* refused(validator, yield* idp.sign({ token_use: "refresh" }, { header: { typ: "at+jwt" } }), "TokenType")
       }))
 
     test("TokenType: an id token where only access tokens are accepted", () =>
@@ -1381,7 +1385,8 @@ describe("TokenValidator", () => {
         [{}, { alg: "RS256", typ: "at+jwt" }, "access"],
         [{}, { alg: "RS256", typ: "AT+JWT" }, "access"],
         [{}, { alg: "RS256", typ: "application/at+jwt" }, "access"],
-        [{ typ: "Refresh" }, { alg: "RS256", typ: "at+jwt" }, "access"],
+        [{ typ: "Refresh" }, { alg: "RS256", typ: "at+jwt" }, "refresh"],
+        [{ typ: "Offline", token_use: "access" }, rs, "refresh"],
         [{ typ: "Refresh" }, rs, "refresh"],
         [{ typ: "Offline" }, rs, "refresh"],
         [{ typ: "ID" }, rs, "id"],
