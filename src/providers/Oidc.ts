@@ -151,8 +151,8 @@ const excerpt = (text: string): string => printable(text, 200)
  * asked. A document
  * whose `issuer` is not `issuer` exactly fails with a `JwksError` of reason `IssuerMismatch` (OpenID Connect
  * Discovery 1.0, section 4.3); its other failures are those of any fetch (`Unreachable`, `HttpStatus`,
- * `InvalidShape`, ...), with the discovery URL as their source. An `issuer` that is not a URL or holds white space,
- * or `http` limits out of range, are a `ConfigError`.
+ * `InvalidShape`, ...), with the discovery URL as their source. An `issuer` that is not a URL or holds white space
+ * (or, without `discoveryUrl`, is not an http(s) URL), or `http` limits out of range, are a `ConfigError`.
  *
  * @since 0.1.0
  * @category constructors
@@ -171,7 +171,7 @@ export const discoverySource = (
   options?: DiscoveryOptions
 ): Effect.Effect<JwksSource.Service, ConfigError.ConfigError, HttpClient.HttpClient> =>
   Effect.gen(function*() {
-    yield* checkIssuer(issuer)
+    yield* checkIssuer(issuer, options?.discoveryUrl === undefined)
     const http = yield* JwksSource.checkHttpOptions(options?.http, ["http"])
     const client = yield* HttpClient.HttpClient
     const url = (options?.discoveryUrl ?? discoveryUrlOf(issuer)).toString()
@@ -253,20 +253,32 @@ const checkUrl = (path: string, value: string | URL | undefined): Either.Either<
     )
 }
 
-const checkIssuer = (issuer: string): Either.Either<void, ConfigError.ConfigError> => {
-  if (typeof issuer !== "string" || parseUrl(issuer) === undefined) {
-    return Either.left(ConfigError.InvalidData(["issuer"], "expected the issuer's URL"))
-  }
+/**
+ * The issuer is a URL without white space; an http(s) one when discovery is found from it (`discovered`): one written
+ * without its scheme (`keycloak:8080/realms/main`) still parses, with `keycloak:` as the scheme, and every fetch
+ * would fail.
+ */
+const checkIssuer = (issuer: string, discovered: boolean): Either.Either<void, ConfigError.ConfigError> => {
+  const url = typeof issuer === "string" ? parseUrl(issuer) : undefined
+  if (url === undefined) return Either.left(ConfigError.InvalidData(["issuer"], "expected the issuer's URL"))
   // `new URL` trims spaces and drops tabs and newlines, but tokens and the discovery document are compared with the
   // issuer exactly: an `OIDC_ISSUER` with a stray newline would pass here and then refuse every token.
-  return hasSpaceOrControl(issuer)
-    ? Either.left(ConfigError.InvalidData(["issuer"], "the issuer contains white space or control characters"))
+  if (hasSpaceOrControl(issuer)) {
+    return Either.left(ConfigError.InvalidData(["issuer"], "the issuer contains white space or control characters"))
+  }
+  return discovered && url.protocol !== "https:" && url.protocol !== "http:"
+    ? Either.left(
+      ConfigError.InvalidData(
+        ["issuer"],
+        `expected an http(s) URL to discover from, got ${excerpt(displayUrl(issuer))} (or give jwksUri or discoveryUrl)`
+      )
+    )
     : Either.void
 }
 
 const checkOptions = (options: Options): Either.Either<void, ConfigError.ConfigError> =>
   Either.gen(function*() {
-    yield* checkIssuer(options.issuer)
+    yield* checkIssuer(options.issuer, options.jwksUri === undefined && options.discoveryUrl === undefined)
     if (options.jwksUri !== undefined && options.discoveryUrl !== undefined) {
       return yield* Either.left(
         ConfigError.InvalidData(["jwksUri"], "give jwksUri (no discovery) or discoveryUrl, not both")

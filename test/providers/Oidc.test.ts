@@ -389,6 +389,19 @@ describe("Oidc", () => {
         const source = yield* Effect.flip(Oidc.discoverySource(issuer))
         expect(source._op === "InvalidData" && source.path).toEqual(["issuer"])
       }
+      // An issuer written without its scheme parses (`keycloak:` as the scheme), but discovery could never be fetched
+      // from it; with a jwksUri or discoveryUrl it is only compared with tokens' iss.
+      for (const issuer of ["keycloak:8080/realms/main", "idp.example.com:8443/realms/main"]) {
+        const schemeless = yield* bad({ issuer, audience: AUDIENCE })
+        expect(schemeless._op === "InvalidData" && [schemeless.path, schemeless.message]).toEqual([
+          ["issuer"],
+          expect.stringContaining(`expected an http(s) URL to discover from, got ${issuer}`)
+        ])
+        const source = yield* Effect.flip(Oidc.discoverySource(issuer))
+        expect(source._op === "InvalidData" && source.path).toEqual(["issuer"])
+        yield* Oidc.make({ issuer, audience: AUDIENCE, jwksUri: `${ISSUER}/keys`, cache: onDemand })
+        yield* Oidc.discoverySource(issuer, { discoveryUrl: `${ISSUER}/.well-known/openid-configuration` })
+      }
       // Limits that would die (an unreadable duration) or silently vanish (NaN, Infinity) are refused.
       const http = (options: Oidc.Options["http"], jwksUri?: string) =>
         Effect.map(
