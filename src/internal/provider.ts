@@ -32,3 +32,16 @@ export const jwksValidator = (
     const keys = yield* JwksCache.make(source, cache)
     return yield* TokenValidator.make(TokenValidator.fromCache(keys), validator)
   })
+
+/**
+ * @internal
+ * A provider's principal claims: the app's, each defaulting to the provider's own. Anything but an object (`null`,
+ * a string, from parsed JSON) is passed on as given, for the validator's check to refuse it by name.
+ */
+export const principalWith = (
+  principal: TokenValidator.Options["principal"],
+  defaults: { readonly username: ReadonlyArray<string>; readonly groups: string }
+): TokenValidator.Options["principal"] =>
+  principal === undefined || (typeof principal === "object" && principal !== null)
+    ? { username: principal?.username ?? defaults.username, groups: principal?.groups ?? defaults.groups }
+    : principal

@@ -20,7 +20,7 @@ import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
 import type * as Scope from "effect/Scope"
 import { hasSpaceOrControl } from "../internal/config.js"
-import { jwksValidator } from "../internal/provider.js"
+import { jwksValidator, principalWith } from "../internal/provider.js"
 import * as JwksCache from "../JwksCache.js"
 import * as JwksSource from "../JwksSource.js"
 import type { Claims } from "../Principal.js"
@@ -161,10 +161,15 @@ const checkClient = (
   clientId: Options["clientId"]
 ): Either.Either<ReadonlySet<string> | undefined, ConfigError.ConfigError> => {
   if (clientId === null) return Either.right(undefined)
-  const ids = strings(clientId)
-  return ids.length === 0 || ids.some((id) => id.length === 0)
+  // Every item a client id: one of another type (parsed JSON's number) is refused, not dropped from the list.
+  const ids: ReadonlyArray<unknown> = typeof clientId === "string"
+    ? [clientId]
+    : Array.isArray(clientId)
+    ? clientId
+    : []
+  return ids.length === 0 || ids.some((id) => typeof id !== "string" || id.length === 0)
     ? Either.left(ConfigError.InvalidData(["clientId"], "expected the app client id(s), or null to accept any client"))
-    : Either.right(new Set(ids))
+    : Either.right(new Set(ids as ReadonlyArray<string>))
 }
 
 const checkTokenUse = (tokenUse: Options["tokenUse"]): Either.Either<TokenUse | null, ConfigError.ConfigError> =>
@@ -252,10 +257,7 @@ export const make = (
       // The app client is checked by checkCognito, on the claim Cognito puts it in for each kind of token.
       allowAnyAudience: true,
       check: checkCognito,
-      principal: {
-        username: principalClaims?.username ?? defaults.username,
-        groups: principalClaims?.groups ?? defaults.groups
-      }
+      principal: principalWith(principalClaims, defaults)
     })
   })
 

@@ -28,7 +28,7 @@ import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
 import type * as Scope from "effect/Scope"
 import { hasSpaceOrControl, list } from "../internal/config.js"
-import { jwksValidator } from "../internal/provider.js"
+import { jwksValidator, principalWith } from "../internal/provider.js"
 import * as JwksCache from "../JwksCache.js"
 import type * as JwksSource from "../JwksSource.js"
 import type { Claims } from "../Principal.js"
@@ -267,10 +267,7 @@ export const make = (
     return yield* jwksValidator(source, cache, {
       ...validator,
       issuer: resolved.issuer,
-      principal: {
-        username: principal?.username ?? defaults.username,
-        groups: principal?.groups ?? defaults.groups
-      }
+      principal: principalWith(principal, defaults)
     })
   })
 

@@ -240,6 +240,13 @@ describe("Cognito", () => {
       // Wrapped by Cognito's own check: a `check` of the wrong type would otherwise die on every token.
       expect(yield* path({ ...base, check: null } as unknown as Cognito.Options)).toEqual(["check"])
       expect(yield* path({ ...base, cache: null } as unknown as Cognito.Options)).toEqual(["cache"])
+      // Read by Cognito itself: of the wrong type, refused as the validator refuses it, not replaced by the defaults;
+      // a client id list is not shortened to its strings.
+      for (const principal of [null, "roles"]) {
+        expect(yield* path({ ...base, principal } as unknown as Cognito.Options)).toEqual(["principal"])
+      }
+      expect(yield* path({ ...base, principal: { groups: 42 } } as unknown as Cognito.Options)).toEqual(["principal"])
+      expect(yield* path({ ...base, clientId: ["web", 42] } as unknown as Cognito.Options)).toEqual(["clientId"])
       // No algorithm a key set can verify: every token would be refused.
       expect(yield* path({ ...base, algorithms: ["HS256"] })).toEqual(["algorithms"])
       expect(yield* path({ ...base, http: { timeout: "five seconds" as "5 seconds" } })).toEqual(["http", "timeout"])

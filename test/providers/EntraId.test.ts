@@ -285,6 +285,9 @@ describe("EntraId", () => {
         true
       )
       expect(yield* untyped({ tenantId: TENANT, cache: null })).toEqual(["cache"])
+      // Read by EntraId itself: refused as the validator refuses it, not replaced by the defaults (groups, not roles).
+      expect(yield* untyped({ tenantId: TENANT, principal: null })).toEqual(["principal"])
+      expect(yield* untyped({ tenantId: TENANT, principal: "roles" })).toEqual(["principal"])
       expect(yield* untyped({ tenantId: TENANT, algorithms: ["HS256", "HS512"] })).toEqual(["algorithms"])
       expect(yield* path({ tenantId: TENANT, audience: AUDIENCE, http: { maxBytes: Number.NaN } })).toEqual([
         "http",
