@@ -3,11 +3,13 @@ import * as FetchHttpClient from "@effect/platform/FetchHttpClient"
 import * as HttpClient from "@effect/platform/HttpClient"
 import { describe, expect, it } from "@effect/vitest"
 import * as Cause from "effect/Cause"
+import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import * as Fiber from "effect/Fiber"
 import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
+import * as Scope from "effect/Scope"
 import * as TestClock from "effect/TestClock"
 import { createLocalJWKSet, createRemoteJWKSet, decodeJwt, decodeProtectedHeader, jwtVerify } from "jose"
 import { createServer } from "node:http"
@@ -116,6 +118,9 @@ describe("FakeIdp", () => {
         // An infinite lifetime, or an alg no key of the fake could sign, is a defect with a message, not jose's.
         const infinite = yield* Effect.exit(idp.sign({}, { expiresIn: Number.POSITIVE_INFINITY }))
         expect(Exit.isFailure(infinite) && Cause.pretty(infinite.cause)).toMatch(/expiresIn must be finite/)
+        // NaN (`Number(process.env.TTL)` unset) too, where Duration would read it as zero: a token born expired.
+        const nan = yield* Effect.exit(idp.sign({}, { expiresIn: Number.NaN }))
+        expect(Exit.isFailure(nan) && Cause.pretty(nan.cause)).toMatch(/expiresIn must be finite/)
         const otherAlg = yield* Effect.exit(idp.sign({}, { header: { alg: "RS512" } }))
         expect(Exit.isFailure(otherAlg) && Cause.pretty(otherAlg.cause)).toMatch(
           /header.alg RS512 is not the RS256 key/
@@ -288,6 +293,16 @@ describe("FakeIdp", () => {
         expect(yield* idp.discoveryCount).toBe(0)
       }).pipe(Effect.provide(FakeIdp.layerTest())))
 
+    it.effect("failNext keeps a count, not a copy per request: any whole number of times", () =>
+      Effect.gen(function*() {
+        const idp = yield* FakeIdp.FakeIdp
+        yield* idp.failNext(FakeIdp.Fault.status(500), 2 ** 40)
+        yield* idp.failNext(FakeIdp.Fault.status(502), 0)
+        for (let i = 0; i < 3; i++) expect((yield* getJwks).status).toBe(500)
+        yield* idp.setFault(FakeIdp.Fault.status(503))
+        expect((yield* getJwks).status).toBe(500)
+      }).pipe(Effect.provide(FakeIdp.layerTest())))
+
     it.effect("a fault no request could be answered with is a defect where it is set, and nothing is queued", () =>
       Effect.gen(function*() {
         const idp = yield* FakeIdp.FakeIdp
@@ -309,6 +324,20 @@ describe("FakeIdp", () => {
         expect(yield* idp.fetchCount).toBe(2)
       }).pipe(Effect.provide(FakeIdp.layerTest())))
   })
+
+  it.effect("an issuer that is not an http(s) URL, or has a query or fragment, is a defect naming FakeIdp", () =>
+    Effect.gen(function*() {
+      // With a query, the two endpoints would be one URL (the well-known paths land in the query).
+      for (const issuer of ["login.example.test", "ftp://login.example.test", "https://a.test/realm?tenant=1"]) {
+        const exit = yield* Effect.exit(FakeIdp.make({ issuer }))
+        expect(Exit.isFailure(exit) && Cause.isDie(exit.cause) && Cause.pretty(exit.cause)).toMatch(
+          /FakeIdp: the issuer must/
+        )
+      }
+      expect((yield* FakeIdp.make({ issuer: "https://a.test/realm/" })).jwksUri).toBe(
+        "https://a.test/realm/.well-known/jwks.json"
+      )
+    }))
 
   describe("server form", () => {
     it.live("serves the JWKS and discovery document over loopback HTTP", () =>
@@ -342,5 +371,31 @@ describe("FakeIdp", () => {
           FetchHttpClient.layer
         ))
       ))
+
+    it.live("closing the layer answers a request a fault still holds 503, so that the server can close", () =>
+      Effect.gen(function*() {
+        const scope = yield* Scope.make()
+        const context = yield* Layer.buildWithScope(
+          Layer.mergeAll(
+            FakeIdp.layerServer().pipe(
+              Layer.provide(NodeHttpServer.layer(() => createServer(), { port: 0, host: "127.0.0.1" }))
+            ),
+            FetchHttpClient.layer
+          ),
+          scope
+        )
+        const idp = Context.get(context, FakeIdp.FakeIdp)
+        yield* idp.setFault(FakeIdp.Fault.hang)
+        const held = yield* Effect.fork(
+          Effect.provide(Effect.flatMap(HttpClient.get(idp.jwksUri), (response) => response.text), context)
+        )
+        while ((yield* idp.fetchCount) === 0) yield* Effect.yieldNow()
+        // Without the answer, the scope would never close (the server waits for the open connection): bounded here
+        // so that a regression fails instead of hanging the file.
+        const closing = yield* Effect.fork(Scope.close(scope, Exit.void))
+        const closed = yield* Effect.timeoutOption(Fiber.join(closing), "10 seconds")
+        expect(Option.isSome(closed)).toBe(true)
+        expect(yield* Fiber.join(held)).toBe("FakeIdp closed")
+      }))
   })
 })

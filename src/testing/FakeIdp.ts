@@ -21,6 +21,7 @@ import * as HttpServerRequest from "@effect/platform/HttpServerRequest"
 import * as HttpServerResponse from "@effect/platform/HttpServerResponse"
 import * as Clock from "effect/Clock"
 import * as Context from "effect/Context"
+import * as Deferred from "effect/Deferred"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
@@ -43,7 +44,8 @@ export type Algorithm = "RS256" | "ES256"
  * served normally.
  *
  * - `Status`: that status (200 to 599) with a short text body, and a `Retry-After` header if `retryAfter` is given.
- * - `Hang`: never answer (`Effect.never`), so the client's timeout has to fire.
+ * - `Hang`: never answer (`Effect.never`), so the client's timeout has to fire. (`layerServer` answers a request still
+ *   held by a fault 503 as it closes, so that the server can.)
  * - `InvalidJson`: 200 with a truncated, unparseable body (still labelled `application/json`).
  * - `WrongShape`: 200 with JSON that is not a key set: `{"keys":"nope"}`.
  * - `EmptySet`: 200 with `{"keys":[]}`.
@@ -113,7 +115,10 @@ export const Fault: {
  * ```
  */
 export interface Options {
-  /** The `iss` of signed tokens and the base of the endpoints. Default `defaults.issuer`; ignored by `layerServer`. */
+  /**
+   * The `iss` of signed tokens and the base of the endpoints: an http(s) URL without query or fragment (else a
+   * defect). Default `defaults.issuer`; ignored by `layerServer`.
+   */
   readonly issuer?: string
   /** The default `aud` of signed tokens. Default `defaults.audience`. */
   readonly audience?: string
@@ -154,7 +159,8 @@ export interface SignOptions {
   readonly header?: Record<string, unknown>
   /**
    * Lifetime of the token: `exp = iat + expiresIn`, in whole seconds, with `iat` from the Effect `Clock`. A negative
-   * lifetime (`"-30 seconds"`, `-30_000`) gives a token that expired that long ago. Default `"1 hour"`.
+   * lifetime (`"-30 seconds"`, `-30_000`) gives a token that expired that long ago; one that is not finite (`NaN`,
+   * `Infinity`) is a defect. Default `"1 hour"`.
    */
   readonly expiresIn?: Duration.DurationInput
   /**
@@ -342,6 +348,7 @@ const endpointOf = (url: URL): string => url.origin + url.pathname
 export const make = (options: Options = {}): Effect.Effect<FakeIdp["Type"]> =>
   Effect.gen(function*() {
     const issuer = options.issuer ?? defaults.issuer
+    yield* checkIssuer(issuer)
     const audience = options.audience ?? defaults.audience
     const algorithm = options.algorithm ?? defaults.algorithm
     const base = issuer.replace(/\/+$/, "")
@@ -353,7 +360,8 @@ export const make = (options: Options = {}): Effect.Effect<FakeIdp["Type"]> =>
     const first = yield* generateKey(algorithm)
     const keys = yield* SynchronizedRef.make<KeyState>({ current: first, published: [first], spare: {} })
     const persistentFault = yield* Ref.make<Fault | undefined>(undefined)
-    const pendingFaults = yield* Ref.make<ReadonlyArray<Fault>>([])
+    /** Queued faults, each with the number of requests it has left (one entry however many). */
+    const pendingFaults = yield* Ref.make<ReadonlyArray<{ readonly fault: Fault; readonly times: number }>>([])
     const fetches = yield* Ref.make(0)
     const discoveries = yield* Ref.make(0)
 
@@ -382,6 +390,8 @@ export const make = (options: Options = {}): Effect.Effect<FakeIdp["Type"]> =>
       if (typeof input === "string" && input.trimStart().startsWith("-")) {
         return -Math.floor(Duration.toSeconds(Duration.decode(input.trimStart().slice(1) as Duration.DurationInput)))
       }
+      // NaN (`Number(process.env.TTL)` unset) would decode as zero: a token already expired, without a word.
+      if (typeof input === "number" && Number.isNaN(input)) return Number.NaN
       if (typeof input === "number" && input < 0) return -Math.floor(-input / 1000)
       if (typeof input === "bigint" && input < 0n) return -Math.floor(Number(-input) / 1e9)
       return Math.floor(Duration.toSeconds(Duration.decode(input)))
@@ -392,7 +402,9 @@ export const make = (options: Options = {}): Effect.Effect<FakeIdp["Type"]> =>
         const key = yield* signingKey(options)
         const iat = Math.floor((yield* Clock.currentTimeMillis) / 1000)
         const lifetime = lifetimeSeconds(options.expiresIn ?? defaults.expiresIn)
-        if (!Number.isFinite(lifetime)) return yield* Effect.dieMessage("FakeIdp.sign: expiresIn must be finite")
+        if (!Number.isFinite(lifetime)) {
+          return yield* Effect.dieMessage("FakeIdp.sign: expiresIn must be finite")
+        }
         const exp = iat + lifetime
         const payload = withoutUndefined({ iss: issuer, aud: audience, sub: defaults.subject, iat, exp, ...claims })
         const header = withoutUndefined({
@@ -435,7 +447,11 @@ export const make = (options: Options = {}): Effect.Effect<FakeIdp["Type"]> =>
     const jwks = Effect.map(SynchronizedRef.get(keys), (state) => ({ keys: state.published.map((key) => key.jwk) }))
 
     const nextFault: Effect.Effect<Fault | undefined> = Effect.flatMap(
-      Ref.modify(pendingFaults, (queue) => queue.length > 0 ? [queue[0], queue.slice(1)] : [undefined, queue]),
+      Ref.modify(pendingFaults, (queue) => {
+        const [first, ...rest] = queue
+        if (first === undefined) return [undefined, queue]
+        return [first.fault, first.times > 1 ? [{ fault: first.fault, times: first.times - 1 }, ...rest] : rest]
+      }),
       (fault) => fault !== undefined ? Effect.succeed(fault) : Ref.get(persistentFault)
     )
 
@@ -511,12 +527,11 @@ export const make = (options: Options = {}): Effect.Effect<FakeIdp["Type"]> =>
       failNext: (fault, times = 1) =>
         Effect.zipRight(
           checkFault("failNext", fault),
-          Number.isSafeInteger(times)
-            ? Ref.update(
-              pendingFaults,
-              (queue) => [...queue, ...Array.from({ length: Math.max(0, times) }, () => fault)]
-            )
-            : Effect.dieMessage(`FakeIdp.failNext: times must be a whole number, got ${times}`)
+          !Number.isSafeInteger(times)
+            ? Effect.dieMessage(`FakeIdp.failNext: times must be a whole number, got ${times}`)
+            : times > 0
+            ? Ref.update(pendingFaults, (queue) => [...queue, { fault, times }])
+            : Effect.void
         ),
       fetchCount: Ref.get(fetches),
       discoveryCount: Ref.get(discoveries),
@@ -524,6 +539,20 @@ export const make = (options: Options = {}): Effect.Effect<FakeIdp["Type"]> =>
       handle
     })
   })
+
+/**
+ * The issuer, or a defect naming what is wrong with it: not an http(s) URL (the endpoints are found under it), or one
+ * with a query or fragment, which OpenID Connect does not allow and under which both endpoints would be one.
+ */
+const checkIssuer = (issuer: string): Effect.Effect<void> => {
+  const url = typeof issuer === "string" && URL.canParse(issuer) ? new URL(issuer) : undefined
+  if (url === undefined || (url.protocol !== "http:" && url.protocol !== "https:")) {
+    return Effect.dieMessage(`FakeIdp: the issuer must be an http(s) URL, got ${JSON.stringify(String(issuer))}`)
+  }
+  return url.search !== "" || url.hash !== "" || issuer.includes("?") || issuer.includes("#")
+    ? Effect.dieMessage(`FakeIdp: the issuer must have no query or fragment, got ${JSON.stringify(issuer)}`)
+    : Effect.void
+}
 
 /**
  * A fault the endpoint can serve, or a defect naming what is wrong with it where the test set it, rather than where a
@@ -694,10 +723,24 @@ export const layerServer = (
       const server = yield* HttpServer.HttpServer
       const issuer = yield* issuerOf(server.address)
       const idp = yield* make({ ...options, issuer })
+      // A request held by a fault (`Hang`, a long `Latency`) would hold the layer open: the platform does not end
+      // request fibers as `serve`'s scope closes, and the server waits for their connections. As the layer closes,
+      // they are answered 503.
+      const closing = yield* Deferred.make<void>()
+      yield* Effect.addFinalizer(() => Deferred.succeed(closing, undefined))
+      const closed: Effect.Effect<Reply> = Effect.as(Deferred.await(closing), {
+        status: 503,
+        // The connection too, or the server would wait for the client to let go of it.
+        headers: { "content-type": "text/plain", connection: "close" },
+        body: "FakeIdp closed"
+      })
       yield* server.serve(
         Effect.flatMap(HttpServerRequest.HttpServerRequest, (request) =>
           Effect.map(
-            idp.handle({ method: request.method, url: new URL(request.url, issuer) }),
+            // Interruptible: request fibers inherit the flags of this layer's build, which is not.
+            Effect.interruptible(
+              Effect.raceFirst(idp.handle({ method: request.method, url: new URL(request.url, issuer) }), closed)
+            ),
             (answer) => HttpServerResponse.text(answer.body, { status: answer.status, headers: answer.headers })
           ))
       )
