@@ -152,7 +152,8 @@ const excerpt = (text: string): string => printable(text, 200)
  * whose `issuer` is not `issuer` exactly fails with a `JwksError` of reason `IssuerMismatch` (OpenID Connect
  * Discovery 1.0, section 4.3); its other failures are those of any fetch (`Unreachable`, `HttpStatus`,
  * `InvalidShape`, ...), with the discovery URL as their source. An `issuer` that is not a URL or holds white space
- * (or, without `discoveryUrl`, is not an http(s) URL), or `http` limits out of range, are a `ConfigError`.
+ * (or, without `discoveryUrl`, is not an http(s) URL), a `discoveryUrl` that is not an http(s) URL, or `http` limits out
+ * of range, are a `ConfigError`.
  *
  * @since 0.1.0
  * @category constructors
@@ -172,6 +173,7 @@ export const discoverySource = (
 ): Effect.Effect<JwksSource.Service, ConfigError.ConfigError, HttpClient.HttpClient> =>
   Effect.gen(function*() {
     yield* checkIssuer(issuer, options?.discoveryUrl === undefined)
+    yield* checkUrl("discoveryUrl", options?.discoveryUrl)
     const http = yield* JwksSource.checkHttpOptions(options?.http, ["http"])
     const client = yield* HttpClient.HttpClient
     const url = (options?.discoveryUrl ?? discoveryUrlOf(issuer)).toString()

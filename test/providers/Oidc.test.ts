@@ -264,13 +264,6 @@ describe("Oidc", () => {
       yield* Ref.set(limited, true)
       yield* idp.setFault(undefined)
       yield* TestClock.adjust("5 minutes")
-      console.log(
-        "DBG",
-        yield* Effect.either(validator.validate(token)),
-        yield* idp.discoveryCount,
-        yield* idp.fetchCount,
-        JSON.stringify(yield* validator.keyStatus)
-      )
       const error = yield* Effect.flip(validator.validate(token))
       expect(error).toMatchObject({ _tag: "JwksError", reason: "HttpStatus", retryAfter: 120 })
       expect([yield* idp.discoveryCount, yield* idp.fetchCount]).toEqual([2, 1])
@@ -402,6 +395,8 @@ describe("Oidc", () => {
         yield* Oidc.make({ issuer, audience: AUDIENCE, jwksUri: `${ISSUER}/keys`, cache: onDemand })
         yield* Oidc.discoverySource(issuer, { discoveryUrl: `${ISSUER}/.well-known/openid-configuration` })
       }
+      const badDiscovery = yield* Effect.flip(Oidc.discoverySource(ISSUER, { discoveryUrl: "keycloak:8080/realms/x" }))
+      expect(badDiscovery._op === "InvalidData" && badDiscovery.path).toEqual(["discoveryUrl"])
       // Limits that would die (an unreadable duration) or silently vanish (NaN, Infinity) are refused.
       const http = (options: Oidc.Options["http"], jwksUri?: string) =>
         Effect.map(
