@@ -35,13 +35,18 @@ export const jwksValidator = (
 
 /**
  * @internal
- * A provider's principal claims: the app's, each defaulting to the provider's own. Anything but an object (`null`,
- * a string, from parsed JSON) is passed on as given, for the validator's check to refuse it by name.
+ * A provider's principal claims: the app's, each left out defaulting to the provider's own. Anything but an object
+ * (`null`, a string, from parsed JSON), or a member of the wrong type, is passed on as given, for the validator's check
+ * to refuse it by name.
  */
 export const principalWith = (
   principal: TokenValidator.Options["principal"],
   defaults: { readonly username: ReadonlyArray<string>; readonly groups: string }
 ): TokenValidator.Options["principal"] =>
   principal === undefined || (typeof principal === "object" && principal !== null)
-    ? { username: principal?.username ?? defaults.username, groups: principal?.groups ?? defaults.groups }
+    ? {
+      // Only a member left out takes the default: `null` (parsed JSON) goes on, to be refused by name.
+      username: principal?.username === undefined ? defaults.username : principal.username,
+      groups: principal?.groups === undefined ? defaults.groups : principal.groups
+    }
     : principal

@@ -278,6 +278,9 @@ const refusedSecret = (bytes: Uint8Array<ArrayBuffer>): string | undefined => {
   const quote = view[start]
   if (end - start >= 2 && (quote === 0x22 || quote === 0x27) && view[end - 1] === quote) {
     ;[start, end] = trimmed(view, start + 1, end - 1)
+    if (view.length >= 32 && isRepeated(view, start, end)) {
+      return "the secret is a pattern of at most 4 bytes repeated: anyone could guess it"
+    }
     return refusedText(view, start, end)
   }
   return undefined

@@ -245,7 +245,9 @@ describe("Cognito", () => {
       for (const principal of [null, "roles"]) {
         expect(yield* path({ ...base, principal } as unknown as Cognito.Options)).toEqual(["principal"])
       }
-      expect(yield* path({ ...base, principal: { groups: 42 } } as unknown as Cognito.Options)).toEqual(["principal"])
+      for (const principal of [{ groups: 42 }, { groups: null }, { username: null }]) {
+        expect(yield* path({ ...base, principal } as unknown as Cognito.Options)).toEqual(["principal"])
+      }
       expect(yield* path({ ...base, clientId: ["web", 42] } as unknown as Cognito.Options)).toEqual(["clientId"])
       // No algorithm a key set can verify: every token would be refused.
       expect(yield* path({ ...base, algorithms: ["HS256"] })).toEqual(["algorithms"])

@@ -288,6 +288,7 @@ describe("EntraId", () => {
       // Read by EntraId itself: refused as the validator refuses it, not replaced by the defaults (groups, not roles).
       expect(yield* untyped({ tenantId: TENANT, principal: null })).toEqual(["principal"])
       expect(yield* untyped({ tenantId: TENANT, principal: "roles" })).toEqual(["principal"])
+      expect(yield* untyped({ tenantId: TENANT, principal: { groups: null } })).toEqual(["principal"])
       expect(yield* untyped({ tenantId: TENANT, algorithms: ["HS256", "HS512"] })).toEqual(["algorithms"])
       expect(yield* path({ tenantId: TENANT, audience: AUDIENCE, http: { maxBytes: Number.NaN } })).toEqual([
         "http",

@@ -173,7 +173,10 @@ describe("SharedSecret", () => {
           // ideographic space.
           Redacted.make(`${"a".repeat(64)}\u00a0`),
           Redacted.make(` \uFEFF${"a".repeat(64)}\uFEFF`),
-          Redacted.make("\u00a0\u3000".repeat(8))
+          Redacted.make("\u00a0\u3000".repeat(8)),
+          // In quotes, as an env file read by a tool that keeps them hands it over.
+          Redacted.make(`"${"a".repeat(40)}"`),
+          Redacted.make(` '${"ab".repeat(20)}'\n`)
         ]
       ) {
         const error = yield* Effect.flip(make({ secret, algorithms: ["HS256"] }))
