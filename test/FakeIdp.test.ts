@@ -325,10 +325,10 @@ describe("FakeIdp", () => {
       }).pipe(Effect.provide(FakeIdp.layerTest())))
   })
 
-  it.effect("an issuer that is not an http(s) URL, or has a query or fragment, is a defect naming FakeIdp", () =>
+  it.effect("an issuer that is not a URL, or an http(s) one with a query or fragment, is a defect naming FakeIdp", () =>
     Effect.gen(function*() {
       // With a query, the two endpoints would be one URL (the well-known paths land in the query).
-      for (const issuer of ["login.example.test", "ftp://login.example.test", "https://a.test/realm?tenant=1"]) {
+      for (const issuer of ["login.example.test", "https://a.test/realm?tenant=1", "https://a.test/realm#x"]) {
         const exit = yield* Effect.exit(FakeIdp.make({ issuer }))
         expect(Exit.isFailure(exit) && Cause.isDie(exit.cause) && Cause.pretty(exit.cause)).toMatch(
           /FakeIdp: the issuer must/
@@ -337,6 +337,9 @@ describe("FakeIdp", () => {
       expect((yield* FakeIdp.make({ issuer: "https://a.test/realm/" })).jwksUri).toBe(
         "https://a.test/realm/.well-known/jwks.json"
       )
+      // Another scheme signs as any issuer (a static validator's).
+      const urn = yield* FakeIdp.make({ issuer: "urn:example:auth" })
+      expect(decodeJwt(yield* urn.sign()).iss).toBe("urn:example:auth")
     }))
 
   describe("server form", () => {

@@ -116,7 +116,7 @@ export const Fault: {
  */
 export interface Options {
   /**
-   * The `iss` of signed tokens and the base of the endpoints: an http(s) URL without query or fragment (else a
+   * The `iss` of signed tokens and the base of the endpoints: a URL, without query or fragment if http(s) (else a
    * defect). Default `defaults.issuer`; ignored by `layerServer`.
    */
   readonly issuer?: string
@@ -541,15 +541,17 @@ export const make = (options: Options = {}): Effect.Effect<FakeIdp["Type"]> =>
   })
 
 /**
- * The issuer, or a defect naming what is wrong with it: not an http(s) URL (the endpoints are found under it), or one
- * with a query or fragment, which OpenID Connect does not allow and under which both endpoints would be one.
+ * The issuer, or a defect naming what is wrong with it: not a URL (the endpoints are found under it), or an http(s) one
+ * with a query or fragment, which OpenID Connect does not allow and under which both endpoints would be one. Other
+ * schemes (`urn:`, `spiffe:`) sign tokens as any issuer; their endpoints are not served.
  */
 const checkIssuer = (issuer: string): Effect.Effect<void> => {
   const url = typeof issuer === "string" && URL.canParse(issuer) ? new URL(issuer) : undefined
-  if (url === undefined || (url.protocol !== "http:" && url.protocol !== "https:")) {
-    return Effect.dieMessage(`FakeIdp: the issuer must be an http(s) URL, got ${JSON.stringify(String(issuer))}`)
+  if (url === undefined) {
+    return Effect.dieMessage(`FakeIdp: the issuer must be a URL, got ${JSON.stringify(String(issuer))}`)
   }
-  return url.search !== "" || url.hash !== "" || issuer.includes("?") || issuer.includes("#")
+  const isHttp = url.protocol === "http:" || url.protocol === "https:"
+  return isHttp && (url.search !== "" || url.hash !== "" || issuer.includes("?") || issuer.includes("#"))
     ? Effect.dieMessage(`FakeIdp: the issuer must have no query or fragment, got ${JSON.stringify(issuer)}`)
     : Effect.void
 }
