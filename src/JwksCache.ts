@@ -40,6 +40,7 @@ import * as ScheduleIntervals from "effect/ScheduleIntervals"
 import * as Scope from "effect/Scope"
 import * as CacheStrategy from "./CacheStrategy.js"
 import * as ConfigInternal from "./internal/config.js"
+import * as MemoryAnswers from "./internal/memoryAnswers.js"
 import * as Pace from "./internal/pace.js"
 import { shownKid } from "./internal/printable.js"
 import * as Jwk from "./Jwk.js"
@@ -182,6 +183,8 @@ export interface Service {
    * `get` for the case that needs no waiting, answered at once from memory: the key when the current set is fresh
    * at `now` (clock millis) and has one for `kid` and `alg`, else `undefined`, and then `get` decides (it may
    * refresh or refetch). A custom strategy always answers `undefined`: its schedule is stepped as an effect.
+   * `TokenValidator.fromCache` reads it only while `get` and `recordSuccess` are the cache's own: a copy of a cache
+   * with a `get` of yours (`{ ...cache, get }`), or one put in place, is asked through that `get`.
    */
   readonly unsafeGet: (kid: string | undefined, alg: Jwk.Algorithm, now: number) => Jwk.Key | undefined
   /**
@@ -952,6 +955,7 @@ const makeResolved = (source: Source, settings: Resolved): Effect.Effect<Service
       yield* Effect.forkScoped(ownMetrics(backgroundLoop))
     }
 
+    MemoryAnswers.registerOwner(unsafeGet, { get, recordSuccess })
     return {
       source: source.name,
       strategy,

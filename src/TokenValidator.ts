@@ -74,8 +74,8 @@ export interface VerificationKey {
 /**
  * Where a validator gets its keys: a `JwksCache`, or a fixed key (a shared secret). The resolvers this library
  * builds (`fromCache`, the static and shared-secret providers) also answer from memory, so that a validation with a
- * fresh key set builds no effect; any other resolver, including one spread from ours, is asked through `get`. Ours
- * are frozen: a `get` of your own goes on a copy (`{ ...resolver, get }`), never in place.
+ * fresh key set builds no effect; any other resolver, including one spread from ours, is asked through `get`, as is
+ * one of ours whose `get` (or `recordSuccess`) has been replaced in place.
  *
  * @since 0.1.0
  * @category models
@@ -286,8 +286,9 @@ export const RegisteredClaims = Schema.Struct(
 export type RegisteredClaims = typeof RegisteredClaims.Type
 
 /**
- * A validator. Those this library builds are frozen: to wrap `validate` (a deny list by `jti`, say), build a new
- * service (`{ ...validator, validate }`), which `toPromise` and `multi` then run as given.
+ * A validator. To wrap `validate` (a deny list by `jti`, say), build a new service (`{ ...validator, validate }`), or
+ * put it in place: `toPromise` and `multi` run the `validate` a validator has when called. (A copy in `multi` has the
+ * router's size cap of 64 KiB before its own, where one built by `make` has its own `maxTokenBytes` there too.)
  *
  * @since 0.1.0
  * @category models
@@ -740,11 +741,19 @@ const isNonEmptyString = (value: unknown): value is string => typeof value === "
 const isListOf = (value: unknown, item: (value: unknown) => boolean): boolean =>
   Array.isArray(value) && value.every(item)
 
-/** The measured validation of each validator built by `make`, run outside any fiber by {@link toPromise}. */
-const measuredOf = new WeakMap<
-  Service,
-  (token: string, clock: Clock.Clock, labels: ReadonlyArray<MetricLabel.MetricLabel>) => Outcome<Principal>
->()
+/**
+ * The measured validation of each validator built by `make` (or `multi`), run outside any fiber by {@link toPromise},
+ * with the `validate` it stands for: while the validator's `validate` is another (an app's put in place: a spy, a deny
+ * list), that one is run instead.
+ */
+const measuredOf = new WeakMap<Service, {
+  readonly validate: Service["validate"]
+  readonly measured: (
+    token: string,
+    clock: Clock.Clock,
+    labels: ReadonlyArray<MetricLabel.MetricLabel>
+  ) => Outcome<Principal>
+}>()
 
 /** The size cap of each validator built by `make` (or `multi`), for {@link multi} to apply before it routes. */
 const maxTokenBytesOf = new WeakMap<Service, number>()
@@ -1097,8 +1106,7 @@ const unsafeMake = (keys: KeyResolver, options: Options): Service => {
     acceptsIssuer: issuer.accepts,
     keyStatus: keys.status === undefined ? Effect.succeed([]) : Effect.map(keys.status, (status) => [status])
   }
-  // Frozen: `toPromise` and `multi` answer through `measured`, which an app's `validate` put in place would not reach.
-  measuredOf.set(Object.freeze(service), (token, clock, labels) => measured(token, clock, labels, undefined))
+  measuredOf.set(service, { validate, measured: (token, clock, labels) => measured(token, clock, labels, undefined) })
   maxTokenBytesOf.set(service, maxTokenBytes)
   return service
 }
@@ -1131,17 +1139,20 @@ export const toPromise =
       Exit.isSuccess(exit)
         ? Promise.resolve(exit.value)
         : Promise.reject(Cause.isFailType(exit.cause) ? exit.cause.error : Cause.squash(exit.cause))
-    const measured = measuredOf.get(validator)
+    const own = measuredOf.get(validator)
     const services = FiberRefs.getOrDefault(runtime.fiberRefs, DefaultServices.currentServices)
     const traced = isTraced(
       Context.get(services, Tracer.Tracer),
       FiberRefs.getOrDefault(runtime.fiberRefs, FiberRef.currentTracerEnabled)
     )
-    if (measured === undefined || traced) return (token) => runExit(validator.validate(token)).then(settle)
+    const run = (token: string) => runExit(validator.validate(token)).then(settle)
+    if (own === undefined || traced) return run
     const clock = Context.get(services, Clock.Clock)
     const labels = FiberRefs.getOrDefault(runtime.fiberRefs, FiberRef.currentMetricLabels)
     return (token) => {
-      const outcome = measured(token, clock, labels)
+      // A `validate` of the app's put in place (a spy, a deny list) is what validates.
+      if (validator.validate !== own.validate) return run(token)
+      const outcome = own.measured(token, clock, labels)
       return isDecided(outcome) ? settle(outcome) : runExit(outcome).then(settle)
     }
   }
@@ -1193,11 +1204,15 @@ export const layer = (options: Options): Layer.Layer<TokenValidator, ConfigError
 export const fromCache = (cache: JwksCache.Service): KeyResolver =>
   MemoryAnswers.register({
     get: (kid, alg) => isKeySetAlgorithm(alg) ? cache.get(kid, alg) : Effect.succeedNone,
-    recordSuccess: cache.recordSuccess,
+    // Read when run: a `recordSuccess` the app puts on the cache later is the one that counts.
+    recordSuccess: Effect.suspend(() => cache.recordSuccess),
     status: cache.status
   }, {
-    get: (kid, alg, now) => isKeySetAlgorithm(alg) ? cache.unsafeGet(kid, alg, now) : undefined,
-    recordSuccess: cache.unsafeRecordSuccess
+    // From memory only while the cache's `get` and `recordSuccess` are those its answers speak for: a copy of the
+    // cache with a `get` of the app's (revoked kids refused), or one put in place, is asked through it.
+    get: (kid, alg, now) =>
+      isKeySetAlgorithm(alg) && MemoryAnswers.answersFor(cache) ? cache.unsafeGet(kid, alg, now) : undefined,
+    recordSuccess: () => MemoryAnswers.answersFor(cache) && cache.unsafeRecordSuccess()
   })
 
 const isKeySetAlgorithm = (alg: SigningAlgorithm): alg is Jwk.Algorithm => !alg.startsWith("HS")
@@ -1279,11 +1294,16 @@ export const multi = (validators: ReadonlyArray<Service>): Service => {
       })
   }
   // `toPromise` answers from memory through the chosen validator's own measured validation, when it has one.
-  measuredOf.set(Object.freeze(service), (token, clock, labels) => {
-    const routed = routeCounted(token, clock, labels)
-    if (Exit.isExit(routed)) return routed
-    const measured = measuredOf.get(routed)
-    return measured === undefined ? routed.validate(token) : measured(token, clock, labels)
+  measuredOf.set(service, {
+    validate: service.validate,
+    measured: (token, clock, labels) => {
+      const routed = routeCounted(token, clock, labels)
+      if (Exit.isExit(routed)) return routed
+      const own = measuredOf.get(routed)
+      return own === undefined || routed.validate !== own.validate
+        ? routed.validate(token)
+        : own.measured(token, clock, labels)
+    }
   })
   maxTokenBytesOf.set(service, maxTokenBytes)
   return service

@@ -1136,31 +1136,60 @@ describe("TokenValidator", () => {
         yield* refused(validator, yield* idp.sign({}), "NoMatchingKey")
       }))
 
-    test("our resolvers and validators are frozen: a get or validate of the app's goes on a copy, which is run", () =>
+    test("a get, recordSuccess or validate of the app's, on a copy or put in place on ours, is what runs", () =>
       Effect.gen(function*() {
         const { cache, idp, validator } = yield* setup()
         const set = yield* Jwk.importKeySet(yield* idp.jwks, "static")
-        const denied = () =>
-          Effect.fail(new TokenValidationError({ reason: "CustomCheck", description: "jti is on the deny list" }))
-        // Put in place, a policy would be skipped while the set answers from memory: it throws instead.
-        for (const resolver of [TokenValidator.fromCache(cache), Static.keyResolver(set)]) {
-          expect(() => Object.assign(resolver, { get: () => Effect.succeedNone })).toThrow(TypeError)
-        }
-        expect(() => Object.assign(validator, { validate: denied })).toThrow(TypeError)
-        const routed = TokenValidator.multi([validator])
-        expect(() => Object.assign(routed, { validate: denied })).toThrow(TypeError)
-        // On a copy, it is what validates, through toPromise too (which runs `validate` as given).
         const token = yield* idp.sign({ jti: "denied" })
         yield* validator.validate(token) // the set is fresh and in memory
-        const copy = { ...validator, validate: denied }
+        const refuseAll = { get: () => Effect.succeedNone }
+        const issuer = { issuer: idp.issuer, audience: idp.audience }
+        // Key policies: put in place on a resolver of ours (after the validator was built, too), on the cache, or on
+        // a copy of the cache; each is asked while the set answers from memory.
+        const inPlace = TokenValidator.fromCache(cache)
+        const later = yield* TokenValidator.make(inPlace, issuer)
+        Object.assign(inPlace, refuseAll)
+        const staticResolver = Object.assign(Static.keyResolver(set), refuseAll)
+        const cacheCopy = TokenValidator.fromCache({ ...cache, ...refuseAll })
+        for (const resolver of [inPlace, staticResolver, cacheCopy]) {
+          yield* refused(yield* TokenValidator.make(resolver, issuer), token, "NoMatchingKey")
+        }
+        yield* refused(later, token, "NoMatchingKey")
+        // A recordSuccess of the app's on the cache itself counts the successes (and the get put there is asked).
+        let recorded = 0
+        let asked = 0
+        const counted = { ...cache }
+        const watched = yield* TokenValidator.make(TokenValidator.fromCache(counted), issuer)
+        Object.assign(counted, {
+          get: (kid: string | undefined, alg: Jwk.Algorithm) =>
+            Effect.zipRight(Effect.sync(() => asked++), cache.get(kid, alg)),
+          recordSuccess: Effect.sync(() => recorded++)
+        })
+        yield* watched.validate(token)
+        expect({ asked, recorded }).toEqual({ asked: 1, recorded: 1 })
+        // A validate of the app's (a deny list, a test's spy), put in place or on a copy, is what toPromise and multi
+        // run.
+        const denied = () =>
+          Effect.fail(new TokenValidationError({ reason: "CustomCheck", description: "jti is on the deny list" }))
         const runtime = yield* Effect.runtime<never>()
-        const rejection = yield* Effect.promise(() =>
-          TokenValidator.toPromise(runtime)(copy)(token).then(
-            () => "accepted",
-            (error: TokenValidationError) => error.reason
+        const viaPromise = (service: TokenValidator.Service) =>
+          Effect.promise(() =>
+            TokenValidator.toPromise(runtime)(service)(token).then(
+              () => "accepted",
+              (error: TokenValidationError) => error.reason
+            )
           )
+        const own = yield* TokenValidator.make(TokenValidator.fromCache(cache), issuer)
+        const routed = TokenValidator.multi([own])
+        const before = TokenValidator.toPromise(runtime)(routed)
+        Object.assign(own, { validate: denied })
+        expect(yield* viaPromise(own)).toBe("CustomCheck")
+        expect(yield* viaPromise(routed)).toBe("CustomCheck")
+        expect(yield* Effect.promise(() => before(token).then(() => "accepted", (error) => error.reason))).toBe(
+          "CustomCheck"
         )
-        expect(rejection).toBe("CustomCheck")
+        expect(yield* viaPromise({ ...validator, validate: denied })).toBe("CustomCheck")
+        expect(yield* viaPromise(validator)).toBe("accepted")
       }))
 
     test("claims and headers are frozen: a caller cannot stretch a remembered token's life", () =>

@@ -3,8 +3,8 @@
  * What a key resolver can answer from memory, without an effect, kept for the resolver objects this library builds
  * (`TokenValidator.fromCache`, the static and shared-secret resolvers). The answers live beside the resolver, not on
  * it: a resolver made by spreading one of ours and replacing `get` (to refuse revoked key ids, say) is a new object
- * with no answers here, so the validator asks its `get` and never goes around it. Ours are frozen, so that `get` cannot
- * be replaced in place (`Object.assign(resolver, { get })` throws) on an object that answers from memory.
+ * with no answers here, so the validator asks its `get` and never goes around it. One whose `get` or `recordSuccess`
+ * is replaced in place (`Object.assign`, a test's spy) answers nothing from memory from then on.
  */
 import type { SigningAlgorithm, VerificationKey } from "../TokenValidator.js"
 
@@ -19,10 +19,42 @@ export interface MemoryAnswers {
 const answers = new WeakMap<object, MemoryAnswers>()
 
 /** @internal */
-export const register = <R extends object>(resolver: R, memory: MemoryAnswers): R => {
-  answers.set(Object.freeze(resolver), memory)
+export const register = <
+  R extends { readonly get: unknown; readonly recordSuccess: unknown }
+>(resolver: R, memory: MemoryAnswers): R => {
+  const { get, recordSuccess } = resolver
+  answers.set(resolver, {
+    get: (kid, alg, now) => resolver.get === get ? memory.get(kid, alg, now) : undefined,
+    recordSuccess: () => resolver.recordSuccess === recordSuccess && memory.recordSuccess()
+  })
   return resolver
 }
 
 /** @internal */
 export const of = (resolver: object): MemoryAnswers | undefined => answers.get(resolver)
+
+const owners = new WeakMap<object, { readonly get: unknown; readonly recordSuccess: unknown }>()
+
+/**
+ * @internal
+ * Notes that a key cache's `answer` (its `unsafeGet`) speaks for its `get` and `recordSuccess` as built: a copy of the
+ * cache with a `get` of its own, or the cache with one put in place, is then asked through that `get`.
+ */
+export const registerOwner = (
+  answer: object,
+  own: { readonly get: unknown; readonly recordSuccess: unknown }
+): void => {
+  owners.set(answer, own)
+}
+
+/**
+ * @internal
+ * Whether `cache`'s answers from memory speak for its `get` and `recordSuccess`: those it was built with, or those of
+ * a cache of the app's own (not built here).
+ */
+export const answersFor = (
+  cache: { readonly unsafeGet: object; readonly get: unknown; readonly recordSuccess: unknown }
+): boolean => {
+  const own = owners.get(cache.unsafeGet)
+  return own === undefined || (cache.get === own.get && cache.recordSuccess === own.recordSuccess)
+}
