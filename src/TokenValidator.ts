@@ -1201,8 +1201,9 @@ export const layer = (options: Options): Layer.Layer<TokenValidator, ConfigError
  * })
  * ```
  */
-export const fromCache = (cache: JwksCache.Service): KeyResolver =>
-  MemoryAnswers.register({
+export const fromCache = (cache: JwksCache.Service): KeyResolver => {
+  const answers = MemoryAnswers.answersFor(cache)
+  return MemoryAnswers.register({
     get: (kid, alg) => isKeySetAlgorithm(alg) ? cache.get(kid, alg) : Effect.succeedNone,
     // Read when run: a `recordSuccess` the app puts on the cache later is the one that counts.
     recordSuccess: Effect.suspend(() => cache.recordSuccess),
@@ -1210,10 +1211,10 @@ export const fromCache = (cache: JwksCache.Service): KeyResolver =>
   }, {
     // From memory only while the cache's `get` and `recordSuccess` are those its answers speak for: a copy of the
     // cache with a `get` of the app's (revoked kids refused), or one put in place, is asked through it.
-    get: (kid, alg, now) =>
-      isKeySetAlgorithm(alg) && MemoryAnswers.answersFor(cache) ? cache.unsafeGet(kid, alg, now) : undefined,
-    recordSuccess: () => MemoryAnswers.answersFor(cache) && cache.unsafeRecordSuccess()
+    get: (kid, alg, now) => isKeySetAlgorithm(alg) && answers() ? cache.unsafeGet(kid, alg, now) : undefined,
+    recordSuccess: () => answers() && cache.unsafeRecordSuccess()
   })
+}
 
 const isKeySetAlgorithm = (alg: SigningAlgorithm): alg is Jwk.Algorithm => !alg.startsWith("HS")
 

@@ -49,12 +49,12 @@ export const registerOwner = (
 
 /**
  * @internal
- * Whether `cache`'s answers from memory speak for its `get` and `recordSuccess`: those it was built with, or those of
- * a cache of the app's own (not built here).
+ * A check of whether `cache`'s answers from memory speak for its `get` and `recordSuccess` at the time of the call:
+ * those it was built with, or any of a cache of the app's own (not built here). Looked up once, compared per call.
  */
 export const answersFor = (
   cache: { readonly unsafeGet: object; readonly get: unknown; readonly recordSuccess: unknown }
-): boolean => {
+): () => boolean => {
   const own = owners.get(cache.unsafeGet)
-  return own === undefined || (cache.get === own.get && cache.recordSuccess === own.recordSuccess)
+  return own === undefined ? () => true : () => cache.get === own.get && cache.recordSuccess === own.recordSuccess
 }
