@@ -630,8 +630,12 @@ export const select = (set: KeySet, kid: string | undefined, alg: Algorithm): Ke
   let found: Key | undefined
   for (const key of set.keys) {
     if (!key.algorithms.has(alg) || key === found) continue
-    // Two keys could verify it: not guessed. (One key listed twice is one key: the import shares its object.)
-    if (found !== undefined) return undefined
+    // Two keys could verify it: not guessed. One public key listed twice is one key (the import shares the object
+    // of two identical entries; two that differ in `alg`, say, are compared by their material).
+    if (found !== undefined) {
+      if (sameKeyAs(found.jwk, []) === sameKeyAs(key.jwk, [])) continue
+      return undefined
+    }
     found = key
   }
   return found

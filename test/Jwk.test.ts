@@ -673,6 +673,11 @@ describe("Jwk", () => {
         const twice = yield* importSet([key(ec256), key(ec256)])
         expect(twice.keys).toHaveLength(2)
         expect(Jwk.select(twice, undefined, "ES256")).toBe(twice.keys[0])
+        // Listed once with its alg and once without: still one key.
+        const withAlg = yield* importSet([key(rsa, { alg: "RS256" }), key(rsa)])
+        expect(withAlg.keys[0]).not.toBe(withAlg.keys[1])
+        expect(Jwk.select(withAlg, undefined, "RS256")).toBe(withAlg.keys[0])
+        expect(Jwk.select(withAlg, undefined, "PS256")).toBe(withAlg.keys[1])
         const other = generateKeyPairSync("ec", { namedCurve: "P-256" }).publicKey.export({ format: "jwk" })
         expect(Jwk.select(yield* importSet([key(ec256), other, key(ec256)]), undefined, "ES256")).toBeUndefined()
       }))
