@@ -725,7 +725,8 @@ const makeResolved = (source: Source, settings: Resolved): Effect.Effect<Service
         // fiber's finalizer runs before the cache's).
         if (current === undefined || closed || result.left === closedError) return yield* result.left
         const staleUntil = (current.expiredAt ?? now) + settings.maxStale
-        if (now >= staleUntil) {
+        // Judged at the answer, not at the request: it may have waited for the fetch (up to its timeout).
+        if ((yield* Clock.currentTimeMillis) >= staleUntil) {
           const wasSpent = (yield* updateState((st) => ({ ...st, servingStale: false, staleSpent: true }))).staleSpent
           if (!wasSpent) {
             yield* Effect.logError(
@@ -768,7 +769,7 @@ const makeResolved = (source: Source, settings: Resolved): Effect.Effect<Service
       alg: Jwk.Algorithm,
       now: number,
       joinedMayRetry = true
-    ): Effect.Effect<Option.Option<Jwk.Key>> =>
+    ): Effect.Effect<Option.Option<Jwk.Key>, JwksError> =>
       Effect.uninterruptibleMask((restore) =>
         Effect.flatMap(Deferred.make<Loaded, JwksError>(), (deferred) => {
           const mine: Inflight = { deferred, pace: Pace.make(false) }
@@ -784,7 +785,7 @@ const makeResolved = (source: Source, settings: Resolved): Effect.Effect<Service
                 return [planned, next.inflight === mine ? { ...next, lastKidRefetchAt: now } : next]
               }
             ),
-            (decided): Effect.Effect<Option.Option<Jwk.Key>> => {
+            (decided): Effect.Effect<Option.Option<Jwk.Key>, JwksError> => {
               if (decided === "throttled") {
                 return annotate(
                   Effect.logDebug("Unknown kid: refetch throttled").pipe(Effect.annotateLogs(kidAnnotation(kid)))
@@ -804,8 +805,12 @@ const makeResolved = (source: Source, settings: Resolved): Effect.Effect<Service
                   )
                 : Effect.void
               /** The key, once the fetch waited for is done. */
-              const keyFrom = (loaded: Either.Either<Loaded, JwksError>): Effect.Effect<Option.Option<Jwk.Key>> => {
-                if (loaded._tag === "Left") return Effect.succeedNone
+              const keyFrom = (
+                loaded: Either.Either<Loaded, JwksError>
+              ): Effect.Effect<Option.Option<Jwk.Key>, JwksError> => {
+                // A failed refetch leaves the kid unknown (the keys held answer for the set); a closed cache answers
+                // nothing, as to any lookup.
+                if (loaded._tag === "Left") return loaded.left === closedError ? loaded.left : Effect.succeedNone
                 const key = Jwk.select(loaded.right.set, kid, alg)
                 if (key !== undefined) return Effect.succeed(Option.some(key))
                 // A joined fetch may have begun before the key was published: one fetch of this call's own, if

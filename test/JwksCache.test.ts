@@ -1399,6 +1399,41 @@ describe("JwksCache failures", () => {
       expect((yield* cache.status).fresh).toBe(true)
     })))
 
+  it.scoped("a lookup that waited for a failing fetch is judged against maxStale when answered, not when it came", () =>
+    withIdp(Effect.gen(function*() {
+      const { cache, idp, kid } = yield* makeCache({
+        strategy: "time",
+        interval: "20 minutes",
+        maxStale: "5 minutes",
+        backgroundRefresh: false
+      })
+      expect(isSome(yield* cache.get(kid, "RS256"))).toBe(true)
+      // The IdP hangs; the set expires at 20 minutes and may serve stale until 25. A lookup 1 ms before that waits
+      // out the fetch's 5-second timeout: its answer comes past the window.
+      yield* idp.setFault(FakeIdp.Fault.hang)
+      yield* TestClock.adjust(minutes(25) - 1)
+      const lookup = yield* Effect.fork(Effect.either(cache.get(kid, "RS256")))
+      yield* waitFor("the hanging refresh", Effect.map(idp.fetchCount, (n) => n === 2))
+      yield* TestClock.adjust("5 seconds")
+      const answer = yield* Fiber.join(lookup)
+      expect(Either.isLeft(answer) ? answer.left.reason : "served stale past maxStale").toBe("Stale")
+      // One just inside the window, answered inside it, is served.
+      const { cache: other, kid: otherKid } = yield* makeCache({
+        strategy: "time",
+        interval: "20 minutes",
+        maxStale: "5 minutes",
+        backgroundRefresh: false
+      })
+      yield* idp.setFault(undefined)
+      expect(isSome(yield* other.get(otherKid, "RS256"))).toBe(true)
+      yield* idp.setFault(FakeIdp.Fault.hang)
+      yield* TestClock.adjust(minutes(25) - seconds(6))
+      const inside = yield* Effect.fork(Effect.either(other.get(otherKid, "RS256")))
+      yield* waitFor("the second hanging refresh", Effect.map(idp.fetchCount, (n) => n === 4))
+      yield* TestClock.adjust("5 seconds")
+      expect(Either.isRight(yield* Fiber.join(inside))).toBe(true)
+    })))
+
   it.scoped("a custom maxStale is honoured", () =>
     withIdp(Effect.gen(function*() {
       const { cache, idp, kid } = yield* makeCache({
@@ -1501,6 +1536,27 @@ describe("JwksCache stale serving and closing", () => {
       const answer = yield* Fiber.join(waiting)
       expect(Either.isLeft(answer) ? answer.left.message : "served the expired set").toContain("the cache is closed")
       expect((yield* cache.status).servingStale).toBe(false)
+    })))
+
+  it.scoped("an unknown kid's lookup, as the cache closes or after, fails as closed (503), not as no such key (401)", () =>
+    withIdp(Effect.gen(function*() {
+      const idp = yield* FakeIdp.FakeIdp
+      const scope = yield* Scope.make()
+      const source = yield* JwksSource.http(idp.jwksUri)
+      const cache = yield* JwksCache.make(source, { backgroundRefresh: false }).pipe(Scope.extend(scope))
+      const kid = yield* idp.currentKid
+      yield* cache.get(kid, "RS256")
+      yield* idp.setFault(FakeIdp.Fault.hang)
+      const waiting = yield* Effect.fork(Effect.either(cache.get("rotated", "RS256")))
+      yield* waitFor("the hanging refetch", Effect.map(idp.fetchCount, (n) => n === 2))
+      yield* Scope.close(scope, Exit.void)
+      const shown = (answer: Either.Either<Option.Option<unknown>, JwksError>) =>
+        Either.isLeft(answer) ? answer.left.message : `Option.${answer.right._tag}`
+      expect(shown(yield* Fiber.join(waiting))).toContain("the cache is closed")
+      yield* TestClock.adjust("1 minute") // past the throttle: the lookup would refetch if it could
+      expect(shown(yield* Effect.either(cache.get("another", "RS256")))).toContain("the cache is closed")
+      // A known kid of the fresh set is still answered from memory.
+      expect(Option.isSome(yield* cache.get(kid, "RS256"))).toBe(true)
     })))
 
   it.scoped("a fetch cut short by the scope closing is counted in fetches_total, as interrupted", () =>
