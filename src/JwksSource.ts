@@ -24,7 +24,10 @@ import { JwksError } from "./JwksError.js"
 export interface Service {
   /** A short label for logs and errors: the URL, or `static`. */
   readonly name: string
-  /** Fetches the published set, schema-checked but not yet imported. */
+  /**
+   * Fetches the published set, schema-checked but not yet imported. It must end: the cache's callers wait for it, and
+   * one that never does holds every refresh (the sources of this module are bounded: by `timeout`).
+   */
   readonly fetch: Effect.Effect<JsonWebKeySet, JwksError>
 }
 
@@ -209,7 +212,10 @@ export const fromKeySet = (jwks: JsonWebKeySet): Service => ({
 export const layerStatic = (jwks: JsonWebKeySet): Layer.Layer<JwksSource> => Layer.succeed(JwksSource, fromKeySet(jwks))
 
 /**
- * A source from a function, for anything else (a file, a secret store). Its failures must already be `JwksError`s.
+ * A source from a function, for anything else (a file, a secret store). Its failures must already be `JwksError`s. A
+ * fetch that takes longer than `timeout` (default 30 seconds; `Duration.infinity` for none, when the function bounds
+ * itself) is cut, and fails with `Timeout`: a hung read would otherwise hold every refresh of the cache. A `timeout`
+ * that is not a positive duration throws, as the source is built.
  *
  * @since 0.1.0
  * @category constructors
@@ -227,7 +233,32 @@ export const layerStatic = (jwks: JsonWebKeySet): Layer.Layer<JwksSource> => Lay
  *   Effect.mapError((cause) =>
  *     new JwksError({ reason: cause._tag === "ParseError" ? "InvalidShape" : "Unreachable", source: path, cause })
  *   )
- * ))
+ * ), { timeout: "5 seconds" })
  * ```
  */
-export const make = (name: string, fetch: Effect.Effect<JsonWebKeySet, JwksError>): Service => ({ name, fetch })
+export const make = (
+  name: string,
+  fetch: Effect.Effect<JsonWebKeySet, JwksError>,
+  options?: { readonly timeout?: Duration.DurationInput | undefined }
+): Service => {
+  const timeout = Duration.decodeUnknown(options?.timeout ?? makeDefaults.timeout)
+  if (Option.isNone(timeout) || Duration.toMillis(timeout.value) <= 0) {
+    throw new TypeError(`JwksSource.make: timeout must be a positive duration, got ${String(options?.timeout)}`)
+  }
+  if (!Duration.isFinite(timeout.value)) return { name, fetch }
+  return {
+    name,
+    fetch: Effect.timeoutFail(fetch, {
+      duration: timeout.value,
+      onTimeout: () =>
+        new JwksError({
+          reason: "Timeout",
+          source: name,
+          description: `no answer within ${Duration.format(timeout.value)}`
+        })
+    })
+  }
+}
+
+/** The default `timeout` of {@link make}'s sources. */
+const makeDefaults = { timeout: Duration.seconds(30) }

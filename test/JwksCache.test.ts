@@ -1088,6 +1088,33 @@ describe("JwksCache under interruption and defects", () => {
       expect(yield* idp.fetchCount).toBe(fetched + 1)
     })))
 
+  it.scoped("a source of the app's that hangs once is cut by its timeout: the cache goes on, nothing waits for good", () =>
+    withIdp(Effect.gen(function*() {
+      const idp = yield* FakeIdp.FakeIdp
+      let calls = 0
+      // The second fetch (the background refresh at about 16 minutes) never answers; every other one at once.
+      const source = JwksSource.make("secret-store", Effect.suspend(() => ++calls === 2 ? Effect.never : idp.jwks))
+      const cache = yield* JwksCache.make(source, {
+        strategy: "time",
+        interval: "20 minutes",
+        backgroundRefreshJitter: 0
+      })
+      const kid = yield* idp.currentKid
+      expect(isSome(yield* cache.get(kid, "RS256"))).toBe(true)
+      yield* TestClock.adjust("16 minutes")
+      yield* TestClock.adjust(seconds(30) - 1)
+      expect(calls).toBe(2)
+      // Cut after 30 seconds: a failed refresh, retried by the backoff (about a second), which succeeds.
+      yield* TestClock.adjust(1)
+      expect((yield* cache.status).lastRefresh?.outcome).toBe("failure")
+      yield* TestClock.adjust("2 seconds")
+      expect(calls).toBe(3)
+      const status = yield* cache.status
+      expect([status.fresh, status.lastRefresh?.outcome]).toEqual([true, "success"])
+      yield* TestClock.adjust("1 hour")
+      expect(isSome(yield* cache.get(kid, "RS256"))).toBe(true)
+    })))
+
   it.scoped("a fetch that dies: waiters get Unreachable, or the stale set within maxStale, never the defect", () =>
     withIdp(Effect.gen(function*() {
       const idp = yield* FakeIdp.FakeIdp

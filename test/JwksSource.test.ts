@@ -783,6 +783,36 @@ describe("JwksSource", () => {
         expect(failing.name).toBe("vault")
         expect((yield* failureOf(failing.fetch)).message).toBe("Unreachable (vault)")
       }))
+
+    it.effect("make cuts a fetch that outlasts its timeout (30 seconds unless given): Timeout, not a hang", () =>
+      Effect.gen(function*() {
+        const answer = { keys: [] }
+        const slow = (delay: Duration.DurationInput) => Effect.as(Effect.sleep(delay), answer)
+        const timedOut = (source: JwksSource.Service, after: Duration.DurationInput) =>
+          Effect.gen(function*() {
+            const fiber = yield* Effect.fork(Effect.either(source.fetch))
+            yield* TestClock.adjust(Duration.subtract(Duration.decode(after), Duration.millis(1)))
+            expect(Option.isNone(yield* Fiber.poll(fiber))).toBe(true)
+            yield* TestClock.adjust("1 millis")
+            const result = yield* Fiber.join(fiber)
+            return result._tag === "Left" ? `${result.left.reason}: ${result.left.description}` : "answered"
+          })
+        expect(yield* timedOut(JwksSource.make("store", Effect.never), "30 seconds")).toBe(
+          "Timeout: no answer within 30s"
+        )
+        expect(yield* timedOut(JwksSource.make("store", Effect.never, { timeout: "2 seconds" }), "2 seconds")).toBe(
+          "Timeout: no answer within 2s"
+        )
+        // An answer in time is the answer; a source that bounds itself may turn the timeout off.
+        expect(yield* timedOut(JwksSource.make("store", slow("10 seconds")), "10 seconds")).toBe("answered")
+        const unbounded = JwksSource.make("store", slow("1 hour"), { timeout: Duration.infinity })
+        expect(yield* timedOut(unbounded, "1 hour")).toBe("answered")
+        for (const timeout of [0, "soon", Number.NaN] as const) {
+          expect(() => JwksSource.make("store", Effect.never, { timeout: timeout as Duration.DurationInput })).toThrow(
+            /JwksSource.make: timeout must be a positive duration/
+          )
+        }
+      }))
   })
 
   describe("JwksError.message", () => {

@@ -235,7 +235,9 @@ export const discoverySource = (
         Effect.tapBoth(source.fetch, {
           onFailure: () => Ref.update(state, (s) => s.source === source ? { ...s, failing: true } : s),
           onSuccess: () => Ref.update(state, (s) => s.source === source ? { ...s, failing: false } : s)
-        }))
+        })),
+      // Each request (discovery, keys) has the `http` timeout of its own.
+      { timeout: Duration.infinity }
     )
   })
 
