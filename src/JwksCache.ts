@@ -791,6 +791,8 @@ const makeResolved = (source: Source, settings: Resolved): Effect.Effect<Service
               (s): [Jwk.Key | "throttled" | Either.Either<Inflight, JwksError>, State] => {
                 const present = s.current === undefined ? undefined : Jwk.select(s.current.set, kid, alg)
                 if (present !== undefined) return [present, s]
+                // A closed cache answers as closed, within the throttle window too: never "no such key".
+                if (s.closed) return [Either.left(closedError), s]
                 if (s.inflight === undefined && leftOf(settings.unknownKidThrottle, s.lastKidRefetchAt, now) > 0) {
                   return ["throttled", s]
                 }

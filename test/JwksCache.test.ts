@@ -1580,7 +1580,9 @@ describe("JwksCache stale serving and closing", () => {
       const shown = (answer: Either.Either<Option.Option<unknown>, JwksError>) =>
         Either.isLeft(answer) ? answer.left.message : `Option.${answer.right._tag}`
       expect(shown(yield* Fiber.join(waiting))).toContain("the cache is closed")
-      yield* TestClock.adjust("1 minute") // past the throttle: the lookup would refetch if it could
+      // Within the throttle window of that refetch, and past it (where the lookup would refetch if it could).
+      expect(shown(yield* Effect.either(cache.get("another", "RS256")))).toContain("the cache is closed")
+      yield* TestClock.adjust("1 minute")
       expect(shown(yield* Effect.either(cache.get("another", "RS256")))).toContain("the cache is closed")
       // A known kid of the fresh set is still answered from memory.
       expect(Option.isSome(yield* cache.get(kid, "RS256"))).toBe(true)
