@@ -18,6 +18,15 @@ import * as ConfigInternal from "./internal/config.js"
 /**
  * @since 0.1.0
  * @category models
+ * @example
+ * ```ts
+ * import * as CacheStrategy from "effect-jwks/CacheStrategy"
+ * import * as JwksCache from "effect-jwks/JwksCache"
+ *
+ * // A strategy object in place of the `strategy`, `interval` and `usages` settings.
+ * const strategy: CacheStrategy.CacheStrategy = CacheStrategy.time("15 minutes")
+ * const CacheLive = JwksCache.layer({ cacheStrategy: strategy })
+ * ```
  */
 export interface CacheStrategy {
   readonly _tag: "Time" | "Usage" | "Both" | "Custom"
@@ -34,6 +43,15 @@ export interface CacheStrategy {
  *
  * @since 0.1.0
  * @category models
+ * @example
+ * ```ts
+ * import * as CacheStrategy from "effect-jwks/CacheStrategy"
+ *
+ * // A command-line flag, checked before it becomes a setting.
+ * const kinds: ReadonlyArray<CacheStrategy.Kind> = ["time", "usage", "both"]
+ * const kind = kinds.find((k) => k === process.argv[2]) ?? CacheStrategy.defaults.strategy
+ * const strategy = CacheStrategy.fromSettings({ strategy: kind, interval: "10 minutes" })
+ * ```
  */
 export type Kind = "time" | "usage" | "both"
 
@@ -299,6 +317,19 @@ export const isFreshFast = (
  *
  * @since 0.1.0
  * @category models
+ * @example
+ * ```ts
+ * import { Effect } from "effect"
+ * import type * as CacheStrategy from "effect-jwks/CacheStrategy"
+ *
+ * // A key store of your own, asking the strategy whether its loaded set may serve one more validation.
+ * declare const tracker: CacheStrategy.Tracker
+ * const serve = Effect.gen(function*() {
+ *   if (!(yield* tracker.isFresh(Date.now()))) return "refetch first"
+ *   yield* tracker.record(Date.now())
+ *   return `served ${tracker.served()} validations`
+ * })
+ * ```
  */
 export interface Tracker {
   /** Whether a step taken at `now` would continue: the set may serve one more validation. */

@@ -481,6 +481,19 @@ export class BadRequest extends Schema.TaggedError<BadRequest>("effect-jwks/Http
 /**
  * @since 0.1.0
  * @category errors
+ * @example
+ * ```ts
+ * import type * as HttpAuth from "effect-jwks/HttpAuth"
+ *
+ * // What to tell the user when a service guarded by `Authentication` refused our call.
+ * const advice: Record<HttpAuth.AuthError["_tag"], string> = {
+ *   Unauthorized: "please sign in again",
+ *   Forbidden: "you lack a permission for this",
+ *   ServiceUnavailable: "please try again later",
+ *   BadRequest: "our request was malformed"
+ * }
+ * const explain = (error: HttpAuth.AuthError): string => advice[error._tag]
+ * ```
  */
 export type AuthError = Unauthorized | Forbidden | ServiceUnavailable | BadRequest
 
@@ -1113,6 +1126,16 @@ export const guard = <X, E2, R2>(check: Effect.Effect<X, E2, R2>) =>
  *
  * @since 0.1.0
  * @category schemas
+ * @example
+ * ```ts
+ * import { Schema } from "effect"
+ * import * as HttpAuth from "effect-jwks/HttpAuth"
+ *
+ * // An operator's script reading a service's `/cache-info` endpoint.
+ * const response = await fetch("https://orders.internal.example/cache-info")
+ * const info: HttpAuth.CacheInfo = Schema.decodeUnknownSync(HttpAuth.CacheInfo)(await response.json())
+ * if (info.servingStale) console.warn(`${info.source}: serving keys that expired at ${info.expiresAt}`)
+ * ```
  */
 export const CacheInfo = Schema.Struct({
   source: Schema.String,

@@ -86,6 +86,15 @@ const Base64Url = Schema.String.pipe(Schema.pattern(/^[A-Za-z0-9_-]*$/), Schema.
  *
  * @since 0.1.0
  * @category schemas
+ * @example
+ * ```ts
+ * import { Schema } from "effect"
+ * import * as Jwk from "effect-jwks/Jwk"
+ *
+ * declare const published: unknown // one member of a key set's `keys`
+ * const jwk = Schema.decodeUnknownSync(Jwk.Jwk)(published)
+ * const algorithms = Jwk.algorithmsFor(jwk.kty, jwk.crv) // what it may verify, e.g. ["ES256"] for a P-256 key
+ * ```
  */
 export class Jwk extends Schema.Class<Jwk>("effect-jwks/Jwk")({
   kty: Schema.String.pipe(Schema.maxLength(16)),
@@ -132,6 +141,20 @@ export type JsonWebKeySet = typeof JsonWebKeySet.Type
  *
  * @since 0.1.0
  * @category models
+ * @example
+ * ```ts
+ * import { Effect, Option } from "effect"
+ * import type * as Jwk from "effect-jwks/Jwk"
+ * import * as JwksCache from "effect-jwks/JwksCache"
+ *
+ * // A signature of your own (a signed webhook, say) checked with a key of the IdP's set.
+ * declare const data: Uint8Array
+ * declare const signature: Uint8Array
+ * const verifies = (key: Jwk.Key) => key.verify("ES256", data, signature)
+ * const ok = Effect.flatMap(JwksCache.JwksCache, (cache) => cache.get("key-1", "ES256")).pipe(
+ *   Effect.map(Option.exists(verifies))
+ * )
+ * ```
  */
 export interface Key {
   readonly kid: string | undefined
@@ -152,6 +175,17 @@ export interface Key {
  *
  * @since 0.1.0
  * @category models
+ * @example
+ * ```ts
+ * import { Effect } from "effect"
+ * import type * as Jwk from "effect-jwks/Jwk"
+ * import * as JwksCache from "effect-jwks/JwksCache"
+ *
+ * const report = Effect.gen(function*() {
+ *   const set: Jwk.KeySet = yield* (yield* JwksCache.JwksCache).keys
+ *   yield* Effect.logInfo(`${set.keys.length} usable keys, ${set.skipped} skipped`, set.keys.map((key) => key.kid))
+ * })
+ * ```
  */
 export interface KeySet {
   readonly keys: ReadonlyArray<Key>

@@ -165,6 +165,18 @@ export interface Status {
 /**
  * @since 0.1.0
  * @category models
+ * @example
+ * ```ts
+ * import { Effect } from "effect"
+ * import type * as JwksCache from "effect-jwks/JwksCache"
+ *
+ * // A cache that never serves a revoked key, whatever the IdP still publishes.
+ * const revoked: ReadonlySet<string> = new Set(["key-2019"])
+ * const withoutRevoked = (cache: JwksCache.Service): JwksCache.Service => ({
+ *   ...cache,
+ *   get: (kid, alg) => kid !== undefined && revoked.has(kid) ? Effect.succeedNone : cache.get(kid, alg)
+ * })
+ * ```
  */
 export interface Service {
   /** The source's name: a URL, or `static`. */
@@ -200,6 +212,16 @@ export interface Service {
 /**
  * @since 0.1.0
  * @category tags
+ * @example
+ * ```ts
+ * import { Effect } from "effect"
+ * import * as JwksCache from "effect-jwks/JwksCache"
+ *
+ * // An admin task: fetch the keys now, after the IdP announced a rotation.
+ * const refreshNow = Effect.flatMap(JwksCache.JwksCache, (cache) => cache.refresh).pipe(
+ *   Effect.tap((set) => Effect.logInfo(`${set.keys.length} keys loaded`))
+ * )
+ * ```
  */
 export class JwksCache extends Context.Tag("effect-jwks/JwksCache")<JwksCache, Service>() {}
 
@@ -208,6 +230,15 @@ export class JwksCache extends Context.Tag("effect-jwks/JwksCache")<JwksCache, S
  *
  * @since 0.1.0
  * @category models
+ * @example
+ * ```ts
+ * import { Either } from "effect"
+ * import * as JwksCache from "effect-jwks/JwksCache"
+ *
+ * // The options as the cache runs them: defaults filled in, durations in milliseconds.
+ * const resolved: JwksCache.Resolved = Either.getOrThrow(JwksCache.resolve({ interval: "10 minutes" }))
+ * console.log(resolved.strategy._tag, resolved.maxStale) // "Both" 3600000
+ * ```
  */
 export interface Resolved {
   readonly strategy: CacheStrategy.CacheStrategy

@@ -10,6 +10,15 @@ import * as Schema from "effect/Schema"
 /**
  * @since 0.1.0
  * @category type ids
+ * @example
+ * ```ts
+ * import { Predicate } from "effect"
+ * import * as JwksError from "effect-jwks/JwksError"
+ *
+ * // The brand `isJwksError` checks: one symbol (`Symbol.for`) for every copy of this library in the process.
+ * declare const failure: unknown
+ * const keysMissing = Predicate.hasProperty(failure, JwksError.TypeId)
+ * ```
  */
 export const TypeId: unique symbol = Symbol.for("effect-jwks/JwksError")
 

@@ -299,6 +299,15 @@ export const forSource = (source: string) => {
  *
  * @since 0.1.0
  * @category models
+ * @example
+ * ```ts
+ * import { Effect } from "effect"
+ * import * as JwksMetrics from "effect-jwks/JwksMetrics"
+ *
+ * // An alert rule over the figures: most tokens refused, or validation slow.
+ * const alerting = (s: JwksMetrics.Snapshot): boolean => s.total > 100 && (s.successRate < 0.5 || s.p99Ms > 50)
+ * const check = Effect.map(JwksMetrics.snapshot, alerting)
+ * ```
  */
 export interface Snapshot {
   readonly tokensValidated: number

@@ -20,6 +20,17 @@ import { JwksError } from "./JwksError.js"
 /**
  * @since 0.1.0
  * @category models
+ * @example
+ * ```ts
+ * import { Effect } from "effect"
+ * import type * as JwksSource from "effect-jwks/JwksSource"
+ *
+ * // Any source, with each fetch logged.
+ * const logged = (source: JwksSource.Service): JwksSource.Service => ({
+ *   ...source,
+ *   fetch: source.fetch.pipe(Effect.tap((set) => Effect.logDebug(`${source.name}: ${set.keys.length} keys`)))
+ * })
+ * ```
  */
 export interface Service {
   /** A short label for logs and errors: the URL, or `static`. */
@@ -34,6 +45,15 @@ export interface Service {
 /**
  * @since 0.1.0
  * @category tags
+ * @example
+ * ```ts
+ * import { Layer } from "effect"
+ * import * as JwksCache from "effect-jwks/JwksCache"
+ * import * as JwksSource from "effect-jwks/JwksSource"
+ *
+ * declare const vault: JwksSource.Service // from JwksSource.make, say
+ * const CacheLive = JwksCache.layer().pipe(Layer.provide(Layer.succeed(JwksSource.JwksSource, vault)))
+ * ```
  */
 export class JwksSource extends Context.Tag("effect-jwks/JwksSource")<JwksSource, Service>() {}
 

@@ -11,6 +11,16 @@ import * as Data from "effect/Data"
  *
  * @since 0.1.0
  * @category models
+ * @example
+ * ```ts
+ * import { Effect } from "effect"
+ * import type * as Principal from "effect-jwks/Principal"
+ * import * as TokenValidator from "effect-jwks/TokenValidator"
+ *
+ * // A sign-in page takes id tokens; the API, access tokens.
+ * const routeFor = (type: Principal.TokenType) => type === "id" ? "/session" : type === "access" ? "/api" : undefined
+ * const route = Effect.map(TokenValidator.validate("eyJ..."), (principal) => routeFor(principal.tokenType))
+ * ```
  */
 export type TokenType = "id" | "access" | "refresh" | "unknown"
 
@@ -19,6 +29,14 @@ export type TokenType = "id" | "access" | "refresh" | "unknown"
  *
  * @since 0.1.0
  * @category models
+ * @example
+ * ```ts
+ * import type * as Principal from "effect-jwks/Principal"
+ *
+ * // A claim of the IdP's own (`principal.claims`): `unknown` until its type is checked.
+ * const tenantOf = (claims: Principal.Claims): string | undefined =>
+ *   typeof claims.tenant === "string" ? claims.tenant : undefined
+ * ```
  */
 export type Claims = Readonly<Record<string, unknown>>
 

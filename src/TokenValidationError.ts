@@ -10,6 +10,15 @@ import * as Schema from "effect/Schema"
 /**
  * @since 0.1.0
  * @category type ids
+ * @example
+ * ```ts
+ * import { Predicate } from "effect"
+ * import * as TokenValidationError from "effect-jwks/TokenValidationError"
+ *
+ * // The brand `isTokenValidationError` checks: one symbol (`Symbol.for`) for every copy of this library.
+ * declare const failure: unknown
+ * const refused = Predicate.hasProperty(failure, TokenValidationError.TypeId)
+ * ```
  */
 export const TypeId: unique symbol = Symbol.for("effect-jwks/TokenValidationError")
 

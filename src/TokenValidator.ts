@@ -50,6 +50,14 @@ import { TokenValidationError } from "./TokenValidationError.js"
  *
  * @since 0.1.0
  * @category models
+ * @example
+ * ```ts
+ * import * as TokenValidator from "effect-jwks/TokenValidator"
+ *
+ * // An IdP moving from RS256 to ES256: both, while tokens of the old key are still out.
+ * const algorithms: ReadonlyArray<TokenValidator.SigningAlgorithm> = ["RS256", "ES256"]
+ * const options: TokenValidator.Options = { issuer: "https://idp.example", audience: "my-api", algorithms }
+ * ```
  */
 export type SigningAlgorithm = Jwk.Algorithm | "HS256" | "HS384" | "HS512"
 
@@ -65,6 +73,18 @@ const knownAlgorithms: ReadonlySet<string> = new Set<SigningAlgorithm>([
  *
  * @since 0.1.0
  * @category models
+ * @example
+ * ```ts
+ * import type * as TokenValidator from "effect-jwks/TokenValidator"
+ * import { createPublicKey, verify } from "node:crypto"
+ *
+ * // One RSA public key of your own (from a PEM file), for RS256 only.
+ * declare const pem: string
+ * const publicKey = createPublicKey(pem)
+ * const key: TokenValidator.VerificationKey = {
+ *   verify: (alg, data, signature) => alg === "RS256" && verify("RSA-SHA256", data, publicKey, signature)
+ * }
+ * ```
  */
 export interface VerificationKey {
   /** Whether `signature` is a valid JWS signature of `data` under `alg`; false for an alg the key does not do. */
@@ -79,6 +99,19 @@ export interface VerificationKey {
  *
  * @since 0.1.0
  * @category models
+ * @example
+ * ```ts
+ * import { Effect, Option } from "effect"
+ * import * as TokenValidator from "effect-jwks/TokenValidator"
+ *
+ * // One fixed key, whatever the token's kid.
+ * declare const key: TokenValidator.VerificationKey
+ * const keys: TokenValidator.KeyResolver = {
+ *   get: (_kid, alg) => Effect.succeed(alg === "RS256" ? Option.some(key) : Option.none()),
+ *   recordSuccess: Effect.void
+ * }
+ * const validator = TokenValidator.make(keys, { issuer: "https://idp.example", audience: "my-api" })
+ * ```
  */
 export interface KeyResolver {
   readonly get: (
@@ -235,6 +268,16 @@ export const defaults = {
  *
  * @since 0.1.0
  * @category schemas
+ * @example
+ * ```ts
+ * import { Effect } from "effect"
+ * import type * as TokenValidator from "effect-jwks/TokenValidator"
+ *
+ * // A `check` hook that accepts RFC 9068 access tokens only, by the header's `typ`.
+ * const check = (_claims: unknown, header: TokenValidator.Header) =>
+ *   header.typ?.toLowerCase() === "at+jwt" ? Effect.void : Effect.fail("expected an at+jwt token")
+ * const options: TokenValidator.Options = { issuer: "https://idp.example", audience: "my-api", check }
+ * ```
  */
 export const Header = Schema.Struct(
   {
@@ -263,6 +306,17 @@ const StringOrStrings = Schema.Union(Schema.String, Schema.Array(Schema.String))
  *
  * @since 0.1.0
  * @category schemas
+ * @example
+ * ```ts
+ * import { Schema } from "effect"
+ * import * as TokenValidator from "effect-jwks/TokenValidator"
+ *
+ * // Claims from elsewhere (an introspection answer), checked with the types applied to tokens.
+ * declare const introspected: unknown
+ * const decode = Schema.decodeUnknownSync(TokenValidator.RegisteredClaims)
+ * const claims: TokenValidator.RegisteredClaims = decode(introspected)
+ * const expiresAt = claims.exp === undefined ? undefined : new Date(claims.exp * 1000)
+ * ```
  */
 export const RegisteredClaims = Schema.Struct(
   {
@@ -292,6 +346,18 @@ export type RegisteredClaims = typeof RegisteredClaims.Type
  *
  * @since 0.1.0
  * @category models
+ * @example
+ * ```ts
+ * import { Effect } from "effect"
+ * import type * as TokenValidator from "effect-jwks/TokenValidator"
+ *
+ * // Any validator, with each refusal logged.
+ * const logged = (validator: TokenValidator.Service): TokenValidator.Service => ({
+ *   ...validator,
+ *   validate: (token) =>
+ *     Effect.tapError(validator.validate(token), (e) => Effect.logInfo(`token refused: ${e._tag} ${e.reason}`))
+ * })
+ * ```
  */
 export interface Service {
   readonly validate: (token: string) => Effect.Effect<Principal, TokenValidationError | JwksError>
@@ -304,6 +370,17 @@ export interface Service {
 /**
  * @since 0.1.0
  * @category tags
+ * @example
+ * ```ts
+ * import { Effect, Layer } from "effect"
+ * import * as TokenValidator from "effect-jwks/TokenValidator"
+ *
+ * declare const validator: TokenValidator.Service // from a provider's `make`, say
+ * const ValidatorLive = Layer.succeed(TokenValidator.TokenValidator, validator)
+ * const staleCaches = Effect.flatMap(TokenValidator.TokenValidator, (v) => v.keyStatus).pipe(
+ *   Effect.map((statuses) => statuses.filter((status) => status.servingStale).length)
+ * )
+ * ```
  */
 export class TokenValidator extends Context.Tag("effect-jwks/TokenValidator")<TokenValidator, Service>() {}
 

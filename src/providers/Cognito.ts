@@ -30,6 +30,14 @@ import * as TokenValidator from "../TokenValidator.js"
 /**
  * @since 0.1.0
  * @category models
+ * @example
+ * ```ts
+ * import * as Cognito from "effect-jwks/providers/Cognito"
+ *
+ * // One pool, two validators: id tokens for the web sign-in, access tokens for the API.
+ * const validatorFor = (tokenUse: Cognito.TokenUse) =>
+ *   Cognito.make({ userPoolId: "eu-west-1_AbCdEf123", clientId: "web-client", tokenUse })
+ * ```
  */
 export type TokenUse = "id" | "access"
 
@@ -92,6 +100,16 @@ const regionPattern = /^[a-z]{2}(?:-[a-z]+)+-\d{1,2}$/
  *
  * @since 0.1.0
  * @category models
+ * @example
+ * ```ts
+ * import { Either } from "effect"
+ * import * as JwksSource from "effect-jwks/JwksSource"
+ * import * as Cognito from "effect-jwks/providers/Cognito"
+ *
+ * const pool: Cognito.Endpoints = Either.getOrThrow(Cognito.endpoints({ userPoolId: "eu-west-1_AbCdEf123" }))
+ * // The pool's key set as a source of your own, for a cache shared by several validators.
+ * const SourceLive = JwksSource.layerHttp(pool.jwksUri)
+ * ```
  */
 export interface Endpoints {
   readonly region: string

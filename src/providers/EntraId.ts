@@ -116,6 +116,19 @@ export const isGuid = (value: unknown): value is string => typeof value === "str
  *
  * @since 0.1.0
  * @category models
+ * @example
+ * ```ts
+ * import { Either } from "effect"
+ * import * as EntraId from "effect-jwks/providers/EntraId"
+ * import * as TokenValidator from "effect-jwks/TokenValidator"
+ *
+ * // Entra's issuer rule, for a validator over a key resolver of your own.
+ * const tenancy: EntraId.Tenancy = Either.getOrThrow(
+ *   EntraId.tenancy({ tenantId: "organizations", allowedTenants: ["6f1c0b4e-0000-4000-8000-000000000001"] })
+ * )
+ * declare const keys: TokenValidator.KeyResolver
+ * const validator = TokenValidator.make(keys, { issuer: tenancy.issuer, audience: "api://orders" })
+ * ```
  */
 export interface Tenancy {
   readonly authority: string

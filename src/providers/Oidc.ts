@@ -104,6 +104,16 @@ const isKeySetUrl = (value: string): boolean => {
  *
  * @since 0.1.0
  * @category schemas
+ * @example
+ * ```ts
+ * import { Schema } from "effect"
+ * import * as Oidc from "effect-jwks/providers/Oidc"
+ *
+ * // A deployment check: does the IdP's discovery document pass the rules this library applies to it?
+ * const response = await fetch(Oidc.discoveryUrlOf("https://idp.example/realms/main"))
+ * const document: Oidc.DiscoveryDocument = Schema.decodeUnknownSync(Oidc.DiscoveryDocument)(await response.json())
+ * console.log(document.jwks_uri)
+ * ```
  */
 export const DiscoveryDocument = Schema.Struct({
   issuer: Schema.String,

@@ -24,6 +24,21 @@ import * as TokenValidator from "../TokenValidator.js"
 /**
  * @since 0.1.0
  * @category models
+ * @example
+ * ```ts
+ * import * as SharedSecret from "effect-jwks/providers/SharedSecret"
+ * import { randomBytes } from "node:crypto"
+ *
+ * // A test's secret, as long as the algorithm asks.
+ * const algorithm: SharedSecret.Algorithm = "HS384"
+ * const secret = randomBytes(SharedSecret.hashes[algorithm].minBytes)
+ * const validator = SharedSecret.make({
+ *   secret,
+ *   algorithms: [algorithm],
+ *   issuer: "https://auth.test",
+ *   audience: "my-api"
+ * })
+ * ```
  */
 export type Algorithm = "HS256" | "HS384" | "HS512"
 

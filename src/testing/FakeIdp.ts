@@ -36,6 +36,18 @@ import { exportJWK, generateKeyPair, SignJWT } from "jose"
  *
  * @since 0.1.0
  * @category models
+ * @example
+ * ```ts
+ * import * as FakeIdp from "effect-jwks/testing/FakeIdp"
+ * import * as Effect from "effect/Effect"
+ *
+ * // The same test against an RSA and an EC key set.
+ * const algorithms: ReadonlyArray<FakeIdp.Algorithm> = ["RS256", "ES256"]
+ * const tokens = Effect.forEach(algorithms, (algorithm) =>
+ *   Effect.flatMap(FakeIdp.FakeIdp, (idp) => idp.sign({ sub: "alice" })).pipe(
+ *     Effect.provide(FakeIdp.layerTest({ algorithm }))
+ *   ))
+ * ```
  */
 export type Algorithm = "RS256" | "ES256"
 
@@ -175,6 +187,18 @@ export interface SignOptions {
  *
  * @since 0.1.0
  * @category models
+ * @example
+ * ```ts
+ * import * as FakeIdp from "effect-jwks/testing/FakeIdp"
+ * import * as Effect from "effect/Effect"
+ *
+ * // The discovery document, asked of the fake directly, without an HTTP client.
+ * const discovery = Effect.gen(function*() {
+ *   const idp = yield* FakeIdp.FakeIdp
+ *   const request: FakeIdp.Request = { method: "GET", url: new URL(idp.discoveryUrl) }
+ *   return JSON.parse((yield* idp.handle(request)).body)
+ * })
+ * ```
  */
 export interface Request {
   readonly method: string
@@ -187,6 +211,18 @@ export interface Request {
  *
  * @since 0.1.0
  * @category models
+ * @example
+ * ```ts
+ * import * as FakeIdp from "effect-jwks/testing/FakeIdp"
+ * import * as Effect from "effect/Effect"
+ *
+ * const throttled = Effect.gen(function*() {
+ *   const idp = yield* FakeIdp.FakeIdp
+ *   yield* idp.setFault(FakeIdp.Fault.status(429, { retryAfter: "120" }))
+ *   const reply: FakeIdp.Reply = yield* idp.handle({ method: "GET", url: new URL(idp.jwksUri) })
+ *   return [reply.status, reply.headers["retry-after"]] // [429, "120"]
+ * })
+ * ```
  */
 export interface Reply {
   readonly status: number
