@@ -295,8 +295,7 @@ export const config: Config.Config<CacheStrategy> = Config.all({
 
 /**
  * Whether a set loaded at `loadedAt` that has served `served` validations is still fresh at `now`, for the built-in
- * strategies (`undefined` for a custom one, which must be stepped). A `now` earlier than the load by the interval or
- * more (a wall clock stepped back) counts as the interval gone by: a set is never kept for as long as the step.
+ * strategies (`undefined` for a custom one, which must be stepped).
  *
  * @internal
  */
@@ -307,7 +306,7 @@ export const isFreshFast = (
   now: number
 ): boolean | undefined => {
   if (strategy._tag === "Custom") return undefined
-  if (strategy.interval !== undefined && Math.abs(now - loadedAt) >= Duration.toMillis(strategy.interval)) return false
+  if (strategy.interval !== undefined && now - loadedAt >= Duration.toMillis(strategy.interval)) return false
   if (strategy.usages !== undefined && served >= strategy.usages) return false
   return true
 }
@@ -381,12 +380,13 @@ export const track = (strategy: CacheStrategy, loadedAt: number): Effect.Effect<
     })
   }
   // A custom strategy's interval is its longest life: past it the set is not fresh, whatever the schedule says (the
-  // background refresh, the status's expiresAt and stale serving are all timed from it). So is a clock stepped back
-  // by as much, as for the built-in ones.
-  const life = strategy.interval === undefined ? Number.POSITIVE_INFINITY : Duration.toMillis(strategy.interval)
+  // background refresh, the status's expiresAt and stale serving are all timed from it).
+  const endsAt = strategy.interval === undefined
+    ? Number.POSITIVE_INFINITY
+    : loadedAt + Duration.toMillis(strategy.interval)
   return stepper(strategy.schedule, loadedAt).pipe(
     Effect.map((s): Tracker => ({
-      isFresh: (now) => Math.abs(now - loadedAt) >= life ? Effect.succeed(false) : s.peek(now),
+      isFresh: (now) => now >= endsAt ? Effect.succeed(false) : s.peek(now),
       record: (now) =>
         Effect.map(s.commit(now), () => {
           served++

@@ -341,19 +341,9 @@ interface Loaded {
 
 interface Failure {
   readonly error: JwksError
-  /** When it failed, and when the next fetch may go: no fetch starts closer to `failedAt` than that, either way. */
-  readonly failedAt: number
   readonly retryAt: number
   readonly retry: RetryState
 }
-
-/**
- * How long is left of a wait of `span` ms begun at `since`, at `now`. Time is read on the wall clock, which may be
- * stepped back (an NTP correction): a reading before `since` counts as time gone by, as one after does, so that no
- * wait (a backoff, a throttle, a set's life) lasts as long as the step. A reading a moment before `since` (a caller
- * that read the clock just before another's update) is a moment gone by, not a step.
- */
-const leftOf = (span: number, since: number, now: number): number => span - Math.abs(now - since)
 
 /** Where the `retry` schedule is, and the default one when it had to stand in (see `nextRetry`). */
 interface RetryState {
@@ -568,7 +558,7 @@ const makeResolved = (source: Source, settings: Resolved): Effect.Effect<Service
             yield* updateState((s) => ({
               ...s,
               inflight: undefined,
-              failure: { error, failedAt: now, retryAt: retryAt.at, retry: retryAt.state },
+              failure: { error, retryAt: retryAt.at, retry: retryAt.state },
               lastRefresh: { at: new Date(now), outcome: "failure" as const, error: error.message }
             }))
             // With no keys at all, every validation fails: an error, where a failure beside good keys is a warning.
@@ -665,9 +655,7 @@ const makeResolved = (source: Source, settings: Resolved): Effect.Effect<Service
     ): [Either.Either<Inflight, JwksError>, State] => {
       if (s.closed) return [Either.left(closedError), s]
       if (s.inflight !== undefined) return [Either.right(s.inflight), s]
-      if (s.failure !== undefined && leftOf(s.failure.retryAt - s.failure.failedAt, s.failure.failedAt, now) > 0) {
-        return [Either.left(s.failure.error), s]
-      }
+      if (s.failure !== undefined && now < s.failure.retryAt) return [Either.left(s.failure.error), s]
       return [Either.right(mine), { ...s, inflight: mine, fetches: s.fetches + 1 }]
     }
 
@@ -767,10 +755,9 @@ const makeResolved = (source: Source, settings: Resolved): Effect.Effect<Service
         // fetch cut short by the closing answers its waiters with `closedError` before the state says closed (its
         // fiber's finalizer runs before the cache's).
         if (current === undefined || closed || result.left === closedError) return yield* result.left
-        const expiredAt = current.expiredAt ?? now
-        const staleUntil = expiredAt + settings.maxStale
+        const staleUntil = (current.expiredAt ?? now) + settings.maxStale
         // Judged at the answer, not at the request: it may have waited for the fetch (up to its timeout).
-        if (leftOf(settings.maxStale, expiredAt, yield* Clock.currentTimeMillis) <= 0) {
+        if ((yield* Clock.currentTimeMillis) >= staleUntil) {
           const wasSpent = (yield* updateState((st) => ({ ...st, servingStale: false, staleSpent: true }))).staleSpent
           if (!wasSpent) {
             yield* Effect.logError(
@@ -824,7 +811,7 @@ const makeResolved = (source: Source, settings: Resolved): Effect.Effect<Service
                 if (present !== undefined) return [present, s]
                 // A closed cache answers as closed, within the throttle window too: never "no such key".
                 if (s.closed) return [Either.left(closedError), s]
-                if (s.inflight === undefined && leftOf(settings.unknownKidThrottle, s.lastKidRefetchAt, now) > 0) {
+                if (s.inflight === undefined && now - s.lastKidRefetchAt < settings.unknownKidThrottle) {
                   return ["throttled", s]
                 }
                 const [planned, next] = plan(s, now, mine)
@@ -944,18 +931,20 @@ const makeResolved = (source: Source, settings: Resolved): Effect.Effect<Service
         fresh,
         // Until its stale window runs out, not until the next request finds that out.
         servingStale: s.servingStale && !fresh && !s.closed && current !== undefined &&
-          leftOf(settings.maxStale, current.expiredAt ?? now, now) > 0,
+          now < (current.expiredAt ?? now) + settings.maxStale,
         lastRefresh: s.lastRefresh,
         fetches: s.fetches
       } satisfies Status
     })
 
-    /** How long the background fiber should wait before it refreshes, in ms from `now`: none at 0 or less. */
-    const waitOf = (s: State, now: number): number => {
-      if (s.failure !== undefined) return leftOf(s.failure.retryAt - s.failure.failedAt, s.failure.failedAt, now)
-      if (s.current === undefined) return 0
-      if (usageThreshold !== undefined && s.current.tracker.served() >= usageThreshold) return 0
-      return leftOf(s.current.refreshAt - s.current.loadedAt, s.current.loadedAt, now)
+    /** When the background fiber should refresh next, in clock millis. */
+    const dueAt = (s: State): number => {
+      if (s.failure !== undefined) return s.failure.retryAt
+      if (s.current === undefined) return Number.NEGATIVE_INFINITY
+      if (usageThreshold !== undefined && s.current.tracker.served() >= usageThreshold) {
+        return Number.NEGATIVE_INFINITY
+      }
+      return s.current.refreshAt
     }
 
     const backgroundLoop = Effect.gen(function*() {
@@ -964,19 +953,19 @@ const makeResolved = (source: Source, settings: Resolved): Effect.Effect<Service
         const now = yield* Clock.currentTimeMillis
         const s = yield* getState
         if (s.current !== undefined) yield* Metric.set(metrics.keySetAge, (now - s.current.loadedAt) / 1000)
-        const wait = waitOf(s, now)
-        if (wait > 0) {
+        const due = dueAt(s)
+        if (due > now) {
           const woken = Queue.take(wake)
-          if (wait !== Number.POSITIVE_INFINITY) {
-            yield* Effect.logDebug(`Background refresh will wait ${seconds(wait)}`)
+          if (due !== Number.POSITIVE_INFINITY) {
+            yield* Effect.logDebug(`Background refresh will wait ${seconds(due - now)}`)
           }
           // Timers keep at most 2^31 - 1 ms (Effect's clock takes a longer sleep for "never"): a longer wait (a
           // 40-day interval's refresh) is slept in pieces, each ending in a fresh look at the state.
-          yield* wait === Number.POSITIVE_INFINITY
+          yield* due === Number.POSITIVE_INFINITY
             ? woken
             // Whole milliseconds, rounded up: a wake-up a fraction early would find nothing due and sleep zero again.
             : Effect.race(
-              Effect.sleep(Duration.millis(Math.min(Math.ceil(wait), ConfigInternal.maxTimerMillis))),
+              Effect.sleep(Duration.millis(Math.min(Math.ceil(due - now), ConfigInternal.maxTimerMillis))),
               woken
             )
           continue

@@ -3,8 +3,9 @@
  * What a key resolver can answer from memory, without an effect, kept for the resolver objects this library builds
  * (`TokenValidator.fromCache`, the static and shared-secret resolvers). The answers live beside the resolver, not on
  * it: a resolver made by spreading one of ours and replacing `get` (to refuse revoked key ids, say) is a new object
- * with no answers here, so the validator asks its `get` and never goes around it. One whose `get` or `recordSuccess`
- * is replaced in place (`Object.assign`, a test's spy) answers nothing from memory from then on.
+ * with no answers here, so the validator asks its `get` and never goes around it. One whose `get` is replaced in place
+ * (`Object.assign`, a test's spy) answers no key from memory from then on; one whose `recordSuccess` is, records no
+ * success from memory.
  */
 import type { SigningAlgorithm, VerificationKey } from "../TokenValidator.js"
 
