@@ -235,7 +235,8 @@ export const layerStatic = (jwks: JsonWebKeySet): Layer.Layer<JwksSource> => Lay
  * A source from a function, for anything else (a file, a secret store). Its failures must already be `JwksError`s. A
  * fetch that takes longer than `timeout` (default 30 seconds; `Duration.infinity` for none, when the function bounds
  * itself) is cut, and fails with `Timeout`: a hung read would otherwise hold every refresh of the cache. A `timeout`
- * that is not a positive duration throws, as the source is built.
+ * that is not a positive duration, or is longer than timers keep (2^31 - 1 ms, about 24.8 days), throws, as the
+ * source is built.
  *
  * @since 0.1.0
  * @category constructors
@@ -262,20 +263,23 @@ export const make = (
   options?: { readonly timeout?: Duration.DurationInput | undefined }
 ): Service => {
   const timeout = Duration.decodeUnknown(options?.timeout ?? makeDefaults.timeout)
-  if (Option.isNone(timeout) || Duration.toMillis(timeout.value) <= 0) {
-    throw new TypeError(`JwksSource.make: timeout must be a positive duration, got ${String(options?.timeout)}`)
+  const millis = Option.isSome(timeout) ? Duration.toMillis(timeout.value) : Number.NaN
+  // Past what timers keep, Effect's clock would never fire it: refused, as `http` refuses it, not silently unbounded.
+  if (!(millis > 0 && (millis <= maxTimerMillis || millis === Number.POSITIVE_INFINITY))) {
+    throw new TypeError(
+      `JwksSource.make: timeout must be a positive duration up to 2^31 - 1 ms (or Duration.infinity), got ${
+        String(options?.timeout)
+      }`
+    )
   }
-  if (!Duration.isFinite(timeout.value)) return { name, fetch }
+  if (millis === Number.POSITIVE_INFINITY) return { name, fetch }
+  const duration = Duration.millis(millis)
   return {
     name,
     fetch: Effect.timeoutFail(fetch, {
-      duration: timeout.value,
+      duration,
       onTimeout: () =>
-        new JwksError({
-          reason: "Timeout",
-          source: name,
-          description: `no answer within ${Duration.format(timeout.value)}`
-        })
+        new JwksError({ reason: "Timeout", source: name, description: `no answer within ${Duration.format(duration)}` })
     })
   }
 }
