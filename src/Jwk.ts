@@ -437,6 +437,22 @@ const anyOf = (keys: ReadonlyArray<Key>, alg: Algorithm): Key => {
 const sameKeyAs = (jwk: Jwk, algorithms: Iterable<Algorithm>): string =>
   JSON.stringify([jwk.kid, jwk.kty, jwk.crv, jwk.n, jwk.e, jwk.x, jwk.y, [...algorithms]])
 
+/**
+ * A key's public material alone (not its kid or algorithms): what tells one key from another where a token names no
+ * kid. Worked out once per key.
+ */
+const materialOf = (key: Key): string => {
+  let material = materials.get(key)
+  if (material === undefined) {
+    const { crv, e, kty, n, x, y } = key.jwk
+    material = JSON.stringify([kty, crv, n, e, x, y])
+    materials.set(key, material)
+  }
+  return material
+}
+
+const materials = new WeakMap<Key, string>()
+
 /** Keys of one kid, the same public key published twice counted once (the first). */
 const distinctKeys = (keys: ReadonlyArray<Key>): ReadonlyArray<Key> => {
   const seen = new Set<string>()
@@ -633,7 +649,8 @@ export const importKeySet = (
 
 /**
  * Picks the key for a token's `kid` and `alg`. A token with a `kid` gets the key of that id that may verify its
- * algorithm; a token without one gets a key only when exactly one key of the set may verify its algorithm. Kids
+ * algorithm; a token without one gets a key only when exactly one public key of the set (listed once or more, under
+ * any kids) may verify its algorithm. Kids
  * should differ within a set (RFC 7517, section 4.5), but when several keys of one kid may verify the algorithm, the
  * key given verifies with any of them (its other fields are the first one's), as a token signed by any of them is
  * the identity provider's.
@@ -667,7 +684,7 @@ export const select = (set: KeySet, kid: string | undefined, alg: Algorithm): Ke
     // Two keys could verify it: not guessed. One public key listed twice is one key (the import shares the object
     // of two identical entries; two that differ in `alg`, say, are compared by their material).
     if (found !== undefined) {
-      if (sameKeyAs(found.jwk, []) === sameKeyAs(key.jwk, [])) continue
+      if (materialOf(found) === materialOf(key)) continue
       return undefined
     }
     found = key

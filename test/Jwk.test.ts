@@ -664,9 +664,9 @@ describe("Jwk", () => {
         expect(p521?.kid).toBeUndefined()
         expect(p521?.crv).toBe("P-521")
         expect(Jwk.select(set, undefined, "PS256")?.kid).toBe("dup")
-        // Two keys each: e1 and dup for ES256, r1 and dup for RS256.
-        expect(Jwk.select(set, undefined, "ES256")).toBeUndefined()
-        expect(Jwk.select(set, undefined, "RS256")).toBeUndefined()
+        // e1 and dup, and r1 and dup, are one public key each under two kids: one key, not two to guess between.
+        expect(Jwk.select(set, undefined, "ES256")?.kid).toBe("e1")
+        expect(Jwk.select(set, undefined, "RS256")?.kid).toBe("r1")
         // None.
         expect(Jwk.select(set, undefined, "EdDSA")).toBeUndefined()
         // One kid-less key listed twice is one key, not two to guess between; two distinct ones are.
@@ -678,6 +678,9 @@ describe("Jwk", () => {
         expect(withAlg.keys[0]).not.toBe(withAlg.keys[1])
         expect(Jwk.select(withAlg, undefined, "RS256")).toBe(withAlg.keys[0])
         expect(Jwk.select(withAlg, undefined, "PS256")).toBe(withAlg.keys[1])
+        // Listed once with a kid and once without: one key too, for a token that names no kid.
+        const withKid = yield* importSet([key(rsa, { kid: "r" }), key(rsa)])
+        expect(Jwk.select(withKid, undefined, "RS256")).toBe(withKid.keys[0])
         const other = generateKeyPairSync("ec", { namedCurve: "P-256" }).publicKey.export({ format: "jwk" })
         expect(Jwk.select(yield* importSet([key(ec256), other, key(ec256)]), undefined, "ES256")).toBeUndefined()
       }))
