@@ -650,10 +650,9 @@ export const importKeySet = (
 /**
  * Picks the key for a token's `kid` and `alg`. A token with a `kid` gets the key of that id that may verify its
  * algorithm; a token without one gets a key only when exactly one public key of the set (listed once or more, under
- * any kids) may verify its algorithm. Kids
- * should differ within a set (RFC 7517, section 4.5), but when several keys of one kid may verify the algorithm, the
- * key given verifies with any of them (its other fields are the first one's), as a token signed by any of them is
- * the identity provider's.
+ * any kids) may verify its algorithm. Kids should differ within a set (RFC 7517, section 4.5), but when several keys
+ * of one kid may verify the algorithm, the key given verifies with any of them (its other fields are the first
+ * one's), as a token signed by any of them is the identity provider's.
  *
  * @since 0.1.0
  * @category combinators
