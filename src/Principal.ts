@@ -66,8 +66,9 @@ export class Principal extends Data.Class<{
   /** The username claim (with the provider's fallbacks), else `email`. */
   readonly name: string | undefined
   readonly email: string | undefined
+  /** From the groups claim (a string or an array of them), empty names left out. */
   readonly groups: ReadonlyArray<string>
-  /** From `scope` (space separated) or `scp`. */
+  /** From `scope` (space separated, or an array), else `scp` (the same), empty names left out. */
   readonly scopes: ReadonlyArray<string>
   readonly tokenType: TokenType
   /** `client_id`, else `azp`, else `appid`. */

@@ -642,6 +642,18 @@ const strings = (value: unknown): ReadonlyArray<string> =>
     ? value.filter((item): item is string => typeof item === "string")
     : []
 
+/**
+ * A claim's names (groups, scopes): a string, or the strings of an array, empty ones left out (a name nobody can hold:
+ * a guard given `""`, from configuration left unset, must not match). `spaced`: a string holds several, separated by
+ * spaces (`scope`, RFC 8693 section 4.2; Entra's `scp`). Anything else: none.
+ */
+const namesOf = (value: unknown, spaced: boolean): ReadonlyArray<string> | undefined =>
+  typeof value === "string"
+    ? (spaced ? value.split(" ") : [value]).filter((name) => name.length > 0)
+    : Array.isArray(value)
+    ? value.filter((item): item is string => typeof item === "string" && item.length > 0)
+    : undefined
+
 const firstString = (claims: Claims, names: ReadonlyArray<string>): string | undefined => {
   for (const name of names) {
     const value = claims[name]
@@ -658,11 +670,8 @@ const toPrincipal = (
 ): Principal => {
   const clientId = claims.client_id ?? claims.azp ?? (typeof claims.appid === "string" ? claims.appid : undefined)
   const email = typeof claims.email === "string" ? claims.email : undefined
-  const scopes = typeof claims.scope === "string"
-    ? claims.scope.split(" ").filter((scope) => scope.length > 0)
-    : typeof claims.scp === "string"
-    ? claims.scp.split(" ").filter((scope) => scope.length > 0)
-    : strings(claims.scp)
+  // `scope` first, as a string or (Duende IdentityServer, Spring Authorization Server) an array; else `scp`.
+  const scopes = namesOf(claims.scope, true) ?? namesOf(claims.scp, true) ?? []
   const isMachine = claims.idtyp === "app" || claims.gty === "client-credentials" ||
     (tokenType === "access" && clientId !== undefined && (claims.sub === undefined || claims.sub === clientId))
   // Its lists frozen: a remembered token's later uses share them (see `reuse`).
@@ -670,7 +679,7 @@ const toPrincipal = (
     id: claims.sub ?? clientId ?? "",
     name: firstString(claims, usernameClaims) ?? email,
     email,
-    groups: Object.freeze(strings(claims[groupsClaim])),
+    groups: Object.freeze(namesOf(claims[groupsClaim], false) ?? []),
     scopes: Object.freeze(scopes),
     tokenType,
     clientId,

@@ -211,7 +211,7 @@ describe("TokenValidator", () => {
         expect(principal.groups).toEqual(["Reader"])
       }))
 
-    test("scopes come from a scope string, an scp string or an scp array", () =>
+    test("scopes come from a scope string or array, an scp string or an scp array; empty names are none", () =>
       Effect.gen(function*() {
         const { idp, validator } = yield* setup()
         const scopesOf = (claims: Record<string, unknown>) =>
@@ -221,6 +221,19 @@ describe("TokenValidator", () => {
         expect(yield* scopesOf({ scp: ["a", "b", 3] })).toEqual(["a", "b"])
         expect(yield* scopesOf({ scope: "from-scope", scp: ["from-scp"] })).toEqual(["from-scope"])
         expect(yield* scopesOf({})).toEqual([])
+        // As Duende IdentityServer and Spring Authorization Server write it.
+        expect(yield* scopesOf({ scope: ["openid", "orders.read", 3, ""] })).toEqual(["openid", "orders.read"])
+        expect(yield* scopesOf({ scope: 7, scp: "a b" })).toEqual(["a", "b"])
+        expect(yield* scopesOf({ scp: ["", "a"] })).toEqual(["a"])
+        // An empty name is none the principal has: a guard given "" (configuration left unset) matches nobody.
+        const principal = yield* validator.validate(yield* idp.sign({ groups: ["", "staff"], scope: " read  " }))
+        expect([principal.groups, principal.scopes, principal.hasGroup(""), principal.hasScope("")]).toEqual([
+          ["staff"],
+          ["read"],
+          false,
+          false
+        ])
+        expect((yield* validator.validate(yield* idp.sign({ groups: "" }))).groups).toEqual([])
       }))
 
     test("the client id is client_id, else azp, else appid; the id falls back to it without sub", () =>
