@@ -304,8 +304,12 @@ export const forSource = (source: string) => {
  * import { Effect } from "effect"
  * import * as JwksMetrics from "effect-jwks/JwksMetrics"
  *
- * // An alert rule over the figures: most tokens refused, or validation slow.
- * const alerting = (s: JwksMetrics.Snapshot): boolean => s.total > 100 && (s.successRate < 0.5 || s.p99Ms > 50)
+ * // An alert rule over the figures: most tokens refused or left unanswered (callers that gave up waiting for a
+ * // hanging IdP count there, not in `total`), or validation slow.
+ * const alerting = (s: JwksMetrics.Snapshot): boolean => {
+ *   const all = s.total + s.unanswered.interrupted + s.unanswered.defect
+ *   return all > 100 && (s.tokensValidated / all < 0.5 || s.p99Ms > 50)
+ * }
  * const check = Effect.map(JwksMetrics.snapshot, alerting)
  * ```
  */
@@ -316,13 +320,14 @@ export interface Snapshot {
   readonly total: number
   /** Validations that got no answer: interrupted (the caller went away first) or ended by a defect. */
   readonly unanswered: { readonly interrupted: number; readonly defect: number }
-  /** Validated over total, 0 to 1; 1 when nothing was validated yet. */
+  /** Validated over total, 0 to 1; 1 when nothing was validated yet. Unanswered validations are not in it. */
   readonly successRate: number
   /** Over every validation, whatever the caller's metric tags. */
   readonly averageMs: number
   /**
-   * Quantiles over the last 5 minutes of the series with the most validations: quantiles do not add up across the
-   * series of the caller's `Effect.tagMetrics` tags (read a tagged series with `Metric.value`).
+   * Quantiles over the last 5 minutes of the series with the most validations among those with any in that window:
+   * quantiles do not add up across the series of the caller's `Effect.tagMetrics` tags (read a tagged series with
+   * `Metric.value`). 0 when no series has a validation in the window.
    */
   readonly p50Ms: number
   readonly p95Ms: number
@@ -377,9 +382,13 @@ export const snapshot: Effect.Effect<Snapshot> = Effect.map(Metric.snapshot, (pa
     if (errorsByType[reason] === 0) delete errorsByType[reason]
   }
   // Quantiles cannot be merged across series: those of the series with the most validations (the untagged one
-  // unless the app tags every validation). The average covers them all.
+  // unless the app tags every validation), among those with any in the quantiles' window (a series busy this morning
+  // and idle now would read as 0). The average covers them all.
   const busiest = latencies.reduce<MetricState.MetricState.Summary | undefined>(
-    (most, state) => most === undefined || state.count > most.count ? state : most,
+    (most, state) =>
+      state.quantiles.some(([, value]) => Option.isSome(value)) && (most === undefined || state.count > most.count)
+        ? state
+        : most,
     undefined
   )
   const quantile = (q: number) =>

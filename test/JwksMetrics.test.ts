@@ -5,6 +5,7 @@ import * as Logger from "effect/Logger"
 import * as LogLevel from "effect/LogLevel"
 import * as Metric from "effect/Metric"
 import * as TestClock from "effect/TestClock"
+import { vi } from "vitest"
 import * as JwksCache from "../src/JwksCache.js"
 import * as JwksMetrics from "../src/JwksMetrics.js"
 import * as JwksSource from "../src/JwksSource.js"
@@ -179,6 +180,34 @@ describe("JwksMetrics", () => {
       expect(after.tokensValidated - before.tokensValidated).toBe(1)
       expect((after.errorsByType.Malformed ?? 0) - (before.errorsByType.Malformed ?? 0)).toBe(1)
     }).pipe(Logger.withMinimumLogLevel(LogLevel.None)))
+
+  it.scoped("the snapshot's quantiles are the busiest series's with validations in their window, not an idle one's", () =>
+    Effect.gen(function*() {
+      // The summaries' 5-minute window is read on Date.now(): only Date is faked, the latencies are TestClock's.
+      vi.useFakeTimers({ toFake: ["Date"] })
+      vi.setSystemTime(new Date("2031-01-01T08:00:00Z"))
+      const { idp, validator } = yield* setup("https://metrics-window.example.test", { backgroundRefresh: false })
+      const token = yield* idp.sign({}, { expiresIn: "1 day" })
+      // Busy an hour ago (50 quick validations on one route), idle since.
+      for (let i = 0; i < 50; i++) yield* validator.validate(token).pipe(Effect.tagMetrics("route", "/earlier"))
+      vi.setSystemTime(new Date("2031-01-01T09:00:00Z"))
+      // Now: 10 validations on another route, each waiting a second for a slow IdP's keys (a new cache).
+      const slow = yield* setup("https://metrics-window-now.example.test", { backgroundRefresh: false })
+      yield* slow.idp.setFault(FakeIdp.Fault.latency("1 second"))
+      const slowToken = yield* slow.idp.sign({}, { expiresIn: "1 day" })
+      const waiting = yield* Effect.forEach(
+        Array.from({ length: 10 }),
+        () => Effect.fork(slow.validator.validate(slowToken).pipe(Effect.tagMetrics("route", "/now"))),
+        { concurrency: "unbounded" }
+      )
+      yield* TestClock.adjust("1 second")
+      yield* Effect.forEach(waiting, Fiber.join)
+      const after = yield* JwksMetrics.snapshot
+      expect([after.p50Ms, after.p99Ms]).toEqual([1000, 1000])
+    }).pipe(
+      Effect.ensuring(Effect.sync(() => vi.useRealTimers())),
+      Logger.withMinimumLogLevel(LogLevel.None)
+    ))
 
   it.scoped("cache events are the cache's: filed under its source, whichever tagged request set them off", () =>
     Effect.gen(function*() {
