@@ -325,9 +325,10 @@ export interface Snapshot {
   /** Over every validation, whatever the caller's metric tags. */
   readonly averageMs: number
   /**
-   * Quantiles over the last 5 minutes of the series with the most validations among those with any in that window:
-   * quantiles do not add up across the series of the caller's `Effect.tagMetrics` tags (read a tagged series with
-   * `Metric.value`). 0 when no series has a validation in the window.
+   * Quantiles over the last 5 minutes of the series with the most validations (ever) among those with any in that
+   * window: quantiles do not add up across the series of the caller's `Effect.tagMetrics` tags (read a tagged series
+   * with `Metric.value`); a series busy earlier with a validation or two lately still outranks a newer, busier one.
+   * 0 when no series has a validation in the window.
    */
   readonly p50Ms: number
   readonly p95Ms: number
