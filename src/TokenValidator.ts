@@ -1124,6 +1124,7 @@ const unsafeMake = (keys: KeyResolver, options: Options): Service => {
   ): Outcome<Principal> => {
     if (key !== seen.key) {
       remembered.delete(token)
+      span?.attribute("jwt.remembered", false)
       return verify(token, now, span)
     }
     const accepted = accept(seen.claims, seen.header, now)

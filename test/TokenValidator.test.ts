@@ -1262,6 +1262,40 @@ describe("TokenValidator", () => {
         expect(remembered!.attributes.get("outcome")).toBe("success")
       }))
 
+    test("a remembered token verified again (its key republished changed) is not called remembered", () =>
+      Effect.gen(function*() {
+        const { privateKey, publicKey } = yield* Effect.promise(() => generateKeyPair("RS256", { extractable: true }))
+        const jwk = yield* Effect.promise(() => exportJWK(publicKey))
+        // Published without an alg, then with one: the same material, a key of other algorithms, so a new key.
+        let published: Array<Record<string, unknown>> = [{ ...jwk, kid: "k" }]
+        const cache = yield* JwksCache.make(JwksSource.make("changing", Effect.sync(() => ({ keys: published }))), {
+          backgroundRefresh: false
+        })
+        const validator = yield* TokenValidator.make(TokenValidator.fromCache(cache), {
+          issuer: localIssuer,
+          audience: localAudience
+        })
+        const token = yield* Effect.promise(() =>
+          new SignJWT({ iss: localIssuer, aud: localAudience, exp: 3600 }).setProtectedHeader({
+            alg: "RS256",
+            kid: "k"
+          })
+            .sign(privateKey)
+        )
+        const { named, tracer } = recording()
+        yield* validator.validate(token)
+        yield* validator.validate(token).pipe(Effect.withTracer(tracer))
+        published = [{ ...jwk, kid: "k", alg: "RS256" }]
+        yield* cache.refresh
+        yield* validator.validate(token).pipe(Effect.withTracer(tracer))
+        const [remembered, again] = named("TokenValidator.validate")
+        expect([remembered!.attributes.get("jwt.remembered"), again!.attributes.get("jwt.remembered")]).toEqual([
+          true,
+          false
+        ])
+        expect(again!.attributes.get("outcome")).toBe("success")
+      }))
+
     test("no span with Effect's built-in tracer, which exports none, nor with tracing turned off", () =>
       Effect.gen(function*() {
         const spanNames: Array<string> = []
