@@ -440,7 +440,9 @@ export class ServiceUnavailable
  *
  * // A call through an `HttpApiClient`: a proxy between added a second Authorization header.
  * declare const getMe: Effect.Effect<string, HttpAuth.AuthError>
- * const me = getMe.pipe(Effect.catchTag("BadRequest", (e) => Effect.die(`misconfigured proxy: ${e.error_description}`)))
+ * const me = getMe.pipe(
+ *   Effect.catchTag("BadRequest", (e) => Effect.die(`misconfigured proxy: ${e.error_description}`))
+ * )
  * ```
  */
 export class BadRequest extends Schema.TaggedError<BadRequest>("effect-jwks/HttpAuth/BadRequest")(
@@ -741,13 +743,12 @@ const challengeChains = new WeakMap<object, Settings>()
  * Installs, for the current request, a pre-response handler that adds the headers (`WWW-Authenticate`,
  * `Retry-After`, `Cache-Control: no-store`) of the error of this module that the response turns out to carry
  * (read back from its status and JSON body), whichever fiber failed with it (as long as the request's fiber joins
- * it: the platform keeps these handlers per fiber, so an app run in a fiber that is only awaited loses them) and however the
- * server is wired
- * (`HttpApiBuilder`, `HttpLayerRouter`). Judged from the response itself, so a refusal the handler recovered from
- * adds nothing to a later response of the app's own; and a header the response already has is kept, so an app can
- * write its own challenge (with RFC 9728's `resource_metadata`, say). A 400 counts only with this library's own
- * {@link BadRequest} body: `invalid_request` is OAuth's shape for any bad request, and an app's own must not get a
- * bearer challenge.
+ * it: the platform keeps these handlers per fiber, so an app run in a fiber that is only awaited loses them) and
+ * however the server is wired (`HttpApiBuilder`, `HttpLayerRouter`). Judged from the response itself, so a refusal the
+ * handler recovered from adds nothing to a later response of the app's own; and a header the response already has is
+ * kept, so an app can write its own challenge (with RFC 9728's `resource_metadata`, say). A 400 counts only with this
+ * library's own {@link BadRequest} body: `invalid_request` is OAuth's shape for any bad request, and an app's own must
+ * not get a bearer challenge.
  *
  * {@link layerBearer} installs it for every request, and a refusing guard for its own request fiber. An app that
  * implements {@link Authentication} itself runs it in its implementation, so that a guard refused in a child fiber
@@ -873,8 +874,8 @@ const trimOws = (value: string): string => {
 /**
  * Whether the request (with its bearer `token`, if any) has more than one `Authorization` field. Node keeps the first
  * in `headers` (the rest are only in its `rawHeaders`, read when the platform's request has them); fetch-style servers
- * join them with `, `, and a comma is in no bearer token: either way, one request with two credentials. (A comma in another scheme's credentials, a
- * Digest one's, is that scheme's business: such a request has no bearer token.)
+ * join them with `, `, and a comma is in no bearer token: either way, one request with two credentials. (A comma in
+ * another scheme's credentials, a Digest one's, is that scheme's business: such a request has no bearer token.)
  */
 const hasSeveralCredentials = (request: HttpServerRequest.HttpServerRequest, token: string | undefined): boolean => {
   const authorization = request.headers.authorization
@@ -987,10 +988,10 @@ export const layerBearer = (options?: Options): Layer.Layer<Authentication, neve
 
 /**
  * Bearer authentication for `HttpRouter` apps: validates `Authorization: Bearer <token>` with the `TokenValidator` in
- * context, runs the wrapped app with {@link CurrentPrincipal}, and answers 400 / 401 / 403 / 503 itself (403 when a guard in
- * the app fails). Apply it to the protected routes with `HttpRouter.use`, to one handler with `pipe`, or to a whole
- * app as the middleware of `HttpServer.serve`. An error of this module that the app got from another service (decoded
- * through {@link Failure} by an `HttpApiClient`) is not this request's: it is left to the platform, a 500 (see
+ * context, runs the wrapped app with {@link CurrentPrincipal}, and answers 400 / 401 / 403 / 503 itself (403 when a
+ * guard in the app fails). Apply it to the protected routes with `HttpRouter.use`, to one handler with `pipe`, or to a
+ * whole app as the middleware of `HttpServer.serve`. An error of this module that the app got from another service
+ * (decoded through {@link Failure} by an `HttpApiClient`) is not this request's: it is left to the platform, a 500 (see
  * {@link Failure}).
  *
  * @since 0.1.0

@@ -164,7 +164,9 @@ export interface Key {
   readonly algorithms: ReadonlySet<Algorithm>
   /** The imported public key. */
   readonly keyObject: KeyObject
-  /** Whether `signature` is a valid JWS signature (RFC 7518 encoding) of `data` under `alg`; false for any other alg. */
+  /**
+   * Whether `signature` is a valid JWS signature (RFC 7518 encoding) of `data` under `alg`; false for any other alg.
+   */
   readonly verify: (alg: string, data: Uint8Array, signature: Uint8Array) => boolean
   /** The public JWK it came from. */
   readonly jwk: Jwk

@@ -72,7 +72,10 @@ export interface Options extends CacheStrategy.Settings {
   readonly backgroundRefresh?: boolean | undefined
   /** The fraction of the lifetime (interval and usages) at which the background refresh runs. Default 0.8. */
   readonly backgroundRefreshThreshold?: number | undefined
-  /** The background refresh runs up to this fraction earlier, at random, so a fleet does not refresh in step. Default 0.05. */
+  /**
+   * The background refresh runs up to this fraction earlier, at random, so a fleet does not refresh in step. Default
+   * 0.05.
+   */
   readonly backgroundRefreshJitter?: number | undefined
   /** How long past its expiry the last good set may serve while no fresh one can be had. Default 1 hour. */
   readonly maxStale?: Duration.DurationInput | undefined
@@ -532,8 +535,8 @@ const makeResolved = (source: Source, settings: Resolved): Effect.Effect<Service
           const loaded = yield* Effect.exit(restore(load))
           // The scope is closing (whatever the source did as it stopped): answered below, as the cache being closed.
           if (Exit.isFailure(loaded) && (yield* beingInterrupted)) return yield* Effect.interrupt
-          // A fetch that died reaches its waiters as a JwksError (`Unreachable`): a defect would skip stale-if-error and
-          // end the background fiber, which expect only JwksErrors.
+          // A fetch that died reaches its waiters as a JwksError (`Unreachable`): a defect would skip stale-if-error
+          // and end the background fiber, which expect only JwksErrors.
           const exit = Exit.isSuccess(loaded) ? loaded : Exit.fail(failed(loaded.cause))
           const now = yield* Clock.currentTimeMillis
           yield* Metric.update(metrics.fetchDuration, now - started)

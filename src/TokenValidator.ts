@@ -465,9 +465,10 @@ const base64UrlValue = (code: number): number =>
     : 63
 
 /**
- * Whether a base64url segment, `text` from `start` to `end` (already known to use the alphabet), is in its one canonical form: a possible length,
- * and zero in the unused low bits of its last character. Decoders ignore those bits, so without this check one
- * signature has up to 16 spellings, and the token string would not be a stable identity (deny lists, replay caches).
+ * Whether a base64url segment, `text` from `start` to `end` (already known to use the alphabet), is in its one
+ * canonical form: a possible length, and zero in the unused low bits of its last character. Decoders ignore those bits,
+ * so without this check one signature has up to 16 spellings, and the token string would not be a stable identity (deny
+ * lists, replay caches).
  */
 const isCanonicalBase64Url = (text: string, start: number, end: number): boolean => {
   const rest = (end - start) % 4

@@ -33,7 +33,10 @@ export const literalList = <const A extends string>(
     )
   )
 
-/** @internal The longest duration an option may give (a century): a `Date` a few hundred thousand years ahead is none. */
+/**
+ * @internal
+ * The longest duration an option may give (a century): a `Date` a few hundred thousand years ahead is none.
+ */
 export const maxDurationMillis = 100 * 365.25 * 24 * 60 * 60 * 1000
 
 /** @internal The longest delay a timer keeps (about 24.8 days): Effect's clock takes a longer sleep for "never". */

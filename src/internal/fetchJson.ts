@@ -55,7 +55,9 @@ const withoutRedirects = <A, E, R>(effect: Effect.Effect<A, E, R>): Effect.Effec
       )
   )
 
-/** The platform's clients (`HttpClient.make`) run a request through these; a client's own `mapRequest` is in the first. */
+/**
+ * The platform's clients (`HttpClient.make`) run a request through these; a client's own `mapRequest` is in the first.
+ */
 interface Stages {
   readonly preprocess: (
     request: HttpClientRequest.HttpClientRequest
@@ -155,7 +157,9 @@ const concat = (chunks: ReadonlyArray<Uint8Array>, size: number): Uint8Array => 
 /** The most `Retry-After` seconds kept (what a timer can wait, as HttpAuth's own). */
 const maxRetryAfterSeconds = 2 ** 31 - 1
 
-/** The three forms of an HTTP date (RFC 9110, section 5.6.7): IMF-fixdate, RFC 850's, and asctime's, which is in GMT. */
+/**
+ * The three forms of an HTTP date (RFC 9110, section 5.6.7): IMF-fixdate, RFC 850's, and asctime's, which is in GMT.
+ */
 const imfFixdate = /^[A-Z][a-z]{2}, \d{2} [A-Z][a-z]{2} \d{4} \d{2}:\d{2}:\d{2} GMT$/
 const rfc850Date = /^[A-Z][a-z]{5,8}, \d{2}-[A-Z][a-z]{2}-\d{2} \d{2}:\d{2}:\d{2} GMT$/
 const asctime = /^[A-Z][a-z]{2} [A-Z][a-z]{2} [ \d]\d \d{2}:\d{2}:\d{2} \d{4}$/
@@ -240,7 +244,9 @@ const shownQuery = (query: string): string => query === "" || query === "?" ? ""
  */
 export const displayUrl = (url: string): string => printable(shownUrl(url))
 
-/** {@link displayUrl}, before its line breaks and other controls are escaped (the parser drops tabs and line breaks). */
+/**
+ * {@link displayUrl}, before its line breaks and other controls are escaped (the parser drops tabs and line breaks).
+ */
 const shownUrl = (url: string): string => {
   let parsed: URL | undefined
   try {
@@ -330,7 +336,8 @@ export const fetchJson = <A, I>(
       yield* discard(response)
       return yield* fail("TooLarge", `content-length ${declared} exceeds the limit of ${options.maxBytes} bytes`)
     }
-    // Built only when needed: a JwksError checks its fields as it is constructed, ~0.1 ms of a refresh's event-loop time.
+    // Built only when needed: a JwksError checks its fields as it is constructed, ~0.1 ms of a refresh's event-loop
+    // time.
     const tooLarge = () => fail("TooLarge", `body exceeds the limit of ${options.maxBytes} bytes`)
     const encoding = response.headers["content-encoding"]
     // An uncompressed body of a declared length within the cap is read whole: HTTP framing bounds it. Any other body

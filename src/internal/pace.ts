@@ -44,7 +44,10 @@ export const stop = (pace: Pace): Effect.Effect<void> =>
     return Effect.asVoid(Deferred.succeed(pace.stopped, void 0))
   })
 
-/** @internal A point between two steps of a fetch: while its pacing is on, the rest waits for a turn of the event loop. */
+/**
+ * @internal
+ * A point between two steps of a fetch: while its pacing is on, the rest waits for a turn of the event loop.
+ */
 export const step: Effect.Effect<void> = Effect.flatMap(
   FiberRef.get(currentPace),
   (pace) => pace?.on === true ? Effect.race(Effect.sleep(Duration.zero), Deferred.await(pace.stopped)) : Effect.void

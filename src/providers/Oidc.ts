@@ -152,18 +152,17 @@ export const discoveryUrlOf = (issuer: string): string =>
 const excerpt = (text: string): string => printable(text, 200)
 
 /**
- * A key source that finds the key set through OIDC discovery. The discovery document is fetched on the first key
- * fetch, not before, and kept after the first success; until then each key fetch tries discovery again. While key
- * fetches from the discovered `jwks_uri` fail (HTTP, not key import), a key fetch asks discovery again, at most once
- * every 5 minutes, and falls back to the known `jwks_uri` if discovery fails too: an IdP that fixed or moved its
- * `jwks_uri` is followed without a restart, and an outage of the key endpoint costs at most one discovery request
- * per 5 minutes; a discovery answered with a `Retry-After` (429, 503) fails that fetch instead, so that the cache waits as
- * asked. A document
- * whose `issuer` is not `issuer` exactly fails with a `JwksError` of reason `IssuerMismatch` (OpenID Connect
- * Discovery 1.0, section 4.3); its other failures are those of any fetch (`Unreachable`, `HttpStatus`,
- * `InvalidShape`, ...), with the discovery URL as their source. An `issuer` that is not a URL or holds white space
- * (or, without `discoveryUrl`, is not an http(s) URL), a `discoveryUrl` that is not an http(s) URL, or `http` limits out
- * of range, are a `ConfigError`.
+ * A key source that finds the key set through OIDC discovery. The discovery document is fetched on the first key fetch,
+ * not before, and kept after the first success; until then each key fetch tries discovery again. While key fetches from
+ * the discovered `jwks_uri` fail (HTTP, or an empty set; not the import of a set), a key fetch asks discovery again, at
+ * most once every 5 minutes, and falls back to the known `jwks_uri` if discovery fails too: an IdP that fixed or moved
+ * its `jwks_uri` is followed without a restart, and an outage of the key endpoint costs at most one discovery request
+ * per 5 minutes; a discovery answered with a `Retry-After` (429, 503) fails that fetch instead, so that the cache waits
+ * as asked. A document whose `issuer` is not `issuer` exactly fails with a `JwksError` of reason `IssuerMismatch`
+ * (OpenID Connect Discovery 1.0, section 4.3); its other failures are those of any fetch (`Unreachable`, `HttpStatus`,
+ * `InvalidShape`, ...), with the discovery URL as their source. An `issuer` that is not a URL or holds white space (or,
+ * without `discoveryUrl`, is not an http(s) URL), a `discoveryUrl` that is not an http(s) URL, or `http` limits out of
+ * range, are a `ConfigError`.
  *
  * @since 0.1.0
  * @category constructors
@@ -244,7 +243,9 @@ export const discoverySource = (
       Effect.flatMap(current, (source) =>
         Effect.tapBoth(source.fetch, {
           onFailure: () => Ref.update(state, (s) => s.source === source ? { ...s, failing: true } : s),
-          onSuccess: () => Ref.update(state, (s) => s.source === source ? { ...s, failing: false } : s)
+          // An empty set is a failure too (the cache refuses it): an IdP that moved its keys may leave one behind.
+          onSuccess: (set) =>
+            Ref.update(state, (s) => s.source === source ? { ...s, failing: set.keys.length === 0 } : s)
         })),
       // Each request (discovery, keys) has the `http` timeout of its own.
       { timeout: Duration.infinity }

@@ -1,6 +1,7 @@
 /**
- * Tokens signed with a shared secret (HMAC: `HS256`, `HS384`, `HS512`), as issued by an app's own auth service. No
- * key set, no cache, no network: the secret is imported once, when the validator is made, and every token is verified against it (whatever its `kid`).
+ * Tokens signed with a shared secret (HMAC: `HS256`, `HS384`, `HS512`), as issued by an app's own auth service. No key
+ * set, no cache, no network: the secret is imported once, when the validator is made, and every token is verified
+ * against it (whatever its `kid`).
  *
  * Only HMAC algorithms are allowed here, and no key-set provider ever verifies an HMAC token, so a token cannot be
  * moved from one kind of key to the other (algorithm confusion). The secret must be at least as long as the hash
