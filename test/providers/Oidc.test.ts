@@ -212,6 +212,37 @@ describe("Oidc", () => {
       expect(yield* idp.discoveryCount).toBe(2)
     }).pipe(Effect.provide(Idp)))
 
+  it.scoped("an empty key set at the discovered jwks_uri sends discovery again: keys moved elsewhere are followed", () =>
+    Effect.gen(function*() {
+      const idp = yield* FakeIdp.FakeIdp
+      // The document names an old jwks_uri that now serves an empty set; the IdP then points it at the real one.
+      const old = `${ISSUER}/protocol/openid-connect/old-certs`
+      const moved = yield* Ref.make(false)
+      const client = HttpClient.make((request, url) =>
+        url.href === old
+          ? Effect.succeed(respond(request, json({ keys: [] })))
+          : Effect.map(
+            Effect.flatMap(
+              idp.handle({ method: request.method, url }),
+              (reply) =>
+                url.href === idp.discoveryUrl
+                  ? Effect.map(Ref.get(moved), (isMoved) => isMoved ? reply : json({ issuer: ISSUER, jwks_uri: old }))
+                  : Effect.succeed(reply)
+            ),
+            (reply) => respond(request, reply)
+          )
+      )
+      const validator = yield* Oidc.make({ issuer: ISSUER, audience: AUDIENCE, cache: onDemand }).pipe(
+        Effect.provideService(HttpClient.HttpClient, client)
+      )
+      const token = yield* idp.sign()
+      expect(yield* refusal(validator.validate(token))).toBe("JwksError:EmptyKeySet")
+      yield* Ref.set(moved, true)
+      yield* TestClock.adjust("5 minutes")
+      expect((yield* validator.validate(token)).id).toBe("user-1")
+      expect(yield* idp.discoveryCount).toBe(2)
+    }).pipe(Effect.provide(Idp)))
+
   it.scoped("while the key endpoint fails, discovery at most once per 5 minutes, and the known jwks_uri if it fails", () =>
     Effect.gen(function*() {
       const idp = yield* FakeIdp.FakeIdp
