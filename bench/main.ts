@@ -287,23 +287,39 @@ const targetOne = (entries: ReadonlyArray<Entry>) => {
       : { median: median(values), min: Math.min(...values), max: Math.max(...values) }
   const shown = (s: ReturnType<typeof spread>) =>
     s === undefined ? "n/a" : `${s.median.toFixed(2)} [${s.min.toFixed(2)}, ${s.max.toFixed(2)}]`
+  const fasterOf = (ids: ReadonlyArray<string>, alg: Alg) => {
+    const medians = ids.flatMap((id) => {
+      const values = wall(id, alg)
+      return values.length === 0 ? [] : [[id, median(values)] as const]
+    })
+    return medians.length === 0 ? undefined : medians.reduce((best, next) => next[1] > best[1] ? next : best)[0]
+  }
   const lines: Array<string> = []
   const figures: Array<Record<string, unknown>> = []
   // The raw work itself through `Effect.runPromise`: the ceiling of that call form, judged as the rows are.
   for (const id of ["raw-node-crypto-runpromise", "effect-jwks-effect-runpromise-time", "effect-jwks-promise-time"]) {
     for (const alg of algorithms) {
       const vsRaw = spread(paired(id, "raw-node-crypto", alg))
-      const vsAws = spread(paired(id, "aws-jwt-verify", alg))
+      // Against aws-jwt-verify's faster call (`verify` or `verifySync`) in this run.
+      const aws = fasterOf(["aws-jwt-verify", "aws-jwt-verify-sync"], alg)
+      const vsAws = aws === undefined ? undefined : spread(paired(id, aws, alg))
       if (vsRaw === undefined) continue
+      // "Tie": the rounds fall on both sides of aws-jwt-verify, so the median's side says little.
+      const tie = vsAws !== undefined && vsAws.min < 1 && vsAws.max > 1
       const met = vsRaw.median >= 0.85 && (vsAws?.median ?? 0) >= 1
+      const verdict = vsRaw.median < 0.85
+        ? "missed"
+        : met && !tie
+        ? "met"
+        : tie
+        ? `a tie with aws-jwt-verify (${met ? "met" : "missed"} by the median)`
+        : "missed"
       lines.push(
-        `${byId.get(id)!.verifier.name}, ${alg}: vs raw ${shown(vsRaw)}, vs aws-jwt-verify ${shown(vsAws)}: ` +
-          (met ? "met" : "missed") +
-          (vsAws !== undefined && vsAws.min < 1 && vsAws.max > 1
-            ? " (against aws-jwt-verify, rounds go both ways)"
-            : "")
+        `${byId.get(id)!.verifier.name}, ${alg}: vs raw ${shown(vsRaw)}, vs ${
+          byId.get(aws ?? "")?.verifier.name ?? "aws-jwt-verify"
+        } ${shown(vsAws)}: ${verdict}`
       )
-      figures.push({ id, alg, vsRaw, vsAwsJwtVerify: vsAws, met })
+      figures.push({ id, alg, vsRaw, against: aws, vsAwsJwtVerify: vsAws, met, tie, verdict })
     }
   }
   return { lines, figures }
