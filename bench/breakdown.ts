@@ -34,7 +34,7 @@ import { createPublicKey, type JsonWebKey, verify } from "node:crypto"
 import { writeFileSync } from "node:fs"
 import { performance } from "node:perf_hooks"
 import { type Alg, algorithms, makeFixture } from "./setup.js"
-import { describeMachine, machine, round } from "./stats.js"
+import { describeMachine, machine, orderOf, round } from "./stats.js"
 
 const quick = process.argv.includes("--quick")
 const rounds = quick ? 5 : 21
@@ -200,8 +200,7 @@ for (const alg of algorithms) {
   }
   const samples = new Map<string, Array<number>>(rows.map((row) => [row.id, []]))
   for (let r = 0; r < rounds; r++) {
-    for (let k = 0; k < rows.length; k++) {
-      const row = rows[(k + r) % rows.length]!
+    for (const row of orderOf(rows, r)) {
       const count = row.remembered ? batch.remembered : batch.checked
       const start = performance.now()
       await row.run(pool, count)

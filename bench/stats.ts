@@ -78,3 +78,18 @@ export const ms = (value: number): string =>
 export const round = (value: number, digits = 3): number => Number(value.toFixed(digits))
 
 export const sleep = (millis: number) => new Promise<void>((resolve) => setTimeout(resolve, millis))
+
+/**
+ * `items` in the order of round `round`: a shuffle seeded by the round (the same in every run), so that no verifier
+ * always runs right after the same other one (whose garbage or warm caches it would inherit).
+ */
+export const orderOf = <A>(items: ReadonlyArray<A>, round: number): ReadonlyArray<A> => {
+  const order = [...items]
+  let seed = (round + 1) * 2654435761
+  for (let i = order.length - 1; i > 0; i--) {
+    seed = (Math.imul(seed, 1103515245) + 12345) >>> 0
+    const j = seed % (i + 1)
+    ;[order[i], order[j]] = [order[j]!, order[i]!]
+  }
+  return order
+}

@@ -432,6 +432,14 @@ export const contestants: ReadonlyArray<Contestant> = [
     ]
   }),
   effectJwks({
+    id: "effect-jwks-effect-runpromise-token-cache-time",
+    name: "effect-jwks Effect.runPromise (verified-token cache, strategy: time)",
+    cache: { strategy: "time" },
+    tokenCache: TokenValidator.defaults.tokenCache,
+    call: "Effect.runPromise",
+    notes: ["Effect.runPromise(validator.validate(token)) on repeated tokens: issue #5's target 2 in its call form"]
+  }),
+  effectJwks({
     id: "effect-jwks-promise-token-cache-time",
     name: "effect-jwks toPromise (verified-token cache, strategy: time)",
     cache: { strategy: "time" },
