@@ -206,13 +206,18 @@ export interface Settings {
  * ```
  */
 export const fromSettings = (settings: Settings): Either.Either<CacheStrategy, ConfigError.ConfigError> => {
-  const kind = settings.strategy ?? defaults.strategy
+  // From JavaScript or parsed JSON, anything may come: not an object is no settings.
+  if (settings !== undefined && (typeof settings !== "object" || settings === null)) {
+    return Either.left(ConfigError.InvalidData([], "expected the strategy's settings ({ strategy, interval, usages })"))
+  }
+  const kind = settings?.strategy ?? defaults.strategy
   if (kind !== "time" && kind !== "usage" && kind !== "both") {
     return Either.left(ConfigError.InvalidData(["strategy"], `expected "time", "usage" or "both", got ${kind}`))
   }
+  // Refusing what the library's other durations refuse (a negative part of a [seconds, nanos] pair, say).
   const decoded = settings.interval === undefined
     ? Option.some(defaults.interval)
-    : Duration.decodeUnknown(settings.interval)
+    : ConfigInternal.decodeDuration(settings.interval)
   if (Option.isNone(decoded) || !isInterval(decoded.value)) return Either.left(badInterval([]))
   const interval = decoded.value
   const usages = settings.usages ?? defaults.usages
@@ -247,11 +252,34 @@ export const check = (
   strategy: CacheStrategy,
   path: ReadonlyArray<string> = []
 ): Either.Either<CacheStrategy, ConfigError.ConfigError> =>
-  strategy.interval !== undefined && !isInterval(strategy.interval)
+  !isStrategy(strategy)
+    ? Either.left(
+      ConfigError.InvalidData(
+        [...path],
+        "expected a CacheStrategy (time, usage, both or fromSchedule; for \"time\" and the like, give `strategy`)"
+      )
+    )
+    : strategy.interval !== undefined && !isInterval(strategy.interval)
     ? Either.left(badInterval(path))
     : strategy.usages !== undefined && !isUsages(strategy.usages)
     ? Either.left(badUsages(path, strategy.usages))
     : Either.right(strategy)
+
+/**
+ * Whether `value` is a strategy built by this module's constructors (or shaped as one): a known kind, a schedule, an
+ * interval that is a `Duration` and usages that are a number, where given. A string (`"time"`: `strategy` meant) or
+ * a plain object from JSON is none: taken as one, it would never expire.
+ */
+const isStrategy = (value: unknown): value is CacheStrategy => {
+  if (typeof value !== "object" || value === null) return false
+  const { _tag, interval, schedule, usages } = value as Record<string, unknown>
+  return (_tag === "Time" || _tag === "Usage" || _tag === "Both" || _tag === "Custom") &&
+    Schedule.isSchedule(schedule) &&
+    (interval === undefined || Duration.isDuration(interval)) &&
+    (usages === undefined || typeof usages === "number") &&
+    (_tag === "Custom" || (_tag === "Usage" ? usages !== undefined : interval !== undefined)) &&
+    (_tag !== "Both" || usages !== undefined)
+}
 
 /**
  * How the strategy's settings are read, each from its variable: here and in `JwksCache.config`.

@@ -303,6 +303,10 @@ export const resolve = (options: Options = {}): Either.Either<Resolved, ConfigEr
     const strategy = options.cacheStrategy === undefined
       ? yield* CacheStrategy.fromSettings(options)
       : yield* CacheStrategy.check(options.cacheStrategy, ["cacheStrategy"])
+    // `"false"` from JSON or an environment read by hand is a string, and truthy: refused, not taken as on.
+    if (options.backgroundRefresh !== undefined && typeof options.backgroundRefresh !== "boolean") {
+      return yield* Either.left(ConfigError.InvalidData(["backgroundRefresh"], "expected true or false"))
+    }
     return {
       strategy,
       backgroundRefresh: options.backgroundRefresh ?? defaults.backgroundRefresh,

@@ -12,7 +12,7 @@ import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
 import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
-import { maxTimerMillis } from "./internal/config.js"
+import { decodeDuration, maxTimerMillis } from "./internal/config.js"
 import { displayUrl, fetchJson, type FetchOptions } from "./internal/fetchJson.js"
 import { JsonWebKeySet } from "./Jwk.js"
 import { JwksError } from "./JwksError.js"
@@ -105,9 +105,13 @@ export const checkHttpOptions = (
   options: HttpOptions | undefined,
   path: ReadonlyArray<string> = []
 ): Either.Either<FetchOptions, ConfigError.ConfigError> => {
+  // A string or a number (`http: "3 seconds"` meant as the timeout) would fall back to the defaults unseen.
+  if (options !== undefined && (typeof options !== "object" || options === null)) {
+    return Either.left(ConfigError.InvalidData([...path], "expected the HTTP options ({ timeout, maxBytes })"))
+  }
   const timeout = options?.timeout === undefined
     ? Option.some(httpDefaults.timeout)
-    : Duration.decodeUnknown(options.timeout)
+    : decodeDuration(options.timeout)
   // Timers take whole milliseconds up to 2^31 - 1 (about 24.8 days); Effect's clock treats a longer delay as never.
   const millis = Option.isSome(timeout) && Duration.isFinite(timeout.value) ? Duration.toMillis(timeout.value) : NaN
   if (!(millis >= 1 && millis <= maxTimerMillis)) {

@@ -1633,6 +1633,29 @@ describe("JwksCache stale serving and closing", () => {
 })
 
 describe("JwksCache settings", () => {
+  it.effect("options of the wrong type (from JSON) are refused by name, never taken as something else", () =>
+    Effect.gen(function*() {
+      const path = (options: Record<string, unknown>) =>
+        Either.match(JwksCache.resolve(options as JwksCache.Options), {
+          onLeft: (error) => error._op === "InvalidData" ? error.path : [error._op],
+          onRight: () => "accepted"
+        })
+      // A string where `strategy` was meant, or a plain object, would never expire: the first set trusted for good.
+      expect(path({ cacheStrategy: "time" })).toEqual(["cacheStrategy"])
+      expect(path({ cacheStrategy: {} })).toEqual(["cacheStrategy"])
+      expect(path({ cacheStrategy: { _tag: "Time", interval: 300_000, schedule: Schedule.forever } })).toEqual([
+        "cacheStrategy"
+      ])
+      expect(path({ cacheStrategy: CacheStrategy.time("5 minutes") })).toBe("accepted")
+      expect(path({ cacheStrategy: CacheStrategy.fromSchedule(Schedule.recurs(3)) })).toBe("accepted")
+      // "false" is a string, and truthy.
+      expect(path({ backgroundRefresh: "false" })).toEqual(["backgroundRefresh"])
+      expect(path({ backgroundRefresh: false })).toBe("accepted")
+      // A negative part of a [seconds, nanos] pair, refused as for maxStale.
+      expect(path({ interval: [-1, 2e9] })).toEqual(["interval"])
+      expect(Either.isLeft(CacheStrategy.fromSettings(null as unknown as CacheStrategy.Settings))).toBe(true)
+    }))
+
   const invalid: ReadonlyArray<readonly [string, JwksCache.Options, string]> = [
     ["threshold 0", { backgroundRefreshThreshold: 0 }, "backgroundRefreshThreshold"],
     ["threshold 1.5", { backgroundRefreshThreshold: 1.5 }, "backgroundRefreshThreshold"],

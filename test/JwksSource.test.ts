@@ -352,6 +352,12 @@ describe("JwksSource", () => {
         expect(yield* path({ maxBytes: Number.POSITIVE_INFINITY })).toEqual(["maxBytes"])
         expect(yield* path({ maxBytes: 0 })).toEqual(["maxBytes"])
         expect((yield* JwksSource.http(jwksUrl, { timeout: 1, maxBytes: 1 })).name).toBe(jwksUrl)
+        // A negative part of a [seconds, nanos] pair, as the other durations refuse it; options that are not an object
+        // (`http: "3 seconds"` meant as the timeout), which would fall back to the defaults unseen.
+        expect(yield* path({ timeout: [-1, 2e9] })).toEqual(["timeout"])
+        for (const options of ["3 seconds", 5000, null]) {
+          expect(yield* path(options as unknown as JwksSource.HttpOptions)).toEqual([])
+        }
       }).pipe(Effect.provideService(HttpClient.HttpClient, HttpClient.make(() => Effect.die("no request expected")))))
 
     it.effect("a custom maxBytes caps an ordinary key set", () =>
