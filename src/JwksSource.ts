@@ -95,6 +95,13 @@ export const httpDefaults = {
   maxBytes: 512 * 1024
 } as const
 
+/** A timeout in milliseconds (`Infinity` for `Duration.infinity`), `NaN` for what is no duration, a negative one too. */
+const timeoutMillis = (input: unknown): number =>
+  Option.match(decodeDuration(input), { onNone: () => Number.NaN, onSome: Duration.toMillis })
+
+/** Timers take whole milliseconds up to 2^31 - 1 (about 24.8 days); Effect's clock treats a longer delay as never. */
+const isTimerMillis = (millis: number): boolean => millis >= 1 && millis <= maxTimerMillis
+
 /**
  * @internal
  * The options with their defaults, checked: a timeout from 1 ms to 2^31 - 1 ms (what timers can keep) and a `maxBytes`
@@ -109,12 +116,8 @@ export const checkHttpOptions = (
   if (options !== undefined && (typeof options !== "object" || options === null)) {
     return Either.left(ConfigError.InvalidData([...path], "expected the HTTP options ({ timeout, maxBytes })"))
   }
-  const timeout = options?.timeout === undefined
-    ? Option.some(httpDefaults.timeout)
-    : decodeDuration(options.timeout)
-  // Timers take whole milliseconds up to 2^31 - 1 (about 24.8 days); Effect's clock treats a longer delay as never.
-  const millis = Option.isSome(timeout) && Duration.isFinite(timeout.value) ? Duration.toMillis(timeout.value) : NaN
-  if (!(millis >= 1 && millis <= maxTimerMillis)) {
+  const millis = timeoutMillis(options?.timeout ?? httpDefaults.timeout)
+  if (!isTimerMillis(millis)) {
     return Either.left(
       ConfigError.InvalidData(
         [...path, "timeout"],
@@ -239,8 +242,7 @@ export const layerStatic = (jwks: JsonWebKeySet): Layer.Layer<JwksSource> => Lay
  * A source from a function, for anything else (a file, a secret store). Its failures must already be `JwksError`s. A
  * fetch that takes longer than `timeout` (default 30 seconds; `Duration.infinity` for none, when the function bounds
  * itself) is cut, and fails with `Timeout`: a hung read would otherwise hold every refresh of the cache. A `timeout`
- * that is not a positive duration, or is longer than timers keep (2^31 - 1 ms, about 24.8 days), throws, as the
- * source is built.
+ * outside 1 ms to what timers keep (2^31 - 1 ms, about 24.8 days), as `http` takes it, throws as the source is built.
  *
  * @since 0.1.0
  * @category constructors
@@ -266,12 +268,11 @@ export const make = (
   fetch: Effect.Effect<JsonWebKeySet, JwksError>,
   options?: { readonly timeout?: Duration.DurationInput | undefined }
 ): Service => {
-  const timeout = Duration.decodeUnknown(options?.timeout ?? makeDefaults.timeout)
-  const millis = Option.isSome(timeout) ? Duration.toMillis(timeout.value) : Number.NaN
+  const millis = timeoutMillis(options?.timeout ?? makeDefaults.timeout)
   // Past what timers keep, Effect's clock would never fire it: refused, as `http` refuses it, not silently unbounded.
-  if (!(millis > 0 && (millis <= maxTimerMillis || millis === Number.POSITIVE_INFINITY))) {
+  if (!(isTimerMillis(millis) || millis === Number.POSITIVE_INFINITY)) {
     throw new TypeError(
-      `JwksSource.make: timeout must be a positive duration up to 2^31 - 1 ms (or Duration.infinity), got ${
+      `JwksSource.make: timeout must be a duration from 1 ms to 2^31 - 1 ms (or Duration.infinity), got ${
         String(options?.timeout)
       }`
     )
