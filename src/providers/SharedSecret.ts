@@ -280,27 +280,29 @@ const refusedSecret = (bytes: Uint8Array<ArrayBuffer>): string | undefined => {
   const view = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength)
   // White space around it, as `trim` sees it: a UTF-8 byte order mark too (a file saved by an editor that writes one).
   let [start, end] = trimmed(view, 0, view.length)
-  const refused = refusedText(view, start, end)
+  const refused = refusedText(view, start, end) ??
+    (isDerPublicKey(view) ? published("a DER public key or certificate") : undefined) ??
+    repeatedIn(view, start, end)
   if (refused !== undefined) return refused
-  if (isDerPublicKey(view)) return published("a DER public key or certificate")
-  // Not a measure of entropy (no test of bytes can tell a password from a random key), only the degenerate case: a
-  // buffer never filled, a character or a few repeated, or white space alone, which anyone can guess (RFC 8725,
-  // section 3.5).
-  if (view.length >= 32 && isRepeated(view, start, end)) {
-    return "the secret is a pattern of at most 4 bytes repeated: anyone could guess it"
-  }
   // The same text in quotes, as an env file read by a tool that keeps them hands it over (`docker --env-file` with
   // `JWT_SECRET="MIIBIjANBg..."`): an attacker with the public key guesses the quotes as easily.
   const quote = view[start]
   if (end - start >= 2 && (quote === 0x22 || quote === 0x27) && view[end - 1] === quote) {
     ;[start, end] = trimmed(view, start + 1, end - 1)
-    if (view.length >= 32 && isRepeated(view, start, end)) {
-      return "the secret is a pattern of at most 4 bytes repeated: anyone could guess it"
-    }
-    return refusedText(view, start, end)
+    return repeatedIn(view, start, end) ?? refusedText(view, start, end)
   }
   return undefined
 }
+
+/**
+ * Not a measure of entropy (no test of bytes can tell a password from a random key), only the degenerate case: a
+ * buffer never filled, a character or a few repeated, or white space alone, which anyone can guess (RFC 8725, section
+ * 3.5).
+ */
+const repeatedIn = (view: Buffer, start: number, end: number): string | undefined =>
+  view.length >= 32 && isRepeated(view, start, end)
+    ? "the secret is a pattern of at most 4 bytes repeated: anyone could guess it"
+    : undefined
 
 const published = (kind: string) => `the secret is ${kind}: key material that is published, so anyone could sign`
 
