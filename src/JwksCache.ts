@@ -119,6 +119,9 @@ export const defaults = {
   ) as Schedule.Schedule<unknown, JwksError>
 } as const
 
+/** The pauses before the background fiber starts again after dying (see `keptRunning`). */
+const backgroundRestarts = Schedule.exponential("1 second", 2).pipe(Schedule.union(Schedule.spaced("1 minute")))
+
 /**
  * The longest wait an identity provider's `Retry-After` gets: about the default schedule's own longest delay, but no
  * longer than the keys held can still answer requests (fresh, then stale within `maxStale`), and of that never less
@@ -578,28 +581,28 @@ const makeResolved = (source: Source, settings: Resolved): Effect.Effect<Service
           yield* Deferred.done(deferred, exit)
         })
       ).pipe(
-        // Interrupted (the scope closing), or the bookkeeping itself died (a logger that throws, say): the waiters
-        // still get an answer and the next caller may fetch. (`Deferred.fail` of a done deferred does nothing.)
+        Effect.onExit((exit) =>
+          Exit.isFailure(exit) && Cause.isInterrupted(exit.cause)
+            ? Effect.zipRight(
+              Effect.zipRight(
+                Metric.increment(metrics.fetchInterrupted),
+                Effect.annotateCurrentSpan("outcome", "interrupted")
+              ),
+              Effect.logInfo(`JWKS fetch (${trigger}) cut short: the cache is closing`)
+            )
+            : Effect.void
+        ),
+        Effect.withSpan("JwksCache.refresh", { attributes: { "jwks.source": source.name, trigger } }),
+        annotate,
+        // Outermost: interrupted (the scope closing), or died anywhere above (a logger or a tracer that throws, say),
+        // the waiters still get an answer and the next caller may fetch. (`Deferred.fail` of a done deferred does
+        // nothing.)
         Effect.onExit((exit) =>
           Exit.isSuccess(exit) ? Effect.void : Effect.zipRight(
             updateState((s) => s.inflight?.deferred === deferred ? { ...s, inflight: undefined } : s),
-            Cause.isInterrupted(exit.cause)
-              ? Effect.zipRight(
-                Effect.zipRight(
-                  Metric.increment(metrics.fetchInterrupted),
-                  Effect.annotateCurrentSpan("outcome", "interrupted")
-                ),
-                // Logged after the waiters have their answer: a logger that throws cannot leave them waiting.
-                Effect.zipRight(
-                  Deferred.fail(deferred, closedError),
-                  Effect.logInfo(`JWKS fetch (${trigger}) cut short: the cache is closing`)
-                )
-              )
-              : Deferred.fail(deferred, failed(exit.cause))
+            Deferred.fail(deferred, Cause.isInterrupted(exit.cause) ? closedError : failed(exit.cause))
           )
-        ),
-        Effect.withSpan("JwksCache.refresh", { attributes: { "jwks.source": source.name, trigger } }),
-        annotate
+        )
       )
 
     /**
@@ -996,8 +999,24 @@ const makeResolved = (source: Source, settings: Resolved): Effect.Effect<Service
       }
     })
 
+    /**
+     * The loop fails never (a failed refresh is logged and waited out), but code of the app's runs in it: a logger or
+     * a tracer that throws would end it, and with it every refresh ahead of expiry. It starts again instead, after a
+     * pause that grows from 1 second to 1 minute, so that a throw on every turn is no busy loop.
+     */
+    const keptRunning = backgroundLoop.pipe(
+      Effect.catchAllDefect(Effect.fail),
+      Effect.tapError((defect) =>
+        Effect.catchAllDefect(
+          Effect.logError("The background JWKS refresh task died; it starts again", Cause.die(defect)),
+          () => Effect.void
+        )
+      ),
+      Effect.retry(backgroundRestarts)
+    )
+
     if (settings.backgroundRefresh) {
-      yield* Effect.forkScoped(ownMetrics(backgroundLoop))
+      yield* Effect.forkScoped(ownMetrics(keptRunning))
     }
 
     MemoryAnswers.registerOwner(unsafeGet, { get, recordSuccess })

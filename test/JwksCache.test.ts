@@ -1,6 +1,7 @@
 import * as HttpClient from "@effect/platform/HttpClient"
 import * as HttpClientResponse from "@effect/platform/HttpClientResponse"
 import { afterEach, describe, expect, it } from "@effect/vitest"
+import * as Cause from "effect/Cause"
 import * as Chunk from "effect/Chunk"
 import * as Clock from "effect/Clock"
 import * as ConfigError from "effect/ConfigError"
@@ -21,6 +22,7 @@ import * as Random from "effect/Random"
 import * as Schedule from "effect/Schedule"
 import * as Scope from "effect/Scope"
 import * as TestClock from "effect/TestClock"
+import * as Tracer from "effect/Tracer"
 import { generateKeyPairSync } from "node:crypto"
 import { vi } from "vitest"
 import * as CacheStrategy from "../src/CacheStrategy.js"
@@ -1040,6 +1042,59 @@ const dyingSource = (idp: FakeIdp.FakeIdp["Type"], dies: (call: number) => boole
 }
 
 describe("JwksCache under interruption and defects", () => {
+  it.scoped("a tracer that throws as a fetch opens its span leaves no fetch in flight: the next lookup fetches", () =>
+    withIdp(Effect.gen(function*() {
+      const idp = yield* FakeIdp.FakeIdp
+      const kid = yield* idp.currentKid
+      const jwks = yield* idp.jwks
+      const base = yield* Effect.tracer
+      let throws = 1
+      // An exporter's bug, once: the fetch's fiber dies before its own bookkeeping starts.
+      const flaky = Tracer.make({
+        span: (name, ...rest) => {
+          if (name === "JwksCache.refresh" && throws-- > 0) throw new Error("exporter bug")
+          return base.span(name, ...rest)
+        },
+        context: (f, fiber) => base.context(f, fiber)
+      })
+      let fetches = 0
+      const source = JwksSource.make("flaky tracer", Effect.sync(() => (fetches++, jwks)))
+      const cache = yield* JwksCache.make(source, { backgroundRefresh: false })
+      const first = yield* Effect.exit(cache.get(kid, "RS256").pipe(Effect.withTracer(flaky)))
+      expect(Exit.isFailure(first) && Cause.squash(first.cause)).toMatchObject({ reason: "Unreachable" })
+      expect(Option.isSome(yield* cache.get(kid, "RS256").pipe(Effect.withTracer(flaky)))).toBe(true)
+      expect({ fetches, started: (yield* cache.status).fetches }).toEqual({ fetches: 1, started: 2 })
+    })))
+
+  it.scoped("a log line of the background fiber that throws does not end background refreshing", () =>
+    withIdp(Effect.gen(function*() {
+      const jwks = yield* (yield* FakeIdp.FakeIdp).jwks
+      let throws = 1
+      const logger = Logger.make(({ message }) => {
+        if (String(message).includes("Performing background JWKS refresh") && throws-- > 0) {
+          throw new Error("log sink hiccup")
+        }
+      })
+      let fetches = 0
+      const source = JwksSource.make("throwing logger", Effect.sync(() => (fetches++, jwks)))
+      yield* JwksCache.make(source, { strategy: "time", interval: "10 minutes", backgroundRefreshJitter: 0 }).pipe(
+        Effect.provide(Logger.replace(Logger.defaultLogger, logger))
+      )
+      yield* settle
+      expect(fetches).toBe(1)
+      // Due at 8 minutes: its log line throws, the fiber starts again a second later and refreshes.
+      yield* TestClock.adjust("8 minutes")
+      yield* settle
+      expect(fetches).toBe(1)
+      yield* TestClock.adjust("1 second")
+      yield* settle
+      expect(fetches).toBe(2)
+      // And on schedule after that: 8 minutes after the last load.
+      yield* TestClock.adjust("8 minutes")
+      yield* settle
+      expect(fetches).toBe(3)
+    })))
+
   it.scoped("a cold get interrupted at any point never leaves the next caller waiting forever", () =>
     withIdp(Effect.gen(function*() {
       const idp = yield* FakeIdp.FakeIdp
