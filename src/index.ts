@@ -6,15 +6,16 @@
  * @example
  * ```ts
  * import { FetchHttpClient } from "@effect/platform"
- * import { Effect } from "effect"
+ * import { Effect, Layer } from "effect"
  * import { Oidc, TokenValidator } from "effect-jwks"
  *
- * const ValidatorLive = Oidc.layer({ issuer: "https://idp.example/realms/main", audience: "my-api" })
- * const subject = TokenValidator.validate("eyJ...").pipe(
- *   Effect.map((principal) => principal.id),
- *   Effect.provide(ValidatorLive),
- *   Effect.provide(FetchHttpClient.layer)
+ * const ValidatorLive = Oidc.layer({ issuer: "https://idp.example/realms/main", audience: "my-api" }).pipe(
+ *   Layer.provide(FetchHttpClient.layer)
  * )
+ * const subjects = Effect.forEach(["eyJ...", "eyJ..."], (token) =>
+ *   Effect.map(TokenValidator.validate(token), (principal) => principal.id))
+ * // Provided once, around all the validations: they share one key cache (see the README).
+ * const program = Effect.provide(subjects, ValidatorLive)
  * ```
  */
 
