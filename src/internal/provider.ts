@@ -29,7 +29,8 @@ export const jwksValidator = (
     if (cache !== undefined && (typeof cache !== "object" || cache === null)) {
       return yield* Effect.fail(ConfigError.InvalidData(["cache"], "expected the cache's options (JwksCache.Options)"))
     }
-    const keys = yield* JwksCache.make(source, cache)
+    // Named where the app wrote them, as `http` options are: `cache.interval`, not `interval`.
+    const keys = yield* Effect.mapError(JwksCache.make(source, cache), ConfigError.prefixed(["cache"]))
     return yield* TokenValidator.make(TokenValidator.fromCache(keys), validator)
   })
 

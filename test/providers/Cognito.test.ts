@@ -253,6 +253,8 @@ describe("Cognito", () => {
       expect(yield* path({ ...base, algorithms: ["HS256"] })).toEqual(["algorithms"])
       expect(yield* path({ ...base, http: { timeout: "five seconds" as "5 seconds" } })).toEqual(["http", "timeout"])
       expect(yield* path({ ...base, http: { maxBytes: -1 } })).toEqual(["http", "maxBytes"])
+      // The cache's options are named where the app wrote them, under `cache`, as those of `http` are.
+      expect(yield* path({ ...base, cache: { interval: "0 seconds" } })).toEqual(["cache", "interval"])
     }).pipe(Effect.provide(Idp)))
 
   describe("layerConfig", () => {

@@ -265,6 +265,10 @@ describe("EntraId", () => {
       ])
       expect(yield* path({ tenantId: TENANT, audience: [] })).toEqual(["audience"])
       expect(yield* path({ tenantId: TENANT, audience: AUDIENCE, authority: "login.example" })).toEqual(["authority"])
+      expect(yield* path({ tenantId: TENANT, audience: AUDIENCE, cache: { maxStale: "-5 minutes" } })).toEqual([
+        "cache",
+        "maxStale"
+      ])
       // organizations refuses personal accounts: an allow-list naming their tenant contradicts it.
       expect(
         yield* path({

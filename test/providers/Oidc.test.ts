@@ -441,6 +441,9 @@ describe("Oidc", () => {
       expect(yield* http({ maxBytes: Number.NaN })).toEqual(["http", "maxBytes"])
       expect(yield* http({ maxBytes: -1 })).toEqual(["http", "maxBytes"])
       expect(yield* http({ maxBytes: 1.5 })).toEqual(["http", "maxBytes"])
+      // The cache's options under `cache`, where the app wrote them.
+      const cache = yield* bad({ issuer: ISSUER, audience: AUDIENCE, cache: { backgroundRefreshThreshold: 2 } })
+      expect(cache._op === "InvalidData" && cache.path).toEqual(["cache", "backgroundRefreshThreshold"])
       // No cache was started for a refused configuration: nothing reaches the IdP.
       yield* TestClock.adjust("1 hour")
       const idp = yield* FakeIdp.FakeIdp
