@@ -106,7 +106,12 @@ export class Jwk extends Schema.Class<Jwk>("effect-jwks/Jwk")({
   n: Schema.optional(Base64Url),
   e: Schema.optional(Base64Url),
   x: Schema.optional(Base64Url),
-  y: Schema.optional(Base64Url)
+  y: Schema.optional(Base64Url),
+  /**
+   * The issuer the key signs for, where the set says (Microsoft Entra ID labels the keys of its shared sets so;
+   * `{tenantid}` in it stands for a token's `tid`): the key verifies only that issuer's tokens.
+   */
+  issuer: Schema.optional(Schema.String.pipe(Schema.maxLength(1024)))
 }) {}
 
 /**
@@ -170,6 +175,11 @@ export interface Key {
   readonly verify: (alg: string, data: Uint8Array, signature: Uint8Array) => boolean
   /** The public JWK it came from. */
   readonly jwk: Jwk
+  /**
+   * The issuer it signs for, when its set names one (the JWK's `issuer`, see {@link signsFor}): tokens of any other
+   * issuer are refused, however their signature verifies.
+   */
+  readonly issuer: string | undefined
 }
 
 /**
@@ -435,19 +445,22 @@ const anyOf = (keys: ReadonlyArray<Key>, alg: Algorithm): Key => {
   return key
 }
 
-/** What makes two published keys the same key: identity, public material and what it may verify. */
+/**
+ * What makes two published keys the same key: identity, public material, the issuer it signs for and what it may
+ * verify.
+ */
 const sameKeyAs = (jwk: Jwk, algorithms: Iterable<Algorithm>): string =>
-  JSON.stringify([jwk.kid, jwk.kty, jwk.crv, jwk.n, jwk.e, jwk.x, jwk.y, [...algorithms]])
+  JSON.stringify([jwk.kid, jwk.kty, jwk.crv, jwk.n, jwk.e, jwk.x, jwk.y, jwk.issuer, [...algorithms]])
 
 /**
- * A key's public material alone (not its kid or algorithms): what tells one key from another where a token names no
- * kid. Worked out once per key.
+ * A key's public material and the issuer it signs for (not its kid or algorithms): what tells one key from another
+ * where a token names no kid. Worked out once per key.
  */
 const materialOf = (key: Key): string => {
   let material = materials.get(key)
   if (material === undefined) {
     const { crv, e, kty, n, x, y } = key.jwk
-    material = JSON.stringify([kty, crv, n, e, x, y])
+    material = JSON.stringify([kty, crv, n, e, x, y, key.issuer])
     materials.set(key, material)
   }
   return material
@@ -600,7 +613,7 @@ export const importKeySet = (
         yield* Effect.logWarning(`Skipping key ${label}: it could not be imported`, Cause.fail(imported.left))
         continue
       }
-      const key: Key = { kid: jwk.kid, kty: jwk.kty, crv: jwk.crv, ...imported.right, jwk }
+      const key: Key = { kid: jwk.kid, kty: jwk.kty, crv: jwk.crv, ...imported.right, jwk, issuer: jwk.issuer }
       yield* warnOfPrivatePart(raw, key, label)
       keys.push(key)
       // A key listed again further down is this one, as it will be in the next import (no change to report then).
@@ -624,11 +637,17 @@ export const importKeySet = (
     }
     const sharedKids = new Map<string, Map<Algorithm, Key>>()
     const newlyShared = new Map<string, Array<Algorithm>>()
+    const apart = new Set<string>()
     for (const [kid, same] of byKid) {
       if (same.length < 2) continue
       for (const alg of new Set(same.flatMap((key) => [...key.algorithms]))) {
         const fitting = distinctKeys(same.filter((key) => key.algorithms.has(alg)))
         if (fitting.length < 2) continue
+        // Keys that sign for different issuers are not one key: a token of that kid is checked with the first alone.
+        if (fitting.some((key) => key.issuer !== fitting[0]!.issuer)) {
+          apart.add(kid)
+          continue
+        }
         // Carried over while its keys are: a remembered token of that kid stays remembered across a refresh.
         const carried = options?.previous?.sharedKids?.get(kid)?.get(alg)
         const members = carried === undefined ? undefined : membersOf.get(carried)
@@ -639,6 +658,14 @@ export const importKeySet = (
         byAlg.set(alg, unchanged ? carried! : anyOf(fitting, alg))
         if (!unchanged) newlyShared.set(kid, [...(newlyShared.get(kid) ?? []), alg])
       }
+    }
+    for (const kid of apart) {
+      yield* Effect.logWarning(
+        `Keys sharing kid "${
+          shownKid(kid)
+        }" sign for different issuers: a token of that kid is checked with the first ` +
+          "of them only"
+      )
     }
     for (const [kid, algorithms] of newlyShared) {
       yield* Effect.logWarning(
@@ -692,3 +719,34 @@ export const select = (set: KeySet, kid: string | undefined, alg: Algorithm): Ke
   }
   return found
 }
+
+/**
+ * Whether a key that signs for `issuer` (a {@link Key}'s `issuer`, from its JWK) may verify a token with these claims:
+ * any token when the key names no issuer; else only one whose `iss` is that issuer, with `{tenantid}` in it standing
+ * for the token's `tid` claim (Microsoft Entra ID's shared key sets label their keys so: a key of the personal
+ * accounts tenant must not sign a work tenant's tokens).
+ *
+ * @since 0.1.0
+ * @category utils
+ * @example
+ * ```ts
+ * import * as Jwk from "effect-jwks/Jwk"
+ *
+ * const template = "https://login.microsoftonline.com/{tenantid}/v2.0"
+ * const tid = "6f1c0b4e-0000-4000-8000-000000000001"
+ * Jwk.signsFor(template, { iss: `https://login.microsoftonline.com/${tid}/v2.0`, tid }) // true
+ * Jwk.signsFor(template, { iss: "https://login.microsoftonline.com/other/v2.0", tid }) // false
+ * Jwk.signsFor(undefined, { iss: "https://idp.example" }) // true: the key names no issuer
+ * ```
+ */
+export const signsFor = (
+  issuer: string | undefined,
+  claims: { readonly iss?: unknown; readonly tid?: unknown }
+): boolean => {
+  if (issuer === undefined) return true
+  if (!issuer.includes(tenantPlaceholder)) return claims.iss === issuer
+  const tid = claims.tid
+  return typeof tid === "string" && tid.length > 0 && claims.iss === issuer.split(tenantPlaceholder).join(tid)
+}
+
+const tenantPlaceholder = "{tenantid}"

@@ -89,6 +89,11 @@ const knownAlgorithms: ReadonlySet<string> = new Set<SigningAlgorithm>([
 export interface VerificationKey {
   /** Whether `signature` is a valid JWS signature of `data` under `alg`; false for an alg the key does not do. */
   readonly verify: (alg: string, data: Uint8Array, signature: Uint8Array) => boolean
+  /**
+   * The issuer the key signs for, if it signs for one only: a token of another is refused as `IssuerMismatch`, however
+   * its signature verifies (see `Jwk.signsFor`; the keys of a key set take it from their JWK's `issuer`).
+   */
+  readonly issuer?: string | undefined
 }
 
 /**
@@ -1091,6 +1096,11 @@ const unsafeMake = (keys: KeyResolver, options: Options): Service => {
     if (text === undefined) return fail("Malformed", "the claims are not UTF-8")
     const read = readClaims(text)
     if (read === undefined) return fail("Malformed", "the claims are not a JSON object of the right types")
+    // A key of a set shared by many issuers (Entra ID's) that names the one it signs for. (Checked once: a remembered
+    // token keeps its key, and a key whose label changes is a new key.)
+    if (key.issuer !== undefined && !Jwk.signsFor(key.issuer, read)) {
+      return fail("IssuerMismatch", "the token's key signs for another issuer")
+    }
     // Frozen, nested members too: the check hook, the Principal and a remembered token share this one object, and
     // the time checks of every later use read it.
     const claims = deepFreeze(read)

@@ -655,6 +655,49 @@ describe("Jwk", () => {
         }).toEqual({ carried: true, warnings: [1, 0, 0], checks: 1 })
       }))
 
+    it.effect("a key's issuer: from its JWK, part of what makes it the same key; keys of one kid with two are not one", () =>
+      Effect.gen(function*() {
+        const template = "https://login.example/{tenantid}/v2.0"
+        const first = yield* importSet([key(rsa, { kid: "k", issuer: template }), key(ec256, { kid: "e" })])
+        expect(first.keys.map((k) => k.issuer)).toEqual([template, undefined])
+        // Carried over while its label stays; relabelled, a new key (a remembered token's key is no longer served).
+        const same = yield* importSet([key(rsa, { kid: "k", issuer: template })], { previous: first })
+        expect(same.keys[0]).toBe(first.keys[0])
+        const relabelled = yield* importSet([key(rsa, { kid: "k", issuer: "https://login.example/t/v2.0" })], {
+          previous: first
+        })
+        expect(relabelled.keys[0]).not.toBe(first.keys[0])
+        expect(relabelled.keys[0]!.issuer).toBe("https://login.example/t/v2.0")
+        // An issuer that is no string: the key is skipped, not trusted for any issuer.
+        const [odd] = yield* withLogs(importSet([key(rsa, { kid: "k", issuer: 42 }), key(ec256, { kid: "e" })]))
+        expect(odd.keys.map((k) => k.kid)).toEqual(["e"])
+        // One kid, two keys that sign for different issuers: not combined into one that verifies with either (the
+        // issuer checked would be the first's, whichever verified), but the first alone, with a warning.
+        const [shared, logs] = yield* withLogs(
+          importSet([key(rsa, { kid: "k", issuer: template }), key(rsa, { kid: "k", issuer: "https://other.example" })])
+        )
+        expect(Jwk.select(shared, "k", "RS256")).toBe(shared.keys[0])
+        expect(logs.filter((line) => line.includes("sign for different issuers"))).toHaveLength(1)
+        // Without a kid: one material under two labels is two keys, not guessed between.
+        expect(Jwk.select(shared, undefined, "RS256")).toBeUndefined()
+      }))
+
+    it("signsFor: the key's issuer, its {tenantid} taking the token's tid", () => {
+      const template = "https://login.example/{tenantid}/v2.0"
+      expect(Jwk.signsFor(undefined, { iss: "https://any.example" })).toBe(true)
+      expect(Jwk.signsFor("https://a.example", { iss: "https://a.example" })).toBe(true)
+      expect(Jwk.signsFor("https://a.example", { iss: "https://b.example" })).toBe(false)
+      expect(Jwk.signsFor("https://a.example", {})).toBe(false)
+      expect(Jwk.signsFor(template, { iss: "https://login.example/t1/v2.0", tid: "t1" })).toBe(true)
+      expect(Jwk.signsFor(template, { iss: "https://login.example/t1/v2.0", tid: "t2" })).toBe(false)
+      expect(Jwk.signsFor(template, { iss: "https://login.example/t1/v2.0" })).toBe(false)
+      expect(Jwk.signsFor(template, { iss: "https://login.example//v2.0", tid: "" })).toBe(false)
+      expect(Jwk.signsFor(template, { iss: "https://login.example/t1/v2.0", tid: ["t1"] })).toBe(false)
+      // The tid is put in as it is: no replacement patterns (`$&` would bring the placeholder back).
+      expect(Jwk.signsFor(template, { iss: template, tid: "$&" })).toBe(false)
+      expect(Jwk.signsFor(template, { iss: "https://login.example/$&/v2.0", tid: "$&" })).toBe(true)
+    })
+
     it.effect("without a kid, picks the only compatible key and refuses to guess between several", () =>
       Effect.gen(function*() {
         const set = yield* makeSet

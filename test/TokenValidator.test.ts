@@ -631,6 +631,48 @@ describe("TokenValidator", () => {
         )
       }))
 
+    test("IssuerMismatch: a key that names the issuer it signs for verifies no other's tokens", () =>
+      Effect.gen(function*() {
+        const pair = yield* Effect.promise(() => generateKeyPair("RS256", { extractable: true }))
+        const jwk = { ...(yield* Effect.promise(() => exportJWK(pair.publicKey))), kid: "k1", alg: "RS256" }
+        let label: string | undefined = "https://a.example"
+        const source = JwksSource.make("labelled", Effect.sync(() => ({ keys: [{ ...jwk, issuer: label }] })))
+        const cache = yield* JwksCache.make(source, {
+          strategy: "time",
+          interval: "1 minute",
+          backgroundRefresh: false
+        })
+        // Both issuers are the validator's: only the key's label tells them apart.
+        const validator = yield* TokenValidator.make(TokenValidator.fromCache(cache), {
+          issuer: ["https://a.example", "https://b.example"],
+          audience: "api"
+        })
+        const sign = (iss: string) =>
+          Effect.promise(() =>
+            new SignJWT({}).setProtectedHeader({ alg: "RS256", kid: "k1" }).setIssuer(iss).setAudience("api")
+              .setExpirationTime(3600).sign(pair.privateKey)
+          )
+        const ofA = yield* sign("https://a.example")
+        expect((yield* validator.validate(ofA)).issuer).toBe("https://a.example")
+        yield* refused(validator, yield* sign("https://b.example"), "IssuerMismatch")
+        // Relabelled at the next refresh: a new key, so the token remembered under the old one is checked again.
+        label = "https://b.example"
+        yield* TestClock.adjust("2 minutes")
+        yield* refused(validator, ofA, "IssuerMismatch")
+        expect((yield* validator.validate(yield* sign("https://b.example"))).issuer).toBe("https://b.example")
+        // A label with `{tenantid}` takes the token's tid; without one, nothing.
+        label = "https://{tenantid}.example"
+        yield* TestClock.adjust("2 minutes")
+        const tenant = (tid: unknown, iss: string) =>
+          Effect.promise(() =>
+            new SignJWT({ tid }).setProtectedHeader({ alg: "RS256", kid: "k1" }).setIssuer(iss).setAudience("api")
+              .setExpirationTime(3600).sign(pair.privateKey)
+          )
+        expect((yield* validator.validate(yield* tenant("a", "https://a.example"))).issuer).toBe("https://a.example")
+        yield* refused(validator, yield* tenant("a", "https://b.example"), "IssuerMismatch")
+        yield* refused(validator, yield* tenant(undefined, "https://a.example"), "IssuerMismatch")
+      }))
+
     test("AudienceMismatch: another audience", () =>
       Effect.gen(function*() {
         const { idp, validator } = yield* setup()

@@ -9,6 +9,11 @@
  *   Microsoft accounts tenant).
  * - **Personal accounts** (`consumers`): the single tenant {@link consumersTenantId}.
  *
+ * Each key of the set may name the issuer it signs for (the multi-tenant sets label theirs: the `{tenantid}` template,
+ * or one tenant's issuer, as the personal accounts tenant's keys): a token is refused as `IssuerMismatch` unless its
+ * `iss` is its key's issuer, with its `tid` in the template (see `Jwk.signsFor`). A key of the personal accounts
+ * tenant thus never signs a work tenant's token, whatever `allowedTenants` says.
+ *
  * v1.0 tokens (`iss` `https://sts.windows.net/...`) are refused as issuer mismatches.
  *
  * Principal: `id` is `sub` (pairwise: one value per user and app; the user's object id is `claims.oid`); `name` from

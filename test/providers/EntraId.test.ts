@@ -7,6 +7,7 @@ import * as ConfigProvider from "effect/ConfigProvider"
 import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
 import * as Layer from "effect/Layer"
+import { type CryptoKey, exportJWK, generateKeyPair, SignJWT } from "jose"
 import * as EntraId from "../../src/providers/EntraId.js"
 import * as FakeIdp from "../../src/testing/FakeIdp.js"
 import * as TokenValidator from "../../src/TokenValidator.js"
@@ -299,6 +300,77 @@ describe("EntraId", () => {
         "maxBytes"
       ])
     }).pipe(Effect.provide(FakeIdp.layerTest())))
+
+  describe("the issuer each key signs for", () => {
+    // Entra's shared key set labels each key with its issuer: most with the {tenantid} template, the personal
+    // accounts tenant's with that tenant's own issuer. A work tenant's token signed with a personal accounts key
+    // (Storm-0558, 2023) must be refused, whatever tenants the app accepts.
+    const JWKS_URI = `${AUTHORITY}/common/discovery/v2.0/keys`
+    const keys = Effect.promise(async () => {
+      const work = await generateKeyPair("RS256", { extractable: true })
+      const personal = await generateKeyPair("RS256", { extractable: true })
+      const jwks = {
+        keys: [
+          { ...(await exportJWK(work.publicKey)), kid: "work", use: "sig", issuer: issuerOf("{tenantid}") },
+          {
+            ...(await exportJWK(personal.publicKey)),
+            kid: "msa",
+            use: "sig",
+            issuer: issuerOf(EntraId.consumersTenantId)
+          }
+        ]
+      }
+      return { work: work.privateKey, personal: personal.privateKey, jwks }
+    })
+    const serving = (jwks: unknown) =>
+      Layer.succeed(
+        HttpClient.HttpClient,
+        HttpClient.make((request, url) => {
+          const body = url.pathname.endsWith("/v2.0/.well-known/openid-configuration")
+            ? { issuer: issuerOf("{tenantid}"), jwks_uri: JWKS_URI }
+            : url.href === JWKS_URI
+            ? jwks
+            : undefined
+          return body === undefined
+            ? Effect.fail(new HttpClientError.RequestError({ request, reason: "Transport", description: "unknown" }))
+            : Effect.succeed(HttpClientResponse.fromWeb(request, Response.json(body)))
+        })
+      )
+    const sign = (key: CryptoKey, kid: string, tid: string) =>
+      Effect.promise(() =>
+        new SignJWT({ ...userClaims(tid), exp: 3600 }).setProtectedHeader({ alg: "RS256", kid }).sign(key)
+      )
+
+    it.scoped("a work tenant's token signed with the personal accounts tenant's key is refused", () =>
+      Effect.gen(function*() {
+        const { jwks, personal, work } = yield* keys
+        const reasons: Record<string, ReadonlyArray<string>> = {}
+        for (
+          const options of [
+            { tenantId: "organizations" },
+            { tenantId: "common", allowedTenants: [TENANT] },
+            { tenantId: "common" }
+          ]
+        ) {
+          const validator = yield* EntraId.make({ ...options, audience: AUDIENCE, cache: onDemand }).pipe(
+            Effect.provide(serving(jwks))
+          )
+          const outcome = (token: string) =>
+            Effect.match(validator.validate(token), { onFailure: (e) => e.reason, onSuccess: () => "accepted" })
+          reasons[`${options.tenantId}${options.allowedTenants === undefined ? "" : " (allowed)"}`] = [
+            yield* outcome(yield* sign(work, "work", TENANT)),
+            yield* outcome(yield* sign(personal, "msa", TENANT)),
+            yield* outcome(yield* sign(personal, "msa", EntraId.consumersTenantId))
+          ]
+        }
+        expect(reasons).toEqual({
+          organizations: ["accepted", "IssuerMismatch", "IssuerMismatch"],
+          "common (allowed)": ["accepted", "IssuerMismatch", "IssuerMismatch"],
+          // Personal accounts are common's: their key signs their tokens.
+          common: ["accepted", "IssuerMismatch", "accepted"]
+        })
+      }))
+  })
 
   describe("layerConfig", () => {
     it.effect("reads ENTRA_* from the environment", () =>
