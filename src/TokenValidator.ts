@@ -596,9 +596,14 @@ const isEventsClaim = (events: unknown): boolean => {
   return Predicate.isObject(events) && !Array.isArray(events)
 }
 
-/** A header `typ` in lower case without the optional `application/` (RFC 7515, section 4.1.9). */
+/**
+ * A header `typ` as the media type it names (RFC 7515, section 4.1.9): in lower case, without the optional
+ * `application/`, its parameters (`; charset=...`) or the white space around it, so that `dpop+jwt;v=1` is a DPoP
+ * proof as `dpop+jwt` is.
+ */
 const mediaType = (typ: string): string => {
-  const lower = typ.toLowerCase()
+  const semicolon = typ.indexOf(";")
+  const lower = (semicolon === -1 ? typ : typ.slice(0, semicolon)).trim().toLowerCase()
   return lower.startsWith("application/") ? lower.slice("application/".length) : lower
 }
 
@@ -622,8 +627,10 @@ const mediaType = (typ: string): string => {
 export const classify = (claims: Claims, header: Header): TokenType => {
   const use = claims.token_use
   const claimTyp = typeof claims.typ === "string" ? claims.typ.toLowerCase() : undefined
-  // A refresh token is never a bearer credential: a marker of one decides, whatever another says.
-  if (use === "refresh" || claimTyp === "refresh" || claimTyp === "offline") return "refresh"
+  // A refresh token is never a bearer credential: a marker of one decides, whatever another says, in any case.
+  if (
+    (typeof use === "string" && use.toLowerCase() === "refresh") || claimTyp === "refresh" || claimTyp === "offline"
+  ) return "refresh"
   if (use === "id" || use === "access") return use
   if (header.typ !== undefined) {
     const typ = mediaType(header.typ)

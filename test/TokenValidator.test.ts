@@ -737,6 +737,10 @@ describe("TokenValidator", () => {
         for (const typ of ["logout+jwt", "application/secevent+jwt", "DPoP+JWT"]) {
           yield* refused(validator, yield* idp.sign(logout, { header: { typ } }), "TokenType")
         }
+        // A media type's parameters, or white space around it, do not make it another (with no claims that tell).
+        for (const typ of ["dpop+jwt;v=1", "application/token-introspection+jwt; charset=utf-8", "dpop+jwt "]) {
+          yield* refused(validator, yield* idp.sign({ scope: "read" }, { header: { typ } }), "TokenType")
+        }
         // Claims that look like an access token do not override the explicit type.
         const access = yield* setup({ tokenTypes: ["access"] })
         yield* refused(
@@ -748,7 +752,7 @@ describe("TokenValidator", () => {
         const id = yield* validator.validate(yield* idp.sign({ nonce: "n" }, { header: { typ: "id_token+jwt" } }))
         expect(id.tokenType).toBe("id")
         // JWT, at+jwt and no typ at all are what bearer tokens carry.
-        for (const typ of ["JWT", "at+jwt", "application/at+jwt", undefined]) {
+        for (const typ of ["JWT", "at+jwt", "application/at+jwt", "at+jwt; charset=utf-8", undefined]) {
           expect((yield* validator.validate(yield* idp.sign({ scope: "read" }, { header: { typ } }))).id).toBe("user-1")
         }
         const loosened = yield* setup({ acceptTyp: ["application/vnd.idp-at+jwt"] })
@@ -1497,6 +1501,8 @@ describe("TokenValidator", () => {
         [{ token_use: "id" }, rs, "id"],
         [{ token_use: "access" }, rs, "access"],
         [{ token_use: "refresh" }, rs, "refresh"],
+        [{ token_use: "Refresh", scope: "read" }, rs, "refresh"],
+        [{}, { alg: "RS256", typ: " AT+JWT ;v=1" }, "access"],
         [{ token_use: "access", nonce: "n" }, { alg: "RS256", typ: "JWT" }, "access"],
         [{ token_use: "id" }, { alg: "RS256", typ: "at+jwt" }, "id"],
         [{ token_use: "other" }, rs, "unknown"],
