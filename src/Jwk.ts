@@ -81,8 +81,8 @@ const Base64Url = Schema.String.pipe(Schema.pattern(/^[A-Za-z0-9_-]*$/), Schema.
 
 /**
  * One JSON Web Key as published in a key set. Only the public members this library reads are kept; private members
- * (`d`, `p`, `q`, `dp`, `dq`, `qi`, `oth`) are dropped on decoding and never imported (`importKeySet` warns, once per
- * key, of one published with any of them).
+ * (`d`, `p`, `q`, `dp`, `dq`, `qi`, `oth`) are dropped on decoding and never imported (`importKeySet` skips a key
+ * published with any of them: whoever reads the set can sign with it).
  *
  * @since 0.1.0
  * @category schemas
@@ -508,27 +508,13 @@ const importKey = (jwk: Jwk, algorithms: ReadonlyArray<Algorithm>) =>
 /** The private members of an RSA, EC or OKP JWK (RFC 7518, sections 6.2.2 and 6.3.2; RFC 8037). */
 const privateMembers = ["d", "p", "q", "dp", "dq", "qi", "oth"] as const
 
-/** The keys already warned of for a private part: once per key, not at every refresh that carries it over. */
-const warnedPrivate = new WeakSet<Key>()
-
-/**
- * Warns that `raw` (the published JWK of `key`) has private members: only its public part is imported, but a private
- * key in a set that anyone may read is no longer private.
- */
-const warnOfPrivatePart = (raw: unknown, key: Key, label: string): Effect.Effect<void> => {
-  if (warnedPrivate.has(key) || typeof raw !== "object" || raw === null) return Effect.void
-  const found = privateMembers.filter((member) => member in raw)
-  if (found.length === 0) return Effect.void
-  warnedPrivate.add(key)
-  return Effect.logWarning(
-    `Key ${label} is published with its private part (${found.join(", ")}): whoever can read the set can sign ` +
-      "with it; only its public part is used"
-  )
-}
+/** The private members `raw` (a published JWK) carries. */
+const privateMembersOf = (raw: unknown): ReadonlyArray<string> =>
+  typeof raw === "object" && raw !== null ? privateMembers.filter((member) => member in raw) : []
 
 /**
  * Decodes and imports each key of a published set. A key that is malformed, of a type or algorithm this library
- * does not verify with, meant for encryption, or too weak is skipped and logged; the set fails only when no usable
+ * does not verify with, meant for encryption, too weak, or published with its private part is skipped and logged; the set fails only when no usable
  * key is left (`EmptyKeySet`) or when it has more keys than `maxKeys` (`InvalidShape`).
  *
  * @since 0.1.0
@@ -593,6 +579,16 @@ export const importKeySet = (
       const jwk = decoded.right
       // The set is the IdP's word, or a hostile server's: its text reaches a log line escaped and cut.
       const label = jwk.kid === undefined ? `#${index}` : `"${shownKid(jwk.kid)}"`
+      // A private key in a set that others read is no longer private: whoever read it can sign any token with it.
+      const exposed = privateMembersOf(raw)
+      if (exposed.length > 0) {
+        skipped++
+        yield* Effect.logError(
+          `Skipping key ${label}: it is published with its private part (${exposed.join(", ")}), so whoever can ` +
+            "read the set can sign with it"
+        )
+        continue
+      }
       const algorithms = usableAlgorithms(jwk, allowed, minRsaBits, checkedPoints)
       if (typeof algorithms === "string") {
         skipped++
@@ -602,8 +598,6 @@ export const importKeySet = (
       const same = sameKeyAs(jwk, algorithms)
       const unchanged = previous.get(same)
       if (unchanged !== undefined) {
-        // A key the set had, now published with its private part (leaked since): warned of as a new one would be.
-        yield* warnOfPrivatePart(raw, unchanged, label)
         keys.push(unchanged)
         continue
       }
@@ -614,7 +608,6 @@ export const importKeySet = (
         continue
       }
       const key: Key = { kid: jwk.kid, kty: jwk.kty, crv: jwk.crv, ...imported.right, jwk, issuer: jwk.issuer }
-      yield* warnOfPrivatePart(raw, key, label)
       keys.push(key)
       // A key listed again further down is this one, as it will be in the next import (no change to report then).
       previous.set(same, key)
@@ -625,7 +618,7 @@ export const importKeySet = (
         source,
         description: jwks.keys.length === 0
           ? "the set has no keys"
-          : `none of its ${jwks.keys.length} keys can verify an allowed algorithm`
+          : `none of its ${jwks.keys.length} keys is usable here (each one skipped is logged, module Jwk)`
       })
     }
     const byKid = new Map<string, Array<Key>>()
