@@ -3,7 +3,8 @@
  * `audience`) and for a multi-tenant one (`tenantId: "organizations"` with `allowedTenants`), each run against the
  * fake identity provider posing as Entra ID. The fake signs tokens with the claims Entra ID puts in them (`tid`,
  * `ver: "2.0"`, `oid`, `preferred_username`, `scp`, `roles`, `groups`, `azp`, and `idtyp: "app"` for app-only
- * tokens). Shows the principal of an id token, a user's access token and an app-only token, and a refusal only a
+ * tokens, an optional claim the app registration adds; without it, an app-only token is known by its `sub` being its
+ * `oid`, with no `scp`). Shows the principal of an id token, a user's access token and an app-only token, and a refusal only a
  * multi-tenant Entra ID app has: a tenant that is not in `allowedTenants`.
  *
  * Issuers are `<authority>/<tenant id>/v2.0`. Here `authority` points at a fake on 127.0.0.1; leave it out and it

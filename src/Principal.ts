@@ -71,9 +71,14 @@ export class Principal extends Data.Class<{
   /** From `scope` (space separated, or an array), else `scp` (the same), empty names left out. */
   readonly scopes: ReadonlyArray<string>
   readonly tokenType: TokenType
-  /** `client_id`, else `azp`, else `appid`. */
+  /** `client_id`, else `azp`, else `appid` (Entra ID v1.0), else `cid` (Okta). */
   readonly clientId: string | undefined
-  /** True for a client acting on its own behalf (client credentials), not for a user. */
+  /**
+   * True for a client acting on its own behalf (client credentials), not for a user: an `idtyp` of `app` (Entra ID)
+   * or a `gty` of `client-credentials` (Auth0); else, for an access token, a `sub` that is the client id or none (RFC
+   * 9068, Okta), a `sub` that is the `oid` without `scp` (Entra ID without its optional `idtyp`), or a
+   * `preferred_username` of `service-account-<client id>` (a Keycloak service account).
+   */
   readonly isMachine: boolean
   readonly issuer: string
   readonly expiresAt: Date

@@ -611,7 +611,8 @@ const mediaType = (typ: string): string => {
  * What kind of token the claims describe: a refresh token when anything says so (a `token_use` of `refresh`, a `typ`
  * claim of `Refresh` or `Offline`), whatever else does; else `token_use` when present (Cognito), else a `typ` of
  * `at+jwt` (RFC 9068) or `id_token+jwt`, or a `typ` claim (Keycloak's `Bearer` / `ID`), else `nonce` or `at_hash`
- * mean an id token and `scope`, `scp` or `client_id` an access token.
+ * mean an id token and `scope`, `scp`, `client_id`, an `idtyp` of `app` or Entra ID's `azpacr` / `appidacr` an access
+ * token.
  *
  * @since 0.1.0
  * @category utils
@@ -641,9 +642,10 @@ export const classify = (claims: Claims, header: Header): TokenType => {
   if (claimTyp === "id") return "id"
   if (claimTyp === "bearer") return "access"
   if (claims.nonce !== undefined || claims.at_hash !== undefined) return "id"
+  // `azpacr` / `appidacr` (how the client authenticated): in Entra ID's access tokens only, app-only ones included.
   if (
     claims.scope !== undefined || claims.scp !== undefined || claims.client_id !== undefined ||
-    claims.idtyp === "app"
+    claims.idtyp === "app" || claims.azpacr !== undefined || claims.appidacr !== undefined
   ) return "access"
   return "unknown"
 }
@@ -667,6 +669,8 @@ const namesOf = (value: unknown, spaced: boolean): ReadonlyArray<string> | undef
     ? value.filter((item): item is string => typeof item === "string" && item.length > 0)
     : undefined
 
+const stringClaim = (value: unknown): string | undefined => typeof value === "string" ? value : undefined
+
 const firstString = (claims: Claims, names: ReadonlyArray<string>): string | undefined => {
   for (const name of names) {
     const value = claims[name]
@@ -681,12 +685,19 @@ const toPrincipal = (
   usernameClaims: ReadonlyArray<string>,
   groupsClaim: string
 ): Principal => {
-  const clientId = claims.client_id ?? claims.azp ?? (typeof claims.appid === "string" ? claims.appid : undefined)
+  const clientId = claims.client_id ?? claims.azp ?? stringClaim(claims.appid) ?? stringClaim(claims.cid)
   const email = typeof claims.email === "string" ? claims.email : undefined
   // `scope` first, as a string or (Duende IdentityServer, Spring Authorization Server) an array; else `scp`.
   const scopes = namesOf(claims.scope, true) ?? namesOf(claims.scp, true) ?? []
   const isMachine = claims.idtyp === "app" || claims.gty === "client-credentials" ||
-    (tokenType === "access" && clientId !== undefined && (claims.sub === undefined || claims.sub === clientId))
+    (tokenType === "access" && (
+      (clientId !== undefined && (claims.sub === undefined || claims.sub === clientId)) ||
+      // Entra ID, without its optional `idtyp`: an app's token has no `scp`, and its `sub` is its service principal's.
+      (claims.scp === undefined && typeof claims.oid === "string" && claims.sub === claims.oid) ||
+      // Keycloak: a service account is a user that its client names.
+      (clientId !== undefined && typeof claims.preferred_username === "string" &&
+        claims.preferred_username.toLowerCase() === `service-account-${clientId.toLowerCase()}`)
+    ))
   // Its lists frozen: a remembered token's later uses share them (see `reuse`).
   return new Principal({
     id: claims.sub ?? clientId ?? "",

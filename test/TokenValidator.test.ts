@@ -256,13 +256,25 @@ describe("TokenValidator", () => {
         // client credentials: an access token without a user
         expect(yield* isMachine({ sub: undefined, client_id: "svc", scope: "jobs:run" })).toBe(true)
         expect(yield* isMachine({ sub: "svc", client_id: "svc" })).toBe(true)
-        // Entra ID app-only tokens
+        // Entra ID app-only tokens; without the optional idtyp, no scp and the service principal's oid as sub
         expect(yield* isMachine({ sub: "object-id", appid: "svc", idtyp: "app" })).toBe(true)
+        const entraApp = { sub: "sp-oid", oid: "sp-oid", azp: "svc", azpacr: "1", roles: ["Orders.ReadAll"] }
+        expect(yield* isMachine(entraApp)).toBe(true)
+        // Okta: the client in cid
+        expect(yield* isMachine({ sub: "0oa1", cid: "0oa1", scp: ["orders.read"] })).toBe(true)
+        // A Keycloak service account: a user named after its client (Keycloak writes user names in lower case)
+        const keycloak = { sub: "2c9d-uuid", azp: "Billing", typ: "Bearer", scope: "profile" }
+        expect(yield* isMachine({ ...keycloak, preferred_username: "service-account-billing" })).toBe(true)
         // Auth0
         expect(yield* isMachine({ sub: "svc@clients", azp: "svc", gty: "client-credentials" })).toBe(true)
         // users
         expect(yield* isMachine({ sub: "alice", client_id: "web-app", scope: "read" })).toBe(false)
         expect(yield* isMachine({ sub: "alice" })).toBe(false)
+        expect(yield* isMachine({ ...entraApp, sub: "pairwise-sub", scp: "Orders.Read" })).toBe(false)
+        expect(yield* isMachine({ ...entraApp, scp: "Orders.Read" })).toBe(false)
+        expect(yield* isMachine({ sub: "00u1", uid: "00u1", cid: "0oa1", scp: ["orders.read"] })).toBe(false)
+        expect(yield* isMachine({ ...keycloak, preferred_username: "alice" })).toBe(false)
+        expect(yield* isMachine({ ...keycloak, preferred_username: "service-account-other" })).toBe(false)
         // an id token whose sub happens to be its azp is still not an access token
         expect(yield* isMachine({ sub: "svc", azp: "svc", nonce: "n" })).toBe(false)
       }))
@@ -1523,6 +1535,8 @@ describe("TokenValidator", () => {
         [{ scp: ["read"] }, rs, "access"],
         [{ client_id: "c" }, rs, "access"],
         [{ idtyp: "app", appid: "c" }, rs, "access"],
+        [{ azpacr: "1", azp: "c", roles: ["r"] }, rs, "access"],
+        [{ appidacr: "1", appid: "c" }, rs, "access"],
         [{}, { alg: "RS256", typ: "JWT" }, "unknown"],
         [{ azp: "c" }, rs, "unknown"]
       ]

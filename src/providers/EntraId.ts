@@ -19,8 +19,9 @@
  * Principal: `id` is `sub` (pairwise: one value per user and app; the user's object id is `claims.oid`); `name` from
  * `preferred_username`, then `name`; `groups` from the `groups` claim (group object ids) and never from `roles`, so
  * that a token without a `groups` claim (no group claims configured, or a groups overage) does not silently turn app
- * role names into groups; pass `principal: { groups: "roles" }` to authorize on app roles. App-only tokens
- * (`idtyp: "app"`) are machine principals.
+ * role names into groups; pass `principal: { groups: "roles" }` to authorize on app roles. App-only tokens (an
+ * `idtyp` of `app`, or, without that optional claim, no `scp` and a `sub` that is the `oid`) are machine principals'
+ * access tokens.
  *
  * @since 0.1.0
  */

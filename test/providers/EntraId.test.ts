@@ -123,6 +123,19 @@ describe("EntraId", () => {
           cache: onDemand
         })
         expect((yield* byRoles.validate(token)).groups).toEqual(["Orders.ReadAll"])
+        // Without the optional idtyp claim (what Entra issues unless the app registration adds it): an access token
+        // all the same, and a machine's.
+        const accessOnly = yield* EntraId.make({
+          tenantId: TENANT,
+          audience: API_CLIENT_ID,
+          tokenTypes: ["access"],
+          cache: onDemand
+        })
+        const plain = yield* accessOnly.validate(yield* idp.sign({ ...appClaims(TENANT), idtyp: undefined }))
+        expect({ tokenType: plain.tokenType, isMachine: plain.isMachine }).toEqual({
+          tokenType: "access",
+          isMachine: true
+        })
       }).pipe(Effect.provide(Idp)))
 
     it.scoped("refuses another tenant, a tid that does not match, v1 tokens and other audiences", () =>
