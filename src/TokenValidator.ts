@@ -878,6 +878,31 @@ const isLongerThan = (token: string, max: number): boolean =>
 /** How many distinct headers a validator keeps decoded. */
 const headerCacheSize = 64
 
+/**
+ * How many objects and arrays a header may hold, itself included. A real one holds a few (a `jwk`, an `x5c` list, a
+ * `crit` list); thousands, nested or side by side, cost ~0.2 µs each to parse and freeze, before any signature is
+ * checked: a junk token that costs ten times a forged one.
+ */
+const maxHeaderContainers = 32
+
+/** Whether JSON `text` holds more than `max` objects and arrays (`{` and `[` outside strings), read in one pass. */
+const holdsMoreContainers = (text: string, max: number): boolean => {
+  let count = 0
+  let inString = false
+  for (let i = 0; i < text.length; i++) {
+    const code = text.charCodeAt(i)
+    if (inString) {
+      if (code === 92) i++ // a backslash: the next character is escaped
+      else if (code === 34) inString = false
+    } else if (code === 34) {
+      inString = true
+    } else if ((code === 123 || code === 91) && ++count > max) {
+      return true
+    }
+  }
+  return false
+}
+
 /** Effect's built-in tracer: it keeps spans in memory for the fiber and exports none. */
 const builtInTracer = Context.get(DefaultServices.liveServices, Tracer.Tracer)
 
@@ -1014,13 +1039,16 @@ const unsafeMake = (keys: KeyResolver, options: Options): Service => {
 
   /**
    * The header, decoded once per distinct header segment (an issuer's tokens share a handful). It is shared by every
-   * token with that segment, so it is frozen, nested members too.
+   * token with that segment, so it is frozen, nested members too. One of more than a few objects and arrays is
+   * refused unread.
    */
   const readHeader = (segment: string): Header | undefined => {
     const known = headers.get(segment)
     if (known !== undefined) return known
     const text = base64UrlText(segment)
-    const decoded = text === undefined ? undefined : Either.getOrUndefined(decodeHeader(text))
+    const decoded = text === undefined || holdsMoreContainers(text, maxHeaderContainers)
+      ? undefined
+      : Either.getOrUndefined(decodeHeader(text))
     if (decoded === undefined) return undefined
     // Forgotten all at once when full: a hit then costs one lookup, where an LRU would reorder on every hit.
     if (headers.size >= headerCacheSize) headers.clear()

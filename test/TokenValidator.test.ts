@@ -1124,7 +1124,7 @@ describe("TokenValidator", () => {
   })
 
   describe("headers", () => {
-    test("JSON nested 100,000 deep, in an unverified header or in signed claims: judged by the rules, never a defect", () =>
+    test("JSON nested 100,000 deep, in signed claims: judged by the rules, never a defect; in a header: refused unread", () =>
       Effect.gen(function*() {
         const { signRaw, validator } = yield* localSetup({ maxTokenBytes: 1024 * 1024 })
         const depth = 100_000
@@ -1137,10 +1137,36 @@ describe("TokenValidator", () => {
         for (let level = 1; level < depth; level++) innermost = (innermost as ReadonlyArray<unknown>)[0]
         expect(innermost).toEqual([])
         expect(Object.isFrozen(innermost)).toBe(true)
-        // The same nesting in a header nobody signed: read (and frozen) before any key is looked up, then refused.
+        // The same nesting in a header nobody signed: refused before it is parsed (see the next test).
         const [, payload, signature] = segmentsOf(yield* signRaw("{}"))
         const header = b64(`{"alg":"RS256","kid":"local","x":${nested}}`)
-        yield* refused(validator, `${header}.${payload}.${signature}`, "InvalidSignature")
+        yield* refused(validator, `${header}.${payload}.${signature}`, "Malformed")
+      }))
+
+    test("a header of more than 32 objects and arrays, nested or side by side, is Malformed; fewer are read", () =>
+      Effect.gen(function*() {
+        const { signRaw, validator } = yield* localSetup()
+        const exp = Math.floor(Date.now() / 1000) + 600
+        const claims = `{"iss":"${localIssuer}","aud":"${localAudience}","sub":"s","exp":${exp}}`
+        // Itself, a jwk, an x5c list, a list of 28 more: 32. Brackets inside strings are text, not containers.
+        const few = {
+          jwk: { kty: "EC" },
+          x5c: ["MIIB"],
+          more: Array.from({ length: 28 }, () => ({})),
+          text: "[{".repeat(100)
+        }
+        expect((yield* validator.validate(yield* signRaw(claims, few))).id).toBe("s")
+        for (
+          const many of [
+            { ...few, one: [] },
+            { x: JSON.parse(`${"[".repeat(40)}${"]".repeat(40)}`) },
+            { x: Array.from({ length: 40 }, () => []) }
+          ]
+        ) {
+          yield* refused(validator, yield* signRaw(claims, many), "Malformed")
+        }
+        // An escaped quote does not end a string early: the brackets after it are still text.
+        expect((yield* validator.validate(yield* signRaw(claims, { text: `\"${"[".repeat(40)}` }))).id).toBe("s")
       }))
 
     it.scoped("every token gets its own header, past the number of headers kept decoded; the check sees it frozen", () =>
