@@ -548,6 +548,7 @@ const base64UrlText = (segment: string): string | undefined => {
  * ```
  */
 export const peekHeader = (token: string): Option.Option<Header> => {
+  if (typeof token !== "string") return Option.none()
   const dot = token.indexOf(".")
   if (dot <= 0) return Option.none()
   const text = base64UrlText(token.slice(0, dot))
@@ -573,6 +574,8 @@ export const peekHeader = (token: string): Option.Option<Header> => {
  * ```
  */
 export const peekClaims = (token: string): Option.Option<RegisteredClaims> => {
+  // A header that was not there (`undefined`, from JavaScript) is no token, not a TypeError.
+  if (typeof token !== "string") return Option.none()
   const parts = token.split(".")
   if (parts.length !== 3) return Option.none()
   const text = base64UrlText(parts[1]!)

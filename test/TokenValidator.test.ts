@@ -8,6 +8,7 @@ import * as Exit from "effect/Exit"
 import * as Layer from "effect/Layer"
 import * as Metric from "effect/Metric"
 import * as Micro from "effect/Micro"
+import * as Option from "effect/Option"
 import * as Predicate from "effect/Predicate"
 import type * as Scope from "effect/Scope"
 import * as Supervisor from "effect/Supervisor"
@@ -1532,6 +1533,13 @@ describe("TokenValidator", () => {
         expect(error).toBeInstanceOf(TokenValidationError)
         expect((error as TokenValidationError).reason).toBe("Malformed")
       }))
+
+    it("peekHeader and peekClaims of something that is no string (a header left out, from JavaScript): none", () => {
+      for (const token of [undefined, null, 42, { split: () => [] }]) {
+        expect(Option.isNone(TokenValidator.peekHeader(token as unknown as string))).toBe(true)
+        expect(Option.isNone(TokenValidator.peekClaims(token as unknown as string))).toBe(true)
+      }
+    })
 
     it("classify", () => {
       const rs: TokenValidator.Header = { alg: "RS256" }
