@@ -431,6 +431,9 @@ const verification: Record<
   Ed25519: { hash: null, options: {} }
 }
 
+/** How many keys of one kid that may verify one algorithm a token of that kid is tried with, at most. */
+const maxSharingKid = 4
+
 /** The keys each made by {@link anyOf}: whether the next import can carry it over. */
 const membersOf = new WeakMap<Key, ReadonlyArray<Key>>()
 
@@ -631,11 +634,15 @@ export const importKeySet = (
     const sharedKids = new Map<string, Map<Algorithm, Key>>()
     const newlyShared = new Map<string, Array<Algorithm>>()
     const apart = new Set<string>()
+    const crowded = new Set<string>()
     for (const [kid, same] of byKid) {
       if (same.length < 2) continue
       for (const alg of new Set(same.flatMap((key) => [...key.algorithms]))) {
-        const fitting = distinctKeys(same.filter((key) => key.algorithms.has(alg)))
-        if (fitting.length < 2) continue
+        const distinct = distinctKeys(same.filter((key) => key.algorithms.has(alg)))
+        if (distinct.length < 2) continue
+        // Each one tried costs a signature check for every forged token of that kid: a few at most.
+        if (distinct.length > maxSharingKid) crowded.add(kid)
+        const fitting = distinct.slice(0, maxSharingKid)
         // Keys that sign for different issuers are not one key: a token of that kid is checked with the first alone.
         if (fitting.some((key) => key.issuer !== fitting[0]!.issuer)) {
           apart.add(kid)
@@ -653,11 +660,15 @@ export const importKeySet = (
       }
     }
     for (const kid of apart) {
+      const shown = shownKid(kid)
       yield* Effect.logWarning(
-        `Keys sharing kid "${
-          shownKid(kid)
-        }" sign for different issuers: a token of that kid is checked with the first ` +
-          "of them only"
+        `Keys sharing kid "${shown}" sign for different issuers: a token of that kid is checked with the first of them only`
+      )
+    }
+    for (const kid of crowded) {
+      const shown = shownKid(kid)
+      yield* Effect.logWarning(
+        `More than ${maxSharingKid} keys share kid "${shown}": a token of that kid is tried with the first ${maxSharingKid}`
       )
     }
     for (const [kid, algorithms] of newlyShared) {
@@ -673,8 +684,9 @@ export const importKeySet = (
  * Picks the key for a token's `kid` and `alg`. A token with a `kid` gets the key of that id that may verify its
  * algorithm; a token without one gets a key only when exactly one public key of the set (listed once or more, under
  * any kids) may verify its algorithm. Kids should differ within a set (RFC 7517, section 4.5), but when several keys
- * of one kid may verify the algorithm, the key given verifies with any of them (its other fields are the first
- * one's), as a token signed by any of them is the identity provider's.
+ * of one kid may verify the algorithm, the key given verifies with any of them (the first four; its other fields are
+ * the first one's), as a token signed by any of them is the identity provider's. Keys of one kid that name different
+ * issuers are not combined: the first is given.
  *
  * @since 0.1.0
  * @category combinators

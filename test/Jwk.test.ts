@@ -679,6 +679,21 @@ describe("Jwk", () => {
         expect(Jwk.select(shared, undefined, "RS256")).toBeUndefined()
       }))
 
+    it.effect("a token of a kid shared by more than 4 keys is tried with the first 4 only, with a warning", () =>
+      Effect.gen(function*() {
+        const pairs = Array.from({ length: 6 }, () => generateKeyPairSync("ec", { namedCurve: "P-256" }))
+        const [set, logs] = yield* withLogs(
+          importSet(pairs.map(({ publicKey }) => ({ ...publicKey.export({ format: "jwk" }), kid: "crowd" })))
+        )
+        const data = Buffer.from("header.payload")
+        const signedBy = (i: number) => sign("sha256", data, { key: pairs[i]!.privateKey, dsaEncoding: "ieee-p1363" })
+        const key = Jwk.select(set, "crowd", "ES256")!
+        // Each forged token of that kid costs one signature check per key tried: a hostile set of a hundred keys
+        // under one kid would make every such token cost a hundred.
+        expect([0, 3, 4, 5].map((i) => key.verify("ES256", data, signedBy(i)))).toEqual([true, true, false, false])
+        expect(logs.filter((line) => line.includes("More than 4 keys share kid \"crowd\""))).toHaveLength(1)
+      }))
+
     it("signsFor: the key's issuer, its {tenantid} taking the token's tid", () => {
       const template = "https://login.example/{tenantid}/v2.0"
       expect(Jwk.signsFor(undefined, { iss: "https://any.example" })).toBe(true)
