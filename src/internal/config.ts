@@ -8,28 +8,35 @@ import * as Duration from "effect/Duration"
 import * as Either from "effect/Either"
 import * as Option from "effect/Option"
 
+/**
+ * The values of a comma-separated list, at least one. Its errors' path is empty: the `mapOrFail` right on the named
+ * value gets the variable's name from Config (naming it here too gave `OIDC_AUDIENCE.OIDC_AUDIENCE`; a second
+ * `mapOrFail` on top gets no name at all).
+ */
+const splitList = (text: string): Either.Either<ReadonlyArray<string>, ConfigError.ConfigError> => {
+  const items = text.split(",").map((item) => item.trim()).filter((item) => item.length > 0)
+  return items.length === 0
+    ? Either.left(ConfigError.InvalidData([], "expected a comma-separated list of at least one value"))
+    : Either.right(items)
+}
+
 /** @internal A comma-separated list of at least one value, such as `OIDC_AUDIENCE=api-1,api-2`. */
 export const list = (name: string): Config.Config<ReadonlyArray<string>> =>
-  Config.string(name).pipe(
-    Config.mapOrFail((text) => {
-      const items = text.split(",").map((item) => item.trim()).filter((item) => item.length > 0)
-      return items.length === 0
-        // The path is the variable's own: Config prefixes it (naming it here too gave `OIDC_AUDIENCE.OIDC_AUDIENCE`).
-        ? Either.left(ConfigError.InvalidData([], "expected a comma-separated list of at least one value"))
-        : Either.right(items)
-    })
-  )
+  Config.string(name).pipe(Config.mapOrFail(splitList))
 
 /** @internal A comma-separated list whose every value is one of `allowed`, such as `JWT_ALGORITHMS=HS256,HS512`. */
 export const literalList = <const A extends string>(
   name: string,
   allowed: ReadonlyArray<A>
 ): Config.Config<ReadonlyArray<A>> =>
-  list(name).pipe(
-    Config.mapOrFail((values) =>
-      values.every((value) => (allowed as ReadonlyArray<string>).includes(value))
-        ? Either.right(values as ReadonlyArray<A>)
-        : Either.left(ConfigError.InvalidData([], `expected some of ${allowed.join(", ")}`))
+  Config.string(name).pipe(
+    Config.mapOrFail((text) =>
+      Either.flatMap(splitList(text), (values) =>
+        values.every((value) =>
+            (allowed as ReadonlyArray<string>).includes(value)
+          )
+          ? Either.right(values as ReadonlyArray<A>)
+          : Either.left(ConfigError.InvalidData([], `expected some of ${allowed.join(", ")}`)))
     )
   )
 

@@ -118,6 +118,9 @@ describe("Static", () => {
         expect(ConfigError.isConfigError(missing) && ConfigError.isMissingDataOnly(missing)).toBe(true)
         expect(ConfigError.isConfigError(yield* build({ ...all, JWT_JWKS: "{\"keys\": [" }))).toBe(true)
         expect(ConfigError.isConfigError(yield* build({ ...all, JWT_ALGORITHMS: "HS256" }))).toBe(true)
+        // One value of a list not allowed: named too (ES256 fits the set, so the list is what is wrong).
+        const badList = yield* build({ ...all, JWT_ALGORITHMS: "ES256,HS256" })
+        expect(badList._op === "InvalidData" && badList.path).toEqual(["JWT_ALGORITHMS"])
         // RS256 by default, and the set holds EC keys only.
         expect(ConfigError.isConfigError(yield* build(all))).toBe(true)
         // Named once, as every variable is (Config adds the variable's name to the path).
