@@ -226,7 +226,10 @@ export interface ImportOptions {
   readonly algorithms?: ReadonlyArray<Algorithm> | undefined
   /** A set with more keys than this is refused as hostile. Default 100. */
   readonly maxKeys?: number | undefined
-  /** RSA keys with a shorter modulus are skipped (RFC 8725 asks for 2048). Default 2048. */
+  /**
+   * RSA keys with a shorter modulus are skipped (RFC 8725 asks for 2048). Default 2048; a lower value is an explicit
+   * loosening, for a legacy set.
+   */
   readonly minRsaBits?: number | undefined
   /**
    * The set this one replaces: a key published again unchanged (the same `kid`, type, public material and usable

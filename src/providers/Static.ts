@@ -3,11 +3,11 @@
  * with the app, for air-gapped deployments, and for tests.
  *
  * The keys are imported once, when the validator is made, with the same rules as a fetched set (`Jwk.importKeySet`:
- * unusable keys skipped, symmetric keys refused, RSA at least 2048 bits); a set with no usable key is a
- * `ConfigError`. There is no `JwksCache` behind it: a cache would bring a background fiber, a refresh schedule and
- * unknown-kid refetches that can never find anything new, so a plain `KeyResolver` over the imported set does the
- * same job with nothing running and no `Scope` needed. A token whose `kid` is not in the set is refused at once
- * (`NoMatchingKey`).
+ * unusable keys skipped, symmetric keys refused, RSA at least 2048 bits unless `limits.minRsaBits` says less); a set
+ * with no usable key is a `ConfigError`. There is no `JwksCache` behind it: a cache would bring a background fiber, a
+ * refresh schedule and unknown-kid refetches that can never find anything new, so a plain `KeyResolver` over the
+ * imported set does the same job with nothing running and no `Scope` needed. A token whose `kid` is not in the set is
+ * refused at once (`NoMatchingKey`).
  *
  * @since 0.1.0
  */
