@@ -732,7 +732,8 @@ export const select = (set: KeySet, kid: string | undefined, alg: Algorithm): Ke
  * Whether a key that signs for `issuer` (a {@link Key}'s `issuer`, from its JWK) may verify a token with these claims:
  * any token when the key names no issuer; else only one whose `iss` is that issuer, with `{tenantid}` in it standing
  * for the token's `tid` claim (Microsoft Entra ID's shared key sets label their keys so: a key of the personal
- * accounts tenant must not sign a work tenant's tokens).
+ * accounts tenant must not sign a work tenant's tokens). A key labelled with an Entra ID tenant's v2.0 issuer also
+ * signs that tenant's v1.0 tokens (`https://sts.windows.net/<tenant>/`).
  *
  * @since 0.1.0
  * @category utils
@@ -752,9 +753,21 @@ export const signsFor = (
   claims: { readonly iss?: unknown; readonly tid?: unknown }
 ): boolean => {
   if (issuer === undefined) return true
-  if (!issuer.includes(tenantPlaceholder)) return claims.iss === issuer
-  const tid = claims.tid
-  return typeof tid === "string" && tid.length > 0 && claims.iss === issuer.split(tenantPlaceholder).join(tid)
+  let expected = issuer
+  if (issuer.includes(tenantPlaceholder)) {
+    const tid = claims.tid
+    if (typeof tid !== "string" || tid.length === 0) return false
+    expected = issuer.split(tenantPlaceholder).join(tid)
+  }
+  if (claims.iss === expected) return true
+  // Entra ID signs a tenant's v1.0 tokens (`https://sts.windows.net/<tenant>/`) with the keys its v2.0 set labels with
+  // that tenant's v2.0 issuer: the same tenant, in the other format.
+  const v2 = entraV2Issuer.exec(expected)
+  return v2 !== null && typeof claims.iss === "string" && entraV1Hosts.some((host) => claims.iss === `${host}${v2[1]}/`)
 }
 
 const tenantPlaceholder = "{tenantid}"
+const entraV2Issuer =
+  /^https:\/\/login\.(?:microsoftonline\.com|microsoftonline\.us|partner\.microsoftonline\.cn|chinacloudapi\.cn)\/([^/]+)\/v2\.0$/
+/** Where Entra ID's v1.0 tokens say they come from: the global and US government clouds, and the China cloud. */
+const entraV1Hosts = ["https://sts.windows.net/", "https://sts.chinacloudapi.cn/"]

@@ -705,6 +705,17 @@ describe("Jwk", () => {
       expect(Jwk.signsFor(template, { iss: "https://login.example/t1/v2.0" })).toBe(false)
       expect(Jwk.signsFor(template, { iss: "https://login.example//v2.0", tid: "" })).toBe(false)
       expect(Jwk.signsFor(template, { iss: "https://login.example/t1/v2.0", tid: ["t1"] })).toBe(false)
+      // Entra ID signs a tenant's v1.0 tokens with the keys its v2.0 set labels: the same tenant, in the other format.
+      const entra = "https://login.microsoftonline.com/{tenantid}/v2.0"
+      expect(Jwk.signsFor(entra, { iss: "https://sts.windows.net/t1/", tid: "t1" })).toBe(true)
+      expect(Jwk.signsFor(entra, { iss: "https://sts.windows.net/t2/", tid: "t1" })).toBe(false)
+      expect(Jwk.signsFor("https://login.microsoftonline.com/t1/v2.0", { iss: "https://sts.windows.net/t1/" })).toBe(
+        true
+      )
+      expect(Jwk.signsFor("https://login.microsoftonline.com/t1/v2.0", { iss: "https://sts.windows.net/t2/" })).toBe(
+        false
+      )
+      expect(Jwk.signsFor(template, { iss: "https://sts.windows.net/t1/", tid: "t1" })).toBe(false)
       // The tid is put in as it is: no replacement patterns (`$&` would bring the placeholder back).
       expect(Jwk.signsFor(template, { iss: template, tid: "$&" })).toBe(false)
       expect(Jwk.signsFor(template, { iss: "https://login.example/$&/v2.0", tid: "$&" })).toBe(true)
