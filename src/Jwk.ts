@@ -207,6 +207,8 @@ export interface KeySet {
   readonly byKid: ReadonlyMap<string, ReadonlyArray<Key>>
   /** @internal Per kid shared by keys that may verify the same algorithm: one key per algorithm that tries each. */
   readonly sharedKids?: ReadonlyMap<string, ReadonlyMap<Algorithm, Key>>
+  /** @internal Kids warned of (keys naming different issuers, or too many keys): the next import warns of new ones. */
+  readonly warnedKids?: ReadonlySet<string>
 }
 
 /**
@@ -662,13 +664,17 @@ export const importKeySet = (
         if (!unchanged) newlyShared.set(kid, [...(newlyShared.get(kid) ?? []), alg])
       }
     }
+    // Warned of once, not again by every refresh of an unchanged set.
+    const warned = options?.previous?.warnedKids
     for (const kid of apart) {
+      if (warned?.has(`apart ${kid}`)) continue
       const shown = shownKid(kid)
       yield* Effect.logWarning(
         `Keys sharing kid "${shown}" sign for different issuers: a token of that kid is checked with the first of them only`
       )
     }
     for (const kid of crowded) {
+      if (warned?.has(`crowded ${kid}`)) continue
       const shown = shownKid(kid)
       yield* Effect.logWarning(
         `More than ${maxSharingKid} keys share kid "${shown}": a token of that kid is tried with the first ${maxSharingKid}`
@@ -680,7 +686,11 @@ export const importKeySet = (
           "a token of that kid is tried with each"
       )
     }
-    return { keys, skipped, byKid, sharedKids }
+    const warnedKids = new Set([
+      ...[...apart].map((kid) => `apart ${kid}`),
+      ...[...crowded].map((kid) => `crowded ${kid}`)
+    ])
+    return { keys, skipped, byKid, sharedKids, warnedKids }
   }).pipe(Effect.annotateLogs({ module: "Jwk", source }))
 
 /**

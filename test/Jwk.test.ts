@@ -675,6 +675,16 @@ describe("Jwk", () => {
         )
         expect(Jwk.select(shared, "k", "RS256")).toBe(shared.keys[0])
         expect(logs.filter((line) => line.includes("sign for different issuers"))).toHaveLength(1)
+        // Once: not again by the next import of the same set (every refresh).
+        const [, again] = yield* withLogs(
+          importSet(
+            [key(rsa, { kid: "k", issuer: template }), key(rsa, { kid: "k", issuer: "https://other.example" })],
+            {
+              previous: shared
+            }
+          )
+        )
+        expect(again.filter((line) => line.includes("sign for different issuers"))).toHaveLength(0)
         // Without a kid: one material under two labels is two keys, not guessed between.
         expect(Jwk.select(shared, undefined, "RS256")).toBeUndefined()
       }))
@@ -692,6 +702,12 @@ describe("Jwk", () => {
         // under one kid would make every such token cost a hundred.
         expect([0, 3, 4, 5].map((i) => key.verify("ES256", data, signedBy(i)))).toEqual([true, true, false, false])
         expect(logs.filter((line) => line.includes("More than 4 keys share kid \"crowd\""))).toHaveLength(1)
+        const [, again] = yield* withLogs(
+          importSet(pairs.map(({ publicKey }) => ({ ...publicKey.export({ format: "jwk" }), kid: "crowd" })), {
+            previous: set
+          })
+        )
+        expect(again.filter((line) => line.includes("More than 4 keys share kid"))).toHaveLength(0)
       }))
 
     it("signsFor: the key's issuer, its {tenantid} taking the token's tid", () => {
