@@ -119,8 +119,14 @@ export const defaults = {
   ) as Schedule.Schedule<unknown, JwksError>
 } as const
 
-/** The pauses before the background fiber starts again after dying (see `keptRunning`). */
-const backgroundRestarts = Schedule.exponential("1 second", 2).pipe(Schedule.union(Schedule.spaced("1 minute")))
+/**
+ * The pauses before the background fiber starts again after dying (see `keptRunning`): 1 second, growing to 1 minute
+ * while it keeps dying, from 1 second again once 5 minutes have passed (a death days after the last is a new one).
+ */
+const backgroundRestarts = Schedule.exponential("1 second", 2).pipe(
+  Schedule.union(Schedule.spaced("1 minute")),
+  Schedule.resetAfter("5 minutes")
+)
 
 /**
  * The longest wait an identity provider's `Retry-After` gets: about the default schedule's own longest delay, but no

@@ -1093,6 +1093,14 @@ describe("JwksCache under interruption and defects", () => {
       yield* TestClock.adjust("8 minutes")
       yield* settle
       expect(fetches).toBe(3)
+      // Another throw, long after the first, is a new one: 1 second again, not the 2 that a second death in a row waits.
+      throws = 1
+      yield* TestClock.adjust("8 minutes")
+      yield* settle
+      expect(fetches).toBe(3)
+      yield* TestClock.adjust("1 second")
+      yield* settle
+      expect(fetches).toBe(4)
     })))
 
   it.scoped("a cold get interrupted at any point never leaves the next caller waiting forever", () =>
