@@ -871,6 +871,12 @@ const measuredOf = new WeakMap<Service, {
 /** The size cap of each validator built by `make` (or `multi`), for {@link multi} to apply before it routes. */
 const maxTokenBytesOf = new WeakMap<Service, number>()
 
+/** The algorithms each validator built by `make` allows: `multi` routes a token its issuer shares by its `alg`. */
+const algorithmsOf = new WeakMap<Service, ReadonlySet<string>>()
+
+/** How many objects and arrays `multi` lets the unverified claims it parses to route a token hold. */
+const maxRoutedContainers = 1000
+
 /**
  * Whether `token` takes more than `max` bytes in UTF-8. A token's characters are ASCII, one byte each, so its length
  * decides, except for a text with others in it: up to three bytes for each UTF-16 unit.
@@ -1255,6 +1261,7 @@ const unsafeMake = (keys: KeyResolver, options: Options): Service => {
   }
   measuredOf.set(service, { validate, measured: (token, clock, labels) => measured(token, clock, labels, undefined) })
   maxTokenBytesOf.set(service, maxTokenBytes)
+  algorithmsOf.set(service, allowed)
   return service
 }
 
@@ -1367,8 +1374,11 @@ const isKeySetAlgorithm = (alg: SigningAlgorithm): alg is Jwk.Algorithm => !alg.
 
 /**
  * One validator over several, routed by the token's (unverified) `iss`: the chosen validator's keys and rules do
- * all the verifying. A token from an issuer none accepts is refused with `IssuerMismatch`; one over the largest size
- * cap of the validators is refused as `TooLarge` before its claims are decoded to route it.
+ * all the verifying. Where several accept the issuer (one issuer's shared-secret and key-set validators, while it moves
+ * from one to the other), the first that allows the token's `alg` is chosen, else the first. A token from an issuer
+ * none accepts is refused with `IssuerMismatch`; one over the largest size cap of the validators is refused as
+ * `TooLarge`, and one whose claims hold more than 1,000 objects and arrays as `Malformed`, before its claims are parsed
+ * to route it.
  *
  * @since 0.1.0
  * @category combinators
@@ -1392,13 +1402,21 @@ export const multi = (validators: ReadonlyArray<Service>): Service => {
     if (isLongerThan(token, maxTokenBytes)) {
       return fail("TooLarge", `the token is longer than ${maxTokenBytes} bytes`)
     }
-    const claims = peekClaims(token)
-    if (Option.isNone(claims)) return fail("Malformed", "the token's claims are not readable")
-    const iss = claims.value.iss
+    // Parsed unverified, so bounded first: thousands of nested arrays would cost ten times a signature check.
+    const first = token.indexOf(".")
+    const last = token.lastIndexOf(".")
+    const text = first === -1 || token.indexOf(".", first + 1) !== last
+      ? undefined
+      : base64UrlText(token.slice(first + 1, last))
+    const claims = text === undefined || holdsMoreContainers(text, maxRoutedContainers) ? undefined : readClaims(text)
+    if (claims === undefined) return fail("Malformed", "the token's claims are not readable")
+    const iss = claims.iss
     // As a validator alone answers for a token without `iss`.
     if (iss === undefined) return fail("IssuerMismatch", "the token has no issuer")
-    return validators.find((candidate) => candidate.acceptsIssuer(iss)) ??
-      fail("IssuerMismatch", "no validator accepts the token's issuer")
+    const accepting = validators.filter((candidate) => candidate.acceptsIssuer(iss))
+    if (accepting.length <= 1) return accepting[0] ?? fail("IssuerMismatch", "no validator accepts the token's issuer")
+    const alg = Option.getOrUndefined(peekHeader(token))?.alg
+    return accepting.find((candidate) => algorithmsOf.get(candidate)?.has(alg ?? "") !== false) ?? accepting[0]!
   }
   /**
    * A token refused by the router itself is a validation too: counted as the chosen validator would count it. An

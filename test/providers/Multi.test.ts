@@ -4,12 +4,16 @@ import * as HttpClientResponse from "@effect/platform/HttpClientResponse"
 import { describe, expect, it } from "@effect/vitest"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
+import * as Redacted from "effect/Redacted"
 import * as Supervisor from "effect/Supervisor"
+import { SignJWT } from "jose"
 import * as JwksCache from "../../src/JwksCache.js"
 import * as JwksSource from "../../src/JwksSource.js"
 import * as Cognito from "../../src/providers/Cognito.js"
 import * as EntraId from "../../src/providers/EntraId.js"
 import * as Oidc from "../../src/providers/Oidc.js"
+import * as SharedSecret from "../../src/providers/SharedSecret.js"
+import * as Static from "../../src/providers/Static.js"
 import * as FakeIdp from "../../src/testing/FakeIdp.js"
 import * as TokenValidator from "../../src/TokenValidator.js"
 import { recording } from "../support/tracing.js"
@@ -136,6 +140,16 @@ describe("multi-issuer", () => {
       expect(yield* refusal(TokenValidator.validate(noIssuer))).toBe("TokenValidationError:IssuerMismatch")
       expect(yield* refusal(TokenValidator.validate(42 as unknown as string))).toBe("TokenValidationError:Malformed")
       expect(yield* oidc.fetchCount).toBe(0)
+      // Claims of more than 1,000 objects and arrays (parsed unverified to route: thousands would cost ten times a
+      // signature check) are not parsed; 1,000 are routed, to be judged by the validator (which fetches keys).
+      const arrays = (count: number) => `{"iss":"${OIDC_ISSUER}","x":[${Array(count - 2).fill("[]").join(",")}]}`
+      const sig = b64("sig")
+      expect(yield* refusal(TokenValidator.validate(`${header}.${b64(arrays(1001))}.${sig}`))).toBe(
+        "TokenValidationError:Malformed"
+      )
+      expect(yield* refusal(TokenValidator.validate(`${header}.${b64(arrays(1000))}.${sig}`))).toBe(
+        "TokenValidationError:InvalidSignature"
+      )
     }).pipe(Effect.provide(ValidatorLive.pipe(Layer.provideMerge(RoutingClient)))))
 
   it.effect("through toPromise, a warm validator answers from memory without a fiber, whichever provider routes", () =>
@@ -194,4 +208,30 @@ describe("multi-issuer", () => {
       expect(unrouted.acceptsIssuer(OIDC_ISSUER)).toBe(false)
       expect(routed.acceptsIssuer(OIDC_ISSUER)).toBe(true)
     }).pipe(Effect.provide(RoutingClient)))
+
+  it.effect("several validators accepting one issuer: the first that allows the token's alg is chosen", () =>
+    Effect.gen(function*() {
+      // One issuer moving from a shared secret (HS256) to a key set (RS256): a validator for each.
+      const idp = yield* FakeIdp.FakeIdp
+      const secret = "correct horse battery staple, 32+ bytes of it"
+      const shared = yield* SharedSecret.make({
+        secret: Redacted.make(secret),
+        issuer: idp.issuer,
+        audience: idp.audience
+      })
+      const published = yield* Static.make({ jwks: yield* idp.jwks, issuer: idp.issuer, audience: idp.audience })
+      const rs = yield* idp.sign({ sub: "rs" })
+      const hs = yield* Effect.promise(() =>
+        new SignJWT({ sub: "hs" }).setProtectedHeader({ alg: "HS256" }).setIssuer(idp.issuer)
+          .setAudience(idp.audience).setExpirationTime(3600).sign(new TextEncoder().encode(secret))
+      )
+      for (const validators of [[shared, published], [published, shared]]) {
+        const validator = TokenValidator.multi(validators)
+        expect((yield* validator.validate(rs)).id).toBe("rs")
+        expect((yield* validator.validate(hs)).id).toBe("hs")
+        // An alg neither allows goes to the first, which refuses it as it would alone.
+        const other = `${Buffer.from(JSON.stringify({ alg: "ES256" })).toString("base64url")}.${rs.split(".")[1]}.AA`
+        expect(yield* refusal(validator.validate(other))).toBe("TokenValidationError:AlgorithmNotAllowed")
+      }
+    }).pipe(Effect.provide(FakeIdp.layerTest())))
 })
