@@ -180,7 +180,8 @@ const isSshKey = (view: Buffer, start: number): boolean => {
 
 /**
  * Whether `view` from `start` to `end` is base64 or base64url text, padded or not, line breaks and spaces allowed
- * between (a PEM body without its armor), and how many characters of the alphabet it has. Checked without a copy.
+ * between (a PEM body without its armor), written as `\n` escapes too (one line of an env file), and how many
+ * characters of the alphabet it has. Checked without a copy.
  */
 const base64Length = (view: Buffer, start: number, end: number): number | undefined => {
   let padding = 0
@@ -189,24 +190,38 @@ const base64Length = (view: Buffer, start: number, end: number): number | undefi
   for (let i = start; i < end - padding; i++) {
     const c = view[i]!
     if (isBase64Char(c) && c !== 0x3d) count++
+    else if (c === 0x5c && (view[i + 1] === 0x6e || view[i + 1] === 0x72)) i++
     else if (!isSpace(c)) return undefined
   }
   return count
 }
 
+/** Whether `view[start..end)` is a DER public key or certificate written in base64 (see {@link base64Length}). */
+const isBase64DerKey = (view: Buffer, start: number, end: number): boolean => {
+  if ((base64Length(view, start, end) ?? 0) < 58) return false
+  // Node's base64 decoder skips the line breaks; escaped ones are taken out first.
+  const der = Buffer.from(view.toString("latin1", start, end).replace(/\\[nr]/g, ""), "base64")
+  const isKey = isDerPublicKey(der)
+  der.fill(0)
+  return isKey
+}
+
 /**
- * The `kty` values of the JWKs in a parsed JSON value: itself, or found a few levels down (a set's `keys`, the array
- * of keys copied alone, a set under `jwks` as client metadata holds it, RFC 7591), looking at a bounded number of
- * values.
+ * The key material in a parsed JSON value, itself or found a few levels down (a set's `keys`, the array of keys
+ * copied alone, a set under `jwks` as client metadata holds it, RFC 7591; a realm's `public_key`, as Keycloak's realm
+ * endpoint answers): the `kty` values of its JWKs, and whether a string in it is a base64 DER key. The walk is bounded
+ * by depth, and by a count of values far above any configuration's (the JSON has been parsed already: walking it costs
+ * no more).
  */
-const jwkTypes = (json: unknown): Set<unknown> => {
+const keyMaterialIn = (json: unknown): { readonly types: Set<unknown>; readonly der: boolean } => {
   const types = new Set<unknown>()
+  let der = false
   let level: Array<unknown> = [json]
-  let budget = 1000
+  let budget = 100_000
   for (let depth = 0; depth < 8 && level.length > 0; depth++) {
     const next: Array<unknown> = []
     for (let value of level) {
-      if (budget-- <= 0) return types
+      if (budget-- <= 0) return { types, der }
       // JSON kept as a string inside JSON (a JWK stored double-encoded) is read too.
       if (typeof value === "string" && value.length <= 65_536 && /^\s*[[{]/.test(value)) {
         try {
@@ -214,6 +229,13 @@ const jwkTypes = (json: unknown): Set<unknown> => {
         } catch {
           continue
         }
+      }
+      if (typeof value === "string") {
+        if (!der && value.length <= 65_536) {
+          const text = Buffer.from(value, "latin1")
+          der = isBase64DerKey(text, 0, text.length)
+        }
+        continue
       }
       if (typeof value !== "object" || value === null) continue
       if (!Array.isArray(value) && Object.hasOwn(value, "kty")) types.add((value as { readonly kty: unknown }).kty)
@@ -224,7 +246,7 @@ const jwkTypes = (json: unknown): Set<unknown> => {
     }
     level = next
   }
-  return types
+  return { types, der }
 }
 
 /**
@@ -328,18 +350,13 @@ const refusedText = (view: Buffer, start: number, end: number): string | undefin
     } catch {
       json = undefined
     }
-    const types = jwkTypes(json)
+    const { der, types } = keyMaterialIn(json)
     if (types.has("oct")) return "the secret is a symmetric JWK: give its k, base64url-decoded, as the secret"
     const isSet = typeof json === "object" && json !== null && !Array.isArray(json) && Object.hasOwn(json, "keys")
     if (types.size > 0 || isSet) return published("a JWK")
+    if (der) return published("JSON holding a DER public key or certificate in base64")
   }
-  if ((base64Length(view, start, end) ?? 0) >= 58) {
-    // Node's base64 decoder skips the line breaks.
-    const der = Buffer.from(view.toString("latin1", start, end), "base64")
-    const isKey = isDerPublicKey(der)
-    der.fill(0)
-    if (isKey) return published("a DER public key or certificate in base64")
-  }
+  if (isBase64DerKey(view, start, end)) return published("a DER public key or certificate in base64")
   return undefined
 }
 

@@ -206,6 +206,7 @@ describe("SharedSecret", () => {
       const { publicKey } = generateKeyPairSync("rsa", { modulusLength: 2048 })
       const ec = generateKeyPairSync("ec", { namedCurve: "P-256" }).publicKey
       const pem = publicKey.export({ type: "spki", format: "pem" }) as string
+      const spkiBase64 = publicKey.export({ type: "spki", format: "der" }).toString("base64")
       const forged = yield* signHs({}, { secret: pem })
       const secrets: ReadonlyArray<Redacted.Redacted<string> | Uint8Array> = [
         Redacted.make(pem),
@@ -243,7 +244,18 @@ describe("SharedSecret", () => {
         Redacted.make(`"${publicKey.export({ type: "spki", format: "der" }).toString("base64")}"`),
         Redacted.make(` '${publicKey.export({ type: "spki", format: "der" }).toString("base64")}'\n`),
         Redacted.make(`'${JSON.stringify(ec.export({ format: "jwk" }))}'`),
-        Redacted.make(`"ssh-ed25519 ${sshKey("ssh-ed25519")}"`)
+        Redacted.make(`"ssh-ed25519 ${sshKey("ssh-ed25519")}"`),
+        // Base64 DER inside JSON: Keycloak's realm endpoint answer (where that form comes from), a Vault answer.
+        Redacted.make(JSON.stringify({ realm: "main", public_key: spkiBase64, "tokens-not-before": 0 })),
+        Redacted.make(JSON.stringify({ request_id: "r", data: { data: { public_key: spkiBase64 } } })),
+        // A PEM body kept on one line of an env file, its line breaks written as \n, bare or quoted.
+        Redacted.make(spkiBase64.replace(/.{64}/g, "$&\\n")),
+        Redacted.make(`"${spkiBase64.replace(/.{64}/g, "$&\\n")}"`),
+        // A JWK set in a larger answer: `terraform output -json` with a thousand-entry output before it.
+        Redacted.make(JSON.stringify({
+          allowed_cidrs: { value: Array.from({ length: 1_000 }, (_, i) => `10.${i >> 8}.${i & 255}.0/24`) },
+          jwks: { value: { keys: [publicKey.export({ format: "jwk" })] } }
+        }))
       ]
       for (const secret of secrets) {
         const error = yield* Effect.flip(make({ secret }))
