@@ -871,8 +871,20 @@ const measuredOf = new WeakMap<Service, {
 /** The size cap of each validator built by `make` (or `multi`), for {@link multi} to apply before it routes. */
 const maxTokenBytesOf = new WeakMap<Service, number>()
 
-/** The algorithms each validator built by `make` allows: `multi` routes a token its issuer shares by its `alg`. */
-const algorithmsOf = new WeakMap<Service, ReadonlySet<string>>()
+/**
+ * The algorithms a validator built by `make` (or `multi`) allows, by its `acceptsIssuer`: a copy with a `validate` of
+ * the app's (a deny list) keeps it, so `multi` routes a token its issuer shares by its `alg` through the copy too.
+ */
+const algorithmsOf = new WeakMap<Service["acceptsIssuer"], ReadonlySet<string>>()
+
+/** A token's `alg`, read as a validator reads its header (see `readHeader`), for routing only. */
+const peekAlg = (token: string): string | undefined => {
+  const dot = token.indexOf(".")
+  const text = dot <= 0 ? undefined : base64UrlText(token.slice(0, dot))
+  return text === undefined || holdsMoreContainers(text, maxHeaderContainers)
+    ? undefined
+    : Either.getOrUndefined(decodeHeader(text))?.alg
+}
 
 /** How many objects and arrays `multi` lets the unverified claims it parses to route a token hold. */
 const maxRoutedContainers = 1000
@@ -1261,7 +1273,7 @@ const unsafeMake = (keys: KeyResolver, options: Options): Service => {
   }
   measuredOf.set(service, { validate, measured: (token, clock, labels) => measured(token, clock, labels, undefined) })
   maxTokenBytesOf.set(service, maxTokenBytes)
-  algorithmsOf.set(service, allowed)
+  algorithmsOf.set(service.acceptsIssuer, allowed)
   return service
 }
 
@@ -1415,8 +1427,10 @@ export const multi = (validators: ReadonlyArray<Service>): Service => {
     if (iss === undefined) return fail("IssuerMismatch", "the token has no issuer")
     const accepting = validators.filter((candidate) => candidate.acceptsIssuer(iss))
     if (accepting.length <= 1) return accepting[0] ?? fail("IssuerMismatch", "no validator accepts the token's issuer")
-    const alg = Option.getOrUndefined(peekHeader(token))?.alg
-    return accepting.find((candidate) => algorithmsOf.get(candidate)?.has(alg ?? "") !== false) ?? accepting[0]!
+    // A header a validator would refuse unread goes to the first, to be refused so.
+    const alg = peekAlg(token)
+    if (alg === undefined) return accepting[0]!
+    return accepting.find((candidate) => algorithmsOf.get(candidate.acceptsIssuer)?.has(alg) !== false) ?? accepting[0]!
   }
   /**
    * A token refused by the router itself is a validation too: counted as the chosen validator would count it. An
@@ -1472,6 +1486,11 @@ export const multi = (validators: ReadonlyArray<Service>): Service => {
     }
   })
   maxTokenBytesOf.set(service, maxTokenBytes)
+  // What its validators allow, when each one's is known: a `multi` inside another routes by `alg` too.
+  const known = validators.map((validator) => algorithmsOf.get(validator.acceptsIssuer))
+  if (known.every((algorithms) => algorithms !== undefined)) {
+    algorithmsOf.set(service.acceptsIssuer, new Set(known.flatMap((algorithms) => [...algorithms!])))
+  }
   return service
 }
 

@@ -7,6 +7,7 @@ import * as Layer from "effect/Layer"
 import * as Redacted from "effect/Redacted"
 import * as Supervisor from "effect/Supervisor"
 import { SignJWT } from "jose"
+import { vi } from "vitest"
 import * as JwksCache from "../../src/JwksCache.js"
 import * as JwksSource from "../../src/JwksSource.js"
 import * as Cognito from "../../src/providers/Cognito.js"
@@ -225,13 +226,32 @@ describe("multi-issuer", () => {
         new SignJWT({ sub: "hs" }).setProtectedHeader({ alg: "HS256" }).setIssuer(idp.issuer)
           .setAudience(idp.audience).setExpirationTime(3600).sign(new TextEncoder().encode(secret))
       )
-      for (const validators of [[shared, published], [published, shared]]) {
+      // A copy with a validate of the app's (a deny list) and a multi inside another route the same way.
+      const denyListed: TokenValidator.Service = { ...shared, validate: (token) => shared.validate(token) }
+      for (
+        const validators of [
+          [shared, published],
+          [published, shared],
+          [denyListed, published],
+          [TokenValidator.multi([shared]), published]
+        ]
+      ) {
         const validator = TokenValidator.multi(validators)
         expect((yield* validator.validate(rs)).id).toBe("rs")
         expect((yield* validator.validate(hs)).id).toBe("hs")
         // An alg neither allows goes to the first, which refuses it as it would alone.
         const other = `${Buffer.from(JSON.stringify({ alg: "ES256" })).toString("base64url")}.${rs.split(".")[1]}.AA`
         expect(yield* refusal(validator.validate(other))).toBe("TokenValidationError:AlgorithmNotAllowed")
+        // A header a validator refuses unread (more than 32 objects and arrays) is not parsed to route either.
+        const header = Buffer.from(`{"alg":"RS256","x":[${Array(3_500).fill("[]").join(",")}]}`).toString("base64url")
+        const junk = `${header}.${rs.split(".")[1]}.AA`
+        const parse = vi.spyOn(JSON, "parse")
+        try {
+          expect(yield* refusal(validator.validate(junk))).toBe("TokenValidationError:Malformed")
+          expect(parse.mock.calls.filter(([text]) => String(text).length > 1_000)).toEqual([])
+        } finally {
+          parse.mockRestore()
+        }
       }
     }).pipe(Effect.provide(FakeIdp.layerTest())))
 })
