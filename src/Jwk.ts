@@ -773,11 +773,16 @@ export const signsFor = (
   // Entra ID signs a tenant's v1.0 tokens (`https://sts.windows.net/<tenant>/`) with the keys its v2.0 set labels with
   // that tenant's v2.0 issuer: the same tenant, in the other format.
   const v2 = entraV2Issuer.exec(expected)
-  return v2 !== null && typeof claims.iss === "string" && entraV1Hosts.some((host) => claims.iss === `${host}${v2[1]}/`)
+  return v2 !== null && claims.iss === `${entraV1Issuers[v2[1]!]}${v2[2]}/`
 }
 
 const tenantPlaceholder = "{tenantid}"
 const entraV2Issuer =
-  /^https:\/\/login\.(?:microsoftonline\.com|microsoftonline\.us|partner\.microsoftonline\.cn|chinacloudapi\.cn)\/([^/]+)\/v2\.0$/
-/** Where Entra ID's v1.0 tokens say they come from: the global and US government clouds, and the China cloud. */
-const entraV1Hosts = ["https://sts.windows.net/", "https://sts.chinacloudapi.cn/"]
+  /^https:\/\/(login\.microsoftonline\.com|login\.microsoftonline\.us|login\.partner\.microsoftonline\.cn|login\.chinacloudapi\.cn)\/([^/]+)\/v2\.0$/
+/** Where each Entra ID cloud's v1.0 tokens say they come from, by its v2.0 issuers' host: a key signs for its own. */
+const entraV1Issuers: Readonly<Record<string, string>> = {
+  "login.microsoftonline.com": "https://sts.windows.net/",
+  "login.microsoftonline.us": "https://sts.windows.net/",
+  "login.partner.microsoftonline.cn": "https://sts.chinacloudapi.cn/",
+  "login.chinacloudapi.cn": "https://sts.chinacloudapi.cn/"
+}

@@ -732,6 +732,11 @@ describe("Jwk", () => {
         false
       )
       expect(Jwk.signsFor(template, { iss: "https://sts.windows.net/t1/", tid: "t1" })).toBe(false)
+      // Each cloud's keys its own cloud's v1.0 tokens only.
+      expect(Jwk.signsFor(entra, { iss: "https://sts.chinacloudapi.cn/t1/", tid: "t1" })).toBe(false)
+      const china = "https://login.partner.microsoftonline.cn/{tenantid}/v2.0"
+      expect(Jwk.signsFor(china, { iss: "https://sts.chinacloudapi.cn/t1/", tid: "t1" })).toBe(true)
+      expect(Jwk.signsFor(china, { iss: "https://sts.windows.net/t1/", tid: "t1" })).toBe(false)
       // The tid is put in as it is: no replacement patterns (`$&` would bring the placeholder back).
       expect(Jwk.signsFor(template, { iss: template, tid: "$&" })).toBe(false)
       expect(Jwk.signsFor(template, { iss: "https://login.example/$&/v2.0", tid: "$&" })).toBe(true)
