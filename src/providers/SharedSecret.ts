@@ -184,6 +184,12 @@ const isSshKey = (view: Buffer, start: number): boolean => {
  * characters of the alphabet it has. Checked without a copy.
  */
 const base64Length = (view: Buffer, start: number, end: number): number | undefined => {
+  // Line breaks after the padding (a PEM body's last line), written as escapes too, are no part of it.
+  for (;;) {
+    if (end > start && isSpace(view[end - 1])) end--
+    else if (end - 1 > start && view[end - 2] === 0x5c && (view[end - 1] === 0x6e || view[end - 1] === 0x72)) end -= 2
+    else break
+  }
   let padding = 0
   for (let i = end - 1; i >= start && view[i] === 0x3d && padding < 2; i--) padding++
   let count = 0

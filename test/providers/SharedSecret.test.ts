@@ -207,6 +207,9 @@ describe("SharedSecret", () => {
       const ec = generateKeyPairSync("ec", { namedCurve: "P-256" }).publicKey
       const pem = publicKey.export({ type: "spki", format: "pem" }) as string
       const spkiBase64 = publicKey.export({ type: "spki", format: "der" }).toString("base64")
+      // A PEM body without its armor: base64 lines, the last one padded.
+      const ecPemBody = (ec.export({ type: "spki", format: "pem" }) as string).split("\n")
+        .filter((line) => line.length > 0 && !line.startsWith("-----")).join("\n")
       const forged = yield* signHs({}, { secret: pem })
       const secrets: ReadonlyArray<Redacted.Redacted<string> | Uint8Array> = [
         Redacted.make(pem),
@@ -251,6 +254,10 @@ describe("SharedSecret", () => {
         // A PEM body kept on one line of an env file, its line breaks written as \n, bare or quoted.
         Redacted.make(spkiBase64.replace(/.{64}/g, "$&\\n")),
         Redacted.make(`"${spkiBase64.replace(/.{64}/g, "$&\\n")}"`),
+        // Padded base64 (a P-256 key's ends in "==") with the last line's break after it: in JSON, or escaped.
+        Redacted.make(JSON.stringify({ data: { public_key: `${ecPemBody}\n` } })),
+        Redacted.make(`${ecPemBody.replace(/\n/g, "\\n")}\\n`),
+        Redacted.make(`"${ecPemBody.replace(/\n/g, "\\n")}\\n"`),
         // A JWK set in a larger answer: `terraform output -json` with a thousand-entry output before it.
         Redacted.make(JSON.stringify({
           allowed_cidrs: { value: Array.from({ length: 1_000 }, (_, i) => `10.${i >> 8}.${i & 255}.0/24`) },
