@@ -120,12 +120,13 @@ export const defaults = {
 } as const
 
 /**
- * The pauses before the background fiber starts again after dying (see `keptRunning`): 1 second, growing to 1 minute
- * while it keeps dying, from 1 second again once 5 minutes have passed (a death days after the last is a new one).
+ * The pauses before the background fiber starts again after dying (see `keptRunning`): 1 second, doubling to 1 minute
+ * while it keeps dying, counted afresh an hour after the first death of a run (`resetAfter` counts from the first
+ * step, not the last): a death days later waits 1 second, and one that keeps happening about a minute each time.
  */
 const backgroundRestarts = Schedule.exponential("1 second", 2).pipe(
   Schedule.union(Schedule.spaced("1 minute")),
-  Schedule.resetAfter("5 minutes")
+  Schedule.resetAfter("1 hour")
 )
 
 /**

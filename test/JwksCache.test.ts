@@ -1093,14 +1093,42 @@ describe("JwksCache under interruption and defects", () => {
       yield* TestClock.adjust("8 minutes")
       yield* settle
       expect(fetches).toBe(3)
-      // Another throw, long after the first, is a new one: 1 second again, not the 2 that a second death in a row waits.
+      // Another throw, over an hour after the first, is a new one: 1 second again, not the 2 a second death waits.
+      yield* TestClock.adjust("48 minutes")
+      yield* settle
+      const before = fetches
       throws = 1
       yield* TestClock.adjust("8 minutes")
       yield* settle
-      expect(fetches).toBe(3)
+      expect(fetches).toBe(before)
       yield* TestClock.adjust("1 second")
       yield* settle
-      expect(fetches).toBe(4)
+      expect(fetches).toBe(before + 1)
+    })))
+
+  it.scoped("a background fiber that keeps dying starts again 1, 2, 4 ... seconds later, then every minute", () =>
+    withIdp(Effect.gen(function*() {
+      let starts = 0
+      // A log sink that throws on the first line of every run: the fiber dies at once, each time.
+      const logger = Logger.make(({ message }) => {
+        if (String(message).includes("Performing initial JWKS load")) {
+          starts++
+          throw new Error("log sink broken")
+        }
+      })
+      const source = JwksSource.make("never reached", Effect.succeed({ keys: [] }))
+      yield* JwksCache.make(source, { strategy: "time", interval: "10 minutes" }).pipe(
+        Effect.provide(Logger.replace(Logger.defaultLogger, logger))
+      )
+      yield* settle
+      const at: Array<number> = []
+      for (let second = 1; second <= 420; second++) {
+        const before = starts
+        yield* TestClock.adjust("1 second")
+        yield* settle
+        if (starts > before) at.push(second)
+      }
+      expect(at).toEqual([1, 3, 7, 15, 31, 63, 123, 183, 243, 303, 363])
     })))
 
   it.scoped("a cold get interrupted at any point never leaves the next caller waiting forever", () =>
