@@ -3,8 +3,11 @@
  * set is at `<issuer>/.well-known/jwks.json` (no discovery). On top of the validator's checks:
  *
  * - `token_use` must be `id` or `access`, and the one asked for (`tokenUse`).
- * - The app client: an id token's `aud` must be one of `clientId`, an access token's `client_id` must be (access
- *   tokens carry no `aud`). Neither falls back on the other.
+ * - The app client: an id token's `aud` must be one of `clientId`, an access token's `client_id` must be. Neither
+ *   falls back on the other.
+ * - An access token bound to a resource server (an `aud`, as Cognito writes one when the client asked for a
+ *   `resource`, RFC 8707) must name one of `resource`: without it, such a token is refused, as a token meant for
+ *   another API would be. An access token without `aud` is judged by its `client_id` alone.
  *
  * Principal: `name` from `cognito:username`, then `username`; `groups` from `cognito:groups`.
  *
@@ -19,7 +22,7 @@ import * as Exit from "effect/Exit"
 import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
 import type * as Scope from "effect/Scope"
-import { hasSpaceOrControl } from "../internal/config.js"
+import { hasSpaceOrControl, list } from "../internal/config.js"
 import { jwksValidator, principalWith } from "../internal/provider.js"
 import * as JwksCache from "../JwksCache.js"
 import * as JwksSource from "../JwksSource.js"
@@ -68,6 +71,11 @@ export interface Options
   readonly clientId: string | ReadonlyArray<string> | null
   /** The kind of token to accept; `null` for either. */
   readonly tokenUse: TokenUse | null
+  /**
+   * This API's resource server identifier(s) (RFC 8707), for access tokens bound to one: such a token's `aud` must
+   * name one of them. Default: none, so every bound access token is refused.
+   */
+  readonly resource?: string | ReadonlyArray<string> | undefined
   /**
    * The base of the issuer, for a local emulator or another partition. Default
    * `https://cognito-idp.<region>.amazonaws.com`.
@@ -190,6 +198,20 @@ const checkClient = (
     : Either.right(new Set(ids as ReadonlyArray<string>))
 }
 
+const checkResource = (
+  resource: Options["resource"]
+): Either.Either<ReadonlySet<string> | undefined, ConfigError.ConfigError> => {
+  if (resource === undefined) return Either.right(undefined)
+  const ids: ReadonlyArray<unknown> = typeof resource === "string"
+    ? [resource]
+    : Array.isArray(resource)
+    ? resource
+    : []
+  return ids.length === 0 || ids.some((id) => typeof id !== "string" || id.length === 0)
+    ? Either.left(ConfigError.InvalidData(["resource"], "expected this API's resource server identifier(s)"))
+    : Either.right(new Set(ids as ReadonlyArray<string>))
+}
+
 const checkTokenUse = (tokenUse: Options["tokenUse"]): Either.Either<TokenUse | null, ConfigError.ConfigError> =>
   tokenUse === null || tokenUse === "id" || tokenUse === "access"
     ? Either.right(tokenUse)
@@ -222,6 +244,7 @@ export const make = (
     const urls = yield* endpoints(options)
     const clientIds = yield* checkClient(options.clientId)
     const tokenUse = yield* checkTokenUse(options.tokenUse)
+    const resources = yield* checkResource(options.resource)
     yield* JwksSource.checkHttpOptions(options.http, ["http"])
     // Wrapped below, where the validator's own check of it would see only the wrapper.
     if (options.check !== undefined && typeof options.check !== "function") {
@@ -235,6 +258,7 @@ export const make = (
       clientId: _clientId,
       endpoint: _endpoint,
       http,
+      resource: _resource,
       principal: principalClaims,
       region: _region,
       tokenUse: _tokenUse,
@@ -264,6 +288,15 @@ export const make = (
               : "the access token's client_id is not an allowed app client"
           )
         }
+      }
+      // Bound to a resource server (RFC 8707): to this API's only.
+      if (use === "access" && claims.aud !== undefined && !strings(claims.aud).some((aud) => resources?.has(aud))) {
+        return refuse(
+          "AudienceMismatch",
+          resources === undefined
+            ? "the access token is bound to a resource server (aud), and no resource is configured"
+            : "the access token is bound to another resource server"
+        )
       }
       return check === undefined ? Exit.void : check(claims, header)
     }
@@ -301,8 +334,8 @@ export const layer = (
 
 /**
  * The options from configuration (by default the environment): `COGNITO_USER_POOL_ID`, `COGNITO_CLIENT_ID`
- * (comma-separated for several) and `COGNITO_TOKEN_USE` (`id`, `access` or `any`) are required; `COGNITO_REGION`
- * and `COGNITO_ENDPOINT` are optional; the cache's `JWKS_CACHE_*` settings go under `cache`. Skipping the client
+ * (comma-separated for several) and `COGNITO_TOKEN_USE` (`id`, `access` or `any`) are required; `COGNITO_REGION`,
+ * `COGNITO_ENDPOINT` and `COGNITO_RESOURCE` (comma-separated for several) are optional; the cache's `JWKS_CACHE_*` settings go under `cache`. Skipping the client
  * check (`clientId: null`) is possible in code only.
  *
  * @since 0.1.0
@@ -334,6 +367,7 @@ export const config: Config.Config<Options> = Config.all({
   ),
   tokenUse: Config.literal("id", "access", "any")("COGNITO_TOKEN_USE"),
   endpoint: Config.option(Config.string("COGNITO_ENDPOINT")),
+  resource: Config.option(list("COGNITO_RESOURCE")),
   cache: JwksCache.config
 }).pipe(
   Config.map((read): Options => ({
@@ -342,6 +376,7 @@ export const config: Config.Config<Options> = Config.all({
     clientId: read.clientId,
     tokenUse: read.tokenUse === "any" ? null : read.tokenUse,
     endpoint: Option.getOrUndefined(read.endpoint),
+    resource: Option.getOrUndefined(read.resource),
     cache: read.cache
   }))
 )

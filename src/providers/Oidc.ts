@@ -8,6 +8,10 @@
  * fetches from the discovered `jwks_uri` fail, discovery is asked again at most once every 5 minutes (see
  * {@link discoverySource}).
  *
+ * The issuer is one string, compared exactly. Google's id tokens may say `accounts.google.com` as well as
+ * `https://accounts.google.com`: to take both, build the validator from `discoverySource` and `TokenValidator.make`
+ * with both in `issuer`.
+ *
  * @since 0.1.0
  */
 import * as HttpClient from "@effect/platform/HttpClient"

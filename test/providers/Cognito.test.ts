@@ -133,6 +133,33 @@ describe("Cognito", () => {
       expect(yield* refusal(validator.validate(noClient))).toBe("TokenValidationError:AudienceMismatch")
     }).pipe(Effect.provide(Idp)))
 
+  it.scoped("an access token bound to a resource server (aud, RFC 8707) is accepted by that resource's API only", () =>
+    Effect.gen(function*() {
+      const idp = yield* FakeIdp.FakeIdp
+      const orders = "https://orders.example.com"
+      const boundTo = (aud: unknown) => idp.sign({ ...accessClaims, aud })
+      // Without `resource`: a bound token may be meant for any API, so none is accepted; unbound ones as before.
+      const plain = yield* Cognito.make({ userPoolId: POOL, clientId: CLIENT, tokenUse: "access", cache: onDemand })
+      expect((yield* plain.validate(yield* idp.sign(accessClaims))).name).toBe("alice")
+      expect(yield* refusal(plain.validate(yield* boundTo(orders)))).toBe("TokenValidationError:AudienceMismatch")
+      const api = yield* Cognito.make({
+        userPoolId: POOL,
+        clientId: CLIENT,
+        tokenUse: "access",
+        resource: [orders],
+        cache: onDemand
+      })
+      expect((yield* api.validate(yield* boundTo(orders))).name).toBe("alice")
+      expect((yield* api.validate(yield* boundTo(["https://other.example.com", orders]))).name).toBe("alice")
+      expect((yield* api.validate(yield* idp.sign(accessClaims))).name).toBe("alice")
+      for (const aud of ["https://payments.example.com", []]) {
+        expect(yield* refusal(api.validate(yield* boundTo(aud)))).toBe("TokenValidationError:AudienceMismatch")
+      }
+      // The app client is still checked on client_id.
+      const otherClient = yield* idp.sign({ ...accessClaims, aud: orders, client_id: OTHER_CLIENT })
+      expect(yield* refusal(api.validate(otherClient))).toBe("TokenValidationError:AudienceMismatch")
+    }).pipe(Effect.provide(Idp)))
+
   it.scoped("checks the app client on aud for id tokens, never on client_id", () =>
     Effect.gen(function*() {
       const idp = yield* FakeIdp.FakeIdp
@@ -255,6 +282,9 @@ describe("Cognito", () => {
       expect(yield* path({ ...base, http: { maxBytes: -1 } })).toEqual(["http", "maxBytes"])
       // The cache's options are named where the app wrote them, under `cache`, as those of `http` are.
       expect(yield* path({ ...base, cache: { interval: "0 seconds" } })).toEqual(["cache", "interval"])
+      for (const resource of ["", [], ["https://orders.example.com", 42]]) {
+        expect(yield* path({ ...base, resource } as unknown as Cognito.Options)).toEqual(["resource"])
+      }
     }).pipe(Effect.provide(Idp)))
 
   describe("layerConfig", () => {
@@ -267,6 +297,7 @@ describe("Cognito", () => {
             COGNITO_REGION: "eu-west-1",
             COGNITO_CLIENT_ID: `${OTHER_CLIENT},${CLIENT}`,
             COGNITO_TOKEN_USE: "access",
+            COGNITO_RESOURCE: "https://orders.example.com, https://reports.example.com",
             JWKS_CACHE_BACKGROUND_REFRESH: "false"
           }))
         )
@@ -274,6 +305,8 @@ describe("Cognito", () => {
         const idToken = yield* idp.sign(idClaims)
         yield* Effect.gen(function*() {
           expect((yield* TokenValidator.validate(accessToken)).name).toBe("alice")
+          const bound = yield* idp.sign({ ...accessClaims, aud: "https://reports.example.com" })
+          expect((yield* TokenValidator.validate(bound)).name).toBe("alice")
           expect(yield* refusal(TokenValidator.validate(idToken))).toBe("TokenValidationError:TokenType")
         }).pipe(Effect.provide(live))
         const anyUse = Cognito.layerConfig().pipe(
