@@ -36,6 +36,8 @@ import * as Option from "effect/Option"
 import * as Queue from "effect/Queue"
 import * as Random from "effect/Random"
 import * as Schedule from "effect/Schedule"
+import * as ScheduleDecision from "effect/ScheduleDecision"
+import * as ScheduleInterval from "effect/ScheduleInterval"
 import * as ScheduleIntervals from "effect/ScheduleIntervals"
 import * as Scope from "effect/Scope"
 import * as CacheStrategy from "./CacheStrategy.js"
@@ -121,12 +123,22 @@ export const defaults = {
 
 /**
  * The pauses before the background fiber starts again after dying (see `keptRunning`): 1 second, doubling to 1 minute
- * while it keeps dying, counted afresh an hour after the first death of a run (`resetAfter` counts from the first
- * step, not the last): a death days later waits 1 second, and one that keeps happening about a minute each time.
+ * while it keeps dying, and 1 second again for a death 5 minutes or more after the last one. (Built on its own state:
+ * `Schedule.resetAfter` counts from a run's first step, so a fiber that kept dying would restart each second again.)
  */
-const backgroundRestarts = Schedule.exponential("1 second", 2).pipe(
-  Schedule.union(Schedule.spaced("1 minute")),
-  Schedule.resetAfter("1 hour")
+const backgroundRestarts = Schedule.makeWithState(
+  { lastAt: Number.NEGATIVE_INFINITY, deaths: 0 },
+  (now, _: unknown, { deaths, lastAt }) => {
+    const inRow = now - lastAt < 5 * 60_000 ? deaths : 0
+    const pause = Math.min(1000 * 2 ** inRow, 60_000)
+    return Effect.succeed(
+      [
+        { lastAt: now, deaths: inRow + 1 },
+        pause,
+        ScheduleDecision.continueWith(ScheduleInterval.after(now + pause))
+      ] as const
+    )
+  }
 )
 
 /**

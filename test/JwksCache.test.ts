@@ -1129,6 +1129,15 @@ describe("JwksCache under interruption and defects", () => {
         if (starts > before) at.push(second)
       }
       expect(at).toEqual([1, 3, 7, 15, 31, 63, 123, 183, 243, 303, 363])
+      // And once a minute for as long as it keeps dying: never a burst of quick restarts again (an hour and more).
+      const perMinute: Array<number> = []
+      for (let minute = 0; minute < 70; minute++) {
+        const before = starts
+        yield* TestClock.adjust("1 minute")
+        yield* settle
+        perMinute.push(starts - before)
+      }
+      expect(perMinute.filter((count) => count !== 1)).toEqual([])
     })))
 
   it.scoped("a cold get interrupted at any point never leaves the next caller waiting forever", () =>
