@@ -872,10 +872,15 @@ const measuredOf = new WeakMap<Service, {
 const maxTokenBytesOf = new WeakMap<Service, number>()
 
 /**
- * The algorithms a validator built by `make` (or `multi`) allows, by its `acceptsIssuer`: a copy with a `validate` of
- * the app's (a deny list) keeps it, so `multi` routes a token its issuer shares by its `alg` through the copy too.
+ * Whether a validator built by `make` (or `multi`) allows `alg` for a token of `iss`, by its `acceptsIssuer`: a copy
+ * with a `validate` of the app's (a deny list) keeps it, so `multi` routes a token its issuer shares by its `alg`
+ * through the copy too.
  */
-const algorithmsOf = new WeakMap<Service["acceptsIssuer"], ReadonlySet<string>>()
+const allowsOf = new WeakMap<Service["acceptsIssuer"], (iss: string, alg: string) => boolean>()
+
+/** Whether `validator` allows `alg` for a token of `iss`: one whose algorithms are not known may allow any. */
+const allows = (validator: Service, iss: string, alg: string): boolean =>
+  allowsOf.get(validator.acceptsIssuer)?.(iss, alg) ?? true
 
 /** A token's `alg`, read as a validator reads its header (see `readHeader`), for routing only. */
 const peekAlg = (token: string): string | undefined => {
@@ -1273,7 +1278,7 @@ const unsafeMake = (keys: KeyResolver, options: Options): Service => {
   }
   measuredOf.set(service, { validate, measured: (token, clock, labels) => measured(token, clock, labels, undefined) })
   maxTokenBytesOf.set(service, maxTokenBytes)
-  algorithmsOf.set(service.acceptsIssuer, allowed)
+  allowsOf.set(service.acceptsIssuer, (_, alg) => allowed.has(alg))
   return service
 }
 
@@ -1387,7 +1392,8 @@ const isKeySetAlgorithm = (alg: SigningAlgorithm): alg is Jwk.Algorithm => !alg.
 /**
  * One validator over several, routed by the token's (unverified) `iss`: the chosen validator's keys and rules do
  * all the verifying. Where several accept the issuer (one issuer's shared-secret and key-set validators, while it moves
- * from one to the other), the first that allows the token's `alg` is chosen, else the first. A token from an issuer
+ * from one to the other), the first that allows the token's `alg` is chosen, else the first (a validator not built by
+ * `make` or `multi`, nor spread from one, may allow any). A token from an issuer
  * none accepts is refused with `IssuerMismatch`; one over the largest size cap of the validators is refused as
  * `TooLarge`, and one whose claims hold more than 1,000 objects and arrays as `Malformed`, before its claims are parsed
  * to route it.
@@ -1430,7 +1436,7 @@ export const multi = (validators: ReadonlyArray<Service>): Service => {
     // A header a validator would refuse unread goes to the first, to be refused so.
     const alg = peekAlg(token)
     if (alg === undefined) return accepting[0]!
-    return accepting.find((candidate) => algorithmsOf.get(candidate.acceptsIssuer)?.has(alg) !== false) ?? accepting[0]!
+    return accepting.find((candidate) => allows(candidate, iss, alg)) ?? accepting[0]!
   }
   /**
    * A token refused by the router itself is a validation too: counted as the chosen validator would count it. An
@@ -1486,11 +1492,11 @@ export const multi = (validators: ReadonlyArray<Service>): Service => {
     }
   })
   maxTokenBytesOf.set(service, maxTokenBytes)
-  // What its validators allow, when each one's is known: a `multi` inside another routes by `alg` too.
-  const known = validators.map((validator) => algorithmsOf.get(validator.acceptsIssuer))
-  if (known.every((algorithms) => algorithms !== undefined)) {
-    algorithmsOf.set(service.acceptsIssuer, new Set(known.flatMap((algorithms) => [...algorithms!])))
-  }
+  // What its validators of that issuer allow: a `multi` inside another routes by `alg` too.
+  allowsOf.set(
+    service.acceptsIssuer,
+    (iss, alg) => validators.some((validator) => validator.acceptsIssuer(iss) && allows(validator, iss, alg))
+  )
   return service
 }
 

@@ -228,12 +228,19 @@ describe("multi-issuer", () => {
       )
       // A copy with a validate of the app's (a deny list) and a multi inside another route the same way.
       const denyListed: TokenValidator.Service = { ...shared, validate: (token) => shared.validate(token) }
+      // An inner multi is judged by what its validators of the token's issuer allow, not by its others'.
+      const otherIssuer = yield* SharedSecret.make({
+        secret: Redacted.make(secret),
+        issuer: "https://other.example",
+        audience: idp.audience
+      })
       for (
         const validators of [
           [shared, published],
           [published, shared],
           [denyListed, published],
-          [TokenValidator.multi([shared]), published]
+          [TokenValidator.multi([shared]), published],
+          [TokenValidator.multi([published, otherIssuer]), shared]
         ]
       ) {
         const validator = TokenValidator.multi(validators)
