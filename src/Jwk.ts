@@ -109,7 +109,7 @@ export class Jwk extends Schema.Class<Jwk>("effect-jwks/Jwk")({
   y: Schema.optional(Base64Url),
   /**
    * The issuer the key signs for, where the set says (Microsoft Entra ID labels the keys of its shared sets so;
-   * `{tenantid}` in it stands for a token's `tid`): the key verifies only that issuer's tokens.
+   * `{tenantid}` in it stands for a token's `tid`): the key verifies only that issuer's tokens (see {@link signsFor}).
    */
   issuer: Schema.optional(Schema.String.pipe(Schema.maxLength(1024)))
 }) {}
@@ -176,8 +176,9 @@ export interface Key {
   /** The public JWK it came from. */
   readonly jwk: Jwk
   /**
-   * The issuer it signs for, when its set names one (the JWK's `issuer`, see {@link signsFor}): tokens of any other
-   * issuer are refused, however their signature verifies.
+   * The issuer it signs for, when its set names one (the JWK's `issuer`): tokens of any other issuer are refused,
+   * however their signature verifies (an Entra ID tenant's v1.0 tokens count as its v2.0 issuer's: see
+   * {@link signsFor}).
    */
   readonly issuer: string | undefined
 }
@@ -234,8 +235,8 @@ export interface ImportOptions {
    */
   readonly minRsaBits?: number | undefined
   /**
-   * The set this one replaces: a key published again unchanged (the same `kid`, type, public material and usable
-   * algorithms) is carried over as the very same `Key`, not imported again (its `jwk` stays the one first
+   * The set this one replaces: a key published again unchanged (the same `kid`, type, public material, `issuer` and
+   * usable algorithms) is carried over as the very same `Key`, not imported again (its `jwk` stays the one first
    * published). A refresh that changes nothing then changes no key, and whatever was remembered about a key
    * (verified tokens) stays valid.
    */
@@ -521,9 +522,9 @@ const privateMembersOf = (raw: unknown): ReadonlyArray<string> =>
   typeof raw === "object" && raw !== null ? privateMembers.filter((member) => member in raw) : []
 
 /**
- * Decodes and imports each key of a published set. A key that is malformed, of a type or algorithm this library
- * does not verify with, meant for encryption, too weak, or published with its private part is skipped and logged; the set fails only when no usable
- * key is left (`EmptyKeySet`) or when it has more keys than `maxKeys` (`InvalidShape`).
+ * Decodes and imports each key of a published set. A key that is malformed, of a type or algorithm this library does
+ * not verify with, meant for encryption, too weak, or published with its private part is skipped and logged; the set
+ * fails only when no usable key is left (`EmptyKeySet`) or when it has more keys than `maxKeys` (`InvalidShape`).
  *
  * @since 0.1.0
  * @category constructors
@@ -670,14 +671,16 @@ export const importKeySet = (
       if (warned?.has(`apart ${kid}`)) continue
       const shown = shownKid(kid)
       yield* Effect.logWarning(
-        `Keys sharing kid "${shown}" sign for different issuers: a token of that kid is checked with the first of them only`
+        `Keys sharing kid "${shown}" sign for different issuers: a token of that kid is checked with the first of ` +
+          "them only"
       )
     }
     for (const kid of crowded) {
       if (warned?.has(`crowded ${kid}`)) continue
       const shown = shownKid(kid)
       yield* Effect.logWarning(
-        `More than ${maxSharingKid} keys share kid "${shown}": a token of that kid is tried with the first ${maxSharingKid}`
+        `More than ${maxSharingKid} keys share kid "${shown}": a token of that kid is tried with the first ` +
+          `${maxSharingKid}`
       )
     }
     for (const [kid, algorithms] of newlyShared) {
@@ -695,11 +698,11 @@ export const importKeySet = (
 
 /**
  * Picks the key for a token's `kid` and `alg`. A token with a `kid` gets the key of that id that may verify its
- * algorithm; a token without one gets a key only when exactly one public key of the set (listed once or more, under
- * any kids) may verify its algorithm. Kids should differ within a set (RFC 7517, section 4.5), but when several keys
- * of one kid may verify the algorithm, the key given verifies with any of them (the first four; its other fields are
- * the first one's), as a token signed by any of them is the identity provider's. Keys of one kid that name different
- * issuers are not combined: the first is given.
+ * algorithm; a token without one gets a key only when exactly one public key of the set (listed once or more, under any
+ * kids, with one `issuer`) may verify its algorithm. Kids should differ within a set (RFC 7517, section 4.5), but when
+ * several keys of one kid may verify the algorithm, the key given verifies with any of them (the first four; its other
+ * fields are the first one's), as a token signed by any of them is the identity provider's. Keys of one kid that name
+ * different issuers are not combined: the first is given.
  *
  * @since 0.1.0
  * @category combinators
@@ -743,7 +746,8 @@ export const select = (set: KeySet, kid: string | undefined, alg: Algorithm): Ke
  * any token when the key names no issuer; else only one whose `iss` is that issuer, with `{tenantid}` in it standing
  * for the token's `tid` claim (Microsoft Entra ID's shared key sets label their keys so: a key of the personal
  * accounts tenant must not sign a work tenant's tokens). A key labelled with an Entra ID tenant's v2.0 issuer also
- * signs that tenant's v1.0 tokens (`https://sts.windows.net/<tenant>/`).
+ * signs that tenant's v1.0 tokens of the same cloud (`https://sts.windows.net/<tenant>/` for login.microsoftonline.com
+ * and .us, `https://sts.chinacloudapi.cn/<tenant>/` for the China cloud's hosts), and no other cloud's.
  *
  * @since 0.1.0
  * @category utils

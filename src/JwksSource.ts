@@ -95,7 +95,9 @@ export const httpDefaults = {
   maxBytes: 512 * 1024
 } as const
 
-/** A timeout in milliseconds (`Infinity` for `Duration.infinity`), `NaN` for what is no duration, a negative one too. */
+/**
+ * A timeout in milliseconds (`Infinity` for `Duration.infinity`), `NaN` for what is no duration, a negative one too.
+ */
 const timeoutMillis = (input: unknown): number =>
   Option.match(decodeDuration(input), { onNone: () => Number.NaN, onSome: Duration.toMillis })
 

@@ -335,8 +335,8 @@ export const layer = (
 /**
  * The options from configuration (by default the environment): `COGNITO_USER_POOL_ID`, `COGNITO_CLIENT_ID`
  * (comma-separated for several) and `COGNITO_TOKEN_USE` (`id`, `access` or `any`) are required; `COGNITO_REGION`,
- * `COGNITO_ENDPOINT` and `COGNITO_RESOURCE` (comma-separated for several) are optional; the cache's `JWKS_CACHE_*` settings go under `cache`. Skipping the client
- * check (`clientId: null`) is possible in code only.
+ * `COGNITO_ENDPOINT` and `COGNITO_RESOURCE` (comma-separated for several) are optional; the cache's `JWKS_CACHE_*`
+ * settings go under `cache`. Skipping the client check (`clientId: null`) is possible in code only.
  *
  * @since 0.1.0
  * @category config

@@ -9,8 +9,8 @@
  * {@link discoverySource}).
  *
  * The issuer is one string, compared exactly. Google's id tokens may say `accounts.google.com` as well as
- * `https://accounts.google.com`: to take both, build the validator from `discoverySource` and `TokenValidator.make`
- * with both in `issuer`.
+ * `https://accounts.google.com`: to take both, make a `JwksCache` over `discoverySource("https://accounts.google.com")`
+ * and give it to `TokenValidator.make(TokenValidator.fromCache(cache), { issuer: [both], ... })`.
  *
  * @since 0.1.0
  */
