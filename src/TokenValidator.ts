@@ -878,6 +878,9 @@ const maxTokenBytesOf = new WeakMap<Service, number>()
  */
 const allowsOf = new WeakMap<Service["acceptsIssuer"], (iss: string, alg: string) => boolean>()
 
+/** The validators under each `multi`, inner ones opened (see `multi`). */
+const leavesOf = new WeakMap<Service, ReadonlyArray<Service>>()
+
 /** Whether `validator` allows `alg` for a token of `iss`: one whose algorithms are not known may allow any. */
 const allows = (validator: Service, iss: string, alg: string): boolean =>
   allowsOf.get(validator.acceptsIssuer)?.(iss, alg) ?? true
@@ -1411,6 +1414,9 @@ const isKeySetAlgorithm = (alg: SigningAlgorithm): alg is Jwk.Algorithm => !alg.
  * ```
  */
 export const multi = (validators: ReadonlyArray<Service>): Service => {
+  // The validators under it, inner `multi`s opened, each once: what it accepts and allows is theirs, asked once each
+  // (asked level by level, a tree sharing one inner `multi` would be asked exponentially often per token).
+  const leaves = [...new Set(validators.flatMap((validator) => leavesOf.get(validator) ?? [validator]))]
   // Routing decodes the claims: the largest cap of the validators applies first (64 KiB when one was not built by
   // `make`), and the chosen validator's own after.
   const caps = validators.map((validator) => maxTokenBytesOf.get(validator) ?? 64 * 1024)
@@ -1463,7 +1469,7 @@ export const multi = (validators: ReadonlyArray<Service>): Service => {
     return routed
   }
   const service: Service = {
-    acceptsIssuer: (iss) => validators.some((validator) => validator.acceptsIssuer(iss)),
+    acceptsIssuer: (iss) => leaves.some((leaf) => leaf.acceptsIssuer(iss)),
     keyStatus: Effect.map(Effect.all(validators.map((validator) => validator.keyStatus)), (all) => all.flat()),
     validate: (token) =>
       Effect.withFiberRuntime((fiber) => {
@@ -1495,8 +1501,9 @@ export const multi = (validators: ReadonlyArray<Service>): Service => {
   // What its validators of that issuer allow: a `multi` inside another routes by `alg` too.
   allowsOf.set(
     service.acceptsIssuer,
-    (iss, alg) => validators.some((validator) => validator.acceptsIssuer(iss) && allows(validator, iss, alg))
+    (iss, alg) => leaves.some((leaf) => leaf.acceptsIssuer(iss) && allows(leaf, iss, alg))
   )
+  leavesOf.set(service, leaves)
   return service
 }
 

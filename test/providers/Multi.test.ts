@@ -261,4 +261,37 @@ describe("multi-issuer", () => {
         }
       }
     }).pipe(Effect.provide(FakeIdp.layerTest())))
+
+  it.effect("multis nested and shared: each validator's issuer rule is asked a few times per token, not per path", () =>
+    Effect.gen(function*() {
+      const idp = yield* FakeIdp.FakeIdp
+      let asked = 0
+      const counted = yield* Static.make({
+        jwks: yield* idp.jwks,
+        audience: idp.audience,
+        issuer: {
+          description: idp.issuer,
+          matches: (iss) => iss === idp.issuer,
+          accepts: (iss) => (asked++, iss === idp.issuer)
+        }
+      })
+      const secret = "correct horse battery staple, 32+ bytes of it"
+      const shared = yield* SharedSecret.make({
+        secret: Redacted.make(secret),
+        issuer: idp.issuer,
+        audience: idp.audience
+      })
+      // 16 levels, each the one below twice: 65,536 paths to the one key-set validator.
+      let nested: TokenValidator.Service = counted
+      for (let level = 0; level < 16; level++) nested = TokenValidator.multi([nested, nested])
+      const validator = TokenValidator.multi([nested, shared])
+      const hs = yield* Effect.promise(() =>
+        new SignJWT({ sub: "hs" }).setProtectedHeader({ alg: "HS256" }).setIssuer(idp.issuer)
+          .setAudience(idp.audience).setExpirationTime(3600).sign(new TextEncoder().encode(secret))
+      )
+      asked = 0
+      expect((yield* validator.validate(hs)).id).toBe("hs")
+      expect(asked).toBeLessThan(10)
+      expect((yield* validator.validate(yield* idp.sign({ sub: "rs" }))).id).toBe("rs")
+    }).pipe(Effect.provide(FakeIdp.layerTest())))
 })
