@@ -124,7 +124,8 @@ export const defaults = {
 /**
  * The pauses before the background fiber starts again after dying (see `keptRunning`): 1 second, doubling to 1 minute
  * while it keeps dying, and 1 second again for a death 5 minutes or more after the last one. (Built on its own state:
- * `Schedule.resetAfter` counts from a run's first step, so a fiber that kept dying would restart each second again.)
+ * `Schedule.resetAfter` counts from a run's first step, so a fiber that kept dying would get a burst of quick restarts
+ * at each reset.)
  */
 const backgroundRestarts = Schedule.makeWithState(
   { lastAt: Number.NEGATIVE_INFINITY, deaths: 0 },

@@ -1093,7 +1093,7 @@ describe("JwksCache under interruption and defects", () => {
       yield* TestClock.adjust("8 minutes")
       yield* settle
       expect(fetches).toBe(3)
-      // Another throw, over an hour after the first, is a new one: 1 second again, not the 2 a second death waits.
+      // Another throw, long after the last, is a new one: 1 second again, not the 2 a second death in a row waits.
       yield* TestClock.adjust("48 minutes")
       yield* settle
       const before = fetches
