@@ -290,13 +290,12 @@ export const whyRefuse = (spec: Spec, input: string, now: number): string | unde
     ? [claims.azp]
     : []
   if (!audiences.includes(spec.audience)) return "it is not for this audience"
-  // Refresh tokens are never bearer credentials. Which marker decides is documented (`TokenValidator.classify`):
-  // `token_use` first, then an `at+jwt` header `typ`, then a `typ` claim of Refresh or Offline.
-  if (claims.token_use === "refresh") return "it is a refresh token"
-  const headerTyp = typeof header.typ === "string" ? header.typ.toLowerCase() : undefined
-  const decided = claims.token_use === "id" || claims.token_use === "access" || headerTyp === "at+jwt" ||
-    headerTyp === "application/at+jwt"
-  if (!decided && typeof claims.typ === "string" && ["refresh", "offline"].includes(claims.typ.toLowerCase())) {
+  // Refresh tokens are never bearer credentials, and a marker of one decides whatever another says (documented at
+  // `TokenValidator.classify`): a `token_use` of refresh, or a `typ` claim of Refresh or Offline, in any case.
+  if (typeof claims.token_use === "string" && claims.token_use.toLowerCase() === "refresh") {
+    return "it is a refresh token"
+  }
+  if (typeof claims.typ === "string" && ["refresh", "offline"].includes(claims.typ.toLowerCase())) {
     return "it is a refresh token"
   }
   return undefined
