@@ -183,34 +183,31 @@ const strings = (value: unknown): ReadonlyArray<string> =>
     ? value.filter((item): item is string => typeof item === "string")
     : []
 
-const checkClient = (
-  clientId: Options["clientId"]
+/**
+ * An option of one identifier or a list of them (`clientId`, `resource`), as a set; `null` or `undefined` (whichever
+ * the option allows for "none") as `undefined`. Every item must be a non-empty string: one of another type (parsed
+ * JSON's number) is refused, not dropped from the list.
+ */
+const idSet = (
+  value: unknown,
+  path: string,
+  expected: string
 ): Either.Either<ReadonlySet<string> | undefined, ConfigError.ConfigError> => {
-  if (clientId === null) return Either.right(undefined)
-  // Every item a client id: one of another type (parsed JSON's number) is refused, not dropped from the list.
-  const ids: ReadonlyArray<unknown> = typeof clientId === "string"
-    ? [clientId]
-    : Array.isArray(clientId)
-    ? clientId
-    : []
+  const ids: ReadonlyArray<unknown> = typeof value === "string" ? [value] : Array.isArray(value) ? value : []
   return ids.length === 0 || ids.some((id) => typeof id !== "string" || id.length === 0)
-    ? Either.left(ConfigError.InvalidData(["clientId"], "expected the app client id(s), or null to accept any client"))
+    ? Either.left(ConfigError.InvalidData([path], expected))
     : Either.right(new Set(ids as ReadonlyArray<string>))
 }
 
-const checkResource = (
-  resource: Options["resource"]
-): Either.Either<ReadonlySet<string> | undefined, ConfigError.ConfigError> => {
-  if (resource === undefined) return Either.right(undefined)
-  const ids: ReadonlyArray<unknown> = typeof resource === "string"
-    ? [resource]
-    : Array.isArray(resource)
-    ? resource
-    : []
-  return ids.length === 0 || ids.some((id) => typeof id !== "string" || id.length === 0)
-    ? Either.left(ConfigError.InvalidData(["resource"], "expected this API's resource server identifier(s)"))
-    : Either.right(new Set(ids as ReadonlyArray<string>))
-}
+const checkClient = (clientId: Options["clientId"]) =>
+  clientId === null
+    ? Either.right(undefined)
+    : idSet(clientId, "clientId", "expected the app client id(s), or null to accept any client")
+
+const checkResource = (resource: Options["resource"]) =>
+  resource === undefined
+    ? Either.right(undefined)
+    : idSet(resource, "resource", "expected this API's resource server identifier(s)")
 
 const checkTokenUse = (tokenUse: Options["tokenUse"]): Either.Either<TokenUse | null, ConfigError.ConfigError> =>
   tokenUse === null || tokenUse === "id" || tokenUse === "access"
