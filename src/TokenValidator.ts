@@ -532,7 +532,8 @@ const base64UrlText = (segment: string): string | undefined => {
 }
 
 /**
- * Reads a token's header without verifying anything: for routing and diagnostics only, never for a decision.
+ * Reads a token's header without verifying anything: for routing and diagnostics only, never for a decision. A header
+ * a validator refuses unread (more than 32 objects and arrays) is none here too.
  *
  * @since 0.1.0
  * @category utils
@@ -550,13 +551,12 @@ const base64UrlText = (segment: string): string | undefined => {
 export const peekHeader = (token: string): Option.Option<Header> => {
   if (typeof token !== "string") return Option.none()
   const dot = token.indexOf(".")
-  if (dot <= 0) return Option.none()
-  const text = base64UrlText(token.slice(0, dot))
-  return text === undefined ? Option.none() : Either.getRight(decodeHeader(text))
+  return dot <= 0 ? Option.none() : Option.fromNullable(headerOf(token.slice(0, dot)))
 }
 
 /**
- * Reads a token's claims without verifying anything: for routing (`iss`) and diagnostics only.
+ * Reads a token's claims without verifying anything: for routing (`iss`) and diagnostics only. Claims of more than
+ * 1,000 objects and arrays are none, unread, as `multi` refuses them.
  *
  * @since 0.1.0
  * @category utils
@@ -575,11 +575,7 @@ export const peekHeader = (token: string): Option.Option<Header> => {
  */
 export const peekClaims = (token: string): Option.Option<RegisteredClaims> => {
   // A header that was not there (`undefined`, from JavaScript) is no token, not a TypeError.
-  if (typeof token !== "string") return Option.none()
-  const parts = token.split(".")
-  if (parts.length !== 3) return Option.none()
-  const text = base64UrlText(parts[1]!)
-  return Option.fromNullable(text === undefined ? undefined : readClaims(text))
+  return typeof token === "string" ? Option.fromNullable(claimsOf(token)) : Option.none()
 }
 
 /**
@@ -885,17 +881,32 @@ const leavesOf = new WeakMap<Service, ReadonlyArray<Service>>()
 const allows = (validator: Service, iss: string, alg: string): boolean =>
   allowsOf.get(validator.acceptsIssuer)?.(iss, alg) ?? true
 
-/** A token's `alg`, read as a validator reads its header (see `readHeader`), for routing only. */
-const peekAlg = (token: string): string | undefined => {
-  const dot = token.indexOf(".")
-  const text = dot <= 0 ? undefined : base64UrlText(token.slice(0, dot))
+/**
+ * A header segment's header, read before anything is verified: none for one that is no JSON object with an `alg`, or
+ * that holds more than {@link maxHeaderContainers} objects and arrays (refused unread).
+ */
+const headerOf = (segment: string): Header | undefined => {
+  const text = base64UrlText(segment)
   return text === undefined || holdsMoreContainers(text, maxHeaderContainers)
     ? undefined
-    : Either.getOrUndefined(decodeHeader(text))?.alg
+    : Either.getOrUndefined(decodeHeader(text))
 }
 
-/** How many objects and arrays `multi` lets the unverified claims it parses to route a token hold. */
-const maxRoutedContainers = 1000
+/**
+ * A compact token's claims, read before anything is verified (to route it, or for diagnostics): none for claims that
+ * are not a JSON object of the right types, or that hold more than {@link maxUnverifiedClaimsContainers} objects and
+ * arrays (refused unread).
+ */
+const claimsOf = (token: string): RegisteredClaims | undefined => {
+  const first = token.indexOf(".")
+  const last = token.lastIndexOf(".")
+  if (first === -1 || token.indexOf(".", first + 1) !== last) return undefined
+  const text = base64UrlText(token.slice(first + 1, last))
+  return text === undefined || holdsMoreContainers(text, maxUnverifiedClaimsContainers) ? undefined : readClaims(text)
+}
+
+/** How many objects and arrays unverified claims, parsed to route a token (`multi`), may hold. */
+const maxUnverifiedClaimsContainers = 1000
 
 /**
  * Whether `token` takes more than `max` bytes in UTF-8. A token's characters are ASCII, one byte each, so its length
@@ -1074,10 +1085,7 @@ const unsafeMake = (keys: KeyResolver, options: Options): Service => {
   const readHeader = (segment: string): Header | undefined => {
     const known = headers.get(segment)
     if (known !== undefined) return known
-    const text = base64UrlText(segment)
-    const decoded = text === undefined || holdsMoreContainers(text, maxHeaderContainers)
-      ? undefined
-      : Either.getOrUndefined(decodeHeader(text))
+    const decoded = headerOf(segment)
     if (decoded === undefined) return undefined
     // Forgotten all at once when full: a hit then costs one lookup, where an LRU would reorder on every hit.
     if (headers.size >= headerCacheSize) headers.clear()
@@ -1427,12 +1435,7 @@ export const multi = (validators: ReadonlyArray<Service>): Service => {
       return fail("TooLarge", `the token is longer than ${maxTokenBytes} bytes`)
     }
     // Parsed unverified, so bounded first: thousands of nested arrays would cost ten times a signature check.
-    const first = token.indexOf(".")
-    const last = token.lastIndexOf(".")
-    const text = first === -1 || token.indexOf(".", first + 1) !== last
-      ? undefined
-      : base64UrlText(token.slice(first + 1, last))
-    const claims = text === undefined || holdsMoreContainers(text, maxRoutedContainers) ? undefined : readClaims(text)
+    const claims = claimsOf(token)
     if (claims === undefined) return fail("Malformed", "the token's claims are not readable")
     const iss = claims.iss
     // As a validator alone answers for a token without `iss`.
@@ -1440,7 +1443,8 @@ export const multi = (validators: ReadonlyArray<Service>): Service => {
     const accepting = validators.filter((candidate) => candidate.acceptsIssuer(iss))
     if (accepting.length <= 1) return accepting[0] ?? fail("IssuerMismatch", "no validator accepts the token's issuer")
     // A header a validator would refuse unread goes to the first, to be refused so.
-    const alg = peekAlg(token)
+    const dot = token.indexOf(".")
+    const alg = dot <= 0 ? undefined : headerOf(token.slice(0, dot))?.alg
     if (alg === undefined) return accepting[0]!
     return accepting.find((candidate) => allows(candidate, iss, alg)) ?? accepting[0]!
   }
