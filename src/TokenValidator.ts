@@ -692,10 +692,7 @@ const toPrincipal = (
     (tokenType === "access" && (
       (clientId !== undefined && (claims.sub === undefined || claims.sub === clientId)) ||
       // Entra ID, without its optional `idtyp`: an app's token has no `scp`, and its `sub` is its service principal's.
-      (claims.scp === undefined && typeof claims.oid === "string" && claims.sub === claims.oid) ||
-      // Keycloak: a service account is a user that its client names.
-      (clientId !== undefined && typeof claims.preferred_username === "string" &&
-        claims.preferred_username.toLowerCase() === `service-account-${clientId.toLowerCase()}`)
+      (claims.scp === undefined && typeof claims.oid === "string" && claims.sub === claims.oid)
     ))
   // Its lists frozen: a remembered token's later uses share them (see `reuse`).
   return new Principal({
