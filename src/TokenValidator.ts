@@ -533,7 +533,7 @@ const base64UrlText = (segment: string): string | undefined => {
 
 /**
  * Reads a token's header without verifying anything: for routing and diagnostics only, never for a decision. A header
- * a validator refuses unread (more than 32 objects and arrays) is none here too.
+ * a validator refuses unread (more than 64 values: members, items, objects and lists) is none here too.
  *
  * @since 0.1.0
  * @category utils
@@ -556,7 +556,7 @@ export const peekHeader = (token: string): Option.Option<Header> => {
 
 /**
  * Reads a token's claims without verifying anything: for routing (`iss`) and diagnostics only. Claims of more than
- * 1,000 objects and arrays are none, unread, as `multi` refuses them.
+ * 1,000 values (members, items, objects and lists) are none, unread, as `multi` refuses them.
  *
  * @since 0.1.0
  * @category utils
@@ -880,30 +880,33 @@ const allows = (validator: Service, iss: string, alg: string): boolean =>
 
 /**
  * A header segment's header, read before anything is verified: none for one that is no JSON object with an `alg`, or
- * that holds more than {@link maxHeaderContainers} objects and arrays (refused unread).
+ * that holds more than {@link maxHeaderValues} values (refused unread).
  */
 const headerOf = (segment: string): Header | undefined => {
   const text = base64UrlText(segment)
-  return text === undefined || holdsMoreContainers(text, maxHeaderContainers)
+  return text === undefined || holdsMoreValues(text, maxHeaderValues)
     ? undefined
     : Either.getOrUndefined(decodeHeader(text))
 }
 
 /**
  * A compact token's claims, read before anything is verified (to route it, or for diagnostics): none for claims that
- * are not a JSON object of the right types, or that hold more than {@link maxUnverifiedClaimsContainers} objects and
- * arrays (refused unread).
+ * are not a JSON object of the right types, or that hold more than {@link maxUnverifiedClaimsValues} values (refused
+ * unread).
  */
 const claimsOf = (token: string): RegisteredClaims | undefined => {
   const first = token.indexOf(".")
   const last = token.lastIndexOf(".")
   if (first === -1 || token.indexOf(".", first + 1) !== last) return undefined
   const text = base64UrlText(token.slice(first + 1, last))
-  return text === undefined || holdsMoreContainers(text, maxUnverifiedClaimsContainers) ? undefined : readClaims(text)
+  return text === undefined || holdsMoreValues(text, maxUnverifiedClaimsValues) ? undefined : readClaims(text)
 }
 
-/** How many objects and arrays unverified claims, parsed to route a token (`multi`), may hold. */
-const maxUnverifiedClaimsContainers = 1000
+/**
+ * How many values (see {@link holdsMoreValues}) unverified claims, parsed to route a token (`multi`), may hold: far
+ * more than real claims (Entra ID puts at most 200 groups in a token), far fewer than 16 KiB of junk.
+ */
+const maxUnverifiedClaimsValues = 1000
 
 /**
  * Whether `token` takes more than `max` bytes in UTF-8. A token's characters are ASCII, one byte each, so its length
@@ -916,14 +919,18 @@ const isLongerThan = (token: string, max: number): boolean =>
 const headerCacheSize = 64
 
 /**
- * How many objects and arrays a header may hold, itself included. A real one holds a few (a `jwk`, an `x5c` list, a
- * `crit` list); thousands, nested or side by side, cost ~0.2 µs each to parse and freeze, before any signature is
- * checked: a junk token that costs ten times a forged one.
+ * How many values a header may hold: its members, the items of its lists and the objects and lists themselves. A real
+ * one holds a handful (`alg`, `kid`, `typ`; a `jwk`, an `x5c` list); a thousand, nested or side by side, cost about
+ * 0.3 µs each to parse, decode and freeze, before any signature is checked: a junk token that costs ten times a
+ * forged one.
  */
-const maxHeaderContainers = 32
+const maxHeaderValues = 64
 
-/** Whether JSON `text` holds more than `max` objects and arrays (`{` and `[` outside strings), read in one pass. */
-const holdsMoreContainers = (text: string, max: number): boolean => {
+/**
+ * Whether JSON `text` holds more than `max` values, counted in one pass by the characters that open or separate them
+ * (`{`, `[`, `:` and `,` outside strings).
+ */
+const holdsMoreValues = (text: string, max: number): boolean => {
   let count = 0
   let inString = false
   for (let i = 0; i < text.length; i++) {
@@ -933,7 +940,7 @@ const holdsMoreContainers = (text: string, max: number): boolean => {
       else if (code === 34) inString = false
     } else if (code === 34) {
       inString = true
-    } else if ((code === 123 || code === 91) && ++count > max) {
+    } else if ((code === 123 || code === 91 || code === 58 || code === 44) && ++count > max) {
       return true
     }
   }
@@ -1076,7 +1083,7 @@ const unsafeMake = (keys: KeyResolver, options: Options): Service => {
 
   /**
    * The header, decoded once per distinct header segment (an issuer's tokens share a handful). It is shared by every
-   * token with that segment, so it is frozen, nested members too. One of more than a few objects and arrays is
+   * token with that segment, so it is frozen, nested members too. One of more than a few dozen values is
    * refused unread.
    */
   const readHeader = (segment: string): Header | undefined => {
@@ -1398,13 +1405,12 @@ export const fromCache = (cache: JwksCache.Service): KeyResolver => {
 const isKeySetAlgorithm = (alg: SigningAlgorithm): alg is Jwk.Algorithm => !alg.startsWith("HS")
 
 /**
- * One validator over several, routed by the token's (unverified) `iss`: the chosen validator's keys and rules do
- * all the verifying. Where several accept the issuer (one issuer's shared-secret and key-set validators, while it moves
+ * One validator over several, routed by the token's (unverified) `iss`: the chosen validator's keys and rules do all
+ * the verifying. Where several accept the issuer (one issuer's shared-secret and key-set validators, while it moves
  * from one to the other), the first that allows the token's `alg` is chosen, else the first (a validator not built by
- * `make` or `multi`, nor spread from one, may allow any). A token from an issuer
- * none accepts is refused with `IssuerMismatch`; one over the largest size cap of the validators is refused as
- * `TooLarge`, and one whose claims hold more than 1,000 objects and arrays as `Malformed`, before its claims are parsed
- * to route it.
+ * `make` or `multi`, nor spread from one, may allow any). A token from an issuer none accepts is refused with
+ * `IssuerMismatch`; one over the largest size cap of the validators is refused as `TooLarge`, and one whose claims hold
+ * more than 1,000 values (members, items, objects, lists) as `Malformed`, before its claims are parsed to route it.
  *
  * @since 0.1.0
  * @category combinators
