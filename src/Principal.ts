@@ -76,7 +76,8 @@ export class Principal extends Data.Class<{
   /**
    * True for a client acting on its own behalf (client credentials), not for a user: an `idtyp` of `app` (Entra ID)
    * or a `gty` of `client-credentials` (Auth0); else, for an access token, a `sub` that is the client id or none (RFC
-   * 9068, Okta), or a `sub` that is the `oid` without `scp` (Entra ID without its optional `idtyp`). Not a Keycloak
+   * 9068, Okta), or a `sub` that is the `oid` without `scp` (Entra ID without its optional `idtyp`); for a token of no
+   * known kind, a `sub` that is the client id (a Google service account's identity token). Not a Keycloak
    * service account, whose token names a user (`service-account-<client>`, a name a person could hold elsewhere): to
    * tell one, read a claim your realm maps for service accounts from `claims`.
    */

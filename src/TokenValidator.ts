@@ -610,8 +610,8 @@ const mediaType = (typ: string): string => {
  * What kind of token the claims describe: a refresh token when anything says so (a `token_use` of `refresh`, a `typ`
  * claim of `Refresh` or `Offline`), whatever else does; else `token_use` when present (Cognito), else a `typ` of
  * `at+jwt` (RFC 9068) or `id_token+jwt`, or a `typ` claim (Keycloak's `Bearer` / `ID`), else `nonce` or `at_hash`
- * mean an id token and `scope`, `scp`, `client_id`, an `idtyp` of `app` or Entra ID's `azpacr` / `appidacr` an access
- * token.
+ * mean an id token and `scope`, `scp`, `client_id`, an `idtyp` of `app`, Entra ID's `azpacr` / `appidacr` or Auth0's
+ * `gty` of `client-credentials` an access token.
  *
  * @since 0.1.0
  * @category utils
@@ -641,10 +641,12 @@ export const classify = (claims: Claims, header: Header): TokenType => {
   if (claimTyp === "id") return "id"
   if (claimTyp === "bearer") return "access"
   if (claims.nonce !== undefined || claims.at_hash !== undefined) return "id"
-  // `azpacr` / `appidacr` (how the client authenticated): in Entra ID's access tokens only, app-only ones included.
+  // `azpacr` / `appidacr` (how the client authenticated): in Entra ID's access tokens only, app-only ones included; a
+  // `gty` of `client-credentials`: Auth0's machine tokens, which carry no `scope` when the grant lists no permission.
   if (
     claims.scope !== undefined || claims.scp !== undefined || claims.client_id !== undefined ||
-    claims.idtyp === "app" || claims.azpacr !== undefined || claims.appidacr !== undefined
+    claims.idtyp === "app" || claims.azpacr !== undefined || claims.appidacr !== undefined ||
+    claims.gty === "client-credentials"
   ) return "access"
   return "unknown"
 }
@@ -689,6 +691,9 @@ const toPrincipal = (
   // `scope` first, as a string or (Duende IdentityServer, Spring Authorization Server) an array; else `scp`.
   const scopes = namesOf(claims.scope, true) ?? namesOf(claims.scp, true) ?? []
   const isMachine = claims.idtyp === "app" || claims.gty === "client-credentials" ||
+    // A token of no known kind whose subject is its client: a service account's identity token (Google's, for Pub/Sub
+    // push or Cloud Run).
+    (tokenType === "unknown" && clientId !== undefined && claims.sub === clientId) ||
     (tokenType === "access" && (
       (clientId !== undefined && (claims.sub === undefined || claims.sub === clientId)) ||
       // Entra ID, without its optional `idtyp`: an app's token has no `scp`, and its `sub` is its service principal's.

@@ -276,6 +276,10 @@ describe("TokenValidator", () => {
         expect(yield* isMachine({ ...keycloak, preferred_username: "service-account-web" })).toBe(false)
         // an id token whose sub happens to be its azp is still not an access token
         expect(yield* isMachine({ sub: "svc", azp: "svc", nonce: "n" })).toBe(false)
+        // a token of no known kind whose subject is its client: a Google service account's identity token
+        const google = { sub: "113774264463038321964", azp: "113774264463038321964", email_verified: true }
+        expect(yield* isMachine(google)).toBe(true)
+        expect(yield* isMachine({ ...google, azp: "1234.apps.googleusercontent.com" })).toBe(false)
       }))
 
     test("the token type is reported", () =>
@@ -1572,6 +1576,7 @@ describe("TokenValidator", () => {
         [{ idtyp: "app", appid: "c" }, rs, "access"],
         [{ azpacr: "1", azp: "c", roles: ["r"] }, rs, "access"],
         [{ appidacr: "1", appid: "c" }, rs, "access"],
+        [{ sub: "svc@clients", azp: "svc", gty: "client-credentials" }, rs, "access"],
         [{}, { alg: "RS256", typ: "JWT" }, "unknown"],
         [{ azp: "c" }, rs, "unknown"]
       ]

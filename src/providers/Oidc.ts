@@ -10,7 +10,9 @@
  *
  * The issuer is one string, compared exactly. Google's id tokens may say `accounts.google.com` as well as
  * `https://accounts.google.com`: to take both, make a `JwksCache` over `discoverySource("https://accounts.google.com")`
- * and give it to `TokenValidator.make(TokenValidator.fromCache(cache), { issuer: [both], ... })`.
+ * and give it to `TokenValidator.make(TokenValidator.fromCache(cache), { issuer: [both], ... })`. Its id tokens carry
+ * no `nonce` or `at_hash` unless the sign-in asked for one, so `classify` calls them `unknown`: a validator of Google
+ * sign-ins that sets `tokenTypes` names `"unknown"` too.
  *
  * @since 0.1.0
  */
