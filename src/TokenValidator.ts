@@ -533,7 +533,7 @@ const base64UrlText = (segment: string): string | undefined => {
 
 /**
  * Reads a token's header without verifying anything: for routing and diagnostics only, never for a decision. A header
- * a validator refuses unread (more than 64 values: members, items, objects and lists) is none here too.
+ * a validator refuses unread (more than 64 objects, lists, `:` and `,`: about 32 members) is none here too.
  *
  * @since 0.1.0
  * @category utils
@@ -556,7 +556,7 @@ export const peekHeader = (token: string): Option.Option<Header> => {
 
 /**
  * Reads a token's claims without verifying anything: for routing (`iss`) and diagnostics only. Claims of more than
- * 1,000 values (members, items, objects and lists) are none, unread, as `multi` refuses them.
+ * 1,000 objects and lists are none, unread, as `multi` refuses them.
  *
  * @since 0.1.0
  * @category utils
@@ -876,6 +876,12 @@ const maxTokenBytesOf = new WeakMap<Service, number>()
  */
 const allowsOf = new WeakMap<Service["acceptsIssuer"], (iss: string, alg: string) => boolean>()
 
+/**
+ * The status effect of the key resolver behind each validator's `keyStatus` (a cache's own `status`), so that `multi`
+ * reports a cache two validators share once. By `keyStatus`, which a copy of a validator keeps.
+ */
+const cacheStatusOf = new WeakMap<Service["keyStatus"], unknown>()
+
 /** The validators under each `multi`, inner ones opened (see `multi`). */
 const leavesOf = new WeakMap<Service, ReadonlyArray<Service>>()
 
@@ -885,33 +891,34 @@ const allows = (validator: Service, iss: string, alg: string): boolean =>
 
 /**
  * A header segment's header, read before anything is verified: none for one that is no JSON object with an `alg`, or
- * that holds more than {@link maxHeaderValues} values (refused unread).
+ * that holds too much (see {@link maxHeaderValues}: refused unread).
  */
 const headerOf = (segment: string): Header | undefined => {
   const text = base64UrlText(segment)
-  return text === undefined || holdsMoreValues(text, maxHeaderValues)
+  return text === undefined || holdsMore(text, maxHeaderValues, true)
     ? undefined
     : Either.getOrUndefined(decodeHeader(text))
 }
 
 /**
  * A compact token's claims, read before anything is verified (to route it, or for diagnostics): none for claims that
- * are not a JSON object of the right types, or that hold more than {@link maxUnverifiedClaimsValues} values (refused
- * unread).
+ * are not a JSON object of the right types, or that hold more than {@link maxUnverifiedClaimsContainers} objects and
+ * lists (refused unread).
  */
 const claimsOf = (token: string): RegisteredClaims | undefined => {
   const first = token.indexOf(".")
   const last = token.lastIndexOf(".")
   if (first === -1 || token.indexOf(".", first + 1) !== last) return undefined
   const text = base64UrlText(token.slice(first + 1, last))
-  return text === undefined || holdsMoreValues(text, maxUnverifiedClaimsValues) ? undefined : readClaims(text)
+  return text === undefined || holdsMore(text, maxUnverifiedClaimsContainers, false) ? undefined : readClaims(text)
 }
 
 /**
- * How many values (see {@link holdsMoreValues}) unverified claims, parsed to route a token (`multi`), may hold: far
- * more than real claims (Entra ID puts at most 200 groups in a token), far fewer than 16 KiB of junk.
+ * How many objects and lists unverified claims, parsed to route a token (`multi`), may hold. Members and list items
+ * are not counted here: real claims hold many (a Keycloak admin's roles of every realm), and their cost follows the
+ * bytes, which the size cap bounds.
  */
-const maxUnverifiedClaimsValues = 1000
+const maxUnverifiedClaimsContainers = 1000
 
 /**
  * Whether `token` takes more than `max` bytes in UTF-8. A token's characters are ASCII, one byte each, so its length
@@ -924,18 +931,18 @@ const isLongerThan = (token: string, max: number): boolean =>
 const headerCacheSize = 64
 
 /**
- * How many values a header may hold: its members, the items of its lists and the objects and lists themselves. A real
- * one holds a handful (`alg`, `kid`, `typ`; a `jwk`, an `x5c` list); a thousand, nested or side by side, cost about
- * 0.3 µs each to parse, decode and freeze, before any signature is checked: a junk token that costs ten times a
- * forged one.
+ * How much a header may hold, counted by {@link holdsMore} with its members: each object and list, and each `:` and `,`
+ * (a flat object of 32 members counts 64). A real one holds a handful (`alg`, `kid`, `typ`; a `jwk`, an `x5c` list:
+ * about 25 at most); a thousand members or lists, nested or side by side, cost about 0.3 µs each to parse, decode and
+ * freeze, before any signature is checked: a junk token that costs ten times a forged one.
  */
 const maxHeaderValues = 64
 
 /**
- * Whether JSON `text` holds more than `max` values, counted in one pass by the characters that open or separate them
- * (`{`, `[`, `:` and `,` outside strings).
+ * Whether JSON `text` holds more than `max` objects and lists (`{` and `[` outside strings), counting, with `members`,
+ * each `:` and `,` outside strings too; in one pass.
  */
-const holdsMoreValues = (text: string, max: number): boolean => {
+const holdsMore = (text: string, max: number, members: boolean): boolean => {
   let count = 0
   let inString = false
   for (let i = 0; i < text.length; i++) {
@@ -945,7 +952,7 @@ const holdsMoreValues = (text: string, max: number): boolean => {
       else if (code === 34) inString = false
     } else if (code === 34) {
       inString = true
-    } else if ((code === 123 || code === 91 || code === 58 || code === 44) && ++count > max) {
+    } else if ((code === 123 || code === 91 || (members && (code === 58 || code === 44))) && ++count > max) {
       return true
     }
   }
@@ -1299,6 +1306,7 @@ const unsafeMake = (keys: KeyResolver, options: Options): Service => {
   measuredOf.set(service, { validate, measured: (token, clock, labels) => measured(token, clock, labels, undefined) })
   maxTokenBytesOf.set(service, maxTokenBytes)
   allowsOf.set(service.acceptsIssuer, (_, alg) => allowed.has(alg))
+  if (keys.status !== undefined) cacheStatusOf.set(service.keyStatus, keys.status)
   return service
 }
 
@@ -1415,7 +1423,7 @@ const isKeySetAlgorithm = (alg: SigningAlgorithm): alg is Jwk.Algorithm => !alg.
  * from one to the other), the first that allows the token's `alg` is chosen, else the first (a validator not built by
  * `make` or `multi`, nor spread from one, may allow any). A token from an issuer none accepts is refused with
  * `IssuerMismatch`; one over the largest size cap of the validators is refused as `TooLarge`, and one whose claims hold
- * more than 1,000 values (members, items, objects, lists) as `Malformed`, before its claims are parsed to route it.
+ * more than 1,000 objects and lists as `Malformed`, before its claims are parsed to route it.
  *
  * @since 0.1.0
  * @category combinators
@@ -1433,6 +1441,12 @@ export const multi = (validators: ReadonlyArray<Service>): Service => {
   // The validators under it, inner `multi`s opened, each once: what it accepts and allows is theirs, asked once each
   // (asked level by level, a tree sharing one inner `multi` would be asked exponentially often per token).
   const leaves = [...new Set(validators.flatMap((validator) => leavesOf.get(validator) ?? [validator]))]
+  const byCache = new Map<unknown, Service["keyStatus"]>()
+  for (const leaf of leaves) {
+    const cache = cacheStatusOf.get(leaf.keyStatus) ?? leaf.keyStatus
+    if (!byCache.has(cache)) byCache.set(cache, leaf.keyStatus)
+  }
+  const distinctStatus = [...byCache.values()]
   // Routing decodes the claims: the largest cap of the validators applies first (64 KiB when one was not built by
   // `make`), and the chosen validator's own after.
   const caps = validators.map((validator) => maxTokenBytesOf.get(validator) ?? 64 * 1024)
@@ -1482,7 +1496,8 @@ export const multi = (validators: ReadonlyArray<Service>): Service => {
   }
   const service: Service = {
     acceptsIssuer: (iss) => leaves.some((leaf) => leaf.acceptsIssuer(iss)),
-    keyStatus: Effect.map(Effect.all(validators.map((validator) => validator.keyStatus)), (all) => all.flat()),
+    // One entry per cache behind it: a cache two validators share (or one validator listed twice) once.
+    keyStatus: Effect.map(Effect.all(distinctStatus), (all) => all.flat()),
     validate: (token) =>
       Effect.withFiberRuntime((fiber) => {
         const clock = Context.get(fiber.currentDefaultServices, Clock.Clock)

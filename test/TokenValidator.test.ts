@@ -1146,12 +1146,12 @@ describe("TokenValidator", () => {
         yield* refused(validator, `${header}.${payload}.${signature}`, "Malformed")
       }))
 
-    test("a header of more than 64 values (members, items, objects, lists), nested or side by side, is Malformed", () =>
+    test("a header counting more than 64 (objects, lists, each : and ,), nested or side by side, is Malformed", () =>
       Effect.gen(function*() {
         const { signRaw, validator } = yield* localSetup()
         const exp = Math.floor(Date.now() / 1000) + 600
         const claims = `{"iss":"${localIssuer}","aud":"${localAudience}","sub":"s","exp":${exp}}`
-        // An object of m members is 2m values (itself, m members, m - 1 commas): alg, kid and 30 more are 64.
+        // An object of m members counts 2m (itself, m colons, m - 1 commas): alg, kid and 30 more are 64.
         const members = (count: number) => Object.fromEntries(Array.from({ length: count }, (_, i) => [`k${i}`, 0]))
         expect((yield* validator.validate(yield* signRaw(claims, members(30)))).id).toBe("s")
         yield* refused(validator, yield* signRaw(claims, members(31)), "Malformed")

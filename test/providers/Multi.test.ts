@@ -141,15 +141,19 @@ describe("multi-issuer", () => {
       expect(yield* refusal(TokenValidator.validate(noIssuer))).toBe("TokenValidationError:IssuerMismatch")
       expect(yield* refusal(TokenValidator.validate(42 as unknown as string))).toBe("TokenValidationError:Malformed")
       expect(yield* oidc.fetchCount).toBe(0)
-      // Claims of more than 1,000 values (members, items, objects and lists: parsed unverified to route, thousands
-      // would cost ten times a signature check) are not parsed; 1,000 are routed, to be judged by the validator (which
-      // fetches keys). These claims hold n + 4 values: the object, 2 members, a comma between, the list, n - 1 commas.
-      const values = (count: number) => `{"iss":"${OIDC_ISSUER}","x":[${Array(count - 4).fill(0).join(",")}]}`
+      // Claims of more than 1,000 objects and lists (parsed unverified to route: thousands would cost ten times a
+      // signature check) are not parsed; 1,000 are routed, to be judged by the validator (which fetches keys). Members
+      // and list items are not counted: a token listing 3,000 role names is routed.
+      const lists = (count: number) => `{"iss":"${OIDC_ISSUER}","x":[${Array(count - 2).fill("[]").join(",")}]}`
       const sig = b64("sig")
-      expect(yield* refusal(TokenValidator.validate(`${header}.${b64(values(1001))}.${sig}`))).toBe(
+      expect(yield* refusal(TokenValidator.validate(`${header}.${b64(lists(1001))}.${sig}`))).toBe(
         "TokenValidationError:Malformed"
       )
-      expect(yield* refusal(TokenValidator.validate(`${header}.${b64(values(1000))}.${sig}`))).toBe(
+      expect(yield* refusal(TokenValidator.validate(`${header}.${b64(lists(1000))}.${sig}`))).toBe(
+        "TokenValidationError:InvalidSignature"
+      )
+      const roles = `{"iss":"${OIDC_ISSUER}","roles":[${Array(3000).fill("\"r\"").join(",")}]}`
+      expect(yield* refusal(TokenValidator.validate(`${header}.${b64(roles)}.${sig}`))).toBe(
         "TokenValidationError:InvalidSignature"
       )
     }).pipe(Effect.provide(ValidatorLive.pipe(Layer.provideMerge(RoutingClient)))))
@@ -250,7 +254,7 @@ describe("multi-issuer", () => {
         // An alg neither allows goes to the first, which refuses it as it would alone.
         const other = `${Buffer.from(JSON.stringify({ alg: "ES256" })).toString("base64url")}.${rs.split(".")[1]}.AA`
         expect(yield* refusal(validator.validate(other))).toBe("TokenValidationError:AlgorithmNotAllowed")
-        // A header a validator refuses unread (more than 32 objects and arrays) is not parsed to route either.
+        // A header a validator refuses unread (thousands of lists) is not parsed to route either.
         const header = Buffer.from(`{"alg":"RS256","x":[${Array(3_500).fill("[]").join(",")}]}`).toString("base64url")
         const junk = `${header}.${rs.split(".")[1]}.AA`
         const parse = vi.spyOn(JSON, "parse")
@@ -295,4 +299,34 @@ describe("multi-issuer", () => {
       expect(asked).toBeLessThan(10)
       expect((yield* validator.validate(yield* idp.sign({ sub: "rs" }))).id).toBe("rs")
     }).pipe(Effect.provide(FakeIdp.layerTest())))
+
+  it.effect("keyStatus: one entry per cache behind it, however many validators or paths lead to it", () =>
+    Effect.gen(function*() {
+      const idp = yield* FakeIdp.FakeIdp
+      const cache = yield* JwksCache.make(JwksSource.fromKeySet(yield* idp.jwks), { backgroundRefresh: false })
+      const a = yield* TokenValidator.make(TokenValidator.fromCache(cache), {
+        issuer: "https://a.example",
+        audience: "api"
+      })
+      const b = yield* TokenValidator.make(TokenValidator.fromCache(cache), {
+        issuer: "https://b.example",
+        audience: "api"
+      })
+      const other = yield* JwksCache.make(JwksSource.fromKeySet(yield* idp.jwks), { backgroundRefresh: false })
+      const c = yield* TokenValidator.make(TokenValidator.fromCache(other), {
+        issuer: "https://c.example",
+        audience: "api"
+      })
+      // The same validator twice, two over one cache, a copy with the app's validate: one cache; another: two.
+      const copy: TokenValidator.Service = { ...a, validate: (token) => a.validate(token) }
+      expect(yield* TokenValidator.multi([a, a, b, copy]).keyStatus).toHaveLength(1)
+      expect(yield* TokenValidator.multi([a, b, c]).keyStatus).toHaveLength(2)
+      // A tree sharing one inner multi asks each validator once, not once per path.
+      let asked = 0
+      const counted: TokenValidator.Service = { ...c, keyStatus: Effect.suspend(() => (asked++, c.keyStatus)) }
+      let nested: TokenValidator.Service = counted
+      for (let level = 0; level < 12; level++) nested = TokenValidator.multi([nested, nested])
+      expect(yield* TokenValidator.multi([nested, a]).keyStatus).toHaveLength(2)
+      expect(asked).toBe(1)
+    }).pipe(Effect.scoped, Effect.provide(FakeIdp.layerTest())))
 })
