@@ -109,3 +109,19 @@ export const renameInvalid =
     const renamed = names[error.path[0]!]
     return renamed === undefined ? error : ConfigError.InvalidData([...renamed, ...error.path.slice(1)], error.message)
   }
+
+/**
+ * @internal
+ * A provider's `config`, its options checked as soon as they are read: a refusal is named by the variable its value
+ * came from (`OIDC_ISSUER`), where the provider's `make` names the option (`issuer`). `variables` maps options to
+ * variables, as {@link renameInvalid} takes them. `make` checks again: options built in code are checked there.
+ */
+export const checkedOnRead = <A>(
+  config: Config.Config<A>,
+  variables: Readonly<Record<string, ReadonlyArray<string>>>,
+  check: (options: A) => Either.Either<unknown, ConfigError.ConfigError>
+): Config.Config<A> =>
+  Config.mapOrFail(
+    config,
+    (options) => Either.mapBoth(check(options), { onLeft: renameInvalid(variables), onRight: () => options })
+  )

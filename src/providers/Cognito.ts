@@ -22,7 +22,7 @@ import * as Exit from "effect/Exit"
 import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
 import type * as Scope from "effect/Scope"
-import { hasSpaceOrControl, list } from "../internal/config.js"
+import { checkedOnRead, hasSpaceOrControl, list } from "../internal/config.js"
 import { jwksValidator, principalWith } from "../internal/provider.js"
 import * as JwksCache from "../JwksCache.js"
 import * as JwksSource from "../JwksSource.js"
@@ -333,7 +333,8 @@ export const layer = (
  * The options from configuration (by default the environment): `COGNITO_USER_POOL_ID`, `COGNITO_CLIENT_ID`
  * (comma-separated for several) and `COGNITO_TOKEN_USE` (`id`, `access` or `any`) are required; `COGNITO_REGION`,
  * `COGNITO_ENDPOINT` and `COGNITO_RESOURCE` (comma-separated for several) are optional; the cache's `JWKS_CACHE_*`
- * settings go under `cache`. Skipping the client check (`clientId: null`) is possible in code only.
+ * settings go under `cache`. Skipping the client check (`clientId: null`) is possible in code only. Values are checked
+ * as they are read, a refused one named by its variable (`COGNITO_REGION`, a region other than the pool's, say).
  *
  * @since 0.1.0
  * @category config
@@ -351,31 +352,35 @@ export const layer = (
  * // { userPoolId: "eu-west-1_AbCdEf123", clientId: ["web-client", "mobile-client"], tokenUse: null, ... }
  * ```
  */
-export const config: Config.Config<Options> = Config.all({
-  userPoolId: Config.string("COGNITO_USER_POOL_ID"),
-  region: Config.option(Config.string("COGNITO_REGION")),
-  clientId: Config.string("COGNITO_CLIENT_ID").pipe(
-    Config.mapOrFail((text) => {
-      const ids = text.split(",").map((id) => id.trim()).filter((id) => id.length > 0)
-      return ids.length === 0
-        ? Either.left(ConfigError.InvalidData([], "expected one or more app client ids"))
-        : Either.right(ids)
-    })
+export const config: Config.Config<Options> = checkedOnRead(
+  Config.all({
+    userPoolId: Config.string("COGNITO_USER_POOL_ID"),
+    region: Config.option(Config.string("COGNITO_REGION")),
+    clientId: Config.string("COGNITO_CLIENT_ID").pipe(
+      Config.mapOrFail((text) => {
+        const ids = text.split(",").map((id) => id.trim()).filter((id) => id.length > 0)
+        return ids.length === 0
+          ? Either.left(ConfigError.InvalidData([], "expected one or more app client ids"))
+          : Either.right(ids)
+      })
+    ),
+    tokenUse: Config.literal("id", "access", "any")("COGNITO_TOKEN_USE"),
+    endpoint: Config.option(Config.string("COGNITO_ENDPOINT")),
+    resource: Config.option(list("COGNITO_RESOURCE")),
+    cache: JwksCache.config
+  }).pipe(
+    Config.map((read): Options => ({
+      userPoolId: read.userPoolId,
+      region: Option.getOrUndefined(read.region),
+      clientId: read.clientId,
+      tokenUse: read.tokenUse === "any" ? null : read.tokenUse,
+      endpoint: Option.getOrUndefined(read.endpoint),
+      resource: Option.getOrUndefined(read.resource),
+      cache: read.cache
+    }))
   ),
-  tokenUse: Config.literal("id", "access", "any")("COGNITO_TOKEN_USE"),
-  endpoint: Config.option(Config.string("COGNITO_ENDPOINT")),
-  resource: Config.option(list("COGNITO_RESOURCE")),
-  cache: JwksCache.config
-}).pipe(
-  Config.map((read): Options => ({
-    userPoolId: read.userPoolId,
-    region: Option.getOrUndefined(read.region),
-    clientId: read.clientId,
-    tokenUse: read.tokenUse === "any" ? null : read.tokenUse,
-    endpoint: Option.getOrUndefined(read.endpoint),
-    resource: Option.getOrUndefined(read.resource),
-    cache: read.cache
-  }))
+  { userPoolId: ["COGNITO_USER_POOL_ID"], region: ["COGNITO_REGION"], endpoint: ["COGNITO_ENDPOINT"] },
+  endpoints
 )
 
 /**

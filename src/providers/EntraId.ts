@@ -33,7 +33,7 @@ import * as Either from "effect/Either"
 import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
 import type * as Scope from "effect/Scope"
-import { hasSpaceOrControl, list } from "../internal/config.js"
+import { checkedOnRead, hasSpaceOrControl, list } from "../internal/config.js"
 import { jwksValidator, principalWith } from "../internal/provider.js"
 import * as JwksCache from "../JwksCache.js"
 import type * as JwksSource from "../JwksSource.js"
@@ -313,7 +313,8 @@ export const layer = (
 /**
  * The options from configuration (by default the environment): `ENTRA_TENANT_ID` and `ENTRA_AUDIENCE`
  * (comma-separated for several) are required; `ENTRA_ALLOWED_TENANTS` (comma-separated) and `ENTRA_AUTHORITY` are
- * optional; the cache's `JWKS_CACHE_*` settings go under `cache`.
+ * optional; the cache's `JWKS_CACHE_*` settings go under `cache`. Values are checked as they are read, a refused one
+ * named by its variable (`ENTRA_TENANT_ID`, a tenant that is not a GUID, say).
  *
  * @since 0.1.0
  * @category config
@@ -326,20 +327,24 @@ export const layer = (
  * const OrdersValidator = EntraId.layerConfig(Config.nested(EntraId.config, "ORDERS"))
  * ```
  */
-export const config: Config.Config<Options> = Config.all({
-  tenantId: Config.string("ENTRA_TENANT_ID"),
-  audience: list("ENTRA_AUDIENCE"),
-  allowedTenants: Config.option(list("ENTRA_ALLOWED_TENANTS")),
-  authority: Config.option(Config.string("ENTRA_AUTHORITY")),
-  cache: JwksCache.config
-}).pipe(
-  Config.map((read): Options => ({
-    tenantId: read.tenantId,
-    audience: read.audience,
-    allowedTenants: Option.getOrUndefined(read.allowedTenants),
-    authority: Option.getOrUndefined(read.authority),
-    cache: read.cache
-  }))
+export const config: Config.Config<Options> = checkedOnRead(
+  Config.all({
+    tenantId: Config.string("ENTRA_TENANT_ID"),
+    audience: list("ENTRA_AUDIENCE"),
+    allowedTenants: Config.option(list("ENTRA_ALLOWED_TENANTS")),
+    authority: Config.option(Config.string("ENTRA_AUTHORITY")),
+    cache: JwksCache.config
+  }).pipe(
+    Config.map((read): Options => ({
+      tenantId: read.tenantId,
+      audience: read.audience,
+      allowedTenants: Option.getOrUndefined(read.allowedTenants),
+      authority: Option.getOrUndefined(read.authority),
+      cache: read.cache
+    }))
+  ),
+  { tenantId: ["ENTRA_TENANT_ID"], allowedTenants: ["ENTRA_ALLOWED_TENANTS"], authority: ["ENTRA_AUTHORITY"] },
+  tenancy
 )
 
 /**

@@ -28,7 +28,7 @@ import * as Option from "effect/Option"
 import * as Ref from "effect/Ref"
 import * as Schema from "effect/Schema"
 import type * as Scope from "effect/Scope"
-import { hasSpaceOrControl, list } from "../internal/config.js"
+import { checkedOnRead, hasSpaceOrControl, list } from "../internal/config.js"
 import { displayUrl, fetchJson } from "../internal/fetchJson.js"
 import { printable } from "../internal/printable.js"
 import { jwksValidator } from "../internal/provider.js"
@@ -363,7 +363,8 @@ export const layer = (
 /**
  * The options from configuration (by default the environment): `OIDC_ISSUER` and `OIDC_AUDIENCE` (comma-separated
  * for several) are required; `OIDC_JWKS_URI` and `OIDC_DISCOVERY_URL` are optional; the cache's `JWKS_CACHE_*`
- * settings (see `JwksCache.config`) go under `cache`.
+ * settings (see `JwksCache.config`) go under `cache`. Values are checked as they are read, a refused one named by its
+ * variable (`OIDC_ISSUER`, an issuer with a stray space, say).
  *
  * @since 0.1.0
  * @category config
@@ -378,20 +379,24 @@ export const layer = (
  * )
  * ```
  */
-export const config: Config.Config<Options> = Config.all({
-  issuer: Config.string("OIDC_ISSUER"),
-  audience: list("OIDC_AUDIENCE"),
-  jwksUri: Config.option(Config.string("OIDC_JWKS_URI")),
-  discoveryUrl: Config.option(Config.string("OIDC_DISCOVERY_URL")),
-  cache: JwksCache.config
-}).pipe(
-  Config.map((read): Options => ({
-    issuer: read.issuer,
-    audience: read.audience,
-    jwksUri: Option.getOrUndefined(read.jwksUri),
-    discoveryUrl: Option.getOrUndefined(read.discoveryUrl),
-    cache: read.cache
-  }))
+export const config: Config.Config<Options> = checkedOnRead(
+  Config.all({
+    issuer: Config.string("OIDC_ISSUER"),
+    audience: list("OIDC_AUDIENCE"),
+    jwksUri: Config.option(Config.string("OIDC_JWKS_URI")),
+    discoveryUrl: Config.option(Config.string("OIDC_DISCOVERY_URL")),
+    cache: JwksCache.config
+  }).pipe(
+    Config.map((read): Options => ({
+      issuer: read.issuer,
+      audience: read.audience,
+      jwksUri: Option.getOrUndefined(read.jwksUri),
+      discoveryUrl: Option.getOrUndefined(read.discoveryUrl),
+      cache: read.cache
+    }))
+  ),
+  { issuer: ["OIDC_ISSUER"], jwksUri: ["OIDC_JWKS_URI"], discoveryUrl: ["OIDC_DISCOVERY_URL"] },
+  checkOptions
 )
 
 /**

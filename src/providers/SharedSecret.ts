@@ -18,7 +18,7 @@ import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
 import * as Redacted from "effect/Redacted"
 import { createHmac, createPublicKey, createSecretKey, timingSafeEqual, X509Certificate } from "node:crypto"
-import { list, literalList } from "../internal/config.js"
+import { checkedOnRead, list, literalList } from "../internal/config.js"
 import * as MemoryAnswers from "../internal/memoryAnswers.js"
 import * as TokenValidator from "../TokenValidator.js"
 
@@ -390,46 +390,66 @@ export const keyResolver = (
   secret: Options["secret"],
   algorithms: ReadonlyArray<Algorithm> = defaults.algorithms
 ): Effect.Effect<TokenValidator.KeyResolver, ConfigError.ConfigError> =>
-  Effect.gen(function*() {
-    if (!Array.isArray(algorithms) || algorithms.length === 0) {
-      return yield* Effect.fail(bad("algorithms", "expected at least one of HS256, HS384, HS512"))
-    }
-    for (const alg of algorithms) {
-      if (!isAlgorithm(alg)) {
-        return yield* Effect.fail(
-          bad("algorithms", `a shared secret verifies HS256, HS384 or HS512 only, not ${String(alg).slice(0, 16)}`)
-        )
-      }
-    }
-    const bytes = yield* secretBytes(secret)
-    return yield* Effect.suspend(() => {
-      const refused = refusedSecret(bytes)
-      return refused === undefined ? importAll(bytes, new Set(algorithms)) : Effect.fail(bad("secret", refused))
-    }).pipe(Effect.ensuring(Effect.sync(() => bytes.fill(0))))
-  })
+  Effect.flatMap(
+    // Each run reads (and copies) the secret anew: one run's copy is zeroed when it is done.
+    Effect.suspend(() => usableSecret(secret, algorithms)),
+    (bytes) =>
+      Effect.sync(() => resolverOf(bytes, new Set(algorithms))).pipe(Effect.ensuring(Effect.sync(() => bytes.fill(0))))
+  )
 
-const importAll = (bytes: Uint8Array<ArrayBuffer>, algorithms: ReadonlySet<Algorithm>) =>
-  Effect.gen(function*() {
-    for (const alg of algorithms) {
-      const { minBytes } = hashes[alg]
-      if (bytes.length < minBytes) {
-        return yield* Effect.fail(
-          bad("secret", `${alg} needs a secret of at least ${minBytes} bytes, got ${bytes.length}`)
-        )
-      }
+/**
+ * The secret's bytes, once the algorithms and the secret pass every check; a copy, for the caller to zero. A refused
+ * secret's copy is zeroed here.
+ */
+const usableSecret = (
+  secret: Options["secret"],
+  algorithms: ReadonlyArray<Algorithm>
+): Either.Either<Uint8Array<ArrayBuffer>, ConfigError.ConfigError> => {
+  if (!Array.isArray(algorithms) || algorithms.length === 0) {
+    return Either.left(bad("algorithms", "expected at least one of HS256, HS384, HS512"))
+  }
+  for (const alg of algorithms) {
+    if (!isAlgorithm(alg)) {
+      return Either.left(
+        bad("algorithms", `a shared secret verifies HS256, HS384 or HS512 only, not ${String(alg).slice(0, 16)}`)
+      )
     }
-    const key = createSecretKey(bytes)
-    const secret: TokenValidator.VerificationKey = {
-      verify: (alg, data, signature) => {
-        if (!algorithms.has(alg as Algorithm)) return false
-        const expected = createHmac(hashes[alg as Algorithm].hash, key).update(data).digest()
-        return expected.length === signature.length && timingSafeEqual(expected, signature)
-      }
+  }
+  const read = secretBytes(secret)
+  if (Either.isLeft(read)) return read
+  const bytes = read.right
+  let usable = false
+  try {
+    const refused = refusedSecret(bytes) ?? tooShort(bytes, algorithms)
+    if (refused !== undefined) return Either.left(bad("secret", refused))
+    usable = true
+    return Either.right(bytes)
+  } finally {
+    if (!usable) bytes.fill(0)
+  }
+}
+
+const tooShort = (bytes: Uint8Array, algorithms: ReadonlyArray<Algorithm>): string | undefined => {
+  for (const alg of algorithms) {
+    const { minBytes } = hashes[alg]
+    if (bytes.length < minBytes) return `${alg} needs a secret of at least ${minBytes} bytes, got ${bytes.length}`
+  }
+  return undefined
+}
+
+const resolverOf = (bytes: Uint8Array<ArrayBuffer>, algorithms: ReadonlySet<Algorithm>): TokenValidator.KeyResolver => {
+  const key = createSecretKey(bytes)
+  const secret: TokenValidator.VerificationKey = {
+    verify: (alg, data, signature) => {
+      if (!algorithms.has(alg as Algorithm)) return false
+      const expected = createHmac(hashes[alg as Algorithm].hash, key).update(data).digest()
+      return expected.length === signature.length && timingSafeEqual(expected, signature)
     }
-    const found = Effect.succeed(Option.some(secret))
-    const resolver: TokenValidator.KeyResolver = { get: () => found, recordSuccess: Effect.void }
-    return MemoryAnswers.register(resolver, { get: () => secret, recordSuccess: () => true })
-  })
+  }
+  const found = Effect.succeed(Option.some(secret))
+  const resolver: TokenValidator.KeyResolver = { get: () => found, recordSuccess: Effect.void }
+  return MemoryAnswers.register(resolver, { get: () => secret, recordSuccess: () => true })
+}
 
 /**
  * Builds a validator for tokens signed with a shared secret. The issuer and audience are checked as
@@ -480,7 +500,8 @@ export const layer = (options: Options): Layer.Layer<TokenValidator.TokenValidat
 /**
  * The options from configuration (by default the environment): `JWT_SECRET` (read as a `Redacted`), `JWT_ISSUER`
  * and `JWT_AUDIENCE` (each comma-separated for several) are required; `JWT_ALGORITHMS` (comma-separated, of HS256,
- * HS384, HS512) is optional.
+ * HS384, HS512) is optional. Values are checked as they are read, a refused one named by its variable (`JWT_SECRET`, a
+ * secret too short for an algorithm, say).
  *
  * @since 0.1.0
  * @category config
@@ -498,18 +519,23 @@ export const layer = (options: Options): Layer.Layer<TokenValidator.TokenValidat
  * ])
  * ```
  */
-export const config: Config.Config<Options> = Config.all({
-  secret: Config.redacted("JWT_SECRET"),
-  issuer: list("JWT_ISSUER"),
-  audience: list("JWT_AUDIENCE"),
-  algorithms: Config.option(literalList("JWT_ALGORITHMS", ["HS256", "HS384", "HS512"] as const))
-}).pipe(
-  Config.map((read): Options => ({
-    secret: read.secret,
-    issuer: read.issuer.length === 1 ? read.issuer[0]! : read.issuer,
-    audience: read.audience,
-    algorithms: Option.getOrUndefined(read.algorithms)
-  }))
+export const config: Config.Config<Options> = checkedOnRead(
+  Config.all({
+    secret: Config.redacted("JWT_SECRET"),
+    issuer: list("JWT_ISSUER"),
+    audience: list("JWT_AUDIENCE"),
+    algorithms: Config.option(literalList("JWT_ALGORITHMS", ["HS256", "HS384", "HS512"] as const))
+  }).pipe(
+    Config.map((read): Options => ({
+      secret: read.secret,
+      issuer: read.issuer.length === 1 ? read.issuer[0]! : read.issuer,
+      audience: read.audience,
+      algorithms: Option.getOrUndefined(read.algorithms)
+    }))
+  ),
+  { secret: ["JWT_SECRET"] },
+  (options) =>
+    Either.map(usableSecret(options.secret, options.algorithms ?? defaults.algorithms), (bytes) => bytes.fill(0))
 )
 
 /**

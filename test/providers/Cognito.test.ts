@@ -327,8 +327,17 @@ describe("Cognito", () => {
           expect(ConfigError.isConfigError(error) && ConfigError.isMissingDataOnly(error)).toBe(true)
         }
         expect(ConfigError.isConfigError(yield* build({ ...all, COGNITO_TOKEN_USE: "refresh" }))).toBe(true)
-        expect(ConfigError.isConfigError(yield* build({ ...all, COGNITO_USER_POOL_ID: "nope" }))).toBe(true)
-        expect(ConfigError.isConfigError(yield* build({ ...all, COGNITO_REGION: "us-east-1" }))).toBe(true)
+        // A value the provider's checks refuse is named by its variable (it was named as the option in code).
+        for (
+          const [vars, name] of [
+            [{ COGNITO_USER_POOL_ID: "nope" }, "COGNITO_USER_POOL_ID"],
+            [{ COGNITO_REGION: "us-east-1" }, "COGNITO_REGION"],
+            [{ COGNITO_ENDPOINT: "ftp://localhost:4566" }, "COGNITO_ENDPOINT"]
+          ] as const
+        ) {
+          const error = yield* build({ ...all, ...vars })
+          expect(error._op === "InvalidData" && error.path, JSON.stringify(vars)).toEqual([name])
+        }
         // Named once, as every variable is (Config adds the variable's name to the path).
         const noClient = yield* build({ ...all, COGNITO_CLIENT_ID: " , " })
         expect(noClient._op === "InvalidData" && noClient.path).toEqual(["COGNITO_CLIENT_ID"])

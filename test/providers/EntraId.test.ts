@@ -420,7 +420,16 @@ describe("EntraId", () => {
           ENTRA_AUDIENCE: AUDIENCE,
           ENTRA_ALLOWED_TENANTS: "x"
         })
-        expect(ConfigError.isConfigError(badTenants)).toBe(true)
+        // Named by the variable to fix (it was named as the option in code).
+        expect(badTenants._op === "InvalidData" && badTenants.path).toEqual(["ENTRA_ALLOWED_TENANTS"])
+        const badTenant = yield* build({ ENTRA_TENANT_ID: "my-tenant", ENTRA_AUDIENCE: AUDIENCE })
+        expect(badTenant._op === "InvalidData" && badTenant.path).toEqual(["ENTRA_TENANT_ID"])
+        const badAuthority = yield* build({
+          ENTRA_TENANT_ID: TENANT,
+          ENTRA_AUDIENCE: AUDIENCE,
+          ENTRA_AUTHORITY: "login.example"
+        })
+        expect(badAuthority._op === "InvalidData" && badAuthority.path).toEqual(["ENTRA_AUTHORITY"])
       }).pipe(Effect.provide(FakeIdp.layerTest())))
   })
 })

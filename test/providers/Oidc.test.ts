@@ -508,6 +508,19 @@ describe("Oidc", () => {
           JWKS_CACHE_BACKGROUND_REFRESH_THRESHOLD: "2"
         })
         expect(String(outOfRange)).toContain("at JWKS_CACHE.BACKGROUND_REFRESH_THRESHOLD:")
+        // A value the provider's checks refuse, named by its variable too (it was named `issuer`, as in code).
+        const good: Record<string, string> = { OIDC_ISSUER: ISSUER, OIDC_AUDIENCE: AUDIENCE }
+        for (
+          const [vars, name] of [
+            [{ OIDC_ISSUER: "ftp://idp.example" }, "OIDC_ISSUER"],
+            [{ OIDC_ISSUER: `${ISSUER} ` }, "OIDC_ISSUER"],
+            [{ OIDC_JWKS_URI: "file:///etc/jwks.json" }, "OIDC_JWKS_URI"],
+            [{ OIDC_DISCOVERY_URL: "not a url" }, "OIDC_DISCOVERY_URL"]
+          ] as const
+        ) {
+          const error = yield* build({ ...good, ...vars })
+          expect(error._op === "InvalidData" && error.path, JSON.stringify(vars)).toEqual([name])
+        }
       }).pipe(Effect.provide(Idp)))
   })
 })

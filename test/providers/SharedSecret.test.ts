@@ -1,6 +1,7 @@
 import { describe, expect, it } from "@effect/vitest"
 import * as Cause from "effect/Cause"
 import * as Clock from "effect/Clock"
+import * as Config from "effect/Config"
 import * as ConfigError from "effect/ConfigError"
 import * as ConfigProvider from "effect/ConfigProvider"
 import * as Effect from "effect/Effect"
@@ -339,8 +340,31 @@ describe("SharedSecret", () => {
         }
         const badList = yield* build({ ...all, JWT_ALGORITHMS: "HS256,RS256" })
         expect(badList._op === "InvalidData" && badList.path).toEqual(["JWT_ALGORITHMS"])
+        // A value the checks refuse is named by the variable to fix, not by the option in code.
         const short = yield* build({ ...all, JWT_SECRET: "too short" })
-        expect(ConfigError.isConfigError(short) && short._op === "InvalidData" && short.path).toEqual(["secret"])
+        expect(ConfigError.isConfigError(short) && short._op === "InvalidData" && short.path).toEqual(["JWT_SECRET"])
+        const tooShortFor = yield* build({ ...all, JWT_SECRET: SECRET, JWT_ALGORITHMS: "HS256,HS512" })
+        expect(tooShortFor._op === "InvalidData" && [tooShortFor.path, tooShortFor.message]).toEqual([
+          ["JWT_SECRET"],
+          `HS512 needs a secret of at least 64 bytes, got ${Buffer.byteLength(SECRET)}`
+        ])
+        const published = yield* build({
+          ...all,
+          JWT_SECRET: "-----BEGIN PUBLIC KEY-----\nMIIB\n-----END PUBLIC KEY-----"
+        })
+        expect(published._op === "InvalidData" && published.path).toEqual(["JWT_SECRET"])
+        // Read from elsewhere (a name of the app's), the option keeps its name.
+        const custom = yield* Effect.flip(
+          Effect.provide(
+            TokenValidator.TokenValidator,
+            SharedSecret.layerConfig({
+              secret: Config.redacted("APP_KEY"),
+              issuer: Config.succeed(ISSUER),
+              audience: Config.succeed(AUDIENCE)
+            }).pipe(Layer.provide(env({ APP_KEY: "too short" })))
+          )
+        )
+        expect(custom._op === "InvalidData" && custom.path).toEqual(["secret"])
       }))
   })
 })
