@@ -230,7 +230,11 @@ export interface Service {
    * must run.
    */
   readonly unsafeRecordSuccess: () => boolean
-  /** Fetches now (joining a fetch already under way), unless a failure's backoff forbids it. */
+  /**
+   * Fetches now, unless a failure's backoff forbids it: the set it gives was asked of the source after this call
+   * began, so a key the IdP has withdrawn is gone from it. A fetch already under way (begun before the IdP's change,
+   * perhaps) is waited for first, then one more is made, or joined if another caller has begun it since.
+   */
   readonly refresh: Effect.Effect<Jwk.KeySet, JwksError>
   readonly status: Effect.Effect<Status>
 }
@@ -1039,6 +1043,19 @@ const makeResolved = (source: Source, settings: Resolved): Effect.Effect<Service
       yield* Effect.forkScoped(ownMetrics(keptRunning))
     }
 
+    /**
+     * The end of the fetch under way, if any, whatever its outcome: `refresh` must not answer with a set asked for
+     * before it was called (an operator withdrawing a key would see it kept). Waited for as a joiner does (its pace
+     * stopped).
+     */
+    const underWayDone = Effect.flatMap(
+      getState,
+      ({ inflight }) =>
+        inflight === undefined
+          ? Effect.void
+          : Effect.zipRight(Pace.stop(inflight.pace), Effect.exit(Deferred.await(inflight.deferred)))
+    )
+
     MemoryAnswers.registerOwner(unsafeGet, { get, recordSuccess })
     return {
       source: source.name,
@@ -1051,7 +1068,7 @@ const makeResolved = (source: Source, settings: Resolved): Effect.Effect<Service
       recordSuccess,
       unsafeGet,
       unsafeRecordSuccess,
-      refresh: Effect.map(refreshWith("manual"), (loaded) => loaded.set),
+      refresh: Effect.map(Effect.zipRight(underWayDone, refreshWith("manual")), (loaded) => loaded.set),
       status
     } satisfies Service
   }).pipe(Effect.annotateLogs({ module: "JwksCache", source: source.name }))

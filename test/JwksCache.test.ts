@@ -556,7 +556,9 @@ describe("JwksCache background refresh, paced", () => {
         expect(events).toEqual(["yield", "yield", "request"])
         yield* Deferred.succeed(gate.current, void 0)
         yield* Fiber.join(waiting)
-        expect(events).toEqual(["yield", "yield", "request", "response"])
+        // `refresh` then fetches once more, unpaced: the refresh it waited for was asked for before it was called.
+        const own = name === "refresh" ? ["request", "response"] : []
+        expect(events).toEqual(["yield", "yield", "request", "response", ...own])
       })))
   }
 
@@ -577,7 +579,8 @@ describe("JwksCache background refresh, paced", () => {
       const joined = yield* Effect.fork(onClock(cache.refresh))
       yield* settle
       expect(Option.isSome(yield* Fiber.poll(joined))).toBe(true)
-      expect(events).toEqual(["yield", "yield", "request", "response", "yield"])
+      // The refresh under way ended without its step, then `refresh` made its own fetch (unpaced).
+      expect(events).toEqual(["yield", "yield", "request", "response", "yield", "request", "response"])
     })))
 
   it.scoped("fetches that callers wait for are not paced: an expired set, an unknown kid, refresh", () =>
@@ -719,6 +722,37 @@ describe("JwksCache fetches", () => {
       yield* TestClock.adjust("1 second")
       yield* Fiber.join(inFlight)
       expect(isSome(yield* Fiber.join(lookup))).toBe(true)
+      expect(yield* idp.fetchCount).toBe(3)
+    })))
+
+  it.scoped("refresh gives a set asked for after it was called: a key withdrawn meanwhile is gone", () =>
+    withIdp(Effect.gen(function*() {
+      const idp = yield* FakeIdp.FakeIdp
+      const inner = yield* HttpClient.HttpClient
+      // Answers are made at once but delivered a second late: the set in flight predates what happens meanwhile.
+      let slow = false
+      const client = HttpClient.transform(
+        inner,
+        (response) => slow ? Effect.tap(response, () => Effect.sleep("1 second")) : response
+      )
+      const source = yield* Effect.provideService(JwksSource.http(idp.jwksUri), HttpClient.HttpClient, client)
+      const cache = yield* JwksCache.make(source, { backgroundRefresh: false })
+      const old = yield* idp.currentKid
+      expect(isSome(yield* cache.get(old, "RS256"))).toBe(true)
+
+      // A fetch under way (a request's, the background fiber's) when the IdP withdraws the key and the operator
+      // forces a refresh.
+      slow = true
+      const inFlight = yield* Effect.fork(cache.refresh)
+      yield* waitFor("the fetch to reach the IdP", Effect.map(idp.fetchCount, (n) => n === 2))
+      const kid = yield* idp.rotate("replace")
+      const forced = yield* Effect.fork(cache.refresh)
+      yield* settle
+      yield* TestClock.adjust("1 second")
+      expect((yield* Fiber.join(inFlight)).keys.map((key) => key.kid)).toEqual([old])
+      yield* settle
+      yield* TestClock.adjust("1 second")
+      expect((yield* Fiber.join(forced)).keys.map((key) => key.kid)).toEqual([kid])
       expect(yield* idp.fetchCount).toBe(3)
     })))
 
