@@ -499,10 +499,14 @@ const makeResolved = (source: Source, settings: Resolved): Effect.Effect<Service
       const loadedAt = yield* Clock.currentTimeMillis
       const tracker = yield* CacheStrategy.track(strategy, loadedAt)
       const jitter = settings.backgroundRefreshJitter === 0 ? 0 : yield* Random.next
+      // At least a millisecond on, as the shortest interval: at today's epoch (about 1.7e12 ms) a smaller step is lost
+      // in rounding, and a refresh due at its own load would be fetched again at once, in a loop (a tiny threshold).
       const refreshAt = intervalMillis === undefined
         ? Number.POSITIVE_INFINITY
-        : loadedAt +
+        : loadedAt + Math.max(
+          1,
           intervalMillis * settings.backgroundRefreshThreshold * (1 - settings.backgroundRefreshJitter * jitter)
+        )
       yield* Effect.logDebug("JWKS loaded").pipe(
         Effect.annotateLogs({ keys: set.keys.length, skipped: set.skipped })
       )

@@ -297,6 +297,20 @@ describe("JwksCache background refresh", () => {
       expect(yield* idp.fetchCount).toBe(4)
     })))
 
+  it.scoped("a threshold so small that its delay rounds away at today's epoch refreshes a millisecond on, not in a loop", () =>
+    withIdp(Effect.gen(function*() {
+      // TestClock starts at 0, where any fraction of a millisecond still shows: the wall clock's today does not.
+      const today = Date.parse("2026-06-01T12:00:00Z")
+      yield* TestClock.setTime(today)
+      const { idp } = yield* makeCache({ backgroundRefreshThreshold: 1e-10, backgroundRefreshJitter: 0 })
+      yield* waitForSleepUntil(today + 1)
+      yield* settle
+      expect(yield* idp.fetchCount).toBe(1)
+      yield* TestClock.adjust("1 millis")
+      yield* waitForSleepUntil(today + 2)
+      expect(yield* idp.fetchCount).toBe(2)
+    })))
+
   it.scoped("with jitter 0.05 the refresh happens within (15.2, 16] minutes, at a time that varies", () =>
     withIdp(Effect.gen(function*() {
       const offsets: Array<number> = []
