@@ -6,6 +6,7 @@
  *
  * @since 0.1.0
  */
+import * as Cause from "effect/Cause"
 import * as Config from "effect/Config"
 import * as ConfigError from "effect/ConfigError"
 import * as Duration from "effect/Duration"
@@ -438,18 +439,27 @@ export const stepper = (schedule: Schedule.Schedule<unknown, unknown>, loadedAt:
     // One step at a time: a step is an effect, and two validations recorded at once would otherwise both step from
     // the same state, one of them lost (the set then serving more validations than the schedule allows).
     const lock = yield* Effect.makeSemaphore(1)
+    // The schedule is the app's code, stepped on every lookup: one that throws ends the set's life (logged once), so
+    // that the set is fetched anew, with the backoff and stale keys of any failure, instead of every lookup dying.
+    const expire = (defect: unknown) =>
+      Effect.suspend(() => {
+        done = true
+        return Effect.logWarning("Cache strategy's schedule threw: the key set counts as expired", Cause.die(defect))
+      })
     const peek = (now: number): Effect.Effect<boolean> =>
       Effect.suspend(() =>
         done
           ? Effect.succeed(false)
           : Effect.map(schedule.step(now, undefined, state), ([, , decision]) => decision._tag === "Continue")
-      )
+      ).pipe(Effect.catchAllDefect((defect) => Effect.as(expire(defect), false)))
     const commit = (now: number): Effect.Effect<void> =>
-      lock.withPermits(1)(Effect.suspend(() =>
-        done ? Effect.void : Effect.map(schedule.step(now, undefined, state), ([next, , decision]) => {
-          state = next
-          done = decision._tag === "Done"
-        })
-      ))
+      lock.withPermits(1)(
+        Effect.suspend(() =>
+          done ? Effect.void : Effect.map(schedule.step(now, undefined, state), ([next, , decision]) => {
+            state = next
+            done = decision._tag === "Done"
+          })
+        ).pipe(Effect.catchAllDefect(expire))
+      )
     return { peek, commit }
   })

@@ -464,6 +464,13 @@ const makeResolved = (source: Source, settings: Resolved): Effect.Effect<Service
       })
     const annotate = Effect.annotateLogs({ module: "JwksCache", source: source.name })
     const metrics = JwksMetrics.forSource(source.name)
+    /** A custom strategy's steps, which run in the caller's fiber, log as the cache (a schedule that throws). */
+    const withCacheLogs = (tracker: CacheStrategy.Tracker): CacheStrategy.Tracker =>
+      tracker.unsafe !== undefined ? tracker : {
+        ...tracker,
+        isFresh: (now) => annotate(tracker.isFresh(now)),
+        record: (now) => annotate(tracker.record(now))
+      }
     const closedError = new JwksError({
       reason: "Unreachable",
       source: source.name,
@@ -497,7 +504,7 @@ const makeResolved = (source: Source, settings: Resolved): Effect.Effect<Service
       const set = yield* Jwk.importKeySet(jwks, source.name, { algorithms: settings.algorithms, previous })
       yield* Pace.step
       const loadedAt = yield* Clock.currentTimeMillis
-      const tracker = yield* CacheStrategy.track(strategy, loadedAt)
+      const tracker = withCacheLogs(yield* CacheStrategy.track(strategy, loadedAt))
       const jitter = settings.backgroundRefreshJitter === 0 ? 0 : yield* Random.next
       // At least a millisecond on, as the shortest interval: at today's epoch (about 1.7e12 ms) a smaller step is lost
       // in rounding, and a refresh due at its own load would be fetched again at once, in a loop (a tiny threshold).

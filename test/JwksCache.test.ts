@@ -1049,6 +1049,37 @@ describe("JwksCache fetches", () => {
       }
     })))
 
+  it.scoped("a custom strategy's schedule that throws at a lookup ends the set's life: lookups get keys, never the defect", () =>
+    withIdp(Effect.gen(function*() {
+      const { apply, cacheLines } = captureLogs()
+      let broken = false
+      const schedule = Schedule.check(Schedule.forever, () => {
+        if (broken) throw new Error("a bug in the strategy's schedule")
+        return true
+      })
+      const { cache, idp, kid } = yield* makeCache({
+        cacheStrategy: CacheStrategy.fromSchedule(schedule, { interval: "10 minutes" }),
+        backgroundRefresh: false
+      })
+      yield* serve(cache, kid, 2)
+      broken = true
+      // Each lookup answers: the set counts as expired, its refetch dies in the broken schedule (Unreachable), and the
+      // last good set serves as stale, as in any failure.
+      for (let i = 0; i < 3; i++) {
+        expect(isSome(yield* apply(cache.get(kid, "RS256")))).toBe(true)
+        yield* apply(cache.recordSuccess)
+      }
+      expect((yield* cache.status).servingStale).toBe(true)
+      expect(yield* idp.fetchCount).toBe(2)
+      expect(cacheLines().filter((line) => line.includes("schedule threw"))).toEqual([
+        "WARN Cache strategy's schedule threw: the key set counts as expired"
+      ])
+      broken = false
+      yield* TestClock.adjust(minutes(1))
+      expect(isSome(yield* cache.get(kid, "RS256"))).toBe(true)
+      expect((yield* cache.status).servingStale).toBe(false)
+    })))
+
   it.effect("a source's error with a wait that is not a number of seconds keeps the backoff", () =>
     Effect.gen(function*() {
       let fetches = 0
