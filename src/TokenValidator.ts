@@ -1167,11 +1167,15 @@ const unsafeMake = (keys: KeyResolver, options: Options): Service => {
     const alg = header.alg as SigningAlgorithm
     span?.attribute("jwt.alg", alg)
     span?.attribute("jwt.kid", header.kid === undefined ? "" : shownKid(header.kid))
-    return withKey(header.kid, alg, now, (key, at) =>
-      key === undefined
-        ? fail("NoMatchingKey", "no key of the set fits the token's kid and alg")
-        : verifyWith(token, first, last, header, key, at))
+    return withKey(
+      header.kid,
+      alg,
+      now,
+      (key, at) => key === undefined ? noMatchingKey() : verifyWith(token, first, last, header, key, at)
+    )
   }
+
+  const noMatchingKey = () => fail("NoMatchingKey", "no key of the set fits the token's kid and alg")
 
   /** The signature and claims of a token whose two dots are at `first` and `dot`, with its key. */
   const verifyWith = (
@@ -1235,7 +1239,11 @@ const unsafeMake = (keys: KeyResolver, options: Options): Service => {
     if (key !== seen.key) {
       remembered.delete(token)
       span?.attribute("jwt.remembered", false)
-      return verify(token, now, span)
+      // Verified anew with the key just looked up: looking the kid up again would count and log it twice (a second
+      // unknown-kid refetch, or a second stale serve).
+      return key === undefined
+        ? noMatchingKey()
+        : verifyWith(token, token.indexOf("."), token.lastIndexOf("."), seen.header, key, now)
     }
     const accepted = accept(seen.claims, seen.header, now)
     const forget = () => remembered.delete(token)

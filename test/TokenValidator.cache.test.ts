@@ -41,9 +41,11 @@ const setup = (
       return wrapped
     }
     const resolver = TokenValidator.fromCache(keys)
+    // Lookups that reach the cache as an effect (one that may wait for a fetch), counted.
+    const lookups = { count: 0 }
     const counting: TokenValidator.KeyResolver = {
       recordSuccess: resolver.recordSuccess,
-      get: (kid, alg) => Effect.map(resolver.get(kid, alg), Option.map(count))
+      get: (kid, alg) => Effect.suspend(() => (lookups.count++, Effect.map(resolver.get(kid, alg), Option.map(count))))
     }
     if (answers === "memory") {
       const memory = MemoryAnswers.of(resolver)!
@@ -56,7 +58,7 @@ const setup = (
       })
     }
     const v = yield* TokenValidator.make(counting, { issuer: idp.issuer, audience: idp.audience, ...validator })
-    return { idp, keys, v, checks }
+    return { idp, keys, v, checks, lookups }
   })
 
 const decodeClaims = (token: string): Record<string, unknown> =>
@@ -137,6 +139,19 @@ describe.each(["memory", "effects"] as const)("TokenValidator verified-token cac
       yield* idp.rotate("replace")
       yield* keys.refresh
       expect(reasonOf(yield* Effect.flip(v.validate(token)))).toBe("NoMatchingKey")
+    }).pipe(Effect.provide(FakeIdp.layerTest())))
+
+  it.scoped("a remembered token whose key is gone is looked up once: one refetch for its kid, not two", () =>
+    Effect.gen(function*() {
+      const { idp, keys, lookups, v } = yield* setup(answers, {}, { unknownKidThrottle: "0 seconds" })
+      const token = yield* idp.sign({})
+      yield* v.validate(token)
+      yield* idp.rotate("replace")
+      yield* keys.refresh
+      const [lookupsBefore, fetchesBefore] = [lookups.count, yield* idp.fetchCount]
+      expect(reasonOf(yield* Effect.flip(v.validate(token)))).toBe("NoMatchingKey")
+      // With no throttle, each lookup of the missing kid would fetch: one lookup, one fetch.
+      expect([lookups.count - lookupsBefore, (yield* idp.fetchCount) - fetchesBefore]).toEqual([1, 1])
     }).pipe(Effect.provide(FakeIdp.layerTest())))
 
   it.scoped("the custom check and the usage count run on every use", () =>
