@@ -1279,8 +1279,9 @@ const unsafeMake = (keys: KeyResolver, options: Options): Service => {
         : failure._tag === "TokenValidationError"
         ? failure.reason
         : "KeysUnavailable" as const
-      span?.attribute("outcome", reason ?? "success")
+      // Counted first: a span of the app's tracer that throws still leaves the validation counted, once.
       JwksMetrics.unsafeRecordValidation(reason, Number(clock.unsafeCurrentTimeNanos() - started) / 1_000_000, labels)
+      span?.attribute("outcome", reason ?? "success")
     }
     let outcome: Outcome<Principal>
     try {

@@ -1,10 +1,13 @@
 import { describe, expect, it } from "@effect/vitest"
+import * as Context from "effect/Context"
+import * as DefaultServices from "effect/DefaultServices"
 import * as Effect from "effect/Effect"
 import * as Fiber from "effect/Fiber"
 import * as Logger from "effect/Logger"
 import * as LogLevel from "effect/LogLevel"
 import * as Metric from "effect/Metric"
 import * as TestClock from "effect/TestClock"
+import * as Tracer from "effect/Tracer"
 import { vi } from "vitest"
 import * as JwksCache from "../src/JwksCache.js"
 import * as JwksMetrics from "../src/JwksMetrics.js"
@@ -132,6 +135,37 @@ describe("JwksMetrics", () => {
       Effect.provide(FakeIdp.layerTest({ issuer: "https://metrics-rule.example.test" })),
       Logger.withMinimumLogLevel(LogLevel.None)
     ))
+
+  it.scoped("a validation whose span throws (a tracer of the app's with a bug) is still counted, once", () =>
+    Effect.gen(function*() {
+      const { idp, validator } = yield* setup("https://metrics-throwing-span.example.test", {
+        backgroundRefresh: false
+      })
+      const builtIn = Context.get(DefaultServices.liveServices, Tracer.Tracer)
+      // Its spans refuse the attribute the validation sets last, `outcome`.
+      const throwing = Tracer.make({
+        span: (...args) => {
+          const span = builtIn.span(...args)
+          return Object.assign(Object.create(span), {
+            attribute: (key: string, value: unknown) => {
+              if (key === "outcome") throw new Error("a bug in the tracer")
+              span.attribute(key, value)
+            }
+          }) as Tracer.Span
+        },
+        context: builtIn.context
+      })
+      const token = yield* idp.sign({})
+      yield* validator.validate(token) // the keys loaded, untraced
+      const exit = yield* Effect.exit(
+        validator.validate(token).pipe(Effect.withTracer(throwing), Effect.tagMetrics("tenant", "throwing-span"))
+      )
+      expect(exit._tag).toBe("Failure")
+      const counts = yield* Effect.all(
+        ["success", "defect"].map((outcome) => count(JwksMetrics.validations, { outcome, tenant: "throwing-span" }))
+      )
+      expect(counts).toEqual([1, 0])
+    }).pipe(Logger.withMinimumLogLevel(LogLevel.None)))
 
   it.scoped("validations carry the caller's metric tags (Effect.tagMetrics), on every path", () =>
     Effect.gen(function*() {
