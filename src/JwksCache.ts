@@ -1106,9 +1106,9 @@ const floorTimes = (count: number, fraction: number): number => {
 }
 
 /** A kid for a log line, as {@link shownKid} shows it. */
-const kidAnnotation = (kid: string | undefined): { readonly kid: string | undefined } => ({
-  kid: kid === undefined ? kid : shownKid(kid)
-})
+/** A token's kid as a log annotation; none for a token without one (`kid=undefined` would read as that very kid). */
+const kidAnnotation = (kid: string | undefined): { readonly kid?: string } =>
+  kid === undefined ? {} : { kid: shownKid(kid) }
 
 const seconds = (millis: number): string => `${Math.round(millis / 100) / 10} seconds`
 

@@ -1166,7 +1166,8 @@ const unsafeMake = (keys: KeyResolver, options: Options): Service => {
     if (token.endsWith(".")) return fail("Malformed", "the token has no signature")
     const alg = header.alg as SigningAlgorithm
     span?.attribute("jwt.alg", alg)
-    span?.attribute("jwt.kid", header.kid === undefined ? "" : shownKid(header.kid))
+    // A token without a kid has no `jwt.kid`: shown as "", it would read as one whose kid is empty.
+    if (header.kid !== undefined) span?.attribute("jwt.kid", shownKid(header.kid))
     return withKey(
       header.kid,
       alg,
@@ -1219,7 +1220,7 @@ const unsafeMake = (keys: KeyResolver, options: Options): Service => {
   /** A remembered token, if its key is still the one the cache serves for it; else the whole path again. */
   const verifyRemembered = (token: string, seen: Verified, now: number, span: Tracer.Span | undefined) => {
     span?.attribute("jwt.alg", seen.header.alg)
-    span?.attribute("jwt.kid", seen.header.kid === undefined ? "" : shownKid(seen.header.kid))
+    if (seen.header.kid !== undefined) span?.attribute("jwt.kid", shownKid(seen.header.kid))
     span?.attribute("jwt.remembered", true)
     return withKey(
       seen.header.kid,

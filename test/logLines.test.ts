@@ -99,6 +99,35 @@ describe("log lines of text that others chose", () => {
     }).pipe(withIdp("https://log-kid-span.example.test"), logs.use)
   })
 
+  it.scoped("a token without a kid has no kid in its span or its log line: unlike kid \"\" and kid \"undefined\"", () => {
+    const logs = capturing()
+    const traces = recording()
+    return Effect.gen(function*() {
+      const idp = yield* FakeIdp.FakeIdp
+      const cache = yield* JwksCache.make(yield* JwksSource.http(idp.jwksUri), {
+        backgroundRefresh: false,
+        unknownKidThrottle: 0
+      })
+      const validator = yield* TokenValidator.make(TokenValidator.fromCache(cache), {
+        issuer: idp.issuer,
+        audience: idp.audience,
+        algorithms: ["RS256", "ES256"]
+      })
+      yield* validator.validate(yield* idp.sign({}))
+      // ES256: the set has no such key, so each one refetches ("Unknown kid: refetching JWKS").
+      for (const kid of [null, "", "undefined"]) {
+        yield* Effect.flip(
+          validator.validate(yield* idp.sign({}, { kid, algorithm: "ES256" })).pipe(Effect.withTracer(traces.tracer))
+        )
+      }
+      const spans = traces.named("TokenValidator.validate").map((span) => span.attributes.get("jwt.kid"))
+      const lines = logs.entries.filter((entry) => entry.message === "Unknown kid: refetching JWKS")
+      expect(spans).toEqual([undefined, "", "undefined"])
+      expect(lines.map((entry) => entry.annotations.kid)).toEqual([undefined, "", "undefined"])
+      expect(lines.map((entry) => /kid=(\S*)/.exec(entry.line)?.[1])).toEqual([undefined, "", "undefined"])
+    }).pipe(withIdp("https://log-no-kid.example.test"), logs.use)
+  })
+
   it.scoped("an alg or a typ, read before the signature or not, is escaped in the refusal's message", () =>
     Effect.gen(function*() {
       const idp = yield* FakeIdp.FakeIdp
