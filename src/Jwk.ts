@@ -616,7 +616,7 @@ export const importKeySet = (
         yield* Effect.logWarning(`Skipping key ${label}: it could not be imported`, Cause.fail(imported.left))
         continue
       }
-      const key: Key = { kid: jwk.kid, kty: jwk.kty, crv: jwk.crv, ...imported.right, jwk, issuer: jwk.issuer }
+      const key: Key = { kid: jwk.kid, kty: jwk.kty, crv: jwk.crv, ...imported.right, jwk, issuer: labelOf(jwk) }
       keys.push(key)
       // A key listed again further down is this one, as it will be in the next import (no change to report then).
       previous.set(same, key)
@@ -684,6 +684,8 @@ export const importKeySet = (
       )
     }
     for (const [kid, algorithms] of newlyShared) {
+      // Its own warning says which are tried.
+      if (crowded.has(kid)) continue
       yield* Effect.logWarning(
         `Keys sharing kid "${shownKid(kid)}" may verify the same algorithms (${algorithms.join(", ")}): ` +
           "a token of that kid is tried with each"
@@ -743,9 +745,10 @@ export const select = (set: KeySet, kid: string | undefined, alg: Algorithm): Ke
 
 /**
  * Whether a key that signs for `issuer` (a {@link Key}'s `issuer`, from its JWK) may verify a token with these claims:
- * any token when the key names no issuer; else only one whose `iss` is that issuer, with `{tenantid}` in it standing
- * for the token's `tid` claim (Microsoft Entra ID's shared key sets label their keys so: a key of the personal
- * accounts tenant must not sign a work tenant's tokens). A key labelled with an Entra ID tenant's v2.0 issuer also
+ * any token when the key names no issuer (a label of only white space names none, as Microsoft's validation reads
+ * it); else only one whose `iss` is that issuer, with `{tenantid}` in it standing for the token's `tid` claim
+ * (Microsoft Entra ID's shared key sets label their keys so: a key of the personal accounts tenant must not sign a
+ * work tenant's tokens). A key labelled with an Entra ID tenant's v2.0 issuer also
  * signs that tenant's v1.0 tokens of the same cloud (`https://sts.windows.net/<tenant>/` for login.microsoftonline.com
  * and .us, `https://sts.chinacloudapi.cn/<tenant>/` for the China cloud's hosts), and no other cloud's.
  *
@@ -766,7 +769,7 @@ export const signsFor = (
   issuer: string | undefined,
   claims: { readonly iss?: unknown; readonly tid?: unknown }
 ): boolean => {
-  if (issuer === undefined) return true
+  if (issuer === undefined || isBlank(issuer)) return true
   let expected = issuer
   if (issuer.includes(tenantPlaceholder)) {
     const tid = claims.tid
@@ -779,6 +782,13 @@ export const signsFor = (
   const v2 = entraV2Issuer.exec(expected)
   return v2 !== null && claims.iss === `${entraV1Issuers[v2[1]!]}${v2[2]}/`
 }
+
+/** A label of only white space (or none at all) names no issuer, as Microsoft's own validation reads one. */
+const isBlank = (issuer: string): boolean => issuer.trim().length === 0
+
+/** The issuer a JWK's `issuer` label names, if any. */
+const labelOf = (jwk: Jwk): string | undefined =>
+  jwk.issuer === undefined || isBlank(jwk.issuer) ? undefined : jwk.issuer
 
 const tenantPlaceholder = "{tenantid}"
 const entraV2Issuer =

@@ -665,6 +665,9 @@ describe("Jwk", () => {
         })
         expect(relabelled.keys[0]).not.toBe(first.keys[0])
         expect(relabelled.keys[0]!.issuer).toBe("https://login.example/t/v2.0")
+        // An empty (or blank) label names no issuer, as Microsoft's validation reads one.
+        const blank = yield* importSet([key(rsa, { kid: "k", issuer: "" }), key(ec256, { kid: "e", issuer: "  " })])
+        expect(blank.keys.map((k) => k.issuer)).toEqual([undefined, undefined])
         // An issuer that is no string: the key is skipped, not trusted for any issuer.
         const [odd] = yield* withLogs(importSet([key(rsa, { kid: "k", issuer: 42 }), key(ec256, { kid: "e" })]))
         expect(odd.keys.map((k) => k.kid)).toEqual(["e"])
@@ -702,6 +705,8 @@ describe("Jwk", () => {
         // under one kid would make every such token cost a hundred.
         expect([0, 3, 4, 5].map((i) => key.verify("ES256", data, signedBy(i)))).toEqual([true, true, false, false])
         expect(logs.filter((line) => line.includes("More than 4 keys share kid \"crowd\""))).toHaveLength(1)
+        // Not also told that a token of that kid is tried with each.
+        expect(logs.filter((line) => line.includes("tried with each"))).toHaveLength(0)
         const [, again] = yield* withLogs(
           importSet(pairs.map(({ publicKey }) => ({ ...publicKey.export({ format: "jwk" }), kid: "crowd" })), {
             previous: set
@@ -713,6 +718,9 @@ describe("Jwk", () => {
     it("signsFor: the key's issuer, its {tenantid} taking the token's tid", () => {
       const template = "https://login.example/{tenantid}/v2.0"
       expect(Jwk.signsFor(undefined, { iss: "https://any.example" })).toBe(true)
+      // A label of only white space names no issuer (Microsoft's validation reads it so).
+      expect(Jwk.signsFor("", { iss: "https://any.example" })).toBe(true)
+      expect(Jwk.signsFor(" \t", { iss: "https://any.example" })).toBe(true)
       expect(Jwk.signsFor("https://a.example", { iss: "https://a.example" })).toBe(true)
       expect(Jwk.signsFor("https://a.example", { iss: "https://b.example" })).toBe(false)
       expect(Jwk.signsFor("https://a.example", {})).toBe(false)
