@@ -752,7 +752,8 @@ const challengeChains = new WeakMap<object, Settings>()
  *
  * {@link layerBearer} installs it for every request, and a refusing guard for its own request fiber. An app that
  * implements {@link Authentication} itself runs it in its implementation, so that a guard refused in a child fiber
- * (`Effect.all` with concurrency, a timeout) still gets its challenge.
+ * (`Effect.all` with concurrency, a timeout) still gets its challenge. Outside a request (no `HttpServerRequest`: a
+ * guard refused at start-up) it installs nothing.
  *
  * @since 0.1.0
  * @category middleware
@@ -775,8 +776,12 @@ export const challengeHeaders: Effect.Effect<void> = Effect.flatMap(
     FiberRef.get(HttpApp.currentPreResponseHandlers),
     Effect.serviceOption(HttpServerRequest.HttpServerRequest)
   ]),
-  ([settings, chain, installedFor]) =>
-    challengeChains.get(chain) === settings ? Effect.void : Effect.zipRight(
+  ([settings, chain, installedFor]) => {
+    // Outside any request (a guard refused at boot, in a layer or a self-check), there is no response to mend: a
+    // handler installed there would stay in the runtime's chain, ahead of every request's own, with these settings.
+    if (Option.isNone(installedFor) || challengeChains.get(chain) === settings) return Effect.void
+    const appKey = requestKey(installedFor.value)
+    return Effect.zipRight(
       HttpApp.appendPreResponseHandler((request, response) =>
         Effect.suspend(() => {
           // The answers noted for the request the server made, and for the one the app saw if a middleware handed it
@@ -785,7 +790,6 @@ export const challengeHeaders: Effect.Effect<void> = Effect.flatMap(
           // twice starts afresh.
           const key = requestKey(request)
           const answers = answersByRequest.get(key)
-          const appKey = Option.isSome(installedFor) ? requestKey(installedFor.value) : key
           const appAnswers = appKey === key ? undefined : answersByRequest.get(appKey)
           answersByRequest.delete(key)
           // The rendering of a received error (see `answersByRequest`), whatever its size and description: not this
@@ -815,6 +819,7 @@ export const challengeHeaders: Effect.Effect<void> = Effect.flatMap(
         (withOurs) => Effect.sync(() => challengeChains.set(withOurs, settings))
       )
     )
+  }
 )
 
 /** A guard's refusal, with the challenge for its request fiber (see {@link challengeHeaders}). */

@@ -895,6 +895,39 @@ describe("HttpAuth", () => {
         )
       }))
 
+    it.effect("a guard refused outside any request (a start-up self-check) leaves every request its own settings", () =>
+      Effect.gen(function*() {
+        // The app checks its permission rule as its layers are built: a principal without the group is refused.
+        const selfCheck = Layer.effectDiscard(
+          HttpAuth.requireGroups("admin").pipe(
+            Effect.provideService(HttpAuth.CurrentPrincipal, alicePrincipal),
+            Effect.flip
+          )
+        )
+        const Live = GuardLive(HttpAuth.layerBearer({ realm: "orders", retryAfter: "5 seconds" }))
+        yield* serveWith(
+          () =>
+            HttpApiBuilder.toWebHandler(
+              HttpApiBuilder.api(GuardApi).pipe(
+                Layer.provide(Live),
+                Layer.merge(selfCheck),
+                Layer.merge(HttpServer.layerContext)
+              )
+            ),
+          async (handler) => {
+            expect(await answer(handler, "/me")).toEqual({ status: 401, challenge: `Bearer realm="orders"` })
+            expect(await answer(handler, "/admin", "good")).toEqual({
+              status: 403,
+              challenge: `Bearer realm="orders", error="insufficient_scope"`
+            })
+            const down = await handler(
+              new Request("http://localhost/me", { headers: { authorization: "Bearer down" } })
+            )
+            expect([down.status, down.headers.get("retry-after")]).toEqual([503, "5"])
+          }
+        )
+      }))
+
     it.effect("a response of the app's own keeps the headers it has, whatever its body; an app's handler can extend the challenge", () =>
       Effect.gen(function*() {
         const Live = GuardLive(HttpAuth.layerBearer({ realm: "orders", retryAfter: "5 seconds" }))
