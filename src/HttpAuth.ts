@@ -611,8 +611,8 @@ export const Failure: Schema.Schema<
 /** RFC 6750 §3: the characters allowed in `realm`, `error_description` and `scope` values (no `"` and no `\`). */
 const quoteSafe = (text: string): string => text.replace(/[^\x20\x21\x23-\x5B\x5D-\x7E]/g, "")
 
-/** A scope token (RFC 6749 §3.3): no spaces either. */
-const scopeToken = (scope: string): string => scope.replace(/[^\x21\x23-\x5B\x5D-\x7E]/g, "")
+/** A scope token (RFC 6749 §3.3): printable ASCII but `"` and `\`, no spaces. */
+const isScopeToken = (scope: string): boolean => /^[\x21\x23-\x5B\x5D-\x7E]+$/.test(scope)
 
 const challenge = (realm: string, params: ReadonlyArray<readonly [string, string | undefined]>): string =>
   [
@@ -1075,8 +1075,9 @@ export const requireGroups = (
   )
 
 /**
- * The current principal if its token grants every one of `scopes`; else a {@link Forbidden} (403,
- * `error="insufficient_scope", scope="<scopes>"`). No scopes at all refuses everyone, as with {@link requireGroups}.
+ * The current principal if its token grants every one of `scopes` (a space-separated string names each of its
+ * scopes); else a {@link Forbidden} (403, `error="insufficient_scope", scope="<scopes>"`, leaving out a name with a
+ * character no scope token may hold, such as `"`). No scopes at all refuses everyone, as with {@link requireGroups}.
  *
  * @since 0.1.0
  * @category guards
@@ -1092,8 +1093,13 @@ export const requireScopes = (
   ...scopes: ReadonlyArray<string>
 ): Effect.Effect<Principal, Forbidden, CurrentPrincipal> =>
   Effect.flatMap(CurrentPrincipal, (principal) => {
-    if (scopes.length > 0 && scopes.every((scope) => principal.scopes.includes(scope))) return Effect.succeed(principal)
-    const scope = scopes.map(scopeToken).filter((token) => token.length > 0).join(" ")
+    // A scope string as OAuth writes one ("orders:read orders:write") names each of its scopes.
+    const required = scopes.flatMap((scope) => scope.split(/[ \t]+/)).filter((scope) => scope.length > 0)
+    if (required.length > 0 && required.every((scope) => principal.scopes.includes(scope))) {
+      return Effect.succeed(principal)
+    }
+    // Listed as required; a name no scope token can be (a quote in it) is left out, never changed into another.
+    const scope = required.filter(isScopeToken).join(" ")
     return refuse(
       new Forbidden({ error_description: "the token lacks a required scope", ...(scope === "" ? {} : { scope }) })
     )

@@ -425,7 +425,7 @@ describe.each(suites)("HttpAuth: $name", ({ realm, retryAfter, server }) => {
 })
 
 describe("HttpAuth", () => {
-  it.live("quote-unsafe realms and scopes are cleaned, never echoed raw", () =>
+  it.live("quote-unsafe realms are cleaned and scopes left out, never echoed raw nor changed into other scopes", () =>
     Effect.gen(function*() {
       const app = HttpAuth.middleware({ realm: "my \"realm\"\\\n" })(
         Effect.zipRight(HttpAuth.requireScopes("a\"b", "c d"), HttpServerResponse.text("ok"))
@@ -438,7 +438,7 @@ describe("HttpAuth", () => {
       }).pipe(Effect.provide(Live))
       expect(result.missing.headers["www-authenticate"]).toBe(`Bearer realm="my realm"`)
       expect(result.denied.headers["www-authenticate"]).toBe(
-        `Bearer realm="my realm", error="insufficient_scope", scope="ab cd"`
+        `Bearer realm="my realm", error="insufficient_scope", scope="c d"`
       )
     }))
 
@@ -472,6 +472,21 @@ describe("HttpAuth", () => {
       expiresAt: new Date(Date.now() + 3600_000),
       claims: {}
     })
+    it.effect("requireScopes takes a space-separated scope string as the scopes it names", () =>
+      Effect.gen(function*() {
+        const writer = new Principal({ ...alicePrincipal, scopes: ["orders:read", "orders:write"] })
+        const granted = yield* HttpAuth.requireScopes("orders:read  orders:write").pipe(
+          Effect.provideService(HttpAuth.CurrentPrincipal, writer)
+        )
+        expect(granted.id).toBe("alice")
+        const refused = yield* Effect.flip(
+          HttpAuth.requireScopes("orders:read orders:write").pipe(
+            Effect.provideService(HttpAuth.CurrentPrincipal, alicePrincipal)
+          )
+        )
+        expect(refused.scope).toBe("orders:read orders:write")
+      }))
+
     const ValidatorStub = Layer.succeed(TokenValidator.TokenValidator, {
       acceptsIssuer: () => true,
       keyStatus: Effect.succeed([]),
