@@ -161,9 +161,10 @@ const excerpt = (text: string): string => printable(text, 200)
  * A key source that finds the key set through OIDC discovery. The discovery document is fetched on the first key fetch,
  * not before, and kept after the first success; until then each key fetch tries discovery again. While key fetches from
  * the discovered `jwks_uri` fail (HTTP, or an empty set; not the import of a set), a key fetch asks discovery again, at
- * most once every 5 minutes, and falls back to the known `jwks_uri` if discovery fails too: an IdP that fixed or moved
- * its `jwks_uri` is followed without a restart, and an outage of the key endpoint costs at most one discovery request
- * per 5 minutes; a discovery answered with a `Retry-After` (429, 503) fails that fetch instead, so that the cache waits
+ * most once every 5 minutes, and falls back to the known `jwks_uri` if discovery fails too; while they succeed, a key
+ * fetch asks discovery again once an hour (a discovery that fails then changes nothing): an IdP that fixed or moved its
+ * `jwks_uri` is followed without a restart (within the hour when the old address still answers with the old keys), and
+ * an outage of the key endpoint costs at most one discovery request per 5 minutes; a discovery answered with a `Retry-After` (429, 503) fails that fetch instead, so that the cache waits
  * as asked. A document whose `issuer` is not `issuer` exactly fails with a `JwksError` of reason `IssuerMismatch`
  * (OpenID Connect Discovery 1.0, section 4.3); its other failures are those of any fetch (`Unreachable`, `HttpStatus`,
  * `InvalidShape`, ...), with the discovery URL as their source. An `issuer` that is not a URL or holds white space (or,
@@ -232,14 +233,19 @@ export const discoverySource = (
         if (source === undefined) return [discover, s]
         // A clock stepped back (an NTP correction) counts as time gone by, not as a wait as long as the step; a
         // caller that read the clock a moment before another's claim is not such a step.
-        if (!failing || Math.abs(now - askedAt) < Duration.toMillis(rediscoverEvery)) {
+        const since = Math.abs(now - askedAt)
+        if (since < Duration.toMillis(failing ? rediscoverEvery : rediscoverAnyway)) {
           return [Effect.succeed(source), s]
         }
         // Claimed in the same step as the check: concurrent callers of a source used directly ask once. A discovery
-        // refused with a `Retry-After` (429, 503) is the IdP asking for a pause: its answer, not a request to the known
-        // jwks_uri (which has been failing), is this fetch's, so the cache holds its next fetch back as asked.
+        // refused with a `Retry-After` (429, 503) while the known jwks_uri fails is the IdP asking for a pause: its
+        // answer, not a request to that jwks_uri, is this fetch's, so the cache holds its next fetch back as asked. A
+        // routine discovery that fails leaves the known jwks_uri, which answers, in use.
         return [
-          Effect.catchAll(discover, (error) => error.retryAfter === undefined ? Effect.succeed(source) : error),
+          Effect.catchAll(
+            discover,
+            (error) => failing && error.retryAfter !== undefined ? error : Effect.succeed(source)
+          ),
           { ...s, askedAt: now }
         ]
       })))
@@ -260,6 +266,12 @@ export const discoverySource = (
 
 /** How often a key source whose fetches fail may send discovery to the IdP again. */
 const rediscoverEvery = Duration.minutes(5)
+
+/**
+ * How often discovery is asked again while the key source answers: a `jwks_uri` that moved while the old address
+ * still serves the old keys (a CDN copy, a legacy endpoint) shows no failure to follow.
+ */
+const rediscoverAnyway = Duration.hours(1)
 
 const checkUrl = (path: string, value: string | URL | undefined): Either.Either<void, ConfigError.ConfigError> => {
   if (value === undefined) return Either.void

@@ -1,5 +1,6 @@
 import * as HttpClient from "@effect/platform/HttpClient"
 import * as HttpClientError from "@effect/platform/HttpClientError"
+import type * as HttpClientRequest from "@effect/platform/HttpClientRequest"
 import * as HttpClientResponse from "@effect/platform/HttpClientResponse"
 import { describe, expect, it } from "@effect/vitest"
 import * as Effect from "effect/Effect"
@@ -65,6 +66,47 @@ describe("Oidc rediscovery", () => {
       }).pipe(Effect.provide(Idp)),
     20_000
   )
+
+  it.scoped("a jwks_uri that moves while the old address still answers with the old keys is followed within the hour", () =>
+    Effect.gen(function*() {
+      const idp = yield* FakeIdp.FakeIdp
+      // The document names `old` at first, a copy of the IdP's keys then. The IdP moves to its own jwks_uri and
+      // rotates there; `old` keeps answering with the keys it had (a CDN copy, a legacy endpoint).
+      const old = `${ISSUER}/certs-v1`
+      const frozen = yield* idp.jwks
+      let moved = false
+      let discoveryDown = false
+      const json = (request: HttpClientRequest.HttpClientRequest, body: unknown, status = 200) =>
+        HttpClientResponse.fromWeb(
+          request,
+          new Response(JSON.stringify(body), { status, headers: { "content-type": "application/json" } })
+        )
+      const client = HttpClient.make((request, url) =>
+        url.href === old
+          ? Effect.succeed(json(request, frozen))
+          : url.href === idp.discoveryUrl
+          ? Effect.succeed(
+            discoveryDown
+              ? json(request, { error: "down" }, 500)
+              : json(request, { issuer: ISSUER, jwks_uri: moved ? idp.jwksUri : old })
+          )
+          : clientOf(idp).execute(request)
+      )
+      const source = yield* Oidc.discoverySource(ISSUER).pipe(Effect.provideService(HttpClient.HttpClient, client))
+      const kids = Effect.map(source.fetch, (set) => set.keys.map((key) => (key as { readonly kid?: string }).kid))
+      const first = yield* kids
+      moved = true
+      const rotated = yield* idp.rotate("replace")
+      yield* TestClock.adjust("59 minutes")
+      expect(yield* kids).toEqual(first)
+      // An hour after the last discovery: asked again, though the old address answers.
+      yield* TestClock.adjust("1 minute")
+      expect(yield* kids).toEqual([rotated])
+      // A routine discovery that fails changes nothing: the known jwks_uri keeps serving.
+      discoveryDown = true
+      yield* TestClock.adjust("1 hour")
+      expect(yield* kids).toEqual([rotated])
+    }).pipe(Effect.provide(Idp)))
 
   it.scoped("a wall clock stepped back does not stop rediscovery for as long as the step", () =>
     Effect.gen(function*() {
