@@ -1354,7 +1354,7 @@ export const toPromise =
       Context.get(services, Tracer.Tracer),
       FiberRefs.getOrDefault(runtime.fiberRefs, FiberRef.currentTracerEnabled)
     )
-    const run = (token: string) => runExit(validator.validate(token)).then(settle)
+    const run = (token: string) => runExit(validateWith(validator, token)).then(settle)
     if (own === undefined || traced) return run
     const clock = Context.get(services, Clock.Clock)
     const labels = FiberRefs.getOrDefault(runtime.fiberRefs, FiberRef.currentMetricLabels)
@@ -1365,6 +1365,21 @@ export const toPromise =
       return isDecided(outcome) ? settle(outcome) : runExit(outcome).then(settle)
     }
   }
+
+/**
+ * `validator.validate(token)`, where a `validate` of the app's (a deny list with a bug) that throws as it is called gives
+ * a defect, as it would run as an effect: `toPromise` answers a rejected promise, never an exception of its own.
+ */
+const validateWith = (
+  validator: Service,
+  token: string
+): Effect.Effect<Principal, TokenValidationError | JwksError> => {
+  try {
+    return validator.validate(token)
+  } catch (defect) {
+    return Exit.die(defect)
+  }
+}
 
 /**
  * A validator over the `JwksCache` in context.
@@ -1530,7 +1545,7 @@ export const multi = (validators: ReadonlyArray<Service>): Service => {
       if (Exit.isExit(routed)) return routed
       const own = measuredOf.get(routed)
       return own === undefined || routed.validate !== own.validate
-        ? routed.validate(token)
+        ? validateWith(routed, token)
         : own.measured(token, clock, labels)
     }
   })

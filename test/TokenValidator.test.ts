@@ -1477,6 +1477,29 @@ describe("TokenValidator", () => {
         expect(yield* Effect.promise(() => promise!.then(() => "resolved", () => "rejected"))).toBe("rejected")
       }))
 
+    test("a validate of the app's that throws as it is called (on a copy, or put in place behind multi) rejects", () =>
+      Effect.gen(function*() {
+        const { idp, validator } = yield* setup()
+        const runtime = yield* Effect.runtime<never>()
+        // A deny list by jti with a bug: a token without one makes it throw before any effect is built.
+        const denying = (inner: TokenValidator.Service["validate"]): TokenValidator.Service["validate"] => (token) => {
+          const jti: string = JSON.parse(Buffer.from(token.split(".")[1]!, "base64url").toString()).jti
+          return jti.startsWith("revoked-") ? Effect.die("revoked") : inner(token)
+        }
+        const copy: TokenValidator.Service = { ...validator, validate: denying(validator.validate) }
+        const inPlace = yield* setup()
+        ;(inPlace.validator as { validate: TokenValidator.Service["validate"] }).validate = denying(
+          inPlace.validator.validate
+        )
+        const token = yield* idp.sign({})
+        for (const service of [copy, TokenValidator.multi([copy]), TokenValidator.multi([inPlace.validator])]) {
+          const validate = TokenValidator.toPromise(runtime)(service)
+          let promise: Promise<unknown> | undefined
+          expect(() => (promise = validate(token))).not.toThrow()
+          expect(yield* Effect.promise(() => promise!.then(() => "resolved", () => "rejected"))).toBe("rejected")
+        }
+      }))
+
     test("a check that answers at once keeps a validation from memory fiber-free; one that must run gets a fiber", () =>
       Effect.gen(function*() {
         const supervisor = new CountingSupervisor()
