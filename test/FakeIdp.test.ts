@@ -191,6 +191,10 @@ describe("FakeIdp", () => {
         const third = yield* idp.rotate("replace")
         expect(yield* idp.publishedKids).toEqual([third])
         expect(yield* idp.currentKid).toBe(third)
+        // Another mode (JavaScript's, a config's typo) is a defect, not a replace that drops every key.
+        const typo = yield* Effect.exit(idp.rotate("Overlap" as never))
+        expect(Exit.isFailure(typo) && Cause.isDie(typo.cause) && Cause.pretty(typo.cause)).toMatch(/FakeIdp\.rotate/)
+        expect(yield* idp.publishedKids).toEqual([third])
       }).pipe(Effect.provide(FakeIdp.layerTest())))
   })
 
@@ -317,6 +321,14 @@ describe("FakeIdp", () => {
         expect(yield* defect(idp.failNext(FakeIdp.Fault.status(503), Infinity))).toMatch(/times/)
         expect(yield* defect(idp.setFault(FakeIdp.Fault.oversized(Infinity)))).toMatch(/oversized/)
         expect(yield* defect(idp.setFault(FakeIdp.Fault.latency("soon" as never)))).toMatch(/latency/)
+        // What would be served as no delay at all, or as no fault: a slow IdP, or an outage, that is not.
+        for (const delay of [Number.NaN, -1000, "-2 seconds"] as const) {
+          expect(yield* defect(idp.setFault(FakeIdp.Fault.latency(delay)))).toMatch(/latency/)
+        }
+        expect(yield* defect(idp.failNext(FakeIdp.Fault.status(503), -1))).toMatch(/times/)
+        expect(yield* defect(idp.setFault({ _tag: "hang" } as never))).toMatch(
+          /FakeIdp\.setFault: unknown fault "hang"/
+        )
         expect((yield* getJwks).status).toBe(200)
         yield* idp.failNext(FakeIdp.Fault.status(429, { retryAfter: "Sun, 06 Nov 1994 08:49:37 GMT" }))
         const limited = yield* getJwks

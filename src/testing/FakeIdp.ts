@@ -30,6 +30,7 @@ import * as Ref from "effect/Ref"
 import * as SynchronizedRef from "effect/SynchronizedRef"
 import type { CryptoKey, JWTHeaderParameters } from "jose"
 import { exportJWK, generateKeyPair, SignJWT } from "jose"
+import { decodeDuration } from "../internal/config.js"
 
 /**
  * The signature algorithms the fake can generate keys for.
@@ -263,7 +264,8 @@ export class FakeIdp extends Context.Tag("effect-jwks/testing/FakeIdp")<FakeIdp,
    */
   readonly sign: (claims?: Record<string, unknown>, options?: SignOptions) => Effect.Effect<string>
   /**
-   * Makes a new key current and returns its kid. `"overlap"` keeps the old keys published, `"replace"` drops them.
+   * Makes a new key current and returns its kid. `"overlap"` keeps the old keys published, `"replace"` drops them;
+   * any other mode is a defect.
    */
   readonly rotate: (mode: "overlap" | "replace") => Effect.Effect<string>
   /** The kid of the key that `sign` uses by default. */
@@ -274,12 +276,13 @@ export class FakeIdp extends Context.Tag("effect-jwks/testing/FakeIdp")<FakeIdp,
   readonly jwks: Effect.Effect<{ readonly keys: ReadonlyArray<Record<string, unknown>> }>
   /**
    * Sets a fault for every JWKS request until it is cleared with `undefined`. A fault no request could be answered
-   * with (a status outside 200 to 599, a `retryAfter` with a line break or non-ASCII) is a defect here.
+   * with (a status outside 200 to 599, a `retryAfter` with a line break or non-ASCII, a latency that is negative or
+   * NaN, one not built with `Fault`) is a defect here.
    */
   readonly setFault: (fault: Fault | undefined) => Effect.Effect<void>
   /**
-   * Queues a fault for the next `times` (default 1) JWKS requests; queued faults come before `setFault`'s. Faults are
-   * checked as by `setFault`.
+   * Queues a fault for the next `times` (default 1; 0 queues nothing; a negative or fractional count is a defect)
+   * JWKS requests; queued faults come before `setFault`'s. Faults are checked as by `setFault`.
    */
   readonly failNext: (fault: Fault, times?: number) => Effect.Effect<void>
   /** How many requests reached the JWKS endpoint, whatever they were answered with. */
@@ -471,6 +474,10 @@ export const make = (options: Options = {}): Effect.Effect<FakeIdp["Type"]> =>
     )
 
     const rotate = Effect.fn("FakeIdp.rotate")(function*(mode: "overlap" | "replace") {
+      // A mode of JavaScript's or a config's other than these two would drop every old key, as `replace` does.
+      if (mode !== "overlap" && mode !== "replace") {
+        return yield* Effect.dieMessage(`FakeIdp.rotate: mode must be "overlap" or "replace", got ${String(mode)}`)
+      }
       const key = yield* generateKey(algorithm)
       yield* SynchronizedRef.update(keys, (state) => ({
         ...state,
@@ -563,8 +570,8 @@ export const make = (options: Options = {}): Effect.Effect<FakeIdp["Type"]> =>
       failNext: (fault, times = 1) =>
         Effect.zipRight(
           checkFault("failNext", fault),
-          !Number.isSafeInteger(times)
-            ? Effect.dieMessage(`FakeIdp.failNext: times must be a whole number, got ${times}`)
+          !Number.isSafeInteger(times) || times < 0
+            ? Effect.dieMessage(`FakeIdp.failNext: times must be a whole number of zero or more, got ${times}`)
             : times > 0
             ? Ref.update(pendingFaults, (queue) => [...queue, { fault, times }])
             : Effect.void
@@ -613,11 +620,20 @@ const checkFault = (method: string, fault: Fault): Effect.Effect<void> => {
         ? Effect.void
         : wrong(`oversized bytes must be a whole number up to ${maxPadding}, got ${fault.bytes}`)
     case "Latency":
-      return Option.isSome(Duration.decodeUnknown(fault.delay))
+      // Refused as the library's options refuse them: NaN (an unset variable) and negative delays would decode as no
+      // delay at all, a slow IdP that is not.
+      return Option.isSome(decodeDuration(fault.delay))
         ? Effect.void
-        : wrong("latency delay must be a Duration")
-    default:
+        : wrong(`latency delay must be a Duration of zero or more, got ${String(fault.delay)}`)
+    case "Hang":
+    case "InvalidJson":
+    case "WrongShape":
+    case "EmptySet":
       return Effect.void
+    default:
+      return wrong(
+        `unknown fault ${JSON.stringify(String((fault as { readonly _tag?: unknown })._tag))}: build one with Fault`
+      )
   }
 }
 
@@ -735,7 +751,9 @@ const issuerOf = (address: HttpServer.Address): Effect.Effect<string, HttpServer
 /**
  * Serves a fresh `FakeIdp` on the provided `HttpServer` for the lifetime of the layer. The issuer is
  * `http://<host>:<port>` from the server's address (`127.0.0.1` when it listens on all interfaces). The server layer
- * comes from the app or test, so this module needs no platform package.
+ * comes from the app or test, so this module needs no platform package. Give it a server of its own: on the app's
+ * (one `HttpServer` layer provided to both), the app's routes and the IdP's answer requests on one port, and the
+ * app's 404 can be what a key fetch gets.
  *
  * @example
  * ```ts
