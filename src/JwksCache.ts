@@ -1105,8 +1105,10 @@ const floorTimes = (count: number, fraction: number): number => {
   return Number(scale >= 0 ? product / BigInt(10) ** BigInt(scale) : product * BigInt(10) ** BigInt(-scale))
 }
 
-/** A kid for a log line, as {@link shownKid} shows it. */
-/** A token's kid as a log annotation; none for a token without one (`kid=undefined` would read as that very kid). */
+/**
+ * A token's kid as a log annotation, as {@link shownKid} shows it; none for a token without one (`kid=undefined` would
+ * read as that very kid).
+ */
 const kidAnnotation = (kid: string | undefined): { readonly kid?: string } =>
   kid === undefined ? {} : { kid: shownKid(kid) }
 
