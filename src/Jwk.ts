@@ -748,9 +748,9 @@ export const select = (set: KeySet, kid: string | undefined, alg: Algorithm): Ke
  * any token when the key names no issuer (a label of only white space names none, as Microsoft's validation reads
  * it); else only one whose `iss` is that issuer, with `{tenantid}` in it standing for the token's `tid` claim
  * (Microsoft Entra ID's shared key sets label their keys so: a key of the personal accounts tenant must not sign a
- * work tenant's tokens). A key labelled with an Entra ID tenant's v2.0 issuer also
- * signs that tenant's v1.0 tokens of the same cloud (`https://sts.windows.net/<tenant>/` for login.microsoftonline.com
- * and .us, `https://sts.chinacloudapi.cn/<tenant>/` for the China cloud's hosts), and no other cloud's.
+ * work tenant's tokens). A key labelled with an Entra ID tenant's v2.0 issuer also signs that tenant's v1.0 tokens of
+ * the same cloud (`https://sts.windows.net/<tenant>/` for login.microsoftonline.com and .us,
+ * `https://sts.chinacloudapi.cn/<tenant>/` for the China cloud's hosts), and no other cloud's.
  *
  * @since 0.1.0
  * @category utils

@@ -1217,7 +1217,10 @@ const unsafeMake = (keys: KeyResolver, options: Options): Service => {
     })
   }
 
-  /** A remembered token, if its key is still the one the cache serves for it; else the whole path again. */
+  /**
+   * A remembered token, if its key is still the one the cache serves for it; else its signature and claims again, with
+   * the key served now (if any).
+   */
   const verifyRemembered = (token: string, seen: Verified, now: number, span: Tracer.Span | undefined) => {
     span?.attribute("jwt.alg", seen.header.alg)
     if (seen.header.kid !== undefined) span?.attribute("jwt.kid", shownKid(seen.header.kid))
@@ -1367,8 +1370,8 @@ export const toPromise =
   }
 
 /**
- * `validator.validate(token)`, where a `validate` of the app's (a deny list with a bug) that throws as it is called gives
- * a defect, as it would run as an effect: `toPromise` answers a rejected promise, never an exception of its own.
+ * `validator.validate(token)`, where a `validate` of the app's (a deny list with a bug) that throws as it is called
+ * gives a defect, as it would running as an effect: `toPromise` answers a rejected promise, never an exception.
  */
 const validateWith = (
   validator: Service,
