@@ -143,7 +143,8 @@ export const both = (
  * Any `Schedule` as a strategy. Pass `interval`, the longest life of a set, so that background refresh knows when to
  * run (at its threshold of `interval`); without it only expiry (found by a validation) triggers a refresh. Past
  * `interval` a set is not fresh, whatever the schedule says, and stale serving (`maxStale`) counts from then at the
- * latest.
+ * latest. A schedule that throws is not stepped again for that set, which then lives as `defaults.interval` (or
+ * `interval`, if shorter) from its load, with a warning.
  *
  * @since 0.1.0
  * @category constructors
@@ -439,27 +440,36 @@ export const stepper = (schedule: Schedule.Schedule<unknown, unknown>, loadedAt:
     // One step at a time: a step is an effect, and two validations recorded at once would otherwise both step from
     // the same state, one of them lost (the set then serving more validations than the schedule allows).
     const lock = yield* Effect.makeSemaphore(1)
-    // The schedule is the app's code, stepped on every lookup: one that throws ends the set's life (logged once), so
-    // that the set is fetched anew, with the backoff and stale keys of any failure, instead of every lookup dying.
-    const expire = (defect: unknown) =>
+    // The schedule is the app's code, stepped on every lookup. One that throws is not stepped again for this set,
+    // which then lives as the default `time` strategy's would, from its load (logged once): neither every lookup dying
+    // nor, were it taken as expired, every lookup fetching the set anew (a forged token's too).
+    let brokenUntil: number | undefined
+    const broken = (defect: unknown) =>
       Effect.suspend(() => {
-        done = true
-        return Effect.logWarning("Cache strategy's schedule threw: the key set counts as expired", Cause.die(defect))
+        brokenUntil ??= loadedAt + Duration.toMillis(defaults.interval)
+        return Effect.logWarning(
+          `Cache strategy's schedule threw: the key set is fresh until ${new Date(brokenUntil).toISOString()}`,
+          Cause.die(defect)
+        )
       })
     const peek = (now: number): Effect.Effect<boolean> =>
       Effect.suspend(() =>
-        done
+        brokenUntil !== undefined
+          ? Effect.succeed(now < brokenUntil)
+          : done
           ? Effect.succeed(false)
           : Effect.map(schedule.step(now, undefined, state), ([, , decision]) => decision._tag === "Continue")
-      ).pipe(Effect.catchAllDefect((defect) => Effect.as(expire(defect), false)))
+      ).pipe(Effect.catchAllDefect((defect) => Effect.zipRight(broken(defect), peek(now))))
     const commit = (now: number): Effect.Effect<void> =>
       lock.withPermits(1)(
         Effect.suspend(() =>
-          done ? Effect.void : Effect.map(schedule.step(now, undefined, state), ([next, , decision]) => {
-            state = next
-            done = decision._tag === "Done"
-          })
-        ).pipe(Effect.catchAllDefect(expire))
+          done || brokenUntil !== undefined
+            ? Effect.void
+            : Effect.map(schedule.step(now, undefined, state), ([next, , decision]) => {
+              state = next
+              done = decision._tag === "Done"
+            })
+        ).pipe(Effect.catchAllDefect(broken))
       )
     return { peek, commit }
   })
