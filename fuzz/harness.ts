@@ -291,9 +291,10 @@ export const whyRefuse = (spec: Spec, input: string, now: number): string | unde
     : []
   if (!audiences.includes(spec.audience)) return "it is not for this audience"
   // Refresh tokens are never bearer credentials, and a marker of one decides whatever another says (documented at
-  // `TokenValidator.classify`): a `token_use` of refresh, or a `typ` claim of Refresh or Offline, in any case.
-  if (typeof claims.token_use === "string" && claims.token_use.toLowerCase() === "refresh") {
-    return "it is a refresh token"
+  // `TokenValidator.classify`): a `token_use`, `token_type` or `type` of refresh, or a `typ` claim of Refresh or
+  // Offline, in any case.
+  for (const marker of [claims.token_use, claims.token_type, claims.type]) {
+    if (typeof marker === "string" && marker.toLowerCase() === "refresh") return "it is a refresh token"
   }
   if (typeof claims.typ === "string" && ["refresh", "offline"].includes(claims.typ.toLowerCase())) {
     return "it is a refresh token"

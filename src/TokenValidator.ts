@@ -608,10 +608,11 @@ const mediaType = (typ: string): string => {
 
 /**
  * What kind of token the claims describe: a refresh token when anything says so (a `token_use` of `refresh`, a `typ`
- * claim of `Refresh` or `Offline`), whatever else does; else `token_use` when present (Cognito), else a `typ` of
- * `at+jwt` (RFC 9068) or `id_token+jwt`, or a `typ` claim (Keycloak's `Bearer` / `ID`), else `nonce` or `at_hash`
- * mean an id token and `scope`, `scp`, `client_id`, an `idtyp` of `app`, Entra ID's `azpacr` / `appidacr` or Auth0's
- * `gty` of `client-credentials` an access token.
+ * claim of `Refresh` or `Offline`, a `token_type` (Django REST framework Simple JWT) or `type` (Flask-JWT-Extended) of
+ * `refresh`, in any case), whatever else does; else `token_use` when present (Cognito), else a `typ` of `at+jwt` (RFC
+ * 9068) or `id_token+jwt`, or a `typ` claim (Keycloak's `Bearer` / `ID`), a `token_type` or `type` of `access`, else
+ * `nonce` or `at_hash` mean an id token and `scope`, `scp`, `client_id`, an `idtyp` of `app`, Entra ID's `azpacr` /
+ * `appidacr` or Auth0's `gty` of `client-credentials` an access token.
  *
  * @since 0.1.0
  * @category utils
@@ -626,10 +627,14 @@ const mediaType = (typ: string): string => {
  */
 export const classify = (claims: Claims, header: Header): TokenType => {
   const use = claims.token_use
-  const claimTyp = typeof claims.typ === "string" ? claims.typ.toLowerCase() : undefined
+  const claimTyp = lowerCase(claims.typ)
+  // An app's own auth service's marker: Django REST framework Simple JWT's `token_type`, Flask-JWT-Extended's `type`.
+  const tokenType = lowerCase(claims.token_type)
+  const type = lowerCase(claims.type)
   // A refresh token is never a bearer credential: a marker of one decides, whatever another says, in any case.
   if (
-    (typeof use === "string" && use.toLowerCase() === "refresh") || claimTyp === "refresh" || claimTyp === "offline"
+    lowerCase(use) === "refresh" || claimTyp === "refresh" || claimTyp === "offline" || tokenType === "refresh" ||
+    type === "refresh"
   ) return "refresh"
   if (use === "id" || use === "access") return use
   if (header.typ !== undefined) {
@@ -639,7 +644,7 @@ export const classify = (claims: Claims, header: Header): TokenType => {
     if (typ === "id_token+jwt") return "id"
   }
   if (claimTyp === "id") return "id"
-  if (claimTyp === "bearer") return "access"
+  if (claimTyp === "bearer" || tokenType === "access" || type === "access") return "access"
   if (claims.nonce !== undefined || claims.at_hash !== undefined) return "id"
   // `azpacr` / `appidacr` (how the client authenticated): in Entra ID's access tokens only, app-only ones included; a
   // `gty` of `client-credentials`: Auth0's machine tokens, which carry no `scope` when the grant lists no permission.
@@ -650,6 +655,8 @@ export const classify = (claims: Claims, header: Header): TokenType => {
   ) return "access"
   return "unknown"
 }
+
+const lowerCase = (value: unknown): string | undefined => typeof value === "string" ? value.toLowerCase() : undefined
 
 const strings = (value: unknown): ReadonlyArray<string> =>
   typeof value === "string"

@@ -1601,7 +1601,15 @@ describe("TokenValidator", () => {
         [{ appidacr: "1", appid: "c" }, rs, "access"],
         [{ sub: "svc@clients", azp: "svc", gty: "client-credentials" }, rs, "access"],
         [{}, { alg: "RS256", typ: "JWT" }, "unknown"],
-        [{ azp: "c" }, rs, "unknown"]
+        [{ azp: "c" }, rs, "unknown"],
+        // An app's own auth service: Django REST framework Simple JWT's token_type, Flask-JWT-Extended's type.
+        [{ token_type: "refresh", jti: "j", user_id: 1 }, rs, "refresh"],
+        [{ token_type: "access", jti: "j", user_id: 1 }, rs, "access"],
+        [{ type: "refresh", fresh: false }, rs, "refresh"],
+        [{ type: "access", fresh: false }, rs, "access"],
+        [{ type: "Refresh", token_use: "access" }, rs, "refresh"],
+        [{ token_type: "refresh", scope: "read" }, { alg: "RS256", typ: "at+jwt" }, "refresh"],
+        [{ token_type: 1, type: ["refresh"] }, rs, "unknown"]
       ]
       for (const [claims, header, expected] of cases) {
         expect(TokenValidator.classify(claims, header), JSON.stringify([claims, header])).toBe(expected)
