@@ -694,7 +694,11 @@ const toPrincipal = (
   groupsClaim: string
 ): Principal => {
   const clientId = claims.client_id ?? claims.azp ?? stringClaim(claims.appid) ?? stringClaim(claims.cid)
-  const email = typeof claims.email === "string" ? claims.email : undefined
+  // An address the token says was not verified (self sign-up: anyone may have typed it) is not shown as the
+  // principal's: an app that links accounts by it would hand them over. (Cognito has sent the flag as a string.)
+  const unverified = claims.email_verified === false ||
+    (typeof claims.email_verified === "string" && claims.email_verified.toLowerCase() === "false")
+  const email = typeof claims.email === "string" && !unverified ? claims.email : undefined
   // `scope` first, as a string or (Duende IdentityServer, Spring Authorization Server) an array; else `scp`.
   const scopes = namesOf(claims.scope, true) ?? namesOf(claims.scp, true) ?? []
   const isMachine = claims.idtyp === "app" || claims.gty === "client-credentials" ||

@@ -201,6 +201,19 @@ describe("TokenValidator", () => {
         expect(yield* nameOf({})).toBeUndefined()
       }))
 
+    test("an email the token says is not verified is neither the principal's email nor its name", () =>
+      Effect.gen(function*() {
+        const { idp, validator } = yield* setup()
+        const of = (claims: Record<string, unknown>) =>
+          Effect.map(Effect.flatMap(idp.sign(claims), validator.validate), (p) => [p.email, p.name, p.claims.email])
+        expect(yield* of({ email: "e@x", email_verified: false })).toEqual([undefined, undefined, "e@x"])
+        expect(yield* of({ email: "e@x", email_verified: "False" })).toEqual([undefined, undefined, "e@x"])
+        expect(yield* of({ email: "e@x", email_verified: false, name: "N" })).toEqual([undefined, "N", "e@x"])
+        // Verified, or not said either way (many IdPs leave the flag out): shown.
+        expect(yield* of({ email: "e@x", email_verified: true })).toEqual(["e@x", "e@x", "e@x"])
+        expect(yield* of({ email: "e@x" })).toEqual(["e@x", "e@x", "e@x"])
+      }))
+
     test("the username and groups claims can be configured", () =>
       Effect.gen(function*() {
         const { idp, validator } = yield* setup({ principal: { username: ["upn"], groups: "roles" } })
