@@ -1075,10 +1075,12 @@ const unsafeMake = (keys: KeyResolver, options: Options): Service => {
       if (!Object.hasOwn(claims, name)) return refusal("MissingClaim", `the token has no ${name} claim`)
     }
     // Explicit typing (RFC 8725, section 3.11): a `+jwt` type other than an access or id token's names another kind
-    // of JWT (a logout token, a security event, a DPoP proof), never a bearer credential, whatever its claims suggest.
+    // of JWT (a logout token, a security event, a DPoP proof), never a bearer credential, whatever its claims suggest;
+    // so does a `+sd-jwt` one (an SD-JWT verifiable credential, `dc+sd-jwt`, without its disclosures).
     const typ = header.typ === undefined ? undefined : mediaType(header.typ)
     if (
-      typ !== undefined && typ.endsWith("+jwt") && typ !== "at+jwt" && typ !== "id_token+jwt" && !acceptTyp.has(typ)
+      typ !== undefined && (typ.endsWith("+jwt") || typ.endsWith("+sd-jwt")) && typ !== "at+jwt" &&
+      typ !== "id_token+jwt" && !acceptTyp.has(typ)
     ) {
       return refusal("TokenType", `a token of type "${printable(header.typ!, 64)}" is not a bearer token`)
     }

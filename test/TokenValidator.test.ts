@@ -765,6 +765,14 @@ describe("TokenValidator", () => {
         for (const typ of ["logout+jwt", "application/secevent+jwt", "DPoP+JWT"]) {
           yield* refused(validator, yield* idp.sign(logout, { header: { typ } }), "TokenType")
         }
+        // An SD-JWT verifiable credential's signed part, sent without its disclosures: a credential, not a bearer token.
+        for (const typ of ["dc+sd-jwt", "vc+sd-jwt", "application/vc+sd-jwt"]) {
+          yield* refused(
+            validator,
+            yield* idp.sign({ vct: "https://credentials.example/id" }, { header: { typ } }),
+            "TokenType"
+          )
+        }
         // A media type's parameters, or white space around it, do not make it another (with no claims that tell).
         for (const typ of ["dpop+jwt;v=1", "application/token-introspection+jwt; charset=utf-8", "dpop+jwt "]) {
           yield* refused(validator, yield* idp.sign({ scope: "read" }, { header: { typ } }), "TokenType")
