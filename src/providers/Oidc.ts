@@ -375,8 +375,8 @@ export const layer = (
 /**
  * The options from configuration (by default the environment): `OIDC_ISSUER` and `OIDC_AUDIENCE` (comma-separated
  * for several) are required; `OIDC_JWKS_URI` and `OIDC_DISCOVERY_URL` are optional; the cache's `JWKS_CACHE_*`
- * settings (see `JwksCache.config`) go under `cache`. Values are checked as they are read, a refused one named by its
- * variable (`OIDC_ISSUER`, an issuer with a stray space, say).
+ * settings (see `JwksCache.config`) go under `cache`. Each value is checked alone as it is read, a refused one named
+ * by its variable (`OIDC_ISSUER`, an issuer with a stray space, say); `make` checks them together.
  *
  * @since 0.1.0
  * @category config
@@ -408,7 +408,14 @@ export const config: Config.Config<Options> = checkedOnRead(
     }))
   ),
   { issuer: ["OIDC_ISSUER"], jwksUri: ["OIDC_JWKS_URI"], discoveryUrl: ["OIDC_DISCOVERY_URL"] },
-  checkOptions
+  // Each value alone: the code may add to them (a `jwksUri` for an issuer that is not an http(s) URL), and `make`
+  // checks them together.
+  (options) =>
+    Either.all([
+      checkIssuer(options.issuer, false),
+      checkUrl("jwksUri", options.jwksUri),
+      checkUrl("discoveryUrl", options.discoveryUrl)
+    ])
 )
 
 /**

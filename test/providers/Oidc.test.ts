@@ -2,10 +2,12 @@ import * as HttpClient from "@effect/platform/HttpClient"
 import * as HttpClientError from "@effect/platform/HttpClientError"
 import * as HttpClientResponse from "@effect/platform/HttpClientResponse"
 import { describe, expect, it } from "@effect/vitest"
+import * as Config from "effect/Config"
 import * as ConfigError from "effect/ConfigError"
 import * as ConfigProvider from "effect/ConfigProvider"
 import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
+import * as Exit from "effect/Exit"
 import * as Layer from "effect/Layer"
 import * as Ref from "effect/Ref"
 import * as Schema from "effect/Schema"
@@ -512,7 +514,7 @@ describe("Oidc", () => {
         const good: Record<string, string> = { OIDC_ISSUER: ISSUER, OIDC_AUDIENCE: AUDIENCE }
         for (
           const [vars, name] of [
-            [{ OIDC_ISSUER: "ftp://idp.example" }, "OIDC_ISSUER"],
+            [{ OIDC_ISSUER: "idp.example" }, "OIDC_ISSUER"],
             [{ OIDC_ISSUER: `${ISSUER} ` }, "OIDC_ISSUER"],
             [{ OIDC_JWKS_URI: "file:///etc/jwks.json" }, "OIDC_JWKS_URI"],
             [{ OIDC_DISCOVERY_URL: "not a url" }, "OIDC_DISCOVERY_URL"]
@@ -521,6 +523,17 @@ describe("Oidc", () => {
           const error = yield* build({ ...good, ...vars })
           expect(error._op === "InvalidData" && error.path, JSON.stringify(vars)).toEqual([name])
         }
+        // Each value is checked alone as it is read: what the code adds may make the whole good (a jwksUri for an
+        // issuer that is no http(s) URL to discover from), and `make` checks the whole.
+        const completed = yield* Effect.exit(
+          Effect.provide(
+            TokenValidator.TokenValidator,
+            Oidc.layerConfig(
+              Config.map(Oidc.config, (options): Oidc.Options => ({ ...options, jwksUri: "https://idp.example/jwks" }))
+            ).pipe(Layer.provide(env({ OIDC_ISSUER: "urn:example:idp", OIDC_AUDIENCE: AUDIENCE })))
+          )
+        )
+        expect(Exit.isSuccess(completed)).toBe(true)
       }).pipe(Effect.provide(Idp)))
   })
 })
