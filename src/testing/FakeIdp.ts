@@ -606,6 +606,8 @@ const checkIssuer = (issuer: string): Effect.Effect<void> => {
  */
 const checkFault = (method: string, fault: Fault): Effect.Effect<void> => {
   const wrong = (what: string) => Effect.dieMessage(`FakeIdp.${method}: ${what}`)
+  // `null` from JavaScript or parsed config: a defect of the effect too, not a TypeError as it is called.
+  if (typeof fault !== "object" || fault === null) return wrong(`expected a Fault, got ${String(fault)}`)
   switch (fault._tag) {
     case "Status":
       if (!Number.isInteger(fault.status) || fault.status < 200 || fault.status > 599) {
