@@ -330,9 +330,7 @@ describe("FakeIdp", () => {
           /FakeIdp\.setFault: unknown fault "hang"/
         )
         // From JavaScript: a defect of the effect, not a throw as it is called.
-        expect(yield* defect(Effect.suspend(() => idp.failNext(null as never)))).toMatch(
-          /FakeIdp\.failNext: expected a Fault/
-        )
+        expect(yield* defect(idp.failNext(null as never))).toMatch(/FakeIdp\.failNext: expected a Fault/)
         expect((yield* getJwks).status).toBe(200)
         yield* idp.failNext(FakeIdp.Fault.status(429, { retryAfter: "Sun, 06 Nov 1994 08:49:37 GMT" }))
         const limited = yield* getJwks
