@@ -712,25 +712,32 @@ describe("JwksCache fetches", () => {
       expect(yield* idp.fetchCount).toBe(1)
     })))
 
+  /**
+   * A cache (background refresh off) over the fake IdP whose answers, while `slow.on`, are made at once but delivered
+   * a second later on the clock: the set in flight predates what happens meanwhile.
+   */
+  const lateAnswers = Effect.gen(function*() {
+    const idp = yield* FakeIdp.FakeIdp
+    const slow = { on: false }
+    const client = HttpClient.transform(
+      yield* HttpClient.HttpClient,
+      (response) => slow.on ? Effect.tap(response, () => Effect.sleep("1 second")) : response
+    )
+    const source = yield* Effect.provideService(JwksSource.http(idp.jwksUri), HttpClient.HttpClient, client)
+    const cache = yield* JwksCache.make(source, { backgroundRefresh: false })
+    return { cache, idp, slow }
+  })
+
   it.scoped("a new kid that joins a fetch begun before its key was published gets one fetch of its own", () =>
     withIdp(Effect.gen(function*() {
-      const idp = yield* FakeIdp.FakeIdp
-      const inner = yield* HttpClient.HttpClient
-      // Answers are made at once but delivered a second late: the set in flight predates what happens meanwhile.
-      let slow = false
-      const client = HttpClient.transform(
-        inner,
-        (response) => slow ? Effect.tap(response, () => Effect.sleep("1 second")) : response
-      )
-      const source = yield* Effect.provideService(JwksSource.http(idp.jwksUri), HttpClient.HttpClient, client)
-      const cache = yield* JwksCache.make(source, { backgroundRefresh: false })
+      const { cache, idp, slow } = yield* lateAnswers
       expect(isSome(yield* cache.get(yield* idp.currentKid, "RS256"))).toBe(true)
 
-      slow = true
+      slow.on = true
       const inFlight = yield* Effect.fork(cache.refresh)
       yield* waitFor("the refresh to reach the IdP", Effect.map(idp.fetchCount, (n) => n === 2))
       const kid = yield* idp.rotate("overlap")
-      slow = false
+      slow.on = false
       const lookup = yield* Effect.fork(cache.get(kid, "RS256"))
       yield* settle
       yield* TestClock.adjust("1 second")
@@ -741,22 +748,13 @@ describe("JwksCache fetches", () => {
 
   it.scoped("refresh gives a set asked for after it was called: a key withdrawn meanwhile is gone", () =>
     withIdp(Effect.gen(function*() {
-      const idp = yield* FakeIdp.FakeIdp
-      const inner = yield* HttpClient.HttpClient
-      // Answers are made at once but delivered a second late: the set in flight predates what happens meanwhile.
-      let slow = false
-      const client = HttpClient.transform(
-        inner,
-        (response) => slow ? Effect.tap(response, () => Effect.sleep("1 second")) : response
-      )
-      const source = yield* Effect.provideService(JwksSource.http(idp.jwksUri), HttpClient.HttpClient, client)
-      const cache = yield* JwksCache.make(source, { backgroundRefresh: false })
+      const { cache, idp, slow } = yield* lateAnswers
       const old = yield* idp.currentKid
       expect(isSome(yield* cache.get(old, "RS256"))).toBe(true)
 
       // A fetch under way (a request's, the background fiber's) when the IdP withdraws the key and the operator
       // forces a refresh.
-      slow = true
+      slow.on = true
       const inFlight = yield* Effect.fork(cache.refresh)
       yield* waitFor("the fetch to reach the IdP", Effect.map(idp.fetchCount, (n) => n === 2))
       const kid = yield* idp.rotate("replace")
