@@ -143,8 +143,8 @@ export const both = (
  * Any `Schedule` as a strategy. Pass `interval`, the longest life of a set, so that background refresh knows when to
  * run (at its threshold of `interval`); without it only expiry (found by a validation) triggers a refresh. Past
  * `interval` a set is not fresh, whatever the schedule says, and stale serving (`maxStale`) counts from then at the
- * latest. A schedule that throws is not stepped again for that set, which then lives as `defaults.interval` (or
- * `interval`, if shorter) from its load, with a warning.
+ * latest. A schedule that throws is not asked again for that set, which then lives as under a schedule that always
+ * continues (until `interval`), with a warning.
  *
  * @since 0.1.0
  * @category constructors
@@ -441,35 +441,37 @@ export const stepper = (schedule: Schedule.Schedule<unknown, unknown>, loadedAt:
     // the same state, one of them lost (the set then serving more validations than the schedule allows).
     const lock = yield* Effect.makeSemaphore(1)
     // The schedule is the app's code, stepped on every lookup. One that throws is not stepped again for this set,
-    // which then lives as the default `time` strategy's would, from its load (logged once): neither every lookup dying
-    // nor, were it taken as expired, every lookup fetching the set anew (a forged token's too).
-    let brokenUntil: number | undefined
-    const broken = (defect: unknown) =>
+    // which then lives as under a schedule that always continues: until the strategy's `interval`, which times its
+    // background refresh, its status and its stale serving as before (logged once). Neither every lookup dying, nor,
+    // were the set taken as expired, every lookup fetching it anew (a forged token's too).
+    let broken = false
+    const breaks = (defect: unknown) =>
       Effect.suspend(() => {
-        brokenUntil ??= loadedAt + Duration.toMillis(defaults.interval)
+        if (broken) return Effect.void
+        broken = true
         return Effect.logWarning(
-          `Cache strategy's schedule threw: the key set is fresh until ${new Date(brokenUntil).toISOString()}`,
+          "Cache strategy's schedule threw: it is not asked again for this key set",
           Cause.die(defect)
         )
       })
     const peek = (now: number): Effect.Effect<boolean> =>
       Effect.suspend(() =>
-        brokenUntil !== undefined
-          ? Effect.succeed(now < brokenUntil)
+        broken
+          ? Effect.succeed(true)
           : done
           ? Effect.succeed(false)
           : Effect.map(schedule.step(now, undefined, state), ([, , decision]) => decision._tag === "Continue")
-      ).pipe(Effect.catchAllDefect((defect) => Effect.zipRight(broken(defect), peek(now))))
+      ).pipe(Effect.catchAllDefect((defect) => Effect.as(breaks(defect), true)))
     const commit = (now: number): Effect.Effect<void> =>
       lock.withPermits(1)(
         Effect.suspend(() =>
-          done || brokenUntil !== undefined
+          done || broken
             ? Effect.void
             : Effect.map(schedule.step(now, undefined, state), ([next, , decision]) => {
               state = next
               done = decision._tag === "Done"
             })
-        ).pipe(Effect.catchAllDefect(broken))
+        ).pipe(Effect.catchAllDefect(breaks))
       )
     return { peek, commit }
   })
