@@ -609,10 +609,11 @@ const mediaType = (typ: string): string => {
 /**
  * What kind of token the claims describe: a refresh token when anything says so (a `token_use` of `refresh`, a `typ`
  * claim of `Refresh` or `Offline`, a `token_type` (Django REST framework Simple JWT) or `type` (Flask-JWT-Extended) of
- * `refresh`, in any case), whatever else does; else `token_use` when present (Cognito), else a `typ` of `at+jwt` (RFC
- * 9068) or `id_token+jwt`, or a `typ` claim (Keycloak's `Bearer` / `ID`), a `token_type` or `type` of `access`, else
- * `nonce` or `at_hash` mean an id token and `scope`, `scp`, `client_id`, an `idtyp` of `app`, Entra ID's `azpacr` /
- * `appidacr` or Auth0's `gty` of `client-credentials` an access token.
+ * `refresh`, a `tokenName` (ForgeRock / PingAM) of `refresh_token`, in any case), whatever else does; else `token_use`
+ * when present (Cognito), else a `typ` of `at+jwt` (RFC 9068) or `id_token+jwt`, or a `typ` claim (Keycloak's `Bearer`
+ * / `ID`), a `token_type` or `type` of `access`, else `nonce` or `at_hash` mean an id token and `scope`, `scp`,
+ * `client_id`, an `idtyp` of `app`, Entra ID's `azpacr` / `appidacr` or Auth0's `gty` of `client-credentials` an access
+ * token.
  *
  * @since 0.1.0
  * @category utils
@@ -632,9 +633,10 @@ export const classify = (claims: Claims, header: Header): TokenType => {
   const tokenType = lowerCase(claims.token_type)
   const type = lowerCase(claims.type)
   // A refresh token is never a bearer credential: a marker of one decides, whatever another says, in any case.
+  // (ForgeRock / PingAM name their client-based tokens in `tokenName`.)
   if (
     lowerCase(use) === "refresh" || claimTyp === "refresh" || claimTyp === "offline" || tokenType === "refresh" ||
-    type === "refresh"
+    type === "refresh" || lowerCase(claims.tokenName) === "refresh_token"
   ) return "refresh"
   if (use === "id" || use === "access") return use
   if (header.typ !== undefined) {
@@ -713,7 +715,8 @@ const toPrincipal = (
   // Its lists frozen: a remembered token's later uses share them (see `reuse`).
   return new Principal({
     id: claims.sub ?? clientId ?? "",
-    name: firstString(claims, usernameClaims) ?? email,
+    // Nor by a username claim the app named `email`, when unverified (the docs' Keycloak example names it first).
+    name: firstString(claims, unverified ? usernameClaims.filter((name) => name !== "email") : usernameClaims) ?? email,
     email,
     groups: Object.freeze(namesOf(claims[groupsClaim], false) ?? []),
     scopes: Object.freeze(scopes),
@@ -1093,6 +1096,12 @@ const unsafeMake = (keys: KeyResolver, options: Options): Service => {
       (typ === undefined || !acceptTyp.has(typ))
     ) {
       return refusal("TokenType", "a security event or logout token is not a bearer token")
+    }
+    // An SD-JWT's signed part untyped (RFC 9901 makes its `typ` optional): known by `_sd_alg`, or digests in `_sd`.
+    if (
+      (claims._sd_alg !== undefined || Array.isArray(claims._sd)) && (typ === undefined || !acceptTyp.has(typ))
+    ) {
+      return refusal("TokenType", "an SD-JWT credential is not a bearer token")
     }
     // Sender-constrained (RFC 7800's `cnf`): good only with a proof of possession, which is not checked here.
     if (claims.cnf !== undefined && !allowBoundTokens) {

@@ -212,6 +212,13 @@ describe("TokenValidator", () => {
         // Verified, or not said either way (many IdPs leave the flag out): shown.
         expect(yield* of({ email: "e@x", email_verified: true })).toEqual(["e@x", "e@x", "e@x"])
         expect(yield* of({ email: "e@x" })).toEqual(["e@x", "e@x", "e@x"])
+        // Nor by a username claim the app names `email` (as the PrincipalClaims example does, first).
+        const emailFirst = yield* setup({ principal: { username: ["email", "preferred_username"] } })
+        const named = (claims: Record<string, unknown>) =>
+          Effect.map(Effect.flatMap(idp.sign(claims), emailFirst.validator.validate), (p) => p.name)
+        expect(yield* named({ email: "e@x", email_verified: false, preferred_username: "u" })).toBe("u")
+        expect(yield* named({ email: "e@x", email_verified: false })).toBeUndefined()
+        expect(yield* named({ email: "e@x", email_verified: true, preferred_username: "u" })).toBe("e@x")
       }))
 
     test("the username and groups claims can be configured", () =>
@@ -766,6 +773,10 @@ describe("TokenValidator", () => {
           yield* refused(validator, yield* idp.sign(logout, { header: { typ } }), "TokenType")
         }
         // An SD-JWT verifiable credential's signed part, sent without its disclosures: a credential, not a bearer token.
+        // Untyped too (RFC 9901 makes the typ optional): known by its _sd_alg, or its list of digests in _sd.
+        for (const claims of [{ _sd_alg: "sha-256" }, { _sd: ["digest"] }]) {
+          yield* refused(validator, yield* idp.sign({ ...claims, scope: "read" }), "TokenType")
+        }
         for (const typ of ["dc+sd-jwt", "vc+sd-jwt", "application/vc+sd-jwt"]) {
           yield* refused(
             validator,
@@ -1630,7 +1641,10 @@ describe("TokenValidator", () => {
         [{ type: "access", fresh: false }, rs, "access"],
         [{ type: "Refresh", token_use: "access" }, rs, "refresh"],
         [{ token_type: "refresh", scope: "read" }, { alg: "RS256", typ: "at+jwt" }, "refresh"],
-        [{ token_type: 1, type: ["refresh"] }, rs, "unknown"]
+        [{ token_type: 1, type: ["refresh"] }, rs, "unknown"],
+        // ForgeRock / PingAM client-based tokens name themselves.
+        [{ tokenName: "refresh_token", token_type: "Bearer", scope: "openid" }, rs, "refresh"],
+        [{ tokenName: "access_token", token_type: "Bearer", scope: "openid" }, rs, "access"]
       ]
       for (const [claims, header, expected] of cases) {
         expect(TokenValidator.classify(claims, header), JSON.stringify([claims, header])).toBe(expected)
