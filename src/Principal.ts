@@ -63,7 +63,7 @@ export class Principal extends Data.Class<{
    * it, so add `requiredClaims: ["sub"]` if you key sessions or limits by `id`).
    */
   readonly id: string
-  /** The username claim (with the provider's fallbacks), else `email`; never an `email` the token says is unverified. */
+  /** The username claim (with the provider's fallbacks), else `email`; never an email the token says is unverified. */
   readonly name: string | undefined
   /**
    * The `email` claim, unless the token says it was not verified (`email_verified: false`: an address anyone may have
