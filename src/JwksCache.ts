@@ -843,11 +843,12 @@ const makeResolved = (source: Source, settings: Resolved): Effect.Effect<Service
     const refetchForKid = (
       kid: string | undefined,
       alg: Jwk.Algorithm,
-      now: number,
       joinedMayRetry = true
     ): Effect.Effect<Option.Option<Jwk.Key>, JwksError> =>
       Effect.uninterruptibleMask((restore) =>
-        Effect.flatMap(Deferred.make<Loaded, JwksError>(), (deferred) => {
+        Effect.flatMap(Effect.zip(Deferred.make<Loaded, JwksError>(), Clock.currentTimeMillis), ([deferred, now]) => {
+          // The clock read now, not where the lookup began: a retry after a long joined fetch dates the throttle
+          // window from its own fetch, so that no two refetches land within one window.
           const mine: Inflight = { deferred, pace: Pace.make(false) }
           return Effect.flatMap(
             modifyState(
@@ -893,7 +894,7 @@ const makeResolved = (source: Source, settings: Resolved): Effect.Effect<Service
                 if (key !== undefined) return Effect.succeed(Option.some(key))
                 // A joined fetch may have begun before the key was published: one fetch of this call's own, if
                 // the throttle allows it.
-                return starts || !joinedMayRetry ? Effect.succeedNone : refetchForKid(kid, alg, now, false)
+                return starts || !joinedMayRetry ? Effect.succeedNone : refetchForKid(kid, alg, false)
               }
               // Announced with the start, before the wait, so that a caller interrupted while waiting counts too.
               const start = Effect.either(Effect.zipLeft(started(decided, mine, "unknown kid"), announce))
@@ -918,7 +919,7 @@ const makeResolved = (source: Source, settings: Resolved): Effect.Effect<Service
               const key = Jwk.select(loaded.set, kid, alg)
               if (key !== undefined) return Effect.succeed(Option.some(key))
               // A set that arrived during this very call is as new as it gets: no second fetch for it.
-              return loaded.set !== current?.set ? Effect.succeedNone : refetchForKid(kid, alg, now)
+              return loaded.set !== current?.set ? Effect.succeedNone : refetchForKid(kid, alg)
             }))
       )
 

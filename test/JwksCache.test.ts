@@ -782,6 +782,33 @@ describe("JwksCache fetches", () => {
       expect((yield* cache.status).keyIds).toEqual([rotated])
     })))
 
+  it.scoped("a forged kid that joined a slow fetch dates its own refetch's window from that refetch, not its arrival", () =>
+    Effect.gen(function*() {
+      const jwks = yield* Effect.flatMap(FakeIdp.make(), (idp) => idp.jwks)
+      let fetches = 0
+      // The second fetch answers 29 seconds late: within the source's 30-second timeout and the throttle's window.
+      const source = JwksSource.make(
+        "slow",
+        Effect.suspend(() => (++fetches === 2 ? Effect.as(Effect.sleep("29 seconds"), jwks) : Effect.succeed(jwks)))
+      )
+      const cache = yield* JwksCache.make(source as JwksSource.Service, { backgroundRefresh: false })
+      yield* cache.keys
+      yield* TestClock.adjust("1 minute")
+      const refreshing = yield* Effect.fork(cache.refresh)
+      yield* waitFor("the slow fetch", Effect.sync(() => fetches === 2))
+      const forged = yield* Effect.fork(cache.get("forged-1", "RS256"))
+      yield* settle
+      yield* TestClock.adjust("29 seconds")
+      yield* Fiber.join(refreshing)
+      // The joined set lacked it: one refetch of its own, at 29 seconds.
+      expect(Option.isNone(yield* Fiber.join(forged))).toBe(true)
+      expect(fetches).toBe(3)
+      // A second later, another forged kid: within that refetch's window, throttled.
+      yield* TestClock.adjust("1 second")
+      expect(Option.isNone(yield* cache.get("forged-2", "RS256"))).toBe(true)
+      expect(fetches).toBe(3)
+    }))
+
   it.scoped("100 forged kids within 30 seconds cause one refetch; the next window allows one more", () =>
     withIdp(Effect.gen(function*() {
       const { cache, idp, kid } = yield* makeCache({ backgroundRefresh: false })
