@@ -616,16 +616,22 @@ const makeResolved = (source: Source, settings: Resolved): Effect.Effect<Service
           yield* Deferred.done(deferred, exit)
         })
       ).pipe(
+        // Not once its waiters have their answer: a fetch interrupted after that (the scope closing as its last step
+        // ends) was counted, and answered, by its outcome.
         Effect.onExit((exit) =>
-          Exit.isFailure(exit) && Cause.isInterrupted(exit.cause)
-            ? Effect.zipRight(
-              Effect.zipRight(
-                Metric.increment(metrics.fetchInterrupted),
-                Effect.annotateCurrentSpan("outcome", "interrupted")
-              ),
-              Effect.logInfo(`JWKS fetch (${trigger}) cut short: the cache is closing`)
-            )
-            : Effect.void
+          Effect.flatMap(
+            Deferred.isDone(deferred),
+            (answered) =>
+              !answered && Exit.isFailure(exit) && Cause.isInterrupted(exit.cause)
+                ? Effect.zipRight(
+                  Effect.zipRight(
+                    Metric.increment(metrics.fetchInterrupted),
+                    Effect.annotateCurrentSpan("outcome", "interrupted")
+                  ),
+                  Effect.logInfo(`JWKS fetch (${trigger}) cut short: the cache is closing`)
+                )
+                : Effect.void
+          )
         ),
         Effect.withSpan("JwksCache.refresh", { attributes: { "jwks.source": source.name, trigger } }),
         annotate,

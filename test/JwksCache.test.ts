@@ -1156,6 +1156,43 @@ const dyingSource = (idp: FakeIdp.FakeIdp["Type"], dies: (call: number) => boole
 }
 
 describe("JwksCache under interruption and defects", () => {
+  it.effect("a fetch that answered its waiters, its scope closed as it ends, is counted once: not also as cut short", () =>
+    Effect.gen(function*() {
+      const jwks = yield* Effect.flatMap(FakeIdp.make(), (idp) => idp.jwks)
+      const twice: Array<string> = []
+      // Where the scope's close meets the fetch depends on where its fiber yields: tried at each of many.
+      for (let maxOps = 10; maxOps <= 80; maxOps++) {
+        const name = `closed-as-it-ends-${maxOps}`
+        const { apply, cacheLines } = captureLogs()
+        const scope = yield* Scope.make()
+        const cache = yield* apply(
+          Scope.extend(
+            JwksCache.make(JwksSource.make(name, Effect.succeed(jwks)) as JwksSource.Service, {
+              backgroundRefresh: false
+            }),
+            scope
+          )
+        )
+        const caller = yield* Effect.fork(apply(Effect.withMaxOpsBeforeYield(cache.refresh, maxOps)))
+        yield* waitFor("the set loaded", Effect.sync(() => cacheLines().includes("DEBUG JWKS loaded")))
+        yield* Scope.close(scope, Exit.void)
+        const answered = Exit.isSuccess(yield* Fiber.await(caller))
+        const counts = yield* Effect.all(
+          ["success", "interrupted"].map((outcome) =>
+            Effect.map(
+              Metric.value(JwksMetrics.fetches.pipe(Metric.tagged("source", name), Metric.tagged("outcome", outcome))),
+              (state) => state.count
+            )
+          )
+        )
+        const cutShort = cacheLines().some((line) => line.includes("cut short"))
+        if (counts[0]! + counts[1]! !== 1 || (answered && (counts[1] !== 0 || cutShort))) {
+          twice.push(`${maxOps}: ${JSON.stringify({ answered, counts, cutShort })}`)
+        }
+      }
+      expect(twice).toEqual([])
+    }))
+
   it.scoped("a tracer that throws as a fetch opens its span leaves no fetch in flight: the next lookup fetches", () =>
     withIdp(Effect.gen(function*() {
       const idp = yield* FakeIdp.FakeIdp
