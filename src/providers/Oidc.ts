@@ -165,7 +165,8 @@ const excerpt = (text: string): string => printable(text, 200)
  * fetch asks discovery again once an hour (a discovery that fails then changes nothing): an IdP that fixed or moved its
  * `jwks_uri` is followed without a restart (within the hour when the old address still answers with the old keys), and
  * an outage of the key endpoint costs at most one discovery request per 5 minutes; a discovery answered with a
- * `Retry-After` (429, 503) fails that fetch instead, so that the cache waits as asked. A document whose `issuer` is not
+ * `Retry-After` (429, 503) fails that fetch instead, so that the cache waits as asked. Each request has the `http`
+ * timeout of its own: a fetch that asks discovery first may take two. A document whose `issuer` is not
  * `issuer` exactly fails with a `JwksError` of reason `IssuerMismatch` (OpenID Connect Discovery 1.0, section 4.3); its
  * other failures are those of any fetch (`Unreachable`, `HttpStatus`, `InvalidShape`, ...), with the discovery URL as
  * their source. An `issuer` that is not a URL or holds white space (or, without `discoveryUrl`, is not an http(s) URL),
