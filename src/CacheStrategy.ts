@@ -143,8 +143,9 @@ export const both = (
  * Any `Schedule` as a strategy. Pass `interval`, the longest life of a set, so that background refresh knows when to
  * run (at its threshold of `interval`); without it only expiry (found by a validation) triggers a refresh. Past
  * `interval` a set is not fresh, whatever the schedule says, and stale serving (`maxStale`) counts from then at the
- * latest. A schedule that throws is not asked again for that set, which then lives as under a schedule that always
- * continues (until `interval`), with a warning.
+ * latest. A schedule that throws (or fails) is not asked again for that set, which then lives as under a schedule
+ * that always continues, until `interval` (without one, `defaults.interval` from its load), with a warning. One done
+ * at its load step (`Schedule.stop`, `Schedule.recurs(0)`) is never fresh: every lookup fetches (one at a time).
  *
  * @since 0.1.0
  * @category constructors
@@ -414,7 +415,10 @@ export const track = (strategy: CacheStrategy, loadedAt: number): Effect.Effect<
   const endsAt = strategy.interval === undefined
     ? Number.POSITIVE_INFINITY
     : loadedAt + Duration.toMillis(strategy.interval)
-  return stepper(strategy.schedule, loadedAt).pipe(
+  // A broken schedule (see `stepper`) without an interval lives as the default one: a withdrawn key is not served for
+  // good because of a bug in the app's schedule.
+  const brokenEndsAt = strategy.interval === undefined ? loadedAt + Duration.toMillis(defaults.interval) : endsAt
+  return stepper(strategy.schedule, loadedAt, brokenEndsAt).pipe(
     Effect.map((s): Tracker => ({
       isFresh: (now) => now >= endsAt ? Effect.succeed(false) : s.peek(now),
       record: (now) =>
@@ -432,7 +436,11 @@ export const track = (strategy: CacheStrategy, loadedAt: number): Effect.Effect<
  *
  * @internal
  */
-export const stepper = (schedule: Schedule.Schedule<unknown, unknown>, loadedAt: number) =>
+export const stepper = (
+  schedule: Schedule.Schedule<unknown, unknown>,
+  loadedAt: number,
+  brokenEndsAt = Number.POSITIVE_INFINITY
+) =>
   Effect.gen(function*() {
     const [initial, , decision] = yield* schedule.step(loadedAt, undefined, schedule.initial)
     let state = initial
@@ -440,10 +448,11 @@ export const stepper = (schedule: Schedule.Schedule<unknown, unknown>, loadedAt:
     // One step at a time: a step is an effect, and two validations recorded at once would otherwise both step from
     // the same state, one of them lost (the set then serving more validations than the schedule allows).
     const lock = yield* Effect.makeSemaphore(1)
-    // The schedule is the app's code, stepped on every lookup. One that throws is not stepped again for this set,
-    // which then lives as under a schedule that always continues: until the strategy's `interval`, which times its
-    // background refresh, its status and its stale serving as before (logged once). Neither every lookup dying, nor,
-    // were the set taken as expired, every lookup fetching it anew (a forged token's too).
+    // The schedule is the app's code, stepped on every lookup. One that throws (or fails: JavaScript has no types) is
+    // not stepped again for this set, which then lives as under a schedule that always continues, until
+    // `brokenEndsAt`: the strategy's `interval`, which times its background refresh, its status and its stale serving
+    // as before, or without one the default interval (logged once). Neither every lookup dying, nor, were the set
+    // taken as expired, every lookup fetching it anew (a forged token's too).
     let broken = false
     const breaks = (defect: unknown) =>
       Effect.suspend(() => {
@@ -454,14 +463,21 @@ export const stepper = (schedule: Schedule.Schedule<unknown, unknown>, loadedAt:
           Cause.die(defect)
         )
       })
+    /** `self`, or `then` once a throw or failure of the schedule has broken it (an interruption is not the schedule's). */
+    const brokenBy = <A>(then: Effect.Effect<A>) => (self: Effect.Effect<A, unknown>): Effect.Effect<A> =>
+      Effect.catchAllCause(
+        self,
+        (cause) =>
+          Cause.isInterruptedOnly(cause) ? Effect.interrupt : Effect.zipRight(breaks(Cause.squash(cause)), then)
+      )
     const peek = (now: number): Effect.Effect<boolean> =>
       Effect.suspend(() =>
         broken
-          ? Effect.succeed(true)
+          ? Effect.succeed(now < brokenEndsAt)
           : done
           ? Effect.succeed(false)
           : Effect.map(schedule.step(now, undefined, state), ([, , decision]) => decision._tag === "Continue")
-      ).pipe(Effect.catchAllDefect((defect) => Effect.as(breaks(defect), true)))
+      ).pipe(brokenBy(Effect.suspend(() => peek(now))))
     const commit = (now: number): Effect.Effect<void> =>
       lock.withPermits(1)(
         Effect.suspend(() =>
@@ -471,7 +487,7 @@ export const stepper = (schedule: Schedule.Schedule<unknown, unknown>, loadedAt:
               state = next
               done = decision._tag === "Done"
             })
-        ).pipe(Effect.catchAllDefect(breaks))
+        ).pipe(brokenBy(Effect.void))
       )
     return { peek, commit }
   })

@@ -8,6 +8,8 @@ import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
 import * as Exit from "effect/Exit"
 import * as fc from "effect/FastCheck"
+import * as Logger from "effect/Logger"
+import * as LogLevel from "effect/LogLevel"
 import * as Option from "effect/Option"
 import * as Schedule from "effect/Schedule"
 import * as CacheStrategy from "../src/CacheStrategy.js"
@@ -200,6 +202,34 @@ describe("CacheStrategy", () => {
         const tracker = yield* CacheStrategy.track(CacheStrategy.fromSchedule(Schedule.stop), 0)
         expect(yield* tracker.isFresh(0)).toBe(false)
       }))
+
+    it.effect("a custom schedule that throws or fails is not asked again: fresh to its interval, or the default's", () =>
+      Effect.gen(function*() {
+        // Fine at the load's step, then broken: a throw, or a failure (from JavaScript: schedules' checks fail never).
+        const broken = (how: "throws" | "fails") =>
+          Schedule.checkEffect(Schedule.count, (_, n) =>
+            n < 1
+              ? Effect.succeed(true)
+              : how === "throws"
+              ? Effect.sync((): boolean => {
+                throw new Error("a bug in the app's schedule")
+              })
+              : (Effect.fail("a failure of the app's schedule") as never))
+        for (const how of ["fails", "throws"] as const) {
+          const bounded = yield* CacheStrategy.track(
+            CacheStrategy.fromSchedule(broken(how), { interval: "1 hour" }),
+            0
+          )
+          yield* bounded.record(1_000)
+          expect(yield* bounded.isFresh(59 * 60_000)).toBe(true)
+          expect(yield* bounded.isFresh(60 * 60_000)).toBe(false)
+          // Without an interval, not for good: as long as the default interval.
+          const unbounded = yield* CacheStrategy.track(CacheStrategy.fromSchedule(broken(how)), 0)
+          expect(yield* unbounded.isFresh(1_000)).toBe(true)
+          expect(yield* unbounded.isFresh(Duration.toMillis(CacheStrategy.defaults.interval) - 1)).toBe(true)
+          expect(yield* unbounded.isFresh(Duration.toMillis(CacheStrategy.defaults.interval))).toBe(false)
+        }
+      }).pipe(Logger.withMinimumLogLevel(LogLevel.None)))
 
     it.effect("a built-in strategy counts with its limits", () =>
       Effect.gen(function*() {
