@@ -12,6 +12,7 @@ import * as ConfigError from "effect/ConfigError"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
+import * as HashSet from "effect/HashSet"
 import * as Option from "effect/Option"
 import * as Schedule from "effect/Schedule"
 import * as ConfigInternal from "./internal/config.js"
@@ -143,9 +144,10 @@ export const both = (
  * Any `Schedule` as a strategy. Pass `interval`, the longest life of a set, so that background refresh knows when to
  * run (at its threshold of `interval`); without it only expiry (found by a validation) triggers a refresh. Past
  * `interval` a set is not fresh, whatever the schedule says, and stale serving (`maxStale`) counts from then at the
- * latest. A schedule that throws (or fails) is not asked again for that set, which then lives as under a schedule
- * that always continues, until `interval` (without one, `defaults.interval` from its load), with a warning. One done
- * at its load step (`Schedule.stop`, `Schedule.recurs(0)`) is never fresh: every lookup fetches (one at a time).
+ * latest. A schedule that throws (or fails, or ends in an interruption of its own) is not asked again for that set,
+ * which then lives as under a schedule that always continues, until `interval` (without one, `defaults.interval` from
+ * its load), with a warning. One done at its load step (`Schedule.stop`, `Schedule.recurs(0)`) is never fresh: every
+ * lookup fetches (one at a time).
  *
  * @since 0.1.0
  * @category constructors
@@ -442,7 +444,8 @@ export const stepper = (
   brokenEndsAt = Number.POSITIVE_INFINITY
 ) =>
   Effect.gen(function*() {
-    const [initial, , decision] = yield* schedule.step(loadedAt, undefined, schedule.initial)
+    // Whatever it ends in at the load's step (a throw, a failure from JavaScript) fails that fetch as "the fetch died".
+    const [initial, , decision] = yield* Effect.orDie(schedule.step(loadedAt, undefined, schedule.initial))
     let state = initial
     let done = decision._tag === "Done"
     // One step at a time: a step is an effect, and two validations recorded at once would otherwise both step from
@@ -463,13 +466,19 @@ export const stepper = (
           Cause.die(defect)
         )
       })
-    /** `self`, or `then` once a throw or failure of the schedule has broken it (an interruption is not the schedule's). */
+    /**
+     * `self`, or `then` once the schedule has broken: it threw, failed or ended in an interruption of its own (it
+     * awaited something interrupted). The caller's own interruption passes through.
+     */
     const brokenBy = <A>(then: Effect.Effect<A>) => (self: Effect.Effect<A, unknown>): Effect.Effect<A> =>
-      Effect.catchAllCause(
-        self,
-        (cause) =>
-          Cause.isInterruptedOnly(cause) ? Effect.interrupt : Effect.zipRight(breaks(Cause.squash(cause)), then)
-      )
+      Effect.catchAllCause(self, (cause) =>
+        Effect.flatMap(
+          Effect.descriptor,
+          (fiber) =>
+            HashSet.size(fiber.interruptors) > 0
+              ? Effect.interrupt
+              : Effect.zipRight(breaks(Cause.isEmpty(cause) ? "an empty cause" : Cause.squash(cause)), then)
+        ))
     const peek = (now: number): Effect.Effect<boolean> =>
       Effect.suspend(() =>
         broken

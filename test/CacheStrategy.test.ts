@@ -3,6 +3,7 @@ import * as Cause from "effect/Cause"
 import * as Config from "effect/Config"
 import * as ConfigError from "effect/ConfigError"
 import * as ConfigProvider from "effect/ConfigProvider"
+import * as Deferred from "effect/Deferred"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
@@ -197,6 +198,16 @@ describe("CacheStrategy", () => {
         expect(tracker.served()).toBe(1)
       }))
 
+    it.effect("a custom schedule that fails at the load's step fails it as one that throws does: a defect", () =>
+      Effect.gen(function*() {
+        const failing = Schedule.checkEffect(
+          Schedule.count,
+          (): Effect.Effect<boolean> => Effect.fail("a failure of the app's schedule") as never
+        )
+        const exit = yield* Effect.exit(CacheStrategy.track(CacheStrategy.fromSchedule(failing), 0))
+        expect(Exit.isFailure(exit) && Cause.isDie(exit.cause)).toBe(true)
+      }))
+
     it.effect("a custom schedule done at load is never fresh", () =>
       Effect.gen(function*() {
         const tracker = yield* CacheStrategy.track(CacheStrategy.fromSchedule(Schedule.stop), 0)
@@ -205,8 +216,11 @@ describe("CacheStrategy", () => {
 
     it.effect("a custom schedule that throws or fails is not asked again: fresh to its interval, or the default's", () =>
       Effect.gen(function*() {
-        // Fine at the load's step, then broken: a throw, or a failure (from JavaScript: schedules' checks fail never).
-        const broken = (how: "throws" | "fails") =>
+        // Fine at the load's step, then broken: a throw, a failure (from JavaScript: schedules' checks fail never), or
+        // an interruption of its own (it awaits something interrupted), which is not the lookup's.
+        const interrupted = yield* Deferred.make<boolean>()
+        yield* Deferred.interrupt(interrupted)
+        const broken = (how: "throws" | "fails" | "is interrupted") =>
           Schedule.checkEffect(Schedule.count, (_, n) =>
             n < 1
               ? Effect.succeed(true)
@@ -214,8 +228,10 @@ describe("CacheStrategy", () => {
               ? Effect.sync((): boolean => {
                 throw new Error("a bug in the app's schedule")
               })
-              : (Effect.fail("a failure of the app's schedule") as never))
-        for (const how of ["fails", "throws"] as const) {
+              : how === "fails"
+              ? (Effect.fail("a failure of the app's schedule") as never)
+              : Deferred.await(interrupted))
+        for (const how of ["is interrupted", "fails", "throws"] as const) {
           const bounded = yield* CacheStrategy.track(
             CacheStrategy.fromSchedule(broken(how), { interval: "1 hour" }),
             0
