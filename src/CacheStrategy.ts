@@ -468,17 +468,22 @@ export const stepper = (
       })
     /**
      * `self`, or `then` once the schedule has broken: it threw, failed or ended in an interruption of its own (it
-     * awaited something interrupted). The caller's own interruption passes through.
+     * awaited something interrupted). An interruption of the caller's passes through: the step ended by the very
+     * interruption its fiber received. The cause is read in any case (`self` alone is interruptible), so that a step
+     * that threw as its caller went away breaks the schedule, and the caller still ends interrupted.
      */
     const brokenBy = <A>(then: Effect.Effect<A>) => (self: Effect.Effect<A, unknown>): Effect.Effect<A> =>
-      Effect.catchAllCause(self, (cause) =>
-        Effect.flatMap(
-          Effect.descriptor,
-          (fiber) =>
-            HashSet.size(fiber.interruptors) > 0
-              ? Effect.interrupt
-              : Effect.zipRight(breaks(Cause.isEmpty(cause) ? "an empty cause" : Cause.squash(cause)), then)
-        ))
+      Effect.uninterruptibleMask((restore) =>
+        Effect.catchAllCause(restore(self), (cause) =>
+          Effect.flatMap(
+            Effect.descriptor,
+            (fiber) =>
+              Cause.isInterruptedOnly(cause) &&
+                HashSet.some(Cause.interruptors(cause), (id) => HashSet.has(fiber.interruptors, id))
+                ? Effect.interrupt
+                : Effect.zipRight(breaks(Cause.isEmpty(cause) ? "an empty cause" : Cause.squash(cause)), then)
+          ))
+      )
     const peek = (now: number): Effect.Effect<boolean> =>
       Effect.suspend(() =>
         broken

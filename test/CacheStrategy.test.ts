@@ -9,10 +9,12 @@ import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
 import * as Exit from "effect/Exit"
 import * as fc from "effect/FastCheck"
+import * as Fiber from "effect/Fiber"
 import * as Logger from "effect/Logger"
 import * as LogLevel from "effect/LogLevel"
 import * as Option from "effect/Option"
 import * as Schedule from "effect/Schedule"
+import * as TestClock from "effect/TestClock"
 import * as CacheStrategy from "../src/CacheStrategy.js"
 
 /** What the fast path and the stepped schedule say after `served` commits, at `now`. */
@@ -197,6 +199,56 @@ describe("CacheStrategy", () => {
         expect(yield* tracker.isFresh(6_000)).toBe(false)
         expect(tracker.served()).toBe(1)
       }))
+
+    it.effect("a caller's own interruption passes through a broken schedule; a step it cut short still breaks it", () =>
+      Effect.gen(function*() {
+        // From the second step on: a second's work that cannot be cut short, then a throw.
+        const tracker = yield* CacheStrategy.track(
+          CacheStrategy.fromSchedule(
+            Schedule.checkEffect(Schedule.count, (_, n) =>
+              n < 1 ? Effect.succeed(true) : Effect.uninterruptible(
+                Effect.zipRight(
+                  Effect.sleep("1 second"),
+                  Effect.sync((): boolean => {
+                    throw new Error("a bug in the app's schedule")
+                  })
+                )
+              )),
+            { interval: "1 hour" }
+          ),
+          0
+        )
+        // A caller that goes away while the step runs ends interrupted, never with the schedule's defect.
+        const caller = yield* Effect.fork(tracker.isFresh(1))
+        yield* TestClock.adjust("10 millis")
+        const interrupting = yield* Effect.fork(Fiber.interrupt(caller))
+        yield* TestClock.adjust("1 second")
+        const exit = yield* Fiber.join(interrupting)
+        expect(Exit.isFailure(exit) && Cause.isInterruptedOnly(exit.cause)).toBe(true)
+        // The throw broke the schedule all the same: no more steps (none to wait for), fresh to its interval.
+        expect(yield* tracker.isFresh(2_000)).toBe(true)
+        // A lookup in a finalizer of an interrupted fiber (nobody can cut it short) gets its answer.
+        const other = yield* CacheStrategy.track(
+          CacheStrategy.fromSchedule(
+            Schedule.checkEffect(Schedule.count, (_, n) =>
+              n < 1 ? Effect.succeed(true) : Effect.sync((): boolean => {
+                throw new Error("a bug in the app's schedule")
+              })),
+            { interval: "1 hour" }
+          ),
+          0
+        )
+        let answer: Exit.Exit<boolean> | undefined
+        const doomed = yield* Effect.fork(
+          Effect.onInterrupt(
+            Effect.never,
+            () => Effect.map(Effect.exit(other.isFresh(1)), (exit) => void (answer = exit))
+          )
+        )
+        yield* Effect.yieldNow()
+        yield* Fiber.interrupt(doomed)
+        expect(answer).toEqual(Exit.succeed(true))
+      }).pipe(Logger.withMinimumLogLevel(LogLevel.None)))
 
     it.effect("a custom schedule that fails at the load's step fails it as one that throws does: a defect", () =>
       Effect.gen(function*() {
