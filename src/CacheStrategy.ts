@@ -468,21 +468,23 @@ export const stepper = (
       })
     /**
      * `self`, or `then` once the schedule has broken: it threw, failed or ended in an interruption of its own (it
-     * awaited something interrupted). An interruption of the caller's passes through: the step ended by the very
-     * interruption its fiber received. The cause is read in any case (`self` alone is interruptible), so that a step
-     * that threw as its caller went away breaks the schedule, and the caller still ends interrupted.
+     * awaited something interrupted). An interruption of the caller's passes through: one its fiber received while it
+     * could be interrupted, that ended the step. The cause is read in any case (`self` alone is interruptible), so that
+     * a step that threw as its caller went away breaks the schedule, and the caller still ends interrupted.
      */
     const brokenBy = <A>(then: Effect.Effect<A>) => (self: Effect.Effect<A, unknown>): Effect.Effect<A> =>
-      Effect.uninterruptibleMask((restore) =>
-        Effect.catchAllCause(restore(self), (cause) =>
-          Effect.flatMap(
-            Effect.descriptor,
-            (fiber) =>
-              Cause.isInterruptedOnly(cause) &&
-                HashSet.some(Cause.interruptors(cause), (id) => HashSet.has(fiber.interruptors, id))
-                ? Effect.interrupt
-                : Effect.zipRight(breaks(Cause.isEmpty(cause) ? "an empty cause" : Cause.squash(cause)), then)
-          ))
+      Effect.checkInterruptible((interruptible) =>
+        Effect.uninterruptibleMask((restore) =>
+          Effect.catchAllCause(restore(self), (cause) =>
+            Effect.flatMap(
+              Effect.descriptor,
+              (fiber) =>
+                interruptible && Cause.isInterruptedOnly(cause) &&
+                  HashSet.some(Cause.interruptors(cause), (id) => HashSet.has(fiber.interruptors, id))
+                  ? Effect.interrupt
+                  : Effect.zipRight(breaks(Cause.isEmpty(cause) ? "an empty cause" : Cause.squash(cause)), then)
+            ))
+        )
       )
     const peek = (now: number): Effect.Effect<boolean> =>
       Effect.suspend(() =>

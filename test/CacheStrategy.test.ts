@@ -248,6 +248,27 @@ describe("CacheStrategy", () => {
         yield* Effect.yieldNow()
         yield* Fiber.interrupt(doomed)
         expect(answer).toEqual(Exit.succeed(true))
+        // The same where the step ends in an interruption by the very fiber that interrupted the caller (it joined a
+        // fiber that one interrupted too): the finalizer could not be cut short, so the interruption was the step's.
+        const shared = yield* Effect.fork(Effect.as(Effect.never, true))
+        const joining = yield* CacheStrategy.track(
+          CacheStrategy.fromSchedule(
+            Schedule.checkEffect(Schedule.count, (_, n) => n < 1 ? Effect.succeed(true) : Fiber.join(shared)),
+            { interval: "1 hour" }
+          ),
+          0
+        )
+        answer = undefined
+        const doomedToo = yield* Effect.fork(
+          Effect.onInterrupt(
+            Effect.never,
+            () => Effect.map(Effect.exit(joining.isFresh(1)), (exit) => void (answer = exit))
+          )
+        )
+        yield* Effect.yieldNow()
+        yield* Fiber.interrupt(shared)
+        yield* Fiber.interrupt(doomedToo)
+        expect(answer).toEqual(Exit.succeed(true))
       }).pipe(Logger.withMinimumLogLevel(LogLevel.None)))
 
     it.effect("a custom schedule that fails at the load's step fails it as one that throws does: a defect", () =>
