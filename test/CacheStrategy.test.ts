@@ -36,6 +36,19 @@ const compare = (strategy: CacheStrategy.CacheStrategy) =>
     return { loadedAt, at, commit }
   })
 
+/** A schedule fine at the load's step that runs `step` at every later one (a bug of the app's, in these tests). */
+const afterLoad = (step: () => Effect.Effect<boolean>) =>
+  Schedule.checkEffect(Schedule.count, (_, n) => n < 1 ? Effect.succeed(true) : step())
+
+const throws = () =>
+  Effect.sync((): boolean => {
+    throw new Error("a bug in the app's schedule")
+  })
+
+/** Tracks `schedule` as a custom strategy of a 1-hour interval, loaded at 0. */
+const trackHour = (schedule: Schedule.Schedule<unknown, unknown>) =>
+  CacheStrategy.track(CacheStrategy.fromSchedule(schedule, { interval: "1 hour" }), 0)
+
 describe("CacheStrategy", () => {
   describe("constructors", () => {
     it("time has an interval and no usage limit", () => {
@@ -203,20 +216,8 @@ describe("CacheStrategy", () => {
     it.effect("a caller's own interruption passes through a broken schedule; a step it cut short still breaks it", () =>
       Effect.gen(function*() {
         // From the second step on: a second's work that cannot be cut short, then a throw.
-        const tracker = yield* CacheStrategy.track(
-          CacheStrategy.fromSchedule(
-            Schedule.checkEffect(Schedule.count, (_, n) =>
-              n < 1 ? Effect.succeed(true) : Effect.uninterruptible(
-                Effect.zipRight(
-                  Effect.sleep("1 second"),
-                  Effect.sync((): boolean => {
-                    throw new Error("a bug in the app's schedule")
-                  })
-                )
-              )),
-            { interval: "1 hour" }
-          ),
-          0
+        const tracker = yield* trackHour(
+          afterLoad(() => Effect.uninterruptible(Effect.zipRight(Effect.sleep("1 second"), throws())))
         )
         // A caller that goes away while the step runs ends interrupted, never with the schedule's defect.
         const caller = yield* Effect.fork(tracker.isFresh(1))
@@ -227,48 +228,28 @@ describe("CacheStrategy", () => {
         expect(Exit.isFailure(exit) && Cause.isInterruptedOnly(exit.cause)).toBe(true)
         // The throw broke the schedule all the same: no more steps (none to wait for), fresh to its interval.
         expect(yield* tracker.isFresh(2_000)).toBe(true)
-        // A lookup in a finalizer of an interrupted fiber (nobody can cut it short) gets its answer.
-        const other = yield* CacheStrategy.track(
-          CacheStrategy.fromSchedule(
-            Schedule.checkEffect(Schedule.count, (_, n) =>
-              n < 1 ? Effect.succeed(true) : Effect.sync((): boolean => {
-                throw new Error("a bug in the app's schedule")
-              })),
-            { interval: "1 hour" }
-          ),
-          0
-        )
-        let answer: Exit.Exit<boolean> | undefined
-        const doomed = yield* Effect.fork(
-          Effect.onInterrupt(
-            Effect.never,
-            () => Effect.map(Effect.exit(other.isFresh(1)), (exit) => void (answer = exit))
-          )
-        )
-        yield* Effect.yieldNow()
-        yield* Fiber.interrupt(doomed)
-        expect(answer).toEqual(Exit.succeed(true))
+        // A lookup in a finalizer of an interrupted fiber (nobody can cut it short) gets its answer: `before` runs
+        // first, by the fiber that interrupts the caller.
+        const inFinalizer = (tracker: CacheStrategy.Tracker, before: Effect.Effect<unknown> = Effect.void) =>
+          Effect.gen(function*() {
+            let answer: Exit.Exit<boolean> | undefined
+            const doomed = yield* Effect.fork(
+              Effect.onInterrupt(
+                Effect.never,
+                () => Effect.map(Effect.exit(tracker.isFresh(1)), (e) => void (answer = e))
+              )
+            )
+            yield* Effect.yieldNow()
+            yield* before
+            yield* Fiber.interrupt(doomed)
+            return answer
+          })
+        expect(yield* inFinalizer(yield* trackHour(afterLoad(throws)))).toEqual(Exit.succeed(true))
         // The same where the step ends in an interruption by the very fiber that interrupted the caller (it joined a
         // fiber that one interrupted too): the finalizer could not be cut short, so the interruption was the step's.
         const shared = yield* Effect.fork(Effect.as(Effect.never, true))
-        const joining = yield* CacheStrategy.track(
-          CacheStrategy.fromSchedule(
-            Schedule.checkEffect(Schedule.count, (_, n) => n < 1 ? Effect.succeed(true) : Fiber.join(shared)),
-            { interval: "1 hour" }
-          ),
-          0
-        )
-        answer = undefined
-        const doomedToo = yield* Effect.fork(
-          Effect.onInterrupt(
-            Effect.never,
-            () => Effect.map(Effect.exit(joining.isFresh(1)), (exit) => void (answer = exit))
-          )
-        )
-        yield* Effect.yieldNow()
-        yield* Fiber.interrupt(shared)
-        yield* Fiber.interrupt(doomedToo)
-        expect(answer).toEqual(Exit.succeed(true))
+        const joining = yield* trackHour(afterLoad(() => Fiber.join(shared)))
+        expect(yield* inFinalizer(joining, Fiber.interrupt(shared))).toEqual(Exit.succeed(true))
       }).pipe(Logger.withMinimumLogLevel(LogLevel.None)))
 
     it.effect("a custom schedule that fails at the load's step fails it as one that throws does: a defect", () =>
@@ -294,21 +275,15 @@ describe("CacheStrategy", () => {
         const interrupted = yield* Deferred.make<boolean>()
         yield* Deferred.interrupt(interrupted)
         const broken = (how: "throws" | "fails" | "is interrupted") =>
-          Schedule.checkEffect(Schedule.count, (_, n) =>
-            n < 1
-              ? Effect.succeed(true)
-              : how === "throws"
-              ? Effect.sync((): boolean => {
-                throw new Error("a bug in the app's schedule")
-              })
+          afterLoad(() =>
+            how === "throws"
+              ? throws()
               : how === "fails"
               ? (Effect.fail("a failure of the app's schedule") as never)
-              : Deferred.await(interrupted))
-        for (const how of ["is interrupted", "fails", "throws"] as const) {
-          const bounded = yield* CacheStrategy.track(
-            CacheStrategy.fromSchedule(broken(how), { interval: "1 hour" }),
-            0
+              : Deferred.await(interrupted)
           )
+        for (const how of ["is interrupted", "fails", "throws"] as const) {
+          const bounded = yield* trackHour(broken(how))
           yield* bounded.record(1_000)
           expect(yield* bounded.isFresh(59 * 60_000)).toBe(true)
           expect(yield* bounded.isFresh(60 * 60_000)).toBe(false)
