@@ -291,12 +291,15 @@ export const whyRefuse = (spec: Spec, input: string, now: number): string | unde
     : []
   if (!audiences.includes(spec.audience)) return "it is not for this audience"
   // Refresh tokens are never bearer credentials, and a marker of one decides whatever another says (documented at
-  // `TokenValidator.classify`): a `token_use`, `token_type` or `type` of refresh, a `tokenName` of refresh_token, or a
-  // `typ` claim of Refresh or Offline, in any case.
+  // `TokenValidator.classify`): a `token_use`, `token_type` or `type` of refresh, a `tokenName` of refresh_token, a
+  // `tokenType` of refresh-token, or a `typ` claim of Refresh or Offline, in any case.
   for (const marker of [claims.token_use, claims.token_type, claims.type]) {
     if (typeof marker === "string" && marker.toLowerCase() === "refresh") return "it is a refresh token"
   }
   if (typeof claims.tokenName === "string" && claims.tokenName.toLowerCase() === "refresh_token") {
+    return "it is a refresh token"
+  }
+  if (typeof claims.tokenType === "string" && claims.tokenType.toLowerCase() === "refresh-token") {
     return "it is a refresh token"
   }
   if (typeof claims.typ === "string" && ["refresh", "offline"].includes(claims.typ.toLowerCase())) {

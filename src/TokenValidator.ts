@@ -609,11 +609,11 @@ const mediaType = (typ: string): string => {
 /**
  * What kind of token the claims describe: a refresh token when anything says so (a `token_use` of `refresh`, a `typ`
  * claim of `Refresh` or `Offline`, a `token_type` (Django REST framework Simple JWT) or `type` (Flask-JWT-Extended) of
- * `refresh`, a `tokenName` (ForgeRock / PingAM) of `refresh_token`, in any case), whatever else does; else `token_use`
- * when present (Cognito), else a `typ` of `at+jwt` (RFC 9068) or `id_token+jwt`, or a `typ` claim (Keycloak's `Bearer`
- * / `ID`), a `token_type` or `type` of `access`, else `nonce` or `at_hash` mean an id token and `scope`, `scp`,
- * `client_id`, an `idtyp` of `app`, Entra ID's `azpacr` / `appidacr` or Auth0's `gty` of `client-credentials` an access
- * token.
+ * `refresh`, a `tokenName` (ForgeRock / PingAM) of `refresh_token`, a `tokenType` (Casdoor) of `refresh-token`, in any
+ * case), whatever else does; else `token_use` when present (Cognito), else a `typ` of `at+jwt` (RFC 9068) or
+ * `id_token+jwt`, or a `typ` claim (Keycloak's `Bearer` / `ID`), a `token_type` or `type` of `access` (or Casdoor's
+ * `tokenType` of `access-token`), else `nonce` or `at_hash` mean an id token and `scope`, `scp`, `client_id`, an
+ * `idtyp` of `app`, Entra ID's `azpacr` / `appidacr` or Auth0's `gty` of `client-credentials` an access token.
  *
  * @since 0.1.0
  * @category utils
@@ -632,11 +632,13 @@ export const classify = (claims: Claims, header: Header): TokenType => {
   // An app's own auth service's marker: Django REST framework Simple JWT's `token_type`, Flask-JWT-Extended's `type`.
   const tokenType = lowerCase(claims.token_type)
   const type = lowerCase(claims.type)
+  // Casdoor's `tokenType`.
+  const casdoorType = lowerCase(claims.tokenType)
   // A refresh token is never a bearer credential: a marker of one decides, whatever another says, in any case.
   // (ForgeRock / PingAM name their client-based tokens in `tokenName`.)
   if (
     lowerCase(use) === "refresh" || claimTyp === "refresh" || claimTyp === "offline" || tokenType === "refresh" ||
-    type === "refresh" || lowerCase(claims.tokenName) === "refresh_token"
+    type === "refresh" || lowerCase(claims.tokenName) === "refresh_token" || casdoorType === "refresh-token"
   ) return "refresh"
   if (use === "id" || use === "access") return use
   if (header.typ !== undefined) {
@@ -646,7 +648,9 @@ export const classify = (claims: Claims, header: Header): TokenType => {
     if (typ === "id_token+jwt") return "id"
   }
   if (claimTyp === "id") return "id"
-  if (claimTyp === "bearer" || tokenType === "access" || type === "access") return "access"
+  if (claimTyp === "bearer" || tokenType === "access" || type === "access" || casdoorType === "access-token") {
+    return "access"
+  }
   if (claims.nonce !== undefined || claims.at_hash !== undefined) return "id"
   // `azpacr` / `appidacr` (how the client authenticated): in Entra ID's access tokens only, app-only ones included; a
   // `gty` of `client-credentials`: Auth0's machine tokens, which carry no `scope` when the grant lists no permission.

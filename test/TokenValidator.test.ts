@@ -1644,7 +1644,10 @@ describe("TokenValidator", () => {
         [{ token_type: 1, type: ["refresh"] }, rs, "unknown"],
         // ForgeRock / PingAM client-based tokens name themselves.
         [{ tokenName: "refresh_token", token_type: "Bearer", scope: "openid" }, rs, "refresh"],
-        [{ tokenName: "access_token", token_type: "Bearer", scope: "openid" }, rs, "access"]
+        [{ tokenName: "access_token", token_type: "Bearer", scope: "openid" }, rs, "access"],
+        // Casdoor's: its refresh token is signed as its access token is, but for the marker and a longer exp.
+        [{ tokenType: "refresh-token", scope: "read", nonce: "n", type: "normal-user" }, rs, "refresh"],
+        [{ tokenType: "access-token", type: "normal-user" }, rs, "access"]
       ]
       for (const [claims, header, expected] of cases) {
         expect(TokenValidator.classify(claims, header), JSON.stringify([claims, header])).toBe(expected)
