@@ -15,10 +15,23 @@ import * as Option from "effect/Option"
  */
 const splitList = (text: string): Either.Either<ReadonlyArray<string>, ConfigError.ConfigError> => {
   const items = text.split(",").map((item) => item.trim()).filter((item) => item.length > 0)
-  return items.length === 0
-    ? Either.left(ConfigError.InvalidData([], "expected a comma-separated list of at least one value"))
-    : Either.right(items)
+  if (items.length === 0) {
+    return Either.left(ConfigError.InvalidData([], "expected a comma-separated list of at least one value"))
+  }
+  // Quotes an env file's loader kept (`docker --env-file`): an audience or issuer in them matches no token.
+  const quoted = items.find(isQuoted)
+  return quoted === undefined
+    ? Either.right(items)
+    : Either.left(ConfigError.InvalidData([], `expected values without quotes around them, got ${quoted.slice(0, 64)}`))
 }
+
+/**
+ * @internal
+ * Whether `text` is wrapped in a pair of matching quotes, as an env file read by a tool that keeps them hands a value
+ * over (`KEY="value"` with `docker --env-file`).
+ */
+export const isQuoted = (text: string): boolean =>
+  text.length >= 2 && (text[0] === "\"" || text[0] === "'") && text[text.length - 1] === text[0]
 
 /** @internal A comma-separated list of at least one value, such as `OIDC_AUDIENCE=api-1,api-2`. */
 export const list = (name: string): Config.Config<ReadonlyArray<string>> =>

@@ -18,7 +18,7 @@ import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
 import * as Redacted from "effect/Redacted"
 import { createHmac, createPublicKey, createSecretKey, timingSafeEqual, X509Certificate } from "node:crypto"
-import { checkedOnRead, list, literalList } from "../internal/config.js"
+import { checkedOnRead, isQuoted, list, literalList } from "../internal/config.js"
 import * as MemoryAnswers from "../internal/memoryAnswers.js"
 import * as TokenValidator from "../TokenValidator.js"
 
@@ -501,7 +501,8 @@ export const layer = (options: Options): Layer.Layer<TokenValidator.TokenValidat
  * The options from configuration (by default the environment): `JWT_SECRET` (read as a `Redacted`), `JWT_ISSUER`
  * and `JWT_AUDIENCE` (each comma-separated for several) are required; `JWT_ALGORITHMS` (comma-separated, of HS256,
  * HS384, HS512) is optional. Values are checked as they are read, a refused one named by its variable (`JWT_SECRET`, a
- * secret too short for an algorithm, say).
+ * secret too short for an algorithm, say); so is what an env file's loader may leave around one (a CRLF file's `\r`,
+ * the quotes `docker --env-file` keeps), which would be part of the key and refuse every token.
  *
  * @since 0.1.0
  * @category config
@@ -535,8 +536,29 @@ export const config: Config.Config<Options> = checkedOnRead(
   ),
   { secret: ["JWT_SECRET"] },
   (options) =>
-    Either.map(usableSecret(options.secret, options.algorithms ?? defaults.algorithms), (bytes) => bytes.fill(0))
+    Either.flatMap(
+      envSecretQuirk(options.secret),
+      () =>
+        Either.map(usableSecret(options.secret, options.algorithms ?? defaults.algorithms), (bytes) => bytes.fill(0))
+    )
 )
+
+/**
+ * What an env file's loader may have left around a secret read from the environment: white space or a line break (a
+ * `\r` from a file saved with CRLF endings), or the quotes of `JWT_SECRET="..."` (`docker --env-file` keeps them). Each
+ * is part of the HMAC key as read, so every token would be refused; refused here instead, naming the variable. (Not
+ * in `make`: a secret given in code is what the code says.)
+ */
+const envSecretQuirk = (secret: Options["secret"]): Either.Either<void, ConfigError.ConfigError> => {
+  if (!Redacted.isRedacted(secret)) return Either.void
+  const text: unknown = Redacted.value(secret)
+  if (typeof text !== "string") return Either.void
+  return text !== text.trim()
+    ? Either.left(bad("secret", "the secret starts or ends with white space or a line break (a file saved with CRLF?)"))
+    : isQuoted(text)
+    ? Either.left(bad("secret", "the secret is wrapped in quotes (kept by the env file's loader?)"))
+    : Either.void
+}
 
 /**
  * The `TokenValidator` of a shared secret, its options read through `Config` (by default {@link config}).

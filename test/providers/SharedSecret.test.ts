@@ -348,6 +348,16 @@ describe("SharedSecret", () => {
           ["JWT_SECRET"],
           `HS512 needs a secret of at least 64 bytes, got ${Buffer.byteLength(SECRET)}`
         ])
+        // What an env file's loader may leave around it (a CRLF file's \r, the quotes docker --env-file keeps) would be
+        // part of the key and refuse every token: refused at start, by name. So are quotes around a list's values.
+        for (
+          const vars of [{ JWT_SECRET: `${SECRET}\r` }, { JWT_SECRET: ` ${SECRET}` }, { JWT_SECRET: `"${SECRET}"` }, {
+            JWT_AUDIENCE: `"${AUDIENCE}"`
+          }]
+        ) {
+          const error = yield* build({ ...all, ...vars })
+          expect(error._op === "InvalidData" && error.path, JSON.stringify(vars)).toEqual([Object.keys(vars)[0]])
+        }
         const published = yield* build({
           ...all,
           JWT_SECRET: "-----BEGIN PUBLIC KEY-----\nMIIB\n-----END PUBLIC KEY-----"
