@@ -356,14 +356,7 @@ export const config: Config.Config<Options> = checkedOnRead(
   Config.all({
     userPoolId: Config.string("COGNITO_USER_POOL_ID"),
     region: Config.option(Config.string("COGNITO_REGION")),
-    clientId: Config.string("COGNITO_CLIENT_ID").pipe(
-      Config.mapOrFail((text) => {
-        const ids = text.split(",").map((id) => id.trim()).filter((id) => id.length > 0)
-        return ids.length === 0
-          ? Either.left(ConfigError.InvalidData([], "expected one or more app client ids"))
-          : Either.right(ids)
-      })
-    ),
+    clientId: list("COGNITO_CLIENT_ID"),
     tokenUse: Config.literal("id", "access", "any")("COGNITO_TOKEN_USE"),
     endpoint: Config.option(Config.string("COGNITO_ENDPOINT")),
     resource: Config.option(list("COGNITO_RESOURCE")),

@@ -341,6 +341,9 @@ describe("Cognito", () => {
         // Named once, as every variable is (Config adds the variable's name to the path).
         const noClient = yield* build({ ...all, COGNITO_CLIENT_ID: " , " })
         expect(noClient._op === "InvalidData" && noClient.path).toEqual(["COGNITO_CLIENT_ID"])
+        // In the quotes an env file's loader kept, it would match no token's client: refused by name.
+        const quoted = yield* build({ ...all, COGNITO_CLIENT_ID: `"${CLIENT}"` })
+        expect(quoted._op === "InvalidData" && quoted.path).toEqual(["COGNITO_CLIENT_ID"])
       }).pipe(Effect.provide(Idp)))
   })
 })
