@@ -218,3 +218,28 @@ describe.each(["memory", "effects"] as const)("TokenValidator verified-token cac
       expect(checks.count).toBe(3)
     }).pipe(Effect.provide(FakeIdp.layerTest())))
 })
+
+describe("TokenValidator verified-token cache, tokens filed in one slot", () => {
+  // The cache files a token by the end of its signature. Two tokens that end alike (here under a key that takes any
+  // signature, as two real signatures would only by chance) take turns in that slot: each gets its own Principal.
+  it.effect("two tokens whose signatures end alike are each validated as themselves", () =>
+    Effect.gen(function*() {
+      const checks = { count: 0 }
+      const key = Option.some<TokenValidator.VerificationKey>({ verify: () => (checks.count++, true) })
+      const resolver: TokenValidator.KeyResolver = { get: () => Effect.succeed(key), recordSuccess: Effect.void }
+      const v = yield* TokenValidator.make(resolver, { issuer: "https://idp.example.test", audience: "api" })
+      const header = Buffer.from(JSON.stringify({ alg: "RS256", kid: "k" })).toString("base64url")
+      const tokenOf = (sub: string, signature: string) => {
+        const claims = { iss: "https://idp.example.test", aud: "api", sub, exp: 4_000_000_000 }
+        return `${header}.${Buffer.from(JSON.stringify(claims)).toString("base64url")}.${signature}`
+      }
+      const tail = "A".repeat(40)
+      const [alice, bob] = [tokenOf("alice", `Ab${tail}`), tokenOf("bob", `Bb${tail}`)]
+      expect((yield* v.validate(alice)).id).toBe("alice")
+      expect((yield* v.validate(alice)).id).toBe("alice")
+      expect(checks.count).toBe(1)
+      expect((yield* v.validate(bob)).id).toBe("bob")
+      expect((yield* v.validate(alice)).id).toBe("alice")
+      expect(checks.count).toBe(3)
+    }))
+})
