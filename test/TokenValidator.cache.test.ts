@@ -1,6 +1,7 @@
 import { describe, expect, it } from "@effect/vitest"
 import * as Effect from "effect/Effect"
 import * as Equal from "effect/Equal"
+import * as Fiber from "effect/Fiber"
 import * as HashSet from "effect/HashSet"
 import * as Option from "effect/Option"
 import * as TestClock from "effect/TestClock"
@@ -219,27 +220,85 @@ describe.each(["memory", "effects"] as const)("TokenValidator verified-token cac
     }).pipe(Effect.provide(FakeIdp.layerTest())))
 })
 
+/**
+ * Tokens whose signatures end alike, as two real signatures would only by chance, under a key that takes any
+ * signature and counts its checks: the verified-token cache files both in one slot.
+ */
+const slotSharing = () => {
+  const checks = { count: 0 }
+  const key = Option.some<TokenValidator.VerificationKey>({ verify: () => (checks.count++, true) })
+  const tokenOf = (sub: string, kid: string) => {
+    const header = Buffer.from(JSON.stringify({ alg: "RS256", kid })).toString("base64url")
+    const claims = { iss: "https://idp.example.test", aud: "api", sub, exp: 4_000_000_000 }
+    // Signatures that differ only in their first character.
+    return `${header}.${Buffer.from(JSON.stringify(claims)).toString("base64url")}.${sub[0]!.toUpperCase()}b${
+      "A".repeat(40)
+    }`
+  }
+  const options = { issuer: "https://idp.example.test", audience: "api" }
+  return { checks, key, alice: tokenOf("alice", "k1"), bob: tokenOf("bob", "k2"), options }
+}
+
 describe("TokenValidator verified-token cache, tokens filed in one slot", () => {
-  // The cache files a token by the end of its signature. Two tokens that end alike (here under a key that takes any
-  // signature, as two real signatures would only by chance) take turns in that slot: each gets its own Principal.
   it.effect("two tokens whose signatures end alike are each validated as themselves", () =>
     Effect.gen(function*() {
-      const checks = { count: 0 }
-      const key = Option.some<TokenValidator.VerificationKey>({ verify: () => (checks.count++, true) })
-      const resolver: TokenValidator.KeyResolver = { get: () => Effect.succeed(key), recordSuccess: Effect.void }
-      const v = yield* TokenValidator.make(resolver, { issuer: "https://idp.example.test", audience: "api" })
-      const header = Buffer.from(JSON.stringify({ alg: "RS256", kid: "k" })).toString("base64url")
-      const tokenOf = (sub: string, signature: string) => {
-        const claims = { iss: "https://idp.example.test", aud: "api", sub, exp: 4_000_000_000 }
-        return `${header}.${Buffer.from(JSON.stringify(claims)).toString("base64url")}.${signature}`
-      }
-      const tail = "A".repeat(40)
-      const [alice, bob] = [tokenOf("alice", `Ab${tail}`), tokenOf("bob", `Bb${tail}`)]
+      const { alice, bob, checks, key, options } = slotSharing()
+      const v = yield* TokenValidator.make({ get: () => Effect.succeed(key), recordSuccess: Effect.void }, options)
       expect((yield* v.validate(alice)).id).toBe("alice")
       expect((yield* v.validate(alice)).id).toBe("alice")
       expect(checks.count).toBe(1)
       expect((yield* v.validate(bob)).id).toBe("bob")
       expect((yield* v.validate(alice)).id).toBe("alice")
       expect(checks.count).toBe(3)
+    }))
+
+  // A remembered use that waits (for its check, or for its key) forgets its own entry when it fails, not the one
+  // filed in its slot meanwhile.
+  it.effect("a remembered token refused by a check that waited leaves the entry filed in its slot since", () =>
+    Effect.gen(function*() {
+      const { alice, bob, checks, key, options } = slotSharing()
+      const refuseAlice = { now: false }
+      const v = yield* TokenValidator.make({ get: () => Effect.succeed(key), recordSuccess: Effect.void }, {
+        ...options,
+        check: (claims) =>
+          claims.sub === "alice" && refuseAlice.now ? Effect.delay(Effect.fail("revoked"), "1 second") : Effect.void
+      })
+      yield* v.validate(alice)
+      refuseAlice.now = true
+      const waiting = yield* Effect.fork(Effect.flip(v.validate(alice)))
+      yield* Effect.yieldNow()
+      expect((yield* v.validate(bob)).id).toBe("bob")
+      yield* TestClock.adjust("1 second")
+      expect(reasonOf(yield* Fiber.join(waiting))).toBe("CustomCheck")
+      expect(checks.count).toBe(2)
+      expect((yield* v.validate(bob)).id).toBe("bob")
+      expect(checks.count).toBe(2)
+    }))
+
+  it.effect("a remembered token whose key was withdrawn as it waited leaves the entry filed in its slot since", () =>
+    Effect.gen(function*() {
+      const { alice, bob, checks, key, options } = slotSharing()
+      const withdrawn = { k1: false, slowNext: false }
+      const resolver: TokenValidator.KeyResolver = {
+        get: (kid) =>
+          Effect.suspend(() => {
+            const answer = Effect.sync(() => kid === "k1" && withdrawn.k1 ? Option.none() : key)
+            if (!withdrawn.slowNext) return answer
+            withdrawn.slowNext = false
+            return Effect.delay(answer, "1 second") // a lookup that waits for a fetch
+          }),
+        recordSuccess: Effect.void
+      }
+      const v = yield* TokenValidator.make(resolver, options)
+      yield* v.validate(alice)
+      withdrawn.slowNext = true
+      const waiting = yield* Effect.fork(Effect.flip(v.validate(alice)))
+      yield* Effect.yieldNow()
+      expect((yield* v.validate(bob)).id).toBe("bob")
+      withdrawn.k1 = true
+      yield* TestClock.adjust("1 second")
+      expect(reasonOf(yield* Fiber.join(waiting))).toBe("NoMatchingKey")
+      expect((yield* v.validate(bob)).id).toBe("bob")
+      expect(checks.count).toBe(2)
     }))
 })

@@ -21,7 +21,8 @@ class Model {
     this.touch(key)
     if (this.order.length > this.capacity) this.values.delete(this.order.shift()!)
   }
-  delete(key: number) {
+  delete(key: number, only?: string) {
+    if (only !== undefined && this.values.get(key) !== only) return
     this.values.delete(key)
     const at = this.order.indexOf(key)
     if (at >= 0) this.order.splice(at, 1)
@@ -35,8 +36,17 @@ class Model {
 
 const operation = fc.oneof(
   fc.record({ op: fc.constant("get" as const), key: fc.integer({ min: 0, max: 7 }) }),
-  fc.record({ op: fc.constant("set" as const), key: fc.integer({ min: 0, max: 7 }), value: fc.string() }),
-  fc.record({ op: fc.constant("delete" as const), key: fc.integer({ min: 0, max: 7 }) })
+  fc.record({
+    op: fc.constant("set" as const),
+    key: fc.integer({ min: 0, max: 7 }),
+    value: fc.oneof(fc.constantFrom("a", "b", ""), fc.string())
+  }),
+  fc.record({ op: fc.constant("delete" as const), key: fc.integer({ min: 0, max: 7 }) }),
+  fc.record({
+    op: fc.constant("deleteOnly" as const),
+    key: fc.integer({ min: 0, max: 7 }),
+    value: fc.constantFrom("a", "b", "")
+  })
 )
 
 describe("Lru", () => {
@@ -52,7 +62,8 @@ describe("Lru", () => {
           for (const o of operations) {
             if (o.op === "get") expect(lru.get(o.key)).toBe(model.get(o.key))
             else if (o.op === "set") lru.set(o.key, o.value), model.set(o.key, o.value)
-            else lru.delete(o.key), model.delete(o.key)
+            else if (o.op === "delete") lru.delete(o.key), model.delete(o.key)
+            else lru.delete(o.key, o.value), model.delete(o.key, o.value)
             expect(lru.size).toBe(model.values.size)
           }
           // New keys push out the oldest in the model's order; then every key answers as the model says (each get

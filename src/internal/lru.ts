@@ -26,22 +26,19 @@ export class Lru<K, V> {
 
   set(key: K, value: V): void {
     if (this.capacity <= 0) return
-    const node = this.nodes.get(key)
-    if (node !== undefined) {
-      node.value = value
-      this.unlink(node)
-      this.pushNewest(node)
-      return
-    }
+    // An entry set again is a new node under the new key: the old node's key (an equal string) could be the one thing
+    // keeping a large string alive (a slice of a token that was replaced).
+    this.delete(key)
     const added: Node<K, V> = { key, value, newer: undefined, older: undefined }
     this.nodes.set(key, added)
     this.pushNewest(added)
     if (this.nodes.size > this.capacity) this.delete(this.oldest!.key)
   }
 
-  delete(key: K): void {
+  /** Forgets the entry for `key`; with `only`, only if `only` is its value (not one set since). */
+  delete(key: K, only?: V): void {
     const node = this.nodes.get(key)
-    if (node === undefined) return
+    if (node === undefined || (only !== undefined && node.value !== only)) return
     this.nodes.delete(key)
     this.unlink(node)
   }
@@ -69,7 +66,7 @@ export class Lru<K, V> {
 
 interface Node<K, V> {
   readonly key: K
-  value: V
+  readonly value: V
   newer: Node<K, V> | undefined
   older: Node<K, V> | undefined
 }
