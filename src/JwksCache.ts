@@ -476,6 +476,11 @@ const makeResolved = (source: Source, settings: Resolved): Effect.Effect<Service
       source: source.name,
       description: "the cache is closed"
     })
+    /**
+     * Whether `error` is this cache's `closedError`. Failed inside a span (a server's request), an error reaches its
+     * waiter wrapped in a proxy that carries the span: only the error under it is the same object.
+     */
+    const isClosedError = (error: JwksError) => Cause.originalError(error) === closedError
     // Runs after the scope has interrupted the fetch and background fibers: whoever still waits on a fetch is
     // answered, and no fetch starts after.
     yield* Effect.addFinalizer(() =>
@@ -805,7 +810,7 @@ const makeResolved = (source: Source, settings: Resolved): Effect.Effect<Service
         // Stale keys stand in for an identity provider that cannot answer, not for a cache whose scope has closed. A
         // fetch cut short by the closing answers its waiters with `closedError` before the state says closed (its
         // fiber's finalizer runs before the cache's).
-        if (current === undefined || closed || result.left === closedError) return yield* result.left
+        if (current === undefined || closed || isClosedError(result.left)) return yield* result.left
         const staleUntil = (current.expiredAt ?? now) + settings.maxStale
         // Judged at the answer, not at the request: it may have waited for the fetch (up to its timeout).
         if ((yield* Clock.currentTimeMillis) >= staleUntil) {
@@ -895,7 +900,7 @@ const makeResolved = (source: Source, settings: Resolved): Effect.Effect<Service
               ): Effect.Effect<Option.Option<Jwk.Key>, JwksError> => {
                 // A failed refetch leaves the kid unknown (the keys held answer for the set); a closed cache answers
                 // nothing, as to any lookup.
-                if (loaded._tag === "Left") return loaded.left === closedError ? loaded.left : Effect.succeedNone
+                if (loaded._tag === "Left") return isClosedError(loaded.left) ? loaded.left : Effect.succeedNone
                 const key = Jwk.select(loaded.right.set, kid, alg)
                 if (key !== undefined) return Effect.succeed(Option.some(key))
                 // A joined fetch may have begun before the key was published: one fetch of this call's own, if

@@ -1796,6 +1796,8 @@ describe("JwksCache stale serving and closing", () => {
       expectJwksError(yield* Effect.flip(cache.get(kid, "RS256")), "Stale")
     })))
 
+  // A lookup inside a span (a server request's) gets its failure wrapped in a proxy that carries the span: the cache
+  // must still know its own closed error.
   it.scoped("closing the scope while an expired set's refresh is under way: its waiters fail as closed, not stale", () =>
     withIdp(Effect.gen(function*() {
       const idp = yield* FakeIdp.FakeIdp
@@ -1808,11 +1810,13 @@ describe("JwksCache stale serving and closing", () => {
       yield* TestClock.adjust("2 minutes")
       yield* idp.setFault(FakeIdp.Fault.hang)
       const waiting = yield* Effect.fork(Effect.either(cache.get(kid, "RS256")))
+      const inSpan = yield* Effect.fork(Effect.either(Effect.withSpan(cache.get(kid, "RS256"), "GET /orders")))
       yield* waitFor("the hanging refresh", Effect.map(idp.fetchCount, (n) => n === 2))
       yield* settle
       yield* Scope.close(scope, Exit.void)
-      const answer = yield* Fiber.join(waiting)
-      expect(Either.isLeft(answer) ? answer.left.message : "served the expired set").toContain("the cache is closed")
+      for (const answer of [yield* Fiber.join(waiting), yield* Fiber.join(inSpan)]) {
+        expect(Either.isLeft(answer) ? answer.left.message : "served the expired set").toContain("the cache is closed")
+      }
       expect((yield* cache.status).servingStale).toBe(false)
     })))
 
@@ -1831,10 +1835,13 @@ describe("JwksCache stale serving and closing", () => {
       const shown = (answer: Either.Either<Option.Option<unknown>, JwksError>) =>
         Either.isLeft(answer) ? answer.left.message : `Option.${answer.right._tag}`
       expect(shown(yield* Fiber.join(waiting))).toContain("the cache is closed")
-      // Within the throttle window of that refetch, and past it (where the lookup would refetch if it could).
-      expect(shown(yield* Effect.either(cache.get("another", "RS256")))).toContain("the cache is closed")
+      // Within the throttle window of that refetch, and past it (where the lookup would refetch if it could), from a
+      // request's span too.
+      const another = cache.get("another", "RS256")
+      expect(shown(yield* Effect.either(another))).toContain("the cache is closed")
       yield* TestClock.adjust("1 minute")
-      expect(shown(yield* Effect.either(cache.get("another", "RS256")))).toContain("the cache is closed")
+      expect(shown(yield* Effect.either(another))).toContain("the cache is closed")
+      expect(shown(yield* Effect.either(Effect.withSpan(another, "GET /orders")))).toContain("the cache is closed")
       // A known kid of the fresh set is still answered from memory.
       expect(Option.isSome(yield* cache.get(kid, "RS256"))).toBe(true)
     })))
