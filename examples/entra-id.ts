@@ -4,8 +4,8 @@
  * fake identity provider posing as Entra ID. The fake signs tokens with the claims Entra ID puts in them (`tid`,
  * `ver: "2.0"`, `oid`, `preferred_username`, `scp`, `roles`, `groups`, `azp`, and `idtyp: "app"` for app-only
  * tokens, an optional claim the app registration adds; without it, an app-only token is known by its `sub` being its
- * `oid`, with no `scp`). Shows the principal of an id token, a user's access token and an app-only token, and a refusal only a
- * multi-tenant Entra ID app has: a tenant that is not in `allowedTenants`.
+ * `oid`, with no `scp`). Shows the principal of an id token, a user's access token and an app-only token, and a
+ * refusal only a multi-tenant Entra ID app has: a tenant that is not in `allowedTenants`.
  *
  * Issuers are `<authority>/<tenant id>/v2.0`. Here `authority` points at a fake on 127.0.0.1; leave it out and it
  * is `https://login.microsoftonline.com`. For the multi-tenant app the fake's discovery document names the issuer
@@ -26,9 +26,8 @@ const contoso = "3f2b1c4d-5e6f-4a7b-8c9d-0e1f2a3b4c5d"
 const fabrikam = "9a8b7c6d-5e4f-4321-8fed-cba987654321"
 const northwind = "1c2d3e4f-5a6b-4c7d-8e9f-a0b1c2d3e4f5"
 
-/** The API's app registration: its client id (the `aud` of v2.0 tokens) and app ID URI. */
+/** The API's app registration's client id: the `aud` of its v2.0 access tokens (never its app ID URI, `api://...`). */
 const clientId = "6e7f8a9b-1c2d-4e3f-8a4b-5c6d7e8f9a0b"
-const appIdUri = "api://effect-jwks-example"
 /** The single-page app that signs users in and calls the API, and a daemon that calls it as itself. */
 const spaClientId = "0c1d2e3f-4a5b-4c6d-9e7f-8a9b0c1d2e3f"
 const daemonClientId = "b1c2d3e4-f5a6-4b7c-8d9e-0f1a2b3c4d5e"
@@ -86,7 +85,7 @@ const singleTenant = Effect.gen(function*() {
   yield* Console.log(`\n== Entra ID, single tenant: ${idp.issuer}`)
 
   // The API and the single-page app, one validator each: their tokens are for different audiences.
-  const api = yield* EntraId.make({ tenantId: contoso, audience: [appIdUri, clientId], authority })
+  const api = yield* EntraId.make({ tenantId: contoso, audience: clientId, authority })
   const spa = yield* EntraId.make({ tenantId: contoso, audience: spaClientId, authority })
 
   const present = (claims: Record<string, unknown>, to: TokenValidator.Service) =>

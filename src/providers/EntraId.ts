@@ -14,7 +14,9 @@
  * `iss` is its key's issuer, with its `tid` in the template (see `Jwk.signsFor`). A key of the personal accounts
  * tenant thus never signs a work tenant's token, whatever `allowedTenants` says.
  *
- * v1.0 tokens (`iss` `https://sts.windows.net/...`) are refused as issuer mismatches.
+ * v1.0 tokens (`iss` `https://sts.windows.net/...`) are refused as issuer mismatches. A v2.0 access token's `aud` is
+ * the API's client id (its application id, a GUID), never its app ID URI (`api://...`, the `aud` of v1.0 tokens): the
+ * client id is the `audience` to give.
  *
  * Principal: `id` is `sub` (pairwise: one value per user and app; the user's object id is `claims.oid`); `name` from
  * `preferred_username`, then `name`; `groups` from the `groups` claim (group object ids) and never from `roles`, so
@@ -50,7 +52,7 @@ import * as Oidc from "./Oidc.js"
  *
  * const options: EntraId.Options = {
  *   tenantId: "organizations",
- *   audience: ["api://orders", "0f6b3a2c-5d41-4e8b-9c7a-2f1e0d9c8b7a"],
+ *   audience: "0f6b3a2c-5d41-4e8b-9c7a-2f1e0d9c8b7a",
  *   allowedTenants: ["6f1c0b4e-0000-4000-8000-000000000001"],
  *   principal: { groups: "roles" }
  * }
@@ -59,7 +61,11 @@ import * as Oidc from "./Oidc.js"
 export interface Options extends Omit<TokenValidator.Options, "issuer" | "audience" | "allowAnyAudience"> {
   /** A tenant GUID (single tenant), or `common` / `organizations` (multi-tenant), or `consumers`. */
   readonly tenantId: string
-  /** The app ID URI (`api://...`) and/or the client id the tokens must be for. */
+  /**
+   * The client id (application id) of the API's app registration: the `aud` of its v2.0 access tokens. (Its app ID
+   * URI, `api://...`, is the `aud` of v1.0 tokens only, which this provider refuses: given alone, every token fails
+   * as `AudienceMismatch`.)
+   */
   readonly audience: string | ReadonlyArray<string>
   /** Multi-tenant only: the tenant GUIDs to accept. Default: any tenant. */
   readonly allowedTenants?: ReadonlyArray<string> | undefined
@@ -133,7 +139,10 @@ export const isGuid = (value: unknown): value is string => typeof value === "str
  *   EntraId.tenancy({ tenantId: "organizations", allowedTenants: ["6f1c0b4e-0000-4000-8000-000000000001"] })
  * )
  * declare const keys: TokenValidator.KeyResolver
- * const validator = TokenValidator.make(keys, { issuer: tenancy.issuer, audience: "api://orders" })
+ * const validator = TokenValidator.make(keys, {
+ *   issuer: tenancy.issuer,
+ *   audience: "0f6b3a2c-5d41-4e8b-9c7a-2f1e0d9c8b7a"
+ * })
  * ```
  */
 export interface Tenancy {
@@ -261,7 +270,7 @@ export const tenancy = (
  * const program = Effect.gen(function*() {
  *   const validator = yield* EntraId.make({
  *     tenantId: "common",
- *     audience: "api://my-api",
+ *     audience: "0f6b3a2c-5d41-4e8b-9c7a-2f1e0d9c8b7a", // the API's client id
  *     allowedTenants: ["3f2b1c4d-5e6f-4a7b-8c9d-0e1f2a3b4c5d"]
  *   })
  *   return yield* validator.validate("eyJ...")
@@ -301,8 +310,10 @@ export const make = (
  * import { Layer } from "effect"
  * import * as EntraId from "effect-jwks/providers/EntraId"
  *
- * const ValidatorLive = EntraId.layer({ tenantId: "6f1c0b4e-0000-4000-8000-000000000001", audience: "api://my-api" })
- *   .pipe(Layer.provide(FetchHttpClient.layer))
+ * const ValidatorLive = EntraId.layer({
+ *   tenantId: "6f1c0b4e-0000-4000-8000-000000000001",
+ *   audience: "0f6b3a2c-5d41-4e8b-9c7a-2f1e0d9c8b7a" // the API's client id
+ * }).pipe(Layer.provide(FetchHttpClient.layer))
  * ```
  */
 export const layer = (
@@ -323,7 +334,7 @@ export const layer = (
  * import { Config } from "effect"
  * import * as EntraId from "effect-jwks/providers/EntraId"
  *
- * // ORDERS_ENTRA_TENANT_ID=<guid> ORDERS_ENTRA_AUDIENCE=api://orders (ORDERS_JWKS_CACHE_* for its cache)
+ * // ORDERS_ENTRA_TENANT_ID=<guid> ORDERS_ENTRA_AUDIENCE=<the API's client id> (ORDERS_JWKS_CACHE_* for its cache)
  * const OrdersValidator = EntraId.layerConfig(Config.nested(EntraId.config, "ORDERS"))
  * ```
  */
@@ -358,7 +369,7 @@ export const config: Config.Config<Options> = checkedOnRead(
  * import { Layer } from "effect"
  * import * as EntraId from "effect-jwks/providers/EntraId"
  *
- * // ENTRA_TENANT_ID=common ENTRA_AUDIENCE=api://my-api ENTRA_ALLOWED_TENANTS=<guid>,<guid>
+ * // ENTRA_TENANT_ID=common ENTRA_AUDIENCE=<the API's client id> ENTRA_ALLOWED_TENANTS=<guid>,<guid>
  * const ValidatorLive = EntraId.layerConfig().pipe(Layer.provide(FetchHttpClient.layer))
  * ```
  */

@@ -16,8 +16,9 @@ const AUTHORITY = "https://login.microsoftonline.com"
 const TENANT = "0b6f1a4e-2c3d-4e5f-8a9b-1c2d3e4f5a6b"
 const OTHER_TENANT = "c7d8e9f0-1a2b-4c3d-9e8f-7a6b5c4d3e2f"
 const THIRD_TENANT = "11111111-2222-4333-8444-555555555555"
-const AUDIENCE = "api://orders"
 const API_CLIENT_ID = "5e6f7a8b-0000-4000-8000-00000000a11d"
+/** A v2.0 access token's `aud`: the API's client id (an app ID URI is a v1.0 token's). */
+const AUDIENCE = API_CLIENT_ID
 const WEB_CLIENT_ID = "9a8b7c6d-0000-4000-8000-0000000c11e7"
 const issuerOf = (tid: string) => `${AUTHORITY}/${tid}/v2.0`
 const onDemand = { backgroundRefresh: false } as const
@@ -110,7 +111,7 @@ describe("EntraId", () => {
     it.scoped("an app-only token is a machine principal; roles as groups on request", () =>
       Effect.gen(function*() {
         const idp = yield* FakeIdp.FakeIdp
-        const byGroups = yield* EntraId.make({ tenantId: TENANT, audience: [AUDIENCE, API_CLIENT_ID], cache: onDemand })
+        const byGroups = yield* EntraId.make({ tenantId: TENANT, audience: AUDIENCE, cache: onDemand })
         const token = yield* idp.sign(appClaims(TENANT))
         const principal = yield* byGroups.validate(token)
         expect(principal.isMachine).toBe(true)
