@@ -76,7 +76,12 @@ export interface HttpOptions {
    * the event loop between its steps). Default 5 seconds.
    */
   readonly timeout?: Duration.DurationInput | undefined
-  /** A longer body is refused as `TooLarge`, without reading past the limit. Default 512 KiB. */
+  /**
+   * A longer body is refused as `TooLarge`, without reading past the limit. Default 512 KiB. A body whose
+   * `content-length` is within the limit is read whole: the platform's clients end it at that length (HTTP framing),
+   * but an `HttpClient` of your own that does not (one that unpacks a compressed body and keeps its length) delivers
+   * all of it before it is refused.
+   */
   readonly maxBytes?: number | undefined
 }
 
