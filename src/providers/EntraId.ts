@@ -16,7 +16,9 @@
  *
  * v1.0 tokens (`iss` `https://sts.windows.net/...`) are refused as issuer mismatches. A v2.0 access token's `aud` is
  * the API's client id (its application id, a GUID), never its app ID URI (`api://...`, the `aud` of v1.0 tokens): the
- * client id is the `audience` to give.
+ * client id is the `audience` to give. Id tokens pass too unless `tokenTypes` says otherwise: an API whose app
+ * registration also signs users in (its id tokens then carry the API's client id as `aud`) sets
+ * `tokenTypes: ["access"]`.
  *
  * Principal: `id` is `sub` (pairwise: one value per user and app; the user's object id is `claims.oid`); `name` from
  * `preferred_username`, then `name`; `groups` from the `groups` claim (group object ids) and never from `roles`, so
@@ -271,7 +273,8 @@ export const tenancy = (
  *   const validator = yield* EntraId.make({
  *     tenantId: "common",
  *     audience: "0f6b3a2c-5d41-4e8b-9c7a-2f1e0d9c8b7a", // the API's client id
- *     allowedTenants: ["3f2b1c4d-5e6f-4a7b-8c9d-0e1f2a3b4c5d"]
+ *     allowedTenants: ["3f2b1c4d-5e6f-4a7b-8c9d-0e1f2a3b4c5d"],
+ *     tokenTypes: ["access"]
  *   })
  *   return yield* validator.validate("eyJ...")
  * })

@@ -139,6 +139,24 @@ describe("EntraId", () => {
         })
       }).pipe(Effect.provide(Idp)))
 
+    it.scoped("an id token of the API's own registration passes by default, and not with tokenTypes: [access]", () =>
+      Effect.gen(function*() {
+        const idp = yield* FakeIdp.FakeIdp
+        // The API's registration also signs users in: its id tokens carry the API's client id as aud.
+        const { azp: _azp, azpacr: _azpacr, groups: _groups, roles: _roles, scp: _scp, ...user } = userClaims(TENANT)
+        const idToken = yield* idp.sign({ ...user, aud: API_CLIENT_ID, nonce: "c3f1a9e2" })
+        const lenient = yield* EntraId.make({ tenantId: TENANT, audience: API_CLIENT_ID, cache: onDemand })
+        expect((yield* lenient.validate(idToken)).tokenType).toBe("id")
+        const strict = yield* EntraId.make({
+          tenantId: TENANT,
+          audience: API_CLIENT_ID,
+          tokenTypes: ["access"],
+          cache: onDemand
+        })
+        expect(yield* refusal(strict.validate(idToken))).toBe("TokenValidationError:TokenType")
+        expect((yield* strict.validate(yield* idp.sign(userClaims(TENANT)))).tokenType).toBe("access")
+      }).pipe(Effect.provide(Idp)))
+
     it.scoped("refuses another tenant, a tid that does not match, v1 tokens and other audiences", () =>
       Effect.gen(function*() {
         const idp = yield* FakeIdp.FakeIdp
