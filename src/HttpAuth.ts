@@ -112,9 +112,6 @@ interface Settings {
   readonly retryAfterSeconds: number
 }
 
-/** `Retry-After` is a whole number of seconds (RFC 9110): a huge duration would print as `1e+21`. */
-const maxRetryAfterSeconds = 2 ** 31 - 1
-
 /**
  * Junk from untyped config falls back to the defaults rather than break every refusal: a NaN retry (Effect reads it
  * as zero: "retry at once", in an outage) or a realm that is not a string (a 500 for each 401).
@@ -122,7 +119,7 @@ const maxRetryAfterSeconds = 2 ** 31 - 1
 const resolve = (options: Options | undefined): Settings => {
   const retryAfter = ConfigInternal.decodeDuration(options?.retryAfter ?? defaults.retryAfter)
   const seconds = retryAfter._tag === "Some" && Duration.isFinite(retryAfter.value)
-    ? Math.min(maxRetryAfterSeconds, Math.max(0, Math.ceil(Duration.toMillis(retryAfter.value) / 1000)))
+    ? Math.min(ConfigInternal.maxRetryAfterSeconds, Math.max(0, Math.ceil(Duration.toMillis(retryAfter.value) / 1000)))
     : Duration.toSeconds(defaults.retryAfter)
   const realm = typeof options?.realm === "string" ? options.realm : defaults.realm
   return { realm, retryAfterSeconds: seconds }

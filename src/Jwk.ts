@@ -49,6 +49,21 @@ export const Algorithm = Schema.Literal(
 export type Algorithm = typeof Algorithm.Type
 
 /**
+ * Whether a value is an algorithm a key set can verify (not `HS*`, which are `SharedSecret`'s, nor `none`).
+ *
+ * @since 0.1.0
+ * @category guards
+ * @example
+ * ```ts
+ * import * as Jwk from "effect-jwks/Jwk"
+ *
+ * Jwk.isAlgorithm("ES256") // true
+ * Jwk.isAlgorithm("HS256") // false
+ * ```
+ */
+export const isAlgorithm: (u: unknown) => u is Algorithm = Schema.is(Algorithm)
+
+/**
  * The algorithms a key of each type (and curve) may verify. No algorithm outside this table is ever used.
  *
  * @since 0.1.0
@@ -274,7 +289,7 @@ export const checkImportOptions = (
     if (!Array.isArray(algorithms) || algorithms.length === 0) {
       return bad("algorithms", "expected a list of at least one algorithm")
     }
-    const unknown = algorithms.find((alg) => !(Algorithm.literals as ReadonlyArray<unknown>).includes(alg))
+    const unknown = algorithms.find((alg) => !isAlgorithm(alg))
     if (unknown !== undefined) {
       return bad("algorithms", `expected some of ${Algorithm.literals.join(", ")}, got ${String(unknown)}`)
     }

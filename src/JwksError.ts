@@ -31,7 +31,8 @@ export type TypeId = typeof TypeId
 /**
  * Why the keys could not be had.
  *
- * - `Unreachable`: the request did not get an answer (connection refused, DNS, reset).
+ * - `Unreachable`: the request did not get an answer (connection refused, DNS, reset), the fetch failed otherwise (an
+ *   `HttpClient` or source of the app's that died or failed with something else), or the cache is closed.
  * - `Timeout`: no complete answer within the source's timeout.
  * - `HttpStatus`: the answer had a status other than 200.
  * - `TooLarge`: the body was larger than the source's size cap.
@@ -47,7 +48,7 @@ export type TypeId = typeof TypeId
  * ```ts
  * import type * as JwksError from "effect-jwks/JwksError"
  *
- * // Whether to page someone: the provider is down, or publishes something we cannot use.
+ * // Whether to page someone: the provider is down (or the app closed its cache), or publishes something we cannot use.
  * const alert = (reason: JwksError.Reason): "network" | "provider" => {
  *   switch (reason) {
  *     case "Unreachable":

@@ -39,7 +39,8 @@ export type TypeId = typeof TypeId
  * - `InvalidSignature`: the signature does not verify.
  * - `Expired` / `NotYetValid`: `exp` passed, or `nbf` / `iat` in the future (with the leeway).
  * - `IssuerMismatch` / `AudienceMismatch`: `iss` or `aud` not the expected ones.
- * - `TokenType`: the wrong kind of token (a refresh token, or an id token where access was required).
+ * - `TokenType`: the wrong kind of token: a refresh token, an id token where access was required (`tokenTypes`), or a
+ *   JWT that is not a bearer credential (a logout token, a security event, an SD-JWT, a proof-of-possession bound one).
  * - `MissingClaim`: a required claim (`exp` is always required) is absent.
  * - `CustomCheck`: the validator's own check hook refused it.
  *

@@ -34,6 +34,7 @@ import * as Runtime from "effect/Runtime"
 import * as Schema from "effect/Schema"
 import type * as Scope from "effect/Scope"
 import * as Tracer from "effect/Tracer"
+import { strings } from "./internal/claims.js"
 import { decodeDuration } from "./internal/config.js"
 import { Lru } from "./internal/lru.js"
 import * as MemoryAnswers from "./internal/memoryAnswers.js"
@@ -198,7 +199,7 @@ export interface PrincipalClaims {
  * ```
  */
 export interface Options {
-  /** Expected `iss`, compared exactly. Required. */
+  /** Expected `iss`: one, a list, or a rule (multi-tenant issuers), compared exactly. Required. */
   readonly issuer: IssuerRule
   /**
    * Expected audience: the token's `aud` (string or array) must contain one of these; a token without `aud` is
@@ -672,13 +673,6 @@ export const classify = (claims: Claims, header: Header): TokenType => {
 }
 
 const lowerCase = (value: unknown): string | undefined => typeof value === "string" ? value.toLowerCase() : undefined
-
-const strings = (value: unknown): ReadonlyArray<string> =>
-  typeof value === "string"
-    ? [value]
-    : Array.isArray(value)
-    ? value.filter((item): item is string => typeof item === "string")
-    : []
 
 /**
  * A claim's names (groups, scopes): a string, or the strings of an array, empty ones left out (a name nobody can hold:

@@ -64,6 +64,13 @@ export const maxTimerMillis = 2 ** 31 - 1
 
 /**
  * @internal
+ * The most `Retry-After` seconds read or written (about 68 years): beyond it a number prints as `1e+21`, and the wait
+ * is clamped far below it anyway.
+ */
+export const maxRetryAfterSeconds = 2 ** 31 - 1
+
+/**
+ * @internal
  * Whether a URL or issuer as given holds white space or control characters: `new URL` trims and drops them, but an
  * issuer is compared with tokens exactly, so a stray newline from an env file would refuse every token.
  */

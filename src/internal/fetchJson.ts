@@ -19,6 +19,7 @@ import * as ParseResult from "effect/ParseResult"
 import * as Schema from "effect/Schema"
 import * as Stream from "effect/Stream"
 import { JwksError } from "../JwksError.js"
+import { maxRetryAfterSeconds } from "./config.js"
 import * as Pace from "./pace.js"
 import { printable } from "./printable.js"
 
@@ -153,9 +154,6 @@ const concat = (chunks: ReadonlyArray<Uint8Array>, size: number): Uint8Array => 
   }
   return out
 }
-
-/** The most `Retry-After` seconds kept (what a timer can wait, as HttpAuth's own). */
-const maxRetryAfterSeconds = 2 ** 31 - 1
 
 /**
  * The three forms of an HTTP date (RFC 9110, section 5.6.7): IMF-fixdate, RFC 850's, and asctime's, which is in GMT.

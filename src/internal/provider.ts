@@ -20,7 +20,7 @@ export const jwksValidator = (
   Effect.gen(function*() {
     yield* TokenValidator.checkOptions(validator)
     const algorithms: ReadonlyArray<string> = validator.algorithms ?? TokenValidator.defaults.algorithms
-    if (!algorithms.some((alg) => (Jwk.Algorithm.literals as ReadonlyArray<string>).includes(alg))) {
+    if (!algorithms.some(Jwk.isAlgorithm)) {
       return yield* Effect.fail(ConfigError.InvalidData(
         ["algorithms"],
         "expected an algorithm a key set can verify (HS* are SharedSecret's)"

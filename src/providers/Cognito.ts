@@ -22,6 +22,7 @@ import * as Exit from "effect/Exit"
 import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
 import type * as Scope from "effect/Scope"
+import { strings } from "../internal/claims.js"
 import { checkedOnRead, hasSpaceOrControl, list } from "../internal/config.js"
 import { jwksValidator, principalWith } from "../internal/provider.js"
 import * as JwksCache from "../JwksCache.js"
@@ -175,13 +176,6 @@ export const endpoints = (
   const issuer = `${base}/${options.userPoolId}`
   return Either.right({ region: poolRegion, issuer, jwksUri: `${issuer}/.well-known/jwks.json` })
 }
-
-const strings = (value: unknown): ReadonlyArray<string> =>
-  typeof value === "string"
-    ? [value]
-    : Array.isArray(value)
-    ? value.filter((item): item is string => typeof item === "string")
-    : []
 
 /**
  * An option of one identifier or a list of them (`clientId`, `resource`), as a set; `null` or `undefined` (whichever

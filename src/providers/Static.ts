@@ -47,9 +47,6 @@ export interface Options extends TokenValidator.Options {
   readonly limits?: Omit<Jwk.ImportOptions, "algorithms"> | undefined
 }
 
-const isKeySetAlgorithm = (alg: string): alg is Jwk.Algorithm =>
-  (Jwk.Algorithm.literals as ReadonlyArray<string>).includes(alg)
-
 /**
  * A key resolver over an imported set: the key for a token's `kid` and `alg` (`Jwk.select`), never a refetch.
  *
@@ -72,7 +69,7 @@ const isKeySetAlgorithm = (alg: string): alg is Jwk.Algorithm =>
  */
 export const keyResolver = (set: Jwk.KeySet): TokenValidator.KeyResolver => {
   const select = (kid: string | undefined, alg: TokenValidator.SigningAlgorithm) =>
-    isKeySetAlgorithm(alg) ? Jwk.select(set, kid, alg) : undefined
+    Jwk.isAlgorithm(alg) ? Jwk.select(set, kid, alg) : undefined
   return MemoryAnswers.register({
     get: (kid, alg) => Effect.succeed(Option.fromNullable(select(kid, alg))),
     recordSuccess: Effect.void
@@ -114,7 +111,7 @@ export const make = (options: Options): Effect.Effect<TokenValidator.Service, Co
       Schema.decodeUnknown(Jwk.JsonWebKeySet)(given),
       () => ConfigError.InvalidData(["jwks"], "expected a key set: { keys: [...] }")
     )
-    const algorithms = (validator.algorithms ?? TokenValidator.defaults.algorithms).filter(isKeySetAlgorithm)
+    const algorithms = (validator.algorithms ?? TokenValidator.defaults.algorithms).filter(Jwk.isAlgorithm)
     if (algorithms.length === 0) {
       return yield* Effect.fail(
         ConfigError.InvalidData(["algorithms"], "expected an algorithm a key set can verify (HS* are SharedSecret's)")
