@@ -77,10 +77,11 @@ export interface HttpOptions {
    */
   readonly timeout?: Duration.DurationInput | undefined
   /**
-   * A longer body is refused as `TooLarge`, without reading past the limit. Default 512 KiB. A body whose
-   * `content-length` is within the limit is read whole: the platform's clients end it at that length (HTTP framing),
-   * but an `HttpClient` of your own that does not (one that unpacks a compressed body and keeps its length) delivers
-   * all of it before it is refused.
+   * A longer body is refused as `TooLarge`, without reading past the limit. Default 512 KiB. An uncompressed body
+   * (no `content-encoding`) with a plain decimal `content-length` within the limit is read whole: the platform's
+   * clients end it at that length (HTTP framing), but an `HttpClient` of your own that does not (one that unpacks a
+   * compressed body and drops its `content-encoding`, keeping the compressed length) delivers all of it before it is
+   * refused.
    */
   readonly maxBytes?: number | undefined
 }
