@@ -1378,10 +1378,13 @@ const unsafeMake = (keys: KeyResolver, options: Options): Service => {
 export const toPromise =
   <R>(runtime: Runtime.Runtime<R>) => (validator: Service): (token: string) => Promise<Principal> => {
     const runExit = Runtime.runPromiseExit(runtime)
+    // The error itself, with a tracer or without: failed inside a span, Effect wraps it in a proxy that carries it.
     const settle = (exit: Exit.Exit<Principal, TokenValidationError | JwksError>): Promise<Principal> =>
       Exit.isSuccess(exit)
         ? Promise.resolve(exit.value)
-        : Promise.reject(Cause.isFailType(exit.cause) ? exit.cause.error : Cause.squash(exit.cause))
+        : Promise.reject(
+          Cause.originalError(Cause.isFailType(exit.cause) ? exit.cause.error : Cause.squash(exit.cause))
+        )
     const own = measuredOf.get(validator)
     const services = FiberRefs.getOrDefault(runtime.fiberRefs, DefaultServices.currentServices)
     const traced = isTraced(
