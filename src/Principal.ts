@@ -4,6 +4,9 @@
  * @since 0.1.0
  */
 import * as Data from "effect/Data"
+import * as Equal from "effect/Equal"
+import * as Hash from "effect/Hash"
+import * as Utils from "effect/Utils"
 
 /**
  * What kind of token it was: from `token_use` when present, else from `typ` and the claims (see
@@ -102,5 +105,22 @@ export class Principal extends Data.Class<{
    */
   hasScope(scope: string): boolean {
     return this.scopes.includes(scope)
+  }
+
+  /**
+   * Equal when every field is, the lists, `expiresAt` and `claims` by their contents: two validations of one token
+   * give equal Principals, whether or not the verified-token cache remembered it (which shares its lists).
+   *
+   * @since 0.1.0
+   */
+  [Equal.symbol](that: Equal.Equal): boolean {
+    return that instanceof Principal && Utils.structuralRegion(() => Equal.equals({ ...this }, { ...that }))
+  }
+
+  /**
+   * @since 0.1.0
+   */
+  [Hash.symbol](): number {
+    return Hash.cached(this, Hash.combine(Hash.string(this.id))(Hash.number(this.expiresAt.getTime())))
   }
 }

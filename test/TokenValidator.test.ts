@@ -4,7 +4,9 @@ import * as Cause from "effect/Cause"
 import * as ConfigError from "effect/ConfigError"
 import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
+import * as Equal from "effect/Equal"
 import * as Exit from "effect/Exit"
+import * as HashSet from "effect/HashSet"
 import * as Layer from "effect/Layer"
 import * as Metric from "effect/Metric"
 import * as Micro from "effect/Micro"
@@ -145,6 +147,23 @@ const fetches = Effect.flatMap(FakeIdp.FakeIdp, (idp) => idp.fetchCount)
 
 describe("TokenValidator", () => {
   describe("Principal", () => {
+    test("two validations of one token give Equal Principals, remembered or not; another token's differs", () =>
+      Effect.gen(function*() {
+        const { idp, validator } = yield* setup({ tokenCache: 0 })
+        const remembering = (yield* setup()).validator
+        const claims = { sub: "alice", groups: ["dev"], scope: "read", realm_access: { roles: ["user"] } }
+        const token = yield* idp.sign(claims)
+        const [a, b] = [yield* validator.validate(token), yield* validator.validate(token)]
+        const [c, d] = [yield* remembering.validate(token), yield* remembering.validate(token)]
+        expect(a.groups === b.groups).toBe(false) // each checked anew: lists of their own
+        for (const other of [b, c, d]) expect(Equal.equals(a, other)).toBe(true)
+        expect(HashSet.size(HashSet.make(a, b, c, d))).toBe(1)
+        const bob = yield* validator.validate(yield* idp.sign({ ...claims, sub: "bob" }))
+        const otherGroups = yield* validator.validate(yield* idp.sign({ ...claims, groups: ["admin"] }))
+        const otherRoles = yield* validator.validate(yield* idp.sign({ ...claims, realm_access: { roles: ["admin"] } }))
+        for (const other of [bob, otherGroups, otherRoles]) expect(Equal.equals(a, other)).toBe(false)
+      }))
+
     test("a good token becomes a Principal with every field", () =>
       Effect.gen(function*() {
         const { idp, validator } = yield* setup()
@@ -1476,6 +1495,22 @@ describe("TokenValidator", () => {
         yield* TestClock.adjust("1 minute") // the runtime's clock is the test's
         const expired = Either.getOrThrow(Either.flip(yield* settled(() => validate(token))))
         expect((expired as TokenValidationError).reason).toBe("Expired")
+      }))
+
+    // Under a tracer the check runs in the validation's span, where Effect wraps a failure in a proxy of it.
+    test("rejects with the very error a check failed with, a tracer installed or not", () =>
+      Effect.gen(function*() {
+        const denied = new TokenValidationError({ reason: "CustomCheck", description: "denied by policy" })
+        const { idp, validator } = yield* setup({ check: () => Effect.fail(denied) })
+        const token = yield* idp.sign({})
+        const runtimes = [
+          yield* Effect.runtime<never>(),
+          yield* Effect.withTracer(Effect.runtime<never>(), recording().tracer)
+        ]
+        for (const runtime of runtimes) {
+          const rejected = Either.flip(yield* settled(() => TokenValidator.toPromise(runtime)(validator)(token)))
+          expect(Either.getOrThrow(rejected) === denied).toBe(true)
+        }
       }))
 
     test("a validation from memory starts no fiber; one that waits for keys runs on the runtime", () =>
