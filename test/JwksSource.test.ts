@@ -128,6 +128,23 @@ describe("JwksSource", () => {
         ).toEqual([])
       }))
 
+    it.scoped("a key the app's client adds to the query keeps the platform's client span away, as one given does", () =>
+      Effect.gen(function*() {
+        const secret = "s3cr3t-gateway-key"
+        const { client, requests } = clientOf(() => new Response("unavailable", { status: 503 }))
+        const keyed = client.pipe(HttpClient.mapRequest(HttpClientRequest.setUrlParam("api_key", secret)))
+        const { spans, tracer } = recording()
+        for (const app of [client, keyed]) {
+          const source = yield* Effect.provideService(JwksSource.http(jwksUrl), HttpClient.HttpClient, app)
+          yield* Effect.flip(source.fetch.pipe(Effect.withTracer(tracer)))
+        }
+        expect(requests[1]).toContain(`api_key=${secret}`)
+        // A span of the platform's for the plain URL; none for the keyed one.
+        expect(spans.map((span) => span.name)).toEqual(["JwksSource.fetch", "http.client GET", "JwksSource.fetch"])
+        const spanText = spans.flatMap((span) => [...span.attributes.values()].map(String))
+        expect(spanText.filter((text) => text.includes(secret))).toEqual([])
+      }))
+
     it.effect("a URL named redacted: queries that differ keep two names; a relative one is cut as text; causes quote no URL", () =>
       Effect.gen(function*() {
         const secret = "s3cr3t"

@@ -314,9 +314,14 @@ export const fetchJson = <A, I>(
     // The steps of a paced fetch (a background refresh): see `pace.ts`.
     yield* Pace.step
     const { asked, execute, whole } = executing(client, HttpClientRequest.get(url, { acceptJson: true }))
-    // The platform's own `http.client` span records the whole URL: none for a URL that carries what is redacted.
+    // The platform's own `http.client` span records the whole URL: none for a request whose URL carries what is
+    // redacted, as given or as the app's client prepared it (a gateway key its `mapRequest` adds to the query).
     const response = yield* withoutRedirects(
-      redacted ? Effect.locally(execute, HttpClient.currentTracerDisabledWhen, () => true) : execute
+      Effect.locallyWith(execute, HttpClient.currentTracerDisabledWhen, (own) => (request) => {
+        if (own(request)) return true
+        const asked = urlOf(request, true)
+        return displayUrl(asked) !== asked
+      })
     )
     // The platform ends a request interrupted while it is sent or its body read, not in between: here, the answer.
     yield* Effect.onInterrupt(Pace.step, () => discard(response))
