@@ -6,7 +6,6 @@
 import * as Data from "effect/Data"
 import * as Equal from "effect/Equal"
 import * as Hash from "effect/Hash"
-import * as Utils from "effect/Utils"
 
 /**
  * What kind of token it was: from `token_use` when present, else from `typ` and the claims (see
@@ -114,7 +113,7 @@ export class Principal extends Data.Class<{
    * @since 0.1.0
    */
   [Equal.symbol](that: Equal.Equal): boolean {
-    return that instanceof Principal && Utils.structuralRegion(() => Equal.equals({ ...this }, { ...that }))
+    return that instanceof Principal && sameContent(this, that)
   }
 
   /**
@@ -123,4 +122,40 @@ export class Principal extends Data.Class<{
   [Hash.symbol](): number {
     return Hash.cached(this, Hash.combine(Hash.string(this.id))(Hash.number(this.expiresAt.getTime())))
   }
+}
+
+/**
+ * Whether two values hold the same: plain objects and arrays member by member, dates by time, other objects by
+ * `Equal.equals`. A loop over a list of pairs, not a recursion: a token's claims may nest thousands of levels deep
+ * within the size cap (and an app's own Principal may hold a cycle, whose pairs seen again are taken as the same).
+ */
+const sameContent = (a: object, b: object): boolean => {
+  const pairs: Array<readonly [unknown, unknown]> = [[{ ...a }, { ...b }]]
+  const seen = new Map<object, Set<object>>()
+  for (let pair = pairs.pop(); pair !== undefined; pair = pairs.pop()) {
+    const [x, y] = pair
+    if (x === y) continue
+    if (typeof x !== "object" || typeof y !== "object" || x === null || y === null) return false
+    if (seen.get(x)?.has(y) === true) continue
+    seen.set(x, (seen.get(x) ?? new Set()).add(y))
+    if (Array.isArray(x) || Array.isArray(y)) {
+      if (!Array.isArray(x) || !Array.isArray(y) || x.length !== y.length) return false
+      for (let i = 0; i < x.length; i++) pairs.push([x[i], y[i]])
+    } else if (isPlain(x) && isPlain(y)) {
+      const keys = Object.keys(x)
+      if (keys.length !== Object.keys(y).length) return false
+      for (const key of keys) {
+        if (!Object.hasOwn(y, key)) return false
+        pairs.push([(x as Record<string, unknown>)[key], (y as Record<string, unknown>)[key]])
+      }
+    } else if (!Equal.equals(x, y)) {
+      return false
+    }
+  }
+  return true
+}
+
+const isPlain = (value: object): boolean => {
+  const prototype: unknown = Object.getPrototypeOf(value)
+  return prototype === Object.prototype || prototype === null
 }

@@ -162,6 +162,14 @@ describe("TokenValidator", () => {
         const otherGroups = yield* validator.validate(yield* idp.sign({ ...claims, groups: ["admin"] }))
         const otherRoles = yield* validator.validate(yield* idp.sign({ ...claims, realm_access: { roles: ["admin"] } }))
         for (const other of [bob, otherGroups, otherRoles]) expect(Equal.equals(a, other)).toBe(false)
+        // An app's own Principals whose claims hold a cycle compare too.
+        const cyclic = (sub: string) => {
+          const claims: Record<string, unknown> = { sub }
+          claims.self = claims
+          return new Principal({ ...a, claims })
+        }
+        expect(Equal.equals(cyclic("alice"), cyclic("alice"))).toBe(true)
+        expect(Equal.equals(cyclic("alice"), cyclic("bob"))).toBe(false)
       }))
 
     test("a good token becomes a Principal with every field", () =>
@@ -1191,6 +1199,10 @@ describe("TokenValidator", () => {
         for (let level = 1; level < depth; level++) innermost = (innermost as ReadonlyArray<unknown>)[0]
         expect(innermost).toEqual([])
         expect(Object.isFrozen(innermost)).toBe(true)
+        // Compared by content with a Principal of the same claims, parsed anew: no recursion to overflow the stack.
+        const twin = new Principal({ ...principal, claims: JSON.parse(claims) })
+        expect(Equal.equals(principal, twin)).toBe(true)
+        expect(HashSet.size(HashSet.make(principal, twin))).toBe(1)
         // The same nesting in a header nobody signed: refused before it is parsed (see the next test).
         const [, payload, signature] = segmentsOf(yield* signRaw("{}"))
         const header = b64(`{"alg":"RS256","kid":"local","x":${nested}}`)
