@@ -33,7 +33,10 @@ import { JwksError } from "./JwksError.js"
  * ```
  */
 export interface Service {
-  /** A short label for logs and errors: the URL, or `static`. */
+  /**
+   * A short label for logs, metrics (the `source` tag), errors and spans: the URL (its user info and query redacted),
+   * or `static`. A source of your own (`make`) is named as you say: keep credentials out of that name.
+   */
   readonly name: string
   /**
    * Fetches the published set, schema-checked but not yet imported. It must end: the cache's callers wait for it, and
