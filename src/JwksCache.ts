@@ -638,7 +638,12 @@ const makeResolved = (source: Source, settings: Resolved): Effect.Effect<Service
                 : Effect.void
           )
         ),
-        Effect.withSpan("JwksCache.refresh", { attributes: { "jwks.source": source.name, trigger } }),
+        // A background fetch (the initial load too) is a trace of its own: its fiber was started under whatever span
+        // the app built its layers in (a start-up span), long ended by the next refresh.
+        Effect.withSpan("JwksCache.refresh", {
+          attributes: { "jwks.source": source.name, trigger },
+          root: trigger === "background"
+        }),
         annotate,
         // Outermost: interrupted (the scope closing), or died anywhere above (a logger or a tracer that throws, say),
         // the waiters still get an answer and the next caller may fetch. (`Deferred.fail` of a done deferred does

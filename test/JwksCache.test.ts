@@ -32,6 +32,7 @@ import { JwksError } from "../src/JwksError.js"
 import * as JwksMetrics from "../src/JwksMetrics.js"
 import * as JwksSource from "../src/JwksSource.js"
 import * as FakeIdp from "../src/testing/FakeIdp.js"
+import { recording } from "./support/tracing.js"
 
 // Helpers ----------------------------------------------------------------------------------------------------------
 
@@ -269,6 +270,22 @@ describe("JwksCache answers from memory (unsafeGet, unsafeRecordSuccess)", () =>
 // Background refresh -----------------------------------------------------------------------------------------------
 
 describe("JwksCache background refresh", () => {
+  it.scoped("a background fetch is a trace of its own, whatever span the cache was built under", () =>
+    withIdp(Effect.gen(function*() {
+      const { named, tracer } = recording()
+      const { cache, kid } = yield* Effect.withSpan(
+        makeCache({ strategy: "time", interval: "10 minutes", backgroundRefreshJitter: 0 }),
+        "app.startup"
+      ).pipe(Effect.withTracer(tracer))
+      yield* cache.get(kid, "RS256") // the first load, for this request (and outside the tracer)
+      yield* TestClock.adjust("9 minutes") // past the refresh ahead of expiry, at 8
+      yield* waitFor("the refresh ahead of expiry", Effect.map(cache.status, (status) => status.fetches === 2))
+      yield* Effect.withSpan(cache.refresh, "operator").pipe(Effect.withTracer(tracer))
+      const refreshes = named("JwksCache.refresh")
+      const parents = refreshes.map((span) => [span.attributes.get("trigger"), Option.isSome(span.parent)])
+      expect(parents).toEqual([["background", false], ["manual", true]])
+    })))
+
   it.scoped("refreshes at 16 of 20 minutes, not before, cycle after cycle; gets never fetch", () =>
     withIdp(Effect.gen(function*() {
       const { cache, idp, kid } = yield* makeCache({ backgroundRefreshJitter: 0 })
