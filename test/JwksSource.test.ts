@@ -133,14 +133,22 @@ describe("JwksSource", () => {
         const secret = "s3cr3t-gateway-key"
         const { client, requests } = clientOf(() => new Response("unavailable", { status: 503 }))
         const keyed = client.pipe(HttpClient.mapRequest(HttpClientRequest.setUrlParam("api_key", secret)))
+        // A rule of the app's for its own spans (none for health checks) answers for this URL otherwise.
+        const healthless = HttpClient.withTracerDisabledWhen((request) => request.url.endsWith("/health"))
         const { spans, tracer } = recording()
-        for (const app of [client, keyed]) {
-          const source = yield* Effect.provideService(JwksSource.http(jwksUrl), HttpClient.HttpClient, app)
+        const cases = [[client, jwksUrl], [keyed, jwksUrl], [healthless(keyed), jwksUrl], [
+          healthless(client),
+          `${jwksUrl}?api_key=${secret}`
+        ]] as const
+        for (const [app, url] of cases) {
+          const source = yield* Effect.provideService(JwksSource.http(url), HttpClient.HttpClient, app)
           yield* Effect.flip(source.fetch.pipe(Effect.withTracer(tracer)))
         }
         expect(requests[1]).toContain(`api_key=${secret}`)
-        // A span of the platform's for the plain URL; none for the keyed one.
-        expect(spans.map((span) => span.name)).toEqual(["JwksSource.fetch", "http.client GET", "JwksSource.fetch"])
+        // A span of the platform's for the plain URL; none for the keyed ones.
+        expect(spans.map((span) => span.name)).toEqual(
+          ["JwksSource.fetch", "http.client GET", "JwksSource.fetch", "JwksSource.fetch", "JwksSource.fetch"]
+        )
         const spanText = spans.flatMap((span) => [...span.attributes.values()].map(String))
         expect(spanText.filter((text) => text.includes(secret))).toEqual([])
       }))

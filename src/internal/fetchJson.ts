@@ -13,6 +13,8 @@ import * as Clock from "effect/Clock"
 import * as Context from "effect/Context"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
+import * as FiberRef from "effect/FiberRef"
+import { identity } from "effect/Function"
 import * as Hash from "effect/Hash"
 import * as Option from "effect/Option"
 import * as ParseResult from "effect/ParseResult"
@@ -97,10 +99,27 @@ const executing = (client: HttpClient.HttpClient, request: HttpClientRequest.Htt
   }
   let prepared = request
   const { postprocess, preprocess } = client as unknown as Stages
+  // The platform's own `http.client` span records the whole URL: none for a request whose URL, as the client prepared
+  // it, carries what is redacted (a gateway key its `mapRequest` adds). Tracing is turned off for it, as the platform
+  // reads that switch before any `withTracerDisabledWhen` of the app's (which would answer for the URL otherwise);
+  // `locallyWith` puts the switch back after.
   const execute = guarded(() =>
-    postprocess(Effect.tap(preprocess(request), (ready) => Effect.sync(() => (prepared = ready))))
+    Effect.locallyWith(
+      postprocess(Effect.tap(preprocess(request), (ready) => {
+        prepared = ready
+        return redacts(ready) ? FiberRef.set(FiberRef.currentTracerEnabled, false) : Effect.void
+      })),
+      FiberRef.currentTracerEnabled,
+      identity
+    )
   )
   return { execute, asked: () => prepared, whole: true }
+}
+
+/** Whether a request's whole URL carries what `displayUrl` redacts. */
+const redacts = (request: HttpClientRequest.HttpClientRequest): boolean => {
+  const url = urlOf(request, true)
+  return displayUrl(url) !== url
 }
 
 const urlOf = (request: HttpClientRequest.HttpClientRequest, whole: boolean): string =>
@@ -315,13 +334,13 @@ export const fetchJson = <A, I>(
     yield* Pace.step
     const { asked, execute, whole } = executing(client, HttpClientRequest.get(url, { acceptJson: true }))
     // The platform's own `http.client` span records the whole URL: none for a request whose URL carries what is
-    // redacted, as given or as the app's client prepared it (a gateway key its `mapRequest` adds to the query).
+    // redacted (see `executing`; a client object of the app's own is asked not to make one).
     const response = yield* withoutRedirects(
-      Effect.locallyWith(execute, HttpClient.currentTracerDisabledWhen, (own) => (request) => {
-        if (own(request)) return true
-        const asked = urlOf(request, true)
-        return displayUrl(asked) !== asked
-      })
+      Effect.locallyWith(
+        execute,
+        HttpClient.currentTracerDisabledWhen,
+        (own) => (request) => own(request) || redacts(request)
+      )
     )
     // The platform ends a request interrupted while it is sent or its body read, not in between: here, the answer.
     yield* Effect.onInterrupt(Pace.step, () => discard(response))
