@@ -5,6 +5,7 @@
  */
 import * as ConfigError from "effect/ConfigError"
 import * as Effect from "effect/Effect"
+import * as Either from "effect/Either"
 import type * as Scope from "effect/Scope"
 import * as Jwk from "../Jwk.js"
 import * as JwksCache from "../JwksCache.js"
@@ -19,13 +20,7 @@ export const jwksValidator = (
 ): Effect.Effect<TokenValidator.Service, ConfigError.ConfigError, Scope.Scope> =>
   Effect.gen(function*() {
     yield* TokenValidator.checkOptions(validator)
-    const algorithms: ReadonlyArray<string> = validator.algorithms ?? TokenValidator.defaults.algorithms
-    if (!algorithms.some(Jwk.isAlgorithm)) {
-      return yield* Effect.fail(ConfigError.InvalidData(
-        ["algorithms"],
-        "expected an algorithm a key set can verify (HS* are SharedSecret's)"
-      ))
-    }
+    yield* keySetAlgorithms(validator)
     if (cache !== undefined && (typeof cache !== "object" || cache === null)) {
       return yield* Effect.fail(ConfigError.InvalidData(["cache"], "expected the cache's options (JwksCache.Options)"))
     }
@@ -33,6 +28,27 @@ export const jwksValidator = (
     const keys = yield* Effect.mapError(JwksCache.make(source, cache), ConfigError.prefixed(["cache"]))
     return yield* TokenValidator.make(TokenValidator.fromCache(keys), validator)
   })
+
+/**
+ * @internal
+ * The algorithms of a validator over a key set: every one a key set can verify. An `HS*` among them is refused, not
+ * ignored: `TokenValidator.multi` routes a token by the algorithms a validator allows, so a key-set validator that
+ * named `HS256` beside a shared secret's (a migration) would take the secret's tokens, to refuse every one.
+ */
+export const keySetAlgorithms = (
+  validator: TokenValidator.Options
+): Either.Either<ReadonlyArray<Jwk.Algorithm>, ConfigError.ConfigError> => {
+  const algorithms: ReadonlyArray<string> = validator.algorithms ?? TokenValidator.defaults.algorithms
+  const hmac = algorithms.find((alg) => !Jwk.isAlgorithm(alg))
+  if (hmac === undefined && algorithms.length > 0) return Either.right(algorithms as ReadonlyArray<Jwk.Algorithm>)
+  const advice = "HS* are SharedSecret's: give it a validator of its own, under TokenValidator.multi"
+  return Either.left(
+    ConfigError.InvalidData(
+      ["algorithms"],
+      `expected algorithms a key set can verify, got ${hmac ?? "none"} (${advice})`
+    )
+  )
+}
 
 /**
  * @internal

@@ -20,6 +20,7 @@ import * as Option from "effect/Option"
 import * as Schema from "effect/Schema"
 import { list, literalList } from "../internal/config.js"
 import * as MemoryAnswers from "../internal/memoryAnswers.js"
+import { keySetAlgorithms } from "../internal/provider.js"
 import * as Jwk from "../Jwk.js"
 import * as TokenValidator from "../TokenValidator.js"
 
@@ -111,12 +112,7 @@ export const make = (options: Options): Effect.Effect<TokenValidator.Service, Co
       Schema.decodeUnknown(Jwk.JsonWebKeySet)(given),
       () => ConfigError.InvalidData(["jwks"], "expected a key set: { keys: [...] }")
     )
-    const algorithms = (validator.algorithms ?? TokenValidator.defaults.algorithms).filter(Jwk.isAlgorithm)
-    if (algorithms.length === 0) {
-      return yield* Effect.fail(
-        ConfigError.InvalidData(["algorithms"], "expected an algorithm a key set can verify (HS* are SharedSecret's)")
-      )
-    }
+    const algorithms = yield* keySetAlgorithms(validator)
     const set = yield* Jwk.importKeySet(jwks, "static", { ...limits, algorithms }).pipe(
       Effect.mapError((error) => ConfigError.InvalidData(["jwks"], error.description ?? error.message))
     )

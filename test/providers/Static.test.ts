@@ -79,7 +79,7 @@ describe("Static", () => {
       expect(yield* withLimits({ minRsaBits: Number.NaN })).toEqual(["limits", "minRsaBits"])
       expect(yield* withLimits({ maxKeys: -1 })).toEqual(["limits", "maxKeys"])
       // Algorithms no key set can verify, or not a list: named, never a defect of the key import.
-      for (const algorithms of [["HS256"], [], ["none"], ["RS257"], "RS256"]) {
+      for (const algorithms of [["HS256"], ["ES256", "HS256"], [], ["none"], ["RS257"], "RS256"]) {
         const options = { ...base, jwks, algorithms: algorithms as Static.Options["algorithms"] }
         expect(yield* path(options), JSON.stringify(algorithms)).toEqual(["algorithms"])
       }
