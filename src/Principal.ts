@@ -6,6 +6,7 @@
 import * as Data from "effect/Data"
 import * as Equal from "effect/Equal"
 import * as Hash from "effect/Hash"
+import * as Utils from "effect/Utils"
 
 /**
  * What kind of token it was: from `token_use` when present, else from `typ` and the claims (see
@@ -125,8 +126,8 @@ export class Principal extends Data.Class<{
 }
 
 /**
- * Whether two values hold the same: plain objects and arrays member by member, dates by time, other objects by
- * `Equal.equals`. A loop over a list of pairs, not a recursion: a token's claims may nest thousands of levels deep
+ * Whether two values hold the same: plain objects and arrays member by member (their enumerable own keys), other
+ * objects (dates, `Data` values) by `Equal.equals`, comparing plain values within them by content. A loop over a list of pairs, not a recursion: a token's claims may nest thousands of levels deep
  * within the size cap (and an app's own Principal may hold a cycle, whose pairs seen again are taken as the same).
  */
 const sameContent = (a: object, b: object): boolean => {
@@ -145,10 +146,12 @@ const sameContent = (a: object, b: object): boolean => {
       const keys = Object.keys(x)
       if (keys.length !== Object.keys(y).length) return false
       for (const key of keys) {
-        if (!Object.hasOwn(y, key)) return false
+        if (!Object.prototype.propertyIsEnumerable.call(y, key)) return false
         pairs.push([(x as Record<string, unknown>)[key], (y as Record<string, unknown>)[key]])
       }
-    } else if (!Equal.equals(x, y)) {
+    } else if (!Utils.structuralRegion(() => Equal.equals(x, y))) {
+      // An app's own value (a `Data` one holding plain lists, say) by its own equality, with plain values inside it
+      // compared by content.
       return false
     }
   }

@@ -2,6 +2,7 @@ import type * as HttpClient from "@effect/platform/HttpClient"
 import { describe, expect, it } from "@effect/vitest"
 import * as Cause from "effect/Cause"
 import * as ConfigError from "effect/ConfigError"
+import * as Data from "effect/Data"
 import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
 import * as Equal from "effect/Equal"
@@ -170,6 +171,14 @@ describe("TokenValidator", () => {
         }
         expect(Equal.equals(cyclic("alice"), cyclic("alice"))).toBe(true)
         expect(Equal.equals(cyclic("alice"), cyclic("bob"))).toBe(false)
+        // Values of the app's own in them by their equality, plain lists inside compared by content.
+        const holding = (x: unknown) => new Principal({ ...a, claims: { sub: "alice", x } })
+        expect(Equal.equals(holding(Data.struct({ tags: ["a"] })), holding(Data.struct({ tags: ["a"] })))).toBe(true)
+        expect(Equal.equals(holding(Option.some({ n: 1 })), holding(Option.some({ n: 2 })))).toBe(false)
+        // Only enumerable keys count, both ways.
+        const hidden = Object.defineProperty({ b: 2 }, "a", { value: 1, enumerable: false })
+        expect([Equal.equals(holding({ a: 1 }), holding(hidden)), Equal.equals(holding(hidden), holding({ a: 1 }))])
+          .toEqual([false, false])
       }))
 
     test("a good token becomes a Principal with every field", () =>
