@@ -1485,7 +1485,10 @@ const isKeySetAlgorithm = (alg: SigningAlgorithm): alg is Jwk.Algorithm => !alg.
  * from one to the other), the first that allows the token's `alg` is chosen, else the first (a validator not built by
  * `make` or `multi`, nor spread from one, may allow any). A token from an issuer none accepts is refused with
  * `IssuerMismatch`; one over the largest size cap of the validators is refused as `TooLarge`, and one whose claims hold
- * more than 1,000 objects and lists as `Malformed`, before its claims are parsed to route it.
+ * more than 1,000 objects and lists as `Malformed`, before its claims are parsed to route it. No other validator is
+ * tried once one is chosen (two of one issuer with different audiences: the token goes to the first that allows its
+ * `alg`). Every validator's `acceptsIssuer` is asked of each token's unverified `iss`: a rule of the app's that throws
+ * there is a defect of every validation, whichever validator the token was for.
  *
  * @since 0.1.0
  * @category combinators
