@@ -523,36 +523,40 @@ const cacheKindArb = fc.constantFrom<CacheKind>("both", "time", "custom", "backg
 const viaArb = fc.constantFrom<"effect" | "promise">("effect", "promise")
 const sizesArb = fc.tuple(fc.constant(0), fc.integer({ min: 1, max: 5 }), fc.constant(1000))
 
+const sequences = {
+  ops: fc.array(opArb, { minLength: 3, maxLength: 60, size: "large" }),
+  sizes: sizesArb,
+  via: viaArb,
+  cacheKind: cacheKindArb
+}
+
+/** The property over `sequences`, with keys from the cache alone or beside a resolver's key that takes anything. */
+const answersAlike = (withAnyKey: boolean) =>
+(
+  { cacheKind, ops, sizes, via }: {
+    readonly ops: ReadonlyArray<Op>
+    readonly sizes: ReadonlyArray<number>
+    readonly via: "effect" | "promise"
+    readonly cacheKind: CacheKind
+  }
+) =>
+  Effect.gen(function*() {
+    const { diff, log } = yield* runSequence(ops, sizes, withAnyKey, via, cacheKind)
+    if (diff !== undefined) throw new Error(`${diff}\n--- log:\n${log.join("\n")}`)
+  })
+
 describe("TokenValidator verified-token cache, against none", () => {
   it.effect.prop(
     "a validator with the token cache answers as one without, on any sequence (key-cache resolver)",
-    {
-      ops: fc.array(opArb, { minLength: 3, maxLength: 60, size: "large" }),
-      sizes: sizesArb,
-      via: viaArb,
-      cacheKind: cacheKindArb
-    },
-    ({ cacheKind, ops, sizes, via }) =>
-      Effect.gen(function*() {
-        const { diff, log } = yield* runSequence(ops, sizes, false, via, cacheKind)
-        if (diff !== undefined) throw new Error(`${diff}\n--- log:\n${log.join("\n")}`)
-      }),
+    sequences,
+    answersAlike(false),
     { timeout: 60_000, fastCheck: fastCheckParams }
   )
 
   it.effect.prop(
     "a validator with the token cache answers as one without, on any sequence (resolver with an accept-anything key)",
-    {
-      ops: fc.array(opArb, { minLength: 3, maxLength: 60, size: "large" }),
-      sizes: sizesArb,
-      via: viaArb,
-      cacheKind: cacheKindArb
-    },
-    ({ cacheKind, ops, sizes, via }) =>
-      Effect.gen(function*() {
-        const { diff, log } = yield* runSequence(ops, sizes, true, via, cacheKind)
-        if (diff !== undefined) throw new Error(`${diff}\n--- log:\n${log.join("\n")}`)
-      }),
+    sequences,
+    answersAlike(true),
     { timeout: 60_000, fastCheck: fastCheckParams }
   )
 })
