@@ -6,7 +6,6 @@
 import * as Data from "effect/Data"
 import * as Equal from "effect/Equal"
 import * as Hash from "effect/Hash"
-import * as Utils from "effect/Utils"
 
 /**
  * What kind of token it was: from `token_use` when present, else from `typ` and the claims (see
@@ -126,9 +125,11 @@ export class Principal extends Data.Class<{
 }
 
 /**
- * Whether two values hold the same: plain objects and arrays member by member (their enumerable own keys), other
- * objects (dates, `Data` values) by `Equal.equals`, comparing plain values within them by content. A loop over a list of pairs, not a recursion: a token's claims may nest thousands of levels deep
- * within the size cap (and an app's own Principal may hold a cycle, whose pairs seen again are taken as the same).
+ * Whether two values hold the same: plain objects and arrays member by member (their enumerable own keys); other
+ * objects by `Equal.equals` (dates by time, a `HashSet` by its members), else, two values of one class that has an
+ * equality of its own (`Data` values holding plain lists, say) member by member too. A loop over a list of pairs, not a
+ * recursion: a token's claims may nest thousands of levels deep within the size cap (and an app's own Principal may
+ * hold a cycle, whose pairs seen again are taken as the same).
  */
 const sameContent = (a: object, b: object): boolean => {
   const pairs: Array<readonly [unknown, unknown]> = [[{ ...a }, { ...b }]]
@@ -142,17 +143,19 @@ const sameContent = (a: object, b: object): boolean => {
     if (Array.isArray(x) || Array.isArray(y)) {
       if (!Array.isArray(x) || !Array.isArray(y) || x.length !== y.length) return false
       for (let i = 0; i < x.length; i++) pairs.push([x[i], y[i]])
-    } else if (isPlain(x) && isPlain(y)) {
-      const keys = Object.keys(x)
-      if (keys.length !== Object.keys(y).length) return false
-      for (const key of keys) {
-        if (!Object.prototype.propertyIsEnumerable.call(y, key)) return false
-        pairs.push([(x as Record<string, unknown>)[key], (y as Record<string, unknown>)[key]])
-      }
-    } else if (!Utils.structuralRegion(() => Equal.equals(x, y))) {
-      // An app's own value (a `Data` one holding plain lists, say) by its own equality, with plain values inside it
-      // compared by content.
-      return false
+      continue
+    }
+    const members = (isPlain(x) && isPlain(y)) ||
+      (!Equal.equals(x, y) && Equal.isEqual(x) && Object.getPrototypeOf(x) === Object.getPrototypeOf(y))
+    if (!members) {
+      if (isPlain(x) || isPlain(y) || !Equal.equals(x, y)) return false
+      continue
+    }
+    const keys = Object.keys(x)
+    if (keys.length !== Object.keys(y).length) return false
+    for (const key of keys) {
+      if (!Object.prototype.propertyIsEnumerable.call(y, key)) return false
+      pairs.push([(x as Record<string, unknown>)[key], (y as Record<string, unknown>)[key]])
     }
   }
   return true

@@ -175,6 +175,13 @@ describe("TokenValidator", () => {
         const holding = (x: unknown) => new Principal({ ...a, claims: { sub: "alice", x } })
         expect(Equal.equals(holding(Data.struct({ tags: ["a"] })), holding(Data.struct({ tags: ["a"] })))).toBe(true)
         expect(Equal.equals(holding(Option.some({ n: 1 })), holding(Option.some({ n: 2 })))).toBe(false)
+        expect(Equal.equals(holding(HashSet.make("a", "b")), holding(HashSet.make("b", "a")))).toBe(true)
+        const nested = () => {
+          let deep: unknown = {}
+          for (let level = 0; level < 20_000; level++) deep = { deep }
+          return holding(Data.struct({ deep }))
+        }
+        expect(Equal.equals(nested(), nested())).toBe(true)
         // Only enumerable keys count, both ways.
         const hidden = Object.defineProperty({ b: 2 }, "a", { value: 1, enumerable: false })
         expect([Equal.equals(holding({ a: 1 }), holding(hidden)), Equal.equals(holding(hidden), holding({ a: 1 }))])
