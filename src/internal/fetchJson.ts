@@ -100,16 +100,16 @@ const executing = (client: HttpClient.HttpClient, request: HttpClientRequest.Htt
   let prepared = request
   const { postprocess, preprocess } = client as unknown as Stages
   // The platform's own `http.client` span records the whole URL: none for a request whose URL, as the client prepared
-  // it, carries what is redacted (a gateway key its `mapRequest` adds). Tracing is turned off for it, as the platform
-  // reads that switch before any `withTracerDisabledWhen` of the app's (which would answer for the URL otherwise);
-  // `locallyWith` puts the switch back after.
+  // it, carries what is redacted (a gateway key its `mapRequest` adds). The rule is added where the request is ready,
+  // inside any `withTracerDisabledWhen` of the app's client (which would answer for the URL otherwise), and taken away
+  // after; the app's own spans in its client are left alone.
   const execute = guarded(() =>
     Effect.locallyWith(
       postprocess(Effect.tap(preprocess(request), (ready) => {
         prepared = ready
-        return redacts(ready) ? FiberRef.set(FiberRef.currentTracerEnabled, false) : Effect.void
+        return FiberRef.update(HttpClient.currentTracerDisabledWhen, (own) => (asked) => own(asked) || redacts(asked))
       })),
-      FiberRef.currentTracerEnabled,
+      HttpClient.currentTracerDisabledWhen,
       identity
     )
   )
