@@ -40,6 +40,7 @@ import * as ScheduleDecision from "effect/ScheduleDecision"
 import * as ScheduleInterval from "effect/ScheduleInterval"
 import * as ScheduleIntervals from "effect/ScheduleIntervals"
 import * as Scope from "effect/Scope"
+import * as Tracer from "effect/Tracer"
 import * as CacheStrategy from "./CacheStrategy.js"
 import * as ConfigInternal from "./internal/config.js"
 import * as MemoryAnswers from "./internal/memoryAnswers.js"
@@ -1068,7 +1069,14 @@ const makeResolved = (source: Source, settings: Resolved): Effect.Effect<Service
     )
 
     if (settings.backgroundRefresh) {
-      yield* Effect.forkScoped(ownMetrics(keptRunning))
+      // Under no span: its lines would otherwise stay, for the process's life, in the span the app built its layers
+      // in (a start-up span, long ended), and so would its fetches (see `runFetch`).
+      yield* Effect.forkScoped(
+        Effect.mapInputContext(
+          ownMetrics(keptRunning),
+          (context: Context.Context<never>) => Context.omit(Tracer.ParentSpan)(context)
+        )
+      )
     }
 
     /**

@@ -6,6 +6,7 @@ import * as Chunk from "effect/Chunk"
 import * as Clock from "effect/Clock"
 import * as ConfigError from "effect/ConfigError"
 import * as ConfigProvider from "effect/ConfigProvider"
+import * as Context from "effect/Context"
 import * as Deferred from "effect/Deferred"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
@@ -13,6 +14,7 @@ import * as Either from "effect/Either"
 import * as Exit from "effect/Exit"
 import * as Fiber from "effect/Fiber"
 import * as FiberRef from "effect/FiberRef"
+import * as FiberRefs from "effect/FiberRefs"
 import * as Layer from "effect/Layer"
 import * as Logger from "effect/Logger"
 import * as LogLevel from "effect/LogLevel"
@@ -270,13 +272,18 @@ describe("JwksCache answers from memory (unsafeGet, unsafeRecordSuccess)", () =>
 // Background refresh -----------------------------------------------------------------------------------------------
 
 describe("JwksCache background refresh", () => {
-  it.scoped("a background fetch is a trace of its own, whatever span the cache was built under", () =>
+  it.scoped("a background fetch is a trace of its own, and its log lines are in no span, whatever the cache was built in", () =>
     withIdp(Effect.gen(function*() {
       const { named, tracer } = recording()
+      const spanOfLine = new Map<string, boolean>()
+      const logger = Logger.make(({ context, message }) => {
+        const span = Context.getOption(FiberRefs.getOrDefault(context, FiberRef.currentContext), Tracer.ParentSpan)
+        spanOfLine.set(String(Array.isArray(message) ? message[0] : message), Option.isSome(span))
+      })
       const { cache, kid } = yield* Effect.withSpan(
         makeCache({ strategy: "time", interval: "10 minutes", backgroundRefreshJitter: 0 }),
         "app.startup"
-      ).pipe(Effect.withTracer(tracer))
+      ).pipe(Effect.withTracer(tracer), Effect.provide(Logger.replace(Logger.defaultLogger, logger)))
       yield* cache.get(kid, "RS256") // the first load, for this request (and outside the tracer)
       yield* TestClock.adjust("9 minutes") // past the refresh ahead of expiry, at 8
       yield* waitFor("the refresh ahead of expiry", Effect.map(cache.status, (status) => status.fetches === 2))
@@ -284,6 +291,7 @@ describe("JwksCache background refresh", () => {
       const refreshes = named("JwksCache.refresh")
       const parents = refreshes.map((span) => [span.attributes.get("trigger"), Option.isSome(span.parent)])
       expect(parents).toEqual([["background", false], ["manual", true]])
+      expect(spanOfLine.get("Background JWKS refresh completed")).toBe(false)
     })))
 
   it.scoped("refreshes at 16 of 20 minutes, not before, cycle after cycle; gets never fetch", () =>
