@@ -100,16 +100,17 @@ const executing = (client: HttpClient.HttpClient, request: HttpClientRequest.Htt
   let prepared = request
   const { postprocess, preprocess } = client as unknown as Stages
   // The platform's own `http.client` span records the whole URL: none for a request whose URL, as the client prepared
-  // it, carries what is redacted (a gateway key its `mapRequest` adds). The rule is added where the request is ready,
-  // inside any `withTracerDisabledWhen` of the app's client (which would answer for the URL otherwise), and taken away
-  // after; the app's own spans in its client are left alone.
+  // it, carries what is redacted (a gateway key its `mapRequest` adds). Tracing is switched off for that request once
+  // it is ready: a tracer-disabled rule would not do, as a `withTracerDisabledWhen` of the app's client may be set
+  // after it (under `followRedirects` or `transform`) and answer for the URL. The spans the app's client makes itself
+  // for that request go too; `locallyWith` puts the switch back after.
   const execute = guarded(() =>
     Effect.locallyWith(
       postprocess(Effect.tap(preprocess(request), (ready) => {
         prepared = ready
-        return FiberRef.update(HttpClient.currentTracerDisabledWhen, (own) => (asked) => own(asked) || redacts(asked))
+        return redacts(ready) ? FiberRef.set(FiberRef.currentTracerEnabled, false) : Effect.void
       })),
-      HttpClient.currentTracerDisabledWhen,
+      FiberRef.currentTracerEnabled,
       identity
     )
   )
