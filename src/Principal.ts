@@ -126,8 +126,9 @@ export class Principal extends Data.Class<{
 
 /**
  * Whether two values hold the same: plain objects and arrays member by member (their enumerable own keys); other
- * objects by `Equal.equals` (dates by time, a `HashSet` by its members), else, two values of one class that has an
- * equality of its own (`Data` values holding plain lists, say) member by member too. A loop over a list of pairs, not a
+ * objects by `Equal.equals` (dates by time, a `HashSet` by its members), else, two values of one class whose equality
+ * is `Data`'s own, member by member (which `Data` compares by reference for plain lists). A value with an equality of
+ * its own (a `Redacted`, a class comparing a hidden field) is taken at its word. A loop over a list of pairs, not a
  * recursion: a token's claims may nest thousands of levels deep within the size cap (and an app's own Principal may
  * hold a cycle, whose pairs seen again are taken as the same).
  */
@@ -146,7 +147,7 @@ const sameContent = (a: object, b: object): boolean => {
       continue
     }
     const members = (isPlain(x) && isPlain(y)) ||
-      (!Equal.equals(x, y) && Equal.isEqual(x) && Object.getPrototypeOf(x) === Object.getPrototypeOf(y))
+      (!Equal.equals(x, y) && hasDataEquality(x) && Object.getPrototypeOf(x) === Object.getPrototypeOf(y))
     if (!members) {
       if (isPlain(x) || isPlain(y) || !Equal.equals(x, y)) return false
       continue
@@ -160,6 +161,12 @@ const sameContent = (a: object, b: object): boolean => {
   }
   return true
 }
+
+/** `Data`'s structural equality, as `Data.struct` and `Data.Class` values have it unless they define their own. */
+const dataEquality: unknown = (Data.struct({}) as unknown as Equal.Equal)[Equal.symbol]
+
+const hasDataEquality = (value: object): boolean =>
+  Equal.isEqual(value) && (value as unknown as Equal.Equal)[Equal.symbol] === dataEquality
 
 const isPlain = (value: object): boolean => {
   const prototype: unknown = Object.getPrototypeOf(value)

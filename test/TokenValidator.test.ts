@@ -13,6 +13,7 @@ import * as Metric from "effect/Metric"
 import * as Micro from "effect/Micro"
 import * as Option from "effect/Option"
 import * as Predicate from "effect/Predicate"
+import * as Redacted from "effect/Redacted"
 import type * as Scope from "effect/Scope"
 import * as Supervisor from "effect/Supervisor"
 import * as TestClock from "effect/TestClock"
@@ -176,6 +177,8 @@ describe("TokenValidator", () => {
         expect(Equal.equals(holding(Data.struct({ tags: ["a"] })), holding(Data.struct({ tags: ["a"] })))).toBe(true)
         expect(Equal.equals(holding(Option.some({ n: 1 })), holding(Option.some({ n: 2 })))).toBe(false)
         expect(Equal.equals(holding(HashSet.make("a", "b")), holding(HashSet.make("b", "a")))).toBe(true)
+        // A value with an equality of its own is taken at its word (a Redacted keeps its value out of sight).
+        expect(Equal.equals(holding(Redacted.make("a")), holding(Redacted.make("b")))).toBe(false)
         const nested = () => {
           let deep: unknown = {}
           for (let level = 0; level < 20_000; level++) deep = { deep }
