@@ -120,24 +120,24 @@ export class Principal extends Data.Class<{
    * @since 0.1.0
    */
   [Hash.symbol](): number {
-    return Hash.cached(this, Hash.combine(Hash.string(this.id))(Hash.number(this.expiresAt.getTime())))
+    // Not cached on the object: a Principal an app froze stays hashable.
+    return Hash.combine(Hash.string(this.id))(Hash.number(this.expiresAt.getTime()))
   }
 }
 
 /**
- * Whether two values hold the same: plain objects and arrays member by member (their enumerable own keys); other
- * objects by `Equal.equals` (dates by time, a `HashSet` by its members), else, two values of one class whose equality
- * is `Data`'s own, member by member (which `Data` compares by reference for plain lists). A value with an equality of
- * its own (a `Redacted`, a class comparing a hidden field) is taken at its word. A loop over a list of pairs, not a
- * recursion: a token's claims may nest thousands of levels deep within the size cap (and an app's own Principal may
- * hold a cycle, whose pairs seen again are taken as the same).
+ * Whether two values hold the same: plain objects and arrays member by member (their enumerable own keys), and so two
+ * values whose equality is `Data`'s own (which compares plain lists by reference); any other object by its own
+ * `Equal` (dates by time, a `HashSet` by its members; a `Redacted`, or a class comparing a hidden field, is taken at its
+ * word). A loop over a list of pairs, not a recursion: a token's claims may nest thousands of levels deep within the
+ * size cap (and an app's own Principal may hold a cycle, whose pairs seen again are taken as the same).
  */
 const sameContent = (a: object, b: object): boolean => {
   const pairs: Array<readonly [unknown, unknown]> = [[{ ...a }, { ...b }]]
   const seen = new Map<object, Set<object>>()
   for (let pair = pairs.pop(); pair !== undefined; pair = pairs.pop()) {
     const [x, y] = pair
-    if (x === y) continue
+    if (x === y || (x !== x && y !== y)) continue // NaN, as an app's claims may hold it, is itself
     if (typeof x !== "object" || typeof y !== "object" || x === null || y === null) return false
     if (seen.get(x)?.has(y) === true) continue
     seen.set(x, (seen.get(x) ?? new Set()).add(y))
@@ -146,10 +146,11 @@ const sameContent = (a: object, b: object): boolean => {
       for (let i = 0; i < x.length; i++) pairs.push([x[i], y[i]])
       continue
     }
-    const members = (isPlain(x) && isPlain(y)) ||
-      (!Equal.equals(x, y) && hasDataEquality(x) && Object.getPrototypeOf(x) === Object.getPrototypeOf(y))
+    // Never `Equal.equals` on these: `Data`'s own equality and hash recurse (and cache a hash on the value).
+    const members = (isPlain(x) && isPlain(y) && !Equal.isEqual(x) && !Equal.isEqual(y)) ||
+      (hasDataEquality(x) && hasDataEquality(y))
     if (!members) {
-      if (isPlain(x) || isPlain(y) || !Equal.equals(x, y)) return false
+      if (isPlain(x) !== isPlain(y) || !Equal.equals(x, y)) return false
       continue
     }
     const keys = Object.keys(x)

@@ -177,8 +177,20 @@ describe("TokenValidator", () => {
         expect(Equal.equals(holding(Data.struct({ tags: ["a"] })), holding(Data.struct({ tags: ["a"] })))).toBe(true)
         expect(Equal.equals(holding(Option.some({ n: 1 })), holding(Option.some({ n: 2 })))).toBe(false)
         expect(Equal.equals(holding(HashSet.make("a", "b")), holding(HashSet.make("b", "a")))).toBe(true)
-        // A value with an equality of its own is taken at its word (a Redacted keeps its value out of sight).
+        // A value with an equality of its own is taken at its word (a Redacted keeps its value out of sight), a plain
+        // object with one too.
         expect(Equal.equals(holding(Redacted.make("a")), holding(Redacted.make("b")))).toBe(false)
+        const byId = (id: number) => ({ v: 1, [Equal.symbol]: (that: { id?: number }) => that.id === id, id })
+        expect(Equal.equals(holding(byId(1)), holding(byId(2)))).toBe(false)
+        // Data values nested deep are walked in the loop too; NaN is itself; a frozen Principal hashes.
+        const dataNested = () => {
+          let deep: unknown = [1]
+          for (let level = 0; level < 20_000; level++) deep = Data.struct({ deep })
+          return holding(deep)
+        }
+        expect(Equal.equals(dataNested(), dataNested())).toBe(true)
+        expect(Equal.equals(holding(Number.NaN), holding(Number.NaN))).toBe(true)
+        expect(Equal.equals(Object.freeze(holding("x")), Object.freeze(holding("x")))).toBe(true)
         const nested = () => {
           let deep: unknown = {}
           for (let level = 0; level < 20_000; level++) deep = { deep }
