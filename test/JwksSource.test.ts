@@ -154,6 +154,21 @@ describe("JwksSource", () => {
         expect(spanText.filter((text) => text.includes(secret))).toEqual([])
       }))
 
+    it.scoped("a redirect's Location is redacted in the platform's client span (a signed link's query)", () =>
+      Effect.gen(function*() {
+        const secret = "s3cr3t-signature"
+        const { client } = clientOf(() =>
+          new Response(null, { status: 302, headers: { location: `https://cdn.example.test/jwks.json?sig=${secret}` } })
+        )
+        const { spans, tracer } = recording()
+        const source = yield* Effect.provideService(JwksSource.http(jwksUrl), HttpClient.HttpClient, client)
+        const error = yield* Effect.flip(source.fetch.pipe(Effect.withTracer(tracer)))
+        expect(error.reason).toBe("HttpStatus")
+        expect(spans.map((span) => span.name)).toContain("http.client GET")
+        const spanText = spans.flatMap((span) => [...span.attributes.values()].map(String))
+        expect(spanText.filter((text) => text.includes(secret))).toEqual([])
+      }))
+
     it.effect("a URL named redacted: queries that differ keep two names; a relative one is cut as text; causes quote no URL", () =>
       Effect.gen(function*() {
         const secret = "s3cr3t"

@@ -5,6 +5,7 @@
  * can go wrong.
  */
 import * as FetchHttpClient from "@effect/platform/FetchHttpClient"
+import * as Headers from "@effect/platform/Headers"
 import * as HttpClient from "@effect/platform/HttpClient"
 import type * as HttpClientError from "@effect/platform/HttpClientError"
 import * as HttpClientRequest from "@effect/platform/HttpClientRequest"
@@ -335,12 +336,15 @@ export const fetchJson = <A, I>(
     yield* Pace.step
     const { asked, execute, whole } = executing(client, HttpClientRequest.get(url, { acceptJson: true }))
     // The platform's own `http.client` span records the whole URL: none for a request whose URL carries what is
-    // redacted (see `executing`; a client object of the app's own is asked not to make one).
+    // redacted (see `executing`; a client object of the app's own is asked not to make one). It records the answer's
+    // headers too: a redirect's `Location` (a signed CDN link, say) is redacted there.
     const response = yield* withoutRedirects(
-      Effect.locallyWith(
-        execute,
-        HttpClient.currentTracerDisabledWhen,
-        (own) => (request) => own(request) || redacts(request)
+      execute.pipe(
+        Effect.locallyWith(
+          HttpClient.currentTracerDisabledWhen,
+          (own) => (request) => own(request) || redacts(request)
+        ),
+        Effect.locallyWith(Headers.currentRedactedNames, (names) => [...names, "location"])
       )
     )
     // The platform ends a request interrupted while it is sent or its body read, not in between: here, the answer.
