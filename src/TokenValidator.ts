@@ -1269,11 +1269,8 @@ const unsafeMake = (keys: KeyResolver, options: Options): Service => {
     now: number,
     span: Tracer.Span | undefined
   ): Outcome<Principal> => {
-    // Forgets this token's entry, not one filed in its slot since (another token that ends alike, while this use
-    // waited for its key or its check).
-    const forget = () => remembered.delete(slotOf(token), seen)
     if (key !== seen.key) {
-      forget()
+      forget(token, seen)
       span?.attribute("jwt.remembered", false)
       // Verified anew with the key just looked up: looking the kid up again would count and log it twice (a second
       // unknown-kid refetch, or a second stale serve).
@@ -1283,11 +1280,21 @@ const unsafeMake = (keys: KeyResolver, options: Options): Service => {
     }
     const accepted = accept(seen.claims, seen.header, now)
     if (!isDecided(accepted)) {
-      return Effect.map(Effect.tapError(accepted, () => Effect.sync(forget)), () => reuse(seen.principal))
+      return Effect.map(
+        Effect.tapError(accepted, () => Effect.sync(() => forget(token, seen))),
+        () => reuse(seen.principal)
+      )
     }
-    if (Exit.isFailure(accepted)) forget()
-    return Exit.map(accepted, () => reuse(seen.principal))
+    if (Exit.isSuccess(accepted)) return Exit.succeed(reuse(seen.principal))
+    forget(token, seen)
+    return Exit.failCause(accepted.cause)
   }
+
+  /**
+   * Forgets a remembered token's entry, not one filed in its slot since (another token that ends alike, while this use
+   * waited for its key or its check).
+   */
+  const forget = (token: string, seen: Verified) => remembered.delete(slotOf(token), seen)
 
   /**
    * `verify`, measured: its outcome and latency go to `JwksMetrics` (with `labels`, the caller's metric tags), and to
