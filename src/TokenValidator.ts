@@ -6,7 +6,8 @@
  * from the cache by `kid` (`JwksCache.unsafeGet` while the set is fresh, else `JwksCache.get`; both end in
  * `Jwk.select`), the signature (`node:crypto`, through `Jwk.Key.verify`), the claims against the Effect `Clock`,
  * then the `Principal`. Nothing reaches a key or the network before the cheap checks pass. A token seen before
- * skips the signature and decoding while its key is still served (`tokenCache`).
+ * skips the signature and decoding while its key is still served (`tokenCache`). The token's parts (its shape, its
+ * header and claims as JSON, the limits on them) are read by `internal/jws.ts`, which looks at no key.
  *
  * A validation that needs nothing but memory runs as plain synchronous code and returns an `Exit`; only a key
  * lookup that must wait, a custom check or a custom cache strategy builds effects. Callers outside Effect get the
@@ -31,11 +32,11 @@ import * as Micro from "effect/Micro"
 import * as Option from "effect/Option"
 import * as Predicate from "effect/Predicate"
 import * as Runtime from "effect/Runtime"
-import * as Schema from "effect/Schema"
 import type * as Scope from "effect/Scope"
 import * as Tracer from "effect/Tracer"
 import { strings } from "./internal/claims.js"
 import { decodeDuration } from "./internal/config.js"
+import * as Jws from "./internal/jws.js"
 import { Lru } from "./internal/lru.js"
 import * as MemoryAnswers from "./internal/memoryAnswers.js"
 import { printable, shownKid } from "./internal/printable.js"
@@ -285,27 +286,13 @@ export const defaults = {
  * const options: TokenValidator.Options = { issuer: "https://idp.example", audience: "my-api", check }
  * ```
  */
-export const Header = Schema.Struct(
-  {
-    alg: Schema.String,
-    kid: Schema.optional(Schema.String),
-    typ: Schema.optional(Schema.String),
-    crit: Schema.optional(Schema.Unknown),
-    b64: Schema.optional(Schema.Unknown)
-  },
-  Schema.Record({ key: Schema.String, value: Schema.Unknown })
-)
+export const Header = Jws.Header
 
 /**
  * @since 0.1.0
  * @category models
  */
 export type Header = typeof Header.Type
-
-const NumericDate = Schema.Number.pipe(Schema.finite())
-/** 9999-12-31T23:59:59Z: a later `exp` is no date a `Date` can hold, only a way to say "never". */
-const maxNumericDate = 253402300799
-const StringOrStrings = Schema.Union(Schema.String, Schema.Array(Schema.String))
 
 /**
  * The registered claims this library reads, each checked for its type; any other claim passes through.
@@ -324,20 +311,7 @@ const StringOrStrings = Schema.Union(Schema.String, Schema.Array(Schema.String))
  * const expiresAt = claims.exp === undefined ? undefined : new Date(claims.exp * 1000)
  * ```
  */
-export const RegisteredClaims = Schema.Struct(
-  {
-    iss: Schema.optional(Schema.String),
-    sub: Schema.optional(Schema.String),
-    aud: Schema.optional(StringOrStrings),
-    exp: Schema.optional(NumericDate),
-    nbf: Schema.optional(NumericDate),
-    iat: Schema.optional(NumericDate),
-    client_id: Schema.optional(Schema.String),
-    azp: Schema.optional(Schema.String),
-    token_use: Schema.optional(Schema.String)
-  },
-  Schema.Record({ key: Schema.String, value: Schema.Unknown })
-)
+export const RegisteredClaims = Jws.RegisteredClaims
 
 /**
  * @since 0.1.0
@@ -464,83 +438,6 @@ interface Verified {
  */
 const slotOf = (token: string): string => token.slice(-24)
 
-// The signature may be empty here so that an unsigned (`alg: none`) token is refused for its algorithm.
-const compactJws = /^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*\.[A-Za-z0-9_-]*$/
-const textDecoder = new TextDecoder("utf-8", { fatal: true })
-
-const base64UrlValue = (code: number): number =>
-  code >= 65 && code <= 90
-    ? code - 65
-    : code >= 97 && code <= 122
-    ? code - 71
-    : code >= 48 && code <= 57
-    ? code + 4
-    : code === 45
-    ? 62
-    : 63
-
-/**
- * Whether a base64url segment, `text` from `start` to `end` (already known to use the alphabet), is in its one
- * canonical form: a possible length, and zero in the unused low bits of its last character. Decoders ignore those bits,
- * so without this check one signature has up to 16 spellings, and the token string would not be a stable identity (deny
- * lists, replay caches).
- */
-const isCanonicalBase64Url = (text: string, start: number, end: number): boolean => {
-  const rest = (end - start) % 4
-  if (rest === 0) return true
-  if (rest === 1) return false
-  return (base64UrlValue(text.charCodeAt(end - 1)) & (rest === 2 ? 0b1111 : 0b11)) === 0
-}
-
-/**
- * JSON text whose top-level value has no own `__proto__` member. Decoding the header or claims into a struct would
- * turn such a member into the prototype of the result, where its fields would pass for registered claims that were
- * never type-checked (an `exp` of `"never"`, say).
- */
-const JsonWithoutProto = Schema.parseJson().pipe(
-  Schema.filter((value) => !(Predicate.isObject(value) && Object.hasOwn(value, "__proto__")), {
-    message: () => "a __proto__ member is not accepted"
-  })
-)
-const decodeHeader = Schema.decodeUnknownEither(Schema.compose(JsonWithoutProto, Header, { strict: false }))
-
-const isOptionalString = (value: unknown): boolean => value === undefined || typeof value === "string"
-const isOptionalNumericDate = (value: unknown): boolean =>
-  value === undefined || (typeof value === "number" && Number.isFinite(value))
-
-/**
- * `Schema.is(RegisteredClaims)`, written out for a parsed JSON object. The schema's general decoder cost about 2 µs a
- * token, a tenth of an RS256 check (`bench/breakdown.ts`), on the one path where every microsecond shows; a property
- * test (`test/TokenValidator.property.test.ts`) holds the two to the same answer.
- */
-const hasRegisteredClaimTypes = (claims: Readonly<Record<string, unknown>>): boolean =>
-  isOptionalString(claims.iss) && isOptionalString(claims.sub) &&
-  (isOptionalString(claims.aud) ||
-    (Array.isArray(claims.aud) && claims.aud.every((aud) => typeof aud === "string"))) &&
-  isOptionalNumericDate(claims.exp) && isOptionalNumericDate(claims.nbf) && isOptionalNumericDate(claims.iat) &&
-  isOptionalString(claims.client_id) && isOptionalString(claims.azp) && isOptionalString(claims.token_use)
-
-/** A payload's claims: a JSON object without an own `__proto__` member whose registered claims have their types. */
-const readClaims = (text: string): RegisteredClaims | undefined => {
-  let value: unknown
-  try {
-    value = JSON.parse(text)
-  } catch {
-    return undefined
-  }
-  return Predicate.isRecord(value) && !Object.hasOwn(value, "__proto__") && hasRegisteredClaimTypes(value)
-    ? value as RegisteredClaims
-    : undefined
-}
-
-const base64UrlText = (segment: string): string | undefined => {
-  try {
-    return textDecoder.decode(Buffer.from(segment, "base64url"))
-  } catch {
-    return undefined
-  }
-}
-
 /**
  * Reads a token's header without verifying anything: for routing and diagnostics only, never for a decision. A header
  * a validator refuses unread (more than 64 objects, lists, `:` and `,`: about 32 members) is none here too.
@@ -561,7 +458,7 @@ const base64UrlText = (segment: string): string | undefined => {
 export const peekHeader = (token: string): Option.Option<Header> => {
   if (typeof token !== "string") return Option.none()
   const dot = token.indexOf(".")
-  return dot <= 0 ? Option.none() : Option.fromNullable(headerOf(token.slice(0, dot)))
+  return dot <= 0 ? Option.none() : Option.fromNullable(Jws.headerOf(token.slice(0, dot)))
 }
 
 /**
@@ -585,7 +482,7 @@ export const peekHeader = (token: string): Option.Option<Header> => {
  */
 export const peekClaims = (token: string): Option.Option<RegisteredClaims> => {
   // A header that was not there (`undefined`, from JavaScript) is no token, not a TypeError.
-  return typeof token === "string" ? Option.fromNullable(claimsOf(token)) : Option.none()
+  return typeof token === "string" ? Option.fromNullable(Jws.claimsOf(token)) : Option.none()
 }
 
 /**
@@ -910,75 +807,8 @@ const leavesOf = new WeakMap<Service, ReadonlyArray<Service>>()
 const allows = (validator: Service, iss: string, alg: string): boolean =>
   allowsOf.get(validator.acceptsIssuer)?.(iss, alg) ?? true
 
-/**
- * A header segment's header, read before anything is verified: none for one that is no JSON object with an `alg`, or
- * that holds too much (see {@link maxHeaderValues}: refused unread).
- */
-const headerOf = (segment: string): Header | undefined => {
-  const text = base64UrlText(segment)
-  return text === undefined || holdsMore(text, maxHeaderValues, true)
-    ? undefined
-    : Either.getOrUndefined(decodeHeader(text))
-}
-
-/**
- * A compact token's claims, read before anything is verified (to route it, or for diagnostics): none for claims that
- * are not a JSON object of the right types, or that hold more than {@link maxUnverifiedClaimsContainers} objects and
- * lists (refused unread).
- */
-const claimsOf = (token: string): RegisteredClaims | undefined => {
-  const first = token.indexOf(".")
-  const last = token.lastIndexOf(".")
-  if (first === -1 || token.indexOf(".", first + 1) !== last) return undefined
-  const text = base64UrlText(token.slice(first + 1, last))
-  return text === undefined || holdsMore(text, maxUnverifiedClaimsContainers, false) ? undefined : readClaims(text)
-}
-
-/**
- * How many objects and lists unverified claims, parsed to route a token (`multi`), may hold. Members and list items
- * are not counted here: real claims hold many (a Keycloak admin's roles of every realm), and their cost follows the
- * bytes, which the size cap bounds.
- */
-const maxUnverifiedClaimsContainers = 1000
-
-/**
- * Whether `token` takes more than `max` bytes in UTF-8. A token's characters are ASCII, one byte each, so its length
- * decides, except for a text with others in it: up to three bytes for each UTF-16 unit.
- */
-const isLongerThan = (token: string, max: number): boolean =>
-  token.length > max || (token.length * 3 > max && Buffer.byteLength(token, "utf8") > max)
-
 /** How many distinct headers a validator keeps decoded. */
 const headerCacheSize = 64
-
-/**
- * How much a header may hold, counted by {@link holdsMore} with its members: each object and list, and each `:` and `,`
- * (a flat object of 32 members counts 64). A real one holds a handful (`alg`, `kid`, `typ`; a `jwk`, an `x5c` list:
- * about 25 at most); a thousand members or lists, nested or side by side, cost about 0.3 µs each to parse, decode and
- * freeze, before any signature is checked: a junk token that costs ten times a forged one.
- */
-const maxHeaderValues = 64
-
-/**
- * Whether JSON `text` holds more than `max` objects and lists (`{` and `[` outside strings), counting, with `members`,
- * each `:` and `,` outside strings too; in one pass.
- */
-const holdsMore = (text: string, max: number, members: boolean): boolean => {
-  let count = 0
-  let inString = false
-  for (let i = 0; i < text.length; i++) {
-    const code = text.charCodeAt(i)
-    if (inString) {
-      if (code === 92) i++ // a backslash: the next character is escaped
-      else if (code === 34) inString = false
-    } else if (code === 34) {
-      inString = true
-    } else if ((code === 123 || code === 91 || (members && (code === 58 || code === 44))) && ++count > max) {
-      return true
-    }
-  }
-  return false
-}
 
 /** Effect's built-in tracer: it keeps spans in memory for the fiber and exports none. */
 const builtInTracer = Context.get(DefaultServices.liveServices, Tracer.Tracer)
@@ -989,23 +819,6 @@ const builtInTracer = Context.get(DefaultServices.liveServices, Tracer.Tracer)
  * one that nothing exports.
  */
 const isTraced = (tracer: Tracer.Tracer, enabled: boolean): boolean => enabled && tracer !== builtInTracer
-
-/** Freezes a parsed JSON object and every object in it (`for...in`: no array of members to allocate). */
-const deepFreeze = <A extends object>(value: A): A => {
-  // A loop over a stack of its own, not recursion: a header is frozen before anything about it is verified, and JSON
-  // nested thousands deep (a few bytes a level) would otherwise overflow the call stack.
-  // The stack is made only when a nested object turns up: flat claims and headers (most) allocate nothing here.
-  let pending: Array<object> | undefined
-  for (let next: object | undefined = Object.freeze(value); next !== undefined; next = pending?.pop()) {
-    for (const key in next) {
-      const member: unknown = (next as Record<string, unknown>)[key]
-      if (typeof member === "object" && member !== null && !Object.isFrozen(member)) {
-        ;(pending ??= []).push(Object.freeze(member))
-      }
-    }
-  }
-  return value
-}
 
 /**
  * Builds a validator over any key resolver (usually a `JwksCache`, through {@link fromCache}).
@@ -1057,7 +870,7 @@ const unsafeMake = (keys: KeyResolver, options: Options): Service => {
   ): TokenType | TokenValidationError => {
     const now = nowMillis / 1000
     if (claims.exp === undefined) return refusal("MissingClaim", "the token has no exp claim")
-    if (claims.exp > maxNumericDate) return refusal("Malformed", "the token's exp is beyond any date")
+    if (claims.exp > Jws.maxNumericDate) return refusal("Malformed", "the token's exp is beyond any date")
     if (now >= claims.exp + leeway) return refusal("Expired", "the token has expired")
     if (claims.nbf !== undefined && now < claims.nbf - leeway) {
       return refusal("NotYetValid", "the token is not valid yet")
@@ -1130,11 +943,11 @@ const unsafeMake = (keys: KeyResolver, options: Options): Service => {
   const readHeader = (segment: string): Header | undefined => {
     const known = headers.get(segment)
     if (known !== undefined) return known
-    const decoded = headerOf(segment)
+    const decoded = Jws.headerOf(segment)
     if (decoded === undefined) return undefined
     // Forgotten all at once when full: a hit then costs one lookup, where an LRU would reorder on every hit.
     if (headers.size >= headerCacheSize) headers.clear()
-    headers.set(segment, deepFreeze(decoded))
+    headers.set(segment, Jws.deepFreeze(decoded))
     return decoded
   }
 
@@ -1171,15 +984,17 @@ const unsafeMake = (keys: KeyResolver, options: Options): Service => {
 
   const verify = (token: string, now: number, span: Tracer.Span | undefined): Outcome<Principal> => {
     if (typeof token !== "string") return fail("Malformed", "the token is not a string")
-    if (isLongerThan(token, maxTokenBytes)) return fail("TooLarge", `the token is longer than ${maxTokenBytes} bytes`)
+    if (Jws.isLongerThan(token, maxTokenBytes)) {
+      return fail("TooLarge", `the token is longer than ${maxTokenBytes} bytes`)
+    }
     const seen = remembered.get(slotOf(token))
     if (seen !== undefined && seen.token === token) return verifyRemembered(token, seen, now, span)
-    if (!compactJws.test(token)) return fail("Malformed", "the token is not a compact JWS")
+    if (!Jws.compactJws.test(token)) return fail("Malformed", "the token is not a compact JWS")
     const first = token.indexOf(".")
     const last = token.lastIndexOf(".")
     if (
-      !isCanonicalBase64Url(token, 0, first) || !isCanonicalBase64Url(token, first + 1, last) ||
-      !isCanonicalBase64Url(token, last + 1, token.length)
+      !Jws.isCanonicalBase64Url(token, 0, first) || !Jws.isCanonicalBase64Url(token, first + 1, last) ||
+      !Jws.isCanonicalBase64Url(token, last + 1, token.length)
     ) {
       return fail("Malformed", "the token is not in canonical base64url")
     }
@@ -1225,9 +1040,9 @@ const unsafeMake = (keys: KeyResolver, options: Options): Service => {
       Buffer.from(token.slice(dot + 1), "base64url")
     )
     if (!signed) return fail("InvalidSignature", "the signature does not verify")
-    const text = base64UrlText(token.slice(first + 1, dot))
+    const text = Jws.base64UrlText(token.slice(first + 1, dot))
     if (text === undefined) return fail("Malformed", "the claims are not UTF-8")
-    const read = readClaims(text)
+    const read = Jws.readClaims(text)
     if (read === undefined) return fail("Malformed", "the claims are not a JSON object of the right types")
     // A key of a set shared by many issuers (Entra ID's) that names the one it signs for. (Checked once: a remembered
     // token keeps its key, and a key whose label changes is a new key.)
@@ -1236,7 +1051,7 @@ const unsafeMake = (keys: KeyResolver, options: Options): Service => {
     }
     // Frozen, nested members too: the check hook, the Principal and a remembered token share this one object, and
     // the time checks of every later use read it.
-    const claims = deepFreeze(read)
+    const claims = Jws.deepFreeze(read)
     return andThen(accept(claims, header, now), (tokenType) => {
       const principal = toPrincipal(claims, tokenType, usernameClaims, groupsClaim)
       // Shared only once remembered: with the token cache off, the caller's is the one just built.
@@ -1525,11 +1340,11 @@ export const multi = (validators: ReadonlyArray<Service>): Service => {
   const maxTokenBytes = caps.length === 0 ? defaults.maxTokenBytes : Math.max(...caps)
   const route = (token: string): Service | Exit.Exit<never, TokenValidationError> => {
     if (typeof token !== "string") return fail("Malformed", "the token is not a string")
-    if (isLongerThan(token, maxTokenBytes)) {
+    if (Jws.isLongerThan(token, maxTokenBytes)) {
       return fail("TooLarge", `the token is longer than ${maxTokenBytes} bytes`)
     }
     // Parsed unverified, so bounded first: thousands of nested arrays would cost ten times a signature check.
-    const claims = claimsOf(token)
+    const claims = Jws.claimsOf(token)
     if (claims === undefined) return fail("Malformed", "the token's claims are not readable")
     const iss = claims.iss
     // As a validator alone answers for a token without `iss`.
@@ -1538,7 +1353,7 @@ export const multi = (validators: ReadonlyArray<Service>): Service => {
     if (accepting.length <= 1) return accepting[0] ?? fail("IssuerMismatch", "no validator accepts the token's issuer")
     // A header a validator would refuse unread goes to the first, to be refused so.
     const dot = token.indexOf(".")
-    const alg = dot <= 0 ? undefined : headerOf(token.slice(0, dot))?.alg
+    const alg = dot <= 0 ? undefined : Jws.headerOf(token.slice(0, dot))?.alg
     if (alg === undefined) return accepting[0]!
     return accepting.find((candidate) => allows(candidate, iss, alg)) ?? accepting[0]!
   }
