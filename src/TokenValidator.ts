@@ -129,6 +129,12 @@ export interface KeyResolver {
   readonly recordSuccess: Effect.Effect<void>
   /** What the key cache behind it is doing, if there is one. */
   readonly status?: Effect.Effect<JwksCache.Status> | undefined
+  /**
+   * The algorithms its keys can verify, if it knows them: {@link make} refuses a validator that allows another (as a
+   * `ConfigError`). {@link multi} routes a token by the algorithms each validator allows, so one over a key set that
+   * allowed `HS256` would take a shared secret's tokens, to refuse every one.
+   */
+  readonly algorithms?: ReadonlyArray<SigningAlgorithm> | undefined
 }
 
 /**
@@ -841,7 +847,26 @@ const isTraced = (tracer: Tracer.Tracer, enabled: boolean): boolean => enabled &
 export const make = (
   keys: KeyResolver,
   options: Options
-): Effect.Effect<Service, ConfigError.ConfigError> => Effect.map(checkOptions(options), () => unsafeMake(keys, options))
+): Effect.Effect<Service, ConfigError.ConfigError> =>
+  Effect.map(Either.flatMap(checkOptions(options), () => verifiable(keys, options)), () => unsafeMake(keys, options))
+
+/** Refuses a validator that allows an algorithm its keys cannot verify, when they say which they can. */
+const verifiable = (keys: KeyResolver, options: Options): Either.Either<void, ConfigError.ConfigError> => {
+  const algorithms: unknown = keys.algorithms
+  if (algorithms === undefined) return Either.void
+  const can: ReadonlyArray<unknown> = Array.isArray(algorithms) ? algorithms : []
+  const other = (options.algorithms ?? defaults.algorithms).find((alg) => !can.includes(alg))
+  if (other === undefined) return Either.void
+  const advice = other.startsWith("HS")
+    ? " (HS* are SharedSecret's: give it a validator of its own, under TokenValidator.multi)"
+    : ""
+  return Either.left(
+    ConfigError.InvalidData(
+      ["algorithms"],
+      `expected algorithms the keys can verify (${can.map(String).join(", ")}), got ${other}${advice}`
+    )
+  )
+}
 
 const unsafeMake = (keys: KeyResolver, options: Options): Service => {
   const allowed: ReadonlySet<string> = new Set(options.algorithms ?? defaults.algorithms)
@@ -1290,7 +1315,8 @@ export const fromCache = (cache: JwksCache.Service): KeyResolver => {
     get: (kid, alg) => isKeySetAlgorithm(alg) ? cache.get(kid, alg) : Effect.succeedNone,
     // Read when run: a `recordSuccess` the app puts on the cache later is the one that counts.
     recordSuccess: Effect.suspend(() => cache.recordSuccess),
-    status: cache.status
+    status: cache.status,
+    algorithms: Jwk.Algorithm.literals
   }, {
     // From memory only while the cache's `get` and `recordSuccess` are those its answers speak for: a copy of the
     // cache with a `get` of the app's (revoked kids refused), or one put in place, is asked through it.

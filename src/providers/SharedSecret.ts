@@ -3,8 +3,9 @@
  * set, no cache, no network: the secret is imported once, when the validator is made, and every token is verified
  * against it (whatever its `kid`).
  *
- * Only HMAC algorithms are allowed here, and no key-set provider ever verifies an HMAC token (nor names one among its
- * algorithms), so a token cannot be moved from one kind of key to the other (algorithm confusion). The secret must be
+ * Only HMAC algorithms are allowed here, and no key-set provider ever verifies an HMAC token (nor may a validator over
+ * a key set name one among its algorithms), so a token cannot be moved from one kind of key to the other (algorithm
+ * confusion). The secret must be
  * at least as long as the hash (32, 48 or 64 bytes, RFC 7518 section 3.2), and neither published key material in a
  * form a key is shared in (a PEM block, DER, an SSH public key, a JWK; a key's bare modulus or coordinate, base64url
  * text like any random secret, is not told apart) nor a pattern of at most 4 bytes repeated (white space around it
@@ -449,7 +450,11 @@ const resolverOf = (bytes: Uint8Array<ArrayBuffer>, algorithms: ReadonlySet<Algo
     }
   }
   const found = Effect.succeed(Option.some(secret))
-  const resolver: TokenValidator.KeyResolver = { get: () => found, recordSuccess: Effect.void }
+  const resolver: TokenValidator.KeyResolver = {
+    get: () => found,
+    recordSuccess: Effect.void,
+    algorithms: Array.from(algorithms)
+  }
   return MemoryAnswers.register(resolver, { get: () => secret, recordSuccess: () => true })
 }
 

@@ -73,7 +73,8 @@ export const keyResolver = (set: Jwk.KeySet): TokenValidator.KeyResolver => {
     Jwk.isAlgorithm(alg) ? Jwk.select(set, kid, alg) : undefined
   return MemoryAnswers.register({
     get: (kid, alg) => Effect.succeed(Option.fromNullable(select(kid, alg))),
-    recordSuccess: Effect.void
+    recordSuccess: Effect.void,
+    algorithms: Jwk.Algorithm.literals
   }, { get: select, recordSuccess: () => true })
 }
 

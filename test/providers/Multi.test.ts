@@ -8,6 +8,7 @@ import * as Redacted from "effect/Redacted"
 import * as Supervisor from "effect/Supervisor"
 import { SignJWT } from "jose"
 import { vi } from "vitest"
+import * as Jwk from "../../src/Jwk.js"
 import * as JwksCache from "../../src/JwksCache.js"
 import * as JwksSource from "../../src/JwksSource.js"
 import * as Cognito from "../../src/providers/Cognito.js"
@@ -265,6 +266,40 @@ describe("multi-issuer", () => {
           parse.mockRestore()
         }
       }
+    }).pipe(Effect.provide(FakeIdp.layerTest())))
+
+  it.scoped("make refuses algorithms its keys cannot verify (a key set's HS256, a secret's RS256), which multi would route", () =>
+    Effect.gen(function*() {
+      const idp = yield* FakeIdp.FakeIdp
+      const cache = yield* JwksCache.make(JwksSource.fromKeySet(yield* idp.jwks), { backgroundRefresh: false })
+      const secret = yield* SharedSecret.keyResolver(Redacted.make("correct horse battery staple, 32+ bytes of it"))
+      const options = { issuer: idp.issuer, audience: idp.audience }
+      const refused = (keys: TokenValidator.KeyResolver, algorithms: ReadonlyArray<TokenValidator.SigningAlgorithm>) =>
+        Effect.flip(TokenValidator.make(keys, { ...options, algorithms })).pipe(
+          Effect.map((error) => error._op === "InvalidData" ? [error.path, error.message] : error._op)
+        )
+      // Over a key set (the cache's, a static one, a copy of either with a get of the app's): HS256 is SharedSecret's.
+      const cacheKeys = TokenValidator.fromCache(cache)
+      for (
+        const keys of [cacheKeys, Static.keyResolver(yield* Jwk.importKeySet(yield* idp.jwks, "static")), {
+          ...cacheKeys,
+          get: cacheKeys.get
+        }]
+      ) {
+        const [path, message] = yield* refused(keys, ["RS256", "HS256"])
+        expect(path).toEqual(["algorithms"])
+        expect(message).toContain("got HS256 (HS* are SharedSecret's")
+      }
+      // Over a shared secret (HS256 only here): RS256, and HS512, which it was not imported for.
+      expect((yield* refused(secret, ["HS256", "RS256"]))[0]).toEqual(["algorithms"])
+      expect((yield* refused(secret, ["HS512"]))[1]).toContain("(HS256), got HS512")
+      // What each can verify is allowed, and a resolver that does not say (the app's own) may allow anything.
+      yield* TokenValidator.make(cacheKeys, { ...options, algorithms: ["RS256", "ES256", "EdDSA"] })
+      yield* TokenValidator.make(secret, { ...options, algorithms: ["HS256"] })
+      yield* TokenValidator.make({ get: cacheKeys.get, recordSuccess: Effect.void }, {
+        ...options,
+        algorithms: ["HS256"]
+      })
     }).pipe(Effect.provide(FakeIdp.layerTest())))
 
   it.effect("multis nested and shared: each validator's issuer rule is asked a few times per token, not per path", () =>

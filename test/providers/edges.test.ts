@@ -120,12 +120,16 @@ describe("SharedSecret edge cases", () => {
       const mac = (hash: string) => createHmac(hash, secret).update(data).digest()
       expect(key.verify("HS256", data, mac("sha256"))).toBe(true)
       expect(key.verify("HS512", data, mac("sha512"))).toBe(false)
-      // End to end: a validator that allows HS512 over this resolver still refuses an HS512 token.
-      const validator = yield* TokenValidator.make(resolver, {
+      // End to end: `make` refuses a validator that allows HS512 over this resolver; over a copy of it that does not
+      // say what it verifies, such a validator still refuses an HS512 token.
+      const options = {
         issuer: "https://issuer.example.test",
         audience: "api",
         algorithms: ["HS256", "HS512"]
-      })
+      } as const
+      const refused = yield* Effect.flip(TokenValidator.make(resolver, options))
+      expect(refused._op === "InvalidData" && refused.path).toEqual(["algorithms"])
+      const validator = yield* TokenValidator.make({ ...resolver, algorithms: undefined }, options)
       const b64 = (value: unknown) => Buffer.from(JSON.stringify(value)).toString("base64url")
       const input = `${b64({ alg: "HS512" })}.${b64({ iss: "https://issuer.example.test", aud: "api", exp: 3600 })}`
       const token = `${input}.${createHmac("sha512", secret).update(input).digest("base64url")}`
