@@ -71,10 +71,24 @@ export const maxRetryAfterSeconds = 2 ** 31 - 1
 
 /**
  * @internal
- * Whether a URL or issuer as given holds white space or control characters: `new URL` trims and drops them, but an
- * issuer is compared with tokens exactly, so a stray newline from an env file would refuse every token.
+ * Whether a URL or issuer as given holds white space, control characters (C0, DEL and C1) or invisible format
+ * characters (a zero-width space pasted from a web page, a byte order mark): `new URL` trims, drops or percent-encodes
+ * them, but an issuer is compared with tokens exactly, so a stray newline from an env file would refuse every token.
  */
-export const hasSpaceOrControl = (text: string): boolean => /[\s\u0000-\u001f\u007f]/.test(text)
+export const hasSpaceOrControl = (text: string): boolean => /[\s\p{Cc}\p{Cf}]/u.test(text)
+
+/**
+ * @internal
+ * What a base URL that a path is appended to (an issuer to discover from, a login host) must not hold, as given in
+ * `text` and parsed in `url`: a query or a fragment (the appended path would land inside it), or a user name or
+ * password (an issuer never has one, and it would reach logs). `undefined` when it holds none.
+ */
+export const baseUrlExtra = (text: string, url: URL): string | undefined => {
+  if (text.includes("?")) return "a query"
+  if (text.includes("#")) return "a fragment"
+  if (url.username !== "" || url.password !== "" || /^[^/?#]*\/\/[^/?#]*@/.test(text)) return "a user name or password"
+  return undefined
+}
 
 /**
  * @internal

@@ -23,7 +23,7 @@ import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
 import type * as Scope from "effect/Scope"
 import { strings } from "../internal/claims.js"
-import { checkedOnRead, hasSpaceOrControl, list } from "../internal/config.js"
+import { baseUrlExtra, checkedOnRead, hasSpaceOrControl, list } from "../internal/config.js"
 import { jwksValidator, principalWith } from "../internal/provider.js"
 import * as JwksCache from "../JwksCache.js"
 import * as JwksSource from "../JwksSource.js"
@@ -150,7 +150,9 @@ export const endpoints = (
   if (match === null) return bad("userPoolId", "expected a user pool id such as eu-west-1_AbCdEf123")
   const poolRegion = match[1]!
   if (options.region !== undefined) {
-    if (!regionPattern.test(options.region)) return bad("region", "expected an AWS region such as eu-west-1")
+    if (typeof options.region !== "string" || !regionPattern.test(options.region)) {
+      return bad("region", "expected an AWS region such as eu-west-1")
+    }
     if (options.region !== poolRegion) {
       return bad("region", `the region ${options.region} is not the pool's region ${poolRegion}`)
     }
@@ -160,7 +162,7 @@ export const endpoints = (
   }
   // The issuer is made from it and compared with tokens exactly: `new URL` below would drop a stray newline.
   if (options.endpoint !== undefined && hasSpaceOrControl(options.endpoint)) {
-    return bad("endpoint", "the endpoint contains white space or control characters")
+    return bad("endpoint", "the endpoint contains white space, control or invisible characters")
   }
   const base = (options.endpoint ?? `https://cognito-idp.${poolRegion}.amazonaws.com`).replace(/\/+$/, "")
   const url = (() => {
@@ -173,6 +175,9 @@ export const endpoints = (
   if (url === undefined || (url.protocol !== "https:" && url.protocol !== "http:")) {
     return bad("endpoint", "expected an http(s) URL")
   }
+  // The pool's path is appended to it: after a query or a fragment it would be no path.
+  const extra = baseUrlExtra(base, url)
+  if (extra !== undefined) return bad("endpoint", `expected an http(s) URL without ${extra}`)
   const issuer = `${base}/${options.userPoolId}`
   return Either.right({ region: poolRegion, issuer, jwksUri: `${issuer}/.well-known/jwks.json` })
 }

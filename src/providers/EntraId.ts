@@ -37,7 +37,7 @@ import * as Either from "effect/Either"
 import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
 import type * as Scope from "effect/Scope"
-import { checkedOnRead, hasSpaceOrControl, list } from "../internal/config.js"
+import { baseUrlExtra, checkedOnRead, hasSpaceOrControl, list } from "../internal/config.js"
 import { jwksValidator, principalWith } from "../internal/provider.js"
 import * as JwksCache from "../JwksCache.js"
 import type * as JwksSource from "../JwksSource.js"
@@ -71,7 +71,10 @@ export interface Options extends Omit<TokenValidator.Options, "issuer" | "audien
   readonly audience: string | ReadonlyArray<string>
   /** Multi-tenant only: the tenant GUIDs to accept. Default: any tenant. */
   readonly allowedTenants?: ReadonlyArray<string> | undefined
-  /** Default `https://login.microsoftonline.com`; another cloud's (or a test's) login host. */
+  /**
+   * Default `https://login.microsoftonline.com`; another cloud's (or a test's) login host. The host alone: MSAL's
+   * authority, which names the tenant too, is refused (the tenant goes in `tenantId`).
+   */
   readonly authority?: string | undefined
   readonly cache?: JwksCache.Options | undefined
   readonly http?: JwksSource.HttpOptions | undefined
@@ -183,7 +186,7 @@ export const tenancy = (
   }
   // The issuer is made from it and compared with tokens exactly: `new URL` below would drop a stray newline.
   if (options.authority !== undefined && hasSpaceOrControl(options.authority)) {
-    return bad("authority", "the authority contains white space or control characters")
+    return bad("authority", "the authority contains white space, control or invisible characters")
   }
   const authority = (options.authority ?? defaults.authority).replace(/\/+$/, "")
   const url = (() => {
@@ -195,6 +198,15 @@ export const tenancy = (
   })()
   if (url === undefined || (url.protocol !== "https:" && url.protocol !== "http:")) {
     return bad("authority", "expected an http(s) URL such as https://login.microsoftonline.com")
+  }
+  // The login host alone: the tenant and `v2.0` are appended to it. (MSAL's authority names the tenant too: given
+  // here, the tenant would be in the discovery URL twice, and every validation fail for want of keys.)
+  const extra = baseUrlExtra(authority, url) ?? (url.pathname === "/" ? undefined : "a path")
+  if (extra !== undefined) {
+    return bad(
+      "authority",
+      `expected the login host alone, such as https://login.microsoftonline.com, without ${extra} (the tenant goes in tenantId)`
+    )
   }
   if (typeof options.tenantId !== "string") return bad("tenantId", "expected a tenant GUID")
   const tenantId = options.tenantId.toLowerCase()

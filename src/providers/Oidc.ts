@@ -28,7 +28,7 @@ import * as Option from "effect/Option"
 import * as Ref from "effect/Ref"
 import * as Schema from "effect/Schema"
 import type * as Scope from "effect/Scope"
-import { checkedOnRead, hasSpaceOrControl, list } from "../internal/config.js"
+import { baseUrlExtra, checkedOnRead, hasSpaceOrControl, list } from "../internal/config.js"
 import { displayUrl, fetchJson } from "../internal/fetchJson.js"
 import { printable } from "../internal/printable.js"
 import { jwksValidator } from "../internal/provider.js"
@@ -298,16 +298,25 @@ const checkIssuer = (issuer: string, discovered: boolean): Either.Either<void, C
   // `new URL` trims spaces and drops tabs and newlines, but tokens and the discovery document are compared with the
   // issuer exactly: an `OIDC_ISSUER` with a stray newline would pass here and then refuse every token.
   if (hasSpaceOrControl(issuer)) {
-    return Either.left(ConfigError.InvalidData(["issuer"], "the issuer contains white space or control characters"))
+    return Either.left(
+      ConfigError.InvalidData(["issuer"], "the issuer contains white space, control or invisible characters")
+    )
   }
-  return discovered && url.protocol !== "https:" && url.protocol !== "http:"
-    ? Either.left(
+  if (!discovered) return Either.void
+  if (url.protocol !== "https:" && url.protocol !== "http:") {
+    return Either.left(
       ConfigError.InvalidData(
         ["issuer"],
         `expected an http(s) URL to discover from, got ${excerpt(displayUrl(issuer))} (or give jwksUri or discoveryUrl)`
       )
     )
-    : Either.void
+  }
+  // An issuer has none (OpenID Connect Discovery 1.0, section 2; RFC 8414): the well-known path appended to one with a
+  // fragment would land inside it, and discovery would ask the issuer's own page.
+  const extra = baseUrlExtra(issuer, url)
+  return extra === undefined
+    ? Either.void
+    : Either.left(ConfigError.InvalidData(["issuer"], `an issuer to discover from has no ${extra.slice(2)}`))
 }
 
 const checkOptions = (options: Options): Either.Either<void, ConfigError.ConfigError> =>

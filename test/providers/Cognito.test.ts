@@ -264,6 +264,24 @@ describe("Cognito", () => {
       expect(yield* path({ ...base, endpoint: 42 } as unknown as Cognito.Options)).toEqual(["endpoint"])
       // `new URL` drops a stray newline (an env file's), but the issuer made from the endpoint would keep it.
       expect(yield* path({ ...base, endpoint: "https://cognito.example.test\n" })).toEqual(["endpoint"])
+      // C1 controls and invisible characters (percent-encoded by `new URL`); a query, a fragment or a user name, which
+      // the pool's path appended to the endpoint would land after (the keys then fetched from the endpoint's root).
+      for (
+        const endpoint of [
+          "http://localhost:4566/\u009b",
+          "http://localhost:4566\u200b",
+          "http://localhost:4566#emulator",
+          "http://localhost:4566?profile=dev",
+          "http://user:secret@localhost:4566"
+        ]
+      ) expect(yield* path({ ...base, endpoint })).toEqual(["endpoint"])
+      // A path is the endpoint's own (a proxy's prefix): the pool's is appended to it.
+      const prefixed = Cognito.endpoints({ userPoolId: POOL, endpoint: "http://localhost:4566/cognito/" })
+      expect(Either.getOrThrow(prefixed).jwksUri).toBe(`http://localhost:4566/cognito/${POOL}/.well-known/jwks.json`)
+      // A region of a type a RegExp would read anyway (a symbol throws, an object is turned into a string).
+      for (const region of [Symbol("eu-west-1"), Object.create(null), { toString: () => "eu-west-1" }]) {
+        expect(yield* path({ ...base, region } as unknown as Cognito.Options)).toEqual(["region"])
+      }
       // Wrapped by Cognito's own check: a `check` of the wrong type would otherwise die on every token.
       expect(yield* path({ ...base, check: null } as unknown as Cognito.Options)).toEqual(["check"])
       expect(yield* path({ ...base, cache: null } as unknown as Cognito.Options)).toEqual(["cache"])

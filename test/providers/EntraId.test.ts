@@ -318,6 +318,19 @@ describe("EntraId", () => {
       expect(yield* untyped({ tenantId: "common", allowedTenants: null })).toEqual(["allowedTenants"])
       expect(yield* untyped({ tenantId: TENANT, authority: 42 })).toEqual(["authority"])
       expect(yield* untyped({ tenantId: TENANT, authority: "https://login.example.test\n" })).toEqual(["authority"])
+      // C1 controls and invisible characters; a query, a fragment, a user name; a path: MSAL's authority names the
+      // tenant, which given here would be in the discovery URL twice (every validation then a 503).
+      for (
+        const authority of [
+          "https://login.microsoftonline.com/\u0085",
+          "https://login.microsoftonline.com\u200b",
+          "https://login.microsoftonline.com?x=1",
+          "https://login.microsoftonline.com#x",
+          "https://user@login.microsoftonline.com",
+          `https://login.microsoftonline.com/${TENANT}`,
+          "https://login.microsoftonline.com/organizations/v2.0"
+        ]
+      ) expect(yield* untyped({ tenantId: TENANT, authority })).toEqual(["authority"])
       expect(Either.isLeft(EntraId.tenancy({ tenantId: "common", authority: "https://login.example.test\n" }))).toBe(
         true
       )

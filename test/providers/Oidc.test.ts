@@ -414,7 +414,18 @@ describe("Oidc", () => {
       const badCache = yield* bad({ issuer: ISSUER, audience: AUDIENCE, cache: { backgroundRefreshThreshold: 2 } })
       expect(ConfigError.isConfigError(badCache)).toBe(true)
       // `new URL` would accept these, but the issuer is compared exactly: every token would then be refused.
-      for (const issuer of [`${ISSUER}\n`, ` ${ISSUER}`, `${ISSUER}\t`]) {
+      // So would these: C1 controls (U+0085 NEL) and invisible format characters (a zero-width space, a BOM), which
+      // `new URL` percent-encodes.
+      for (
+        const issuer of [
+          `${ISSUER}\n`,
+          ` ${ISSUER}`,
+          `${ISSUER}\t`,
+          `${ISSUER}\u0085`,
+          `${ISSUER}\u200b`,
+          `\ufeff${ISSUER}`
+        ]
+      ) {
         const spaced = yield* bad({ issuer, audience: AUDIENCE })
         expect(spaced._op === "InvalidData" && spaced.path).toEqual(["issuer"])
         const source = yield* Effect.flip(Oidc.discoverySource(issuer))
@@ -432,6 +443,20 @@ describe("Oidc", () => {
         expect(source._op === "InvalidData" && source.path).toEqual(["issuer"])
         yield* Oidc.make({ issuer, audience: AUDIENCE, jwksUri: `${ISSUER}/keys`, cache: onDemand })
         yield* Oidc.discoverySource(issuer, { discoveryUrl: `${ISSUER}/.well-known/openid-configuration` })
+      }
+      // An issuer has no query or fragment (OIDC Discovery, section 2): the well-known path appended to one would land
+      // inside it, and discovery would ask the issuer's own page. With a jwksUri it is only compared with tokens' iss.
+      for (
+        const issuer of [`${ISSUER}#main`, `${ISSUER}?realm=main`, `${ISSUER}?`, "https://user:pw@idp.example/realms/x"]
+      ) {
+        const extra = yield* bad({ issuer, audience: AUDIENCE })
+        expect(extra._op === "InvalidData" && [extra.path, extra.message]).toEqual([
+          ["issuer"],
+          expect.stringContaining("an issuer to discover from has no ")
+        ])
+        const source = yield* Effect.flip(Oidc.discoverySource(issuer))
+        expect(source._op === "InvalidData" && source.path).toEqual(["issuer"])
+        yield* Oidc.make({ issuer, audience: AUDIENCE, jwksUri: `${ISSUER}/keys`, cache: onDemand })
       }
       const badDiscovery = yield* Effect.flip(Oidc.discoverySource(ISSUER, { discoveryUrl: "keycloak:8080/realms/x" }))
       expect(badDiscovery._op === "InvalidData" && badDiscovery.path).toEqual(["discoveryUrl"])
