@@ -194,14 +194,16 @@ export interface Status {
  * @category models
  * @example
  * ```ts
- * import { Effect } from "effect"
+ * import { Effect, Option } from "effect"
  * import type * as JwksCache from "effect-jwks/JwksCache"
  *
- * // A cache that never serves a revoked key, whatever the IdP still publishes.
+ * // A cache that never serves a revoked key, whatever the IdP still publishes. Judged by the key found, not by the
+ * // token's kid: a token without one gets the set's only key of its alg, which may be the revoked one.
  * const revoked: ReadonlySet<string> = new Set(["key-2019"])
  * const withoutRevoked = (cache: JwksCache.Service): JwksCache.Service => ({
  *   ...cache,
- *   get: (kid, alg) => kid !== undefined && revoked.has(kid) ? Effect.succeedNone : cache.get(kid, alg)
+ *   get: (kid, alg) =>
+ *     Effect.map(cache.get(kid, alg), Option.filter((key) => key.kid === undefined || !revoked.has(key.kid)))
  * })
  * ```
  */

@@ -1333,6 +1333,26 @@ describe("TokenValidator", () => {
         yield* refused(validator, yield* idp.sign({}), "NoMatchingKey")
       }))
 
+    test("the revoked-key wrapper of JwksCache.Service's docs refuses the key's tokens, with or without their kid", () =>
+      Effect.gen(function*() {
+        const { cache, idp } = yield* setup()
+        // The docs' example, but for the kid.
+        const revoked: ReadonlySet<string> = new Set([yield* idp.currentKid])
+        const withoutRevoked = (cache: JwksCache.Service): JwksCache.Service => ({
+          ...cache,
+          get: (kid, alg) =>
+            Effect.map(cache.get(kid, alg), Option.filter((key) => key.kid === undefined || !revoked.has(key.kid)))
+        })
+        const issuer = { issuer: idp.issuer, audience: idp.audience }
+        const validator = yield* TokenValidator.make(TokenValidator.fromCache(withoutRevoked(cache)), issuer)
+        yield* refused(validator, yield* idp.sign({}), "NoMatchingKey")
+        // Whoever holds the revoked private key leaves the kid out: the set's only RS256 key would be chosen for it.
+        yield* refused(validator, yield* idp.sign({}, { kid: null }), "NoMatchingKey")
+        // A key not revoked still verifies.
+        yield* idp.rotate("overlap")
+        expect((yield* validator.validate(yield* idp.sign({ sub: "next" }))).id).toBe("next")
+      }))
+
     test("a get, recordSuccess or validate of the app's, on a copy or put in place on ours, is what runs", () =>
       Effect.gen(function*() {
         const { cache, idp, validator } = yield* setup()
