@@ -220,12 +220,12 @@ export const fromSettings = (settings: Settings): Either.Either<CacheStrategy, C
     return Either.left(ConfigError.InvalidData(["strategy"], `expected "time", "usage" or "both", got ${kind}`))
   }
   // Refusing what the library's other durations refuse (a negative part of a [seconds, nanos] pair, say).
-  const decoded = settings.interval === undefined
+  const decoded = settings?.interval === undefined
     ? Option.some(defaults.interval)
     : ConfigInternal.decodeDuration(settings.interval)
   if (Option.isNone(decoded) || !isInterval(decoded.value)) return Either.left(badInterval([]))
   const interval = decoded.value
-  const usages = settings.usages ?? defaults.usages
+  const usages = settings?.usages ?? defaults.usages
   if (!isUsages(usages)) return Either.left(badUsages([], usages))
   switch (kind) {
     case "time":

@@ -359,6 +359,15 @@ describe("CacheStrategy", () => {
       { name: "a bad interval for usage", settings: { strategy: "usage", interval: 0 }, path: "interval" }
     ]
 
+    it("takes no settings (undefined, from JavaScript) as the defaults, and anything else but an object as none", () => {
+      const none = Either.getOrThrow(CacheStrategy.fromSettings(undefined as unknown as CacheStrategy.Settings))
+      expect(none).toMatchObject({ _tag: "Both", usages: CacheStrategy.defaults.usages })
+      for (const settings of [null, "time", 5]) {
+        const result = CacheStrategy.fromSettings(settings as unknown as CacheStrategy.Settings)
+        expect(Either.isLeft(result) && ConfigError.isInvalidData(result.left)).toBe(true)
+      }
+    })
+
     it.each(invalid)("refuses $name with a ConfigError naming it", ({ path, settings }) => {
       const result = CacheStrategy.fromSettings(settings as CacheStrategy.Settings)
       if (Either.isRight(result)) return expect.fail(`expected a ConfigError, got ${result.right._tag}`)
