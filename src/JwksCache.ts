@@ -28,6 +28,7 @@ import * as Either from "effect/Either"
 import * as ExecutionStrategy from "effect/ExecutionStrategy"
 import * as Exit from "effect/Exit"
 import * as FiberRef from "effect/FiberRef"
+import { globalValue } from "effect/GlobalValue"
 import * as HashSet from "effect/HashSet"
 import * as Layer from "effect/Layer"
 import * as Metric from "effect/Metric"
@@ -208,7 +209,11 @@ export interface Status {
  * ```
  */
 export interface Service {
-  /** The source's name: a URL, or `static`. */
+  /**
+   * The cache's name in metrics (the `source` tag), log lines and errors: its source's (a URL, or `static`), and for a
+   * second cache open over a source of that name at the same time, the name and ` #2` (` #3`, ...: the lowest number
+   * free when it opened).
+   */
   readonly source: string
   readonly strategy: CacheStrategy.CacheStrategy
   /**
@@ -450,7 +455,38 @@ export const make = (
     return yield* makeResolved(source, settings)
   })
 
+/**
+ * The numbers taken by the caches open in this process, by their source's name: caches over one source (two `Oidc`
+ * layers of one issuer, two `fromKeySet` sets) are told apart in metrics and logs by a number after the first.
+ */
+const openCaches = globalValue(Symbol.for("effect-jwks/JwksCache/openCaches"), () => new Map<string, Set<number>>())
+
+/** The name of a cache opened over a source named `source`, for as long as the current scope is open. */
+const cacheName = (source: string): Effect.Effect<string, never, Scope.Scope> =>
+  Effect.map(
+    Effect.acquireRelease(
+      Effect.sync(() => {
+        const taken = openCaches.get(source) ?? new Set<number>()
+        openCaches.set(source, taken)
+        let number = 1
+        while (taken.has(number)) number++
+        taken.add(number)
+        return number
+      }),
+      (number) =>
+        Effect.sync(() => {
+          const taken = openCaches.get(source)
+          taken?.delete(number)
+          if (taken?.size === 0) openCaches.delete(source)
+        })
+    ),
+    (number) => number === 1 ? source : `${source} #${number}`
+  )
+
 const makeResolved = (source: Source, settings: Resolved): Effect.Effect<Service, never, Scope.Scope> =>
+  Effect.flatMap(cacheName(source.name), (name) => makeNamed(source, name, settings))
+
+const makeNamed = (source: Source, name: string, settings: Resolved): Effect.Effect<Service, never, Scope.Scope> =>
   Effect.gen(function*() {
     const { strategy } = settings
     const scope = yield* Effect.scope
@@ -465,8 +501,8 @@ const makeResolved = (source: Source, settings: Resolved): Effect.Effect<Service
         MutableRef.set(state, next)
         return result
       })
-    const annotate = Effect.annotateLogs({ module: "JwksCache", source: source.name })
-    const metrics = JwksMetrics.forSource(source.name)
+    const annotate = Effect.annotateLogs({ module: "JwksCache", source: name })
+    const metrics = JwksMetrics.forSource(name)
     /** A custom strategy's steps, which run in the caller's fiber, log as the cache (a schedule that throws). */
     const withCacheLogs = (tracker: CacheStrategy.Tracker): CacheStrategy.Tracker =>
       tracker.unsafe !== undefined ? tracker : {
@@ -476,7 +512,7 @@ const makeResolved = (source: Source, settings: Resolved): Effect.Effect<Service
       }
     const closedError = new JwksError({
       reason: "Unreachable",
-      source: source.name,
+      source: name,
       description: "the cache is closed"
     })
     /**
@@ -509,7 +545,7 @@ const makeResolved = (source: Source, settings: Resolved): Effect.Effect<Service
       const jwks = yield* source.fetch
       yield* Pace.step
       const previous = (yield* getState).current?.set
-      const set = yield* Jwk.importKeySet(jwks, source.name, { algorithms: settings.algorithms, previous })
+      const set = yield* Jwk.importKeySet(jwks, name, { algorithms: settings.algorithms, previous })
       yield* Pace.step
       const loadedAt = yield* Clock.currentTimeMillis
       const tracker = withCacheLogs(yield* CacheStrategy.track(strategy, loadedAt))
@@ -562,7 +598,7 @@ const makeResolved = (source: Source, settings: Resolved): Effect.Effect<Service
       const failure: unknown = Option.getOrUndefined(Cause.failureOption(cause))
       return failure instanceof JwksError ? failure : new JwksError({
         reason: "Unreachable",
-        source: source.name,
+        source: name,
         description: failure === undefined
           ? "the fetch died"
           : "the fetch failed with something other than a JwksError",
@@ -644,7 +680,7 @@ const makeResolved = (source: Source, settings: Resolved): Effect.Effect<Service
         // A background fetch (the initial load too) is a trace of its own: its fiber was started under whatever span
         // the app built its layers in (a start-up span), long ended by the next refresh.
         Effect.withSpan("JwksCache.refresh", {
-          attributes: { "jwks.source": source.name, trigger },
+          attributes: { "jwks.source": name, trigger },
           root: trigger === "background"
         }),
         annotate,
@@ -831,7 +867,7 @@ const makeResolved = (source: Source, settings: Resolved): Effect.Effect<Service
           }
           return yield* new JwksError({
             reason: "Stale",
-            source: source.name,
+            source: name,
             description: `the last good keys expired more than ${
               seconds(settings.maxStale)
             } ago: ${result.left.message}`,
@@ -979,7 +1015,7 @@ const makeResolved = (source: Source, settings: Resolved): Effect.Effect<Service
       const fresh = current === undefined ? false : yield* current.tracker.isFresh(now)
       if (current !== undefined) yield* ownMetrics(Metric.set(metrics.keySetAge, (now - current.loadedAt) / 1000))
       return {
-        source: source.name,
+        source: name,
         strategy: strategy._tag,
         interval: strategy.interval,
         usages: strategy.usages,
@@ -1096,7 +1132,7 @@ const makeResolved = (source: Source, settings: Resolved): Effect.Effect<Service
 
     MemoryAnswers.registerOwner(unsafeGet, { get, recordSuccess })
     return {
-      source: source.name,
+      source: name,
       strategy,
       get,
       keys: Effect.flatMap(
@@ -1109,7 +1145,7 @@ const makeResolved = (source: Source, settings: Resolved): Effect.Effect<Service
       refresh: Effect.map(Effect.zipRight(underWayDone, refreshWith("manual")), (loaded) => loaded.set),
       status
     } satisfies Service
-  }).pipe(Effect.annotateLogs({ module: "JwksCache", source: source.name }))
+  }).pipe(Effect.annotateLogs({ module: "JwksCache", source: name }))
 
 /**
  * Key ids for a log line: at most 10, each quoted and shown as {@link shownKid} shows one (so that no kid reads as two,

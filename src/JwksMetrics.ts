@@ -4,8 +4,10 @@
  *
  * Names are prefixed `effect_jwks_`. Key-cache metrics carry a `source` tag: the source's name, for an HTTP source its
  * URL without user info or fragment, a query shown as `?redacted-` and 8 hex digits (Azure AD B2C's `?p=<policy>`), for
- * a discovered one the discovery URL so shown; `static` for `JwksSource.fromKeySet`. `JwksCache.Service.source` is the
- * value to filter by. Metrics live in Effect's global registry: counts add up across every validator of the process.
+ * a discovered one the discovery URL so shown; `static` for `JwksSource.fromKeySet`; a second cache open over a source
+ * of the same name at the same time adds ` #2` (its gauge would otherwise overwrite the first's).
+ * `JwksCache.Service.source` is the value to filter by. Metrics live in Effect's global registry: counts add up across
+ * every validator of the process.
  *
  * @since 0.1.0
  */

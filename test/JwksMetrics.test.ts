@@ -2,10 +2,12 @@ import { describe, expect, it } from "@effect/vitest"
 import * as Context from "effect/Context"
 import * as DefaultServices from "effect/DefaultServices"
 import * as Effect from "effect/Effect"
+import * as Exit from "effect/Exit"
 import * as Fiber from "effect/Fiber"
 import * as Logger from "effect/Logger"
 import * as LogLevel from "effect/LogLevel"
 import * as Metric from "effect/Metric"
+import * as Scope from "effect/Scope"
 import * as TestClock from "effect/TestClock"
 import * as Tracer from "effect/Tracer"
 import { vi } from "vitest"
@@ -267,6 +269,34 @@ describe("JwksMetrics", () => {
       // The validations themselves keep the route.
       expect(yield* count(JwksMetrics.validations, { outcome: "success", route: "/own-events" })).toBe(2)
     }).pipe(Logger.withMinimumLogLevel(LogLevel.None)))
+
+  it.scoped("caches open over one source at once are told apart: the second's metrics and status say #2", () =>
+    Effect.gen(function*() {
+      const idp = yield* FakeIdp.FakeIdp
+      const source = yield* JwksSource.http(idp.jwksUri)
+      const url = idp.jwksUri
+      const options = { backgroundRefresh: false, strategy: "time", interval: "20 minutes" } as const
+      const first = yield* JwksCache.make(source, options)
+      yield* first.refresh
+      yield* TestClock.adjust("10 minutes")
+      // A second cache over the same URL (two Oidc layers of one issuer, for two audiences), loaded now.
+      const secondScope = yield* Scope.make()
+      const second = yield* Scope.extend(JwksCache.make(source, options), secondScope)
+      yield* second.refresh
+      expect([first.source, second.source]).toEqual([url, `${url} #2`])
+      expect((yield* second.status).source).toBe(`${url} #2`)
+      // Each keeps its own series: the first's age is not overwritten by the second's load.
+      yield* first.status
+      const age = (tag: string) =>
+        Effect.map(Metric.value(Metric.tagged(JwksMetrics.keySetAge, "source", tag)), (state) => state.value)
+      expect([yield* age(url), yield* age(`${url} #2`)]).toEqual([600, 0])
+      expect(yield* count(JwksMetrics.fetches, { source: url, outcome: "success" })).toBe(1)
+      expect(yield* count(JwksMetrics.fetches, { source: `${url} #2`, outcome: "success" })).toBe(1)
+      // A number is the cache's while it is open: closed, the next cache over the source takes it.
+      yield* Scope.close(secondScope, Exit.void)
+      expect((yield* JwksCache.make(source, options)).source).toBe(`${url} #2`)
+      expect((yield* JwksCache.make(source, options)).source).toBe(`${url} #3`)
+    }).pipe(Effect.provide(FakeIdp.layerTest({ issuer: "https://metrics-twins.example.test" }))))
 
   it.scoped("the cache counts fetches, unknown-kid refetches and throttles, background refreshes and stale serves", () =>
     Effect.gen(function*() {
