@@ -15,10 +15,11 @@
  * principal from {@link CurrentPrincipal}, and {@link cacheInfo} answers a `/cache-info` status endpoint.
  *
  * `HttpApi` encodes errors into a response from their schema alone (status and body), so {@link layerBearer} (and a
- * guard that refuses) installs, for the request, a pre-response handler that reads the error back from the response's
- * status and body and adds the headers it lacks: whichever fiber failed (one the request's fiber joins), however the
- * server is wired, and nothing on a response of the app's own (after a refusal the handler recovered from, say); see
- * {@link challengeHeaders}. The errors are also `HttpServerRespondable`, so a plain router renders them the same way.
+ * guard that refuses, and the errors' schemas when they encode one for a request: an endpoint outside
+ * {@link Authentication} that declares them) installs, for the request, a pre-response handler that reads the error
+ * back from the response's status and body and adds the headers it lacks: whichever fiber failed (one the request's
+ * fiber joins), however the server is wired, and nothing on a response of the app's own (after a refusal the handler
+ * recovered from, say); see {@link challengeHeaders}. The errors are also `HttpServerRespondable`, so a plain router renders them the same way.
  * An error received from another service (decoded by an `HttpApiClient`) is never answered as the request's own: see
  * {@link Failure}.
  *
@@ -218,20 +219,20 @@ const hasAnyReceived = (answers: Answers | undefined): boolean =>
   answers !== undefined && (answers.received.answers.size > 0 || answers.received.overflow)
 
 /**
- * Encodes `error`. A received one encoded while an HTTP server answers a request (an `HttpServerRequest` in context)
- * is noted for that request, with the handler that reads the response back: if the response turns out to carry it
- * (how `HttpApi` renders a handler's failure), the answer is a 500. Encoded into anything else (a success body, an
- * error of the app's own, an RPC answer, a workflow's journal) it is left as it is. An error of this request's own is
- * noted as such: a response carrying an answer of the request's own is never taken for a received error's.
+ * Encodes `error`. Encoded while an HTTP server answers a request (an `HttpServerRequest` in context), it is noted
+ * for that request, with the handler that reads the response back (see {@link challengeHeaders}). A received one: if
+ * the response turns out to carry it (how `HttpApi` renders a handler's failure), the answer is a 500. Encoded into
+ * anything else (a success body, an error of the app's own, an RPC answer, a workflow's journal) it is left as it is.
+ * An error of this request's own is noted as such: a response carrying an answer of the request's own is never taken
+ * for a received error's, and gets its headers (`WWW-Authenticate`, ...) even from an endpoint no guard of this module
+ * runs for (an `HttpApi` endpoint that declares the class and fails with it).
  */
 const encodeNoting = <I>(error: AuthError, encoded: () => I): Effect.Effect<I, ParseResult.ParseIssue> =>
   Effect.as(
-    Effect.flatMap(Effect.serviceOption(HttpServerRequest.HttpServerRequest), (request) =>
-      Option.isNone(request)
-        ? Effect.void
-        : isReceived(error)
-        ? Effect.zipRight(recordAnswer(error), challengeHeaders)
-        : recordAnswer(error)),
+    Effect.flatMap(
+      Effect.serviceOption(HttpServerRequest.HttpServerRequest),
+      (request) => Option.isNone(request) ? Effect.void : Effect.zipRight(recordAnswer(error), challengeHeaders)
+    ),
     encoded()
   )
 

@@ -442,6 +442,68 @@ describe("HttpAuth", () => {
       )
     }))
 
+  it.effect("an HttpApi endpoint no guard runs for, failing with this module's errors, answers with their headers", () =>
+    Effect.promise(async () => {
+      // A session exchange outside Authentication that declares the classes and fails with them.
+      class Unguarded extends HttpApi.make("unguarded").add(
+        HttpApiGroup.make("session")
+          .add(HttpApiEndpoint.post("expired", "/expired").addSuccess(Schema.String).addError(HttpAuth.Unauthorized))
+          .add(HttpApiEndpoint.post("down", "/down").addSuccess(Schema.String).addError(HttpAuth.ServiceUnavailable))
+          .add(HttpApiEndpoint.post("scope", "/scope").addSuccess(Schema.String).addError(HttpAuth.Forbidden))
+          .add(HttpApiEndpoint.post("ok", "/ok").addSuccess(Schema.String).addError(HttpAuth.Unauthorized))
+      ) {}
+      const Live = HttpApiBuilder.api(Unguarded).pipe(
+        Layer.provide(HttpApiBuilder.group(Unguarded, "session", (handlers) =>
+          handlers
+            .handle("expired", () =>
+              Effect.fail(new HttpAuth.Unauthorized({ error: "invalid_token", error_description: "expired" })))
+            .handle("down", () =>
+              Effect.fail(new HttpAuth.ServiceUnavailable({ error_description: "later" })))
+            .handle("scope", () =>
+              Effect.fail(new HttpAuth.Forbidden({ error_description: "no", scope: "orders:write" })))
+            // A refusal recovered from adds nothing to the answer of the app's own.
+            .handle("ok", () =>
+              Effect.as(
+                Effect.either(
+                  Schema.encode(HttpAuth.Unauthorized)(
+                    new HttpAuth.Unauthorized({ error: "invalid_token", error_description: "x" })
+                  )
+                ),
+                "fine"
+              ))))
+      )
+      const web = HttpApiBuilder.toWebHandler(
+        Live.pipe(Layer.merge(HttpServer.layerContext), Layer.merge(Logger.remove(Logger.defaultLogger)))
+      )
+      const answer = async (path: string) => {
+        const response = await web.handler(new Request(`http://localhost${path}`, { method: "POST" }))
+        return [
+          response.status,
+          response.headers.get("www-authenticate"),
+          response.headers.get("retry-after"),
+          response.headers.get("cache-control")
+        ]
+      }
+      try {
+        expect(await answer("/expired")).toEqual([
+          401,
+          `Bearer realm="api", error="invalid_token", error_description="expired"`,
+          null,
+          "no-store"
+        ])
+        expect(await answer("/down")).toEqual([503, null, "30", "no-store"])
+        expect(await answer("/scope")).toEqual([
+          403,
+          `Bearer realm="api", error="insufficient_scope", scope="orders:write"`,
+          null,
+          "no-store"
+        ])
+        expect(await answer("/ok")).toEqual([200, null, null, null])
+      } finally {
+        await web.dispose()
+      }
+    }))
+
   it("the failure schema encodes the RFC 6750 bodies with their statuses", () => {
     const encode = Schema.encodeSync(HttpAuth.Failure)
     expect(encode(new HttpAuth.Forbidden({ error_description: "x", scope: "a" }))).toEqual({
