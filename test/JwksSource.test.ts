@@ -502,7 +502,14 @@ describe("JwksSource", () => {
         const error = yield* failureOf(source.fetch)
         expect(error.reason).toBe("Unreachable")
         expect(error.source).toBe("https://elsewhere.example.test/jwks.json")
-        expect(error.description).toBe("Transport")
+        // With the client's own account of it (the fake's), except for a URL that holds a secret the account may repeat.
+        expect(error.description).toBe(
+          "Transport: FakeIdp serves https://idp.example.test only, not https://elsewhere.example.test"
+        )
+        const keyed = yield* failureOf(
+          (yield* JwksSource.http("https://elsewhere.example.test/jwks.json?key=s3")).fetch
+        )
+        expect(keyed.description).toBe("Transport")
       }).pipe(Effect.provide(IdpLive)))
 
     it.effect("a body that breaks off is Unreachable", () =>

@@ -402,8 +402,18 @@ export const fetchJson = <A, I>(
     return yield* Effect.mapError(decodeShape(json), (error) => fail("InvalidShape", shapeIssue(error)))
   }).pipe(
     Effect.catchTags({
+      // The client's own account of it too (a test's fake saying which origin it serves), unless the URL holds a
+      // secret that an app's description may repeat.
       RequestError: (error) =>
-        Effect.fail(fail("Unreachable", error.reason, { cause: redacted ? redactedCause(error.cause) : error.cause })),
+        Effect.fail(
+          fail(
+            "Unreachable",
+            redacted || typeof error.description !== "string" || error.description === ""
+              ? error.reason
+              : `${error.reason}: ${printable(error.description, 200)}`,
+            { cause: redacted ? redactedCause(error.cause) : error.cause }
+          )
+        ),
       ResponseError: (error) =>
         error.reason === "StatusCode"
           // An app's client that refuses statuses itself (`HttpClient.filterStatusOk`): the status, as any other
