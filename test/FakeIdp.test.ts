@@ -8,12 +8,16 @@ import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import * as Fiber from "effect/Fiber"
 import * as Layer from "effect/Layer"
+import * as Logger from "effect/Logger"
+import * as LogLevel from "effect/LogLevel"
 import * as Option from "effect/Option"
 import * as Scope from "effect/Scope"
 import * as TestClock from "effect/TestClock"
 import { createLocalJWKSet, createRemoteJWKSet, decodeJwt, decodeProtectedHeader, jwtVerify } from "jose"
 import { createServer } from "node:http"
+import * as Oidc from "../src/providers/Oidc.js"
 import * as FakeIdp from "../src/testing/FakeIdp.js"
+import type { Service as Validator } from "../src/TokenValidator.js"
 
 const getJwks = Effect.gen(function*() {
   const idp = yield* FakeIdp.FakeIdp
@@ -111,7 +115,7 @@ describe("FakeIdp", () => {
         const verified = yield* verify(short, { at: 600_000 })
         expect(verified.payload.exp).toBe(900)
         // A negative lifetime: a token that expired that long ago (Duration alone would read these as zero).
-        for (const expiresIn of ["-30 seconds", -30_000, BigInt(-30e9)] as const) {
+        for (const expiresIn of ["-30 seconds", -30_000, BigInt(-30e9), [-30, 0], [-31, 1e9]] as const) {
           const expired = yield* idp.sign({}, { expiresIn })
           expect(decodeJwt(expired).exp).toBe(600 - 30)
         }
@@ -119,8 +123,10 @@ describe("FakeIdp", () => {
         const infinite = yield* Effect.exit(idp.sign({}, { expiresIn: Number.POSITIVE_INFINITY }))
         expect(Exit.isFailure(infinite) && Cause.pretty(infinite.cause)).toMatch(/expiresIn must be finite/)
         // NaN (`Number(process.env.TTL)` unset) too, where Duration would read it as zero: a token born expired.
-        const nan = yield* Effect.exit(idp.sign({}, { expiresIn: Number.NaN }))
-        expect(Exit.isFailure(nan) && Cause.pretty(nan.cause)).toMatch(/expiresIn must be finite/)
+        for (const expiresIn of [Number.NaN, [Number.NaN, 0], [-Infinity, 0]] as const) {
+          const nan = yield* Effect.exit(idp.sign({}, { expiresIn }))
+          expect(Exit.isFailure(nan) && Cause.pretty(nan.cause)).toMatch(/expiresIn must be finite/)
+        }
         const otherAlg = yield* Effect.exit(idp.sign({}, { header: { alg: "RS512" } }))
         expect(Exit.isFailure(otherAlg) && Cause.pretty(otherAlg.cause)).toMatch(
           /header.alg RS512 is not the RS256 key/
@@ -338,6 +344,34 @@ describe("FakeIdp", () => {
         expect(yield* idp.fetchCount).toBe(2)
       }).pipe(Effect.provide(FakeIdp.layerTest())))
   })
+
+  it.scoped("two layerTest fakes in one layer graph: each validator reaches its own fake, through its own client", () => {
+    // An app of two issuers: for each, the fake and an Oidc validator over it, under the app's own tags.
+    class Internal extends Context.Tag("test/Internal")<Internal, readonly [FakeIdp.FakeIdp["Type"], Validator]>() {}
+    class Partner extends Context.Tag("test/Partner")<Partner, readonly [FakeIdp.FakeIdp["Type"], Validator]>() {}
+    const side = <I>(tag: Context.Tag<I, readonly [FakeIdp.FakeIdp["Type"], Validator]>, issuer: string) =>
+      Layer.effect(
+        tag,
+        Effect.all([FakeIdp.FakeIdp, Oidc.make({ issuer, audience: FakeIdp.defaults.audience })])
+      ).pipe(Layer.provide(FakeIdp.layerTest({ issuer })))
+    return Effect.gen(function*() {
+      for (const [idp, validator] of [yield* Internal, yield* Partner]) {
+        expect((yield* validator.validate(yield* idp.sign({ sub: idp.issuer }))).id).toBe(idp.issuer)
+      }
+    }).pipe(Effect.provide(Layer.mergeAll(
+      side(Internal, "https://internal.example.test"),
+      side(Partner, "https://partner.example.test")
+    )))
+  })
+
+  it.scoped("a validator asking another origin than the fake's is told which one the fake serves", () =>
+    Effect.gen(function*() {
+      // An issuer with a typo: the fake's client refuses the discovery request, and says why.
+      const validator = yield* Oidc.make({ issuer: "https://idp.example.tst", audience: FakeIdp.defaults.audience })
+      const idp = yield* FakeIdp.FakeIdp
+      const error = yield* Effect.flip(validator.validate(yield* idp.sign()))
+      expect(error.message).toContain("FakeIdp serves https://idp.example.test only, not https://idp.example.tst")
+    }).pipe(Effect.provide(FakeIdp.layerTest()), Logger.withMinimumLogLevel(LogLevel.None)))
 
   it.effect("an issuer that is not a URL, or an http(s) one with a query or fragment, is a defect naming FakeIdp", () =>
     Effect.gen(function*() {

@@ -171,9 +171,10 @@ export interface SignOptions {
    */
   readonly header?: Record<string, unknown>
   /**
-   * Lifetime of the token: `exp = iat + expiresIn`, in whole seconds, with `iat` from the Effect `Clock`. A negative
-   * lifetime (`"-30 seconds"`, `-30_000`) gives a token that expired that long ago; one that is not finite (`NaN`,
-   * `Infinity`) is a defect. Default `"1 hour"`.
+   * Lifetime of the token: `exp = iat + expiresIn`, in whole seconds, with `iat` from the Effect `Clock` (an `iat`
+   * among the claims replaces the claim, not the time `exp` counts from). A negative lifetime (`"-30 seconds"`,
+   * `-30_000`, `[-30, 0]`) gives a token that expired that long ago; one that is not finite (`NaN`, `Infinity`) is a
+   * defect. Default `"1 hour"`.
    */
   readonly expiresIn?: Duration.DurationInput
   /**
@@ -433,6 +434,12 @@ export const make = (options: Options = {}): Effect.Effect<FakeIdp["Type"]> =>
       if (typeof input === "number" && Number.isNaN(input)) return Number.NaN
       if (typeof input === "number" && input < 0) return -Math.floor(-input / 1000)
       if (typeof input === "bigint" && input < 0n) return -Math.floor(Number(-input) / 1e9)
+      if (Array.isArray(input)) {
+        // `[seconds, nanos]`, as `process.hrtime` gives.
+        const seconds = Number(input[0]) + Number(input[1]) / 1e9
+        if (!Number.isFinite(seconds)) return Number.NaN
+        if (seconds < 0) return -Math.floor(-seconds)
+      }
       return Math.floor(Duration.toSeconds(Duration.decode(input)))
     }
 
@@ -670,7 +677,10 @@ const nullBodyStatuses = new Set([101, 103, 204, 205, 304])
 
 /**
  * An `HttpClient` that answers requests to the issuer's origin from the `FakeIdp`, without sockets. A request to any
- * other origin fails with a `RequestError` of reason `"Transport"`, so a test never reaches the network.
+ * other origin fails with a `RequestError` of reason `"Transport"` that says which origin the fake serves (the
+ * `JwksError` of a validator whose issuer has a typo tells it), so a test never reaches the network. It is one layer
+ * value, built once per layer graph: a graph of two fakes (an app of two issuers) gives each its own with
+ * `Layer.fresh(FakeIdp.layerHttpClient)`, as `layerTest` does.
  *
  * @since 0.1.0
  * @category layers
@@ -732,7 +742,9 @@ export const layerHttpClient: Layer.Layer<HttpClient.HttpClient, never, FakeIdp>
  * @category layers
  */
 export const layerTest = (options: Options = {}): Layer.Layer<FakeIdp | HttpClient.HttpClient> =>
-  Layer.provideMerge(layerHttpClient, layer(options))
+  // Fresh: one layer value is built once per graph, and two fakes in one (an app of two issuers) would share the
+  // first's client.
+  Layer.provideMerge(Layer.fresh(layerHttpClient), layer(options))
 
 const issuerOf = (address: HttpServer.Address): Effect.Effect<string, HttpServerError.ServeError> => {
   if (address._tag === "UnixAddress") {
