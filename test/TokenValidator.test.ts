@@ -1052,8 +1052,14 @@ describe("TokenValidator", () => {
 
     test("an HS256 token keyed with the RSA public key is refused", () =>
       Effect.gen(function*() {
-        const { idp, validator } = yield* setup()
-        const hsAllowed = yield* setup({ algorithms: ["RS256", "HS256"] })
+        const { cache, idp, validator } = yield* setup()
+        // `make` refuses HS256 over a key set; over a resolver that does not say what it verifies (an app's own over
+        // the cache), a validator may allow it, and the key set still verifies no HS256 token.
+        const issuer = { issuer: idp.issuer, audience: idp.audience, algorithms: ["RS256", "HS256"] } as const
+        const refusedConfig = yield* Effect.flip(TokenValidator.make(TokenValidator.fromCache(cache), issuer))
+        expect(refusedConfig._op === "InvalidData" && refusedConfig.path).toEqual(["algorithms"])
+        const unsaid = Object.assign(TokenValidator.fromCache(cache), { algorithms: undefined })
+        const hsAllowed = { validator: yield* TokenValidator.make(unsaid, issuer) }
         const kid = yield* idp.currentKid
         const jwk = (yield* idp.jwks).keys[0]! as JWK
         const publicKey = yield* Effect.promise(() => importJWK(jwk, "RS256", { extractable: true }))
