@@ -510,6 +510,32 @@ describe("JwksSource", () => {
           (yield* JwksSource.http("https://elsewhere.example.test/jwks.json?key=s3")).fetch
         )
         expect(keyed.description).toBe("Transport")
+        // Nor for a URL the app's client keys itself (`mapRequest`), when its account names the URL it prepared.
+        const naming = HttpClient.make((request) =>
+          Effect.fail(
+            new HttpClientError.RequestError({
+              request,
+              reason: "Transport",
+              description: `could not reach ${Option.getOrThrow(HttpClientRequest.toUrl(request)).href}`,
+              cause: new Error(`connect ECONNREFUSED ${Option.getOrThrow(HttpClientRequest.toUrl(request)).href}`)
+            })
+          )
+        )
+        for (
+          const client of [
+            naming.pipe(HttpClient.mapRequest(HttpClientRequest.setUrlParam("api_key", "s3cret-gateway-key"))),
+            naming.pipe(HttpClient.mapRequestEffect((request) =>
+              Effect.succeed(HttpClientRequest.setUrlParam(request, "api_key", "s3cret-gateway-key"))
+            ))
+          ]
+        ) {
+          const gated = yield* JwksSource.http("https://keys.example.test/jwks.json").pipe(
+            Effect.provideService(HttpClient.HttpClient, client)
+          )
+          const error = yield* failureOf(gated.fetch)
+          expect(error.description).toBe("Transport")
+          expect((error.cause as Error).message).toBe("Error (message withheld: it may show the URL)")
+        }
       }).pipe(Effect.provide(IdpLive)))
 
     it.effect("a body that breaks off is Unreachable", () =>

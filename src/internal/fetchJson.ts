@@ -331,10 +331,13 @@ export const fetchJson = <A, I>(
   const fail = (reason: JwksError["reason"], description?: string, extra?: FailExtra) =>
     new JwksError({ reason, source, ...(description === undefined ? {} : { description }), ...extra })
   const decodeShape = Schema.decodeUnknown(schema)
+  /** The request as the client prepared it, once it has (for what a failure may show). */
+  let askedOf: (() => HttpClientRequest.HttpClientRequest) | undefined
   return Effect.gen(function*() {
     // The steps of a paced fetch (a background refresh): see `pace.ts`.
     yield* Pace.step
     const { asked, execute, whole } = executing(client, HttpClientRequest.get(url, { acceptJson: true }))
+    askedOf = asked
     // The platform's own `http.client` span records the whole URL: none for a request whose URL carries what is
     // redacted (see `executing`; a client object of the app's own is asked not to make one). It records the answer's
     // headers too: a redirect's `Location` (a signed CDN link, say) is redacted there.
@@ -403,17 +406,20 @@ export const fetchJson = <A, I>(
   }).pipe(
     Effect.catchTags({
       // The client's own account of it too (a test's fake saying which origin it serves), unless the URL holds a
-      // secret that an app's description may repeat.
-      RequestError: (error) =>
-        Effect.fail(
+      // secret that the account may repeat: the URL as configured, or as the client prepared it (a gateway key its
+      // `mapRequest` adds), as the failed request shows it.
+      RequestError: (error) => {
+        const hidden = redacted || redacts(error.request) || (askedOf !== undefined && redacts(askedOf()))
+        return Effect.fail(
           fail(
             "Unreachable",
-            redacted || typeof error.description !== "string" || error.description === ""
+            hidden || typeof error.description !== "string" || error.description === ""
               ? error.reason
               : `${error.reason}: ${printable(error.description, 200)}`,
-            { cause: redacted ? redactedCause(error.cause) : error.cause }
+            { cause: hidden ? redactedCause(error.cause) : error.cause }
           )
-        ),
+        )
+      },
       ResponseError: (error) =>
         error.reason === "StatusCode"
           // An app's client that refuses statuses itself (`HttpClient.filterStatusOk`): the status, as any other
