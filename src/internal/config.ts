@@ -71,11 +71,13 @@ export const maxRetryAfterSeconds = 2 ** 31 - 1
 
 /**
  * @internal
- * Whether a URL or issuer as given holds white space, control characters (C0, DEL and C1) or invisible format
- * characters (a zero-width space pasted from a web page, a byte order mark): `new URL` trims, drops or percent-encodes
- * them, but an issuer is compared with tokens exactly, so a stray newline from an env file would refuse every token.
+ * Whether a URL or issuer as given holds white space, control characters (C0, DEL and C1) or characters shown as
+ * nothing (format characters such as a zero-width space pasted from a web page or a byte order mark, variation
+ * selectors, a combining grapheme joiner): `new URL` trims, drops or percent-encodes them, but an issuer is compared
+ * with tokens exactly, so a stray newline from an env file would refuse every token.
  */
-export const hasSpaceOrControl = (text: string): boolean => /[\s\p{Cc}\p{Cf}]/u.test(text)
+export const hasSpaceOrControl = (text: string): boolean =>
+  /[\s\p{Cc}\p{Cf}\p{Default_Ignorable_Code_Point}]/u.test(text)
 
 /**
  * @internal

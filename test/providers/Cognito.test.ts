@@ -270,6 +270,7 @@ describe("Cognito", () => {
         const endpoint of [
           "http://localhost:4566/\u009b",
           "http://localhost:4566\u200b",
+          "http://localhost:4566\u180b",
           "http://localhost:4566#emulator",
           "http://localhost:4566?profile=dev",
           "http://user:secret@localhost:4566"

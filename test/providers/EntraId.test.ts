@@ -324,6 +324,7 @@ describe("EntraId", () => {
         const authority of [
           "https://login.microsoftonline.com/\u0085",
           "https://login.microsoftonline.com\u200b",
+          "https://login.microsoftonline.com\ufe0f",
           "https://login.microsoftonline.com?x=1",
           "https://login.microsoftonline.com#x",
           "https://user@login.microsoftonline.com",

@@ -423,7 +423,9 @@ describe("Oidc", () => {
           `${ISSUER}\t`,
           `${ISSUER}\u0085`,
           `${ISSUER}\u200b`,
-          `\ufeff${ISSUER}`
+          `\ufeff${ISSUER}`,
+          `${ISSUER}\u034f`,
+          `${ISSUER}\u{e0100}`
         ]
       ) {
         const spaced = yield* bad({ issuer, audience: AUDIENCE })
