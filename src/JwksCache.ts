@@ -210,9 +210,10 @@ export interface Status {
  */
 export interface Service {
   /**
-   * The cache's name in metrics (the `source` tag), log lines and errors: its source's (a URL, or `static`), and for a
-   * second cache open over a source of that name at the same time, the name and ` #2` (` #3`, ...: the lowest number
-   * free when it opened).
+   * The cache's name in metrics (the `source` tag), log lines, spans and its status: its source's (a URL, or
+   * `static`), and for a second cache open over a source of that name at the same time, the name and ` #2` (` #3`,
+   * ...: the lowest number free when it opened, the plain name counting as 1). Errors (`JwksError.source`) name the
+   * source itself.
    */
   readonly source: string
   readonly strategy: CacheStrategy.CacheStrategy
@@ -512,7 +513,7 @@ const makeNamed = (source: Source, name: string, settings: Resolved): Effect.Eff
       }
     const closedError = new JwksError({
       reason: "Unreachable",
-      source: name,
+      source: source.name,
       description: "the cache is closed"
     })
     /**
@@ -545,7 +546,7 @@ const makeNamed = (source: Source, name: string, settings: Resolved): Effect.Eff
       const jwks = yield* source.fetch
       yield* Pace.step
       const previous = (yield* getState).current?.set
-      const set = yield* Jwk.importKeySet(jwks, name, { algorithms: settings.algorithms, previous })
+      const set = yield* Jwk.importKeySet(jwks, source.name, { algorithms: settings.algorithms, previous })
       yield* Pace.step
       const loadedAt = yield* Clock.currentTimeMillis
       const tracker = withCacheLogs(yield* CacheStrategy.track(strategy, loadedAt))
@@ -598,7 +599,7 @@ const makeNamed = (source: Source, name: string, settings: Resolved): Effect.Eff
       const failure: unknown = Option.getOrUndefined(Cause.failureOption(cause))
       return failure instanceof JwksError ? failure : new JwksError({
         reason: "Unreachable",
-        source: name,
+        source: source.name,
         description: failure === undefined
           ? "the fetch died"
           : "the fetch failed with something other than a JwksError",
@@ -867,7 +868,7 @@ const makeNamed = (source: Source, name: string, settings: Resolved): Effect.Eff
           }
           return yield* new JwksError({
             reason: "Stale",
-            source: name,
+            source: source.name,
             description: `the last good keys expired more than ${
               seconds(settings.maxStale)
             } ago: ${result.left.message}`,

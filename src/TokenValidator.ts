@@ -132,7 +132,8 @@ export interface KeyResolver {
   /**
    * The algorithms its keys can verify, if it knows them: {@link make} refuses a validator that allows another (as a
    * `ConfigError`). {@link multi} routes a token by the algorithms each validator allows, so one over a key set that
-   * allowed `HS256` would take a shared secret's tokens, to refuse every one.
+   * allowed `HS256` would take a shared secret's tokens, to refuse every one. A resolver spread from one of ours keeps
+   * them: one of yours that verifies others too (a secret of its own beside the cache) says so, or sets `undefined`.
    */
   readonly algorithms?: ReadonlyArray<SigningAlgorithm> | undefined
 }

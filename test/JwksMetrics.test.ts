@@ -294,6 +294,9 @@ describe("JwksMetrics", () => {
       expect(yield* count(JwksMetrics.fetches, { source: `${url} #2`, outcome: "success" })).toBe(1)
       // A number is the cache's while it is open: closed, the next cache over the source takes it.
       yield* Scope.close(secondScope, Exit.void)
+      // Errors name the source itself (here the closed cache's own).
+      const closed = yield* Effect.flip(second.get("any", "RS256"))
+      expect([closed.reason, closed.source]).toEqual(["Unreachable", url])
       expect((yield* JwksCache.make(source, options)).source).toBe(`${url} #2`)
       expect((yield* JwksCache.make(source, options)).source).toBe(`${url} #3`)
     }).pipe(Effect.provide(FakeIdp.layerTest({ issuer: "https://metrics-twins.example.test" }))))
