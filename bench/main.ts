@@ -272,21 +272,29 @@ const roundRatios = (entries: ReadonlyArray<Entry>) => {
 
 /**
  * Issue #5's target 2: repeated tokens at least as fast as fast-jwt's verified-token cache, through
- * `Effect.runPromise(validate)` (the issue's call form) and `toPromise`, judged round by round as target 1 is.
+ * `Effect.runPromise(validate)` (the issue's call form) and `toPromise`, judged round by round as target 1 is: against
+ * fast-jwt's cache as it comes (keyed by a SHA-256 of the token) and keyed by the token itself (its README's faster
+ * choice).
  */
 const targetTwo = (entries: ReadonlyArray<Entry>) => {
   const { byId, paired, shown, spread } = roundRatios(entries)
   const lines: Array<string> = []
   const figures: Array<Record<string, unknown>> = []
-  for (const id of ["effect-jwks-effect-runpromise-token-cache-time", "effect-jwks-promise-token-cache-time"]) {
-    for (const alg of algorithms) {
-      const vsFastJwt = spread(paired(id, "fast-jwt-get-jwks-cache", alg))
-      if (vsFastJwt === undefined) continue
-      const tie = vsFastJwt.min < 1 && vsFastJwt.max > 1
-      const met = vsFastJwt.median >= 1
-      const verdict = tie ? `a tie (${met ? "met" : "missed"} by the median)` : met ? "met" : "missed"
-      lines.push(`${byId.get(id)!.verifier.name}, ${alg}: vs fast-jwt's cache ${shown(vsFastJwt)}: ${verdict}`)
-      figures.push({ id, alg, vsFastJwt, met, tie, verdict })
+  const against = [
+    ["fast-jwt-get-jwks-cache", "fast-jwt's cache (its default key, a SHA-256)"],
+    ["fast-jwt-get-jwks-cache-identity", "fast-jwt's cache keyed by the token itself"]
+  ] as const
+  for (const [fastJwt, label] of against) {
+    for (const id of ["effect-jwks-effect-runpromise-token-cache-time", "effect-jwks-promise-token-cache-time"]) {
+      for (const alg of algorithms) {
+        const vsFastJwt = spread(paired(id, fastJwt, alg))
+        if (vsFastJwt === undefined) continue
+        const tie = vsFastJwt.min < 1 && vsFastJwt.max > 1
+        const met = vsFastJwt.median >= 1
+        const verdict = tie ? `a tie (${met ? "met" : "missed"} by the median)` : met ? "met" : "missed"
+        lines.push(`${byId.get(id)!.verifier.name}, ${alg}: vs ${label} ${shown(vsFastJwt)}: ${verdict}`)
+        figures.push({ id, against: fastJwt, alg, vsFastJwt, met, tie, verdict })
+      }
     }
   }
   return { lines, figures }
