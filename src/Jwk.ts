@@ -326,16 +326,27 @@ const modulusBits = (n: string): number => {
 }
 
 /**
- * Whether a base64url-encoded public exponent is odd, at least 3 and shorter than 257 bits. WebCrypto imports any
- * exponent, even an empty one, `1` (which any signer can forge) or one thousands of bits long (slow to verify with).
+ * Whether a base64url-encoded public exponent is odd, at least 3 and shorter than 257 bits, or than 65 bits for a
+ * modulus over 3072 bits (OpenSSL verifies with no longer one there: such a key would never verify). WebCrypto imports
+ * any exponent, even an empty one, `1` (which any signer can forge) or one thousands of bits long (slow to verify with).
  */
-const isRsaExponent = (e: string): boolean => {
+const isRsaExponent = (e: string, bits: number): boolean => {
   if (e.length > 64) return false
   let value = 0n
   for (const char of e) value = value * 64n + BigInt(base64UrlAlphabet.indexOf(char))
   value >>= BigInt((e.length * 6) % 8)
-  return value >= 3n && value % 2n === 1n && value < 2n ** 256n
+  return value >= 3n && value % 2n === 1n && value < 2n ** (bits > 3072 ? 64n : 256n)
 }
+
+/** Whether a base64url-encoded modulus is odd, as every product of two odd primes is (OpenSSL verifies with no other). */
+const isOddModulus = (n: string): boolean => {
+  const bytes = Buffer.from(n, "base64url")
+  return bytes.length > 0 && (bytes[bytes.length - 1]! & 1) === 1
+}
+
+/** The size of an EC coordinate of each curve, in bytes: RFC 7518, section 6.2.1.2, says it MUST be the full size. */
+const coordinateBytes: Readonly<Record<string, number>> = { "P-256": 32, "P-384": 48, "P-521": 66 }
+const isFullSize = (coordinate: string, bytes: number): boolean => Buffer.from(coordinate, "base64url").length === bytes
 
 /** The prime of Curve25519's field, and the constant d of its Edwards form (RFC 8032, section 5.1). */
 const p25519 = 2n ** 255n - 19n
@@ -408,10 +419,19 @@ const usableAlgorithms = (
   }
   if (jwk.kty === "RSA") {
     if (jwk.n === undefined || jwk.e === undefined) return "RSA key without n or e"
-    if (modulusBits(jwk.n) < minRsaBits) return `RSA modulus shorter than ${minRsaBits} bits`
-    if (!isRsaExponent(jwk.e)) return "RSA exponent is not an odd number from 3 to 2^256"
+    const bits = modulusBits(jwk.n)
+    if (bits < minRsaBits) return `RSA modulus shorter than ${minRsaBits} bits`
+    if (!isOddModulus(jwk.n)) return "RSA modulus is even"
+    if (!isRsaExponent(jwk.e, bits)) {
+      return `RSA exponent is not an odd number from 3 to 2^${bits > 3072 ? 64 : 256} (for a ${bits}-bit modulus)`
+    }
   } else if (jwk.x === undefined || (jwk.kty === "EC" && jwk.y === undefined)) {
     return `${shown(jwk.kty)} key without its coordinates`
+  } else if (
+    jwk.kty === "EC" &&
+    !(isFullSize(jwk.x, coordinateBytes[jwk.crv!]!) && isFullSize(jwk.y!, coordinateBytes[jwk.crv!]!))
+  ) {
+    return `EC key whose coordinates are not ${coordinateBytes[jwk.crv!]} bytes each`
   } else if (jwk.kty === "OKP" && !checkedPoints.has(jwk.x) && !isEd25519PublicKey(jwk.x)) {
     return "Ed25519 key that is not a point of the curve outside its small subgroup"
   }
@@ -463,7 +483,8 @@ const anyOf = (keys: ReadonlyArray<Key>, alg: Algorithm): Key => {
   const key: Key = {
     ...keys[0]!,
     algorithms: new Set([alg]),
-    verify: (tokenAlg, data, signature) => keys.some((member) => member.verify(tokenAlg, data, signature))
+    verify: (tokenAlg, data, signature) =>
+      tokenAlg === alg && keys.some((member) => member.verify(tokenAlg, data, signature))
   }
   membersOf.set(key, keys)
   return key
@@ -798,8 +819,12 @@ export const signsFor = (
   return v2 !== null && claims.iss === `${entraV1Issuers[v2[1]!]}${v2[2]}/`
 }
 
-/** A label of only white space (or none at all) names no issuer, as Microsoft's own validation reads one. */
-const isBlank = (issuer: string): boolean => issuer.trim().length === 0
+/**
+ * A label of only white space (or none at all) names no issuer, as Microsoft's own validation reads one: white space as
+ * .NET's `char.IsWhiteSpace` has it (JavaScript's `trim` also drops a byte order mark, which names an issuer there).
+ */
+const isBlank = (issuer: string): boolean =>
+  /^[\t\n\v\f\r \u0085\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]*$/.test(issuer)
 
 /** The issuer a JWK's `issuer` label names, if any. */
 const labelOf = (jwk: Jwk): string | undefined =>

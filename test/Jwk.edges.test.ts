@@ -70,3 +70,61 @@ describe("Jwk edge cases", () => {
       expect(key.verify("PS256", data, pss(20))).toBe(false)
     }))
 })
+
+describe("Jwk: keys that can never verify, or are written in more than one way, and combined keys", () => {
+  it.effect("an RSA key with an even modulus is skipped (no product of two odd primes is even)", () =>
+    Effect.gen(function*() {
+      const n = Buffer.from(rsaJwk.n as string, "base64url")
+      n[n.length - 1]! &= 0xfe
+      const exit = yield* Effect.exit(importSet([{ ...rsaJwk, kid: "even", n: n.toString("base64url") }]))
+      expect(Exit.isFailure(exit)).toBe(true)
+      expect((yield* importSet([{ ...rsaJwk, kid: "odd" }])).keys).toHaveLength(1)
+    }))
+
+  it.effect("an RSA exponent over 64 bits is skipped for a modulus over 3072 bits (OpenSSL never verifies with it)", () =>
+    Effect.gen(function*() {
+      // 2^64 + 1: odd, and fine for a 2048-bit modulus.
+      const e = Buffer.from("010000000000000001", "hex").toString("base64url")
+      const big = generateKeyPairSync("rsa", { modulusLength: 3080 }).publicKey.export({ format: "jwk" })
+      const refused = yield* Effect.exit(importSet([{ ...big, kid: "big", e }]))
+      expect(Exit.isFailure(refused)).toBe(true)
+      expect((yield* importSet([{ ...big, kid: "big" }])).keys).toHaveLength(1)
+      expect((yield* importSet([{ ...rsaJwk, kid: "small", e }])).keys).toHaveLength(1)
+    }))
+
+  it.effect("an EC key whose coordinates are not the curve's full size (a zero byte before them) is skipped", () =>
+    Effect.gen(function*() {
+      for (const namedCurve of ["P-256", "P-384", "P-521"]) {
+        const jwk = generateKeyPairSync("ec", { namedCurve }).publicKey.export({ format: "jwk" })
+        const padded = (coordinate: string) =>
+          Buffer.concat([Buffer.alloc(1), Buffer.from(coordinate, "base64url")]).toString("base64url")
+        for (const spelled of [{ x: padded(jwk.x!) }, { y: padded(jwk.y!) }]) {
+          const exit = yield* Effect.exit(importSet([{ ...jwk, kid: "long", ...spelled }]))
+          expect(Exit.isFailure(exit), namedCurve).toBe(true)
+        }
+        expect((yield* importSet([{ ...jwk, kid: "full" }])).keys).toHaveLength(1)
+      }
+    }))
+
+  it.effect("the key select makes of keys sharing a kid verifies its own algorithm only, as Key.verify says", () =>
+    Effect.gen(function*() {
+      const other = generateKeyPairSync("rsa", { modulusLength: 2048 })
+      const set = yield* importSet([
+        { ...rsaJwk, kid: "k" }, // any RSA algorithm
+        { ...other.publicKey.export({ format: "jwk" }), kid: "k", alg: "RS256" }
+      ])
+      const key = Jwk.select(set, "k", "RS256")!
+      const data = Buffer.from("a webhook's body")
+      const pss = { key: rsa.privateKey, padding: constants.RSA_PKCS1_PSS_PADDING, saltLength: 32 }
+      expect(key.verify("PS256", data, sign("sha256", data, pss))).toBe(false)
+      expect(key.verify("RS256", data, sign("sha256", data, rsa.privateKey))).toBe(true)
+    }))
+
+  it("an issuer label of a byte order mark alone names an issuer, as .NET's white space has it; spaces name none", () => {
+    const claims = { iss: "https://login.microsoftonline.com/other/v2.0", tid: "other" }
+    expect(Jwk.signsFor("\uFEFF", claims)).toBe(false)
+    for (const blank of ["", " ", "\t\n", "\u00a0\u2003\u3000", "\u0085"]) {
+      expect(Jwk.signsFor(blank, claims)).toBe(true)
+    }
+  })
+})

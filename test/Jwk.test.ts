@@ -261,8 +261,13 @@ describe("Jwk", () => {
       { name: "a string", jwk: "RSA", reason: /#1: not a valid JWK/ },
       {
         name: "EC material that is not a point of the curve",
-        jwk: { kty: "EC", crv: "P-256", x: "AAAA", y: "AAAA", kid: "bad" },
+        jwk: { kty: "EC", crv: "P-256", x: "A".repeat(43), y: "A".repeat(43), kid: "bad" },
         reason: /"bad": it could not be imported/
+      },
+      {
+        name: "EC coordinates shorter than the curve's size",
+        jwk: { kty: "EC", crv: "P-256", x: "AAAA", y: "AAAA", kid: "bad" },
+        reason: /"bad": EC key whose coordinates are not 32 bytes each/
       },
       {
         name: "Ed25519 material of the wrong length",
