@@ -536,6 +536,19 @@ describe("JwksSource", () => {
           expect(error.description).toBe("Transport")
           expect((error.cause as Error).message).toBe("Error (message withheld: it may show the URL)")
         }
+        // Nor when the client fails with something else (a throw of its own) that names that URL.
+        const throwing = HttpClient.make((request) =>
+          Effect.die(new Error(`could not reach ${Option.getOrThrow(HttpClientRequest.toUrl(request)).href}`))
+        ).pipe(HttpClient.mapRequest(HttpClientRequest.setUrlParam("api_key", "s3cret-gateway-key")))
+        const thrown = yield* failureOf(
+          (yield* JwksSource.http("https://keys.example.test/jwks.json").pipe(
+            Effect.provideService(HttpClient.HttpClient, throwing)
+          )).fetch
+        )
+        expect([thrown.description, (thrown.cause as Error).message]).toEqual([
+          "the HTTP client failed",
+          "Error (message withheld: it may show the URL)"
+        ])
       }).pipe(Effect.provide(IdpLive)))
 
     it.effect("a body that breaks off is Unreachable", () =>

@@ -333,6 +333,11 @@ export const fetchJson = <A, I>(
   const decodeShape = Schema.decodeUnknown(schema)
   /** The request as the client prepared it, once it has (for what a failure may show). */
   let askedOf: (() => HttpClientRequest.HttpClientRequest) | undefined
+  /**
+   * Whether a failure's account may show a secret: the URL as configured holds one, or as the client prepared it (a
+   * gateway key its `mapRequest` adds).
+   */
+  const secretShown = (): boolean => redacted || (askedOf !== undefined && redacts(askedOf()))
   return Effect.gen(function*() {
     // The steps of a paced fetch (a background refresh): see `pace.ts`.
     yield* Pace.step
@@ -409,7 +414,7 @@ export const fetchJson = <A, I>(
       // secret that the account may repeat: the URL as configured, or as the client prepared it (a gateway key its
       // `mapRequest` adds), as the failed request shows it.
       RequestError: (error) => {
-        const hidden = redacted || redacts(error.request) || (askedOf !== undefined && redacts(askedOf()))
+        const hidden = secretShown() || redacts(error.request)
         return Effect.fail(
           fail(
             "Unreachable",
@@ -433,7 +438,7 @@ export const fetchJson = <A, I>(
       Effect.fail(
         error instanceof JwksError
           ? error
-          : fail("Unreachable", "the HTTP client failed", { cause: redacted ? redactedCause(error) : error })
+          : fail("Unreachable", "the HTTP client failed", { cause: secretShown() ? redactedCause(error) : error })
       )
     ),
     Effect.timeoutFail({
