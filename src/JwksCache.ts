@@ -546,7 +546,19 @@ const makeNamed = (source: Source, name: string, settings: Resolved): Effect.Eff
       const jwks = yield* source.fetch
       yield* Pace.step
       const previous = (yield* getState).current?.set
-      const set = yield* Jwk.importKeySet(jwks, source.name, { algorithms: settings.algorithms, previous })
+      // Its log lines name the cache (` #2` too), its errors the source, as the cache's own do.
+      const set = yield* Jwk.importKeySet(jwks, name, { algorithms: settings.algorithms, previous }).pipe(
+        Effect.mapError((error) =>
+          name === source.name ? error : new JwksError({
+            reason: error.reason,
+            source: source.name,
+            description: error.description,
+            status: error.status,
+            retryAfter: error.retryAfter,
+            cause: error.cause
+          })
+        )
+      )
       yield* Pace.step
       const loadedAt = yield* Clock.currentTimeMillis
       const tracker = withCacheLogs(yield* CacheStrategy.track(strategy, loadedAt))

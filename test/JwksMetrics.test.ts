@@ -16,6 +16,7 @@ import * as JwksMetrics from "../src/JwksMetrics.js"
 import * as JwksSource from "../src/JwksSource.js"
 import * as FakeIdp from "../src/testing/FakeIdp.js"
 import * as TokenValidator from "../src/TokenValidator.js"
+import { capturing } from "./support/logs.js"
 
 /** Metrics are global: each test uses its own issuer (so its own `source` tag) and compares before and after. */
 const setup = (issuer: string, cache?: JwksCache.Options, options?: Partial<TokenValidator.Options>) =>
@@ -300,6 +301,32 @@ describe("JwksMetrics", () => {
       expect((yield* JwksCache.make(source, options)).source).toBe(`${url} #2`)
       expect((yield* JwksCache.make(source, options)).source).toBe(`${url} #3`)
     }).pipe(Effect.provide(FakeIdp.layerTest({ issuer: "https://metrics-twins.example.test" }))))
+
+  it.scoped("a second cache's import log lines say #2 too, and its import errors name the source", () => {
+    const { entries, use } = capturing()
+    return use(
+      Effect.gen(function*() {
+        const idp = yield* FakeIdp.FakeIdp
+        const good = (yield* idp.jwks).keys[0]!
+        const symmetric = { kty: "oct", kid: "hmac", k: "c2VjcmV0" }
+        const withSkipped = JwksSource.fromKeySet({ keys: [good, symmetric] })
+        const options = { backgroundRefresh: false } as const
+        yield* (yield* JwksCache.make(withSkipped, options)).refresh
+        yield* (yield* JwksCache.make(withSkipped, options)).refresh
+        const skipped = entries.filter((entry) => entry.message.startsWith("Skipping key"))
+        expect(skipped.map((entry) => entry.annotations.source)).toEqual(["static", "static #2"])
+        // A set with no usable key: the second cache's error names the source, as its other errors do.
+        const empty = { ...JwksSource.fromKeySet({ keys: [symmetric] }), name: "partner-keys" }
+        const first = yield* JwksCache.make(empty, options)
+        const second = yield* JwksCache.make(empty, options)
+        expect(second.source).toBe("partner-keys #2")
+        for (const cache of [first, second]) {
+          const error = yield* Effect.flip(cache.refresh)
+          expect([error.reason, error.source]).toEqual(["EmptyKeySet", "partner-keys"])
+        }
+      }).pipe(Effect.provide(FakeIdp.layerTest({ issuer: "https://metrics-twins-import.example.test" })))
+    )
+  })
 
   it.scoped("the cache counts fetches, unknown-kid refetches and throttles, background refreshes and stale serves", () =>
     Effect.gen(function*() {
