@@ -338,15 +338,14 @@ const isRsaExponent = (e: string, bits: number): boolean => {
   return value >= 3n && value % 2n === 1n && value < 2n ** (bits > 3072 ? 64n : 256n)
 }
 
+/** The longest modulus OpenSSL verifies with (`OPENSSL_RSA_MAX_MODULUS_BITS`): a longer one never verifies. */
+const maxRsaBits = 16384
+
 /** Whether a base64url-encoded modulus is odd, as every product of two odd primes is (OpenSSL verifies with no other). */
 const isOddModulus = (n: string): boolean => {
   const bytes = Buffer.from(n, "base64url")
   return bytes.length > 0 && (bytes[bytes.length - 1]! & 1) === 1
 }
-
-/** The size of an EC coordinate of each curve, in bytes: RFC 7518, section 6.2.1.2, says it MUST be the full size. */
-const coordinateBytes: Readonly<Record<string, number>> = { "P-256": 32, "P-384": 48, "P-521": 66 }
-const isFullSize = (coordinate: string, bytes: number): boolean => Buffer.from(coordinate, "base64url").length === bytes
 
 /** The prime of Curve25519's field, and the constant d of its Edwards form (RFC 8032, section 5.1). */
 const p25519 = 2n ** 255n - 19n
@@ -421,17 +420,13 @@ const usableAlgorithms = (
     if (jwk.n === undefined || jwk.e === undefined) return "RSA key without n or e"
     const bits = modulusBits(jwk.n)
     if (bits < minRsaBits) return `RSA modulus shorter than ${minRsaBits} bits`
+    if (bits > maxRsaBits) return `RSA modulus longer than ${maxRsaBits} bits`
     if (!isOddModulus(jwk.n)) return "RSA modulus is even"
     if (!isRsaExponent(jwk.e, bits)) {
       return `RSA exponent is not an odd number from 3 to 2^${bits > 3072 ? 64 : 256} (for a ${bits}-bit modulus)`
     }
   } else if (jwk.x === undefined || (jwk.kty === "EC" && jwk.y === undefined)) {
     return `${shown(jwk.kty)} key without its coordinates`
-  } else if (
-    jwk.kty === "EC" &&
-    !(isFullSize(jwk.x, coordinateBytes[jwk.crv!]!) && isFullSize(jwk.y!, coordinateBytes[jwk.crv!]!))
-  ) {
-    return `EC key whose coordinates are not ${coordinateBytes[jwk.crv!]} bytes each`
   } else if (jwk.kty === "OKP" && !checkedPoints.has(jwk.x) && !isEd25519PublicKey(jwk.x)) {
     return "Ed25519 key that is not a point of the curve outside its small subgroup"
   }
