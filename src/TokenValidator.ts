@@ -227,8 +227,8 @@ export interface Options {
   /** Accept only these token types (refresh tokens are refused whatever this says). Default: any other. */
   readonly tokenTypes?: ReadonlyArray<"id" | "access" | "unknown"> | undefined
   /**
-   * Header `typ` values of the `+jwt` kind, besides `at+jwt` and `id_token+jwt`, to accept (compared without case,
-   * with or without `application/`). By default a token whose `typ` names another kind of JWT (`logout+jwt`,
+   * Header `typ` values of the `+jwt` (or `+sd-jwt`) kind, besides `at+jwt` and `id_token+jwt`, to accept (compared
+   * without case, with or without `application/`); any other value is a `ConfigError`. By default a token whose `typ` names another kind of JWT (`logout+jwt`,
    * `secevent+jwt`, `dpop+jwt`, ...) is refused as `TokenType`, whatever its claims: an explicit loosening, for an IdP
    * that marks its access tokens with a type of its own. So is a token with an `events` claim (a security event or a
    * logout token, which may be typed just `JWT`) or a `typ` claim of `Logout` (Keycloak's), unless its header `typ`
@@ -510,6 +510,32 @@ const isEventsClaim = (events: unknown): boolean => {
 }
 
 /**
+ * Whether claims hold an SD-JWT's digests below their top level (RFC 9901, sections 4.2.4.1 and 4.2.4.2): an `_sd` list
+ * in a nested object, or a `{"...": digest}` item in a list. One pass over the containers, without recursion (the
+ * claims' size is capped, their depth is not).
+ */
+const holdsDisclosures = (claims: Readonly<Record<string, unknown>>): boolean => {
+  const pending: Array<unknown> = [claims]
+  for (let next = pending.pop(); next !== undefined; next = pending.pop()) {
+    if (Array.isArray(next)) {
+      for (const item of next) {
+        if (typeof item !== "object" || item === null) continue
+        if (!Array.isArray(item) && Object.hasOwn(item, "...")) return true
+        pending.push(item)
+      }
+    } else {
+      const members = next as Readonly<Record<string, unknown>>
+      if (next !== claims && Array.isArray(members._sd)) return true
+      for (const key in members) {
+        const member = members[key]
+        if (typeof member === "object" && member !== null) pending.push(member)
+      }
+    }
+  }
+  return false
+}
+
+/**
  * A header `typ` as the media type it names (RFC 7515, section 4.1.9): in lower case, without the optional
  * `application/`, its parameters (`; charset=...`) or the white space around it, so that `dpop+jwt;v=1` is a DPoP
  * proof as `dpop+jwt` is.
@@ -592,10 +618,13 @@ const namesOf = (value: unknown, spaced: boolean): ReadonlyArray<string> | undef
 
 const stringClaim = (value: unknown): string | undefined => typeof value === "string" ? value : undefined
 
-const firstString = (claims: Claims, names: ReadonlyArray<string>): string | undefined => {
+/** The first of `names` whose claim is a non-empty string, other than `except` (compared without case). */
+const firstString = (claims: Claims, names: ReadonlyArray<string>, except?: string): string | undefined => {
   for (const name of names) {
     const value = claims[name]
-    if (typeof value === "string" && value.length > 0) return value
+    if (typeof value === "string" && value.length > 0 && (except === undefined || value.toLowerCase() !== except)) {
+      return value
+    }
   }
   return undefined
 }
@@ -626,8 +655,15 @@ const toPrincipal = (
   // Its lists frozen: a remembered token's later uses share them (see `reuse`).
   return new Principal({
     id: claims.sub ?? clientId ?? "",
-    // Nor by a username claim the app named `email`, when unverified (the docs' Keycloak example names it first).
-    name: firstString(claims, unverified ? usernameClaims.filter((name) => name !== "email") : usernameClaims) ?? email,
+    // Nor by a username claim the app named `email`, when unverified (the docs' Keycloak example names it first), nor
+    // by one that holds that address (Keycloak's "email as username", with self sign-up).
+    name: unverified
+      ? firstString(
+        claims,
+        usernameClaims.filter((name) => name !== "email"),
+        typeof claims.email === "string" ? claims.email.toLowerCase() : undefined
+      )
+      : firstString(claims, usernameClaims) ?? email,
     email,
     groups: Object.freeze(namesOf(claims[groupsClaim], false) ?? []),
     scopes: Object.freeze(scopes),
@@ -753,6 +789,18 @@ export const checkOptions = (options: Options): Either.Either<void, ConfigError.
   }
   if (options.acceptTyp !== undefined && !isListOf(options.acceptTyp, isNonEmptyString)) {
     return bad("acceptTyp", "expected a list of typ values")
+  }
+  // Only a type refused by default is worth listing: listing one accepted anyway (`JWT`, `at+jwt`) would only turn off,
+  // for tokens of that type, the refusal of logout tokens, security events and SD-JWTs.
+  const needless = options.acceptTyp?.find((typ) => {
+    const type = mediaType(typ)
+    return !(type.endsWith("+jwt") || type.endsWith("+sd-jwt")) || type === "at+jwt" || type === "id_token+jwt"
+  })
+  if (needless !== undefined) {
+    return bad(
+      "acceptTyp",
+      `expected +jwt types refused by default (not JWT, at+jwt or id_token+jwt), got ${printable(needless, 64)}`
+    )
   }
   if (options.allowBoundTokens !== undefined && typeof options.allowBoundTokens !== "boolean") {
     return bad("allowBoundTokens", "expected true or false")
@@ -889,10 +937,12 @@ const unsafeMake = (keys: KeyResolver, options: Options): Service => {
   const headers = new Map<string, Header>()
   const spanOptions = { attributes: { "jwt.issuer": issuer.description }, captureStackTrace: false } as const
 
+  /** The claim checks; `fresh`: the token's first check, not a remembered token's later use. */
   const checkClaims = (
     claims: RegisteredClaims,
     header: Header,
-    nowMillis: number
+    nowMillis: number,
+    fresh: boolean
   ): TokenType | TokenValidationError => {
     const now = nowMillis / 1000
     if (claims.exp === undefined) return refusal("MissingClaim", "the token has no exp claim")
@@ -943,9 +993,12 @@ const unsafeMake = (keys: KeyResolver, options: Options): Service => {
     ) {
       return refusal("TokenType", "a security event or logout token is not a bearer token")
     }
-    // An SD-JWT's signed part untyped (RFC 9901 makes its `typ` optional): known by `_sd_alg`, or digests in `_sd`.
+    // An SD-JWT's signed part untyped (RFC 9901 makes its `typ` optional): known by `_sd_alg`, or digests in `_sd`,
+    // here or in a nested object, or `{"...": digest}` in a list (RFC 9901 makes `_sd_alg` optional too). Looked for
+    // in nested members on a token's first check only: a remembered token's claims are the same frozen object.
     if (
-      (claims._sd_alg !== undefined || Array.isArray(claims._sd)) && (typ === undefined || !acceptTyp.has(typ))
+      (claims._sd_alg !== undefined || Array.isArray(claims._sd) || (fresh && holdsDisclosures(claims))) &&
+      (typ === undefined || !acceptTyp.has(typ))
     ) {
       return refusal("TokenType", "an SD-JWT credential is not a bearer token")
     }
@@ -978,8 +1031,8 @@ const unsafeMake = (keys: KeyResolver, options: Options): Service => {
   }
 
   /** The checks that run on every use of a token, verified just now or remembered, then the usage count. */
-  const accept = (claims: RegisteredClaims, header: Header, now: number): Outcome<TokenType> => {
-    const tokenType = checkClaims(claims, header, now)
+  const accept = (claims: RegisteredClaims, header: Header, now: number, fresh: boolean): Outcome<TokenType> => {
+    const tokenType = checkClaims(claims, header, now, fresh)
     if (tokenType instanceof TokenValidationError) return Exit.fail(tokenType)
     const checked = options.check === undefined ? Exit.void : customCheck(options.check(claims, header))
     // Only a token that passed every check counts for the usage strategy: neither forged nor merely expired
@@ -1078,7 +1131,7 @@ const unsafeMake = (keys: KeyResolver, options: Options): Service => {
     // Frozen, nested members too: the check hook, the Principal and a remembered token share this one object, and
     // the time checks of every later use read it.
     const claims = Jws.deepFreeze(read)
-    return andThen(accept(claims, header, now), (tokenType) => {
+    return andThen(accept(claims, header, now, true), (tokenType) => {
       const principal = toPrincipal(claims, tokenType, usernameClaims, groupsClaim)
       // Shared only once remembered: with the token cache off, the caller's is the one just built.
       if (remembered.capacity <= 0) return Exit.succeed(principal)
@@ -1119,7 +1172,7 @@ const unsafeMake = (keys: KeyResolver, options: Options): Service => {
         ? noMatchingKey()
         : verifyWith(token, token.indexOf("."), token.lastIndexOf("."), seen.header, key, now)
     }
-    const accepted = accept(seen.claims, seen.header, now)
+    const accepted = accept(seen.claims, seen.header, now, false)
     if (!isDecided(accepted)) {
       return Effect.map(
         Effect.tapError(accepted, () => Effect.sync(() => forget(token, seen))),

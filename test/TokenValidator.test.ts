@@ -277,6 +277,15 @@ describe("TokenValidator", () => {
         expect(yield* named({ email: "e@x", email_verified: false, preferred_username: "u" })).toBe("u")
         expect(yield* named({ email: "e@x", email_verified: false })).toBeUndefined()
         expect(yield* named({ email: "e@x", email_verified: true, preferred_username: "u" })).toBe("e@x")
+        // Nor by a username claim that holds the unverified address (Keycloak's "email as username", self sign-up).
+        const asUsername = {
+          email: "Victim@Example.com",
+          email_verified: false,
+          preferred_username: "victim@example.com"
+        }
+        expect(yield* of(asUsername)).toEqual([undefined, undefined, "Victim@Example.com"])
+        expect(yield* of({ ...asUsername, name: "Mallory" })).toEqual([undefined, "Mallory", "Victim@Example.com"])
+        expect((yield* of({ ...asUsername, email_verified: true }))[1]).toBe("victim@example.com")
       }))
 
     test("the username and groups claims can be configured", () =>
@@ -835,6 +844,20 @@ describe("TokenValidator", () => {
         for (const claims of [{ _sd_alg: "sha-256" }, { _sd: ["digest"] }]) {
           yield* refused(validator, yield* idp.sign({ ...claims, scope: "read" }), "TokenType")
         }
+        // Its digests only below the top level (`_sd_alg` is optional too): in a nested object's `_sd`, or as a
+        // `{"...": digest}` item of a list, however deep.
+        for (
+          const claims of [
+            { address: { _sd: ["digest"], country: "DE" } },
+            { nationalities: [{ "...": "digest" }, "FR"] },
+            { a: [{ b: [[{ c: { _sd: [] } }]] }] }
+          ]
+        ) {
+          yield* refused(validator, yield* idp.sign({ ...claims, scope: "read" }), "TokenType")
+        }
+        // Lists of objects and members named like them, of an ordinary token, are no such thing.
+        const ordinary = { address: { sd: [] }, roles: [{ name: "..." }], "...": 1, _sd: "not a list", scope: "read" }
+        expect((yield* validator.validate(yield* idp.sign(ordinary))).scopes).toEqual(["read"])
         for (const typ of ["dc+sd-jwt", "vc+sd-jwt", "application/vc+sd-jwt"]) {
           yield* refused(
             validator,
@@ -946,6 +969,11 @@ describe("TokenValidator", () => {
           [{ requiredClaims: "email" }, "requiredClaims"],
           [{ check: null }, "check"],
           [{ acceptTyp: "logout+jwt" }, "acceptTyp"],
+          // A type accepted anyway: listed, it would only let logout tokens, events and SD-JWTs of that type in.
+          [{ acceptTyp: ["JWT"] }, "acceptTyp"],
+          [{ acceptTyp: ["at+jwt"] }, "acceptTyp"],
+          [{ acceptTyp: ["application/id_token+jwt"] }, "acceptTyp"],
+          [{ acceptTyp: ["logout+jwt", "json"] }, "acceptTyp"],
           [{ principal: null }, "principal"],
           [{ principal: { username: "email" } }, "principal"],
           [{ principal: { groups: ["roles"] } }, "principal"]
