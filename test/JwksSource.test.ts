@@ -551,6 +551,36 @@ describe("JwksSource", () => {
         ])
       }).pipe(Effect.provide(IdpLive)))
 
+    it.effect("a key the app's client adds stays withheld from a failure when two fetches of one source overlap", () =>
+      Effect.gen(function*() {
+        // The app's client fails with an error quoting the URL it was given (a circuit breaker), after a gateway key
+        // is added to it by a `mapRequestEffect` (read from a vault: the second time slowly).
+        let calls = 0
+        const quoting = HttpClient.make((_request, url) =>
+          Effect.zipRight(Effect.sleep("50 millis"), Effect.die(new Error(`circuit open for ${url.href}`)))
+        )
+        const keyed = quoting.pipe(HttpClient.mapRequestEffect((request) =>
+          Effect.as(
+            calls++ === 0 ? Effect.void : Effect.sleep("300 millis"),
+            HttpClientRequest.setUrlParam(request, "api_key", "s3cret-gateway-key")
+          )
+        ))
+        const source = yield* JwksSource.http("https://keys.example.test/jwks.json").pipe(
+          Effect.provideService(HttpClient.HttpClient, keyed)
+        )
+        // The first fetch fails while the second's request is not yet prepared: judged by its own request.
+        const first = yield* Effect.fork(Effect.flip(source.fetch))
+        yield* TestClock.adjust("10 millis")
+        const second = yield* Effect.fork(Effect.exit(source.fetch))
+        yield* TestClock.adjust("100 millis")
+        const error = yield* Fiber.join(first)
+        yield* Fiber.interrupt(second)
+        expect([error.reason, (error.cause as Error).message]).toEqual([
+          "Unreachable",
+          "Error (message withheld: it may show the URL)"
+        ])
+      }))
+
     it.effect("a body that breaks off is Unreachable", () =>
       Effect.gen(function*() {
         const { client } = clientOf(() =>

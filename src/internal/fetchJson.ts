@@ -331,119 +331,122 @@ export const fetchJson = <A, I>(
   const fail = (reason: JwksError["reason"], description?: string, extra?: FailExtra) =>
     new JwksError({ reason, source, ...(description === undefined ? {} : { description }), ...extra })
   const decodeShape = Schema.decodeUnknown(schema)
-  /** The request as the client prepared it, once it has (for what a failure may show). */
-  let askedOf: (() => HttpClientRequest.HttpClientRequest) | undefined
-  /**
-   * Whether a failure's account may show a secret: the URL as configured holds one, or as the client prepared it (a
-   * gateway key its `mapRequest` adds).
-   */
-  const secretShown = (): boolean => redacted || (askedOf !== undefined && redacts(askedOf()))
-  return Effect.gen(function*() {
-    // The steps of a paced fetch (a background refresh): see `pace.ts`.
-    yield* Pace.step
-    const { asked, execute, whole } = executing(client, HttpClientRequest.get(url, { acceptJson: true }))
-    askedOf = asked
-    // The platform's own `http.client` span records the whole URL: none for a request whose URL carries what is
-    // redacted (see `executing`; a client object of the app's own is asked not to make one). It records the answer's
-    // headers too: a redirect's `Location` (a signed CDN link, say) is redacted there.
-    const response = yield* withoutRedirects(
-      execute.pipe(
-        Effect.locallyWith(
-          HttpClient.currentTracerDisabledWhen,
-          (own) => (request) => own(request) || redacts(request)
-        ),
-        Effect.locallyWith(Headers.currentRedactedNames, (names) => [...names, "location"])
-      )
-    )
-    // The platform ends a request interrupted while it is sent or its body read, not in between: here, the answer.
-    yield* Effect.onInterrupt(Pace.step, () => discard(response))
-    if (followedRedirect(response, asked(), whole)) {
-      // Refused as the 3xx it followed would have been.
-      yield* discard(response)
-      return yield* fail("HttpStatus", "the answer is for another URL: redirects are not followed")
-    }
-    if (response.status !== 200) {
-      yield* discard(response)
-      return yield* Effect.flip(statusError(fail, response))
-    }
-    const declared = Number(response.headers["content-length"])
-    if (Number.isFinite(declared) && declared > options.maxBytes) {
-      yield* discard(response)
-      return yield* fail("TooLarge", `content-length ${declared} exceeds the limit of ${options.maxBytes} bytes`)
-    }
-    // Built only when needed: a JwksError checks its fields as it is constructed, ~0.1 ms of a refresh's event-loop
-    // time.
-    const tooLarge = () => fail("TooLarge", `body exceeds the limit of ${options.maxBytes} bytes`)
-    const encoding = response.headers["content-encoding"]
-    // An uncompressed body of a declared length within the cap is read whole: HTTP framing bounds it. Any other body
-    // is read as a stream, and refused as soon as it passes the cap. The whole read is preferred because the
-    // platform aborts a request once its body stream ends, which cost twice the CPU of a whole read (a refresh
-    // measured ~1.6 ms more in bench/) on the event loop that validates tokens.
-    // The header is read twice on purpose: any number above the cap refuses the body (even "1e9", as above), but
-    // only a plain decimal is trusted as a declared length to read whole (`Number` reads "" as 0).
-    const length = response.headers["content-length"]
-    const bytes =
-      length !== undefined && /^\d{1,9}$/.test(length) && (encoding === undefined || encoding === "identity")
-        ? yield* Effect.flatMap(response.arrayBuffer, (buffer) =>
-          // A client that does not hold a body to its declared length (not HTTP/1.1 over fetch or node:http) still
-          // meets the cap here.
-          buffer.byteLength > options.maxBytes ? Effect.fail(tooLarge()) : Effect.succeed(new Uint8Array(buffer)))
-        : yield* Effect.map(
-          response.stream.pipe(
-            Stream.runFoldEffect({ size: 0, chunks: [] as Array<Uint8Array> }, (acc, chunk) => {
-              acc.size += chunk.length
-              if (acc.size > options.maxBytes) return Effect.fail(tooLarge())
-              acc.chunks.push(chunk)
-              return Effect.succeed(acc)
-            })
+  // Each run of the fetch its own: one source's fetch may run twice at once (two caches over it).
+  return Effect.suspend(() => {
+    /** The request as the client prepared it, once it has (for what a failure may show). */
+    let askedOf: (() => HttpClientRequest.HttpClientRequest) | undefined
+    /**
+     * Whether a failure's account may show a secret: the URL as configured holds one, or as the client prepared it (a
+     * gateway key its `mapRequest` adds).
+     */
+    const secretShown = (): boolean => redacted || (askedOf !== undefined && redacts(askedOf()))
+    return Effect.gen(function*() {
+      // The steps of a paced fetch (a background refresh): see `pace.ts`.
+      yield* Pace.step
+      const { asked, execute, whole } = executing(client, HttpClientRequest.get(url, { acceptJson: true }))
+      askedOf = asked
+      // The platform's own `http.client` span records the whole URL: none for a request whose URL carries what is
+      // redacted (see `executing`; a client object of the app's own is asked not to make one). It records the answer's
+      // headers too: a redirect's `Location` (a signed CDN link, say) is redacted there.
+      const response = yield* withoutRedirects(
+        execute.pipe(
+          Effect.locallyWith(
+            HttpClient.currentTracerDisabledWhen,
+            (own) => (request) => own(request) || redacts(request)
           ),
-          (body) => concat(body.chunks, body.size)
+          Effect.locallyWith(Headers.currentRedactedNames, (names) => [...names, "location"])
         )
-    yield* Pace.step
-    const text = yield* Effect.try({
-      try: () => utf8.decode(bytes),
-      catch: (cause) => fail("InvalidJson", "body is not UTF-8", { cause })
-    })
-    const json = yield* Effect.mapError(decodeJson(text), () => fail("InvalidJson", "body is not JSON"))
-    // Not the parse error's message: it prints the offending value, and a hostile, deeply nested body would
-    // overflow the stack while being printed (found by `npm run fuzz`). Only the path of the first issue is kept.
-    return yield* Effect.mapError(decodeShape(json), (error) => fail("InvalidShape", shapeIssue(error)))
-  }).pipe(
-    Effect.catchTags({
-      // The client's own account of it too (a test's fake saying which origin it serves), unless the URL holds a
-      // secret that the account may repeat: the URL as configured, or as the client prepared it (a gateway key its
-      // `mapRequest` adds), as the failed request shows it.
-      RequestError: (error) => {
-        const hidden = secretShown() || redacts(error.request)
-        return Effect.fail(
-          fail(
-            "Unreachable",
-            hidden || typeof error.description !== "string" || error.description === ""
-              ? error.reason
-              : `${error.reason}: ${printable(error.description, 200)}`,
-            { cause: hidden ? redactedCause(error.cause) : error.cause }
-          )
-        )
-      },
-      ResponseError: (error) =>
-        error.reason === "StatusCode"
-          // An app's client that refuses statuses itself (`HttpClient.filterStatusOk`): the status, as any other
-          // refused answer, its body ended.
-          ? Effect.zipRight(discard(error.response), Effect.flip(statusError(fail, error.response)))
-          : Effect.fail(fail("Unreachable", `${error.reason} while reading the body`))
-    }),
-    // What the type does not show: an app's client built with combinators of its own (a `TimeoutException` of its own
-    // timeout), or written in JavaScript, can fail with anything. Callers get a JwksError, as for any failed fetch.
-    Effect.catchAll((error: unknown) =>
-      Effect.fail(
-        error instanceof JwksError
-          ? error
-          : fail("Unreachable", "the HTTP client failed", { cause: secretShown() ? redactedCause(error) : error })
       )
-    ),
-    Effect.timeoutFail({
-      duration: options.timeout,
-      onTimeout: () => fail("Timeout", `no complete answer within ${Duration.format(options.timeout)}`)
-    })
-  )
+      // The platform ends a request interrupted while it is sent or its body read, not in between: here, the answer.
+      yield* Effect.onInterrupt(Pace.step, () => discard(response))
+      if (followedRedirect(response, asked(), whole)) {
+        // Refused as the 3xx it followed would have been.
+        yield* discard(response)
+        return yield* fail("HttpStatus", "the answer is for another URL: redirects are not followed")
+      }
+      if (response.status !== 200) {
+        yield* discard(response)
+        return yield* Effect.flip(statusError(fail, response))
+      }
+      const declared = Number(response.headers["content-length"])
+      if (Number.isFinite(declared) && declared > options.maxBytes) {
+        yield* discard(response)
+        return yield* fail("TooLarge", `content-length ${declared} exceeds the limit of ${options.maxBytes} bytes`)
+      }
+      // Built only when needed: a JwksError checks its fields as it is constructed, ~0.1 ms of a refresh's event-loop
+      // time.
+      const tooLarge = () => fail("TooLarge", `body exceeds the limit of ${options.maxBytes} bytes`)
+      const encoding = response.headers["content-encoding"]
+      // An uncompressed body of a declared length within the cap is read whole: HTTP framing bounds it. Any other body
+      // is read as a stream, and refused as soon as it passes the cap. The whole read is preferred because the
+      // platform aborts a request once its body stream ends, which cost twice the CPU of a whole read (a refresh
+      // measured ~1.6 ms more in bench/) on the event loop that validates tokens.
+      // The header is read twice on purpose: any number above the cap refuses the body (even "1e9", as above), but
+      // only a plain decimal is trusted as a declared length to read whole (`Number` reads "" as 0).
+      const length = response.headers["content-length"]
+      const bytes =
+        length !== undefined && /^\d{1,9}$/.test(length) && (encoding === undefined || encoding === "identity")
+          ? yield* Effect.flatMap(response.arrayBuffer, (buffer) =>
+            // A client that does not hold a body to its declared length (not HTTP/1.1 over fetch or node:http) still
+            // meets the cap here.
+            buffer.byteLength > options.maxBytes ? Effect.fail(tooLarge()) : Effect.succeed(new Uint8Array(buffer)))
+          : yield* Effect.map(
+            response.stream.pipe(
+              Stream.runFoldEffect({ size: 0, chunks: [] as Array<Uint8Array> }, (acc, chunk) => {
+                acc.size += chunk.length
+                if (acc.size > options.maxBytes) return Effect.fail(tooLarge())
+                acc.chunks.push(chunk)
+                return Effect.succeed(acc)
+              })
+            ),
+            (body) => concat(body.chunks, body.size)
+          )
+      yield* Pace.step
+      const text = yield* Effect.try({
+        try: () => utf8.decode(bytes),
+        catch: (cause) => fail("InvalidJson", "body is not UTF-8", { cause })
+      })
+      const json = yield* Effect.mapError(decodeJson(text), () => fail("InvalidJson", "body is not JSON"))
+      // Not the parse error's message: it prints the offending value, and a hostile, deeply nested body would
+      // overflow the stack while being printed (found by `npm run fuzz`). Only the path of the first issue is kept.
+      return yield* Effect.mapError(decodeShape(json), (error) => fail("InvalidShape", shapeIssue(error)))
+    }).pipe(
+      Effect.catchTags({
+        // The client's own account of it too (a test's fake saying which origin it serves), unless the URL holds a
+        // secret that the account may repeat: the URL as configured, or as the client prepared it (a gateway key its
+        // `mapRequest` adds), as the failed request shows it.
+        RequestError: (error) => {
+          const hidden = secretShown() || redacts(error.request)
+          return Effect.fail(
+            fail(
+              "Unreachable",
+              hidden || typeof error.description !== "string" || error.description === ""
+                ? error.reason
+                : `${error.reason}: ${printable(error.description, 200)}`,
+              { cause: hidden ? redactedCause(error.cause) : error.cause }
+            )
+          )
+        },
+        ResponseError: (error) =>
+          error.reason === "StatusCode"
+            // An app's client that refuses statuses itself (`HttpClient.filterStatusOk`): the status, as any other
+            // refused answer, its body ended.
+            ? Effect.zipRight(discard(error.response), Effect.flip(statusError(fail, error.response)))
+            : Effect.fail(fail("Unreachable", `${error.reason} while reading the body`))
+      }),
+      // What the type does not show: an app's client built with combinators of its own (a `TimeoutException` of its own
+      // timeout), or written in JavaScript, can fail with anything. Callers get a JwksError, as for any failed fetch.
+      Effect.catchAll((error: unknown) =>
+        Effect.fail(
+          error instanceof JwksError
+            ? error
+            : fail("Unreachable", "the HTTP client failed", { cause: secretShown() ? redactedCause(error) : error })
+        )
+      ),
+      Effect.timeoutFail({
+        duration: options.timeout,
+        onTimeout: () => fail("Timeout", `no complete answer within ${Duration.format(options.timeout)}`)
+      })
+    )
+  })
 }
