@@ -550,7 +550,7 @@ const mediaType = (typ: string): string => {
  * What kind of token the claims describe: a refresh token when anything says so (a `token_use` of `refresh`, a `typ`
  * claim of `Refresh` or `Offline`, a `token_type` (Django REST framework Simple JWT) or `type` (Flask-JWT-Extended) of
  * `refresh`, a `tokenName` (ForgeRock / PingAM) of `refresh_token`, a `tokenType` (Casdoor) of `refresh-token`, in any
- * case), whatever else does; else `token_use` when present (Cognito), else a `typ` of `at+jwt` (RFC 9068) or
+ * case), whatever else does; else a `token_use` of `id` or `access` (Cognito), else a `typ` of `at+jwt` (RFC 9068) or
  * `id_token+jwt`, or a `typ` claim (Keycloak's `Bearer` / `ID`), a `token_type` or `type` of `access` (or Casdoor's
  * `tokenType` of `access-token`), else `nonce` or `at_hash` mean an id token and `scope`, `scp`, `client_id`, an
  * `idtyp` of `app`, Entra ID's `azpacr` / `appidacr` or Auth0's `gty` of `client-credentials` an access token.
