@@ -227,12 +227,13 @@ export interface Options {
   /** Accept only these token types (refresh tokens are refused whatever this says). Default: any other. */
   readonly tokenTypes?: ReadonlyArray<"id" | "access" | "unknown"> | undefined
   /**
-   * Header `typ` values of the `+jwt` (or `+sd-jwt`) kind, besides `at+jwt` and `id_token+jwt`, to accept (compared
-   * without case, with or without `application/`); any other value is a `ConfigError`. By default a token whose `typ` names another kind of JWT (`logout+jwt`,
-   * `secevent+jwt`, `dpop+jwt`, ...) is refused as `TokenType`, whatever its claims: an explicit loosening, for an IdP
-   * that marks its access tokens with a type of its own. So is a token with an `events` claim (a security event or a
-   * logout token, which may be typed just `JWT`) or a `typ` claim of `Logout` (Keycloak's), unless its header `typ`
-   * is listed here.
+   * Header `typ` values to accept (compared without case, with or without `application/`): an explicit loosening. By
+   * default a token whose `typ` names another kind of JWT (`logout+jwt`, `secevent+jwt`, `dpop+jwt`, ...) is refused
+   * as `TokenType`, whatever its claims: list one for an IdP that marks its access tokens with a type of its own. So
+   * is a token with an `events` claim (a security event or a logout token, which may be typed just `JWT`), a `typ`
+   * claim of `Logout` (Keycloak's) or an SD-JWT's digests, unless its header `typ` is listed here: a back-channel
+   * logout endpoint lists the type its IdP gives logout tokens (`logout+jwt`; `JWT` for Keycloak before 25, `at+jwt`
+   * for Duende IdentityServer 6), which lets such tokens of that type in.
    */
   readonly acceptTyp?: ReadonlyArray<string> | undefined
   /**
@@ -789,18 +790,6 @@ export const checkOptions = (options: Options): Either.Either<void, ConfigError.
   }
   if (options.acceptTyp !== undefined && !isListOf(options.acceptTyp, isNonEmptyString)) {
     return bad("acceptTyp", "expected a list of typ values")
-  }
-  // Only a type refused by default is worth listing: listing one accepted anyway (`JWT`, `at+jwt`) would only turn off,
-  // for tokens of that type, the refusal of logout tokens, security events and SD-JWTs.
-  const needless = options.acceptTyp?.find((typ) => {
-    const type = mediaType(typ)
-    return !(type.endsWith("+jwt") || type.endsWith("+sd-jwt")) || type === "at+jwt" || type === "id_token+jwt"
-  })
-  if (needless !== undefined) {
-    return bad(
-      "acceptTyp",
-      `expected +jwt types refused by default (not JWT, at+jwt or id_token+jwt), got ${printable(needless, 64)}`
-    )
   }
   if (options.allowBoundTokens !== undefined && typeof options.allowBoundTokens !== "boolean") {
     return bad("allowBoundTokens", "expected true or false")
