@@ -612,6 +612,15 @@ const quoteSafe = (text: string): string => text.replace(/[^\x20\x21\x23-\x5B\x5
 /** A scope token (RFC 6749 §3.3): printable ASCII but `"` and `\`, no spaces. */
 const isScopeToken = (scope: string): boolean => /^[\x21\x23-\x5B\x5D-\x7E]+$/.test(scope)
 
+/**
+ * A 403's `scope` as its challenge names it: the scope tokens of it only (a name with a quote in it is left out, never
+ * changed into another name), none when none is left.
+ */
+const challengeScope = (scope: string | undefined): string | undefined => {
+  const names = scope?.split(" ").filter(isScopeToken) ?? []
+  return names.length === 0 ? undefined : names.join(" ")
+}
+
 const challenge = (realm: string, params: ReadonlyArray<readonly [string, string | undefined]>): string =>
   [
     `Bearer realm="${quoteSafe(realm)}"`,
@@ -637,7 +646,7 @@ const headersOf = (error: AuthError, settings: Settings): Record<string, string>
       }
     case "Forbidden":
       return {
-        "www-authenticate": challenge(settings.realm, [["error", error.error], ["scope", error.scope]]),
+        "www-authenticate": challenge(settings.realm, [["error", error.error], ["scope", challengeScope(error.scope)]]),
         "cache-control": "no-store"
       }
     case "ServiceUnavailable":
@@ -702,10 +711,15 @@ const utf8 = new TextDecoder()
  * The error of ours a response carries, read back from its status and JSON body: how `HttpApi` renders one (status and
  * body only, from the error's schema). Anything else (another error, a body of the app's own) is `undefined`.
  */
-const carriedError = (response: HttpServerResponse.HttpServerResponse): AuthError | undefined => {
+const carriedError = (
+  response: HttpServerResponse.HttpServerResponse,
+  answers: Answers | undefined
+): AuthError | undefined => {
   const error = readError(response, maxErrorBodyBytes)
-  // A 400 only as this library answers one: an app's own `invalid_request` (OAuth's error shape) is common.
-  return error?._tag === "BadRequest" && error.error_description !== severalCredentials.error_description
+  // A 400 only as this library answers one, or as a `BadRequest` this request encoded: an app's own `invalid_request`
+  // (OAuth's error shape) is common.
+  return error?._tag === "BadRequest" && error.error_description !== severalCredentials.error_description &&
+      !hasOwn(answers, answerOf(error))
     ? undefined
     : error
 }
@@ -723,9 +737,20 @@ const readError = (response: HttpServerResponse.HttpServerResponse, maxBytes: nu
   } catch {
     return undefined
   }
+  // Only a body of this module's shape: its members, and its own tag if any. An error of the app's own whose body holds
+  // these members and more (its own `_tag`, a refusal received from another service that it carries) is the app's.
+  if (!isErrorBody(json)) return undefined
   const error = Option.getOrUndefined(decodeFailure(json))
   return error !== undefined && statusOf(error) === response.status ? error : undefined
 }
+
+const ownTags: ReadonlySet<unknown> = new Set(["Unauthorized", "Forbidden", "ServiceUnavailable", "BadRequest"])
+const bodyMembers: ReadonlySet<string> = new Set(["_tag", "error", "error_description", "scope"])
+
+const isErrorBody = (json: unknown): boolean =>
+  typeof json === "object" && json !== null && !Array.isArray(json) &&
+  Object.keys(json).every((key) => bodyMembers.has(key)) &&
+  (!Object.hasOwn(json, "_tag") || ownTags.has((json as { readonly _tag?: unknown })._tag))
 
 /**
  * The handler chains known to hold the challenge handler, with the settings it was installed for. One handler per
@@ -744,9 +769,11 @@ const challengeChains = new WeakMap<object, Settings>()
  * it: the platform keeps these handlers per fiber, so an app run in a fiber that is only awaited loses them) and
  * however the server is wired (`HttpApiBuilder`, `HttpLayerRouter`). Judged from the response itself, so a refusal the
  * handler recovered from adds nothing to a later response of the app's own; and a header the response already has is
- * kept, so an app can write its own challenge (with RFC 9728's `resource_metadata`, say). A 400 counts only with this
- * library's own {@link BadRequest} body: `invalid_request` is OAuth's shape for any bad request, and an app's own must
- * not get a bearer challenge.
+ * kept, so an app can write its own challenge (with RFC 9728's `resource_metadata`, say). Only a body of this module's
+ * members counts (`error`, `error_description`, `scope`, and one of its errors' `_tag`): an error of the app's own with
+ * more (its own `_tag`, a refusal it received and carries) is answered as the app wrote it. A 400 counts only with this
+ * library's own {@link BadRequest} body, or a `BadRequest` this request encoded: `invalid_request` is OAuth's shape for
+ * any bad request, and an app's own must not get a bearer challenge.
  *
  * {@link layerBearer} installs it for every request, and a refusing guard for its own request fiber. An app that
  * implements {@link Authentication} itself runs it in its implementation, so that a guard refused in a child fiber
@@ -802,7 +829,7 @@ export const challengeHeaders: Effect.Effect<void> = Effect.flatMap(
               return answeredAs500(read, response.headers)
             }
           }
-          const error = carriedError(response)
+          const error = carriedError(response, answers)
           if (error === undefined) return Effect.succeed(response)
           const missing = Object.entries(headersOf(error, settings)).filter(([name]) =>
             response.headers[name] === undefined

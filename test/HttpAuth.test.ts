@@ -6,6 +6,7 @@ import * as HttpApiClient from "@effect/platform/HttpApiClient"
 import * as HttpApiEndpoint from "@effect/platform/HttpApiEndpoint"
 import * as HttpApiError from "@effect/platform/HttpApiError"
 import * as HttpApiGroup from "@effect/platform/HttpApiGroup"
+import * as HttpApiSchema from "@effect/platform/HttpApiSchema"
 import * as HttpApp from "@effect/platform/HttpApp"
 import * as HttpClient from "@effect/platform/HttpClient"
 import * as HttpClientRequest from "@effect/platform/HttpClientRequest"
@@ -442,6 +443,17 @@ describe("HttpAuth", () => {
       )
     }))
 
+  // Errors of an app's own in OAuth's error shape: one with a status of its own, one carrying a refusal it received.
+  class Overloaded extends Schema.TaggedError<Overloaded>()("Overloaded", {
+    error: Schema.Literal("temporarily_unavailable"),
+    error_description: Schema.String
+  }, HttpApiSchema.annotations({ status: 503 })) {}
+  class UpstreamRefused extends Schema.TaggedError<UpstreamRefused>()("UpstreamRefused", {
+    error: Schema.Literal("invalid_token"),
+    error_description: Schema.String,
+    upstream: HttpAuth.Failure
+  }, HttpApiSchema.annotations({ status: 401 })) {}
+
   it.effect("an HttpApi endpoint no guard runs for, failing with this module's errors, answers with their headers", () =>
     Effect.promise(async () => {
       // A session exchange outside Authentication that declares the classes and fails with them.
@@ -451,6 +463,10 @@ describe("HttpAuth", () => {
           .add(HttpApiEndpoint.post("down", "/down").addSuccess(Schema.String).addError(HttpAuth.ServiceUnavailable))
           .add(HttpApiEndpoint.post("scope", "/scope").addSuccess(Schema.String).addError(HttpAuth.Forbidden))
           .add(HttpApiEndpoint.post("ok", "/ok").addSuccess(Schema.String).addError(HttpAuth.Unauthorized))
+          .add(HttpApiEndpoint.post("bad", "/bad").addSuccess(Schema.String).addError(HttpAuth.BadRequest))
+          .add(HttpApiEndpoint.post("quoted", "/quoted").addSuccess(Schema.String).addError(HttpAuth.Forbidden))
+          .add(HttpApiEndpoint.post("busy", "/busy").addSuccess(Schema.String).addError(Overloaded))
+          .add(HttpApiEndpoint.post("proxy", "/proxy").addSuccess(Schema.String).addError(UpstreamRefused))
       ) {}
       const Live = HttpApiBuilder.api(Unguarded).pipe(
         Layer.provide(HttpApiBuilder.group(Unguarded, "session", (handlers) =>
@@ -470,6 +486,34 @@ describe("HttpAuth", () => {
                   )
                 ),
                 "fine"
+              ))
+            // The app's own 400 of this module's class, with a description of its own.
+            .handle("bad", () =>
+              Effect.fail(new HttpAuth.BadRequest({ error_description: "the cursor is stale" })))
+            // A scope name with a quote in it is left out of the challenge, never changed into another name.
+            .handle("quoted", () =>
+              Effect.fail(new HttpAuth.Forbidden({ error_description: "no", scope: "orders:write admin\"x" })))
+            // Errors of the app's own in OAuth's shape, after one of this module's was encoded for the request (a
+            // journal entry): answered as the app wrote them, without this module's headers.
+            .handle("busy", () =>
+              Effect.zipRight(
+                Effect.either(
+                  Schema.encode(HttpAuth.ServiceUnavailable)(
+                    new HttpAuth.ServiceUnavailable({ error_description: "x" })
+                  )
+                ),
+                Effect.fail(new Overloaded({ error: "temporarily_unavailable", error_description: "queue full" }))
+              ))
+            .handle("proxy", () =>
+              Effect.fail(
+                new UpstreamRefused({
+                  error: "invalid_token",
+                  error_description: "the orders service refused our call",
+                  upstream: Schema.decodeUnknownSync(HttpAuth.Failure)({
+                    error: "invalid_token",
+                    error_description: "the orders service refused our call"
+                  })
+                })
               ))))
       )
       const web = HttpApiBuilder.toWebHandler(
@@ -499,6 +543,17 @@ describe("HttpAuth", () => {
           "no-store"
         ])
         expect(await answer("/ok")).toEqual([200, null, null, null])
+        expect(await answer("/bad")).toEqual([
+          400,
+          `Bearer realm="api", error="invalid_request", error_description="the cursor is stale"`,
+          null,
+          "no-store"
+        ])
+        expect((await answer("/quoted"))[1]).toBe(
+          `Bearer realm="api", error="insufficient_scope", scope="orders:write"`
+        )
+        expect(await answer("/busy")).toEqual([503, null, null, null])
+        expect(await answer("/proxy")).toEqual([401, null, null, null])
       } finally {
         await web.dispose()
       }
