@@ -617,7 +617,7 @@ const isScopeToken = (scope: string): boolean => /^[\x21\x23-\x5B\x5D-\x7E]+$/.t
  * changed into another name), none when none is left.
  */
 const challengeScope = (scope: string | undefined): string | undefined => {
-  const names = scope?.split(" ").filter(isScopeToken) ?? []
+  const names = scope?.split(/[ \t]+/).filter(isScopeToken) ?? []
   return names.length === 0 ? undefined : names.join(" ")
 }
 
@@ -713,13 +713,13 @@ const utf8 = new TextDecoder()
  */
 const carriedError = (
   response: HttpServerResponse.HttpServerResponse,
-  answers: Answers | undefined
+  ownAnswers: ReadonlyArray<Answers | undefined>
 ): AuthError | undefined => {
   const error = readError(response, maxErrorBodyBytes)
-  // A 400 only as this library answers one, or as a `BadRequest` this request encoded: an app's own `invalid_request`
-  // (OAuth's error shape) is common.
+  // A 400 only as this library answers one, or as a `BadRequest` this request encoded (under the request the server
+  // made, or the one a middleware handed the app): an app's own `invalid_request` (OAuth's error shape) is common.
   return error?._tag === "BadRequest" && error.error_description !== severalCredentials.error_description &&
-      !hasOwn(answers, answerOf(error))
+      !ownAnswers.some((answers) => hasOwn(answers, answerOf(error)))
     ? undefined
     : error
 }
@@ -829,7 +829,7 @@ export const challengeHeaders: Effect.Effect<void> = Effect.flatMap(
               return answeredAs500(read, response.headers)
             }
           }
-          const error = carriedError(response, answers)
+          const error = carriedError(response, [answers, appAnswers])
           if (error === undefined) return Effect.succeed(response)
           const missing = Object.entries(headersOf(error, settings)).filter(([name]) =>
             response.headers[name] === undefined

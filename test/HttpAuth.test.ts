@@ -492,7 +492,7 @@ describe("HttpAuth", () => {
               Effect.fail(new HttpAuth.BadRequest({ error_description: "the cursor is stale" })))
             // A scope name with a quote in it is left out of the challenge, never changed into another name.
             .handle("quoted", () =>
-              Effect.fail(new HttpAuth.Forbidden({ error_description: "no", scope: "orders:write admin\"x" })))
+              Effect.fail(new HttpAuth.Forbidden({ error_description: "no", scope: "orders:write\tadmin admin\"x" })))
             // Errors of the app's own in OAuth's shape, after one of this module's was encoded for the request (a
             // journal entry): answered as the app wrote them, without this module's headers.
             .handle("busy", () =>
@@ -550,7 +550,7 @@ describe("HttpAuth", () => {
           "no-store"
         ])
         expect((await answer("/quoted"))[1]).toBe(
-          `Bearer realm="api", error="insufficient_scope", scope="orders:write"`
+          `Bearer realm="api", error="insufficient_scope", scope="orders:write admin"`
         )
         expect(await answer("/busy")).toEqual([503, null, null, null])
         expect(await answer("/proxy")).toEqual([401, null, null, null])
