@@ -734,10 +734,11 @@ const makeNamed = (source: Source, name: string, settings: Resolved): Effect.Eff
      */
     const nextRetry = (previous: Failure | undefined, error: JwksError, now: number, servableUntil: number) =>
       Effect.gen(function*() {
+        // A schedule that throws, or fails (JavaScript has no types), stands aside for this attempt, as documented.
         const own = yield* stepRetry(settings.retry, previous?.retry.own, error, now).pipe(
-          Effect.catchAllDefect((defect) =>
-            Effect.as(
-              Effect.logWarning("The retry schedule failed; backing off by the default schedule", Cause.die(defect)),
+          Effect.catchAllCause((cause) =>
+            Cause.isInterruptedOnly(cause) ? Effect.failCause(cause) : Effect.as(
+              Effect.logWarning("The retry schedule failed; backing off by the default schedule", cause),
               { at: undefined, state: previous?.retry.own }
             )
           )

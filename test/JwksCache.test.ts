@@ -1421,20 +1421,30 @@ describe("JwksCache under interruption and defects", () => {
       expect((yield* cache.status).lastRefresh?.error).toContain("something other than a JwksError")
     }))
 
-  it.scoped("a retry schedule that throws: the fetch's own error, then the default backoff, never a fetch loop", () =>
+  it.scoped("a retry schedule that throws or fails: the fetch's own error, then the default backoff, never a loop", () =>
     withIdp(Effect.gen(function*() {
-      const retry = Schedule.recurWhile((_: JwksError): boolean => {
+      const throwing = Schedule.recurWhile((_: JwksError): boolean => {
         throw new Error("a bug in the schedule")
       })
-      const { cache, idp, kid } = yield* makeCache({ backgroundRefresh: false, retry })
-      yield* idp.failNext(FakeIdp.Fault.status(503), 1)
-      expectJwksError(yield* Effect.flip(cache.get(kid, "RS256")), "HttpStatus")
-      // Backing off by the default schedule (about a second), not fetching again at once.
-      expectJwksError(yield* Effect.flip(cache.get(kid, "RS256")), "HttpStatus")
-      expect(yield* idp.fetchCount).toBe(1)
-      yield* TestClock.adjust("2 seconds")
-      expect(isSome(yield* cache.get(kid, "RS256"))).toBe(true)
-      expect(yield* idp.fetchCount).toBe(2)
+      // One whose step fails, as a schedule written in JavaScript may (its type says it cannot).
+      const failing = Schedule.makeWithState<undefined, JwksError, unknown>(
+        undefined,
+        () => Effect.fail("a failing schedule") as never
+      )
+      for (const retry of [throwing, failing]) {
+        yield* Effect.scoped(Effect.gen(function*() {
+          const { cache, idp, kid } = yield* makeCache({ backgroundRefresh: false, retry })
+          const before = yield* idp.fetchCount
+          yield* idp.failNext(FakeIdp.Fault.status(503), 1)
+          expectJwksError(yield* Effect.flip(cache.get(kid, "RS256")), "HttpStatus")
+          // Backing off by the default schedule (about a second), not fetching again at once.
+          expectJwksError(yield* Effect.flip(cache.get(kid, "RS256")), "HttpStatus")
+          expect((yield* idp.fetchCount) - before).toBe(1)
+          yield* TestClock.adjust("2 seconds")
+          expect(isSome(yield* cache.get(kid, "RS256"))).toBe(true)
+          expect((yield* idp.fetchCount) - before).toBe(2)
+        }))
+      }
     })))
 
   it.scoped("a retry schedule that throws does not set the background fiber fetching in a loop", () =>
