@@ -90,3 +90,57 @@ describe("HttpAuth: a request with another source", () => {
       expect({ status: a.status, challenge: a.challenge }).toEqual({ status: 500, challenge: null })
     }))
 })
+
+// A `BadRequest` the app encodes gets its headers (`WWW-Authenticate`, `Cache-Control`) also behind a middleware that
+// hands the app a rebuilt request: its answer is noted under the request the app saw, which the response's handler reads
+// for that rule too (a wrong match costs a challenge on a 400, not a 500), as an `Unauthorized` gets them.
+class OwnApi extends HttpApi.make("own").add(
+  HttpApiGroup.make("session")
+    .add(HttpApiEndpoint.post("bad", "/bad").addSuccess(Schema.String).addError(HttpAuth.BadRequest))
+    .add(HttpApiEndpoint.post("expired", "/expired").addSuccess(Schema.String).addError(HttpAuth.Unauthorized))
+) {}
+
+const OwnLive = HttpApiBuilder.group(OwnApi, "session", (handlers) =>
+  handlers
+    .handle("bad", () => Effect.fail(new HttpAuth.BadRequest({ error_description: "the cursor is stale" })))
+    .handle("expired", () =>
+      Effect.fail(new HttpAuth.Unauthorized({ error: "invalid_token", error_description: "expired" }))))
+
+const serveOwn = (global: (app: HttpApp.Default) => HttpApp.Default, path: string) =>
+  Effect.promise(async () => {
+    const web = HttpLayerRouter.toWebHandler(
+      Layer.mergeAll(
+        HttpLayerRouter.addHttpApi(OwnApi).pipe(Layer.provide(OwnLive)),
+        HttpLayerRouter.middleware(global as never, { global: true }) as Layer.Layer<never>
+      ).pipe(Layer.provide(HttpServer.layerContext), Layer.provide(Quiet)),
+      { disableLogger: true }
+    )
+    try {
+      const r = await web.handler(new Request(`http://localhost${path}`, { method: "POST" }))
+      await r.arrayBuffer()
+      return [r.status, r.headers.get("www-authenticate"), r.headers.get("cache-control")]
+    } finally {
+      await web.dispose()
+    }
+  })
+
+const badAnswer = [
+  400,
+  `Bearer realm="api", error="invalid_request", error_description="the cursor is stale"`,
+  "no-store"
+]
+
+describe("HttpAuth: a BadRequest the app encodes, behind a middleware that rebuilds the request", () => {
+  it.effect("control: request passed on: the BadRequest gets its headers", () =>
+    Effect.map(serveOwn((app) => app, "/bad"), (a) => expect(a).toEqual(badAnswer)))
+
+  it.effect("control: rebuilt request: an Unauthorized of the same endpoint kind gets its headers", () =>
+    Effect.map(
+      serveOwn(rebuild, "/expired"),
+      (a) =>
+        expect(a).toEqual([401, `Bearer realm="api", error="invalid_token", error_description="expired"`, "no-store"])
+    ))
+
+  it.effect("rebuilt request: the BadRequest the app encoded gets its headers too", () =>
+    Effect.map(serveOwn(rebuild, "/bad"), (a) => expect(a).toEqual(badAnswer)))
+})
