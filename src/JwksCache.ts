@@ -734,10 +734,12 @@ const makeNamed = (source: Source, name: string, settings: Resolved): Effect.Eff
      */
     const nextRetry = (previous: Failure | undefined, error: JwksError, now: number, servableUntil: number) =>
       Effect.gen(function*() {
-        // A schedule that throws, or fails (JavaScript has no types), stands aside for this attempt, as documented.
+        // A schedule that throws, fails (JavaScript has no types) or ends its step in an interruption of its own stands
+        // aside for this attempt, as documented. (The step runs in the fetch's uninterruptible bookkeeping: no
+        // interruption from outside, a closing cache's, reaches it.)
         const own = yield* stepRetry(settings.retry, previous?.retry.own, error, now).pipe(
           Effect.catchAllCause((cause) =>
-            Cause.isInterruptedOnly(cause) ? Effect.failCause(cause) : Effect.as(
+            Effect.as(
               Effect.logWarning("The retry schedule failed; backing off by the default schedule", cause),
               { at: undefined, state: previous?.retry.own }
             )

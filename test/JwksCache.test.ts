@@ -1426,12 +1426,16 @@ describe("JwksCache under interruption and defects", () => {
       const throwing = Schedule.recurWhile((_: JwksError): boolean => {
         throw new Error("a bug in the schedule")
       })
-      // One whose step fails, as a schedule written in JavaScript may (its type says it cannot).
-      const failing = Schedule.makeWithState<undefined, JwksError, unknown>(
-        undefined,
-        () => Effect.fail("a failing schedule") as never
-      )
-      for (const retry of [throwing, failing]) {
+      // Steps that fail, as a schedule written in JavaScript may (its type says it cannot), with an error, with an
+      // empty cause, or with an interruption of its own (the cache is open all along).
+      const endingIn = (step: Effect.Effect<never>) =>
+        Schedule.makeWithState<undefined, JwksError, unknown>(undefined, () => step as never)
+      const failing = [
+        endingIn(Effect.fail("a failing schedule") as never),
+        endingIn(Effect.failCause(Cause.empty)),
+        endingIn(Effect.interrupt)
+      ]
+      for (const retry of [throwing, ...failing]) {
         yield* Effect.scoped(Effect.gen(function*() {
           const { cache, idp, kid } = yield* makeCache({ backgroundRefresh: false, retry })
           const before = yield* idp.fetchCount
