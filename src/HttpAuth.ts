@@ -713,13 +713,14 @@ const utf8 = new TextDecoder()
  */
 const carriedError = (
   response: HttpServerResponse.HttpServerResponse,
-  ownAnswers: ReadonlyArray<Answers | undefined>
+  answers: Answers | undefined
 ): AuthError | undefined => {
   const error = readError(response, maxErrorBodyBytes)
-  // A 400 only as this library answers one, or as a `BadRequest` this request encoded (under the request the server
-  // made, or the one a middleware handed the app): an app's own `invalid_request` (OAuth's error shape) is common.
+  // A 400 only as this library answers one, or as a `BadRequest` this request encoded (noted under the request the
+  // server made: not one a middleware rebuilt, whose answers may be another request's, see `challengeHeaders`): an
+  // app's own `invalid_request` (OAuth's error shape) is common.
   return error?._tag === "BadRequest" && error.error_description !== severalCredentials.error_description &&
-      !ownAnswers.some((answers) => hasOwn(answers, answerOf(error)))
+      !hasOwn(answers, answerOf(error))
     ? undefined
     : error
 }
@@ -772,8 +773,9 @@ const challengeChains = new WeakMap<object, Settings>()
  * kept, so an app can write its own challenge (with RFC 9728's `resource_metadata`, say). Only a body of this module's
  * members counts (`error`, `error_description`, `scope`, and one of its errors' `_tag`): an error of the app's own with
  * more (its own `_tag`, a refusal it received and carries) is answered as the app wrote it. A 400 counts only with this
- * library's own {@link BadRequest} body, or a `BadRequest` this request encoded: `invalid_request` is OAuth's shape for
- * any bad request, and an app's own must not get a bearer challenge.
+ * library's own {@link BadRequest} body, or a `BadRequest` this request encoded (not behind a middleware that hands the
+ * app a rebuilt request, whose noted answers may be another request's): `invalid_request` is OAuth's shape for any bad
+ * request, and an app's own must not get a bearer challenge.
  *
  * {@link layerBearer} installs it for every request, and a refusing guard for its own request fiber. An app that
  * implements {@link Authentication} itself runs it in its implementation, so that a guard refused in a child fiber
@@ -829,7 +831,7 @@ export const challengeHeaders: Effect.Effect<void> = Effect.flatMap(
               return answeredAs500(read, response.headers)
             }
           }
-          const error = carriedError(response, [answers, appAnswers])
+          const error = carriedError(response, answers)
           if (error === undefined) return Effect.succeed(response)
           const missing = Object.entries(headersOf(error, settings)).filter(([name]) =>
             response.headers[name] === undefined

@@ -91,9 +91,9 @@ describe("HttpAuth: a request with another source", () => {
     }))
 })
 
-// A `BadRequest` the app encodes gets its headers (`WWW-Authenticate`, `Cache-Control`) also behind a middleware that
-// hands the app a rebuilt request: its answer is noted under the request the app saw, which the response's handler reads
-// for that rule too (a wrong match costs a challenge on a 400, not a 500), as an `Unauthorized` gets them.
+// A `BadRequest` the app encodes: its headers (`WWW-Authenticate`, `Cache-Control`) come from its answer noted for the
+// request, so behind a middleware that hands the app a rebuilt request it goes out without them (documented, as for the
+// 500 above: the answers noted under a rebuilt request may be another request's, one whose fiber this one joined).
 class OwnApi extends HttpApi.make("own").add(
   HttpApiGroup.make("session")
     .add(HttpApiEndpoint.post("bad", "/bad").addSuccess(Schema.String).addError(HttpAuth.BadRequest))
@@ -141,6 +141,6 @@ describe("HttpAuth: a BadRequest the app encodes, behind a middleware that rebui
         expect(a).toEqual([401, `Bearer realm="api", error="invalid_token", error_description="expired"`, "no-store"])
     ))
 
-  it.effect("rebuilt request: the BadRequest the app encoded gets its headers too", () =>
-    Effect.map(serveOwn(rebuild, "/bad"), (a) => expect(a).toEqual(badAnswer)))
+  it.effect("rebuilt request: the BadRequest the app encoded goes out without this module's headers", () =>
+    Effect.map(serveOwn(rebuild, "/bad"), (a) => expect(a).toEqual([400, null, null])))
 })
