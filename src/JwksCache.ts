@@ -246,6 +246,8 @@ export interface Service {
    */
   readonly refresh: Effect.Effect<Jwk.KeySet, JwksError>
   readonly status: Effect.Effect<Status>
+  /** The algorithms its imports keep keys for (its `algorithms` option), when limited; `undefined`: every one. */
+  readonly algorithms?: ReadonlyArray<Jwk.Algorithm> | undefined
 }
 
 /**
@@ -1159,7 +1161,8 @@ const makeNamed = (source: Source, name: string, settings: Resolved): Effect.Eff
       unsafeGet,
       unsafeRecordSuccess,
       refresh: Effect.map(Effect.zipRight(underWayDone, refreshWith("manual")), (loaded) => loaded.set),
-      status
+      status,
+      algorithms: settings.algorithms
     } satisfies Service
   }).pipe(Effect.annotateLogs({ module: "JwksCache", source: name }))
 

@@ -132,8 +132,10 @@ export interface KeyResolver {
   /**
    * The algorithms its keys can verify, if it knows them: {@link make} refuses a validator that allows another (as a
    * `ConfigError`). {@link multi} routes a token by the algorithms each validator allows, so one over a key set that
-   * allowed `HS256` would take a shared secret's tokens, to refuse every one. A resolver spread from one of ours keeps
-   * them: one of yours that verifies others too (a secret of its own beside the cache) says so, or sets `undefined`.
+   * allowed `HS256` would take a shared secret's tokens, to refuse every one. Ours say: `fromCache` the cache's
+   * `algorithms` option (every key-set algorithm by default), `Static.keyResolver` what its set's keys verify,
+   * `SharedSecret.keyResolver` its HMAC algorithms. A resolver spread from one of ours keeps them: one of yours that
+   * verifies others too (a secret of its own beside the cache) says so, or sets `undefined`.
    */
   readonly algorithms?: ReadonlyArray<SigningAlgorithm> | undefined
 }
@@ -1359,7 +1361,8 @@ export const fromCache = (cache: JwksCache.Service): KeyResolver => {
     // Read when run: a `recordSuccess` the app puts on the cache later is the one that counts.
     recordSuccess: Effect.suspend(() => cache.recordSuccess),
     status: cache.status,
-    algorithms: Jwk.Algorithm.literals
+    // What its imports keep keys for: a validator that allows another could never verify a token of it.
+    algorithms: cache.algorithms ?? Jwk.Algorithm.literals
   }, {
     // From memory only while the cache's `get` and `recordSuccess` are those its answers speak for: a copy of the
     // cache with a `get` of the app's (revoked kids refused), or one put in place, is asked through it.

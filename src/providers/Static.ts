@@ -74,7 +74,8 @@ export const keyResolver = (set: Jwk.KeySet): TokenValidator.KeyResolver => {
   return MemoryAnswers.register({
     get: (kid, alg) => Effect.succeed(Option.fromNullable(select(kid, alg))),
     recordSuccess: Effect.void,
-    algorithms: Jwk.Algorithm.literals
+    // What its keys verify, as the set is fixed.
+    algorithms: Jwk.Algorithm.literals.filter((alg) => set.keys.some((key) => key.algorithms.has(alg)))
   }, { get: select, recordSuccess: () => true })
 }
 

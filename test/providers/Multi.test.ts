@@ -293,6 +293,14 @@ describe("multi-issuer", () => {
       // Over a shared secret (HS256 only here): RS256, and HS512, which it was not imported for.
       expect((yield* refused(secret, ["HS256", "RS256"]))[0]).toEqual(["algorithms"])
       expect((yield* refused(secret, ["HS512"]))[1]).toContain("(HS256), got HS512")
+      // A cache that imports keys of some algorithms only, and a fixed set, say what they verify: no more.
+      const rsaOnly = yield* JwksCache.make(JwksSource.fromKeySet(yield* idp.jwks), {
+        backgroundRefresh: false,
+        algorithms: ["RS256"]
+      })
+      expect((yield* refused(TokenValidator.fromCache(rsaOnly), ["RS256", "ES256"]))[1]).toContain("(RS256), got ES256")
+      const rsaSet = Static.keyResolver(yield* Jwk.importKeySet(yield* idp.jwks, "static", { algorithms: ["RS256"] }))
+      expect((yield* refused(rsaSet, ["ES256"]))[1]).toContain("(RS256), got ES256")
       // What each can verify is allowed, and a resolver that does not say (the app's own) may allow anything.
       yield* TokenValidator.make(cacheKeys, { ...options, algorithms: ["RS256", "ES256", "EdDSA"] })
       yield* TokenValidator.make(secret, { ...options, algorithms: ["HS256"] })
