@@ -24,6 +24,19 @@ export const jwksValidator = (
     if (cache !== undefined && (typeof cache !== "object" || cache === null)) {
       return yield* Effect.fail(ConfigError.InvalidData(["cache"], "expected the cache's options (JwksCache.Options)"))
     }
+    // Before the cache starts, what `TokenValidator.make` refuses after: an algorithm the cache keeps no keys for.
+    const kept: unknown = cache?.algorithms
+    if (Array.isArray(kept)) {
+      const other = (validator.algorithms ?? TokenValidator.defaults.algorithms).find((alg) => !kept.includes(alg))
+      if (other !== undefined) {
+        return yield* Effect.fail(
+          ConfigError.InvalidData(
+            ["algorithms"],
+            `expected algorithms the cache keeps keys for (${kept.join(", ")}), got ${other}`
+          )
+        )
+      }
+    }
     // Named where the app wrote them, as `http` options are: `cache.interval`, not `interval`.
     const keys = yield* Effect.mapError(JwksCache.make(source, cache), ConfigError.prefixed(["cache"]))
     return yield* TokenValidator.make(TokenValidator.fromCache(keys), validator)

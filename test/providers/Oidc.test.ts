@@ -383,6 +383,19 @@ describe("Oidc", () => {
         "expected algorithms a key set can verify, got HS256 (HS* are SharedSecret's: give it a validator of its own, under TokenValidator.multi)"
       ])
       expect((yield* strict.validate(yield* idp.sign())).id).toBe("user-1")
+      // An algorithm the cache keeps no keys for (its own `algorithms`): refused before the cache starts (no fetch).
+      const before = yield* idp.fetchCount
+      const unkept = yield* Effect.flip(Oidc.make({
+        issuer: ISSUER,
+        audience: AUDIENCE,
+        algorithms: ["RS256", "ES256"],
+        cache: { ...onDemand, algorithms: ["RS256"] }
+      }))
+      expect(unkept._op === "InvalidData" && [unkept.path, unkept.message]).toEqual([
+        ["algorithms"],
+        "expected algorithms the cache keeps keys for (RS256), got ES256"
+      ])
+      expect(yield* idp.fetchCount).toBe(before)
     }).pipe(Effect.provide(Idp)))
 
   it.scoped("refuses bad options with a ConfigError", () =>
