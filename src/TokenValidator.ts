@@ -893,8 +893,20 @@ export const make = (
 /** Refuses a validator that allows an algorithm its keys cannot verify, when they say which they can. */
 const verifiable = (keys: KeyResolver, options: Options): Either.Either<void, ConfigError.ConfigError> => {
   const algorithms: unknown = keys.algorithms
-  if (algorithms === undefined) return Either.void
-  const can: ReadonlyArray<unknown> = Array.isArray(algorithms) ? algorithms : []
+  return algorithms === undefined ? Either.void : allowsOnly(Array.isArray(algorithms) ? algorithms : [], options)
+}
+
+/**
+ * Refuses options that allow an algorithm outside `can`: what a resolver's keys verify, or (`what`) what a cache keeps
+ * keys for, which the providers check before their cache starts.
+ *
+ * @internal
+ */
+export const allowsOnly = (
+  can: ReadonlyArray<unknown>,
+  options: Options,
+  what = "the keys can verify"
+): Either.Either<void, ConfigError.ConfigError> => {
   const other = (options.algorithms ?? defaults.algorithms).find((alg) => !can.includes(alg))
   if (other === undefined) return Either.void
   const advice = other.startsWith("HS")
@@ -903,7 +915,7 @@ const verifiable = (keys: KeyResolver, options: Options): Either.Either<void, Co
   return Either.left(
     ConfigError.InvalidData(
       ["algorithms"],
-      `expected algorithms the keys can verify (${can.map(String).join(", ")}), got ${other}${advice}`
+      `expected algorithms ${what} (${can.map(String).join(", ")}), got ${other}${advice}`
     )
   )
 }

@@ -26,17 +26,7 @@ export const jwksValidator = (
     }
     // Before the cache starts, what `TokenValidator.make` refuses after: an algorithm the cache keeps no keys for.
     const kept: unknown = cache?.algorithms
-    if (Array.isArray(kept)) {
-      const other = (validator.algorithms ?? TokenValidator.defaults.algorithms).find((alg) => !kept.includes(alg))
-      if (other !== undefined) {
-        return yield* Effect.fail(
-          ConfigError.InvalidData(
-            ["algorithms"],
-            `expected algorithms the cache keeps keys for (${kept.join(", ")}), got ${other}`
-          )
-        )
-      }
-    }
+    if (Array.isArray(kept)) yield* TokenValidator.allowsOnly(kept, validator, "the cache keeps keys for")
     // Named where the app wrote them, as `http` options are: `cache.interval`, not `interval`.
     const keys = yield* Effect.mapError(JwksCache.make(source, cache), ConfigError.prefixed(["cache"]))
     return yield* TokenValidator.make(TokenValidator.fromCache(keys), validator)
