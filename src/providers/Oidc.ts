@@ -17,6 +17,7 @@
  * @since 0.1.0
  */
 import * as HttpClient from "@effect/platform/HttpClient"
+import * as Cause from "effect/Cause"
 import * as Clock from "effect/Clock"
 import * as Config from "effect/Config"
 import * as ConfigError from "effect/ConfigError"
@@ -241,11 +242,18 @@ export const discoverySource = (
         // Claimed in the same step as the check: concurrent callers of a source used directly ask once. A discovery
         // refused with a `Retry-After` (429, 503) while the known jwks_uri fails is the IdP asking for a pause: its
         // answer, not a request to that jwks_uri, is this fetch's, so the cache holds its next fetch back as asked. A
-        // routine discovery that fails leaves the known jwks_uri, which answers, in use.
+        // routine discovery that fails leaves the known jwks_uri, which answers, in use: said in a warning (the
+        // cache logs only its key fetches, and this one may succeed).
         return [
           Effect.catchAll(
             discover,
-            (error) => failing && error.retryAfter !== undefined ? error : Effect.succeed(source)
+            (error) =>
+              failing && error.retryAfter !== undefined ? error : Effect.as(
+                Effect.logWarning("OIDC rediscovery failed; the known jwks_uri stays in use", Cause.fail(error)).pipe(
+                  Effect.annotateLogs({ module: "Oidc", discovery: shown, jwks_uri: source.name })
+                ),
+                source
+              )
           ),
           { ...s, askedAt: now }
         ]

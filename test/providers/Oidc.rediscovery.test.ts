@@ -8,6 +8,7 @@ import * as Ref from "effect/Ref"
 import * as TestClock from "effect/TestClock"
 import * as Oidc from "../../src/providers/Oidc.js"
 import * as FakeIdp from "../../src/testing/FakeIdp.js"
+import { capturing } from "../support/logs.js"
 
 const ISSUER = "https://login.example.test/realms/main"
 const Idp = FakeIdp.layerTest({ issuer: ISSUER, audience: "orders-api" })
@@ -102,10 +103,22 @@ describe("Oidc rediscovery", () => {
       // An hour after the last discovery: asked again, though the old address answers.
       yield* TestClock.adjust("1 minute")
       expect(yield* kids).toEqual([rotated])
-      // A routine discovery that fails changes nothing: the known jwks_uri keeps serving.
+      // A routine discovery that fails changes nothing: the known jwks_uri keeps serving, and a warning says so.
       discoveryDown = true
       yield* TestClock.adjust("1 hour")
-      expect(yield* kids).toEqual([rotated])
+      const logs = capturing()
+      expect(yield* logs.use(kids)).toEqual([rotated])
+      expect(logs.entries.map(({ annotations, cause, level, message }) => ({
+        level,
+        message,
+        annotations,
+        status: cause?.includes("500")
+      }))).toEqual([{
+        level: "WARN",
+        message: "OIDC rediscovery failed; the known jwks_uri stays in use",
+        annotations: { module: "Oidc", discovery: idp.discoveryUrl, jwks_uri: idp.jwksUri },
+        status: true
+      }])
     }).pipe(Effect.provide(Idp)))
 
   it.scoped("a wall clock stepped back does not stop rediscovery for as long as the step", () =>
