@@ -948,7 +948,18 @@ const makeNamed = (source: Source, name: string, settings: Resolved): Effect.Eff
                   )
               }
               if (!Either.isEither(decided)) return Effect.succeed(Option.some(decided))
-              // Logged and counted only where this call starts the fetch, not where it joins one or is backing off.
+              // Held back by a failure's backoff: answered without a refetch, as a throttled lookup is.
+              if (Either.isLeft(decided) && !isClosedError(decided.left)) {
+                return annotate(
+                  Effect.logDebug("Unknown kid: refetch held back by the failure backoff").pipe(
+                    Effect.annotateLogs(kidAnnotation(kid))
+                  )
+                ).pipe(
+                  Effect.zipRight(ownMetrics(Metric.increment(metrics.unknownKidThrottled))),
+                  Effect.as(Option.none())
+                )
+              }
+              // Logged and counted only where this call starts the fetch, not where it joins one.
               const starts = Either.isRight(decided) && decided.right === mine
               const announce = starts
                 ? annotate(Effect.logInfo("Unknown kid: refetching JWKS").pipe(Effect.annotateLogs(kidAnnotation(kid))))

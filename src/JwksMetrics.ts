@@ -177,7 +177,8 @@ export const unknownKidRefetches = Metric.counter("effect_jwks_unknown_kid_refet
 })
 
 /**
- * Unknown-`kid` lookups refused without a refetch because of the throttle, tagged `source`.
+ * Unknown-`kid` lookups refused without a refetch because of the throttle, or of a failed fetch's backoff, tagged
+ * `source`.
  *
  * @since 0.1.0
  * @category metrics
@@ -195,7 +196,7 @@ export const unknownKidRefetches = Metric.counter("effect_jwks_unknown_kid_refet
  * ```
  */
 export const unknownKidThrottled = Metric.counter("effect_jwks_unknown_kid_throttled_total", {
-  description: "Unknown-kid lookups answered without a refetch (throttled)",
+  description: "Unknown-kid lookups answered without a refetch (throttled, or backing off after a failure)",
   incremental: true
 })
 

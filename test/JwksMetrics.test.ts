@@ -369,4 +369,35 @@ describe("JwksMetrics", () => {
       const age = yield* Metric.value(Metric.tagged(JwksMetrics.keySetAge, "source", source))
       expect(age.value).toBeGreaterThanOrEqual(20 * 60)
     }).pipe(Logger.withMinimumLogLevel(LogLevel.None)))
+
+  it.scoped("an unknown kid held back by a failed fetch's backoff is counted as throttled, with a line of its own", () =>
+    Effect.gen(function*() {
+      const { idp, keys, validator } = yield* setup("https://metrics-backoff.example.test", {
+        strategy: "time",
+        backgroundRefresh: false,
+        unknownKidThrottle: 0,
+        retry: undefined
+      })
+      const source = idp.jwksUri
+      yield* validator.validate(yield* idp.sign({}))
+      yield* idp.setFault(FakeIdp.Fault.status(503))
+      yield* Effect.flip(keys.refresh) // fails: the next fetch waits about a second
+      const fetched = yield* idp.fetchCount
+      const logs = capturing()
+      const error = yield* logs.use(
+        Effect.flip(validator.validate(yield* idp.sign({}, { kid: "new", key: "unpublished" })))
+      )
+      expect(error._tag === "TokenValidationError" && error.reason).toBe("NoMatchingKey")
+      expect(yield* idp.fetchCount).toBe(fetched)
+      expect(yield* count(JwksMetrics.unknownKidRefetches, { source })).toBe(0)
+      expect(yield* count(JwksMetrics.unknownKidThrottled, { source })).toBe(1)
+      expect(logs.entries.map(({ annotations, level, message }) => [level, message, annotations.kid])).toEqual([
+        ["DEBUG", "Unknown kid: refetch held back by the failure backoff", "new"]
+      ])
+      // Once the backoff allows it, the kid refetches.
+      yield* TestClock.adjust("2 minutes")
+      yield* idp.setFault(undefined)
+      yield* Effect.flip(validator.validate(yield* idp.sign({}, { kid: "newer", key: "unpublished" })))
+      expect(yield* count(JwksMetrics.unknownKidRefetches, { source })).toBe(1)
+    }).pipe(Logger.withMinimumLogLevel(LogLevel.None)))
 })
