@@ -302,3 +302,70 @@ describe("TokenValidator verified-token cache, tokens filed in one slot", () => 
       expect(checks.count).toBe(2)
     }))
 })
+
+describe("TokenValidator verified-token cache, entries forgotten", () => {
+  // A token refused on a later use is forgotten: were its entry kept, its next use would skip the signature check
+  // whatever happened in between.
+  it.effect("a remembered token whose key is withdrawn is verified anew once the key is back", () =>
+    Effect.gen(function*() {
+      const { alice, checks, key, options } = slotSharing()
+      let served = key
+      const v = yield* TokenValidator.make(
+        { get: () => Effect.sync(() => served), recordSuccess: Effect.void },
+        options
+      )
+      yield* v.validate(alice)
+      served = Option.none()
+      expect(reasonOf(yield* Effect.flip(v.validate(alice)))).toBe("NoMatchingKey")
+      served = key
+      expect((yield* v.validate(alice)).id).toBe("alice")
+      expect(checks.count).toBe(2)
+    }))
+
+  it.effect.each(
+    [
+      ["answers at once", (refuse: boolean) => refuse ? Effect.fail("revoked") : Effect.void],
+      ["runs as an effect", (refuse: boolean) => Effect.suspend(() => refuse ? Effect.fail("revoked") : Effect.void)]
+    ] as const
+  )(
+    "a remembered token refused by a check that %s is verified anew on its next use",
+    ([, check]) =>
+      Effect.gen(function*() {
+        const { alice, checks, key, options } = slotSharing()
+        let refuse = false
+        const v = yield* TokenValidator.make({ get: () => Effect.succeed(key), recordSuccess: Effect.void }, {
+          ...options,
+          check: () => check(refuse)
+        })
+        yield* v.validate(alice)
+        refuse = true
+        expect(reasonOf(yield* Effect.flip(v.validate(alice)))).toBe("CustomCheck")
+        refuse = false
+        expect((yield* v.validate(alice)).id).toBe("alice")
+        expect(checks.count).toBe(2)
+      })
+  )
+})
+
+describe("TokenValidator over fromCache, a recordSuccess of the app's", () => {
+  // The keys are answered from memory while the set is fresh; a usage count of the app's must still hear of each.
+  it.scoped("put in place on the resolver, or on a copy of the cache, it hears every validation", () =>
+    Effect.gen(function*() {
+      const idp = yield* FakeIdp.FakeIdp
+      const cache = yield* JwksCache.make(yield* JwksSource.http(idp.jwksUri), { backgroundRefresh: false })
+      let recorded = 0
+      const counting = Effect.sync(() => void recorded++)
+      const resolver = Object.assign(TokenValidator.fromCache(cache), { recordSuccess: counting })
+      const copy = { ...cache }
+      const overCopy = TokenValidator.fromCache(copy)
+      Object.assign(copy, { recordSuccess: counting })
+      for (const keys of [resolver, overCopy]) {
+        const v = yield* TokenValidator.make(keys, { issuer: idp.issuer, audience: idp.audience })
+        yield* v.validate(yield* idp.sign({}))
+        yield* v.validate(yield* idp.sign({ sub: "other" }))
+      }
+      expect(recorded).toBe(4)
+      // In place of the cache's own count, which no validation reached.
+      expect((yield* cache.status).usesLeft).toBe(1000)
+    }).pipe(Effect.provide(FakeIdp.layerTest())))
+})

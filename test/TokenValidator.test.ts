@@ -7,6 +7,8 @@ import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
 import * as Equal from "effect/Equal"
 import * as Exit from "effect/Exit"
+import * as Fiber from "effect/Fiber"
+import * as Hash from "effect/Hash"
 import * as HashSet from "effect/HashSet"
 import * as Layer from "effect/Layer"
 import * as Metric from "effect/Metric"
@@ -197,6 +199,23 @@ describe("TokenValidator", () => {
           return holding(Data.struct({ deep }))
         }
         expect(Equal.equals(nested(), nested())).toBe(true)
+        // A list or an object with more in it differs: `groups` of ["dev"] and of ["dev", "admin"] are two users' rights.
+        expect(Equal.equals(holding(["dev"]), holding(["dev", "admin"]))).toBe(false)
+        expect(Equal.equals(holding(["dev", "admin"]), holding(["dev"]))).toBe(false)
+        expect(Equal.equals(holding({ a: 1 }), holding({ a: 1, b: 2 }))).toBe(false)
+        expect(Equal.equals(holding({ a: 1, b: 2 }), holding({ a: 1 }))).toBe(false)
+        // A plain object's own equality never makes it equal to an instance of a class, whatever it answers.
+        class ById {
+          readonly id = 1;
+          [Equal.symbol](that: { id?: number }) {
+            return that.id === 1
+          }
+          [Hash.symbol]() {
+            return 1
+          }
+        }
+        const plainById = { id: 1, [Equal.symbol]: (that: { id?: number }) => that.id === 1, [Hash.symbol]: () => 1 }
+        expect(Equal.equals(holding(plainById), holding(new ById()))).toBe(false)
         // Only enumerable keys count, both ways.
         const hidden = Object.defineProperty({ b: 2 }, "a", { value: 1, enumerable: false })
         expect([Equal.equals(holding({ a: 1 }), holding(hidden)), Equal.equals(holding(hidden), holding({ a: 1 }))])
@@ -527,6 +546,15 @@ describe("TokenValidator", () => {
         expect(yield* fetches).toBe(0)
         // b64: true is the default spelled out; only the signature (over the changed header) is then wrong
         yield* refused(validator, withHeader(token, (h) => ({ ...h, b64: true })), "InvalidSignature")
+      }))
+
+    test("Malformed: an empty signature, refused before any key is looked up", () =>
+      Effect.gen(function*() {
+        const { idp, validator } = yield* setup()
+        const [header, payload] = segmentsOf(yield* idp.sign({}))
+        const error = yield* refused(validator, `${header}.${payload}.`, "Malformed")
+        expect(error.message).toContain("no signature")
+        expect(yield* fetches).toBe(0)
       }))
 
     test("Malformed: a signature in a non-canonical base64url spelling", () =>
@@ -903,6 +931,7 @@ describe("TokenValidator", () => {
         // Sign in with Apple's server-to-server notifications write the events object as a JSON string.
         const apple = JSON.stringify({ type: "consent-revoked", sub: "user-1", event_time: 1 })
         yield* refused(validator, yield* idp.sign({ events: apple }), "TokenType")
+        yield* refused(validator, yield* idp.sign({ events: ` \n${apple}` }), "TokenType")
         // An app's own claim of that name that is not an object is not RFC 8417's.
         for (const events of [["signup"], "signup", "[1]"]) {
           expect((yield* validator.validate(yield* idp.sign({ events, scope: "read" }))).id).toBe("user-1")
@@ -960,6 +989,8 @@ describe("TokenValidator", () => {
           [{ audience: "" }, "audience"],
           [{ audience: ["api", ""] }, "audience"],
           [{ audience: ["api", 42] }, "audience"],
+          // The same for an issuer in a list: tokens with an empty `iss` would match it.
+          [{ issuer: ["https://idp.example", ""] }, "issuer"],
           // Duration reads NaN and negative values as zero: a mistake in the leeway would pass unseen.
           [{ leeway: Number.NaN }, "leeway"],
           [{ leeway: -5000 }, "leeway"],
@@ -992,6 +1023,13 @@ describe("TokenValidator", () => {
       Effect.gen(function*() {
         const { idp, validator } = yield* setup({ audience: [], allowAnyAudience: true })
         expect((yield* validator.validate(yield* idp.sign({ aud: "someone-else" }))).id).toBe("user-1")
+      }))
+
+    test("allowAnyAudience with an audience named still checks it: the option loosens only a missing audience", () =>
+      Effect.gen(function*() {
+        const { idp, validator } = yield* setup({ allowAnyAudience: true })
+        expect((yield* validator.validate(yield* idp.sign({}))).id).toBe("user-1")
+        yield* refused(validator, yield* idp.sign({ aud: "someone-else" }), "AudienceMismatch")
       }))
 
     test("MissingClaim: no exp", () =>
@@ -1044,6 +1082,19 @@ describe("TokenValidator", () => {
         expect((yield* validator.validate(token)).id).toBe("user-1")
         yield* TestClock.adjust("1 millis")
         yield* refused(validator, token, "Expired")
+      }))
+
+    test("the time checks read the clock after a key lookup that waited: a token that expired meanwhile is Expired", () =>
+      Effect.gen(function*() {
+        const idp = yield* FakeIdp.FakeIdp
+        yield* idp.setFault(FakeIdp.Fault.latency("3 seconds"))
+        const { validator } = yield* setup()
+        const fiber = yield* Effect.fork(
+          Effect.flip(validator.validate(yield* idp.sign({}, { expiresIn: "2 seconds" })))
+        )
+        yield* TestClock.adjust("3 seconds")
+        const error = yield* Fiber.join(fiber)
+        expect(isTokenValidationError(error) && error.reason).toBe("Expired")
       }))
 
     test("a leeway of 5 seconds: exp + 4s is fine, exp + 5s has expired", () =>
@@ -1498,6 +1549,11 @@ describe("TokenValidator", () => {
         expect(cold!.attributes.get("jwt.remembered")).toBeUndefined()
         expect(remembered!.attributes.get("jwt.remembered")).toBe(true)
         expect(remembered!.attributes.get("outcome")).toBe("success")
+        // It names its alg and kid as a checked token's does.
+        const kid = yield* idp.currentKid
+        for (const span of [cold!, remembered!]) {
+          expect([span.attributes.get("jwt.alg"), span.attributes.get("jwt.kid")]).toEqual(["RS256", kid])
+        }
       }))
 
     test("a remembered token verified again (its key republished changed) is not called remembered", () =>
@@ -1725,6 +1781,13 @@ describe("TokenValidator", () => {
         expect(error).toBeInstanceOf(TokenValidationError)
         expect((error as TokenValidationError).reason).toBe("Malformed")
       }))
+
+    it("peekClaims of a token with more than three parts: none, though its second part reads as claims", () => {
+      const claims = JSON.stringify({ iss: "https://a.example" }) // 27 bytes: its base64url needs no padding
+      const header = b64(JSON.stringify({ alg: "RS256" }))
+      expect(Option.isSome(TokenValidator.peekClaims(`${header}.${b64(claims)}.AAAA`))).toBe(true)
+      expect(Option.isNone(TokenValidator.peekClaims(`${header}.${b64(claims)}.${b64("   ")}.AAAA`))).toBe(true)
+    })
 
     it("peekHeader and peekClaims of something that is no string (a header left out, from JavaScript): none", () => {
       for (const token of [undefined, null, 42, { split: () => [] }]) {

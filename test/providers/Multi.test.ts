@@ -4,6 +4,7 @@ import * as HttpClientResponse from "@effect/platform/HttpClientResponse"
 import { describe, expect, it } from "@effect/vitest"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
+import * as Option from "effect/Option"
 import * as Redacted from "effect/Redacted"
 import * as Supervisor from "effect/Supervisor"
 import { SignJWT } from "jose"
@@ -158,6 +159,24 @@ describe("multi-issuer", () => {
         "TokenValidationError:InvalidSignature"
       )
     }).pipe(Effect.provide(ValidatorLive.pipe(Layer.provideMerge(RoutingClient)))))
+
+  it.effect("the router's size cap is its largest validator's: a token within that one's own cap reaches it", () =>
+    Effect.gen(function*() {
+      const b64 = (value: unknown) => Buffer.from(JSON.stringify(value)).toString("base64url")
+      const anyKey: TokenValidator.KeyResolver = {
+        get: () => Effect.succeed(Option.some({ verify: () => true })),
+        recordSuccess: Effect.void
+      }
+      const small = yield* TokenValidator.make(anyKey, { issuer: "https://a.test", audience: "x", maxTokenBytes: 200 })
+      const large = yield* TokenValidator.make(anyKey, { issuer: "https://b.test", audience: "x", maxTokenBytes: 4000 })
+      const claims = (iss: string) => ({ iss, aud: "x", sub: "bob", exp: 4_000_000_000, pad: "p".repeat(1000) })
+      const tokenOf = (iss: string) => `${b64({ alg: "RS256" })}.${b64(claims(iss))}.${"A".repeat(342)}`
+      for (const both of [TokenValidator.multi([small, large]), TokenValidator.multi([large, small])]) {
+        expect((yield* both.validate(tokenOf("https://b.test"))).id).toBe("bob")
+        // The chosen validator's own cap still holds.
+        expect(yield* refusal(both.validate(tokenOf("https://a.test")))).toBe("TokenValidationError:TooLarge")
+      }
+    }))
 
   it.effect("through toPromise, a warm validator answers from memory without a fiber, whichever provider routes", () =>
     Effect.gen(function*() {
