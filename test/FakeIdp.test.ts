@@ -94,6 +94,17 @@ describe("FakeIdp", () => {
         expect(error._tag).toBe("RequestError")
         expect(error.reason).toBe("Transport")
       }).pipe(Effect.provide(FakeIdp.layerTest())))
+
+    it.effect("answers 405 to methods other than GET and HEAD, on both endpoints, and counts the request", () =>
+      Effect.gen(function*() {
+        const idp = yield* FakeIdp.FakeIdp
+        for (const url of [idp.jwksUri, idp.discoveryUrl]) {
+          const posted = yield* idp.handle({ method: "POST", url: new URL(url) })
+          expect([posted.status, posted.body]).toEqual([405, "method not allowed"])
+          expect((yield* idp.handle({ method: "HEAD", url: new URL(url) })).status).toBe(200)
+        }
+        expect([yield* idp.fetchCount, yield* idp.discoveryCount]).toEqual([2, 2])
+      }).pipe(Effect.provide(FakeIdp.layerTest())))
   })
 
   describe("sign", () => {
@@ -324,6 +335,8 @@ describe("FakeIdp", () => {
         expect(yield* defect(idp.setFault(FakeIdp.Fault.status(503, { retryAfter: "1\r\nSet-Cookie: a=b" }))))
           .toMatch(/FakeIdp\.setFault: retryAfter/)
         expect(yield* defect(idp.failNext(FakeIdp.Fault.status(700)))).toMatch(/FakeIdp\.failNext: status .* 700/)
+        // An informational status is no answer either (a Response cannot carry one).
+        expect(yield* defect(idp.setFault(FakeIdp.Fault.status(150)))).toMatch(/FakeIdp\.setFault: status .* 150/)
         expect(yield* defect(idp.failNext(FakeIdp.Fault.status(503), Infinity))).toMatch(/times/)
         expect(yield* defect(idp.setFault(FakeIdp.Fault.oversized(Infinity)))).toMatch(/oversized/)
         expect(yield* defect(idp.setFault(FakeIdp.Fault.latency("soon" as never)))).toMatch(/latency/)

@@ -809,6 +809,10 @@ describe("HttpAuth", () => {
         const basicAndBearer = new Headers([["authorization", "Basic YWxpY2U6cHc="], ["authorization", "Bearer good"]])
         const mixed = yield* Effect.promise(() => router(new Request("http://localhost/", { headers: basicAndBearer })))
         expect(mixed.status).toBe(400)
+        // In the other order too: the token read would be "good, Basic ...", a refusal of the wrong kind (401).
+        const bearerAndBasic = new Headers([["authorization", "Bearer good"], ["authorization", "Basic YWxpY2U6cHc="]])
+        const after = yield* Effect.promise(() => router(new Request("http://localhost/", { headers: bearerAndBasic })))
+        expect(after.status).toBe(400)
         // The app's own 400 in the same shape gets no challenge: only the one raised by the authentication does.
         const own = yield* Effect.promise(() =>
           api.handler(new Request("http://localhost/search", { headers: { authorization: "Bearer good" } }))
@@ -942,6 +946,14 @@ describe("HttpAuth", () => {
         )
         const unavailable = yield* call(handler, "Bearer down")
         expect([unavailable.status, unavailable.headers.get("retry-after")]).toEqual([503, "30"])
+        // A wait of part of a second is rounded up: Retry-After counts whole seconds, and 0 would mean "at once".
+        for (const [retryAfter, header] of [["1500 millis", "2"], ["500 millis", "1"]] as const) {
+          const fractional = HttpApp.toWebHandler(
+            HttpAuth.middleware({ retryAfter })(HttpServerResponse.text("ok")).pipe(Effect.provide(ValidatorStub))
+          )
+          const answer = yield* call(fractional, "Bearer down")
+          expect([answer.status, answer.headers.get("retry-after")]).toEqual([503, header])
+        }
         const refused = yield* call(handler, "Bearer bad")
         expect([refused.status, refused.headers.get("www-authenticate")]).toEqual([
           401,

@@ -273,7 +273,10 @@ describe("Cognito", () => {
           "http://localhost:4566\u180b",
           "http://localhost:4566#emulator",
           "http://localhost:4566?profile=dev",
-          "http://user:secret@localhost:4566"
+          "http://user:secret@localhost:4566",
+          // An empty user name: `URL.username` is "" for it, so only the text shows it.
+          "http://@localhost:4566",
+          "http://:@localhost:4566"
         ]
       ) expect(yield* path({ ...base, endpoint })).toEqual(["endpoint"])
       // A path is the endpoint's own (a proxy's prefix): the pool's is appended to it.

@@ -328,6 +328,7 @@ describe("EntraId", () => {
           "https://login.microsoftonline.com?x=1",
           "https://login.microsoftonline.com#x",
           "https://user@login.microsoftonline.com",
+          "https://@login.microsoftonline.com",
           `https://login.microsoftonline.com/${TENANT}`,
           "https://login.microsoftonline.com/organizations/v2.0"
         ]

@@ -462,7 +462,13 @@ describe("Oidc", () => {
       // An issuer has no query or fragment (OIDC Discovery, section 2): the well-known path appended to one would land
       // inside it, and discovery would ask the issuer's own page. With a jwksUri it is only compared with tokens' iss.
       for (
-        const issuer of [`${ISSUER}#main`, `${ISSUER}?realm=main`, `${ISSUER}?`, "https://user:pw@idp.example/realms/x"]
+        const issuer of [
+          `${ISSUER}#main`,
+          `${ISSUER}?realm=main`,
+          `${ISSUER}?`,
+          "https://user:pw@idp.example/realms/x",
+          "https://@idp.example/realms/x"
+        ]
       ) {
         const extra = yield* bad({ issuer, audience: AUDIENCE })
         expect(extra._op === "InvalidData" && [extra.path, extra.message]).toEqual([

@@ -140,7 +140,15 @@ describe("SharedSecret", () => {
       const path = (options: Partial<SharedSecret.Options>) =>
         Effect.map(Effect.flip(make(options)), (error) => error._op === "InvalidData" ? error.path : error._op)
       expect(yield* path({ secret: Redacted.make("x".repeat(31)) })).toEqual(["secret"])
-      expect(yield* path({ secret: new Uint8Array(47), algorithms: ["HS384"] })).toEqual(["secret"])
+      // Each algorithm's least length (RFC 7518, section 3.2): one byte short is refused for its length (random bytes,
+      // which no other rule refuses), that length is taken.
+      for (const [alg, minBytes] of [["HS256", 32], ["HS384", 48], ["HS512", 64]] as const) {
+        const short = yield* Effect.flip(make({ secret: new Uint8Array(randomBytes(minBytes - 1)), algorithms: [alg] }))
+        expect(short._op === "InvalidData" && short.message).toContain(
+          `at least ${minBytes} bytes, got ${minBytes - 1}`
+        )
+        yield* make({ secret: new Uint8Array(randomBytes(minBytes)), algorithms: [alg] })
+      }
       expect(yield* path({ secret: Redacted.make(SECRET), algorithms: ["HS256", "HS512"] })).toEqual(["secret"])
       expect(yield* path({ secret: new Uint8Array(0) })).toEqual(["secret"])
       expect(yield* path({ algorithms: ["RS256" as "HS256"] })).toEqual(["algorithms"])
