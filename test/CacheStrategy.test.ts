@@ -203,6 +203,19 @@ describe("CacheStrategy", () => {
         expect(yield* tracker.isFresh(3)).toBe(false)
       }))
 
+    it.effect("a custom strategy's interval ends its set's life at that very millisecond, as the built-in ones'", () =>
+      Effect.gen(function*() {
+        const custom = yield* CacheStrategy.track(
+          CacheStrategy.fromSchedule(Schedule.forever, { interval: "10 minutes" }),
+          1_000
+        )
+        const time = yield* CacheStrategy.track(CacheStrategy.time("10 minutes"), 1_000)
+        for (const tracker of [custom, time]) {
+          expect(yield* tracker.isFresh(600_999)).toBe(true)
+          expect(yield* tracker.isFresh(601_000)).toBe(false)
+        }
+      }))
+
     it.effect("a custom time-bound schedule goes stale at its bound", () =>
       Effect.gen(function*() {
         const strategy = CacheStrategy.fromSchedule(Schedule.upTo(Schedule.forever, "1 second"))

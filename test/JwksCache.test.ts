@@ -771,6 +771,23 @@ describe("JwksCache fetches", () => {
       expect(yield* idp.fetchCount).toBe(3)
     })))
 
+  it.scoped("inside the throttle window, a new kid joins a fetch under way and gets the key it brings", () =>
+    withIdp(Effect.gen(function*() {
+      const { cache, idp, slow } = yield* lateAnswers
+      expect(isSome(yield* cache.get(yield* idp.currentKid, "RS256"))).toBe(true)
+      expect(yield* cache.get("forged", "RS256")).toEqual(Option.none()) // a refetch: the window starts
+      const kid = yield* idp.rotate("overlap")
+      slow.on = true
+      const inFlight = yield* Effect.fork(cache.refresh)
+      yield* waitFor("the refresh to reach the IdP", Effect.map(idp.fetchCount, (n) => n === 3))
+      const lookup = yield* Effect.fork(cache.get(kid, "RS256"))
+      yield* settle
+      yield* TestClock.adjust("1 second")
+      yield* Fiber.join(inFlight)
+      expect(Option.map(yield* Fiber.join(lookup), (key) => key.kid)).toEqual(Option.some(kid))
+      expect(yield* idp.fetchCount).toBe(3)
+    })))
+
   it.scoped("refresh gives a set asked for after it was called: a key withdrawn meanwhile is gone", () =>
     withIdp(Effect.gen(function*() {
       const { cache, idp, slow } = yield* lateAnswers
@@ -916,6 +933,13 @@ describe("JwksCache fetches", () => {
     ["a 503 with two Retry-After headers, joined: the schedule's", 503, "60, 120", seconds(1), undefined],
     ["a 503 whose Retry-After does not read: the schedule's", 503, "soon", seconds(1), undefined],
     ["a 503 whose date is past: the schedule's", 503, "Thu, 01 Jan 1970 00:00:00 GMT", seconds(1), undefined],
+    [
+      "a 503 whose date is the refusal's own: the schedule's",
+      503,
+      "Thu, 01 Jan 1970 00:10:00 GMT",
+      seconds(1),
+      undefined
+    ],
     ["a 503 whose date is no HTTP date: the schedule's", 503, "1971 GMT", seconds(1), undefined],
     ["a 500 with a Retry-After: not asked for, the schedule's", 500, "60", seconds(1), undefined]
   ]
@@ -1943,6 +1967,9 @@ describe("JwksCache settings", () => {
       expect(path({ cacheStrategy: { _tag: "Time", interval: 300_000, schedule: Schedule.forever } })).toEqual([
         "cacheStrategy"
       ])
+      // A "both" without its usages (a time strategy relabelled) would run as time alone while it says both.
+      expect(path({ cacheStrategy: { ...CacheStrategy.time("5 minutes"), _tag: "Both" } })).toEqual(["cacheStrategy"])
+      expect(path({ cacheStrategy: { ...CacheStrategy.usage(100), _tag: "Time" } })).toEqual(["cacheStrategy"])
       expect(path({ cacheStrategy: CacheStrategy.time("5 minutes") })).toBe("accepted")
       expect(path({ cacheStrategy: CacheStrategy.fromSchedule(Schedule.recurs(3)) })).toBe("accepted")
       // "false" is a string, and truthy.

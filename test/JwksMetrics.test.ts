@@ -370,6 +370,26 @@ describe("JwksMetrics", () => {
       expect(age.value).toBeGreaterThanOrEqual(20 * 60)
     }).pipe(Logger.withMinimumLogLevel(LogLevel.None)))
 
+  it.scoped("key_set_age is back to 0 when a lookup reloads an expired set, with no background fiber", () =>
+    Effect.gen(function*() {
+      const { idp, keys } = yield* setup("https://metrics-age.example.test", {
+        strategy: "time",
+        interval: "20 minutes",
+        backgroundRefresh: false
+      })
+      const kid = yield* idp.currentKid
+      const age = Effect.map(
+        Metric.value(Metric.tagged(JwksMetrics.keySetAge, "source", idp.jwksUri)),
+        (gauge) => gauge.value
+      )
+      yield* keys.get(kid, "RS256")
+      yield* TestClock.adjust("21 minutes")
+      yield* keys.status // the status brings the gauge up to date
+      expect(yield* age).toBe(21 * 60)
+      yield* keys.get(kid, "RS256") // expired: reloaded
+      expect(yield* age).toBe(0)
+    }))
+
   it.scoped("an unknown kid held back by a failed fetch's backoff is counted as throttled, with a line of its own", () =>
     Effect.gen(function*() {
       const { idp, keys, validator } = yield* setup("https://metrics-backoff.example.test", {

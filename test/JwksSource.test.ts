@@ -247,6 +247,28 @@ describe("JwksSource", () => {
         expect(error.reason).toBe("Unreachable")
         expect(Cause.pretty(Cause.fail(error), { renderErrorCause: true })).not.toContain(secret)
         expect(String(error.cause)).toContain("TypeError")
+        // The chain below keeps each level's name and code, what tells one outage from another (undici's
+        // `fetch failed` over the socket's ECONNREFUSED).
+        const refusing = HttpClient.make((request) =>
+          Effect.fail(
+            new HttpClientError.RequestError({
+              request,
+              reason: "Transport",
+              cause: new TypeError(`fetch failed: ${url}`, {
+                cause: Object.assign(new Error(`connect ECONNREFUSED ${url}`), { code: "ECONNREFUSED" })
+              })
+            })
+          )
+        )
+        const refused = yield* Effect.flip(
+          Effect.flatMap(Effect.orDie(JwksSource.http(url)), (source) => source.fetch).pipe(
+            Effect.provideService(HttpClient.HttpClient, refusing)
+          )
+        )
+        expect(Cause.pretty(Cause.fail(refused), { renderErrorCause: true })).not.toContain(secret)
+        expect(((refused.cause as Error).cause as Error).message).toBe(
+          "Error ECONNREFUSED (message withheld: it may show the URL)"
+        )
       }))
 
     it.effect("fetches the published key set, and again on each fetch", () =>
@@ -510,6 +532,23 @@ describe("JwksSource", () => {
           (yield* JwksSource.http("https://elsewhere.example.test/jwks.json?key=s3")).fetch
         )
         expect(keyed.description).toBe("Transport")
+        // Judged by the URL as configured too: a client of the app's whose error carries a request of its own making
+        // (without the key) while its account repeats the URL it was given.
+        const rebuilding = HttpClient.make((_request, url) =>
+          Effect.fail(
+            new HttpClientError.RequestError({
+              request: HttpClientRequest.get(`${url.origin}${url.pathname}`),
+              reason: "Transport",
+              description: `could not reach ${url.href}`
+            })
+          )
+        )
+        const rebuilt = yield* failureOf(
+          (yield* JwksSource.http("https://keys.example.test/jwks.json?key=s3").pipe(
+            Effect.provideService(HttpClient.HttpClient, rebuilding)
+          )).fetch
+        )
+        expect(rebuilt.description).toBe("Transport")
         // Nor for a URL the app's client keys itself (`mapRequest`), when its account names the URL it prepared.
         const naming = HttpClient.make((request) =>
           Effect.fail(
