@@ -3,13 +3,23 @@
  * (each test fails on one mutation that the rest of the suite does not catch).
  */
 import { describe, expect, it } from "@effect/vitest"
+import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
+import * as Exit from "effect/Exit"
+import * as Fiber from "effect/Fiber"
+import * as Metric from "effect/Metric"
 import * as Option from "effect/Option"
+import * as Schedule from "effect/Schedule"
+import * as Scope from "effect/Scope"
 import * as TestClock from "effect/TestClock"
 import { generateKeyPairSync } from "node:crypto"
+import * as CacheStrategy from "../src/CacheStrategy.js"
 import * as JwksCache from "../src/JwksCache.js"
 import { JwksError } from "../src/JwksError.js"
+import * as JwksMetrics from "../src/JwksMetrics.js"
 import * as JwksSource from "../src/JwksSource.js"
+import * as FakeIdp from "../src/testing/FakeIdp.js"
+import { capturing } from "./support/logs.js"
 
 const jwk = {
   ...generateKeyPairSync("rsa", { modulusLength: 2048 }).publicKey.export({ format: "jwk" }),
@@ -52,4 +62,198 @@ describe("JwksCache edge cases", () => {
       const error = yield* Effect.flip(cache.get("k1", "RS256"))
       expect(error.reason).toBe("Stale")
     }))
+})
+
+const settle = Effect.repeatN(Effect.yieldNow(), 200)
+const ecKey = () => generateKeyPairSync("ec", { namedCurve: "P-256" }).publicKey.export({ format: "jwk" })
+const staleOptions = (maxStale: Duration.DurationInput): JwksCache.Options => ({
+  strategy: "time",
+  interval: "10 minutes",
+  maxStale,
+  backgroundRefresh: false,
+  retry: Schedule.spaced("1 second")
+})
+
+describe("JwksCache edge cases, a second mutation review", () => {
+  // a key withdrawn with none added is a key set change too
+  it.scoped("a fetch that only removes a kid logs 'JWKS key set changed'", () => {
+    const { entries: lines, use: apply } = capturing()
+    const a = { ...ecKey(), kid: "a" }
+    const b = { ...ecKey(), kid: "b" }
+    let published: ReadonlyArray<object> = [a, b]
+    const source = JwksSource.make("removal-only", Effect.sync(() => ({ keys: published })))
+    return Effect.gen(function*() {
+      const cache = yield* JwksCache.make(source, { backgroundRefresh: false, algorithms: ["ES256"] })
+      yield* cache.refresh
+      published = [a]
+      yield* cache.refresh
+      const changed = lines.filter((line) => line.message === "JWKS key set changed")
+        .map(({ annotations }) => [annotations.added, annotations.removed])
+      expect(changed).toEqual([["", "\"b\""]])
+    }).pipe(apply)
+  })
+
+  // each outage's stale serving is announced once, the next outage's too
+  it.scoped("'Serving stale JWKS' is logged once per outage, again for a second outage", () => {
+    const { entries: lines, use: apply } = capturing()
+    return Effect.gen(function*() {
+      const idp = yield* FakeIdp.FakeIdp
+      const cache = yield* JwksCache.make(yield* JwksSource.http(idp.jwksUri), staleOptions("1 hour"))
+      const kid = yield* idp.currentKid
+      yield* cache.get(kid, "RS256")
+      yield* idp.setFault(FakeIdp.Fault.status(500))
+      yield* TestClock.adjust("11 minutes")
+      expect(Option.isSome(yield* cache.get(kid, "RS256"))).toBe(true) // stale
+      yield* TestClock.adjust("2 seconds")
+      expect(Option.isSome(yield* cache.get(kid, "RS256"))).toBe(true) // stale again: no second warning
+      yield* idp.setFault(undefined)
+      yield* TestClock.adjust("2 seconds")
+      yield* cache.get(kid, "RS256") // recovered
+      expect((yield* cache.status).fresh).toBe(true)
+      yield* TestClock.adjust("11 minutes")
+      expect((yield* cache.status).servingStale).toBe(false) // expired, nothing served stale yet
+      yield* idp.setFault(FakeIdp.Fault.status(500))
+      expect(Option.isSome(yield* cache.get(kid, "RS256"))).toBe(true) // stale, second outage
+      const warnings = lines.filter((line) => line.message.startsWith("Serving stale JWKS until"))
+      expect(warnings.map((line) => line.level)).toEqual(["WARN", "WARN"])
+    }).pipe(Effect.provide(FakeIdp.layerTest()), apply)
+  })
+
+  // a cache takes the lowest free number, so no two open caches share a name
+  it.effect("a cache opened after #2 closed is #2 again, not a second #3", () =>
+    Effect.gen(function*() {
+      const source = JwksSource.make("numbered", Effect.never)
+      const open = (scope: Scope.CloseableScope) =>
+        Scope.extend(JwksCache.make(source, { backgroundRefresh: false }), scope)
+      const scopes = [yield* Scope.make(), yield* Scope.make(), yield* Scope.make()]
+      const names = [] as Array<string>
+      for (const scope of scopes) names.push((yield* open(scope)).source)
+      expect(names).toEqual(["numbered", "numbered #2", "numbered #3"])
+      yield* Scope.close(scopes[1]!, Exit.void)
+      const fourth = yield* Scope.make()
+      expect((yield* open(fourth)).source).toBe("numbered #2")
+      for (const scope of [scopes[0]!, scopes[2]!, fourth]) yield* Scope.close(scope, Exit.void)
+    }))
+
+  // usesLeft never goes below zero
+  it.scoped("usesLeft is 0, not negative, for a set used past its usages", () =>
+    Effect.gen(function*() {
+      const idp = yield* FakeIdp.FakeIdp
+      const cache = yield* JwksCache.make(yield* JwksSource.http(idp.jwksUri), {
+        strategy: "usage",
+        usages: 2,
+        backgroundRefresh: false
+      })
+      yield* cache.get(yield* idp.currentKid, "RS256")
+      yield* cache.recordSuccess
+      yield* cache.recordSuccess
+      yield* cache.recordSuccess
+      expect((yield* cache.status).usesLeft).toBe(0)
+    }).pipe(Effect.provide(FakeIdp.layerTest())))
+
+  // the next attempt's delay is given to a tenth of a second
+  it.scoped("'next attempt in 1.5 seconds'", () => {
+    const { entries: lines, use: apply } = capturing()
+    return Effect.gen(function*() {
+      const idp = yield* FakeIdp.FakeIdp
+      const cache = yield* JwksCache.make(yield* JwksSource.http(idp.jwksUri), {
+        backgroundRefresh: false,
+        retry: Schedule.spaced("1500 millis")
+      })
+      yield* idp.failNext(FakeIdp.Fault.status(500))
+      yield* Effect.flip(cache.get(yield* idp.currentKid, "RS256"))
+      expect(lines.filter((line) => line.message.startsWith("JWKS fetch failed")).map((line) => line.message))
+        .toEqual(["JWKS fetch failed (request); next attempt in 1.5 seconds"])
+    }).pipe(Effect.provide(FakeIdp.layerTest()), apply)
+  })
+
+  // every fetch's latency goes to the fetch-duration histogram of its cache
+  it.scoped("a 2-second fetch is recorded in effect_jwks_fetch_duration_ms", () =>
+    Effect.gen(function*() {
+      const idp = yield* FakeIdp.FakeIdp
+      const source = JwksSource.make("timed-source", Effect.zipRight(Effect.sleep("2 seconds"), idp.jwks))
+      const cache = yield* JwksCache.make(source, { backgroundRefresh: false })
+      const fetching = yield* Effect.fork(cache.refresh)
+      yield* settle
+      yield* TestClock.adjust("2 seconds")
+      yield* Fiber.join(fetching)
+      const histogram = yield* Metric.value(Metric.tagged(JwksMetrics.fetchDuration, "source", "timed-source"))
+      expect(histogram.count).toBe(1)
+      expect(histogram.max).toBe(2000)
+    }).pipe(Effect.provide(FakeIdp.layerTest())))
+
+  const failingCache = (retry: Schedule.Schedule<unknown, any>) =>
+    Effect.gen(function*() {
+      const idp = yield* FakeIdp.FakeIdp
+      const cache = yield* JwksCache.make(yield* JwksSource.http(idp.jwksUri), { backgroundRefresh: false, retry })
+      return { idp, cache, kid: yield* idp.currentKid }
+    })
+
+  // a retry schedule of the app's that ends is started over, not replaced by the default one
+  it.scoped("a 10-second retry schedule that ends after one recurrence still spaces every retry by 10 s", () =>
+    Effect.gen(function*() {
+      const retry = Schedule.spaced("10 seconds").pipe(Schedule.intersect(Schedule.recurs(1)))
+      const { cache, idp, kid } = yield* failingCache(retry)
+      yield* idp.setFault(FakeIdp.Fault.status(500))
+      const attempt = Effect.zipRight(Effect.either(cache.get(kid, "RS256")), idp.fetchCount)
+      let expected = 1
+      expect(yield* attempt).toBe(expected)
+      for (let i = 0; i < 4; i++) {
+        yield* TestClock.adjust("2 seconds")
+        expect(yield* attempt).toBe(expected) // held back
+        yield* TestClock.adjust("8 seconds")
+        expect(yield* attempt).toBe(++expected)
+      }
+    }).pipe(Effect.provide(FakeIdp.layerTest())))
+
+  // a request that found the set expired takes a newer set that landed while it looked, without a second fetch
+  it.scoped("a request whose freshness check outlived a refresh takes the new set, no extra fetch", () =>
+    Effect.gen(function*() {
+      let fetches = 0
+      let slow = false
+      const key = { ...ecKey(), kid: "k" }
+      const source = JwksSource.make(
+        "race",
+        Effect.sync(() => {
+          fetches++
+          return { keys: [key] }
+        })
+      )
+      // Fresh for a minute after its load; a step takes a second while `slow`.
+      const schedule = Schedule.elapsed.pipe(
+        Schedule.whileOutput((elapsed) => Duration.lessThan(elapsed, Duration.minutes(1))),
+        Schedule.tapInput(() => slow ? Effect.sleep("1 second") : Effect.void)
+      )
+      const cache = yield* JwksCache.make(source, {
+        cacheStrategy: CacheStrategy.fromSchedule(schedule),
+        backgroundRefresh: false,
+        algorithms: ["ES256"]
+      })
+      yield* cache.keys
+      yield* TestClock.adjust("2 minutes")
+      slow = true
+      const looking = yield* Effect.fork(cache.keys) // finds the set expired, a second later
+      yield* settle
+      slow = false
+      const renewed = yield* cache.refresh
+      yield* TestClock.adjust("1 second")
+      const got = yield* Fiber.join(looking)
+      expect(got).toBe(renewed)
+      expect(fetches).toBe(2)
+    }))
+
+  // a failed initial load (no keys at all: every validation fails) is an error, not a warning
+  it.scoped("'Initial JWKS load failed' is logged at ERROR", () => {
+    const { entries: lines, use: apply } = capturing()
+    return Effect.gen(function*() {
+      const idp = yield* FakeIdp.FakeIdp
+      yield* idp.setFault(FakeIdp.Fault.status(500))
+      yield* JwksCache.make(yield* JwksSource.http(idp.jwksUri), { retry: Schedule.spaced("1 minute") })
+      yield* settle
+      yield* TestClock.adjust("1 millis")
+      yield* settle
+      expect(lines.filter((line) => line.message === "Initial JWKS load failed").map((line) => line.level))
+        .toEqual(["ERROR"])
+    }).pipe(Effect.provide(FakeIdp.layerTest()), apply)
+  })
 })
