@@ -19,23 +19,11 @@ import { createServer, request as nodeRequest } from "node:http"
 import * as HttpAuth from "../src/HttpAuth.js"
 import type * as JwksCache from "../src/JwksCache.js"
 import { JwksError } from "../src/JwksError.js"
-import { Principal } from "../src/Principal.js"
+import type { Principal } from "../src/Principal.js"
 import { TokenValidationError } from "../src/TokenValidationError.js"
 import * as TokenValidator from "../src/TokenValidator.js"
+import { alice } from "./support/principals.js"
 
-const alice = new Principal({
-  id: "alice",
-  name: "Alice",
-  email: undefined,
-  groups: ["staff"],
-  scopes: ["orders:read"],
-  tokenType: "access",
-  clientId: undefined,
-  isMachine: false,
-  issuer: "https://idp.example",
-  expiresAt: new Date(Date.now() + 3600_000),
-  claims: {}
-})
 const validatorOf = (validate: (token: string) => Effect.Effect<Principal, TokenValidationError | JwksError>) =>
   Layer.succeed(TokenValidator.TokenValidator, {
     acceptsIssuer: () => true,

@@ -35,6 +35,7 @@ import { Principal } from "../src/Principal.js"
 import * as FakeIdp from "../src/testing/FakeIdp.js"
 import { TokenValidationError } from "../src/TokenValidationError.js"
 import * as TokenValidator from "../src/TokenValidator.js"
+import { alice as alicePrincipal } from "./support/principals.js"
 
 // -----------------------------------------------------------------------------
 // The validator: keys from the fake IdP through its in-memory HttpClient, given to the key source only, so that the
@@ -576,19 +577,6 @@ describe("HttpAuth", () => {
 
   describe("in process, with a stub validator", () => {
     // A validator stub: "good" is alice (group staff), anything else is refused.
-    const alicePrincipal = new Principal({
-      id: "alice",
-      name: "Alice",
-      email: undefined,
-      groups: ["staff"],
-      scopes: ["orders:read"],
-      tokenType: "access",
-      clientId: undefined,
-      isMachine: false,
-      issuer: "https://idp.example",
-      expiresAt: new Date(Date.now() + 3600_000),
-      claims: {}
-    })
     it.effect("requireScopes takes a space-separated scope string as the scopes it names", () =>
       Effect.gen(function*() {
         const writer = new Principal({ ...alicePrincipal, scopes: ["orders:read", "orders:write"] })
