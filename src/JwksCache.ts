@@ -938,26 +938,17 @@ const makeNamed = (source: Source, name: string, settings: Resolved): Effect.Eff
               }
             ),
             (decided): Effect.Effect<Option.Option<Jwk.Key>, JwksError> => {
-              if (decided === "throttled") {
-                return annotate(
-                  Effect.logDebug("Unknown kid: refetch throttled").pipe(Effect.annotateLogs(kidAnnotation(kid)))
-                )
-                  .pipe(
-                    Effect.zipRight(ownMetrics(Metric.increment(metrics.unknownKidThrottled))),
-                    Effect.as(Option.none())
-                  )
-              }
-              if (!Either.isEither(decided)) return Effect.succeed(Option.some(decided))
-              // Held back by a failure's backoff: answered without a refetch, as a throttled lookup is.
-              if (Either.isLeft(decided) && !isClosedError(decided.left)) {
-                return annotate(
-                  Effect.logDebug("Unknown kid: refetch held back by the failure backoff").pipe(
-                    Effect.annotateLogs(kidAnnotation(kid))
-                  )
-                ).pipe(
+              /** No key and no refetch: logged and counted as throttled. */
+              const withoutRefetch = (message: string) =>
+                annotate(Effect.logDebug(message).pipe(Effect.annotateLogs(kidAnnotation(kid)))).pipe(
                   Effect.zipRight(ownMetrics(Metric.increment(metrics.unknownKidThrottled))),
                   Effect.as(Option.none())
                 )
+              if (decided === "throttled") return withoutRefetch("Unknown kid: refetch throttled")
+              if (!Either.isEither(decided)) return Effect.succeed(Option.some(decided))
+              // Held back by a failure's backoff: answered without a refetch, as a throttled lookup is.
+              if (Either.isLeft(decided) && !isClosedError(decided.left)) {
+                return withoutRefetch("Unknown kid: refetch held back by the failure backoff")
               }
               // Logged and counted only where this call starts the fetch, not where it joins one.
               const starts = Either.isRight(decided) && decided.right === mine
