@@ -6,6 +6,7 @@ import * as HttpAuth from "../../src/HttpAuth.js"
 import { Principal } from "../../src/Principal.js"
 import { TokenValidationError } from "../../src/TokenValidationError.js"
 import * as TokenValidator from "../../src/TokenValidator.js"
+import { alice } from "./principals.js"
 
 /** What an `HttpApiClient` of another guarded service hands the app: an error decoded through `HttpAuth.Failure`. */
 export const received = (body: unknown) => Schema.decodeUnknownSync(HttpAuth.Failure)(body)
@@ -21,20 +22,6 @@ export const ValidatorStub = Layer.succeed(TokenValidator.TokenValidator, {
   keyStatus: Effect.succeed([]),
   validate: (token) =>
     token === "good"
-      ? Effect.succeed(
-        new Principal({
-          id: "alice",
-          name: undefined,
-          email: undefined,
-          groups: [],
-          scopes: [],
-          tokenType: "access",
-          clientId: undefined,
-          isMachine: false,
-          issuer: "https://idp.example",
-          expiresAt: new Date(Date.now() + 3600_000),
-          claims: {}
-        })
-      )
+      ? Effect.succeed(new Principal({ ...alice, name: undefined, groups: [], scopes: [] }))
       : Effect.fail(new TokenValidationError({ reason: "Expired", description: "the token has expired" }))
 })
