@@ -104,10 +104,18 @@ const isKeySetUrl = (value: string): boolean => {
     (url.protocol === "https:" || (url.protocol === "http:" && loopbackHosts.has(url.hostname)))
 }
 
+/** A discovery document whose `jwks_uri` passes `accepts`. */
+const documentOf = (accepts: (jwksUri: string) => boolean, rule: string) =>
+  Schema.Struct({
+    issuer: Schema.String,
+    jwks_uri: Schema.String.pipe(Schema.maxLength(2048), Schema.filter(accepts, { message: () => rule }))
+  })
+
 /**
  * The members of a discovery document (OpenID Connect Discovery 1.0, section 3) this library reads; any other
  * member is ignored. `jwks_uri` must be an `https` URL, or `http` on a loopback host (`127.0.0.1`, `localhost`,
- * `[::1]`) for local development.
+ * `[::1]`) for local development. (`discoverySource` also takes an `http` one on the origin of a discovery document it
+ * fetched over plain http: see there.)
  *
  * @since 0.1.0
  * @category schemas
@@ -122,21 +130,27 @@ const isKeySetUrl = (value: string): boolean => {
  * console.log(document.jwks_uri)
  * ```
  */
-export const DiscoveryDocument = Schema.Struct({
-  issuer: Schema.String,
-  jwks_uri: Schema.String.pipe(
-    Schema.maxLength(2048),
-    Schema.filter(isKeySetUrl, {
-      message: () => "jwks_uri must be an https URL (or http on a loopback host)"
-    })
-  )
-})
+export const DiscoveryDocument = documentOf(isKeySetUrl, "jwks_uri must be an https URL (or http on a loopback host)")
 
 /**
  * @since 0.1.0
  * @category models
  */
 export type DiscoveryDocument = typeof DiscoveryDocument.Type
+
+/**
+ * The discovery document as fetched from `url`: from an `http` URL (a development setup's `http://keycloak:8080`), a
+ * `jwks_uri` on that same origin may be `http` too. Whoever could rewrite a document sent in the clear could name an
+ * `https` address of their own as well: refusing its `http` sibling would protect nothing, and break the setup.
+ */
+const discoveryDocumentFrom = (url: string) => {
+  const from = parseUrl(url)
+  if (from === undefined || from.protocol !== "http:") return DiscoveryDocument
+  return documentOf(
+    (value) => isKeySetUrl(value) || parseUrl(value)?.origin === from.origin,
+    "jwks_uri must be an https URL (or http on a loopback host or on the origin of a discovery document fetched over http)"
+  )
+}
 
 /**
  * The default discovery URL of an issuer: `${issuer}/.well-known/openid-configuration`, without doubling a trailing
@@ -168,7 +182,9 @@ const excerpt = (text: string): string => printable(text, 200)
  * an outage of the key endpoint costs at most one discovery request per 5 minutes; a discovery answered with a
  * `Retry-After` (429, 503) fails that fetch instead, so that the cache waits as asked. Each request has the `http`
  * timeout of its own: a fetch that asks discovery first may take two. A document whose `issuer` is not
- * `issuer` exactly fails with a `JwksError` of reason `IssuerMismatch` (OpenID Connect Discovery 1.0, section 4.3); its
+ * `issuer` exactly fails with a `JwksError` of reason `IssuerMismatch` (OpenID Connect Discovery 1.0, section 4.3), one
+ * whose `jwks_uri` breaks {@link DiscoveryDocument}'s rule with reason `InvalidShape` (from a document fetched over plain
+ * http, an `http` `jwks_uri` on its own origin is taken: a Docker Compose `http://keycloak:8080`); its
  * other failures are those of any fetch (`Unreachable`, `HttpStatus`, `InvalidShape`, ...), with the discovery URL as
  * their source. An `issuer` that is not a URL or holds white space (or, without `discoveryUrl`, is not an http(s) URL),
  * a `discoveryUrl` that is not an http(s) URL, or `http` limits out of range, are a `ConfigError`.
@@ -203,7 +219,7 @@ export const discoverySource = (
       readonly askedAt: number
     }>({ source: undefined, failing: false, askedAt: 0 })
 
-    const discover = fetchJson(client, url, DiscoveryDocument, http).pipe(
+    const discover = fetchJson(client, url, discoveryDocumentFrom(url), http).pipe(
       Effect.filterOrFail(
         (document) => document.issuer === issuer,
         (document) =>

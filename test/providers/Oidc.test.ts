@@ -322,6 +322,32 @@ describe("Oidc", () => {
       expect(yield* idp.fetchCount).toBe(0)
     }).pipe(Effect.provide(Idp)))
 
+  it.scoped("takes an http jwks_uri on the origin of a discovery document fetched over http, and only there", () => {
+    // A development setup: the IdP at http://keycloak:8080 (a Docker Compose service name, not a loopback host).
+    const plain = "http://keycloak:8080/realms/main"
+    return Effect.gen(function*() {
+      const idp = yield* FakeIdp.FakeIdp
+      expect(idp.jwksUri.startsWith("http://keycloak:8080/")).toBe(true)
+      const validator = yield* Oidc.make({ issuer: plain, audience: AUDIENCE, cache: onDemand })
+      expect((yield* validator.validate(yield* idp.sign({}))).id).toBe("user-1")
+      expect(yield* idp.fetchCount).toBe(1)
+      // The same document naming an http jwks_uri of another origin (another host, another port): refused unfetched.
+      for (const elsewhere of ["http://keys.example.test/realms/main/keys", "http://keycloak:8081/realms/main/keys"]) {
+        const client = clientWith(idp, () => Effect.succeed(json({ issuer: plain, jwks_uri: elsewhere })))
+        const moved = yield* Oidc.make({ issuer: plain, audience: AUDIENCE, cache: onDemand }).pipe(
+          Effect.provideService(HttpClient.HttpClient, client)
+        )
+        const error = yield* Effect.flip(moved.validate(yield* idp.sign({})))
+        expect([error._tag, error.reason, error.description]).toEqual([
+          "JwksError",
+          "InvalidShape",
+          "unexpected value at jwks_uri"
+        ])
+      }
+      expect(yield* idp.fetchCount).toBe(1)
+    }).pipe(Effect.provide(FakeIdp.layerTest({ issuer: plain, audience: AUDIENCE })))
+  })
+
   it("DiscoveryDocument accepts https, and http on loopback hosts only", () => {
     const decode = Schema.decodeUnknownEither(Oidc.DiscoveryDocument)
     const accepts = (jwks_uri: string) => Either.isRight(decode({ issuer: ISSUER, jwks_uri, extra: [1, 2] }))
