@@ -354,6 +354,17 @@ describe("CacheStrategy", () => {
       expect(both.usages).toBe(1)
     })
 
+    it("takes an interval of exactly 100 years (the longest), and refuses a millisecond more", () => {
+      const century = 100 * 365.25 * 24 * 60 * 60 * 1000
+      const longest = Either.getOrThrow(CacheStrategy.fromSettings({ strategy: "time", interval: century }))
+      expect(Duration.toMillis(longest.interval!)).toBe(century)
+      expect(Either.getOrThrow(CacheStrategy.check(CacheStrategy.time(Duration.millis(century)))).interval).toEqual(
+        Duration.millis(century)
+      )
+      const over = CacheStrategy.fromSettings({ strategy: "time", interval: century + 1 })
+      expect(Either.isLeft(over) && over.left._op === "InvalidData" && over.left.path).toEqual(["interval"])
+    })
+
     const invalid: ReadonlyArray<{ readonly name: string; readonly settings: unknown; readonly path: string }> = [
       { name: "interval 0", settings: { interval: 0 }, path: "interval" },
       { name: "interval \"0 seconds\"", settings: { interval: "0 seconds" }, path: "interval" },

@@ -5,6 +5,7 @@ import { describe, expect, it } from "@effect/vitest"
 import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
 import * as JwksSource from "../src/JwksSource.js"
+import { recording } from "./support/tracing.js"
 
 const jwksUrl = "https://keys.example.test/jwks.json"
 const keySet = { keys: [{ kty: "EC", crv: "P-256", x: "x", y: "y", kid: "k1" }] }
@@ -58,5 +59,23 @@ describe("JwksSource: JWKS fetch through an app's own HttpClient object", () => 
       } as unknown as HttpClient.HttpClient
       const result = yield* fetchWith(custom)
       expect(Either.isRight(result) ? "keys" : [result.left.reason, result.left.description]).toBe("keys")
+    }))
+
+  it.effect("a client object of the app's own over a platform client makes no span of the whole URL when it holds a key", () =>
+    Effect.gen(function*() {
+      const { base, seen } = gateway()
+      // Not HttpClient.make's: its own execute hands the request, as given, to a platform client within.
+      const custom = {
+        execute: (request: HttpClientRequest.HttpClientRequest) => base.execute(request)
+      } as unknown as HttpClient.HttpClient
+      const { spans, tracer } = recording()
+      const source = yield* JwksSource.http(`${jwksUrl}?subscription-key=k`).pipe(
+        Effect.provideService(HttpClient.HttpClient, custom)
+      )
+      const result = yield* Effect.either(source.fetch.pipe(Effect.withTracer(tracer)))
+      expect(Either.isRight(result)).toBe(true)
+      expect(seen).toEqual([`${jwksUrl}?subscription-key=k key=k`])
+      // Ours only: the platform's `http.client` span, which records the whole URL, is not made.
+      expect(spans.map((span) => span.name)).toEqual(["JwksSource.fetch"])
     }))
 })

@@ -271,6 +271,19 @@ describe("JwksSource", () => {
         )
       }))
 
+    it.effect("a URL's fragment, or a bare ? ending one given as a path, is not part of its name", () =>
+      Effect.gen(function*() {
+        const name = (url: string) =>
+          Effect.map(
+            Effect.provideService(JwksSource.http(url), HttpClient.HttpClient, clientOf(() => new Response("")).client),
+            (source) => source.name
+          )
+        expect(yield* name(`${jwksUrl}#s3cr3t`)).toBe(jwksUrl)
+        expect(yield* name("/tenant/jwks.json?")).toBe("/tenant/jwks.json")
+        expect(yield* name("/tenant/jwks.json?#s3cr3t")).toBe("/tenant/jwks.json")
+        expect(yield* name("/tenant/jwks.json#s3cr3t")).toBe("/tenant/jwks.json")
+      }))
+
     it.effect("fetches the published key set, and again on each fetch", () =>
       Effect.gen(function*() {
         const idp = yield* FakeIdp.FakeIdp
@@ -423,6 +436,18 @@ describe("JwksSource", () => {
         }
       }).pipe(Effect.provideService(HttpClient.HttpClient, HttpClient.make(() => Effect.die("no request expected")))))
 
+    it.effect("a maxBytes that is not a whole number, or past the safe integers, is a ConfigError at maxBytes", () =>
+      Effect.gen(function*() {
+        const path = (options: JwksSource.HttpOptions) =>
+          Effect.map(
+            Effect.flip(JwksSource.http(jwksUrl, options)),
+            (error) => error._op === "InvalidData" ? error.path : error._op
+          )
+        expect(yield* path({ maxBytes: 1024.5 })).toEqual(["maxBytes"])
+        expect(yield* path({ maxBytes: 2 ** 53 })).toEqual(["maxBytes"])
+        expect((yield* JwksSource.http(jwksUrl, { maxBytes: 2 ** 53 - 1 })).name).toBe(jwksUrl)
+      }).pipe(Effect.provideService(HttpClient.HttpClient, HttpClient.make(() => Effect.die("no request expected")))))
+
     it.effect("a custom maxBytes caps an ordinary key set", () =>
       Effect.gen(function*() {
         const idp = yield* FakeIdp.FakeIdp
@@ -474,6 +499,34 @@ describe("JwksSource", () => {
         yield* Effect.either(fetchWith(client({ "content-length": "" })))
         yield* Effect.either(fetchWith(client({ "content-length": "1e3" })))
         expect(signals.map((signal) => signal.aborted)).toEqual([false, false, true, true, true, true])
+      }))
+
+    it.effect("a content-length of Infinity declares no length: the body is streamed under the cap, not refused", () =>
+      Effect.gen(function*() {
+        const { client } = clientOf(() =>
+          new Response(JSON.stringify({ keys: [] }), { status: 200, headers: { "content-length": "Infinity" } })
+        )
+        expect(yield* fetchWith(client, { maxBytes: 1000 })).toEqual({ keys: [] })
+      }))
+
+    it.effect("a content-length of ten digits or more (leading zeros) is not trusted as declared: the body is streamed", () =>
+      Effect.gen(function*() {
+        const json = JSON.stringify({ keys: [] })
+        const signals: Array<AbortSignal> = []
+        const client = (length: string) =>
+          HttpClient.make((request, _url, signal) =>
+            Effect.sync(() => {
+              signals.push(signal)
+              return HttpClientResponse.fromWeb(
+                request,
+                new Response(json, { status: 200, headers: { "content-length": length } })
+              )
+            })
+          )
+        expect(yield* fetchWith(client(String(json.length).padStart(9, "0")))).toEqual({ keys: [] })
+        expect(yield* fetchWith(client(String(json.length).padStart(10, "0")))).toEqual({ keys: [] })
+        // Nine digits are read whole (the request left open); ten are streamed (the platform aborts it once read).
+        expect(signals.map((signal) => signal.aborted)).toEqual([false, true])
       }))
 
     it.effect("a content-length that understates the body does not lift the cap", () =>
@@ -620,6 +673,47 @@ describe("JwksSource", () => {
         ])
       }))
 
+    it.effect("a transport failure's account: none shown when it is empty, cut at 200 characters when long", () =>
+      Effect.gen(function*() {
+        const failingWith = (description: string) =>
+          HttpClient.make((request) =>
+            Effect.fail(new HttpClientError.RequestError({ request, reason: "Transport", description }))
+          )
+        const empty = yield* failureOf(fetchWith(failingWith("")))
+        expect([empty.reason, empty.description]).toEqual(["Unreachable", "Transport"])
+        const long = yield* failureOf(fetchWith(failingWith("x".repeat(300))))
+        expect([long.reason, long.description]).toEqual([
+          "Unreachable",
+          `Transport: ${"x".repeat(200)}... (300 characters)`
+        ])
+      }))
+
+    it.effect("a key in the URL as configured is withheld from a failure, even when the app's client drops it before sending", () =>
+      Effect.gen(function*() {
+        const secret = "s3cr3t-key"
+        // The app's client moves the key out of the query (into a header, say) and fails with an account naming it.
+        const failing = HttpClient.make((request) =>
+          Effect.fail(
+            new HttpClientError.RequestError({
+              request,
+              reason: "Transport",
+              description: `refused the key ${secret}`,
+              cause: new Error(`refused the key ${secret}`)
+            })
+          )
+        ).pipe(
+          HttpClient.mapRequest((request) =>
+            HttpClientRequest.setUrlParams(HttpClientRequest.setUrl(request, jwksUrl), [])
+          )
+        )
+        const source = yield* JwksSource.http(`${jwksUrl}?key=${secret}`).pipe(
+          Effect.provideService(HttpClient.HttpClient, failing)
+        )
+        const error = yield* failureOf(source.fetch)
+        expect([error.reason, error.description]).toEqual(["Unreachable", "Transport"])
+        expect(Cause.pretty(Cause.fail(error), { renderErrorCause: true })).not.toContain(secret)
+      }))
+
     it.effect("a body that breaks off is Unreachable", () =>
       Effect.gen(function*() {
         const { client } = clientOf(() =>
@@ -636,6 +730,23 @@ describe("JwksSource", () => {
         const error = yield* failureOf(fetchWith(client))
         expect(error.reason).toBe("Unreachable")
         expect(error.description).toMatch(/while reading the body$/)
+      }))
+
+    it.effect("a body that breaks off says how: the platform's reason (Decode) while reading the body", () =>
+      Effect.gen(function*() {
+        const { client } = clientOf(() =>
+          new Response(
+            new ReadableStream({
+              start(controller) {
+                controller.enqueue(encoder.encode(`{"keys":[`))
+                controller.error(new Error("connection reset"))
+              }
+            }),
+            { status: 200 }
+          )
+        )
+        const error = yield* failureOf(fetchWith(client))
+        expect([error.reason, error.description]).toEqual(["Unreachable", "Decode while reading the body"])
       }))
 
     it.effect("a redirect is not followed: it is HttpStatus 302", () =>
@@ -785,6 +896,43 @@ describe("JwksSource", () => {
         })
         const error = yield* failureOf(fetchWith(client))
         expect([error.reason, error.status, error.retryAfter]).toEqual(["HttpStatus", 429, undefined])
+      }))
+
+    it.effect("an empty Retry-After asks for no wait: HttpStatus without one, not a wait of 0", () =>
+      Effect.gen(function*() {
+        const { client } = clientOf(() => new Response("down", { status: 503, headers: { "retry-after": "" } }))
+        const error = yield* failureOf(fetchWith(client))
+        expect([error.reason, error.status, error.retryAfter]).toEqual(["HttpStatus", 503, undefined])
+      }))
+
+    it.effect("a Retry-After of seconds with white space around it, from a client of the app's, is read", () =>
+      Effect.gen(function*() {
+        const client = HttpClient.make((request) => {
+          const web = HttpClientResponse.fromWeb(request, new Response("slow down", { status: 429 }))
+          // A web Response trims its header values; a JavaScript client may hand back one untrimmed.
+          return Effect.succeed(Object.create(web, { headers: { value: { "retry-after": " 120 " } } }))
+        })
+        const error = yield* failureOf(fetchWith(client))
+        expect([error.reason, error.status, error.retryAfter]).toEqual(["HttpStatus", 429, 120])
+      }))
+
+    it.effect("a Retry-After date counts whole seconds up: 59.5 seconds away is a wait of 60", () =>
+      Effect.gen(function*() {
+        const { client } = clientOf(() =>
+          new Response("down", { status: 503, headers: { "retry-after": "Thu, 01 Jan 1970 00:01:00 GMT" } })
+        )
+        yield* TestClock.adjust("500 millis")
+        const error = yield* failureOf(fetchWith(client))
+        expect([error.reason, error.status, error.retryAfter]).toEqual(["HttpStatus", 503, 60])
+      }))
+
+    it.effect("a Retry-After as an RFC 850 date on a Wednesday (the longest day name) is read", () =>
+      Effect.gen(function*() {
+        const { client } = clientOf(() =>
+          new Response("down", { status: 503, headers: { "retry-after": "Wednesday, 07-Jan-70 00:00:00 GMT" } })
+        )
+        const error = yield* failureOf(fetchWith(client))
+        expect([error.reason, error.status, error.retryAfter]).toEqual(["HttpStatus", 503, 6 * 24 * 60 * 60])
       }))
 
     it.effect("a client failing with something other than an HttpClientError (its own timeout): Unreachable", () =>
