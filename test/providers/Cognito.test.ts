@@ -309,6 +309,84 @@ describe("Cognito", () => {
       }
     }).pipe(Effect.provide(Idp)))
 
+  describe("option checks and refusal messages", () => {
+    it("a region that is no AWS region is refused as such, not as another pool's region", () => {
+      const refused = Cognito.endpoints({ userPoolId: POOL, region: "eu-west" })
+      expect(Either.isLeft(refused) && refused.left._op === "InvalidData" && refused.left.message).toBe(
+        "expected an AWS region such as eu-west-1"
+      )
+    })
+
+    it("a user pool id whose part after the region is over 52 characters is refused", () => {
+      expect(Either.isRight(Cognito.endpoints({ userPoolId: `eu-west-1_${"A".repeat(52)}` }))).toBe(true)
+      const refused = Cognito.endpoints({ userPoolId: `eu-west-1_${"A".repeat(53)}` })
+      expect(Either.isLeft(refused) && refused.left._op === "InvalidData" && refused.left.path).toEqual(["userPoolId"])
+    })
+
+    it.scoped("a clientId left out (not null) is refused, not read as any client", () =>
+      Effect.gen(function*() {
+        const error = yield* Effect.flip(
+          Cognito.make({ userPoolId: POOL, tokenUse: "access" } as unknown as Cognito.Options)
+        )
+        expect(error._op === "InvalidData" && error.path).toEqual(["clientId"])
+      }).pipe(Effect.provide(Idp)))
+
+    it.scoped("a cache duration of up to a century is taken, a longer one refused under cache", () =>
+      Effect.gen(function*() {
+        const base = { userPoolId: POOL, clientId: CLIENT, tokenUse: "access" } as const
+        // 5000 weeks is about 96 years; 5300 weeks about 102.
+        yield* Cognito.make({ ...base, cache: { ...onDemand, maxStale: "5000 weeks" } })
+        const error = yield* Effect.flip(Cognito.make({ ...base, cache: { ...onDemand, maxStale: "5300 weeks" } }))
+        expect(error._op === "InvalidData" && error.path).toEqual(["cache", "maxStale"])
+      }).pipe(Effect.provide(Idp)))
+
+    it.scoped("a principal option that names one claim keeps Cognito's default for the other", () =>
+      Effect.gen(function*() {
+        const idp = yield* FakeIdp.FakeIdp
+        const base = { userPoolId: POOL, clientId: CLIENT, tokenUse: "id", cache: onDemand } as const
+        const token = yield* idp.sign({ ...idClaims, "custom:teams": ["blue"] })
+        const byTeams = yield* Cognito.make({ ...base, principal: { groups: "custom:teams" } })
+        const teams = yield* byTeams.validate(token)
+        expect([teams.name, teams.groups]).toEqual(["alice", ["blue"]])
+        const byEmail = yield* Cognito.make({ ...base, principal: { username: ["email"] } })
+        const email = yield* byEmail.validate(token)
+        expect([email.name, email.groups]).toEqual(["alice@example.test", ["admins"]])
+      }).pipe(Effect.provide(Idp)))
+
+    it.scoped("cache: null is refused as not the cache's options", () =>
+      Effect.gen(function*() {
+        const error = yield* Effect.flip(
+          Cognito.make(
+            { userPoolId: POOL, clientId: CLIENT, tokenUse: "id", cache: null } as unknown as Cognito.Options
+          )
+        )
+        expect(error._op === "InvalidData" && [error.path, error.message]).toEqual([
+          ["cache"],
+          "expected the cache's options (JwksCache.Options)"
+        ])
+      }).pipe(Effect.provide(Idp)))
+
+    it.scoped("a bound access token is refused with why: no resource configured, or another resource server", () =>
+      Effect.gen(function*() {
+        const idp = yield* FakeIdp.FakeIdp
+        const bound = yield* idp.sign({ ...accessClaims, aud: "https://payments.example.com" })
+        const plain = yield* Cognito.make({ userPoolId: POOL, clientId: CLIENT, tokenUse: "access", cache: onDemand })
+        const api = yield* Cognito.make({
+          userPoolId: POOL,
+          clientId: CLIENT,
+          tokenUse: "access",
+          resource: "https://orders.example.com",
+          cache: onDemand
+        })
+        expect((yield* Effect.flip(plain.validate(bound))).description).toBe(
+          "the access token is bound to a resource server (aud), and no resource is configured"
+        )
+        expect((yield* Effect.flip(api.validate(bound))).description).toBe(
+          "the access token is bound to another resource server"
+        )
+      }).pipe(Effect.provide(Idp)))
+  })
+
   describe("layerConfig", () => {
     it.effect("reads COGNITO_* and JWKS_CACHE_* from the environment", () =>
       Effect.gen(function*() {

@@ -235,6 +235,37 @@ describe("EntraId", () => {
         expect(validator.acceptsIssuer(issuerOf(THIRD_TENANT))).toBe(false)
       }).pipe(Effect.provide(TemplateIdp)))
 
+    it.scoped("acceptsIssuer takes the tenant's v2.0 issuer only, not another path after the tenant", () =>
+      Effect.gen(function*() {
+        const validator = yield* EntraId.make({ tenantId: "common", audience: AUDIENCE, cache: onDemand })
+        expect(validator.acceptsIssuer(issuerOf(TENANT))).toBe(true)
+        for (
+          const iss of [`${AUTHORITY}/${TENANT}/v3.0`, `${AUTHORITY}/${TENANT}/oauth2`, `${AUTHORITY}/${TENANT}/v1.0`]
+        ) {
+          expect(validator.acceptsIssuer(iss), iss).toBe(false)
+        }
+      }).pipe(Effect.provide(TemplateIdp)))
+
+    it.scoped("an IssuerMismatch says whether any tenant or only an allowed tenant was expected", () =>
+      Effect.gen(function*() {
+        const idp = yield* FakeIdp.FakeIdp
+        const anyTenant = yield* EntraId.make({ tenantId: "common", audience: AUDIENCE, cache: onDemand })
+        const someTenants = yield* EntraId.make({
+          tenantId: "common",
+          audience: AUDIENCE,
+          allowedTenants: [TENANT],
+          cache: onDemand
+        })
+        // iss of one tenant, tid of another: refused by both.
+        const mismatched = yield* idp.sign({ ...userClaims(TENANT), tid: OTHER_TENANT })
+        expect((yield* Effect.flip(anyTenant.validate(mismatched))).description).toBe(
+          `the token's issuer is not ${issuerOf("{tenantid}")} for a tenant`
+        )
+        expect((yield* Effect.flip(someTenants.validate(mismatched))).description).toBe(
+          `the token's issuer is not ${issuerOf("{tenantid}")} for an allowed tenant`
+        )
+      }).pipe(Effect.provide(TemplateIdp)))
+
     it.scoped("organizations refuses personal Microsoft accounts", () =>
       Effect.gen(function*() {
         const idp = yield* FakeIdp.FakeIdp

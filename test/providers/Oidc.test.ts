@@ -386,6 +386,44 @@ describe("Oidc", () => {
       expect((yield* keyed.fetch).keys.length).toBe(1)
     }).pipe(Effect.provide(Idp)))
 
+  it.scoped("while its key fetches fail, discoverySource asks discovery again after 5 minutes, not before", () =>
+    Effect.gen(function*() {
+      const idp = yield* FakeIdp.FakeIdp
+      const source = yield* Oidc.discoverySource(ISSUER)
+      expect((yield* source.fetch).keys.length).toBe(1)
+      yield* idp.setFault(FakeIdp.Fault.status(503))
+      yield* Effect.flip(source.fetch)
+      expect(yield* idp.discoveryCount).toBe(1)
+      yield* TestClock.adjust("4 minutes")
+      yield* TestClock.adjust("59 seconds")
+      yield* Effect.flip(source.fetch)
+      expect(yield* idp.discoveryCount).toBe(1)
+      yield* TestClock.adjust("1 second")
+      yield* Effect.flip(source.fetch)
+      expect(yield* idp.discoveryCount).toBe(2)
+    }).pipe(Effect.provide(Idp)))
+
+  it.scoped("a routine hourly rediscovery refused with a Retry-After leaves the known jwks_uri serving", () =>
+    Effect.gen(function*() {
+      const idp = yield* FakeIdp.FakeIdp
+      const limited = yield* Ref.make(false)
+      const client = clientWith(idp, (reply) =>
+        Effect.map(
+          Ref.get(limited),
+          (isLimited) =>
+            isLimited
+              ? { status: 429, headers: { "content-type": "text/plain", "retry-after": "120" }, body: "slow down" }
+              : reply
+        ))
+      const source = yield* Oidc.discoverySource(ISSUER).pipe(Effect.provideService(HttpClient.HttpClient, client))
+      expect((yield* source.fetch).keys.length).toBe(1)
+      // The key endpoint answers; an hour on, discovery is due anyway and is rate limited: the keys still come.
+      yield* Ref.set(limited, true)
+      yield* TestClock.adjust("1 hour")
+      expect((yield* source.fetch).keys.length).toBe(1)
+      expect([yield* idp.discoveryCount, yield* idp.fetchCount]).toEqual([2, 2])
+    }).pipe(Effect.provide(Idp)))
+
   it.scoped("refuses an HS256 token, and HS256 among its algorithms: a key set never verifies HMAC", () =>
     Effect.gen(function*() {
       const idp = yield* FakeIdp.FakeIdp

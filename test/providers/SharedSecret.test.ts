@@ -10,7 +10,7 @@ import * as Layer from "effect/Layer"
 import * as Redacted from "effect/Redacted"
 import * as TestClock from "effect/TestClock"
 import { SignJWT } from "jose"
-import { generateKeyPairSync, randomBytes } from "node:crypto"
+import { createHmac, generateKeyPairSync, randomBytes } from "node:crypto"
 import * as Oidc from "../../src/providers/Oidc.js"
 import * as SharedSecret from "../../src/providers/SharedSecret.js"
 import * as FakeIdp from "../../src/testing/FakeIdp.js"
@@ -316,6 +316,43 @@ describe("SharedSecret", () => {
       expect(found).toBe(false)
     }))
 
+  it.effect("refuses the shortest public keys in base64 DER as the secret: Ed25519 and X25519 (44 bytes, 60 characters)", () =>
+    Effect.gen(function*() {
+      for (const type of ["ed25519", "x25519"] as const) {
+        const der = generateKeyPairSync(type as "ed25519").publicKey.export({ type: "spki", format: "der" })
+        for (const text of [der.toString("base64"), der.toString("base64url")]) {
+          const error = yield* Effect.flip(make({ secret: Redacted.make(text) }))
+          expect(error._op === "InvalidData" && error.path, `${type} ${text}`).toEqual(["secret"])
+          expect(error._op === "InvalidData" && error.message).toBe(
+            "the secret is a DER public key or certificate in base64: key material that is published, so anyone could sign"
+          )
+        }
+      }
+    }))
+
+  it.effect("keyResolver refuses an empty list of algorithms with a ConfigError", () =>
+    Effect.gen(function*() {
+      const error = yield* Effect.flip(SharedSecret.keyResolver(Redacted.make(SECRET), []))
+      expect(error._op === "InvalidData" && error.path).toEqual(["algorithms"])
+    }))
+
+  it.effect("a signature of the wrong length is refused, as a bad signature, not a crash", () =>
+    Effect.gen(function*() {
+      const resolver = yield* SharedSecret.keyResolver(Redacted.make(SECRET), ["HS256"])
+      const found = yield* resolver.get(undefined, "HS256")
+      expect(found._tag).toBe("Some")
+      const key = found._tag === "Some" ? found.value : undefined
+      const data = new TextEncoder().encode("header.payload")
+      const signature = createHmac("sha256", SECRET).update(data).digest()
+      expect(key?.verify("HS256", data, signature)).toBe(true)
+      expect(key?.verify("HS256", data, signature.subarray(0, 16))).toBe(false)
+      expect(key?.verify("HS256", data, Buffer.concat([signature, signature]))).toBe(false)
+      // End to end: a token whose signature was cut short (to 24 bytes, canonical base64url).
+      const validator = yield* make()
+      const token = yield* signHs()
+      expect(yield* refusal(validator.validate(token.slice(0, -11)))).toBe("TokenValidationError:InvalidSignature")
+    }))
+
   describe("layerConfig", () => {
     it.effect("reads JWT_* from the environment", () =>
       Effect.gen(function*() {
@@ -333,6 +370,25 @@ describe("SharedSecret", () => {
           expect((yield* TokenValidator.validate(hs512)).id).toBe("user-7")
           expect(yield* refusal(TokenValidator.validate(hs384))).toBe("TokenValidationError:AlgorithmNotAllowed")
         }).pipe(Effect.provide(live))
+      }))
+
+    it.effect("an empty pair of quotes is a refused value; a quote on one side only is part of the value", () =>
+      Effect.gen(function*() {
+        const vars = { JWT_SECRET: SECRET, JWT_ISSUER: ISSUER, JWT_AUDIENCE: AUDIENCE }
+        const build = (more: Record<string, string>) =>
+          Effect.provide(
+            TokenValidator.TokenValidator,
+            SharedSecret.layerConfig().pipe(Layer.provide(env({ ...vars, ...more })))
+          )
+        // `JWT_AUDIENCE=""` read by a loader that keeps quotes: no audience at all, refused by name.
+        for (const quotes of ["\"\"", "''"]) {
+          const error = yield* Effect.flip(build({ JWT_AUDIENCE: quotes }))
+          expect(error._op === "InvalidData" && error.path, quotes).toEqual(["JWT_AUDIENCE"])
+        }
+        // A secret that merely starts with a quote is a secret like any other.
+        const secret = `"${SECRET}`
+        const validator = yield* build({ JWT_SECRET: secret })
+        expect((yield* validator.validate(yield* signHs({}, { secret }))).id).toBe("user-7")
       }))
 
     it.effect("fails with a ConfigError when a required variable is missing or bad", () =>

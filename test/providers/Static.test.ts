@@ -90,6 +90,13 @@ describe("Static", () => {
       }
     }).pipe(Effect.provide(Idp)))
 
+  it.effect("a refused key set's ConfigError says why in the import's words, without the error's reason and source", () =>
+    Effect.gen(function*() {
+      const error = yield* Effect.flip(Static.make({ issuer: ISSUER, audience: AUDIENCE, jwks: { keys: [] } }))
+      expect(error._op === "InvalidData" && error.path).toEqual(["jwks"])
+      expect(error._op === "InvalidData" && error.message).toBe("the set has no keys")
+    }))
+
   describe("layerConfig", () => {
     it.effect("reads JWT_JWKS, JWT_ISSUER, JWT_AUDIENCE and JWT_ALGORITHMS", () =>
       Effect.gen(function*() {
@@ -105,6 +112,20 @@ describe("Static", () => {
         const token = yield* idp.sign()
         expect((yield* TokenValidator.validate(token).pipe(Effect.provide(live))).id).toBe("user-1")
       }).pipe(Effect.provide(Idp)))
+
+    it.effect("reads one JWT_ISSUER as that issuer, several as a list", () =>
+      Effect.gen(function*() {
+        const read = (issuer: string) =>
+          Effect.provide(
+            Static.config,
+            env({ JWT_JWKS: JSON.stringify({ keys: [] }), JWT_ISSUER: issuer, JWT_AUDIENCE: AUDIENCE })
+          )
+        expect((yield* read(ISSUER)).issuer).toBe(ISSUER)
+        expect((yield* read(`${ISSUER}, https://other.example.test`)).issuer).toEqual([
+          ISSUER,
+          "https://other.example.test"
+        ])
+      }))
 
     it.effect("fails with a ConfigError when a required variable is missing or bad", () =>
       Effect.gen(function*() {
