@@ -38,6 +38,13 @@ const json = (body: unknown): FakeIdp.Reply => ({
   body: JSON.stringify(body)
 })
 
+/** A discovery answer of an IdP that rate limits: 429, retry in 2 minutes. */
+const slowDown: FakeIdp.Reply = {
+  status: 429,
+  headers: { "content-type": "text/plain", "retry-after": "120" },
+  body: "slow down"
+}
+
 /**
  * An HttpClient over the fake IdP whose discovery answers can be replaced: `override` gets each discovery request
  * after the IdP has counted it, and may answer in its place.
@@ -278,14 +285,10 @@ describe("Oidc", () => {
     Effect.gen(function*() {
       const idp = yield* FakeIdp.FakeIdp
       const limited = yield* Ref.make(false)
-      const client = clientWith(idp, (reply) =>
-        Effect.map(
-          Ref.get(limited),
-          (isLimited) =>
-            isLimited
-              ? { status: 429, headers: { "content-type": "text/plain", "retry-after": "120" }, body: "slow down" }
-              : reply
-        ))
+      const client = clientWith(
+        idp,
+        (reply) => Effect.map(Ref.get(limited), (isLimited) => isLimited ? slowDown : reply)
+      )
       const validator = yield* Oidc.make({ issuer: ISSUER, audience: AUDIENCE, cache: onDemand }).pipe(
         Effect.provideService(HttpClient.HttpClient, client)
       )
@@ -407,14 +410,10 @@ describe("Oidc", () => {
     Effect.gen(function*() {
       const idp = yield* FakeIdp.FakeIdp
       const limited = yield* Ref.make(false)
-      const client = clientWith(idp, (reply) =>
-        Effect.map(
-          Ref.get(limited),
-          (isLimited) =>
-            isLimited
-              ? { status: 429, headers: { "content-type": "text/plain", "retry-after": "120" }, body: "slow down" }
-              : reply
-        ))
+      const client = clientWith(
+        idp,
+        (reply) => Effect.map(Ref.get(limited), (isLimited) => isLimited ? slowDown : reply)
+      )
       const source = yield* Oidc.discoverySource(ISSUER).pipe(Effect.provideService(HttpClient.HttpClient, client))
       expect((yield* source.fetch).keys.length).toBe(1)
       // The key endpoint answers; an hour on, discovery is due anyway and is rate limited: the keys still come.
