@@ -38,13 +38,6 @@ const json = (body: unknown): FakeIdp.Reply => ({
   body: JSON.stringify(body)
 })
 
-/** A discovery answer of an IdP that rate limits: 429, retry in 2 minutes. */
-const slowDown: FakeIdp.Reply = {
-  status: 429,
-  headers: { "content-type": "text/plain", "retry-after": "120" },
-  body: "slow down"
-}
-
 /**
  * An HttpClient over the fake IdP whose discovery answers can be replaced: `override` gets each discovery request
  * after the IdP has counted it, and may answer in its place.
@@ -64,6 +57,17 @@ const clientWith = (
         (reply) => respond(request, reply)
       )
   )
+
+/** A client over the fake IdP whose discovery answers 429 (retry in 2 minutes) once `limited` is set. */
+const rateLimiting = (idp: FakeIdp.FakeIdp["Type"]) =>
+  Effect.map(Ref.make(false), (limited) => ({
+    limited,
+    client: clientWith(idp, (reply) =>
+      Effect.map(Ref.get(limited), (isLimited) =>
+        isLimited
+          ? { status: 429, headers: { "content-type": "text/plain", "retry-after": "120" }, body: "slow down" }
+          : reply))
+  }))
 
 describe("Oidc", () => {
   it.scoped("validates a token through discovery and builds the principal", () =>
@@ -284,11 +288,7 @@ describe("Oidc", () => {
   it.scoped("a rediscovery refused with a Retry-After fails that fetch, and the cache waits as asked", () =>
     Effect.gen(function*() {
       const idp = yield* FakeIdp.FakeIdp
-      const limited = yield* Ref.make(false)
-      const client = clientWith(
-        idp,
-        (reply) => Effect.map(Ref.get(limited), (isLimited) => isLimited ? slowDown : reply)
-      )
+      const { client, limited } = yield* rateLimiting(idp)
       const validator = yield* Oidc.make({ issuer: ISSUER, audience: AUDIENCE, cache: onDemand }).pipe(
         Effect.provideService(HttpClient.HttpClient, client)
       )
@@ -409,11 +409,7 @@ describe("Oidc", () => {
   it.scoped("a routine hourly rediscovery refused with a Retry-After leaves the known jwks_uri serving", () =>
     Effect.gen(function*() {
       const idp = yield* FakeIdp.FakeIdp
-      const limited = yield* Ref.make(false)
-      const client = clientWith(
-        idp,
-        (reply) => Effect.map(Ref.get(limited), (isLimited) => isLimited ? slowDown : reply)
-      )
+      const { client, limited } = yield* rateLimiting(idp)
       const source = yield* Oidc.discoverySource(ISSUER).pipe(Effect.provideService(HttpClient.HttpClient, client))
       expect((yield* source.fetch).keys.length).toBe(1)
       // The key endpoint answers; an hour on, discovery is due anyway and is rate limited: the keys still come.
