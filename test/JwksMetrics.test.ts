@@ -246,6 +246,27 @@ describe("JwksMetrics", () => {
       Logger.withMinimumLogLevel(LogLevel.None)
     ))
 
+  it.scoped("the snapshot's average adds up the latencies of every series, each validation counted", () =>
+    Effect.gen(function*() {
+      const before = yield* JwksMetrics.snapshot
+      // Three validations on a route of this test's own, each waiting a second for a slow IdP's keys (a new cache).
+      const slow = yield* setup("https://metrics-average.example.test", { backgroundRefresh: false })
+      yield* slow.idp.setFault(FakeIdp.Fault.latency("1 second"))
+      const token = yield* slow.idp.sign({}, { expiresIn: "1 day" })
+      const waiting = yield* Effect.forEach(
+        Array.from({ length: 3 }),
+        () => Effect.fork(slow.validator.validate(token).pipe(Effect.tagMetrics("route", "/average"))),
+        { concurrency: "unbounded" }
+      )
+      yield* TestClock.adjust("1 second")
+      yield* Effect.forEach(waiting, Fiber.join)
+      const after = yield* JwksMetrics.snapshot
+      const validations = (s: JwksMetrics.Snapshot) => s.total + s.unanswered.interrupted + s.unanswered.defect
+      expect(validations(after) - validations(before)).toBe(3)
+      const milliseconds = (s: JwksMetrics.Snapshot) => s.averageMs * validations(s)
+      expect(milliseconds(after) - milliseconds(before)).toBeCloseTo(3000, 3)
+    }).pipe(Logger.withMinimumLogLevel(LogLevel.None)))
+
   it.scoped("cache events are the cache's: filed under its source, whichever tagged request set them off", () =>
     Effect.gen(function*() {
       const { idp, validator } = yield* setup("https://metrics-own.example.test", {

@@ -1240,6 +1240,14 @@ describe("TokenValidator", () => {
         yield* refused(validator, yield* idp.sign({ exp: 1e300 }), "Malformed")
       }))
 
+    test("an exp of the last second of 9999 is a date; one second later is beyond any date", () =>
+      Effect.gen(function*() {
+        const { idp, validator } = yield* setup()
+        const principal = yield* validator.validate(yield* idp.sign({ exp: 253402300799 }))
+        expect(principal.expiresAt.toISOString()).toBe("9999-12-31T23:59:59.000Z")
+        yield* refused(validator, yield* idp.sign({ exp: 253402300800 }), "Malformed")
+      }))
+
     test("rotation mid-traffic: tokens of published keys keep validating, a new kid refetches once", () =>
       Effect.gen(function*() {
         const { idp, validator } = yield* setup({}, { backgroundRefresh: true })
@@ -1787,6 +1795,15 @@ describe("TokenValidator", () => {
       const header = b64(JSON.stringify({ alg: "RS256" }))
       expect(Option.isSome(TokenValidator.peekClaims(`${header}.${b64(claims)}.AAAA`))).toBe(true)
       expect(Option.isNone(TokenValidator.peekClaims(`${header}.${b64(claims)}.${b64("   ")}.AAAA`))).toBe(true)
+    })
+
+    it("peekClaims of claims with many members and list items (a long roles list): read, only containers are capped", () => {
+      const header = b64(JSON.stringify({ alg: "RS256" }))
+      const roles = Array.from({ length: 1500 }, (_, i) => `role-${i}`)
+      const claims = TokenValidator.peekClaims(
+        `${header}.${b64(JSON.stringify({ iss: "https://a.example", roles }))}.AAAA`
+      )
+      expect(Option.map(claims, (read) => (read.roles as ReadonlyArray<string>).length)).toEqual(Option.some(1500))
     })
 
     it("peekHeader and peekClaims of something that is no string (a header left out, from JavaScript): none", () => {

@@ -157,6 +157,19 @@ describe("log lines of text that others chose", () => {
     }).pipe(withIdp("https://log-kid-cut.example.test"), logs.use)
   })
 
+  it.scoped("a kid of exactly 64 characters is shown whole, with no length said", () => {
+    const logs = capturing()
+    return Effect.gen(function*() {
+      const idp = yield* FakeIdp.FakeIdp
+      const { validator } = yield* validatorOf(idp)
+      yield* validator.validate(yield* idp.sign({}))
+      const kid = `${"a".repeat(63)}z`
+      yield* Effect.flip(validator.validate(yield* idp.sign({}, { kid })))
+      const entry = logs.entries.find((entry) => entry.message === "Unknown kid: refetching JWKS")
+      expect(entry?.annotations.kid).toBe(kid)
+    }).pipe(withIdp("https://log-kid-64.example.test"), logs.use)
+  })
+
   it.scoped("a key set's kids are escaped in 'JWKS key set changed' and in the lines of skipped keys", () => {
     const logs = capturing()
     return Effect.gen(function*() {
