@@ -105,6 +105,69 @@ describe("FakeIdp", () => {
         }
         expect([yield* idp.fetchCount, yield* idp.discoveryCount]).toEqual([2, 2])
       }).pipe(Effect.provide(FakeIdp.layerTest())))
+
+    it.effect("answers HEAD with the headers of GET and no body, and marks every answer no-store", () =>
+      Effect.gen(function*() {
+        const idp = yield* FakeIdp.FakeIdp
+        const got = yield* getJwks
+        const head = yield* HttpClient.head(idp.jwksUri)
+        expect(head.status).toBe(200)
+        expect(yield* head.text).toBe("")
+        expect(head.headers["content-length"]).toBe(got.headers["content-length"])
+        expect(got.headers["cache-control"]).toBe("no-store")
+        expect((yield* HttpClient.get(idp.discoveryUrl)).headers["cache-control"]).toBe("no-store")
+      }).pipe(Effect.provide(FakeIdp.layerTest())))
+
+    it.effect("routes on the path alone: a query string still reaches the JWKS and discovery endpoints", () =>
+      Effect.gen(function*() {
+        const idp = yield* FakeIdp.FakeIdp
+        const jwks = yield* HttpClient.get(`${idp.jwksUri}?v=2`)
+        expect(jwks.status).toBe(200)
+        expect(((yield* jwks.json) as { keys: Array<{ kid: string }> }).keys.map((key) => key.kid)).toEqual([
+          yield* idp.currentKid
+        ])
+        expect((yield* HttpClient.get(`${idp.discoveryUrl}?x=1`)).status).toBe(200)
+        expect([yield* idp.fetchCount, yield* idp.discoveryCount]).toEqual([1, 1])
+      }).pipe(Effect.provide(FakeIdp.layerTest())))
+
+    it.effect("refuses the issuer's host under another scheme with a transport error", () =>
+      Effect.gen(function*() {
+        const error = yield* Effect.flip(HttpClient.get("http://idp.example.test/.well-known/jwks.json"))
+        expect([error._tag, error.reason]).toEqual(["RequestError", "Transport"])
+        expect(String(error.description)).toContain("FakeIdp serves https://idp.example.test only")
+      }).pipe(Effect.provide(FakeIdp.layerTest())))
+
+    it.effect("content-length counts bytes, not characters, for an issuer outside ASCII", () =>
+      Effect.gen(function*() {
+        const idp = yield* FakeIdp.FakeIdp
+        const reply = yield* idp.handle({ method: "GET", url: new URL(idp.discoveryUrl) })
+        expect(reply.status).toBe(200)
+        expect(JSON.parse(reply.body).issuer).toBe("https://idp.example.test/r\u00e9alm")
+        expect(reply.headers["content-length"]).toBe(String(Buffer.byteLength(reply.body)))
+      }).pipe(Effect.provide(FakeIdp.layerTest({ issuer: "https://idp.example.test/r\u00e9alm" }))))
+
+    it.effect("the discovery document lists each algorithm once after an overlap rotation", () =>
+      Effect.gen(function*() {
+        const idp = yield* FakeIdp.FakeIdp
+        yield* idp.rotate("overlap")
+        yield* idp.rotate("overlap")
+        const document = yield* getJson(idp.discoveryUrl)
+        expect(document).toMatchObject({ id_token_signing_alg_values_supported: ["RS256"] })
+      }).pipe(Effect.provide(FakeIdp.layerTest())))
+
+    it.effect("an issuer with trailing slashes: endpoints under it without doubled slashes", () =>
+      Effect.gen(function*() {
+        const idp = yield* FakeIdp.FakeIdp
+        expect(idp.jwksUri).toBe("https://a.test/realm/.well-known/jwks.json")
+        expect(idp.discoveryUrl).toBe("https://a.test/realm/.well-known/openid-configuration")
+        const document = yield* getJson(idp.discoveryUrl)
+        expect(document).toMatchObject({
+          issuer: "https://a.test/realm//",
+          jwks_uri: "https://a.test/realm/.well-known/jwks.json",
+          authorization_endpoint: "https://a.test/realm/authorize",
+          token_endpoint: "https://a.test/realm/token"
+        })
+      }).pipe(Effect.provide(FakeIdp.layerTest({ issuer: "https://a.test/realm//" }))))
   })
 
   describe("sign", () => {
@@ -188,6 +251,39 @@ describe("FakeIdp", () => {
         // The lazily generated key is reused.
         const again = yield* idp.sign({}, { algorithm: "ES256" })
         expect(decodeProtectedHeader(again).kid).toBe(decodeProtectedHeader(es256).kid)
+      }).pipe(Effect.provide(FakeIdp.layerTest())))
+
+    it.effect("an ES256 fake signs with its published ES256 key by default", () =>
+      Effect.gen(function*() {
+        const idp = yield* FakeIdp.FakeIdp
+        const token = yield* idp.sign()
+        expect(decodeProtectedHeader(token)).toEqual({ alg: "ES256", kid: yield* idp.currentKid })
+        yield* verify(token, { at: 0 })
+      }).pipe(Effect.provide(FakeIdp.layerTest({ algorithm: "ES256" }))))
+
+    it.effect("keeps a claim set to null, and drops only those set to undefined", () =>
+      Effect.gen(function*() {
+        const idp = yield* FakeIdp.FakeIdp
+        const payload = decodeJwt(yield* idp.sign({ nonce: null, sub: undefined }))
+        expect(payload).toHaveProperty("nonce", null)
+        expect(payload).not.toHaveProperty("sub")
+      }).pipe(Effect.provide(FakeIdp.layerTest())))
+
+    it.effect("iat is the Clock's whole second, and lifetimes are whole seconds toward zero in every form", () =>
+      Effect.gen(function*() {
+        const idp = yield* FakeIdp.FakeIdp
+        yield* TestClock.adjust("1600 millis")
+        expect(decodeJwt(yield* idp.sign()).iat).toBe(1)
+        const cases = [
+          ["1500 millis", 1],
+          [1500, 1],
+          ["-1500 millis", -1],
+          [-1500, -1],
+          [[-2, 5e8], -1]
+        ] as const
+        for (const [expiresIn, lifetime] of cases) {
+          expect([expiresIn, decodeJwt(yield* idp.sign({}, { expiresIn })).exp]).toEqual([expiresIn, 1 + lifetime])
+        }
       }).pipe(Effect.provide(FakeIdp.layerTest())))
   })
 
@@ -356,6 +452,40 @@ describe("FakeIdp", () => {
         expect([limited.status, limited.headers["retry-after"]]).toEqual([429, "Sun, 06 Nov 1994 08:49:37 GMT"])
         expect(yield* idp.fetchCount).toBe(2)
       }).pipe(Effect.provide(FakeIdp.layerTest())))
+
+    it.effect("more faults no request could be answered with: status 600, a DEL in retryAfter, padding past the cap, a fractional count", () =>
+      Effect.gen(function*() {
+        const idp = yield* FakeIdp.FakeIdp
+        const defect = (effect: Effect.Effect<void>) =>
+          Effect.map(
+            Effect.exit(effect),
+            (exit) => Exit.isFailure(exit) && Cause.isDie(exit.cause) && Cause.pretty(exit.cause)
+          )
+        expect(yield* defect(idp.setFault(FakeIdp.Fault.status(600)))).toMatch(/FakeIdp\.setFault: status .* 600/)
+        expect(yield* defect(idp.setFault(FakeIdp.Fault.status(503, { retryAfter: "1\x7f" })))).toMatch(/retryAfter/)
+        expect(yield* defect(idp.setFault(FakeIdp.Fault.oversized(2 ** 40)))).toMatch(/oversized bytes/)
+        expect(yield* defect(idp.failNext(FakeIdp.Fault.status(503), 1.5))).toMatch(/times/)
+        expect((yield* getJwks).status).toBe(200)
+      }).pipe(Effect.provide(FakeIdp.layerTest())))
+
+    it.effect("failNext with 0 times leaves the next request unfaulted", () =>
+      Effect.gen(function*() {
+        const idp = yield* FakeIdp.FakeIdp
+        yield* idp.failNext(FakeIdp.Fault.status(500), 0)
+        expect((yield* getJwks).status).toBe(200)
+      }).pipe(Effect.provide(FakeIdp.layerTest())))
+
+    it.effect("Status 204 answers with no body, and a negative Oversized pads nothing", () =>
+      Effect.gen(function*() {
+        const idp = yield* FakeIdp.FakeIdp
+        yield* idp.failNext(FakeIdp.Fault.status(204))
+        const empty = yield* getJwks
+        expect([empty.status, yield* empty.text]).toEqual([204, ""])
+        yield* idp.failNext(FakeIdp.Fault.oversized(-1))
+        const padded = yield* getJwks
+        expect(padded.status).toBe(200)
+        expect(yield* padded.json).toEqual({ ...(yield* idp.jwks), padding: "" })
+      }).pipe(Effect.provide(FakeIdp.layerTest())))
   })
 
   it.scoped("two layerTest fakes in one layer graph: each validator reaches its own fake, through its own client", () => {
@@ -403,6 +533,17 @@ describe("FakeIdp", () => {
       expect(decodeJwt(yield* urn.sign()).iss).toBe("urn:example:auth")
     }))
 
+  it.effect("an http issuer with a query, or an empty one, is a defect too", () =>
+    Effect.gen(function*() {
+      for (const issuer of ["http://a.test/realm?tenant=1", "https://a.test/realm?", "https://a.test/realm#"]) {
+        const exit = yield* Effect.exit(FakeIdp.make({ issuer }))
+        expect([issuer, Exit.isFailure(exit) && Cause.pretty(exit.cause)]).toEqual([
+          issuer,
+          expect.stringMatching(/FakeIdp: the issuer must have no query or fragment/)
+        ])
+      }
+    }))
+
   describe("server form", () => {
     it.live("serves the JWKS and discovery document over loopback HTTP", () =>
       Effect.gen(function*() {
@@ -431,6 +572,20 @@ describe("FakeIdp", () => {
         Effect.provide(Layer.mergeAll(
           FakeIdp.layerServer({ audience: "server-test" }).pipe(
             Layer.provide(NodeHttpServer.layer(() => createServer(), { port: 0, host: "127.0.0.1" }))
+          ),
+          FetchHttpClient.layer
+        ))
+      ))
+
+    it.live("a server listening on all interfaces gets the loopback issuer", () =>
+      Effect.gen(function*() {
+        const idp = yield* FakeIdp.FakeIdp
+        expect(idp.issuer).toMatch(/^http:\/\/127\.0\.0\.1:\d+$/)
+        expect((yield* HttpClient.get(idp.jwksUri)).status).toBe(200)
+      }).pipe(
+        Effect.provide(Layer.mergeAll(
+          FakeIdp.layerServer().pipe(
+            Layer.provide(NodeHttpServer.layer(() => createServer(), { port: 0, host: "0.0.0.0" }))
           ),
           FetchHttpClient.layer
         ))
