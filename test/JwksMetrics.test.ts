@@ -38,6 +38,21 @@ const count = (metric: Metric.Metric.Counter<number>, tags: Record<string, strin
     (state) => state.count
   )
 
+/** `count` validations on `route` at once, each waiting 1 second (TestClock's) for the keys of a slow IdP of its own. */
+const slowValidations = (issuer: string, count: number, route: string) =>
+  Effect.gen(function*() {
+    const slow = yield* setup(issuer, { backgroundRefresh: false })
+    yield* slow.idp.setFault(FakeIdp.Fault.latency("1 second"))
+    const token = yield* slow.idp.sign({}, { expiresIn: "1 day" })
+    const waiting = yield* Effect.forEach(
+      Array.from({ length: count }),
+      () => Effect.fork(slow.validator.validate(token).pipe(Effect.tagMetrics("route", route))),
+      { concurrency: "unbounded" }
+    )
+    yield* TestClock.adjust("1 second")
+    yield* Effect.forEach(waiting, Fiber.join)
+  })
+
 describe("JwksMetrics", () => {
   it.scoped("the snapshot counts a known sequence of validations by outcome and reason", () =>
     Effect.gen(function*() {
@@ -228,17 +243,8 @@ describe("JwksMetrics", () => {
       // Busy an hour ago (50 quick validations on one route), idle since.
       for (let i = 0; i < 50; i++) yield* validator.validate(token).pipe(Effect.tagMetrics("route", "/earlier"))
       vi.setSystemTime(new Date("2031-01-01T09:00:00Z"))
-      // Now: 10 validations on another route, each waiting a second for a slow IdP's keys (a new cache).
-      const slow = yield* setup("https://metrics-window-now.example.test", { backgroundRefresh: false })
-      yield* slow.idp.setFault(FakeIdp.Fault.latency("1 second"))
-      const slowToken = yield* slow.idp.sign({}, { expiresIn: "1 day" })
-      const waiting = yield* Effect.forEach(
-        Array.from({ length: 10 }),
-        () => Effect.fork(slow.validator.validate(slowToken).pipe(Effect.tagMetrics("route", "/now"))),
-        { concurrency: "unbounded" }
-      )
-      yield* TestClock.adjust("1 second")
-      yield* Effect.forEach(waiting, Fiber.join)
+      // Now: 10 validations on another route, each waiting a second for a slow IdP's keys.
+      yield* slowValidations("https://metrics-window-now.example.test", 10, "/now")
       const after = yield* JwksMetrics.snapshot
       expect([after.p50Ms, after.p99Ms]).toEqual([1000, 1000])
     }).pipe(
@@ -249,17 +255,8 @@ describe("JwksMetrics", () => {
   it.scoped("the snapshot's average adds up the latencies of every series, each validation counted", () =>
     Effect.gen(function*() {
       const before = yield* JwksMetrics.snapshot
-      // Three validations on a route of this test's own, each waiting a second for a slow IdP's keys (a new cache).
-      const slow = yield* setup("https://metrics-average.example.test", { backgroundRefresh: false })
-      yield* slow.idp.setFault(FakeIdp.Fault.latency("1 second"))
-      const token = yield* slow.idp.sign({}, { expiresIn: "1 day" })
-      const waiting = yield* Effect.forEach(
-        Array.from({ length: 3 }),
-        () => Effect.fork(slow.validator.validate(token).pipe(Effect.tagMetrics("route", "/average"))),
-        { concurrency: "unbounded" }
-      )
-      yield* TestClock.adjust("1 second")
-      yield* Effect.forEach(waiting, Fiber.join)
+      // Three validations on a route of this test's own, each waiting a second for a slow IdP's keys.
+      yield* slowValidations("https://metrics-average.example.test", 3, "/average")
       const after = yield* JwksMetrics.snapshot
       const validations = (s: JwksMetrics.Snapshot) => s.total + s.unanswered.interrupted + s.unanswered.defect
       expect(validations(after) - validations(before)).toBe(3)
