@@ -3,7 +3,9 @@
  * mutation of `src/TokenValidator.ts` that the rest of the suite does not catch).
  */
 import { describe, expect, it } from "@effect/vitest"
+import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
+import * as Either from "effect/Either"
 import * as Option from "effect/Option"
 import { generateKeyPairSync, type KeyObject, sign } from "node:crypto"
 import * as JwksCache from "../src/JwksCache.js"
@@ -148,5 +150,140 @@ describe("TokenValidator edge cases", () => {
       expect(token.length).toBeGreaterThan(TokenValidator.defaults.maxTokenBytes)
       expect((yield* router.validate(token)).id).toBe("alice")
       expect(yield* reasonOf(small.validate(token))).toBe("TooLarge")
+    }))
+})
+
+describe("TokenValidator edge cases, a second review: claims, Principal, options", () => {
+  // Mutation: `isEventsClaim`'s `catch { return false }` -> `return true`. An app's own `events` string that only
+  // starts like a JSON object is no security event.
+  it.scoped("an events string that is not JSON does not make a security event", () =>
+    Effect.gen(function*() {
+      const validator = yield* validatorOver([rsa2048.jwk])
+      const principal = yield* validator.validate(signRaw(rsa2048, claims({ events: "{signup", scope: "read" })))
+      expect(principal.tokenType).toBe("access")
+    }))
+
+  // Mutation: `holdsDisclosures`'s `Array.isArray(members._sd)` -> `members._sd !== undefined`. Only a list of
+  // digests in a nested `_sd` makes an SD-JWT: an app's own `_sd` member of another type does not.
+  it.scoped("a nested _sd that is not a list is an ordinary claim", () =>
+    Effect.gen(function*() {
+      const validator = yield* validatorOver([rsa2048.jwk])
+      const token = signRaw(rsa2048, claims({ address: { _sd: "not a list" }, scope: "read" }))
+      expect((yield* validator.validate(token)).tokenType).toBe("access")
+    }))
+
+  // Mutations in `classify`: `lowerCase(claims.tokenName)` -> `claims.tokenName` (a marker of a refresh token counts
+  // in any case), and the header `typ` of `id_token+jwt` dropped (an id token typed so, whatever its other claims).
+  it("classify: a tokenName of Refresh_Token is a refresh token; a typ of id_token+jwt an id token", () => {
+    expect(TokenValidator.classify({ tokenName: "Refresh_Token", scope: "openid" }, { alg: "RS256" })).toBe("refresh")
+    expect(TokenValidator.classify({ scope: "openid" }, { alg: "RS256", typ: "application/ID_TOKEN+JWT" })).toBe("id")
+  })
+
+  // Mutation: `namesOf`'s `spaced ? value.split(" ") : [value]` -> `value.split(" ")`. Only scopes are spaced: a
+  // groups claim that is one string is one group, spaces and all (an AD group name, say).
+  it.scoped("a groups string with spaces is one group", () =>
+    Effect.gen(function*() {
+      const validator = yield* validatorOver([rsa2048.jwk])
+      const principal = yield* validator.validate(signRaw(rsa2048, claims({ groups: "Domain Admins" })))
+      expect(principal.groups).toEqual(["Domain Admins"])
+    }))
+
+  // Mutation: `firstString`'s `value.toLowerCase() !== except` -> `value !== except`. A username that holds the
+  // unverified address is not the principal's name, whatever the case of either.
+  it.scoped("a username holding the unverified email in other case is not the name", () =>
+    Effect.gen(function*() {
+      const validator = yield* validatorOver([rsa2048.jwk])
+      const unverified = {
+        email: "victim@example.com",
+        email_verified: false,
+        preferred_username: "Victim@Example.COM"
+      }
+      const principal = yield* validator.validate(signRaw(rsa2048, claims(unverified)))
+      expect([principal.name, principal.email]).toEqual([undefined, undefined])
+    }))
+
+  // Mutation: `issuerMatcher`'s `list.join(", ")` -> `list[0]`. A refusal names every issuer of a list.
+  it.scoped("an IssuerMismatch names each issuer of a list", () =>
+    Effect.gen(function*() {
+      const other = "https://other.example.test"
+      const validator = yield* validatorOver([rsa2048.jwk], { issuer: [ISSUER, other] })
+      const error = yield* Effect.flip(validator.validate(signRaw(rsa2048, claims({ iss: "https://elsewhere.test" }))))
+      expect(error).toMatchObject({
+        reason: "IssuerMismatch",
+        description: `the token's issuer is not ${ISSUER}, ${other}`
+      })
+    }))
+
+  // Mutations in `checkOptions`, `isRule` and `isListOf`: an empty issuer list, a rule without its description, an
+  // infinite leeway (every expired token let in), a token type of no known name, a list with one bad item (`every`
+  // -> `some`) and an empty username claim name each passed unseen.
+  it("checkOptions refuses an empty issuer list, a rule without description, an infinite leeway, unknown token types", () => {
+    const pathOf = (options: Record<string, unknown>) => {
+      const checked = TokenValidator.checkOptions(
+        { issuer: ISSUER, audience: AUDIENCE, ...options } as TokenValidator.Options
+      )
+      return Either.isLeft(checked) && checked.left._op === "InvalidData" ? checked.left.path : undefined
+    }
+    const matches = () => true
+    const cases: ReadonlyArray<readonly [Record<string, unknown>, string]> = [
+      [{ issuer: [] }, "issuer"],
+      [{ issuer: { matches } }, "issuer"],
+      [{ leeway: Duration.infinity }, "leeway"],
+      [{ tokenTypes: ["ID"] }, "tokenTypes"],
+      [{ requiredClaims: ["email", 42] }, "requiredClaims"],
+      [{ principal: { username: ["email", ""] } }, "principal"]
+    ]
+    for (const [options, path] of cases) expect(pathOf(options), String(Object.keys(options))).toEqual([path])
+    expect(pathOf({ issuer: { matches, description: "any" }, leeway: "1 minute", tokenTypes: ["id"] })).toBeUndefined()
+  })
+
+  // Mutation: `allows`'s `?? true` -> `?? false`. Among validators of one issuer, `multi` routes a token by its alg;
+  // a validator not built by `make` (an app's own) may allow any alg, so it takes one the other refuses.
+  it.scoped("multi routes an alg the first validator refuses to an app's own validator of that issuer", () =>
+    Effect.gen(function*() {
+      const rsOnly = yield* validatorOver([rsa2048.jwk])
+      const own: TokenValidator.Service = {
+        acceptsIssuer: (iss) => iss === ISSUER,
+        keyStatus: Effect.succeed([]),
+        validate: () => Effect.fail(new TokenValidationError({ reason: "CustomCheck", description: "the app's own" }))
+      }
+      const router = TokenValidator.multi([rsOnly, own])
+      expect(yield* reasonOf(router.validate(signRaw(rsa2048, claims(), { alg: "ES256" })))).toBe("CustomCheck")
+      expect((yield* router.validate(signRaw(rsa2048, claims()))).id).toBe("alice")
+    }))
+
+  // Mutations in `verifiable` and `allowsOnly`: keys that say what they verify, but not in a list, verify nothing;
+  // and the default algorithms (RS256) are checked against them as given ones are.
+  it.effect("make refuses algorithms a resolver cannot verify, the default ones too", () =>
+    Effect.gen(function*() {
+      const resolver = (algorithms: unknown): TokenValidator.KeyResolver => ({
+        get: () => Effect.succeed(Option.none()),
+        recordSuccess: Effect.void,
+        algorithms: algorithms as ReadonlyArray<TokenValidator.SigningAlgorithm>
+      })
+      const options = { issuer: ISSUER, audience: AUDIENCE }
+      for (const algorithms of ["RS256", ["ES256"]]) {
+        const error = yield* Effect.flip(TokenValidator.make(resolver(algorithms), options))
+        expect(error._op === "InvalidData" && error.path, JSON.stringify(algorithms)).toEqual(["algorithms"])
+      }
+      yield* TokenValidator.make(resolver(["RS256", "ES256"]), options)
+    }))
+
+  // Mutation: `typeof claims.oid === "string"` dropped from the Entra ID app rule of `isMachine`. An access token
+  // with neither sub nor oid nor a client names no machine (`undefined === undefined` must not make one).
+  it.scoped("an access token without sub, oid or client is not a machine's", () =>
+    Effect.gen(function*() {
+      const validator = yield* validatorOver([rsa2048.jwk])
+      const principal = yield* validator.validate(signRaw(rsa2048, claims({ sub: undefined, scope: "read" })))
+      expect([principal.id, principal.tokenType, principal.isMachine]).toEqual(["", "access", false])
+    }))
+
+  // Mutation: `typeof claims.email === "string"` -> `claims.email !== undefined`. An email claim that is no string
+  // is no address: neither the principal's email nor its name.
+  it.scoped("an email claim that is not a string is not the principal's email", () =>
+    Effect.gen(function*() {
+      const validator = yield* validatorOver([rsa2048.jwk])
+      const principal = yield* validator.validate(signRaw(rsa2048, claims({ email: ["alice@example.test"] })))
+      expect([principal.email, principal.name]).toEqual([undefined, undefined])
     }))
 })
