@@ -1,17 +1,22 @@
 /**
- * Edge cases pinned after a mutation-testing review: behaviour of `TokenValidator` that the suite left unpinned (each test fails on one
- * mutation of `src/TokenValidator.ts` that the rest of the suite does not catch).
+ * Edge cases pinned after mutation-testing reviews: behaviour of `TokenValidator` that the suite left unpinned (each
+ * test fails on one mutation of `src/TokenValidator.ts` that the rest of the suite does not catch).
  */
 import { describe, expect, it } from "@effect/vitest"
+import * as Cause from "effect/Cause"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
+import * as Exit from "effect/Exit"
+import * as Fiber from "effect/Fiber"
 import * as Option from "effect/Option"
+import * as TestClock from "effect/TestClock"
 import { generateKeyPairSync, type KeyObject, sign } from "node:crypto"
 import * as JwksCache from "../src/JwksCache.js"
 import * as JwksSource from "../src/JwksSource.js"
 import { TokenValidationError } from "../src/TokenValidationError.js"
 import * as TokenValidator from "../src/TokenValidator.js"
+import { recording } from "./support/tracing.js"
 
 const ISSUER = "https://review.example.test"
 const AUDIENCE = "review-api"
@@ -60,6 +65,19 @@ const reasonOf = <A, R>(effect: Effect.Effect<A, unknown, R>) =>
     Effect.flip(effect),
     (error) => error instanceof TokenValidationError ? error.reason : `not a TokenValidationError: ${String(error)}`
   )
+
+const descriptionOf = <A, R>(effect: Effect.Effect<A, unknown, R>) =>
+  Effect.map(
+    Effect.flip(effect),
+    (error) => error instanceof TokenValidationError ? error.description : String(error)
+  )
+
+/** A validator not built by `make` (an app's own): accepts `ISSUER` and refuses every token with `name` as description. */
+const plain = (name: string): TokenValidator.Service => ({
+  validate: () => Effect.fail(new TokenValidationError({ reason: "CustomCheck", description: name })),
+  acceptsIssuer: (iss) => iss === ISSUER,
+  keyStatus: Effect.succeed([])
+})
 
 describe("TokenValidator edge cases", () => {
   // Mutation: the canonical-base64url mask for a 4n+3 segment, `0b11` -> `0b1`. A 4096-bit RSA signature is 512
@@ -242,13 +260,8 @@ describe("TokenValidator edge cases, a second review: claims, Principal, options
   it.scoped("multi routes an alg the first validator refuses to an app's own validator of that issuer", () =>
     Effect.gen(function*() {
       const rsOnly = yield* validatorOver([rsa2048.jwk])
-      const own: TokenValidator.Service = {
-        acceptsIssuer: (iss) => iss === ISSUER,
-        keyStatus: Effect.succeed([]),
-        validate: () => Effect.fail(new TokenValidationError({ reason: "CustomCheck", description: "the app's own" }))
-      }
-      const router = TokenValidator.multi([rsOnly, own])
-      expect(yield* reasonOf(router.validate(signRaw(rsa2048, claims(), { alg: "ES256" })))).toBe("CustomCheck")
+      const router = TokenValidator.multi([rsOnly, plain("the app's own")])
+      expect(yield* descriptionOf(router.validate(signRaw(rsa2048, claims(), { alg: "ES256" })))).toBe("the app's own")
       expect((yield* router.validate(signRaw(rsa2048, claims()))).id).toBe("alice")
     }))
 
@@ -285,5 +298,162 @@ describe("TokenValidator edge cases, a second review: claims, Principal, options
       const validator = yield* validatorOver([rsa2048.jwk])
       const principal = yield* validator.validate(signRaw(rsa2048, claims({ email: ["alice@example.test"] })))
       expect([principal.email, principal.name]).toEqual([undefined, undefined])
+    }))
+})
+
+describe("TokenValidator edge cases, a second review: the validation path, toPromise, multi", () => {
+  // Mutations: `reuse(seen.principal)` -> `seen.principal` in `acceptRemembered`, at once and after a check that runs
+  // as an effect. A remembered token's caller gets a copy: what one handler does to its Principal, no later use sees.
+  it.scoped("a remembered token's Principal is the caller's own: changing it leaves the next use's intact", () =>
+    Effect.gen(function*() {
+      for (const options of [{}, { check: () => Effect.suspend(() => Effect.void) }]) {
+        const validator = yield* validatorOver([rsa2048.jwk], options)
+        const token = signRaw(rsa2048, claims())
+        yield* validator.validate(token)
+        const remembered = yield* validator.validate(token)
+        ;(remembered as { id: string }).id = "mallory"
+        remembered.expiresAt.setTime(0)
+        const again = yield* validator.validate(token)
+        expect(again.id).toBe("alice")
+        expect(again.expiresAt.getTime()).toBe(3_600_000)
+      }
+    }))
+
+  // Mutations: `maxTokenBytesOf.get(validator) ?? 64 * 1024` -> `?? defaults.maxTokenBytes`, and the router's
+  // `Jws.isLongerThan(token, maxTokenBytes)` -> `maxTokenBytes + 1`, in `multi`. A validator not built by `make` has no
+  // known cap: the router lets through up to 64 KiB for it, and refuses one byte more as TooLarge.
+  it.effect("multi caps tokens for a validator not built by make at 64 KiB exactly", () =>
+    Effect.gen(function*() {
+      const router = TokenValidator.multi([plain("own")])
+      const signed = `${b64(JSON.stringify({ alg: "RS256" }))}.${b64(JSON.stringify(claims({ padding: "x" })))}`
+      const ofLength = (length: number) => `${signed}.${"A".repeat(length - signed.length - 1)}`
+      expect(ofLength(20_000).length).toBeGreaterThan(TokenValidator.defaults.maxTokenBytes)
+      expect(yield* descriptionOf(router.validate(ofLength(20_000)))).toBe("own")
+      expect(yield* descriptionOf(router.validate(ofLength(64 * 1024)))).toBe("own")
+      expect(yield* reasonOf(router.validate(ofLength(64 * 1024 + 1)))).toBe("TooLarge")
+    }))
+
+  // Mutation: `if (alg === undefined) return accepting[0]!` -> the last of them, in `multi`. A token whose header
+  // cannot be read goes to the first validator that accepts its issuer.
+  it.effect("multi sends a token with an unreadable header to the first validator of its issuer", () =>
+    Effect.gen(function*() {
+      const token = `${b64("not json")}.${b64(JSON.stringify(claims()))}.AA`
+      expect(yield* descriptionOf(TokenValidator.multi([plain("first"), plain("second")]).validate(token)))
+        .toBe("first")
+    }))
+
+  // Mutation: drop `maxTokenBytesOf.set(service, maxTokenBytes)` in `multi`. A multi inside another is known by its
+  // own cap (its validators' largest), not taken for a validator of unknown cap (64 KiB).
+  it.scoped("a multi inside another keeps its largest validator's cap", () =>
+    Effect.gen(function*() {
+      const large = yield* validatorOver([rsa2048.jwk], { maxTokenBytes: 128 * 1024 })
+      const token = signRaw(rsa2048, claims({ padding: "x".repeat(80_000) }))
+      expect((yield* TokenValidator.multi([TokenValidator.multi([large])]).validate(token)).id).toBe("alice")
+    }))
+
+  // Mutation: `if (seen.header.kid !== undefined) span?.attribute("jwt.kid", ...)` -> always, as "" when absent, in
+  // `verifyRemembered`. A token without a kid has no `jwt.kid` in its span, remembered or not.
+  it.scoped("a token without a kid has no jwt.kid in its span, remembered too", () =>
+    Effect.gen(function*() {
+      const validator = yield* validatorOver([rsa2048.jwk])
+      const token = signRaw(rsa2048, claims(), { kid: undefined })
+      const { named, tracer } = recording()
+      yield* validator.validate(token).pipe(Effect.withTracer(tracer))
+      yield* validator.validate(token).pipe(Effect.withTracer(tracer))
+      expect(
+        named("TokenValidator.validate").map((span) => [
+          span.attributes.get("jwt.remembered"),
+          span.attributes.has("jwt.kid")
+        ])
+      ).toEqual([[undefined, false], [true, false]])
+    }))
+
+  // Mutation: drop `if (typeof token !== "string") return fail("Malformed", ...)` in `verify`. A token that is no
+  // string (from JavaScript) is refused as Malformed, not a defect.
+  it.scoped("a token that is no string is Malformed, not a defect", () =>
+    Effect.gen(function*() {
+      const validator = yield* validatorOver([rsa2048.jwk])
+      for (const token of [undefined, null, 42]) {
+        expect(yield* reasonOf(validator.validate(token as unknown as string))).toBe("Malformed")
+      }
+    }))
+
+  // Mutation: `headers.size >= headerCacheSize` -> `>`. At most 64 headers are kept decoded: the 65th distinct one
+  // forgets the 64 before it.
+  it.scoped("the 65th distinct header forgets the 64 kept before it", () =>
+    Effect.gen(function*() {
+      const seen: Array<TokenValidator.Header> = []
+      const validator = yield* validatorOver([rsa2048.jwk], {
+        tokenCache: 0,
+        check: (_, header) => Effect.sync(() => void seen.push(header))
+      })
+      const tokens = Array.from({ length: 65 }, (_, n) => signRaw(rsa2048, claims(), { n }))
+      for (const token of [...tokens, tokens[63]!, tokens[64]!]) yield* validator.validate(token)
+      expect({ forgotten: seen[65] !== seen[63], kept: seen[66] === seen[64] }).toEqual({ forgotten: true, kept: true })
+    }))
+
+  // Mutations: drop `if (claims.iss === undefined) return refusal("IssuerMismatch", ...)`; the MissingClaim
+  // description without the claim's name. A token without iss never reaches an issuer rule of the app's (one that
+  // reads it as a string would throw), and a missing required claim is named.
+  it.scoped("a token without iss is refused before the issuer rule; a missing required claim is named", () =>
+    Effect.gen(function*() {
+      const validator = yield* validatorOver([rsa2048.jwk], {
+        issuer: { description: "an https issuer", matches: (iss) => iss.startsWith("https://") },
+        requiredClaims: ["tenant"]
+      })
+      expect(yield* descriptionOf(validator.validate(signRaw(rsa2048, claims({ iss: undefined })))))
+        .toBe("the token has no issuer")
+      expect(yield* descriptionOf(validator.validate(signRaw(rsa2048, claims())))).toBe("the token has no tenant claim")
+    }))
+
+  // Mutation: `Option.getOrUndefined(Cause.failureOption(exit.cause))` -> `undefined` in `measured`. A check that
+  // answers with an Exit whose cause holds its failure and more (a defect of a finalizer) is counted by the failure.
+  it.scoped("a refusal whose cause holds more than the failure is recorded by its reason, not as a defect", () =>
+    Effect.gen(function*() {
+      const validator = yield* validatorOver([rsa2048.jwk], {
+        check: () => Exit.failCause(Cause.sequential(Cause.fail("denied"), Cause.die("finalizer")))
+      })
+      const { named, tracer } = recording()
+      yield* Effect.exit(validator.validate(signRaw(rsa2048, claims())).pipe(Effect.withTracer(tracer)))
+      expect(named("TokenValidator.validate")[0]!.attributes.get("outcome")).toBe("CustomCheck")
+    }))
+
+  // Mutation: `layerMulti` builds `multi` over its validators in reverse. Its validators keep their order: of two
+  // that accept an issuer, the first is chosen.
+  it.effect("layerMulti keeps its validators' order: the first of an issuer is chosen", () =>
+    Effect.gen(function*() {
+      const validator = yield* TokenValidator.TokenValidator
+      expect(yield* descriptionOf(validator.validate(signRaw(rsa2048, claims())))).toBe("first")
+    }).pipe(
+      Effect.provide(TokenValidator.layerMulti([Effect.succeed(plain("first")), Effect.succeed(plain("second"))]))
+    ))
+
+  // Mutation: `(key, at) => acceptRemembered(token, seen, key, at, span)` -> with `now`, the time before the lookup,
+  // in `verifyRemembered`. A remembered token whose key lookup waited is checked at the time the key came: one that
+  // expired meanwhile is Expired.
+  it.effect("a remembered token that expires while its key lookup waits is Expired", () =>
+    Effect.gen(function*() {
+      let slow = false
+      const key: TokenValidator.VerificationKey = { verify: () => true }
+      const resolver: TokenValidator.KeyResolver = {
+        get: () => Effect.as(slow ? Effect.sleep("3 seconds") : Effect.void, Option.some(key)),
+        recordSuccess: Effect.void
+      }
+      const validator = yield* TokenValidator.make(resolver, { issuer: ISSUER, audience: AUDIENCE, leeway: 0 })
+      const token = signRaw(rsa2048, claims({ exp: 2 }))
+      expect((yield* validator.validate(token)).id).toBe("alice")
+      slow = true
+      const fiber = yield* Effect.fork(reasonOf(validator.validate(token)))
+      yield* TestClock.adjust("3 seconds")
+      expect(yield* Fiber.join(fiber)).toBe("Expired")
+    }))
+
+  // Mutation: drop `if (text === undefined) return fail("Malformed", "the claims are not UTF-8")` in `verifyWith`.
+  it.scoped("signed claims that are not UTF-8 are Malformed, and said so", () =>
+    Effect.gen(function*() {
+      const validator = yield* validatorOver([rsa2048.jwk])
+      const input = `${b64(JSON.stringify({ alg: "RS256", kid: "k1" }))}.${b64(Buffer.from([0x7b, 0xff, 0x7d]))}`
+      const token = `${input}.${b64(sign("sha256", Buffer.from(input), rsa2048.privateKey))}`
+      expect(yield* descriptionOf(validator.validate(token))).toBe("the claims are not UTF-8")
     }))
 })
