@@ -4,9 +4,11 @@
  * wrapped app, caps and shape checks of the read-back path, headers of status answers, log annotations).
  */
 import * as NodeHttpServer from "@effect/platform-node/NodeHttpServer"
+import * as Headers from "@effect/platform/Headers"
 import * as HttpApp from "@effect/platform/HttpApp"
 import * as HttpRouter from "@effect/platform/HttpRouter"
 import * as HttpServer from "@effect/platform/HttpServer"
+import * as HttpServerRequest from "@effect/platform/HttpServerRequest"
 import * as HttpServerResponse from "@effect/platform/HttpServerResponse"
 import { describe, expect, it } from "@effect/vitest"
 import * as Duration from "effect/Duration"
@@ -429,5 +431,201 @@ describe("HttpAuth edge cases", () => {
         fetches: 0
       })
       expect(info.strategy).toBe("usage")
+    }))
+})
+
+describe("HttpAuth edge cases, a second mutation review", () => {
+  const decode = Schema.decodeUnknownSync(HttpAuth.Failure)
+  const encode = (error: HttpAuth.AuthError) => Effect.orDie(Schema.encode(HttpAuth.Failure)(error))
+  const get = <E>(app: HttpApp.Default<E>, authorization?: string) =>
+    Effect.promise(() =>
+      HttpApp.toWebHandler(app)(
+        new Request("http://localhost/", { headers: authorization === undefined ? {} : { authorization } })
+      )
+    )
+
+  it.effect("a zero retryAfter is answered Retry-After: 0", () =>
+    Effect.gen(function*() {
+      const response = yield* get(
+        HttpAuth.middleware({ retryAfter: "0 seconds" })(HttpServerResponse.text("ok")).pipe(Effect.provide(Down)),
+        "Bearer x"
+      )
+      expect([response.status, response.headers.get("retry-after")]).toEqual([503, "0"])
+    }))
+
+  it.effect("a BadRequest the app encodes behind a middleware that modifies the request (same source) gets its headers", () =>
+    Effect.gen(function*() {
+      const app = Effect.map(
+        encode(new HttpAuth.BadRequest({ error_description: "the cursor is stale" })),
+        (body) => HttpServerResponse.unsafeJson(body, { status: 400 })
+      )
+      const modified = Effect.flatMap(
+        HttpServerRequest.HttpServerRequest,
+        (request) => Effect.provideService(app, HttpServerRequest.HttpServerRequest, request.modify({ url: "/other" }))
+      )
+      const response = yield* get(modified)
+      expect([response.status, response.headers.get("www-authenticate"), response.headers.get("cache-control")])
+        .toEqual([
+          400,
+          `Bearer realm="api", error="invalid_request", error_description="the cursor is stale"`,
+          "no-store"
+        ])
+    }))
+
+  it.effect("one received answer noted over and over counts once toward the cap: a later own-shaped 401 keeps its challenge", () =>
+    Effect.gen(function*() {
+      const received = decode({ error: "invalid_token", error_description: "x".repeat(1000) })
+      const app = Effect.gen(function*() {
+        for (let i = 0; i < 1100; i++) yield* encode(received)
+        return HttpServerResponse.unsafeJson({ error: "invalid_token", error_description: "late" }, { status: 401 })
+      })
+      const response = yield* get(app)
+      expect([response.status, response.headers.get("www-authenticate")]).toEqual([
+        401,
+        `Bearer realm="api", error="invalid_token", error_description="late"`
+      ])
+    }))
+
+  it.effect("a single received answer over the cap makes any answer of this module's shape a 500", () =>
+    Effect.gen(function*() {
+      const app = Effect.zipRight(
+        encode(decode({ error: "invalid_token", error_description: "x".repeat(1100 * 1024) })),
+        HttpServerResponse.unsafeJson({ error: "invalid_token", error_description: "late" }, { status: 401 })
+      )
+      const response = yield* get(app)
+      expect([response.status, response.headers.get("www-authenticate")]).toEqual([500, null])
+    }))
+
+  it.effect("a challenge's error_description drops quotes, backslashes and non-ASCII", () =>
+    Effect.gen(function*() {
+      const response = yield* get(
+        Effect.fail(new HttpAuth.Unauthorized({ error: "invalid_token", error_description: `a "quoted"\\ café` }))
+      )
+      expect([response.status, response.headers.get("www-authenticate")]).toEqual([
+        401,
+        `Bearer realm="api", error="invalid_token", error_description="a quoted caf"`
+      ])
+    }))
+
+  it.effect("a 403's challenge names the scope tokens split by spaces and tabs: no empty one, none with a backslash", () =>
+    Effect.gen(function*() {
+      const response = yield* get(
+        Effect.fail(new HttpAuth.Forbidden({ error_description: "d", scope: " orders:read\torders:write a\\b" }))
+      )
+      expect(response.headers.get("www-authenticate")).toBe(
+        `Bearer realm="api", error="insufficient_scope", scope="orders:read orders:write"`
+      )
+    }))
+
+  it.effect("a received 401 read back is a 500 without its challenge, Cache-Control and Content-Encoding; other headers stay", () =>
+    Effect.gen(function*() {
+      const app = Effect.map(
+        encode(decode({ error: "invalid_token", error_description: "expired" })),
+        (body) =>
+          HttpServerResponse.unsafeJson(body, {
+            status: 401,
+            headers: {
+              "www-authenticate": `Bearer realm="api"`,
+              "cache-control": "no-store",
+              "content-encoding": "gzip",
+              "access-control-allow-origin": "*"
+            }
+          })
+      )
+      const response = yield* get(app)
+      expect([
+        response.status,
+        response.headers.get("www-authenticate"),
+        response.headers.get("cache-control"),
+        response.headers.get("content-encoding"),
+        response.headers.get("access-control-allow-origin")
+      ]).toEqual([500, null, null, null, "*"])
+    }))
+
+  it.effect("requireScopes given only names no scope token can be refuses with no scope member at all", () =>
+    Effect.gen(function*() {
+      const refused = yield* Effect.flip(
+        HttpAuth.requireScopes(`a"b`).pipe(Effect.provideService(HttpAuth.CurrentPrincipal, alice))
+      )
+      expect([refused._tag, "scope" in refused]).toEqual(["Forbidden", false])
+    }))
+
+  it.effect("a received error let through middleware is a defect: an outer catchAll never sees it as a failure", () =>
+    Effect.gen(function*() {
+      const app = Effect.zipRight(
+        Effect.fail(decode({ error: "invalid_token", error_description: "expired" })),
+        HttpServerResponse.text("ok")
+      )
+      const caught = HttpAuth.middleware()(app).pipe(
+        Effect.catchAll(() => HttpServerResponse.text("caught", { status: 418 })),
+        Effect.provide(Good)
+      )
+      const response = yield* get(caught, "Bearer good")
+      expect([response.status, response.headers.get("www-authenticate")]).toEqual([500, null])
+    }))
+
+  it.effect("a token followed by a tab (a request rebuilt with raw header values) is trimmed", () =>
+    Effect.gen(function*() {
+      const OnlyGood = validatorOf((token) =>
+        token === "good"
+          ? Effect.succeed(alice)
+          : Effect.fail(new TokenValidationError({ reason: "Malformed", description: "bad" }))
+      )
+      const app = Effect.flatMap(HttpServerRequest.HttpServerRequest, (request) =>
+        Effect.provideService(
+          HttpAuth.middleware()(HttpServerResponse.text("ok")),
+          HttpServerRequest.HttpServerRequest,
+          request.modify({ headers: Headers.fromInput({ authorization: "Bearer good\t" }) })
+        )).pipe(Effect.provide(OnlyGood))
+      expect((yield* get(app)).status).toBe(200)
+    }))
+
+  const cacheStatus = (strategy: JwksCache.Status["strategy"], source: string): JwksCache.Status => ({
+    source,
+    strategy,
+    interval: undefined,
+    usages: undefined,
+    backgroundRefresh: false,
+    backgroundRefreshThreshold: 0.8,
+    keyIds: [],
+    loadedAt: undefined,
+    expiresAt: undefined,
+    usesLeft: undefined,
+    fresh: false,
+    servingStale: false,
+    lastRefresh: undefined,
+    fetches: 0
+  })
+
+  it.effect("each cache strategy is reported under its own name", () =>
+    Effect.sync(() => {
+      const named = (["Time", "Usage", "Both", "Custom"] as const).map((strategy) =>
+        HttpAuth.toCacheInfo(cacheStatus(strategy, "https://idp.example/jwks")).strategy
+      )
+      expect(named).toEqual(["time", "usage", "both", "custom"])
+    }))
+
+  it.effect("validatorCacheInfo lists every cache behind the validator", () =>
+    Effect.gen(function*() {
+      const Validator = Layer.succeed(TokenValidator.TokenValidator, {
+        acceptsIssuer: () => true,
+        keyStatus: Effect.succeed([
+          cacheStatus("Time", "https://a.example/jwks"),
+          cacheStatus("Usage", "https://b.example/jwks")
+        ]),
+        validate: () => Effect.die("unused")
+      } as unknown as TokenValidator.Service)
+      const response = yield* get(HttpAuth.validatorCacheInfo.pipe(Effect.provide(Validator)))
+      const json = (yield* Effect.promise(() => response.json())) as { caches: Array<HttpAuth.CacheInfo> }
+      expect(json.caches.map((cache) => cache.source)).toEqual(["https://a.example/jwks", "https://b.example/jwks"])
+    }))
+
+  it.effect("a bearer credential with a tab after its scheme, joined after another scheme's, is two credentials: 400", () =>
+    Effect.gen(function*() {
+      const response = yield* get(
+        HttpAuth.middleware()(HttpServerResponse.text("ok")).pipe(Effect.provide(Good)),
+        "Basic YWxpY2U6cHc=, Bearer\tgood"
+      )
+      expect(response.status).toBe(400)
     }))
 })
