@@ -257,3 +257,71 @@ describe("JwksCache edge cases, a second mutation review", () => {
     }).pipe(Effect.provide(FakeIdp.layerTest()), apply)
   })
 })
+
+describe("JwksCache edge cases, a third mutation review", () => {
+  /** A source that fails with the reason in `state.next`, counting its fetches in `state.fetches`. */
+  const failingWith = (name: string) => {
+    const state = { next: "HttpStatus" as JwksError["reason"], fetches: 0 }
+    const source = JwksSource.make(
+      name,
+      Effect.suspend(() => {
+        state.fetches++
+        return Effect.fail(new JwksError({ reason: state.next, source: name }))
+      })
+    )
+    return { state, source }
+  }
+
+  // a schedule that throws for one reason keeps its place for the others, and says so in a warning
+  it.scoped("a retry schedule that throws for one failure goes on from its state after it, with one warning", () => {
+    const { entries: lines, use: apply } = capturing()
+    return Effect.gen(function*() {
+      const { source, state } = failingWith("throwing-once")
+      const retry = Schedule.exponential("10 seconds").pipe(
+        Schedule.whileInput((error: JwksError) => {
+          if (error.reason === "Timeout") throw new Error("a bug in the schedule")
+          return true
+        })
+      )
+      const cache = yield* JwksCache.make(source, { backgroundRefresh: false, retry })
+      const attempt = Effect.zipRight(Effect.either(cache.keys), Effect.sync(() => state.fetches))
+      expect(yield* attempt).toBe(1) // 10 s
+      yield* TestClock.adjust("10 seconds")
+      state.next = "Timeout"
+      expect(yield* attempt).toBe(2) // throws: the default backoff, about a second
+      yield* TestClock.adjust("2 seconds")
+      state.next = "HttpStatus"
+      expect(yield* attempt).toBe(3) // the schedule's second step: 20 s, not 10 s from its start
+      yield* TestClock.adjust("15 seconds")
+      expect(yield* attempt).toBe(3)
+      yield* TestClock.adjust("5 seconds")
+      expect(yield* attempt).toBe(4)
+      expect(
+        lines.filter((line) => line.message.startsWith("The retry schedule failed")).map((line) => line.level)
+      ).toEqual(["WARN"])
+    }).pipe(apply)
+  })
+
+  // the default backoff standing in keeps growing across failures the own schedule answers in between
+  it.scoped("the default backoff standing in goes on growing across the own schedule's failures in between", () =>
+    Effect.gen(function*() {
+      const { source, state } = failingWith("alternating")
+      // Backs off on timeouts only: the default schedule stands in for the other failures.
+      const retry = Schedule.spaced("1 minute").pipe(
+        Schedule.whileInput((error: JwksError) => error.reason === "Timeout")
+      )
+      const cache = yield* JwksCache.make(source, { backgroundRefresh: false, retry })
+      const attempt = Effect.zipRight(Effect.either(cache.keys), Effect.sync(() => state.fetches))
+      expect(yield* attempt).toBe(1) // the default's first step: 0.8 to 1.2 s
+      yield* TestClock.adjust("2 seconds")
+      state.next = "Timeout"
+      expect(yield* attempt).toBe(2) // 1 minute
+      yield* TestClock.adjust("1 minute")
+      state.next = "HttpStatus"
+      expect(yield* attempt).toBe(3) // the default's second step: 1.6 to 2.4 s, not its first again
+      yield* TestClock.adjust("1400 millis")
+      expect(yield* attempt).toBe(3)
+      yield* TestClock.adjust("1 second")
+      expect(yield* attempt).toBe(4)
+    }))
+})
