@@ -399,38 +399,23 @@ describe("HttpAuth edge cases", () => {
         ])
     }))
 
-  it.effect("a bearer credential joined after another scheme's by a tab is two credentials: 400", () =>
+  it.effect("a bearer credential joined after another scheme's, a tab before or after its scheme, is two credentials: 400", () =>
     Effect.gen(function*() {
       const handler = HttpApp.toWebHandler(
         HttpAuth.middleware()(HttpServerResponse.text("ok")).pipe(Effect.provide(Good))
       )
-      for (const authorization of ["Basic YWxpY2U6cHc=,\tBearer good", "Basic YWxpY2U6cHc=,  Bearer good"]) {
+      for (
+        const authorization of [
+          "Basic YWxpY2U6cHc=,\tBearer good",
+          "Basic YWxpY2U6cHc=,  Bearer good",
+          "Basic YWxpY2U6cHc=, Bearer\tgood"
+        ]
+      ) {
         const response = yield* Effect.promise(() =>
           handler(new Request("http://localhost/", { headers: { authorization } }))
         )
         expect(response.status).toBe(400)
       }
-    }))
-
-  it.effect("a usage strategy is reported as usage", () =>
-    Effect.sync(() => {
-      const info = HttpAuth.toCacheInfo({
-        source: "https://idp.example/jwks",
-        strategy: "Usage",
-        interval: undefined,
-        usages: 10,
-        backgroundRefresh: false,
-        backgroundRefreshThreshold: 0.8,
-        keyIds: [],
-        loadedAt: undefined,
-        expiresAt: undefined,
-        usesLeft: 10,
-        fresh: false,
-        servingStale: false,
-        lastRefresh: undefined,
-        fetches: 0
-      })
-      expect(info.strategy).toBe("usage")
     }))
 })
 
@@ -618,14 +603,5 @@ describe("HttpAuth edge cases, a second mutation review", () => {
       const response = yield* get(HttpAuth.validatorCacheInfo.pipe(Effect.provide(Validator)))
       const json = (yield* Effect.promise(() => response.json())) as { caches: Array<HttpAuth.CacheInfo> }
       expect(json.caches.map((cache) => cache.source)).toEqual(["https://a.example/jwks", "https://b.example/jwks"])
-    }))
-
-  it.effect("a bearer credential with a tab after its scheme, joined after another scheme's, is two credentials: 400", () =>
-    Effect.gen(function*() {
-      const response = yield* get(
-        HttpAuth.middleware()(HttpServerResponse.text("ok")).pipe(Effect.provide(Good)),
-        "Basic YWxpY2U6cHc=, Bearer\tgood"
-      )
-      expect(response.status).toBe(400)
     }))
 })
