@@ -39,6 +39,24 @@ const Down = validatorOf(() =>
   Effect.fail(new JwksError({ reason: "Unreachable", source: "https://idp.example/jwks" }))
 )
 
+/** A cache's status, as `JwksCache.status` gives it, for what `toCacheInfo` and `/cache-info` make of one. */
+const status: JwksCache.Status = {
+  source: "https://idp.example/jwks",
+  strategy: "Time",
+  interval: Duration.minutes(20),
+  usages: undefined,
+  backgroundRefresh: true,
+  backgroundRefreshThreshold: 0.8,
+  keyIds: ["k1"],
+  loadedAt: new Date(0),
+  expiresAt: new Date(1_200_000),
+  usesLeft: undefined,
+  fresh: false,
+  servingStale: true,
+  lastRefresh: { at: new Date(2_000_000), outcome: "failure", error: "Unreachable" },
+  fetches: 3
+}
+
 describe("HttpAuth edge cases", () => {
   it.effect("an infinite retryAfter falls back to the default 30 seconds", () =>
     Effect.gen(function*() {
@@ -339,23 +357,6 @@ describe("HttpAuth edge cases", () => {
       expect(deleted).toBe(0)
     }))
 
-  const status: JwksCache.Status = {
-    source: "https://idp.example/jwks",
-    strategy: "Time",
-    interval: Duration.minutes(20),
-    usages: undefined,
-    backgroundRefresh: true,
-    backgroundRefreshThreshold: 0.8,
-    keyIds: ["k1"],
-    loadedAt: new Date(0),
-    expiresAt: new Date(1_200_000),
-    usesLeft: undefined,
-    fresh: false,
-    servingStale: true,
-    lastRefresh: { at: new Date(2_000_000), outcome: "failure", error: "Unreachable" },
-    fetches: 3
-  }
-
   it.effect("toCacheInfo keeps null uses left and a failed refresh's error", () =>
     Effect.sync(() => {
       const info = HttpAuth.toCacheInfo(status)
@@ -566,20 +567,9 @@ describe("HttpAuth edge cases, a second mutation review", () => {
     }))
 
   const cacheStatus = (strategy: JwksCache.Status["strategy"], source: string): JwksCache.Status => ({
-    source,
+    ...status,
     strategy,
-    interval: undefined,
-    usages: undefined,
-    backgroundRefresh: false,
-    backgroundRefreshThreshold: 0.8,
-    keyIds: [],
-    loadedAt: undefined,
-    expiresAt: undefined,
-    usesLeft: undefined,
-    fresh: false,
-    servingStale: false,
-    lastRefresh: undefined,
-    fetches: 0
+    source
   })
 
   it.effect("each cache strategy is reported under its own name", () =>
