@@ -1,6 +1,6 @@
 /**
  * JSON Web Keys (RFC 7517): the schemas of a key and a key set, which keys this library can verify with, their
- * import (once per refresh, never per request) and the choice of a key for a token.
+ * import (at most once per refresh, never per request) and the choice of a key for a token.
  *
  * @since 0.1.0
  */

@@ -88,12 +88,16 @@ export interface Options extends CacheStrategy.Settings {
   /**
    * When to try again after a failed fetch. Default: exponential from 1 second, doubling, capped at 5 minutes, then
    * jittered by ±20%, so 4 to 6 minutes at most. A schedule of yours that ends is started over; where it gives no
-   * delay even so (done from its start for this error, or "at once"), the default one stands in for that attempt. A
-   * 429 or 503 answer's `Retry-After` is waited for too, up to 5 minutes but no longer than the keys held can still
-   * serve (fresh, then stale within `maxStale`), 30 seconds at least: the next attempt is the later of the two.
+   * delay even so (done from its start for this error, or "at once"), or its step throws, fails or ends in an
+   * interruption of its own (logged as a warning), the default one stands in for that attempt. A 429 or 503 answer's
+   * `Retry-After` is waited for too, up to 5 minutes but no longer than the keys held can still serve (fresh, then
+   * stale within `maxStale`), 30 seconds at least: the next attempt is the later of the two.
    */
   readonly retry?: Schedule.Schedule<unknown, JwksError> | undefined
-  /** Import keys for these algorithms only. Default: all of `Jwk.Algorithm`. */
+  /**
+   * Import keys for these algorithms only. Default: all of `Jwk.Algorithm`. A validator over the cache
+   * (`TokenValidator.fromCache`) may allow no other: `TokenValidator.make` refuses one that does with a `ConfigError`.
+   */
   readonly algorithms?: ReadonlyArray<Jwk.Algorithm> | undefined
 }
 

@@ -8,8 +8,8 @@ import * as Equal from "effect/Equal"
 import * as Hash from "effect/Hash"
 
 /**
- * What kind of token it was: from `token_use` when present, else from `typ` and the claims (see
- * `TokenValidator.classify`).
+ * What kind of token it was: `refresh` when any claim marks one, else from a `token_use` of `id` or `access`, else from
+ * `typ` and the other claims (see `TokenValidator.classify`).
  *
  * @since 0.1.0
  * @category models

@@ -186,8 +186,9 @@ const excerpt = (text: string): string => printable(text, 200)
  * whose `jwks_uri` breaks {@link DiscoveryDocument}'s rule with reason `InvalidShape` (from a document fetched over plain
  * http, an `http` `jwks_uri` on its own origin is taken: a Docker Compose `http://keycloak:8080`); its
  * other failures are those of any fetch (`Unreachable`, `HttpStatus`, `InvalidShape`, ...), with the discovery URL as
- * their source. An `issuer` that is not a URL or holds white space (or, without `discoveryUrl`, is not an http(s) URL),
- * a `discoveryUrl` that is not an http(s) URL, or `http` limits out of range, are a `ConfigError`.
+ * their source. An `issuer` that is not a URL or holds white space, control or invisible characters (or, without
+ * `discoveryUrl`, is not an http(s) URL, or has a query, a fragment or a user name), a `discoveryUrl` that is not an
+ * http(s) URL, or `http` limits out of range, are a `ConfigError`.
  *
  * @since 0.1.0
  * @category constructors

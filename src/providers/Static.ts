@@ -80,7 +80,9 @@ export const keyResolver = (set: Jwk.KeySet): TokenValidator.KeyResolver => {
 }
 
 /**
- * Builds a validator over a fixed key set. Keys for algorithms the validator does not allow are not imported.
+ * Builds a validator over a fixed key set. Keys for algorithms the validator does not allow are not imported, and an
+ * algorithm it allows that no usable key of the set verifies is a `ConfigError` (see `TokenValidator.KeyResolver`'s
+ * `algorithms`): allowing `["RS256", "ES256"]` over a set of RSA keys only is refused.
  *
  * @since 0.1.0
  * @category constructors
