@@ -146,8 +146,9 @@ export const both = (
  * `interval` a set is not fresh, whatever the schedule says, and stale serving (`maxStale`) counts from then at the
  * latest. A schedule that throws (or fails, or ends in an interruption of its own) is not asked again for that set,
  * which then lives as under a schedule that always continues, until `interval` (without one, `defaults.interval` from
- * its load), with a warning. One done at its load step (`Schedule.stop`, `Schedule.recurs(0)`) is never fresh: every
- * lookup fetches (one at a time).
+ * its load), with a warning; one that throws or fails at its load step fails that fetch instead (`Unreachable`, "the
+ * fetch died"), and so every fetch while it does. One done at its load step (`Schedule.stop`, `Schedule.recurs(0)`)
+ * is never fresh: every lookup fetches (one at a time).
  *
  * @since 0.1.0
  * @category constructors

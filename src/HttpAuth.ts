@@ -19,9 +19,9 @@
  * {@link Authentication} that declares them) installs, for the request, a pre-response handler that reads the error
  * back from the response's status and body and adds the headers it lacks: whichever fiber failed (one the request's
  * fiber joins), however the server is wired, and nothing on a response of the app's own (after a refusal the handler
- * recovered from, say); see {@link challengeHeaders}. The errors are also `HttpServerRespondable`, so a plain router renders them the same way.
- * An error received from another service (decoded by an `HttpApiClient`) is never answered as the request's own: see
- * {@link Failure}.
+ * recovered from, say); see {@link challengeHeaders}. The errors are also `HttpServerRespondable`, so a plain router
+ * renders them the same way. An error received from another service (decoded by an `HttpApiClient`) is never answered
+ * as the request's own: see {@link Failure}.
  *
  * @since 0.1.0
  */
@@ -270,7 +270,8 @@ const guardedAst = (self: object, base: AST.Transformation): AST.Transformation 
 
 /**
  * 401: no bearer token (`error: "unauthorized"`, and the challenge names the realm only), or a refused token
- * (`error: "invalid_token"`). The HTTP body is `{ error, error_description }`.
+ * (`error: "invalid_token"`). The HTTP body is `{ error, error_description }` (with `_tag` from an `HttpApi` endpoint
+ * that declares the class itself, `addError(HttpAuth.Unauthorized)`).
  *
  * @since 0.1.0
  * @category errors
@@ -318,7 +319,8 @@ export class Unauthorized extends Schema.TaggedError<Unauthorized>("effect-jwks/
 
 /**
  * 403: the token is good but lacks a required group or scope (`error: "insufficient_scope"`). `scope` lists the
- * required scopes, when scopes were required. The HTTP body is `{ error, error_description }` (plus `scope`).
+ * required scopes, when scopes were required. The HTTP body is `{ error, error_description }` (plus `scope`; and
+ * `_tag` from an endpoint that declares the class itself).
  *
  * @since 0.1.0
  * @category errors
@@ -372,7 +374,8 @@ export class Forbidden extends Schema.TaggedError<Forbidden>("effect-jwks/HttpAu
 
 /**
  * 503: no signing keys could be had to decide on the token (a `JwksError`); the answer carries `Retry-After`. The
- * HTTP body is `{ error: "temporarily_unavailable", error_description }`, without the cause (which names the IdP).
+ * HTTP body is `{ error: "temporarily_unavailable", error_description }` (and `_tag` from an endpoint that declares
+ * the class itself), without the cause (which names the IdP).
  *
  * @since 0.1.0
  * @category errors
@@ -427,7 +430,8 @@ export class ServiceUnavailable
 /**
  * 400: the request carries more than one credential (several `Authorization` headers, which Node would otherwise
  * reduce to the first and fetch-style servers join), so which one counts is ambiguous (RFC 6750, section 3.1:
- * `error: "invalid_request"`). The HTTP body is `{ error, error_description }`; no token is validated.
+ * `error: "invalid_request"`). The HTTP body is `{ error, error_description }` (and `_tag` from an endpoint that
+ * declares the class itself); no token is validated.
  *
  * @since 0.1.0
  * @category errors
@@ -1161,7 +1165,7 @@ export const guard = <X, E2, R2>(check: Effect.Effect<X, E2, R2>) =>
 
 /**
  * The JSON of a `/cache-info` endpoint: `JwksCache.Status` with dates as ISO strings, durations in seconds and absent
- * values as `null`.
+ * values as `null` (except `lastRefresh.error`, which is left out after a success).
  *
  * @since 0.1.0
  * @category schemas

@@ -223,7 +223,9 @@ export interface Service {
   readonly strategy: CacheStrategy.CacheStrategy
   /**
    * The key for a token's `kid` and `alg`, from a fresh set (refreshing first if the set expired). A `kid` the set
-   * lacks triggers one throttled refetch, which the caller waits for. `None` when no key matches.
+   * lacks triggers one throttled refetch, which the caller waits for. `None` when no key matches, also when that
+   * refetch fails or a failed fetch's backoff holds it back (the keys held answer: no `JwksError`, but for a closed
+   * cache).
    */
   readonly get: (kid: string | undefined, alg: Jwk.Algorithm) => Effect.Effect<Option.Option<Jwk.Key>, JwksError>
   /** The current set, refreshing first if it expired. */
@@ -322,8 +324,8 @@ const fraction = (
 
 /**
  * Checks the options: `backgroundRefreshThreshold` in (0, 1], `backgroundRefreshJitter` in [0, 0.5], durations
- * finite and not negative, `algorithms` (when given) a non-empty list of `Jwk.Algorithm`s, plus the strategy's own
- * checks. A bad option is a `ConfigError` naming it.
+ * from zero to 100 years, `backgroundRefresh` (when given) a boolean, `algorithms` (when given) a non-empty list of
+ * `Jwk.Algorithm`s, plus the strategy's own checks. A bad option is a `ConfigError` naming it.
  *
  * @since 0.1.0
  * @category constructors

@@ -102,7 +102,8 @@ export interface VerificationKey {
  * Where a validator gets its keys: a `JwksCache`, or a fixed key (a shared secret). The resolvers this library
  * builds (`fromCache`, the static and shared-secret providers) also answer from memory, so that a validation with a
  * fresh key set builds no effect; any other resolver, including one spread from ours, is asked through `get`, as is
- * one of ours whose `get` (or `recordSuccess`) has been replaced in place.
+ * one of ours whose `get` has been replaced in place (one whose `recordSuccess` alone has been replaced still answers
+ * keys from memory, and runs that `recordSuccess`).
  *
  * @since 0.1.0
  * @category models
@@ -125,7 +126,10 @@ export interface KeyResolver {
     kid: string | undefined,
     alg: SigningAlgorithm
   ) => Effect.Effect<Option.Option<VerificationKey>, JwksError>
-  /** Called once per token that passed every check (the cache's usage strategy counts these). */
+  /**
+   * Called once per validation that passed every check, a remembered token's every use too (the cache's usage strategy
+   * counts these).
+   */
   readonly recordSuccess: Effect.Effect<void>
   /** What the key cache behind it is doing, if there is one. */
   readonly status?: Effect.Effect<JwksCache.Status> | undefined
@@ -183,7 +187,11 @@ export type IssuerRule =
  * ```
  */
 export interface PrincipalClaims {
-  /** Tried in order for `name`; `email` is the last fallback. Default `preferred_username`, `username`, `name`. */
+  /**
+   * Tried in order for `name`; `email` is the last fallback. Default `preferred_username`, `username`, `name`. When the
+   * token says its email is unverified (`email_verified: false`), neither `email` nor a claim holding that address
+   * names the principal.
+   */
   readonly username?: ReadonlyArray<string> | undefined
   /** Default `groups`. */
   readonly groups?: string | undefined
@@ -233,9 +241,9 @@ export interface Options {
    * default a token whose `typ` names another kind of JWT (`logout+jwt`, `secevent+jwt`, `dpop+jwt`, ...) is refused
    * as `TokenType`, whatever its claims: list one for an IdP that marks its access tokens with a type of its own. So
    * is a token with an `events` claim (a security event or a logout token, which may be typed just `JWT`), a `typ`
-   * claim of `Logout` (Keycloak's) or an SD-JWT's digests, unless its header `typ` is listed here: a back-channel
-   * logout endpoint lists the type its IdP gives logout tokens (`logout+jwt`; `JWT` for Keycloak before 25, `at+jwt`
-   * for Duende IdentityServer 6), which lets such tokens of that type in.
+   * claim of `Logout` (Keycloak's) or an SD-JWT's digests (or `_sd_alg`), unless its header `typ` is listed here: a
+   * back-channel logout endpoint lists the type its IdP gives logout tokens (`logout+jwt`; `JWT` for Keycloak before
+   * 25, `at+jwt` for Duende IdentityServer 6), which lets such tokens of that type in.
    */
   readonly acceptTyp?: ReadonlyArray<string> | undefined
   /**
@@ -248,8 +256,9 @@ export interface Options {
   /**
    * A last check of your own on the verified claims. A failure refuses the token: a description becomes a
    * `CustomCheck` error, a `TokenValidationError` (for a more precise reason) is kept as it is. A check that answers
-   * at once (`Effect.void`, `Effect.fail(...)`, any `Exit`) is decided without running an effect: `toPromise` then
-   * needs no fiber for it.
+   * at once (`Effect.void`, `Effect.fail` of a description, any `Exit`) is decided without running an effect:
+   * `toPromise` then needs no fiber for it. (`Effect.fail` of an object, a `TokenValidationError`, is an effect that
+   * runs: `Exit.fail(error)` is decided at once.)
    */
   readonly check?: ((claims: Claims, header: Header) => Effect.Effect<void, string | TokenValidationError>) | undefined
   readonly principal?: PrincipalClaims | undefined
