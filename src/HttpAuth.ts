@@ -945,7 +945,8 @@ const authenticate = (
         ),
       JwksError: (error) =>
         Effect.zipRight(
-          // Debug, not warning: the cache already warns once per failed fetch, and this runs once per request.
+          // Debug, not warning: the cache already logs each failed fetch (an error while it holds no keys), and this
+          // runs once per request.
           Effect.logDebug("Bearer token not checked: signing keys unavailable").pipe(
             Effect.annotateLogs({ reason: error.reason })
           ),
