@@ -1,12 +1,18 @@
 /**
- * SECURITY.md backs each claim with tests, cited as `test/File.test.ts` › "title" (the file named last before the
- * title). Every citation names a test, or a `describe` group, of that file by its whole title; tests built from one
- * template (the fuzz and chaos suites', one per `Retry-After` form) are named by the whole of one such title, or as a
- * family by the fixed text before their first `${...}`. A test renamed or removed fails here, with its citation.
+ * What the docs state that the code decides, checked against the code:
+ *
+ * - SECURITY.md backs each claim with tests, cited as `test/File.test.ts` › "title" (the file named last before the
+ *   title). Every citation names a test, or a `describe` group, of that file by its whole title; tests built from one
+ *   template (the fuzz and chaos suites', one per `Retry-After` form) are named by the whole of one such title, or as
+ *   a family by the fixed text before their first `${...}`. A test renamed or removed fails here, with its citation.
+ * - The cache settings tables (the README's, docs/jwks-cache.md's) give each option's default as
+ *   `JwksCache.defaults` holds it.
  */
 import { describe, expect, it } from "@effect/vitest"
+import * as Duration from "effect/Duration"
 import * as fs from "node:fs"
 import * as path from "node:path"
+import * as JwksCache from "../src/JwksCache.js"
 
 const root = path.resolve(import.meta.dirname, "..")
 
@@ -78,4 +84,41 @@ describe("SECURITY.md's citations", () => {
     })
     expect(missing).toEqual([])
   })
+})
+
+/** A default as the tables write it: `"both"`, `true`, 1000, 0.8, 20 minutes, 1 hour. */
+const written = (value: unknown): string | undefined => {
+  if (typeof value === "string") return `\`"${value}"\``
+  if (typeof value === "boolean") return `\`${value}\``
+  if (typeof value === "number") return String(value)
+  if (!Duration.isDuration(value)) return undefined
+  const millis = Duration.toMillis(value)
+  const [size, unit] = ([[3_600_000, "hour"], [60_000, "minute"], [1000, "second"], [1, "millisecond"]] as const)
+    .find(([size]) => millis % size === 0)!
+  return `${millis / size} ${unit}${millis === size ? "" : "s"}`
+}
+
+describe("the cache settings tables", () => {
+  const defaults: Record<string, unknown> = JwksCache.defaults
+  for (const document of ["README.md", "docs/jwks-cache.md"]) {
+    it(`${document}: every option JwksCache.defaults holds, with its default`, () => {
+      // The table headed "| option | default |": its rows, up to the first line that is not one.
+      const lines = fs.readFileSync(path.join(root, document), "utf8").split("\n")
+      const header = lines.findIndex((line) => line.startsWith("| option | default |"))
+      const end = lines.findIndex((line, index) => index > header && !line.startsWith("|"))
+      const rows = new Map(
+        lines.slice(header + 2, end).flatMap((line) => {
+          const [, option, value] = /^\| `(\w+)` \| ([^|]+) \|/.exec(line) ?? []
+          return option === undefined ? [] : [[option, value!.trim()] as const]
+        })
+      )
+      // Each default a table can state (the retry schedule is described in words, and checked by its own tests).
+      const stated = Object.entries(defaults).flatMap(([option, value]) => {
+        const text = written(value)
+        return text === undefined ? [] : [[option, text] as const]
+      })
+      expect(stated.length).toBeGreaterThan(5)
+      expect(stated.map(([option]) => [option, rows.get(option)])).toEqual(stated)
+    })
+  }
 })
