@@ -554,8 +554,10 @@ const privateMembersOf = (raw: unknown): ReadonlyArray<string> =>
 
 /**
  * Decodes and imports each key of a published set. A key that is malformed, of a type or algorithm this library does
- * not verify with, meant for encryption, too weak, or published with its private part is skipped and logged; the set
- * fails only when no usable key is left (`EmptyKeySet`) or when it has more keys than `maxKeys` (`InvalidShape`).
+ * not verify with, meant for encryption, too weak, or published with its private part is skipped and logged (at Debug,
+ * which the default minimum log level hides; at Warning when it is no JWK or does not import, at Error when its private
+ * part is published); the set fails only when no usable key is left (`EmptyKeySet`) or when it has more keys than
+ * `maxKeys` (`InvalidShape`). Options out of range (a `maxKeys` of `NaN`, say) are a defect.
  *
  * @since 0.1.0
  * @category constructors

@@ -37,8 +37,9 @@ export type TypeId = typeof TypeId
  * - `HttpStatus`: the answer had a status other than 200.
  * - `TooLarge`: the body was larger than the source's size cap.
  * - `InvalidJson`: the body was not JSON.
- * - `InvalidShape`: the JSON was not a key set (or not a discovery document).
- * - `EmptyKeySet`: the set had no key that this library can verify with.
+ * - `InvalidShape`: the JSON was not a key set (or not a discovery document), or the set had more keys than the import
+ *   takes (`Jwk.ImportOptions.maxKeys`: 100 for a cache).
+ * - `EmptyKeySet`: the set had no key that this library can verify with (and the cache's `algorithms` allow).
  * - `IssuerMismatch`: a discovery document named another issuer than the one configured.
  * - `Stale`: the last good keys are older than `maxStale` allows and no fresh ones could be had.
  *

@@ -1,6 +1,6 @@
 /**
  * Where a key set comes from: a JWKS URL over HTTP, or a fixed set. The cache asks its source for the published set
- * whenever it refreshes; the source itself keeps nothing.
+ * whenever it refreshes; the source itself keeps no keys.
  *
  * @since 0.1.0
  */

@@ -68,8 +68,9 @@ export class Principal extends Data.Class<{
   /** The username claim (with the provider's fallbacks), else `email`; never an email the token says is unverified. */
   readonly name: string | undefined
   /**
-   * The `email` claim, unless the token says it was not verified (`email_verified: false`: an address anyone may have
-   * typed at sign-up; it stays in `claims`). Not unique, and some IdPs let users change it: key accounts by `id`.
+   * The `email` claim, unless the token says it was not verified (`email_verified: false`, or `"false"` in any case as
+   * Cognito has sent it: an address anyone may have typed at sign-up; it stays in `claims`). Not unique, and some IdPs
+   * let users change it: key accounts by `id`.
    */
   readonly email: string | undefined
   /** From the groups claim (a string or an array of them), empty names left out. */

@@ -35,7 +35,9 @@ export type TypeId = typeof TypeId
  *   claim of the wrong type, such as a non-numeric or non-finite `exp`, included), a `crit` header, or `b64: false`.
  * - `TooLarge`: longer than the validator's size cap (checked before anything else).
  * - `AlgorithmNotAllowed`: `alg` outside the allow-list (`none` is never allowed).
- * - `NoMatchingKey`: no key of the set fits the token's `kid` and `alg`, even after a refetch.
+ * - `NoMatchingKey`: no key of the set fits the token's `kid` and `alg`, even after a refetch (none is made within the
+ *   cache's `unknownKidThrottle` or a failed fetch's backoff, nor over a fixed set; a refetch that fails leaves the
+ *   keys held to answer).
  * - `InvalidSignature`: the signature does not verify.
  * - `Expired` / `NotYetValid`: `exp` passed, or `nbf` / `iat` in the future (with the leeway).
  * - `IssuerMismatch` / `AudienceMismatch`: `iss` or `aud` not the expected ones.

@@ -690,8 +690,8 @@ const toPrincipal = (
 
 /**
  * A copy of a remembered token's `Principal` for one use: its frozen lists and claims shared, the object and its
- * `expiresAt` its own, so that no caller can change what a later one sees. (The object itself is not frozen: Effect
- * caches a `Data.Class`'s hash on the instance, so a frozen one could not go into a `HashSet`.)
+ * `expiresAt` its own, so that no caller can change what a later one sees. (The object itself is not frozen: it is
+ * this caller's alone.)
  */
 const reuse = (principal: Principal): Principal => {
   // Its own fields copied straight from the one remembered (no object spread in between: this runs on every use).

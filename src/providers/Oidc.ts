@@ -5,8 +5,8 @@
  * Discovery is lazy: it runs inside the key source, on the first key fetch, so an app boots while its identity
  * provider is down (its first validations answer `JwksError` until the provider is back). Its result is kept after
  * the first success; a failed discovery is tried again at the next key fetch, under the cache's backoff. While key
- * fetches from the discovered `jwks_uri` fail, discovery is asked again at most once every 5 minutes (see
- * {@link discoverySource}).
+ * fetches from the discovered `jwks_uri` fail, discovery is asked again at most once every 5 minutes, and once an hour
+ * while they succeed (see {@link discoverySource}).
  *
  * The issuer is one string, compared exactly. Google's id tokens may say `accounts.google.com` as well as
  * `https://accounts.google.com`: to take both, make a `JwksCache` over `discoverySource("https://accounts.google.com")`
@@ -177,18 +177,18 @@ const excerpt = (text: string): string => printable(text, 200)
  * not before, and kept after the first success; until then each key fetch tries discovery again. While key fetches from
  * the discovered `jwks_uri` fail (HTTP, or an empty set; not the import of a set), a key fetch asks discovery again, at
  * most once every 5 minutes, and falls back to the known `jwks_uri` if discovery fails too; while they succeed, a key
- * fetch asks discovery again once an hour (a discovery that fails then changes nothing): an IdP that fixed or moved its
- * `jwks_uri` is followed without a restart (within the hour when the old address still answers with the old keys), and
- * an outage of the key endpoint costs at most one discovery request per 5 minutes; a discovery answered with a
- * `Retry-After` (429, 503) fails that fetch instead, so that the cache waits as asked. Each request has the `http`
- * timeout of its own: a fetch that asks discovery first may take two. A document whose `issuer` is not
- * `issuer` exactly fails with a `JwksError` of reason `IssuerMismatch` (OpenID Connect Discovery 1.0, section 4.3), one
- * whose `jwks_uri` breaks {@link DiscoveryDocument}'s rule with reason `InvalidShape` (from a document fetched over plain
- * http, an `http` `jwks_uri` on its own origin is taken: a Docker Compose `http://keycloak:8080`); its
- * other failures are those of any fetch (`Unreachable`, `HttpStatus`, `InvalidShape`, ...), with the discovery URL as
- * their source. An `issuer` that is not a URL or holds white space, control or invisible characters (or, without
- * `discoveryUrl`, is not an http(s) URL, or has a query, a fragment or a user name), a `discoveryUrl` that is not an
- * http(s) URL, or `http` limits out of range, are a `ConfigError`.
+ * fetch asks discovery again once an hour (a discovery that fails then changes nothing; either fallback is logged as a
+ * warning, module `Oidc`): an IdP that fixed or moved its `jwks_uri` is followed without a restart (within the hour
+ * when the old address still answers with the old keys), and an outage of the key endpoint costs at most one discovery
+ * request per 5 minutes; a discovery answered with a `Retry-After` (429, 503) fails that fetch instead, so that the
+ * cache waits as asked. Each request has the `http` timeout of its own: a fetch that asks discovery first may take two.
+ * A document whose `issuer` is not `issuer` exactly fails with a `JwksError` of reason `IssuerMismatch` (OpenID Connect
+ * Discovery 1.0, section 4.3), one whose `jwks_uri` breaks {@link DiscoveryDocument}'s rule with reason `InvalidShape`
+ * (from a document fetched over plain http, an `http` `jwks_uri` on its own origin is taken: a Docker Compose
+ * `http://keycloak:8080`); its other failures are those of any fetch (`Unreachable`, `HttpStatus`, `InvalidShape`,
+ * ...), with the discovery URL as their source. An `issuer` that is not a URL or holds white space, control or
+ * invisible characters (or, without `discoveryUrl`, is not an http(s) URL, or has a query, a fragment or a user name),
+ * a `discoveryUrl` that is not an http(s) URL, or `http` limits out of range, are a `ConfigError`.
  *
  * @since 0.1.0
  * @category constructors
@@ -243,8 +243,8 @@ export const discoverySource = (
 
     /**
      * The key source to fetch from: discovered at the first fetch; discovered again, at most once per
-     * `rediscoverEvery`, while fetches from it fail (an IdP that fixed or moved its `jwks_uri` is followed), falling
-     * back to it when discovery fails too.
+     * `rediscoverEvery` while fetches from it fail, else once per `rediscoverAnyway` (an IdP that fixed or moved its
+     * `jwks_uri` is followed), falling back to it when discovery fails too (but for a `Retry-After` while it fails).
      */
     const current = Effect.flatMap(Clock.currentTimeMillis, (now) =>
       Effect.flatten(Ref.modify(state, (s) => {

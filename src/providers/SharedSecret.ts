@@ -304,8 +304,8 @@ const isRepeated = (view: Uint8Array, start: number, end: number): boolean => {
  * HMAC key it lets anyone sign (RFC 8725, section 2.1), as when a setting that once held an IdP's public key moves to
  * `JWT_SECRET`; it is a symmetric JWK, whose secret is its `k`; or it is a pattern of at most 4 bytes repeated. Read
  * through a view of the bytes, not a copy (a small `Buffer` copy is cut from Node's shared pool, where zeroing the
- * secret after import would not reach it), except JSON and base64 text, read as text; a decoded copy is zeroed. 58
- * characters of base64 are the least for a DER public key (Ed25519's, 44 bytes).
+ * secret after import would not reach it), except JSON and base64 text, read as text; a decoded copy is zeroed. Under
+ * 58 characters of base64 hold no DER public key (the shortest, Ed25519's, 44 bytes, takes 59).
  */
 const refusedSecret = (bytes: Uint8Array<ArrayBuffer>): string | undefined => {
   const view = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength)

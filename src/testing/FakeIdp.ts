@@ -255,9 +255,9 @@ export class FakeIdp extends Context.Tag("effect-jwks/testing/FakeIdp")<FakeIdp,
   readonly issuer: string
   /** The default `aud` of signed tokens. */
   readonly audience: string
-  /** `${issuer}/.well-known/jwks.json` */
+  /** `${issuer}/.well-known/jwks.json` (an issuer's trailing slash not doubled) */
   readonly jwksUri: string
-  /** `${issuer}/.well-known/openid-configuration`, serving `{ issuer, jwks_uri, ... }`. */
+  /** `${issuer}/.well-known/openid-configuration` (likewise), serving `{ issuer, jwks_uri, ... }`. */
   readonly discoveryUrl: string
   /**
    * Signs a token. Default claims are `iss`, `aud`, `sub: "user-1"`, `iat` and `exp`; the given claims override them
@@ -278,7 +278,8 @@ export class FakeIdp extends Context.Tag("effect-jwks/testing/FakeIdp")<FakeIdp,
   /**
    * Sets a fault for every JWKS request until it is cleared with `undefined`. A fault no request could be answered
    * with (a status outside 200 to 599, a `retryAfter` with a line break or non-ASCII, a latency that is negative or
-   * NaN, one not built with `Fault`) is a defect here.
+   * NaN, an oversized padding that is not a whole number up to 100,000,000, one not built with `Fault`) is a defect
+   * here.
    */
   readonly setFault: (fault: Fault | undefined) => Effect.Effect<void>
   /**
