@@ -660,7 +660,8 @@ export const importKeySet = (
         source,
         description: jwks.keys.length === 0
           ? "the set has no keys"
-          : `none of its ${jwks.keys.length} keys is usable here (each one skipped is logged, module Jwk)`
+          : `none of its ${jwks.keys.length} keys is usable here (each one skipped is logged, module Jwk, ` +
+            "most at Debug)"
       })
     }
     const byKid = new Map<string, Array<Key>>()

@@ -298,7 +298,7 @@ describe("Jwk", () => {
         expect(error.reason).toBe("EmptyKeySet")
         expect(error.source).toBe("test")
         expect(error.description).toBe(
-          `none of its ${unusable.length} keys is usable here (each one skipped is logged, module Jwk)`
+          `none of its ${unusable.length} keys is usable here (each one skipped is logged, module Jwk, most at Debug)`
         )
       }))
 
