@@ -137,3 +137,21 @@ describe("SharedSecret edge cases", () => {
       expect(error instanceof TokenValidationError && error.reason).toBe("InvalidSignature")
     }))
 })
+
+describe("mutation review (internals)", () => {
+  // Mutation in `internal/provider.ts`'s `jwksValidator`: `(typeof cache !== "object" || cache === null)` ->
+  // `(cache === null)`. Cache options that are no object (a string or a number from a config file) are refused by
+  // the provider as not the cache's options, and no cache starts.
+  it.scoped("cache options that are not an object are refused as not the cache's options", () =>
+    Effect.gen(function*() {
+      for (const cache of ["fast", 60, true]) {
+        const options = { userPoolId: POOL, clientId: CLIENT, tokenUse: "id", cache } as unknown as Cognito.Options
+        const error = yield* Effect.flip(Cognito.make(options))
+        expect(error._op === "InvalidData" && [error.path, error.message]).toEqual([
+          ["cache"],
+          "expected the cache's options (JwksCache.Options)"
+        ])
+      }
+      expect(yield* (yield* FakeIdp.FakeIdp).fetchCount).toBe(0)
+    }).pipe(Effect.provide(FakeIdp.layerTest({ issuer: COGNITO_ISSUER, audience: CLIENT }))))
+})
