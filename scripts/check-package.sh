@@ -70,7 +70,7 @@ node out/app.js
 node --input-type=module -e 'import("effect-jwks/package.json", { with: { type: "json" } }).then(
   ({ default: pkg }) => console.log(`check-package: effect-jwks/package.json is importable (version ${pkg.version})`))'
 test -f node_modules/effect-jwks/LICENSE || { echo "check-package: no LICENSE in the package"; exit 1; }
-for linked in docs/jwks-cache.md SECURITY.md bench/refresh-latency.svg; do
+for linked in docs/jwks-cache.md docs/performance.md SECURITY.md bench/refresh-latency.svg; do
   test -f "node_modules/effect-jwks/$linked" || { echo "check-package: README links $linked, not in the package"; exit 1; }
 done
 node --input-type=module -e 'import("effect-jwks/internal/lru").then(
