@@ -770,16 +770,30 @@ const issuerOf = (address: HttpServer.Address): Effect.Effect<string, HttpServer
  * (one `HttpServer` layer provided to both), the app's routes and the IdP's answer requests on one port, and the
  * app's 404 can be what a key fetch gets.
  *
+ * The issuer is known only once the server listens, so a validator of the fake's tokens is built from the `FakeIdp`
+ * service, with `Layer.unwrapEffect` (as below), and fetches its keys with a real `HttpClient`.
+ *
  * @example
  * ```ts
+ * import * as NodeHttpClient from "@effect/platform-node/NodeHttpClient"
  * import * as NodeHttpServer from "@effect/platform-node/NodeHttpServer"
+ * import * as Oidc from "effect-jwks/providers/Oidc"
  * import * as FakeIdp from "effect-jwks/testing/FakeIdp"
+ * import * as Effect from "effect/Effect"
  * import * as Layer from "effect/Layer"
  * import { createServer } from "node:http"
  *
  * const IdpLive = FakeIdp.layerServer({ audience: "my-api" }).pipe(
  *   Layer.provide(NodeHttpServer.layer(() => createServer(), { port: 0, host: "127.0.0.1" }))
  * )
+ *
+ * // A validator of the fake's tokens, discovering its keys over loopback.
+ * const ValidatorLive = Layer.unwrapEffect(
+ *   Effect.map(FakeIdp.FakeIdp, (idp) => Oidc.layer({ issuer: idp.issuer, audience: idp.audience }))
+ * ).pipe(Layer.provide(NodeHttpClient.layerUndici))
+ *
+ * // The validator, and the fake itself to sign tokens with.
+ * const TestLive = Layer.provideMerge(ValidatorLive, IdpLive)
  * ```
  *
  * @since 0.1.0
