@@ -6,10 +6,13 @@
  *   template (the fuzz and chaos suites', one per `Retry-After` form) are named by the whole of one such title, or as
  *   a family by the fixed text before their first `${...}`. A test renamed or removed fails here, with its citation.
  * - The cache settings tables (the README's, docs/jwks-cache.md's) give each option's default as
- *   `JwksCache.defaults` holds it.
+ *   `JwksCache.defaults` holds it, and the variable docs/jwks-cache.md names for an option is the one
+ *   `JwksCache.config` reads for it (none for one it marks "code only").
  */
 import { describe, expect, it } from "@effect/vitest"
+import * as ConfigProvider from "effect/ConfigProvider"
 import * as Duration from "effect/Duration"
+import * as Effect from "effect/Effect"
 import * as fs from "node:fs"
 import * as path from "node:path"
 import * as JwksCache from "../src/JwksCache.js"
@@ -98,27 +101,71 @@ const written = (value: unknown): string | undefined => {
   return `${millis / size} ${unit}${millis === size ? "" : "s"}`
 }
 
+/**
+ * The rows of a document's table headed "| option | default |", up to the first line that is not one: the option
+ * (without its backticks), then its other cells, trimmed.
+ */
+const settingsRows = (document: string): Map<string, ReadonlyArray<string>> => {
+  const lines = fs.readFileSync(path.join(root, document), "utf8").split("\n")
+  const header = lines.findIndex((line) => line.startsWith("| option | default |"))
+  const end = lines.findIndex((line, index) => index > header && !line.startsWith("|"))
+  return new Map(
+    lines.slice(header + 2, end).flatMap((line) => {
+      const [, option, rest] = /^\| `(\w+)` \|(.*)\|$/.exec(line) ?? []
+      return option === undefined ? [] : [[option, rest!.split("|").map((cell) => cell.trim())] as const]
+    })
+  )
+}
+
 describe("the cache settings tables", () => {
   const defaults: Record<string, unknown> = JwksCache.defaults
   for (const document of ["README.md", "docs/jwks-cache.md"]) {
     it(`${document}: every option JwksCache.defaults holds, with its default`, () => {
-      // The table headed "| option | default |": its rows, up to the first line that is not one.
-      const lines = fs.readFileSync(path.join(root, document), "utf8").split("\n")
-      const header = lines.findIndex((line) => line.startsWith("| option | default |"))
-      const end = lines.findIndex((line, index) => index > header && !line.startsWith("|"))
-      const rows = new Map(
-        lines.slice(header + 2, end).flatMap((line) => {
-          const [, option, value] = /^\| `(\w+)` \| ([^|]+) \|/.exec(line) ?? []
-          return option === undefined ? [] : [[option, value!.trim()] as const]
-        })
-      )
+      const rows = settingsRows(document)
       // Each default a table can state (the retry schedule is described in words, and checked by its own tests).
       const stated = Object.entries(defaults).flatMap(([option, value]) => {
         const text = written(value)
         return text === undefined ? [] : [[option, text] as const]
       })
       expect(stated.length).toBeGreaterThan(5)
-      expect(stated.map(([option]) => [option, rows.get(option)])).toEqual(stated)
+      expect(stated.map(([option]) => [option, rows.get(option)?.[0]])).toEqual(stated)
     })
   }
+
+  it("docs/jwks-cache.md: each variable it names is the one JwksCache.config reads for that option, and a code-only option is read from none", () => {
+    /** The options `JwksCache.config` reads from an environment of one variable. */
+    const read = (variable: string, value: string) =>
+      Effect.runSync(
+        Effect.withConfigProvider(
+          JwksCache.config,
+          ConfigProvider.fromMap(new Map([[variable, value]]), { pathDelim: "_" })
+        )
+      )
+    // A value each option takes, other than its default.
+    const samples: Record<string, string> = {
+      strategy: "time",
+      interval: "5 minutes",
+      usages: "5",
+      backgroundRefresh: "false",
+      backgroundRefreshThreshold: "0.5",
+      maxStale: "2 hours",
+      unknownKidThrottle: "10 seconds"
+    }
+    const rows = Array.from(
+      settingsRows("docs/jwks-cache.md"),
+      ([option, [, variable]]) => [option, variable!] as const
+    )
+    const named = rows.filter(([, variable]) => variable !== "code only")
+    expect(named.map(([option]) => option).sort()).toEqual(Object.keys(samples).sort())
+    for (const [option, variable] of named) {
+      const name = /^`(JWKS_CACHE_\w+)`$/.exec(variable)?.[1]
+      expect(name === undefined ? undefined : read(name, samples[option]!)[option as keyof JwksCache.Options], option)
+        .toBeDefined()
+    }
+    // Under the name it would have: a value that no option takes is not even read.
+    for (const [option] of rows.filter(([, variable]) => variable === "code only")) {
+      const name = `JWKS_CACHE_${option.replace(/[A-Z]/g, (letter) => `_${letter}`).toUpperCase()}`
+      expect(read(name, "not a value")[option as keyof JwksCache.Options], option).toBeUndefined()
+    }
+  })
 })
