@@ -1196,6 +1196,7 @@ export const CacheInfo = Schema.Struct({
   usesLeft: Schema.NullOr(Schema.Number),
   fresh: Schema.Boolean,
   servingStale: Schema.Boolean,
+  staleUntil: Schema.NullOr(Schema.String),
   lastRefresh: Schema.NullOr(Schema.Struct({
     at: Schema.String,
     outcome: Schema.Literal("success", "failure"),
@@ -1248,6 +1249,7 @@ export const toCacheInfo = (status: JwksCache.Status): CacheInfo => ({
   usesLeft: status.usesLeft ?? null,
   fresh: status.fresh,
   servingStale: status.servingStale,
+  staleUntil: status.staleUntil?.toISOString() ?? null,
   lastRefresh: status.lastRefresh === undefined
     ? null
     : status.lastRefresh.error === undefined

@@ -188,6 +188,12 @@ export interface Status {
   readonly fresh: boolean
   /** Whether an expired set is being served because no fresh one could be had. */
   readonly servingStale: boolean
+  /**
+   * When the keys held stop being served, fresh or stale: their expiry (by time, or when a lookup found them spent by
+   * use) plus `maxStale` (without it once the cache is closed). Past it, every lookup fails with a `JwksError` until a
+   * fetch succeeds: the time to alert on. `undefined` with no set, or while a set that expires by use alone has not.
+   */
+  readonly staleUntil: Date | undefined
   readonly lastRefresh:
     | { readonly at: Date; readonly outcome: "success" | "failure"; readonly error?: string }
     | undefined
@@ -1040,6 +1046,9 @@ const makeNamed = (source: Source, name: string, settings: Resolved): Effect.Eff
       const current = s.current
       const fresh = current === undefined ? false : yield* current.tracker.isFresh(now)
       if (current !== undefined) yield* ownMetrics(Metric.set(metrics.keySetAge, (now - current.loadedAt) / 1000))
+      // As `renew` dates it: the time a lookup found the set expired, else its end by time.
+      const expiredAt = current?.expiredAt ??
+        (current === undefined || intervalMillis === undefined ? undefined : current.loadedAt + intervalMillis)
       return {
         source: name,
         strategy: strategy._tag,
@@ -1059,6 +1068,8 @@ const makeNamed = (source: Source, name: string, settings: Resolved): Effect.Eff
         // Until its stale window runs out, not until the next request finds that out.
         servingStale: s.servingStale && !fresh && !s.closed && current !== undefined &&
           now < (current.expiredAt ?? now) + settings.maxStale,
+        // A closed cache serves no stale keys.
+        staleUntil: expiredAt === undefined ? undefined : new Date(expiredAt + (s.closed ? 0 : settings.maxStale)),
         lastRefresh: s.lastRefresh,
         fetches: s.fetches
       } satisfies Status

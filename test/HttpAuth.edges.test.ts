@@ -53,6 +53,7 @@ const status: JwksCache.Status = {
   usesLeft: undefined,
   fresh: false,
   servingStale: true,
+  staleUntil: new Date(4_800_000),
   lastRefresh: { at: new Date(2_000_000), outcome: "failure", error: "Unreachable" },
   fetches: 3
 }
@@ -357,10 +358,12 @@ describe("HttpAuth edge cases", () => {
       expect(deleted).toBe(0)
     }))
 
-  it.effect("toCacheInfo keeps null uses left and a failed refresh's error", () =>
+  it.effect("toCacheInfo keeps null uses left, the stale deadline as ISO text (null without one) and a failed refresh's error", () =>
     Effect.sync(() => {
       const info = HttpAuth.toCacheInfo(status)
       expect(info.usesLeft).toBeNull()
+      expect([info.staleUntil, HttpAuth.toCacheInfo({ ...status, staleUntil: undefined }).staleUntil])
+        .toEqual([new Date(4_800_000).toISOString(), null])
       expect(info.lastRefresh).toEqual({
         at: new Date(2_000_000).toISOString(),
         outcome: "failure",

@@ -421,6 +421,7 @@ describe.each(suites)("HttpAuth: $name", ({ realm, retryAfter, server }) => {
         fetches: 1
       })
       expect(Date.parse(info.expiresAt!) - Date.parse(info.loadedAt!)).toBe(20 * 60 * 1000)
+      expect(Date.parse(info.staleUntil!) - Date.parse(info.expiresAt!)).toBe(60 * 60 * 1000) // maxStale
       const status = yield* Effect.flatMap(JwksCache.JwksCache, (cache) => cache.status)
       expect(info).toEqual(JSON.parse(JSON.stringify(HttpAuth.toCacheInfo(status))))
     }).pipe(Effect.provide(Live({ backgroundRefresh: false }))))

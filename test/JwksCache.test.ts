@@ -2399,4 +2399,43 @@ describe("JwksCache observability", () => {
       expect(expired.fresh).toBe(false)
       expect(expired.servingStale).toBe(false)
     })))
+
+  it.scoped("status.staleUntil: the expiry plus maxStale, from a usage expiry a lookup found; past it lookups fail", () =>
+    withIdp(Effect.gen(function*() {
+      const { cache, idp, kid } = yield* makeCache({
+        strategy: "both",
+        interval: "20 minutes",
+        usages: 3,
+        maxStale: "10 minutes",
+        backgroundRefresh: false
+      })
+      expect((yield* cache.status).staleUntil).toBeUndefined() // no set yet
+      yield* TestClock.adjust("1 minute")
+      yield* serve(cache, kid, 3) // loaded at minute 1, and spent by use there
+      expect((yield* cache.status).staleUntil?.getTime()).toBe(minutes(21 + 10)) // its end by time, as yet
+      yield* idp.setFault(FakeIdp.Fault.status(503))
+      yield* TestClock.adjust("1 minute")
+      expect(isSome(yield* cache.get(kid, "RS256"))).toBe(true) // found spent at minute 2: served stale
+      const stale = yield* cache.status
+      expect([stale.servingStale, stale.staleUntil?.getTime()]).toEqual([true, minutes(2 + 10)])
+      yield* TestClock.adjust("10 minutes")
+      expectJwksError(yield* Effect.flip(cache.get(kid, "RS256")), "Stale")
+      const spent = yield* cache.status
+      expect([spent.fresh, spent.servingStale, spent.staleUntil?.getTime()]).toEqual([false, false, minutes(12)])
+    })))
+
+  it.effect("status.staleUntil: none for a set that expires by use alone; a closed cache's is its expiry", () =>
+    Effect.gen(function*() {
+      const usage = yield* makeCache({ strategy: "usage", usages: 5, backgroundRefresh: false })
+      yield* serve(usage.cache, usage.kid, 1)
+      expect((yield* usage.cache.status).staleUntil).toBeUndefined()
+      const scope = yield* Scope.make()
+      const timed = yield* makeCache({ strategy: "time", interval: "20 minutes", backgroundRefresh: false }).pipe(
+        Scope.extend(scope)
+      )
+      yield* serve(timed.cache, timed.kid, 1)
+      expect((yield* timed.cache.status).staleUntil?.getTime()).toBe(minutes(20 + 60))
+      yield* Scope.close(scope, Exit.void)
+      expect((yield* timed.cache.status).staleUntil?.getTime()).toBe(minutes(20))
+    }).pipe(Effect.provide(FakeIdp.layerTest()), Effect.scoped))
 })
