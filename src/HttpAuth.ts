@@ -1178,7 +1178,11 @@ export const guard = <X, E2, R2>(check: Effect.Effect<X, E2, R2>) =>
  * // An operator's script reading a service's `/cache-info` endpoint.
  * const response = await fetch("https://orders.internal.example/cache-info")
  * const info: HttpAuth.CacheInfo = Schema.decodeUnknownSync(HttpAuth.CacheInfo)(await response.json())
- * if (info.servingStale) console.warn(`${info.source}: serving keys that expired at ${info.expiresAt}`)
+ * if (info.staleUntil !== null && Date.parse(info.staleUntil) <= Date.now()) {
+ *   console.error(`${info.source}: no keys served since ${info.staleUntil}; every token is refused`)
+ * } else if (info.servingStale) {
+ *   console.warn(`${info.source}: serving keys that expired at ${info.expiresAt}, until ${info.staleUntil}`)
+ * }
  * ```
  */
 export const CacheInfo = Schema.Struct({
