@@ -295,7 +295,7 @@ const isStrategy = (value: unknown): value is CacheStrategy => {
 export const readers = {
   strategy: Config.literal("time", "usage", "both")("STRATEGY"),
   interval: ConfigInternal.duration("INTERVAL"),
-  usages: Config.integer("USAGES")
+  usages: ConfigInternal.number("USAGES", true)
 }
 
 /**

@@ -1251,7 +1251,7 @@ const variables = {
 const readers: { readonly [Name in keyof typeof variables]: Config.Config<Options[Name]> } = {
   ...CacheStrategy.readers,
   backgroundRefresh: Config.boolean("BACKGROUND_REFRESH"),
-  backgroundRefreshThreshold: Config.number("BACKGROUND_REFRESH_THRESHOLD"),
+  backgroundRefreshThreshold: ConfigInternal.number("BACKGROUND_REFRESH_THRESHOLD"),
   maxStale: ConfigInternal.duration("MAX_STALE"),
   unknownKidThrottle: ConfigInternal.duration("UNKNOWN_KID_THROTTLE")
 }

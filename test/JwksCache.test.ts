@@ -2099,6 +2099,30 @@ describe("JwksCache settings", () => {
       expect(status.expiresAt?.getTime()).toBe(minutes(5))
     })))
 
+  it.effect("an empty or blank numeric variable is refused as empty, not read as 0; a number's other spellings as before", () =>
+    Effect.gen(function*() {
+      const read = (name: string, value: string) =>
+        Effect.either(Effect.withConfigProvider(JwksCache.config, env([[name, value]])))
+      for (const [name, kind] of [["USAGES", "a whole number"], ["BACKGROUND_REFRESH_THRESHOLD", "a number"]]) {
+        for (const value of ["", "  "]) {
+          const refused = yield* read(`JWKS_CACHE_${name}`, value)
+          expect(Either.isLeft(refused) && String(refused.left)).toBe(
+            `(Invalid data at JWKS_CACHE.${name}: "expected ${kind}, got an empty value (unset it for the default)")`
+          )
+        }
+        const junk = yield* read(`JWKS_CACHE_${name}`, "5 apples")
+        expect(Either.isLeft(junk) && String(junk.left)).toContain(`expected ${kind}, got "5 apples"`)
+      }
+      const fraction = yield* read("JWKS_CACHE_USAGES", "1.5")
+      expect(Either.isLeft(fraction) && String(fraction.left)).toContain(`expected a whole number, got "1.5"`)
+      expect(yield* Effect.withConfigProvider(JwksCache.config, env([["JWKS_CACHE_USAGES", " 500 "]])))
+        .toMatchObject({ usages: 500 })
+      expect(
+        yield* Effect.withConfigProvider(JwksCache.config, env([["JWKS_CACHE_BACKGROUND_REFRESH_THRESHOLD", "0.5"]]))
+      )
+        .toMatchObject({ backgroundRefreshThreshold: 0.5 })
+    }))
+
   it.scoped("a bad configuration value fails with a ConfigError", () =>
     withIdp(Effect.gen(function*() {
       const provider = env([["JWKS_CACHE_BACKGROUND_REFRESH_THRESHOLD", "2"]])

@@ -135,6 +135,27 @@ export const duration = (name: string): Config.Config<Duration.Duration> =>
 
 /**
  * @internal
+ * `Config.number` (`Config.integer` when `whole`), refusing a value that is empty or white space alone, which they read
+ * as 0 (`Number("")`): a compose file's `${VAR}` of an unset variable leaves one, and "got 0" would not say so.
+ */
+export const number = (name: string, whole = false): Config.Config<number> =>
+  Config.nested(
+    Config.string().pipe(
+      Config.mapOrFail((text) => {
+        const value = Number(text)
+        const kind = whole ? "a whole number" : "a number"
+        return text.trim() === ""
+          ? Either.left(ConfigError.InvalidData([], `expected ${kind}, got an empty value (unset it for the default)`))
+          : Number.isNaN(value) || (whole && !Number.isInteger(value))
+          ? Either.left(ConfigError.InvalidData([], `expected ${kind}, got ${JSON.stringify(text)}`))
+          : Either.right(value)
+      })
+    ),
+    name
+  )
+
+/**
+ * @internal
  * A `ConfigError` of options checked after they were read, named by the variables they came from: the check names an
  * option (`interval`), the operator set `JWKS_CACHE_INTERVAL`. `names` maps each option to its variable's path.
  */
